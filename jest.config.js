@@ -1,0 +1,15 @@
+/** Three tiers; each file runs in its own worker. Integration and e2e tiers use the real
+ * RabbitMQ, PostgreSQL, Redis and sshd on loopback (scripts/test.sh starts them). */
+const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
+// Unit and integration tests run against the TypeScript sources; e2e tests spawn the built bins.
+const moduleNameMapper = { '^@cmq/common$': '<rootDir>/packages/common/src' };
+const base = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: '.' };
+module.exports = {
+  testTimeout: 60000,
+  maxWorkers: 2,
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
+    { ...base, displayName: 'integration', testMatch: ['<rootDir>/tests/integration/**/*.test.ts'] },
+    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/tests/e2e/**/*.test.ts'] },
+  ],
+};
