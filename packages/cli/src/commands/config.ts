@@ -1,0 +1,49 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type DbConfig, type LoadedFile, loadFiles, renderEffective, renderSample, workerFile } from '@cmq/common';
+import type { Command } from 'commander';
+import { type Env, allFileSpecs, configDir } from '../config-set';
+
+/** Quotes a value for POSIX sh. */
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+export function registerConfigCommands(program: Command, env: Env): void {
+  const config = program.command('config').description('validate, show and generate configuration');
+
+  config
+    .command('check')
+    .description('validate every configuration file and print the effective configuration, secrets masked')
+    .option('--config-dir <dir>', 'configuration directory (default /etc/cmq-workers, env CMQ_CONFIG_DIR)')
+    .action((opts: { configDir?: string }) => {
+      const dir = configDir(opts.configDir, env);
+      const files = loadFiles(dir, allFileSpecs(dir), env);
+      for (const file of files.values()) process.stdout.write(`${renderEffective(file)}\n\n`);
+      process.stdout.write(`configuration OK: ${files.size} files checked in ${dir}\n`);
+    });
+
+  config
+    .command('samples')
+    .description('print (or write) the commented sample of every configuration file, generated from the schemas')
+    .option('--write <dir>', 'write the samples into this directory instead of printing them')
+    .action((opts: { write?: string }) => {
+      for (const spec of allFileSpecs(undefined)) {
+        const text = renderSample(spec);
+        if (opts.write === undefined) process.stdout.write(`${text}\n`);
+        else writeFileSync(join(opts.write, spec.file), text);
+      }
+    });
+
+  config
+    .command('pg-env')
+    .description('print PGHOST, PGPORT, PGDATABASE, PGUSER (and PGPASSWORD) as shell exports, for scripts')
+    .option('--config-dir <dir>', 'configuration directory (default /etc/cmq-workers, env CMQ_CONFIG_DIR)')
+    .action((opts: { configDir?: string }) => {
+      const dir = configDir(opts.configDir, env);
+      const { db } = (loadFiles(dir, [workerFile], env).get(workerFile.file) as LoadedFile<DbConfig>).value;
+      const vars: Array<[string, string]> = [['PGHOST', db.host], ['PGPORT', String(db.port)], ['PGDATABASE', db.database], ['PGUSER', db.user]];
+      if (db.password !== '') vars.push(['PGPASSWORD', db.password]);
+      for (const [k, v] of vars) process.stdout.write(`export ${k}=${shellQuote(v)}\n`);
+    });
+}

@@ -1,0 +1,37 @@
+import { readdirSync } from 'node:fs';
+import { type FileSpec, SHARED_FILES } from '@cmq/common';
+import { pingerFile } from '@cmq/pinger';
+import { publisherFile } from '@cmq/publisher';
+import { subscriberFile } from '@cmq/subscriber';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** `--config-dir`, else `CMQ_CONFIG_DIR`, else `/etc/cmq-workers`. */
+export function configDir(option: string | undefined, env: Env): string {
+  return option ?? env.CMQ_CONFIG_DIR ?? '/etc/cmq-workers';
+}
+
+const INSTANCE_RE = /^subscriber-([A-Za-z0-9][A-Za-z0-9_-]*)\.properties$/;
+
+/** Every file of the installation: the shared ones, each process's own, every subscriber instance. */
+export function allFileSpecs(dir: string | undefined): FileSpec[] {
+  const instances = dir === undefined ? [] : listInstances(dir);
+  return [
+    ...SHARED_FILES,
+    publisherFile() as FileSpec,
+    subscriberFile() as FileSpec,
+    ...instances.map((i) => subscriberFile(i) as FileSpec),
+    pingerFile() as FileSpec,
+  ];
+}
+
+function listInstances(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .map((f) => INSTANCE_RE.exec(f)?.[1])
+      .filter((i): i is string => i !== undefined)
+      .sort();
+  } catch {
+    return [];
+  }
+}

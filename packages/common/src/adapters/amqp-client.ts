@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import amqp from 'amqplib';
+import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
+import { CmqError, errorText } from '../errors';
+import type { MqConfig } from '../config/shared-files';
+import type { Logger } from '../logging/logging';
+import type { Component, StatusBoard } from '../lifecycle/component';
+import { backoffDelay, sleep } from '../lifecycle/timing';
+
+export interface AmqpClientOptions {
+  config: MqConfig['amqp'];
+  /** Shown in the broker's connection list (`rabbitmqctl list_connections client_properties`). */
+  connectionName: string;
+  logger: Logger;
+  status: StatusBoard;
+  /**
+   * Runs on a fresh confirm channel after every (re)connection: declare the topology, start
+   * consumers. Channels of a lost connection stay closed, so everything is made here.
+   */
+  setup: (channel: ConfirmChannel) => Promise<void>;
+}
+
+/** `amqp://host:port` without credentials, for messages. */
+export function brokerLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return '(unparsable broker URL)';
+  }
+}
+
+/**
+ * The one RabbitMQ connection of a process. Connects to the configured URLs in turn with
+ * capped, jittered backoff, reruns `setup` after every reconnection, and publishes on a confirm
+ * channel. While the broker is away it says so on the status board and keeps trying.
+ */
+export class AmqpClient implements Component {
+  readonly name = 'amqp';
+  private model: ChannelModel | undefined;
+  private channel: ConfirmChannel | undefined;
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private attempt = 0;
+
+  constructor(private readonly opts: AmqpClientOptions) {}
+
+  /** Resolves after the first successful connection and setup. */
+  start(signal: AbortSignal): Promise<void> {
+    signal.addEventListener('abort', () => this.abort.abort(), { once: true });
+    return new Promise((resolve, reject) => {
+      this.loop = this.connectLoop(resolve).catch(reject);
+    });
+  }
+
+  /** True while a connection and channel are open. */
+  get connected(): boolean {
+    return this.channel !== undefined;
+  }
+
+  /**
+   * Publishes and waits for the broker's confirm.
+   * @throws CmqError `CMQ_ERR_BROKER_UNAVAILABLE` (transient) when not connected or nacked.
+   */
+  async publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish = {}): Promise<void> {
+    const channel = this.channel;
+    if (channel === undefined) throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', 'not connected to the broker', { transient: true });
+    await new Promise<void>((resolve, reject) => {
+      channel.publish(exchange, routingKey, content, { persistent: true, ...options }, (err: unknown) => {
+        if (err) reject(new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `publish to ${exchange} not confirmed: ${errorText(err)}`, { cause: err, transient: true }));
+        else resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    const model = this.model;
+    this.model = undefined;
+    this.channel = undefined;
+    if (model) {
+      try {
+        await model.close();
+      } catch (err) {
+        this.opts.logger.debug({ err }, 'broker connection already closed');
+      }
+    }
+    await this.loop;
+  }
+
+  destroy(): void {
+    this.abort.abort();
+    const socket = (this.model as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream;
+    socket?.destroy();
+  }
+
+  private async connectLoop(onFirst: () => void): Promise<void> {
+    let first = true;
+    const urls = this.opts.config.urls;
+    while (!this.abort.signal.aborted) {
+      const url = urls[this.attempt % urls.length] as string;
+      this.attempt += 1;
+      try {
+        const { closed } = await this.connect(url);
+        this.attempt = 0;
+        this.opts.status.set(this.name, undefined);
+        if (first) {
+          first = false;
+          onFirst();
+        }
+        const reason = await closed;
+        if (this.abort.signal.aborted) return;
+        this.opts.status.set(this.name, `waiting for broker at ${brokerLabel(url)} (connection lost: ${reason})`);
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        this.opts.status.set(this.name, `waiting for broker at ${brokerLabel(url)} (${errorText(err)})`);
+      }
+      const { initial_delay: initial, max_delay: max } = this.opts.config.reconnect;
+      await sleep(backoffDelay(this.attempt, initial, max), this.abort.signal);
+    }
+  }
+
+  /** Opens a connection and channel, runs setup; `closed` resolves with the reason it closed. */
+  private async connect(url: string): Promise<{ closed: Promise<string> }> {
+    const model = await amqp.connect(this.connectOptions(url), this.socketOptions(url));
+    const closed = new Promise<string>((resolve) => {
+      model.on('error', (err: Error) => this.opts.logger.warn({ err }, 'broker connection error'));
+      model.on('close', (err?: Error) => {
+        this.model = undefined;
+        this.channel = undefined;
+        resolve(err ? errorText(err) : 'closed');
+      });
+    });
+    model.on('blocked', (reason: string) => this.opts.status.set('amqp-flow', `broker blocked publishing: ${reason}`));
+    model.on('unblocked', () => this.opts.status.set('amqp-flow', undefined));
+    this.model = model;
+    try {
+      const channel = await model.createConfirmChannel();
+      channel.on('error', (err: Error) => this.opts.logger.warn({ err }, 'broker channel error'));
+      // A channel closed by the broker (e.g. a precondition failure) takes the connection
+      // with it, so that the whole setup runs again on a new one.
+      channel.on('close', () => {
+        if (this.model === model) void model.close().catch(() => undefined);
+      });
+      await this.opts.setup(channel);
+      this.channel = channel;
+    } catch (err) {
+      await model.close().catch(() => undefined);
+      throw err;
+    }
+    this.opts.logger.info({ broker: brokerLabel(url) }, 'connected to broker');
+    return { closed };
+  }
+
+  private connectOptions(url: string): Options.Connect {
+    const u = new URL(url);
+    const tls = u.protocol === 'amqps:';
+    return {
+      protocol: tls ? 'amqps' : 'amqp',
+      hostname: u.hostname,
+      port: u.port === '' ? (tls ? 5671 : 5672) : Number(u.port),
+      username: u.username === '' ? 'guest' : decodeURIComponent(u.username),
+      password: u.password === '' ? 'guest' : decodeURIComponent(u.password),
+      vhost: this.opts.config.vhost,
+      heartbeat: Math.round(this.opts.config.heartbeat / 1000),
+    };
+  }
+
+  private socketOptions(url: string): Record<string, unknown> {
+    const { tls } = this.opts.config;
+    const options: Record<string, unknown> = {
+      timeout: this.opts.config.connect_timeout,
+      clientProperties: { connection_name: this.opts.connectionName },
+    };
+    if (url.startsWith('amqps:')) {
+      if (tls.ca !== '') options.ca = [readFileSync(tls.ca)];
+      if (tls.cert !== '') options.cert = readFileSync(tls.cert);
+      if (tls.key !== '') options.key = readFileSync(tls.key);
+      if (tls.passphrase !== '') options.passphrase = tls.passphrase;
+    }
+    return options;
+  }
+}

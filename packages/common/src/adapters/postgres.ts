@@ -1,0 +1,103 @@
+import { Pool, type PoolClient } from 'pg';
+import { SchemaError, errorText } from '../errors';
+import type { DbConfig } from '../config/shared-files';
+import type { Logger } from '../logging/logging';
+import type { Component, StatusBoard } from '../lifecycle/component';
+import { backoffDelay, sleep } from '../lifecycle/timing';
+import { checkSchema } from './migrations';
+
+type Db = DbConfig['db'];
+
+/** A pg Pool with the mandatory error listener (an idle client's backend dying must not crash the process). */
+export function createPool(db: Db, logger: Logger, applicationName: string): Pool {
+  const pool = new Pool({
+    host: db.host,
+    port: db.port,
+    database: db.database,
+    user: db.user,
+    password: db.password === '' ? undefined : db.password,
+    max: db.pool.max,
+    statement_timeout: db.statement_timeout,
+    connectionTimeoutMillis: db.connect_timeout,
+    application_name: applicationName,
+  });
+  pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
+  return pool;
+}
+
+/** `host:port/database`, for messages. */
+export function databaseLabel(db: Db): string {
+  return `${db.host}:${db.port}/${db.database}`;
+}
+
+/**
+ * Runs `fn` in a transaction on one client: ROLLBACK on error, release in every case, and a
+ * client whose backend died is discarded rather than returned to the pool.
+ */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackErr) {
+      broken = rollbackErr as Error;
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * The process's PostgreSQL pool as a component: start waits until the database answers
+ * (saying so while it does not) and refuses a schema older than this release needs.
+ */
+export class Database implements Component {
+  readonly name = 'postgres';
+  readonly pool: Pool;
+  private closed = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+    private readonly status: StatusBoard,
+    applicationName: string,
+  ) {
+    this.pool = createPool(db, logger, applicationName);
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    for (let attempt = 1; !signal.aborted; attempt += 1) {
+      try {
+        const version = await checkSchema(this.pool, this.db.database);
+        this.status.set(this.name, undefined);
+        this.logger.info({ database: databaseLabel(this.db), schemaVersion: version }, 'database ready');
+        return;
+      } catch (err) {
+        if (err instanceof SchemaError) throw err;
+        if ((err as { code?: string }).code === '3D000') {
+          throw new SchemaError(`database "${this.db.database}" does not exist: run \`cmq migrate --create-database\``);
+        }
+        this.status.set(this.name, `waiting for database at ${databaseLabel(this.db)} (${errorText(err)})`);
+      }
+      await sleep(backoffDelay(attempt, 200, 10_000), signal);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    void this.pool.end().catch(() => undefined);
+  }
+}

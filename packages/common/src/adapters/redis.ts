@@ -1,0 +1,96 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { errorText } from '../errors';
+import type { RedisConfig } from '../config/shared-files';
+import type { Logger } from '../logging/logging';
+import type { Component, StatusBoard } from '../lifecycle/component';
+import { backoffDelay } from '../lifecycle/timing';
+
+type RedisCfg = RedisConfig['redis'];
+
+/** `host:port` (or the Sentinel master name), for messages. */
+export function redisLabel(cfg: RedisCfg): string {
+  return cfg.mode === 'sentinel' ? `sentinel master ${cfg.sentinel.master_name}` : `${cfg.host}:${cfg.port}`;
+}
+
+/**
+ * Options for request-path connections: no offline queue (a command while Redis is down fails
+ * at once instead of piling up), one retry per request, capped jittered reconnects forever.
+ */
+export function redisOptions(cfg: RedisCfg, connectionName: string): RedisOptions {
+  const common: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: cfg.connect_timeout,
+    connectionName,
+    db: cfg.db,
+    password: cfg.password === '' ? undefined : cfg.password,
+    retryStrategy: (times: number) => backoffDelay(times, 100, 5_000),
+  };
+  if (cfg.mode === 'sentinel') {
+    const sentinels = cfg.sentinels.map((s) => {
+      const [host, port] = s.split(':');
+      return { host: host as string, port: Number(port) };
+    });
+    return { ...common, sentinels, name: cfg.sentinel.master_name };
+  }
+  return { ...common, host: cfg.host, port: cfg.port };
+}
+
+/** The process's Redis connection as a component; reconnects by itself and reports when down. */
+export class RedisClient implements Component {
+  readonly name = 'redis';
+  readonly redis: Redis;
+  private closed = false;
+
+  constructor(
+    private readonly cfg: RedisCfg,
+    private readonly logger: Logger,
+    private readonly status: StatusBoard,
+    connectionName: string,
+  ) {
+    this.redis = new Redis(redisOptions(cfg, connectionName));
+    this.redis.on('error', (err: Error) => {
+      this.status.set(this.name, `waiting for redis at ${redisLabel(cfg)} (${errorText(err)})`);
+    });
+    this.redis.on('ready', () => {
+      this.status.set(this.name, undefined);
+      this.logger.info({ redis: redisLabel(cfg) }, 'redis ready');
+    });
+    this.redis.on('end', () => {
+      if (!this.closed) this.status.set(this.name, `waiting for redis at ${redisLabel(cfg)} (connection ended)`);
+    });
+  }
+
+  get ready(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  /** Resolves once Redis is ready; keeps retrying (ioredis' retryStrategy) until then. */
+  async start(signal: AbortSignal): Promise<void> {
+    this.redis.connect().catch((err: unknown) => this.logger.debug({ err }, 'first redis connection attempt failed'));
+    if (this.ready) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.redis.off('ready', done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.redis.on('ready', done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.status.set(this.name, undefined);
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
+    else this.redis.disconnect();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.redis.disconnect();
+  }
+}

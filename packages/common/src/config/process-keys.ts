@@ -1,0 +1,25 @@
+import { duration, nonEmpty, oneOf, path } from './formats';
+
+export interface ProcessKeys {
+  name: string;
+  log: { dir: string; level: string };
+  heartbeat: { interval: number };
+  shutdown: { drain_timeout: number };
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+/** The keys every process's own properties file has. */
+export function processKeys(defaultName: string) {
+  return {
+    name: { doc: 'Name of this process: in its log file name, pid file, heartbeats and `cmq status`.', format: nonEmpty, default: defaultName },
+    log: {
+      dir: { doc: 'Directory of <service>-<name>.log and tenants/<tenant>.log.', format: path, default: '/var/log/cmq-workers' },
+      level: { doc: 'Least severe level written.', format: oneOf(LOG_LEVELS), default: 'info' },
+    },
+    heartbeat: { interval: { doc: 'How often this process writes its heartbeat to Redis and its log.', format: duration(200, 300_000), default: 5_000 } },
+    shutdown: {
+      drain_timeout: { doc: 'After SIGTERM, how long in-flight work may take before the process exits anyway (exit 1, nothing lost).', format: duration(0, 3_600_000), default: 30_000 },
+    },
+  };
+}

@@ -1,0 +1,159 @@
+import type { FileSpec } from './file-spec';
+import { bool, checkAmqpUrl, checkCidr, duration, integer, list, nonEmpty, oneOf, optionalPath, text } from './formats';
+
+export interface MqConfig {
+  amqp: {
+    urls: string[];
+    vhost: string;
+    heartbeat: number;
+    connect_timeout: number;
+    reconnect: { initial_delay: number; max_delay: number };
+    tls: { ca: string; cert: string; key: string; passphrase: string };
+  };
+}
+
+export const mqFile: FileSpec<MqConfig> = {
+  file: 'mq.cfg',
+  title: 'RabbitMQ broker connection, shared by every process.',
+  envPrefix: 'CMQ_',
+  schema: {
+    amqp: {
+      urls: {
+        doc: 'Broker URLs, comma-separated; several for a cluster, tried in turn. amqps:// for TLS. Credentials in the URL are masked in every output.',
+        format: list('amqp-url', checkAmqpUrl),
+        default: ['amqp://guest:guest@127.0.0.1:5672'],
+        sensitive: true,
+      },
+      vhost: { doc: 'Virtual host.', format: nonEmpty, default: '/' },
+      heartbeat: { doc: 'AMQP heartbeat interval (0 turns heartbeats off).', format: duration(0, 600_000), default: 30_000 },
+      connect_timeout: { doc: 'Time allowed for one connection attempt.', format: duration(100, 300_000), default: 10_000 },
+      reconnect: {
+        initial_delay: { doc: 'First delay before reconnecting after a lost connection (doubles, with jitter).', format: duration(10, 600_000), default: 200 },
+        max_delay: { doc: 'Longest delay between reconnection attempts.', format: duration(100, 3_600_000), default: 30_000 },
+      },
+      tls: {
+        ca: { doc: 'CA certificate (PEM) that signed the broker certificate; empty = system CAs.', format: optionalPath, default: '' },
+        cert: { doc: 'Client certificate (PEM) for amqps:// with client authentication.', format: optionalPath, default: '' },
+        key: { doc: 'Client private key (PEM) for amqps://.', format: optionalPath, default: '' },
+        passphrase: { doc: 'Passphrase of the client private key.', format: text, default: '', sensitive: true },
+      },
+    },
+  },
+  crossCheck: (v) => (v.amqp.tls.cert !== '' && v.amqp.tls.key === '' ? [['amqp.tls.key', 'must be set when amqp.tls.cert is set']] : []),
+};
+
+export interface DbConfig {
+  db: {
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    password: string;
+    pool: { max: number };
+    statement_timeout: number;
+    connect_timeout: number;
+  };
+}
+
+export const workerFile: FileSpec<DbConfig> = {
+  file: 'worker.properties',
+  title: 'PostgreSQL, the system of record, shared by every process.',
+  envPrefix: 'CMQ_',
+  schema: {
+    db: {
+      host: { doc: 'PostgreSQL host name, address or unix socket directory.', format: nonEmpty, default: '127.0.0.1' },
+      port: { doc: 'PostgreSQL port.', format: integer(1, 65535), default: 5432 },
+      database: { doc: 'Database name.', format: nonEmpty, default: 'cmq' },
+      user: { doc: 'Database user.', format: nonEmpty, default: 'postgres' },
+      password: { doc: 'Database password (empty for trust or peer authentication).', format: text, default: '', sensitive: true },
+      pool: { max: { doc: 'Connections in the pool of each process.', format: integer(1, 500), default: 10 } },
+      statement_timeout: { doc: 'Longest a single SQL statement may run.', format: duration(100, 3_600_000), default: 30_000 },
+      connect_timeout: { doc: 'Time allowed for one connection attempt.', format: duration(100, 300_000), default: 10_000 },
+    },
+  },
+};
+
+export interface RedisConfig {
+  redis: {
+    mode: 'standalone' | 'sentinel';
+    host: string;
+    port: number;
+    password: string;
+    db: number;
+    sentinels: string[];
+    sentinel: { master_name: string };
+    connect_timeout: number;
+  };
+}
+
+function checkHostPort(item: string): void {
+  const m = /^([^:\s]+):(\d{1,5})$/.exec(item);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`"${item}" is not host:port`);
+}
+
+export const persistenceFile: FileSpec<RedisConfig> = {
+  file: 'persistence.properties',
+  title: 'Redis (cache, rate limits, heartbeats), standalone or Sentinel-managed.',
+  envPrefix: 'CMQ_',
+  schema: {
+    redis: {
+      mode: { doc: 'standalone (redis.host/redis.port) or sentinel (redis.sentinels).', format: oneOf(['standalone', 'sentinel']), default: 'standalone' },
+      host: { doc: 'Redis host (standalone mode).', format: nonEmpty, default: '127.0.0.1' },
+      port: { doc: 'Redis port (standalone mode).', format: integer(1, 65535), default: 6379 },
+      password: { doc: 'Redis password (empty for none).', format: text, default: '', sensitive: true },
+      db: { doc: 'Redis logical database number.', format: integer(0, 15), default: 0 },
+      sentinels: { doc: 'Sentinel addresses, comma-separated host:port (sentinel mode).', format: list('host-port', checkHostPort, 0), default: [] },
+      sentinel: { master_name: { doc: 'Name of the master the Sentinels watch.', format: nonEmpty, default: 'mymaster' } },
+      connect_timeout: { doc: 'Time allowed for one connection attempt.', format: duration(100, 300_000), default: 10_000 },
+    },
+  },
+  crossCheck: (v) => (v.redis.mode === 'sentinel' && v.redis.sentinels.length === 0 ? [['redis.sentinels', 'must list at least one host:port when redis.mode=sentinel']] : []),
+};
+
+export interface KmConfig {
+  km: { keys_file: string; active_key_id: string };
+}
+
+export const kmFile: FileSpec<KmConfig> = {
+  file: 'km-client.cfg',
+  title: 'Key management: the keys that encrypt cloud credentials and SSH keys at rest.',
+  envPrefix: 'CMQ_',
+  schema: {
+    km: {
+      keys_file: { doc: 'File of encryption keys, one "id=base64 of 32 random bytes" per line; readable by the cmq user only.', format: optionalPath, default: '' },
+      active_key_id: { doc: 'Id of the key that encrypts new secrets; older ids keep decrypting until rotation is done.', format: text, default: '' },
+    },
+  },
+  crossCheck: (v) => (v.km.keys_file !== '' && v.km.active_key_id === '' ? [['km.active_key_id', 'must be set when km.keys_file is set']] : []),
+};
+
+export interface ProvisioningConfig {
+  mode: 'passive' | 'static' | 'dynamic';
+  SOURCE_CIDR: string[];
+  cloud: { default_provider: 'local' | 'ec2' };
+  ssh: { strict_host_keys: boolean; connect_timeout: number; command_timeout: number; output_cap: number };
+}
+
+export const provisioningFile: FileSpec<ProvisioningConfig> = {
+  file: 'provisioning.cfg',
+  title: 'Operating mode, allowed networks, SSH and cloud provider defaults.',
+  envPrefix: 'CMQ_',
+  schema: {
+    mode: {
+      doc: 'passive: monitoring only; static: plus worker processes on registered nodes over SSH; dynamic: plus cloud servers and autoscaling.',
+      format: oneOf(['passive', 'static', 'dynamic']),
+      default: 'dynamic',
+    },
+    SOURCE_CIDR: { doc: 'Networks SSH targets must be in, comma-separated CIDRs; anything else is refused before a packet is sent.', format: list('cidr', checkCidr), default: ['127.0.0.0/8'] },
+    cloud: { default_provider: { doc: 'Provider of accounts added without --provider.', format: oneOf(['local', 'ec2']), default: 'local' } },
+    ssh: {
+      strict_host_keys: { doc: 'Refuse hosts whose key is not already known (no trust on first use, even for guests the platform launched).', format: bool, default: false },
+      connect_timeout: { doc: 'Time allowed to connect and authenticate.', format: duration(100, 300_000), default: 10_000 },
+      command_timeout: { doc: 'Default limit for one remote command.', format: duration(100, 86_400_000), default: 60_000 },
+      output_cap: { doc: 'Bytes of stdout and of stderr kept per command; the rest is dropped and the result marked truncated.', format: integer(1024, 64 * 1024 * 1024), default: 1024 * 1024 },
+    },
+  },
+};
+
+/** The files every process reads, in load order. */
+export const SHARED_FILES: readonly FileSpec[] = [mqFile, workerFile, persistenceFile, kmFile, provisioningFile] as readonly FileSpec[];

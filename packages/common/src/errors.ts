@@ -1,0 +1,63 @@
+/**
+ * Errors with a stable `code` (`CMQ_ERR_...`) to branch on, a `cause`, and the retry decision:
+ * `transient` errors are retried with backoff, permanent ones are dead-lettered at once.
+ */
+export class CmqError extends Error {
+  readonly code: string;
+  readonly transient: boolean;
+
+  constructor(code: string, message: string, options: { cause?: unknown; transient?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.transient = options.transient ?? false;
+  }
+}
+
+/** One problem in one configuration file (or environment variable). */
+export interface ConfigIssue {
+  /** The file (absolute path) or `env CMQ_...` the value came from. */
+  source: string;
+  /** The dotted key, e.g. `amqp.urls`. */
+  key: string;
+  message: string;
+}
+
+/** Thrown when configuration is invalid; carries every problem found, not just the first. */
+export class ConfigError extends CmqError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[]) {
+    super('CMQ_ERR_CONFIG', formatIssues(issues));
+    this.issues = issues;
+  }
+}
+
+function formatIssues(issues: readonly ConfigIssue[]): string {
+  const lines = issues.map((i) => `  ${i.source}: ${i.key}: ${i.message}`);
+  return `invalid configuration (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`;
+}
+
+/** The database schema is missing or older than this release needs. */
+export class SchemaError extends CmqError {
+  constructor(message: string) {
+    super('CMQ_ERR_SCHEMA', message);
+  }
+}
+
+/** Process exit codes (sysexits.h where one fits). */
+export const ExitCode = {
+  OK: 0,
+  /** Forced stop: second signal or drain deadline passed. */
+  FORCED: 1,
+  /** EX_SOFTWARE: uncaught exception or unhandled rejection. */
+  SOFTWARE: 70,
+  /** EX_CONFIG: bad configuration or schema; init must not restart-loop on it. */
+  CONFIG: 78,
+} as const;
+
+/** Text of an unknown thrown value, for log lines and status messages. */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}

@@ -1,0 +1,80 @@
+import { hostname } from 'node:os';
+import type { RedisClient } from '../adapters/redis';
+import { errorText } from '../errors';
+import type { Logger } from '../logging/logging';
+import { heartbeatKey } from '../names';
+import type { Component } from './component';
+import { every } from './timing';
+
+/** Counters a process reports in each heartbeat. */
+export interface HeartbeatStats {
+  queues: readonly string[];
+  inFlight: number;
+  processed: number;
+  failed: number;
+}
+
+export interface HeartbeatOptions {
+  service: string;
+  name: string;
+  version: string;
+  intervalMs: number;
+  redis: RedisClient;
+  logger: Logger;
+  stats: () => HeartbeatStats;
+}
+
+/**
+ * Every `intervalMs`, writes this process's heartbeat to Redis (a hash that expires after three
+ * intervals, so a dead process disappears by itself) and a `heartbeat` line to its log.
+ * A graceful stop deletes the hash.
+ */
+export class Heartbeat implements Component {
+  readonly name = 'heartbeat';
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private readonly key: string;
+  private readonly startedAt = new Date();
+
+  constructor(private readonly opts: HeartbeatOptions) {
+    this.key = heartbeatKey(opts.service, opts.name, hostname(), process.pid);
+  }
+
+  start(): Promise<void> {
+    this.loop = every(this.opts.intervalMs, this.abort.signal, () => this.beat(), (err) => {
+      this.opts.logger.warn({ err: errorText(err) }, 'heartbeat not written to redis');
+    });
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+    if (this.opts.redis.ready) await this.opts.redis.redis.del(this.key).catch(() => undefined);
+  }
+
+  destroy(): void {
+    this.abort.abort();
+  }
+
+  private async beat(): Promise<void> {
+    const stats = this.opts.stats();
+    const rss = process.memoryUsage.rss();
+    this.opts.logger.info({ ...stats, rss }, 'heartbeat');
+    const fields = {
+      service: this.opts.service,
+      name: this.opts.name,
+      host: hostname(),
+      pid: String(process.pid),
+      version: this.opts.version,
+      started_at: this.startedAt.toISOString(),
+      at: new Date().toISOString(),
+      queues: stats.queues.join(','),
+      in_flight: String(stats.inFlight),
+      processed: String(stats.processed),
+      failed: String(stats.failed),
+      rss: String(rss),
+    };
+    await this.opts.redis.redis.multi().hset(this.key, fields).pexpire(this.key, this.opts.intervalMs * 3).exec();
+  }
+}

@@ -1,0 +1,134 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { ConfirmChannel } from 'amqplib';
+import { AmqpClient } from '../adapters/amqp-client';
+import { Database } from '../adapters/postgres';
+import { RedisClient } from '../adapters/redis';
+import type { FileSpec } from '../config/file-spec';
+import { type ProcessConfig, loadProcessConfig } from '../config/process-config';
+import type { ProcessKeys } from '../config/process-keys';
+import { ConfigError, ExitCode, errorText } from '../errors';
+import { type Logging, createLogging } from '../logging/logging';
+import type { ServiceName } from '../names';
+import { declareTopology } from '../topology';
+import type { Component } from './component';
+import { Coordinator } from './coordinator';
+import { Heartbeat, type HeartbeatStats } from './heartbeat';
+import { exitAfterFlush, installProcessHandlers } from './process-handlers';
+import { SystemdNotifier } from './systemd-notifier';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Everything a service gets to build its own components from. */
+export interface ServiceContext<Own extends ProcessKeys> {
+  readonly config: ProcessConfig<Own>;
+  readonly logging: Logging;
+  readonly coordinator: Coordinator;
+  readonly database: Database;
+  readonly redis: RedisClient;
+  readonly amqp: AmqpClient;
+}
+
+export interface ServiceDefinition<Own extends ProcessKeys> {
+  service: ServiceName;
+  version: string;
+  /** The process's own properties file for an instance (undefined: the default file). */
+  ownFile: (instance: string | undefined) => FileSpec<Own>;
+  /** Extra broker setup after the shared topology (consumers...), rerun on every reconnection. */
+  amqpSetup?: (channel: ConfirmChannel) => Promise<void>;
+  /** The service's own components, started after the shared ones. */
+  components: (ctx: ServiceContext<Own>) => Component[];
+  heartbeatStats: (config: ProcessConfig<Own>) => HeartbeatStats;
+  /** Text of STATUS= while running. */
+  runningStatus: (config: ProcessConfig<Own>) => string;
+}
+
+const USAGE = (service: string): string =>
+  `usage: cmq-${service} [--config-dir DIR] [--instance NAME]\n` +
+  `  --config-dir DIR  configuration directory (default /etc/cmq-workers, env CMQ_CONFIG_DIR)\n` +
+  `  --instance NAME   read ${service}-NAME.properties instead of ${service}.properties\n`;
+
+/** Parses the command line; exits 64 (EX_USAGE) on a bad one. */
+export function parseServiceArgs(service: string, argv: string[], env: Env): { configDir: string; instance: string | undefined } {
+  try {
+    const { values } = parseArgs({ args: argv, options: { 'config-dir': { type: 'string' }, instance: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+    if (values.help) {
+      process.stdout.write(USAGE(service));
+      process.exit(ExitCode.OK);
+    }
+    const instance = values.instance;
+    if (instance !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(instance)) throw new Error(`--instance "${instance}" may hold only letters, digits, _ and -`);
+    return { configDir: values['config-dir'] ?? env.CMQ_CONFIG_DIR ?? '/etc/cmq-workers', instance };
+  } catch (err) {
+    process.stderr.write(`cmq-${service}: ${errorText(err)}\n${USAGE(service)}`);
+    process.exit(64);
+  }
+}
+
+/** Loads the configuration or exits 78 with every problem on stderr, before any connection. */
+export function loadOrExit<Own extends ProcessKeys>(def: ServiceDefinition<Own>, configDir: string, instance: string | undefined, env: Env): ProcessConfig<Own> {
+  try {
+    const config = loadProcessConfig(configDir, def.ownFile(instance), env);
+    checkLogDir(config);
+    return config;
+  } catch (err) {
+    process.stderr.write(`cmq-${def.service}: ${err instanceof ConfigError ? err.message : errorText(err)}\n`);
+    process.exit(ExitCode.CONFIG);
+  }
+}
+
+function checkLogDir(config: ProcessConfig<ProcessKeys>): void {
+  const dir = config.own.log.dir;
+  const file = config.files.at(-1)?.path ?? config.dir;
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw new ConfigError([{ source: file, key: 'log.dir', message: `${dir} is not a writable directory (${errorText(err)})` }]);
+  }
+}
+
+/**
+ * Wires a service: logging, systemd notification, PostgreSQL, Redis, RabbitMQ (with the
+ * topology), the heartbeat and the service's own components, under one coordinator.
+ */
+export function buildService<Own extends ProcessKeys>(def: ServiceDefinition<Own>, config: ProcessConfig<Own>, env: Env, exit: (code: number) => void): ServiceContext<Own> {
+  const { own } = config;
+  const logging = createLogging({ dir: own.log.dir, service: def.service, name: own.name, level: own.log.level });
+  const logger = logging.logger;
+  const notifier = SystemdNotifier.fromEnv(env, (err) => logger.warn({ err }, 'cannot notify systemd'));
+  const coordinator = new Coordinator({ logger, notifier, drainTimeoutMs: own.shutdown.drain_timeout, runningStatus: () => def.runningStatus(config), exit });
+  const label = `cmq-${def.service}-${own.name}@${hostname()}:${process.pid}`;
+  const database = new Database(config.db, logger.child({ component: 'postgres' }), coordinator.status, label);
+  const redis = new RedisClient(config.redis, logger.child({ component: 'redis' }), coordinator.status, label.replace(/[^A-Za-z0-9_-]/g, '_'));
+  const amqp = new AmqpClient({
+    config: config.amqp,
+    connectionName: label,
+    logger: logger.child({ component: 'amqp' }),
+    status: coordinator.status,
+    setup: async (channel) => {
+      await declareTopology(channel);
+      await def.amqpSetup?.(channel);
+    },
+  });
+  const heartbeat = new Heartbeat({ service: def.service, name: own.name, version: def.version, intervalMs: own.heartbeat.interval, redis, logger: logger.child({ component: 'heartbeat' }), stats: () => def.heartbeatStats(config) });
+  const ctx: ServiceContext<Own> = { config, logging, coordinator, database, redis, amqp };
+  for (const component of [database, redis, amqp, heartbeat, ...def.components(ctx)]) coordinator.add(component);
+  logger.info({ version: def.version, configDir: config.dir, files: config.files.map((f) => f.path) }, `cmq-${def.service} ${def.version} starting`);
+  return ctx;
+}
+
+/**
+ * A service's whole main(): arguments, configuration (exit 78 before any connection when bad),
+ * wiring, signal handlers on `proc`, then the coordinator's run.
+ */
+export function startService<Own extends ProcessKeys>(def: ServiceDefinition<Own>, proc: NodeJS.Process): ServiceContext<Own> {
+  const env = proc.env;
+  const { configDir, instance } = parseServiceArgs(def.service, proc.argv.slice(2), env);
+  const config = loadOrExit(def, configDir, instance, env);
+  const ctx: ServiceContext<Own> = buildService(def, config, env, (code) => exitAfterFlush(proc, ctx.logging, code));
+  installProcessHandlers(proc, ctx.coordinator, ctx.logging);
+  void ctx.coordinator.run();
+  return ctx;
+}
