@@ -1,0 +1,107 @@
+#!/bin/sh
+# Back up an installed cmq-workers host: the service tree and configuration, and the database.
+#
+#   scripts/backup.sh [--target DIR] [--keep N] [--prefix P] [--config-dir D]
+#
+# Writes DIR/cmq-backup-<UTC timestamp>/ with
+#   tree.tar.gz      PREFIX (as prefix/) and the config dir (as config/), logs excluded
+#   db.dump          pg_dump -Fc of the database
+#   MANIFEST.sha256  sha256sum of the two files above
+# It is built in DIR/.cmq-backup-<timestamp>.partial and renamed into place only when every
+# step succeeded, so a directory named cmq-backup-* is always complete. Then only the newest N
+# complete backups are kept. Defaults: DIR=/var/backups/cmq-workers, N=7, and PREFIX/CONFIG_DIR
+# from ${CMQ_DEFAULTS:-/etc/default/cmq-workers} or /opt/cmq-workers and /etc/cmq-workers.
+# Database: the PG* environment when PGDATABASE is set, otherwise what
+# `PREFIX/bin/cmq config pg-env --config-dir D` prints (worker.properties).
+set -eu
+
+die() { echo "backup.sh: $*" >&2; exit 1; }
+
+PREFIX=/opt/cmq-workers
+CONFIG_DIR=/etc/cmq-workers
+CMQ_DEFAULTS=${CMQ_DEFAULTS:-/etc/default/cmq-workers}
+# shellcheck source=/dev/null
+if [ -r "$CMQ_DEFAULTS" ]; then . "$CMQ_DEFAULTS"; fi
+TARGET=/var/backups/cmq-workers
+KEEP=7
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --target|--keep|--prefix|--config-dir) [ $# -ge 2 ] || die "$1 needs a value" ;;
+  esac
+  case $1 in
+    --target) TARGET=$2; shift 2 ;;
+    --keep) KEEP=$2; shift 2 ;;
+    --prefix) PREFIX=$2; shift 2 ;;
+    --config-dir) CONFIG_DIR=$2; shift 2 ;;
+    -h|--help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) die "unknown argument: $1 (see --help)" ;;
+  esac
+done
+case $KEEP in ''|*[!0-9]*|0) die "--keep must be a positive number: $KEEP" ;; esac
+[ -d "$PREFIX" ] || die "no installed tree at $PREFIX (use --prefix)"
+[ -d "$CONFIG_DIR" ] || die "no config dir at $CONFIG_DIR (use --config-dir)"
+
+if [ -z "${PGDATABASE:-}" ]; then
+  [ -x "$PREFIX/bin/cmq" ] || die "PGDATABASE is not set and $PREFIX/bin/cmq is missing"
+  pgenv=$("$PREFIX/bin/cmq" config pg-env --config-dir "$CONFIG_DIR") \
+    || die "'cmq config pg-env --config-dir $CONFIG_DIR' failed"
+  eval "$pgenv"
+  [ -n "${PGDATABASE:-}" ] || die "'cmq config pg-env' did not set PGDATABASE"
+fi
+
+mkdir -p "$TARGET" || die "cannot create $TARGET"
+TARGET=$(cd "$TARGET" && pwd)
+# Names sort by time, and a new one must sort after every existing backup (retention removes
+# the oldest by name): two backups within one second wait for the next second.
+newest=$(find "$TARGET" -mindepth 1 -maxdepth 1 -type d -name 'cmq-backup-*' -exec basename {} \; | sort | tail -n 1)
+tries=0
+while :; do
+  name=cmq-backup-$(date -u +%Y%m%dT%H%M%SZ)
+  if [ -z "$newest" ] || { [ "$name" != "$newest" ] \
+      && [ "$(printf '%s\n' "$newest" "$name" | sort | tail -n 1)" = "$name" ]; }; then
+    break
+  fi
+  tries=$((tries + 1))
+  [ "$tries" -le 2 ] || die "the newest backup $newest is not older than now: is the clock right?"
+  sleep 1
+done
+stage=$TARGET/.$name.partial
+final=$TARGET/$name
+umask 077
+
+trap 'rm -rf "$stage"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+mkdir "$stage" || { trap - EXIT; die "cannot create $stage (another backup running?)"; }
+
+# The two trees go in as prefix/ and config/ so restore can put them anywhere. The S flag keeps
+# symlink targets (node_modules/@cmq/* -> ../../packages/...) untouched.
+tar -cf "$stage/tree.tar" -C "$PREFIX" --transform 's,^\.,prefix,S' \
+  --exclude='*.log' --exclude='*.log.*' --exclude='*.out' --exclude='*.out.*' . \
+  || die "archiving $PREFIX failed"
+tar -rf "$stage/tree.tar" -C "$CONFIG_DIR" --transform 's,^\.,config,S' \
+  --exclude='*.log' --exclude='*.log.*' . \
+  || die "archiving $CONFIG_DIR failed"
+gzip -n "$stage/tree.tar" || die "compressing the tree archive failed"
+
+pg_dump -Fc --file="$stage/db.dump" \
+  || die "pg_dump of database '$PGDATABASE' on ${PGHOST:-local socket}:${PGPORT:-5432} failed"
+
+(cd "$stage" && sha256sum tree.tar.gz db.dump >MANIFEST.sha256) || die "writing the manifest failed"
+(cd "$stage" && sha256sum --quiet -c MANIFEST.sha256) || die "the manifest does not verify"
+sync -f "$stage/db.dump" 2>/dev/null || true
+
+mv "$stage" "$final" || die "cannot rename $stage to $final"
+echo "backup.sh: wrote $final"
+
+# Retention: complete backups only (hidden .partial directories never match).
+count=0
+for b in $(find "$TARGET" -mindepth 1 -maxdepth 1 -type d -name 'cmq-backup-*' -exec basename {} \; | sort -r); do
+  [ -f "$TARGET/$b/MANIFEST.sha256" ] || continue
+  count=$((count + 1))
+  if [ "$count" -gt "$KEEP" ]; then
+    rm -rf "${TARGET:?}/$b" || die "cannot remove old backup $TARGET/$b"
+    echo "backup.sh: removed old backup $TARGET/$b"
+  fi
+done

@@ -1,0 +1,236 @@
+#!/bin/sh
+# Install a built cmq-workers tree (after `npm ci && npm run build`) under PREFIX.
+#
+#   scripts/install.sh [--prefix DIR] [--destdir DIR] [--no-user]
+#
+# Every target path can be overridden from the environment (tests install into a temp dir):
+#   PREFIX=/opt/cmq-workers  DESTDIR=  CONFIG_DIR=/etc/cmq-workers  LOG_DIR=/var/log/cmq-workers
+#   RUN_DIR=/run/cmq-workers  STATE_DIR=/var/lib/cmq-workers  INITD_DIR=/etc/init.d
+#   SYSTEMD_UNIT_DIR=/lib/systemd/system  LOGROTATE_DIR=/etc/logrotate.d
+#   DEFAULTS_FILE=/etc/default/cmq-workers  CMQ_USER=cmq  CMQ_GROUP=$CMQ_USER
+#   DRAIN_TIMEOUT=30  NODE=$(command -v node)  CMQ_NO_USER=1 (same as --no-user)
+# With DESTDIR set (packaging), no user is created and nothing is chowned.
+# Existing configuration files and an existing defaults file are never overwritten.
+set -eu
+
+die() { echo "install.sh: $*" >&2; exit 1; }
+say() { echo "install.sh: $*"; }
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+PREFIX=${PREFIX:-/opt/cmq-workers}
+DESTDIR=${DESTDIR:-}
+CONFIG_DIR=${CONFIG_DIR:-/etc/cmq-workers}
+LOG_DIR=${LOG_DIR:-/var/log/cmq-workers}
+RUN_DIR=${RUN_DIR:-/run/cmq-workers}
+STATE_DIR=${STATE_DIR:-/var/lib/cmq-workers}
+INITD_DIR=${INITD_DIR:-/etc/init.d}
+SYSTEMD_UNIT_DIR=${SYSTEMD_UNIT_DIR:-/lib/systemd/system}
+LOGROTATE_DIR=${LOGROTATE_DIR:-/etc/logrotate.d}
+DEFAULTS_FILE=${DEFAULTS_FILE:-/etc/default/cmq-workers}
+CMQ_USER=${CMQ_USER:-cmq}
+CMQ_GROUP=${CMQ_GROUP:-$CMQ_USER}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-30}
+CMQ_NO_USER=${CMQ_NO_USER:-0}
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; PREFIX=$2; shift 2 ;;
+    --destdir) [ $# -ge 2 ] || die "--destdir needs a directory"; DESTDIR=$2; shift 2 ;;
+    --no-user) CMQ_NO_USER=1; shift ;;
+    -h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) die "unknown argument: $1 (see --help)" ;;
+  esac
+done
+
+# Paths end up in sed expressions and generated scripts: keep them to a safe alphabet.
+for p in "$PREFIX" "$CONFIG_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR" "$INITD_DIR" \
+         "$SYSTEMD_UNIT_DIR" "$LOGROTATE_DIR" "$DEFAULTS_FILE"; do
+  case $p in
+    /*) ;;
+    *) die "path must be absolute: $p" ;;
+  esac
+  case $p in
+    *[!A-Za-z0-9._/+-]*) die "unsupported character in path: $p" ;;
+  esac
+done
+case $DRAIN_TIMEOUT in ''|*[!0-9]*) die "DRAIN_TIMEOUT must be whole seconds: $DRAIN_TIMEOUT" ;; esac
+
+NODE=${NODE:-$(command -v node || true)}
+case $NODE in
+  /*) [ -x "$NODE" ] || die "node is not executable: $NODE" ;;
+  *) die "node not found on PATH; set NODE=/absolute/path/to/node" ;;
+esac
+
+for bin in packages/cli packages/common services/publisher services/subscriber services/pinger; do
+  [ -d "$SRC/$bin/dist" ] || die "$SRC/$bin/dist is missing: run 'npm ci && npm run build' in $SRC first"
+done
+[ -d "$SRC/node_modules" ] || die "$SRC/node_modules is missing: run 'npm ci' in $SRC first"
+
+manage_owner=1
+if [ -n "$DESTDIR" ] || [ "$CMQ_NO_USER" = 1 ]; then
+  manage_owner=0
+elif [ "$(id -u)" != 0 ]; then
+  die "run as root (or set DESTDIR=... / --no-user for an unprivileged staging install)"
+fi
+
+if [ "$manage_owner" = 1 ] && ! getent passwd "$CMQ_USER" >/dev/null; then
+  say "creating system user $CMQ_USER"
+  useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
+    --shell /usr/sbin/nologin --comment "cmq-workers" "$CMQ_USER" \
+    || die "could not create user $CMQ_USER"
+fi
+if [ "$manage_owner" = 1 ] && ! getent group "$CMQ_GROUP" >/dev/null; then
+  die "group $CMQ_GROUP does not exist"
+fi
+
+# mkdir_owned DIR MODE OWNER GROUP
+mkdir_owned() {
+  if [ "$manage_owner" = 1 ]; then
+    install -d -m "$2" -o "$3" -g "$4" "$DESTDIR$1"
+  else
+    install -d -m "$2" "$DESTDIR$1"
+  fi
+}
+
+# Rewrite the default paths baked into the repo's init script, units and logrotate file.
+# Two stages through @@tokens@@ so that one replacement never rewrites another's output.
+subst_paths() {
+  sed -e "s|/etc/default/cmq-workers|@@DEFAULTS@@|g" \
+      -e "s|/etc/init.d/cmq-workers|@@INITD@@|g" \
+      -e "s|/opt/cmq-workers|@@PREFIX@@|g" \
+      -e "s|/etc/cmq-workers|@@CONFIG@@|g" \
+      -e "s|/var/log/cmq-workers|@@LOG@@|g" \
+      -e "s|/run/cmq-workers|@@RUN@@|g" \
+      -e "s|/var/lib/cmq-workers|@@STATE@@|g" \
+      -e "s|^User=cmq\$|User=$CMQ_USER|" \
+      -e "s|^Group=cmq\$|Group=$CMQ_GROUP|" \
+      -e "s|@@DEFAULTS@@|$DEFAULTS_FILE|g" \
+      -e "s|@@INITD@@|$INITD_DIR/cmq-workers|g" \
+      -e "s|@@PREFIX@@|$PREFIX|g" \
+      -e "s|@@CONFIG@@|$CONFIG_DIR|g" \
+      -e "s|@@LOG@@|$LOG_DIR|g" \
+      -e "s|@@RUN@@|$RUN_DIR|g" \
+      -e "s|@@STATE@@|$STATE_DIR|g" \
+      "$1"
+}
+
+# install_text SRC DEST MODE: substituted copy, written atomically.
+install_text() {
+  install -d "$(dirname "$2")"
+  subst_paths "$1" >"$2.tmp.$$"
+  chmod "$3" "$2.tmp.$$"
+  mv -f "$2.tmp.$$" "$2"
+}
+
+# --- the service tree, staged beside PREFIX and swapped in at the end -----------------------
+dest_prefix=$DESTDIR$PREFIX
+install -d "$(dirname "$dest_prefix")"
+stage=$(mktemp -d "$(dirname "$dest_prefix")/.$(basename "$dest_prefix").install.XXXXXX")
+old=
+trap 'rm -rf "$stage"; [ -z "$old" ] || [ ! -d "$old" ] || [ -e "$dest_prefix" ] || mv "$old" "$dest_prefix"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say "copying the built tree from $SRC"
+(
+  cd "$SRC"
+  cp -a --parents package.json package-lock.json node_modules \
+    packages/common/package.json packages/common/dist packages/common/migrations \
+    packages/cli/package.json packages/cli/dist \
+    services/publisher/package.json services/publisher/dist \
+    services/subscriber/package.json services/subscriber/dist \
+    services/pinger/package.json services/pinger/dist \
+    "$stage/"
+) || die "copy failed"
+find "$stage" -name '*.tsbuildinfo' -type f -delete
+
+say "dropping dev dependencies (npm prune --omit=dev --offline)"
+(cd "$stage" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error) \
+  || die "npm prune failed in $stage"
+(cd "$stage" && "$NODE" -e "require('unix-dgram')") \
+  || die "the native addon unix-dgram does not load from the installed tree"
+
+install -d "$stage/bin"
+for pair in cmq:packages/cli cmq-publisher:services/publisher \
+            cmq-subscriber:services/subscriber cmq-pinger:services/pinger; do
+  name=${pair%%:*}
+  main=$PREFIX/${pair#*:}/dist/main.js
+  {
+    echo '#!/bin/sh'
+    echo "# Generated by cmq-workers scripts/install.sh: exec keeps the pid, so NotifyAccess=main works."
+    if [ "$CONFIG_DIR" != /etc/cmq-workers ]; then
+      echo "CMQ_CONFIG_DIR=\${CMQ_CONFIG_DIR:-$CONFIG_DIR}"
+      echo "export CMQ_CONFIG_DIR"
+    fi
+    echo "exec '$NODE' '$main' \"\$@\""
+  } >"$stage/bin/$name"
+  chmod 0755 "$stage/bin/$name"
+done
+chmod 0755 "$stage"
+
+if [ -e "$dest_prefix" ]; then
+  old=$stage.old
+  mv "$dest_prefix" "$old"
+fi
+mv "$stage" "$dest_prefix"
+if [ -n "$old" ]; then rm -rf "$old"; fi
+old=
+say "installed $dest_prefix"
+
+# --- directories --------------------------------------------------------------------------
+mkdir_owned "$CONFIG_DIR" 0750 root "$CMQ_GROUP"
+mkdir_owned "$LOG_DIR" 0750 "$CMQ_USER" "$CMQ_GROUP"
+mkdir_owned "$LOG_DIR/tenants" 0750 "$CMQ_USER" "$CMQ_GROUP"
+mkdir_owned "$RUN_DIR" 0755 "$CMQ_USER" "$CMQ_GROUP"
+mkdir_owned "$STATE_DIR" 0750 "$CMQ_USER" "$CMQ_GROUP"
+
+# --- configuration samples: only where a file is missing ------------------------------------
+for f in "$SRC"/etc/*; do
+  [ -f "$f" ] || continue
+  dest=$DESTDIR$CONFIG_DIR/$(basename "$f")
+  if [ -e "$dest" ]; then
+    say "kept existing $dest"
+  elif [ "$manage_owner" = 1 ]; then
+    install -m 0640 -o root -g "$CMQ_GROUP" "$f" "$dest"
+  else
+    install -m 0640 "$f" "$dest"
+  fi
+done
+
+# --- init script, systemd units, logrotate, defaults --------------------------------------
+install_text "$SRC/init/cmq-workers" "$DESTDIR$INITD_DIR/cmq-workers" 0755
+for unit in "$SRC"/init/systemd/*.service "$SRC"/init/systemd/*.target; do
+  [ -f "$unit" ] || continue
+  install_text "$unit" "$DESTDIR$SYSTEMD_UNIT_DIR/$(basename "$unit")" 0644
+done
+install_text "$SRC/etc/logrotate.d/cmq-workers" "$DESTDIR$LOGROTATE_DIR/cmq-workers" 0644
+
+if [ -e "$DESTDIR$DEFAULTS_FILE" ]; then
+  say "kept existing $DESTDIR$DEFAULTS_FILE"
+else
+  install -d "$(dirname "$DESTDIR$DEFAULTS_FILE")"
+  cat >"$DESTDIR$DEFAULTS_FILE" <<EOF
+# cmq-workers host settings, read by $INITD_DIR/cmq-workers and scripts/backup.sh.
+# Written by scripts/install.sh; edit freely, reinstalling keeps this file.
+PREFIX='$PREFIX'
+CONFIG_DIR='$CONFIG_DIR'
+LOG_DIR='$LOG_DIR'
+RUN_DIR='$RUN_DIR'
+STATE_DIR='$STATE_DIR'
+CMQ_USER='$CMQ_USER'
+CMQ_GROUP='$CMQ_GROUP'
+# Seconds stop waits after SIGTERM before SIGKILL (plus STOP_GRACE); keep it equal to
+# shutdown.drain_timeout in the properties files.
+DRAIN_TIMEOUT=$DRAIN_TIMEOUT
+EOF
+  chmod 0644 "$DESTDIR$DEFAULTS_FILE"
+fi
+
+if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ] && [ "$SYSTEMD_UNIT_DIR" = /lib/systemd/system ]; then
+  systemctl daemon-reload || say "warning: systemctl daemon-reload failed"
+fi
+
+say "done. Next: edit $CONFIG_DIR/*.properties|*.cfg, run '$PREFIX/bin/cmq config check' and"
+say "'$PREFIX/bin/cmq migrate', then start with either"
+say "  systemd:  systemctl enable --now cmq-workers.target cmq-publisher.service cmq-pinger.service cmq-subscriber@NAME.service"
+say "  SysV:     update-rc.d cmq-workers defaults && $INITD_DIR/cmq-workers start"
