@@ -18,10 +18,10 @@ export function allFileSpecs(dir: string | undefined): FileSpec[] {
   const instances = dir === undefined ? [] : listInstances(dir);
   return [
     ...SHARED_FILES,
-    publisherFile() as FileSpec,
-    subscriberFile() as FileSpec,
+    publisherFile(),
+    subscriberFile(),
     ...instances.map((i) => subscriberFile(i) as FileSpec),
-    pingerFile() as FileSpec,
+    pingerFile(),
   ];
 }
 

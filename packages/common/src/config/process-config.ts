@@ -27,7 +27,7 @@ export interface ProcessConfig<Own> {
  * @throws ConfigError listing every problem in every file, each with its file and key.
  */
 export function loadProcessConfig<Own>(dir: string, own: FileSpec<Own>, env: Readonly<Record<string, string | undefined>>): ProcessConfig<Own> {
-  const files = loadFiles(dir, [...SHARED_FILES, own as FileSpec], env);
+  const files = loadFiles(dir, [...SHARED_FILES, own], env);
   const get = <T>(file: string): T => (files.get(file) as LoadedFile<T>).value;
   return Object.freeze({
     dir,

@@ -1,0 +1,30 @@
+// typescript-eslint with type information: no floating or misused promises, type-only imports.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'jest.config.js', 'eslint.config.mjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../../packages/*', '../../services/*'], message: 'import other packages by name (@cmq/...)' }] }],
+    },
+  },
+  {
+    // Only the adapter modules talk to the external clients.
+    files: ['packages/**/*.ts', 'services/**/*.ts'],
+    ignores: ['packages/common/src/adapters/**', 'packages/common/src/topology.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: ['pg', 'ioredis', 'node-ssh', 'ssh2'].map((name) => ({ name, message: 'use the adapter in packages/common/src/adapters' })), patterns: [{ group: ['amqplib', '../../packages/*', '../../services/*'], allowTypeImports: true, message: 'use the adapter in packages/common/src/adapters' }] }],
+    },
+  },
+);

@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { execFileP } from './process';
+
+/** A connection to the `postgres` database of the local server (trust auth). */
+async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates an empty database with a unique name. */
+export async function createTestDatabase(prefix = 'cmq_test'): Promise<string> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  await admin((c) => c.query(`CREATE DATABASE ${name}`));
+  return name;
+}
+
+export async function dropTestDatabase(name: string): Promise<void> {
+  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+}
+
+/** Broker connections whose client-provided name contains `fragment`, as rabbitmqctl pids. */
+export async function brokerConnections(fragment: string): Promise<string[]> {
+  const { stdout } = await execFileP('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties'], { timeout: 60_000 });
+  return stdout.split('\n').filter((l) => l.includes(fragment)).map((l) => l.split('\t')[0] as string);
+}
+
+/** Closes (from the broker side) every connection whose name contains `fragment`; returns how many. */
+export async function closeBrokerConnections(fragment: string): Promise<number> {
+  const pids = await brokerConnections(fragment);
+  for (const pid of pids) await execFileP('rabbitmqctl', ['-q', 'close_connection', pid, 'closed by test'], { timeout: 60_000 });
+  return pids.length;
+}
