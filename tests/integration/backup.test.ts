@@ -1,0 +1,147 @@
+import { chmod, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO, createUniqueDatabase, databaseExists, dropDatabase, pgEnv, run, withDb } from '../helpers/scripts';
+
+const BACKUP = join(REPO, 'scripts', 'backup.sh');
+const RESTORE = join(REPO, 'scripts', 'restore.sh');
+const NAME = /^cmq-backup-\d{8}T\d{6}Z$/;
+
+/** A stand-in for an installed tree: a few files, a workspace symlink, a log to leave out. */
+async function makeTree(root: string): Promise<{ prefix: string; config: string }> {
+  const prefix = join(root, 'opt', 'cmq-workers');
+  const config = join(root, 'etc', 'cmq-workers');
+  await mkdir(join(prefix, 'bin'), { recursive: true });
+  await mkdir(join(prefix, 'packages', 'common', 'dist'), { recursive: true });
+  await mkdir(join(prefix, 'node_modules', '@cmq'), { recursive: true });
+  await mkdir(config, { recursive: true });
+  await writeFile(join(prefix, 'bin', 'cmq-publisher'), '#!/bin/sh\nexec node main.js "$@"\n');
+  await chmod(join(prefix, 'bin', 'cmq-publisher'), 0o755);
+  await writeFile(join(prefix, 'packages', 'common', 'dist', 'index.js'), 'module.exports = 1;\n');
+  await symlink('../../packages/common', join(prefix, 'node_modules', '@cmq', 'common'));
+  await writeFile(join(prefix, 'stray.log'), 'a log line\n');
+  await writeFile(join(config, 'worker.properties'), 'db.database=original\n');
+  return { prefix, config };
+}
+
+async function backups(dir: string): Promise<string[]> {
+  return existsSync(dir) ? (await readdir(dir)).sort() : [];
+}
+
+describe('scripts/backup.sh and scripts/restore.sh', () => {
+  let root: string;
+  let db: string;
+  let env: NodeJS.ProcessEnv;
+  let tree: { prefix: string; config: string };
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'cmq-backup-test-'));
+    tree = await makeTree(root);
+    db = await createUniqueDatabase('cmq_backup');
+    await withDb(db, async (c) => {
+      await c.query('CREATE TABLE action (id int PRIMARY KEY, tenant text NOT NULL, state text NOT NULL)');
+      await c.query("INSERT INTO action SELECT g, 'tenant-' || (g % 7), 'succeeded' FROM generate_series(1, 500) g");
+    });
+    // CMQ_DEFAULTS=/dev/null: a real /etc/default/cmq-workers on this machine must not count.
+    env = { ...process.env, ...pgEnv(db), CMQ_DEFAULTS: '/dev/null' };
+  });
+
+  afterAll(async () => {
+    await dropDatabase(db);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const rows = (database: string): Promise<{ id: number; tenant: string; state: string }[]> =>
+    withDb(database, async (c) => (await c.query<{ id: number; tenant: string; state: string }>('SELECT id, tenant, state FROM action ORDER BY id')).rows);
+
+  it('backs up, and after the database is dropped restores the same rows and the same tree', async () => {
+    const target = join(root, 'backups-roundtrip');
+    const before = await rows(db);
+
+    const backup = await run(BACKUP, ['--target', target, '--keep', '3', '--prefix', tree.prefix, '--config-dir', tree.config], { env });
+    expect(backup.stderr).toBe('');
+    expect(backup.code).toBe(0);
+    const made = await backups(target);
+    expect(made).toHaveLength(1);
+    expect(made[0]).toMatch(NAME);
+    const dir = join(target, made[0] as string);
+    expect((await readdir(dir)).sort()).toEqual(['MANIFEST.sha256', 'db.dump', 'tree.tar.gz']);
+
+    // Lose everything: the database, a binary, an edited config; leave a file that was not there.
+    await dropDatabase(db);
+    expect(await databaseExists(db)).toBe(false);
+    await rm(join(tree.prefix, 'bin', 'cmq-publisher'));
+    await writeFile(join(tree.config, 'worker.properties'), 'db.database=edited\n');
+    await writeFile(join(tree.prefix, 'added-later.txt'), 'x');
+
+    const restore = await run(RESTORE, [dir, '--prefix', tree.prefix, '--config-dir', tree.config], { env });
+    expect(restore.code).toBe(0);
+    expect(await rows(db)).toEqual(before);
+    expect(before).toHaveLength(500);
+    expect(await readFile(join(tree.prefix, 'bin', 'cmq-publisher'), 'utf8')).toContain('exec node');
+    expect(await readFile(join(tree.config, 'worker.properties'), 'utf8')).toBe('db.database=original\n');
+    expect(await readlink(join(tree.prefix, 'node_modules', '@cmq', 'common'))).toBe('../../packages/common');
+    expect(existsSync(join(tree.prefix, 'added-later.txt'))).toBe(false);
+    expect(existsSync(join(tree.prefix, 'stray.log'))).toBe(false); // logs are not backed up
+
+    // Restoring over a database that exists works too (--clean --if-exists --create).
+    await withDb(db, (c) => c.query('DELETE FROM action WHERE id > 10'));
+    const again = await run(RESTORE, [dir, '--no-tree'], { env });
+    expect(again.code).toBe(0);
+    expect(await rows(db)).toEqual(before);
+  });
+
+  it('refuses to restore a backup whose checksums do not match', async () => {
+    const target = join(root, 'backups-damaged');
+    const backup = await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env });
+    expect(backup.code).toBe(0);
+    const dir = join(target, (await backups(target))[0] as string);
+    const dump = await readFile(join(dir, 'db.dump'));
+    dump.writeUInt8((dump.readUInt8(dump.length - 1) ^ 0xff) & 0xff, dump.length - 1);
+    await writeFile(join(dir, 'db.dump'), dump);
+    await withDb(db, (c) => c.query("INSERT INTO action VALUES (100000, 'marker', 'pending')"));
+
+    const restore = await run(RESTORE, [dir, '--no-tree'], { env });
+    expect(restore.code).not.toBe(0);
+    expect(restore.stderr).toMatch(/checksums do not match/);
+    // Nothing was touched.
+    const marker = await withDb(db, (c) => c.query('SELECT 1 FROM action WHERE id = 100000'));
+    expect(marker.rowCount).toBe(1);
+  });
+
+  it('fails without leaving any archive behind when pg_dump fails', async () => {
+    const target = join(root, 'backups-failing');
+    const missing = `${db}_missing`;
+    const r = await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], {
+      env: { ...env, PGDATABASE: missing },
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/pg_dump/);
+    expect(r.stderr).toContain(missing);
+    expect(await backups(target)).toEqual([]); // neither cmq-backup-* nor .cmq-backup-*.partial
+  });
+
+  it('fails when the tree to archive is missing, before dumping anything', async () => {
+    const target = join(root, 'backups-no-tree');
+    const r = await run(BACKUP, ['--target', target, '--prefix', join(root, 'nowhere'), '--config-dir', tree.config], { env });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/no installed tree/);
+    expect(await backups(target)).toEqual([]);
+  });
+
+  it('keeps only the newest N complete backups', async () => {
+    const target = join(root, 'backups-retention');
+    const written: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await run(BACKUP, ['--target', target, '--keep', '2', '--prefix', tree.prefix, '--config-dir', tree.config], { env });
+      expect(r.code).toBe(0);
+      const m = /wrote (\S+)/.exec(r.stdout);
+      expect(m).not.toBeNull();
+      written.push((m as RegExpExecArray)[1] as string);
+    }
+    const kept = await backups(target);
+    expect(kept).toHaveLength(2);
+    expect(kept.map((k) => join(target, k))).toEqual(written.slice(1));
+  });
+});
