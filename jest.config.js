@@ -2,7 +2,10 @@
  * RabbitMQ, PostgreSQL, Redis and sshd on loopback (scripts/test.sh starts them). */
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
 // Unit and integration tests run against the TypeScript sources; e2e tests spawn the built bins.
-const moduleNameMapper = { '^@cmq/common$': '<rootDir>/packages/common/src' };
+const moduleNameMapper = {
+  '^@cmq/common$': '<rootDir>/packages/common/src',
+  '^@cmq/(publisher|subscriber|pinger)$': '<rootDir>/services/$1/src',
+};
 const base = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: '.' };
 module.exports = {
   testTimeout: 60000,

@@ -46,7 +46,7 @@ export class Spawned {
 }
 
 /** Spawns `node <bin> args` from the built tree (run `npm run build` first). */
-export function spawnBin(bin: keyof typeof BINS | string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Spawned {
+export function spawnBin(bin: keyof typeof BINS  , args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Spawned {
   const script = join(ROOT, BINS[bin] ?? bin);
   if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build`);
   const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

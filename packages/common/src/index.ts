@@ -6,6 +6,7 @@ export * from './config/formats';
 export * from './config/loader';
 export * from './config/process-config';
 export * from './config/process-keys';
+export * from './config/properties';
 export * from './config/render';
 export * from './config/shared-files';
 export * from './logging/logging';

@@ -59,7 +59,6 @@ export function loadFile<T>(dir: string, spec: FileSpec<T>, env: Env, issues: Co
     }
   }
   const config = convict(withEnv(spec), { env: { ...env }, args: [] });
-  const before = issues.length;
   try {
     config.load(values);
     config.validate({ allowed: 'strict', output: () => undefined });
@@ -67,7 +66,7 @@ export function loadFile<T>(dir: string, spec: FileSpec<T>, env: Env, issues: Co
     issues.push(...issuesFromConvict(errorText(err), path, spec, env));
   }
   const value = config.getProperties();
-  if (issues.length === before && spec.crossCheck) {
+  if (spec.crossCheck) {
     for (const [key, message] of spec.crossCheck(value)) issues.push({ source: path, key, message });
   }
   return { spec, path, exists, value: deepFreeze(value) };

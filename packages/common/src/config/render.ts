@@ -3,7 +3,7 @@ import { formatDuration } from './formats';
 import type { LoadedFile } from './loader';
 
 /** A value as it would be written in a properties file. */
-function display(leaf: LeafSchema, value: unknown): string {
+export function display(leaf: LeafSchema, value: unknown): string {
   if (typeof leaf.format === 'string' && leaf.format.startsWith('cmq-duration') && typeof value === 'number') {
     return formatDuration(value);
   }
