@@ -212,4 +212,17 @@ describe('init/cmq-workers against a PREFIX install', () => {
       expect(readFileSync(join(p.log, `${proc}.log`), 'utf8')).toContain('"msg":"state stopped"');
     }
   });
+
+  it('installing again replaces the tree but keeps the edited defaults and configuration', async () => {
+    await writeFile(p.defaults, `${await readFile(p.defaults, 'utf8')}# edited by the operator\n`);
+    await writeFile(join(p.prefix, 'left-over-from-old-release.js'), '');
+    const r = await run(join(REPO, 'scripts', 'install.sh'), [], { env: installEnv(p), timeoutMs: 180_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`kept existing ${join(p.config, 'worker.properties')}`);
+    expect(await readFile(p.defaults, 'utf8')).toContain('# edited by the operator');
+    expect(await readFile(join(p.config, 'worker.properties'), 'utf8')).toBe(`db.database=${db}\n`);
+    expect(existsSync(join(p.prefix, 'left-over-from-old-release.js'))).toBe(false);
+    const check = await run(join(p.prefix, 'bin', 'cmq'), ['config', 'check', '--config-dir', p.config]);
+    expect(check.code).toBe(0);
+  }, 180_000);
 });

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from './wait';
 
@@ -46,8 +46,8 @@ export class Spawned {
 }
 
 /** Spawns `node <bin> args` from the built tree (run `npm run build` first). */
-export function spawnBin(bin: keyof typeof BINS  , args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Spawned {
-  const script = join(ROOT, BINS[bin] ?? bin);
+export function spawnBin(bin: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Spawned {
+  const script = resolve(ROOT, BINS[bin] ?? bin);
   if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build`);
   const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   return new Spawned(child);

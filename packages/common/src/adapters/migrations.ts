@@ -65,6 +65,13 @@ export async function checkSchema(pool: Pool, database: string, dir: string = MI
 export async function migrate(pool: Pool, dir: string = MIGRATIONS_DIR): Promise<Migration[]> {
   const client = await pool.connect();
   const applied: Migration[] = [];
+  // A checked-out client has no pool error listener: without this, a backend dying between
+  // statements is an unhandled 'error' event; with it, the next statement fails instead.
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken ??= err;
+  };
+  client.on('error', onError);
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_ID]);
     await client.query(`CREATE TABLE IF NOT EXISTS cmq_schema_migrations (
@@ -89,7 +96,8 @@ export async function migrate(pool: Pool, dir: string = MIGRATIONS_DIR): Promise
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [LOCK_ID]).catch(() => undefined);
-    client.release();
+    client.removeListener('error', onError);
+    client.release(broken);
   }
   return applied;
 }

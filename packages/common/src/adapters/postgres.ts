@@ -37,6 +37,12 @@ export function databaseLabel(db: Db): string {
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // The pool's error listener is off while a client is checked out: a backend dying between
+  // statements would otherwise be an unhandled 'error' event that crashes the process.
+  const onError = (err: Error): void => {
+    broken ??= err;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -50,6 +56,7 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     }
     throw err;
   } finally {
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }

@@ -30,6 +30,7 @@ export class Coordinator {
   private readonly watchdogAbort = new AbortController();
   private stopping = false;
   private exited = false;
+  private deadline: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: CoordinatorOptions) {
     this.status.onChange(() => this.publishStatus());
@@ -93,7 +94,7 @@ export class Coordinator {
     this.opts.notifier.stopping(status);
     this.startAbort.abort();
     this.watchdogAbort.abort();
-    const timer = setTimeout(() => {
+    this.deadline = setTimeout(() => {
       this.opts.logger.error({ deadlineMs }, 'shutdown deadline passed: exiting now');
       this.forceExit(code === ExitCode.OK ? ExitCode.FORCED : code);
     }, deadlineMs);
@@ -105,7 +106,6 @@ export class Coordinator {
         this.opts.logger.error({ err, component: component.name }, 'component failed to close');
       }
     }
-    clearTimeout(timer);
     if (this.current !== 'failed') this.setState('stopped');
     this.finish(code);
   }
@@ -124,6 +124,7 @@ export class Coordinator {
   private finish(code: number): void {
     if (this.exited) return;
     this.exited = true;
+    clearTimeout(this.deadline);
     this.opts.exit(code);
   }
 

@@ -1,0 +1,194 @@
+import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Pool } from 'pg';
+import pino from 'pino';
+import { type DbConfig, MIGRATIONS_DIR, SchemaError, checkSchema, createPool, migrate, schemaVersion, withTransaction } from '@cmq/common';
+import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+
+const logger = pino({ level: 'silent' });
+
+function dbConfig(database: string, max = 4): DbConfig['db'] {
+  return { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', pool: { max }, statement_timeout: 30_000, connect_timeout: 5_000 };
+}
+
+/** A copy of the shipped migrations in a temporary directory, with `extra` files added. */
+function migrationsCopy(extra: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cmq-migrations-'));
+  cpSync(MIGRATIONS_DIR, dir, { recursive: true });
+  for (const [file, sql] of Object.entries(extra)) writeFileSync(join(dir, file), sql);
+  dirs.push(dir);
+  return dir;
+}
+
+async function tableExists(pool: Pool, table: string): Promise<boolean> {
+  const r = await pool.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [table]);
+  return r.rows[0]?.t != null;
+}
+
+async function recordedVersions(pool: Pool): Promise<number[]> {
+  return (await pool.query<{ version: number }>('SELECT version FROM cmq_schema_migrations ORDER BY version')).rows.map((r) => r.version);
+}
+
+const dirs: string[] = [];
+let database: string;
+let pools: Pool[];
+
+/** A pool on this test's database, ended after the test. */
+function pool(max = 4): Pool {
+  const p = createPool(dbConfig(database, max), logger, 'cmq-migrations-test');
+  pools.push(p);
+  return p;
+}
+
+beforeEach(async () => {
+  database = await createTestDatabase('cmq_mig');
+  pools = [];
+});
+
+afterEach(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+  await dropTestDatabase(database);
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('migrations', () => {
+  it('checkSchema refuses a database that was never migrated, saying to run `cmq migrate`', async () => {
+    const p = pool();
+    expect(await schemaVersion(p)).toBeUndefined();
+    const err = await checkSchema(p, database).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SchemaError);
+    expect((err as SchemaError).code).toBe('CMQ_ERR_SCHEMA');
+    expect((err as SchemaError).message).toContain(`database "${database}" has no cmq schema`);
+    expect((err as SchemaError).message).toContain('run `cmq migrate`');
+  });
+
+  it('migrate applies 001 and a second run applies nothing', async () => {
+    const p = pool();
+    const first = await migrate(p);
+    expect(first.map((m) => `${m.version}_${m.name}`)).toEqual(['1_tenants']);
+    expect(await tableExists(p, 'tenants')).toBe(true);
+    expect(await checkSchema(p, database)).toBe(1);
+
+    expect(await migrate(p)).toEqual([]);
+    expect(await recordedVersions(p)).toEqual([1]);
+  });
+
+  it('two concurrent migrate() runs from two pools both succeed and apply each migration once', async () => {
+    // A slow second migration widens the window in which the runs would overlap without the lock.
+    const dir = migrationsCopy({ '002_slow.sql': 'SELECT pg_sleep(0.3);\nCREATE TABLE slow_thing (id int PRIMARY KEY);\n' });
+    const [a, b] = await Promise.all([migrate(pool(), dir), migrate(pool(), dir)]);
+    const applied = [...(a ?? []), ...(b ?? [])].map((m) => m.version).sort();
+    expect(applied).toEqual([1, 2]);
+    const p = pool();
+    expect(await recordedVersions(p)).toEqual([1, 2]);
+    expect(await checkSchema(p, database, dir)).toBe(2);
+  });
+
+  it('refuses to go on when an applied migration file was edited', async () => {
+    const dir = migrationsCopy();
+    const p = pool();
+    await migrate(p, dir);
+    appendFileSync(join(dir, '001_tenants.sql'), '-- an innocent-looking edit\n');
+    const err = await migrate(p, dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SchemaError);
+    expect((err as SchemaError).message).toMatch(/migration 0*1_tenants was changed after it was applied/);
+    // The advisory lock was released: another run is not blocked.
+    expect(await migrate(pool(), MIGRATIONS_DIR)).toEqual([]);
+  });
+
+  it('checkSchema names both versions when the database is older than the release', async () => {
+    const p = pool();
+    await migrate(p);
+    const dir = migrationsCopy({ '002_more.sql': 'CREATE TABLE more_thing (id int PRIMARY KEY);\n' });
+    const err = await checkSchema(p, database, dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SchemaError);
+    const message = (err as SchemaError).message;
+    expect(message).toContain('schema version 1,');
+    expect(message).toContain('older than version 2');
+    expect(message).toContain('run `cmq migrate`');
+
+    expect((await migrate(p, dir)).map((m) => m.version)).toEqual([2]);
+    expect(await checkSchema(p, database, dir)).toBe(2);
+  });
+
+  it('a failing migration leaves nothing half-applied', async () => {
+    const dir = migrationsCopy({ '002_broken.sql': 'CREATE TABLE broken_thing (id int);\nSELECT no_such_function();\n' });
+    const p = pool();
+    const err = await migrate(p, dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SchemaError);
+    expect((err as SchemaError).message).toMatch(/migration 0*2_broken failed: .*no_such_function/);
+    // 001 went in (own transaction), 002 neither created its table nor was recorded.
+    expect(await recordedVersions(p)).toEqual([1]);
+    expect(await tableExists(p, 'tenants')).toBe(true);
+    expect(await tableExists(p, 'broken_thing')).toBe(false);
+    // The lock was released and the pool's client is usable: fixing the file lets it apply.
+    writeFileSync(join(dir, '002_broken.sql'), 'CREATE TABLE broken_thing (id int);\n');
+    expect((await migrate(pool(), dir)).map((m) => m.version)).toEqual([2]);
+    expect(await tableExists(p, 'broken_thing')).toBe(true);
+  });
+});
+
+describe('withTransaction', () => {
+  let p: Pool;
+  const count = async (): Promise<number> => Number((await p.query<{ n: string }>('SELECT count(*) AS n FROM tx_test')).rows[0]?.n);
+
+  beforeEach(async () => {
+    // One connection: a client that was not released would make the next query wait forever.
+    p = pool(1);
+    await p.query('CREATE TABLE tx_test (id int PRIMARY KEY)');
+  });
+
+  it('commits when the function succeeds', async () => {
+    const result = await withTransaction(p, async (c) => {
+      await c.query('INSERT INTO tx_test VALUES (1), (2)');
+      return 'done';
+    });
+    expect(result).toBe('done');
+    expect(await count()).toBe(2);
+  });
+
+  it('rolls back when the function throws, rethrows the error, and the pool stays usable', async () => {
+    const boom = new Error('boom');
+    const outcome = withTransaction(p, async (c) => {
+      await c.query('INSERT INTO tx_test VALUES (1)');
+      throw boom;
+    });
+    await expect(outcome).rejects.toBe(boom);
+    expect(await count()).toBe(0);
+    // Not left inside an aborted transaction either: a write on the same (only) connection commits.
+    await withTransaction(p, (c) => c.query('INSERT INTO tx_test VALUES (3)'));
+    expect(await count()).toBe(1);
+    expect(p.totalCount).toBe(1);
+    expect(p.idleCount).toBe(1);
+  });
+
+  it('rolls back a failed statement and discards nothing it does not have to', async () => {
+    const pidBefore = (await p.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+    const outcome = withTransaction(p, async (c) => {
+      await c.query('INSERT INTO tx_test VALUES (1)');
+      await c.query('INSERT INTO tx_test VALUES (1)');
+    });
+    await expect(outcome).rejects.toMatchObject({ code: '23505' });
+    expect(await count()).toBe(0);
+    const pidAfter = (await p.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+    expect(pidAfter).toBe(pidBefore);
+  });
+
+  it('survives the backend dying mid-transaction: rejects, discards the client, the pool reconnects', async () => {
+    const killer = pool(1);
+    let deadPid: number | undefined;
+    const outcome = withTransaction(p, async (c) => {
+      deadPid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      await killer.query('SELECT pg_terminate_backend($1)', [deadPid]);
+      // Idle between statements when the backend goes: the error arrives as an event, not a
+      // query failure. Without a listener on the checked-out client the process would crash.
+      await new Promise((r) => setTimeout(r, 300));
+      await c.query('INSERT INTO tx_test VALUES (1)');
+    });
+    await expect(outcome).rejects.toThrow();
+    const pidAfter = (await p.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+    expect(pidAfter).not.toBe(deadPid);
+    expect(await count()).toBe(0);
+  });
+});
