@@ -150,6 +150,13 @@ say "dropping dev dependencies (npm prune --omit=dev --offline)"
 (cd "$stage" && "$NODE" -e "require('unix-dgram')") \
   || die "the native addon unix-dgram does not load from the installed tree"
 
+# Backup/restore (paths rewritten like the init script) and the operations guide the units cite.
+for f in scripts/backup.sh scripts/restore.sh; do
+  install_text "$SRC/$f" "$stage/$f" 0755
+done
+install -d "$stage/docs"
+install -m 0644 "$SRC/docs/operations.md" "$stage/docs/operations.md"
+
 install -d "$stage/bin"
 for pair in cmq:packages/cli cmq-publisher:services/publisher \
             cmq-subscriber:services/subscriber cmq-pinger:services/pinger; do

@@ -213,6 +213,25 @@ describe('init/cmq-workers against a PREFIX install', () => {
     }
   });
 
+  it('the installed backup.sh and restore.sh find the install and its database by themselves', async () => {
+    // No PG* variables: the scripts read the defaults file, then `cmq config pg-env`.
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const key of Object.keys(env)) if (key.startsWith('PG') || key === 'CMQ_DEFAULTS') delete env[key];
+    const target = join(p.root, 'backups');
+    const backup = await run(join(p.prefix, 'scripts', 'backup.sh'), ['--target', target], { env });
+    expect(backup.stderr).toBe('');
+    expect(backup.code).toBe(0);
+    const [name] = await readdir(target);
+    const members = (await run('tar', ['-tzf', join(target, name as string, 'tree.tar.gz')])).stdout.split('\n');
+    expect(members).toEqual(expect.arrayContaining(['prefix/bin/cmq-publisher', 'config/worker.properties', 'config/subscriber-second.properties']));
+    expect(members.filter((m) => m.endsWith('.log'))).toEqual([]);
+
+    const restore = await run(join(p.prefix, 'scripts', 'restore.sh'), [join(target, name as string), '--no-tree'], { env });
+    expect(restore.code).toBe(0);
+    const migrate = await run(join(p.prefix, 'bin', 'cmq'), ['migrate', '--config-dir', p.config]);
+    expect(migrate.code).toBe(0); // the restored database is at the current schema already
+  });
+
   it('installing again replaces the tree but keeps the edited defaults and configuration', async () => {
     await writeFile(p.defaults, `${await readFile(p.defaults, 'utf8')}# edited by the operator\n`);
     await writeFile(join(p.prefix, 'left-over-from-old-release.js'), '');
