@@ -3,7 +3,7 @@ import { SchemaError, errorText } from '../errors';
 import type { DbConfig } from '../config/shared-files';
 import type { Logger } from '../logging/logging';
 import type { Component, StatusBoard } from '../lifecycle/component';
-import { backoffDelay, sleep } from '../lifecycle/timing';
+import { backoffDelay, every, sleep } from '../lifecycle/timing';
 import { checkSchema } from './migrations';
 
 type Db = DbConfig['db'];
@@ -63,18 +63,22 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
 
 /**
  * The process's PostgreSQL pool as a component: start waits until the database answers
- * (saying so while it does not) and refuses a schema older than this release needs.
+ * (saying so while it does not) and refuses a schema older than this release needs; then a
+ * probe every `healthIntervalMs` keeps the status board truthful while the database is away.
  */
 export class Database implements Component {
   readonly name = 'postgres';
   readonly pool: Pool;
   private closed = false;
+  private readonly healthAbort = new AbortController();
+  private health: Promise<void> | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly logger: Logger,
     private readonly status: StatusBoard,
     applicationName: string,
+    private readonly healthIntervalMs = 5_000,
   ) {
     this.pool = createPool(db, logger, applicationName);
   }
@@ -85,6 +89,7 @@ export class Database implements Component {
         const version = await checkSchema(this.pool, this.db.database);
         this.status.set(this.name, undefined);
         this.logger.info({ database: databaseLabel(this.db), schemaVersion: version }, 'database ready');
+        this.health = every(this.healthIntervalMs, this.healthAbort.signal, () => this.probe(), () => undefined);
         return;
       } catch (err) {
         if (err instanceof SchemaError) throw err;
@@ -100,11 +105,24 @@ export class Database implements Component {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.healthAbort.abort();
+    await this.health;
     await this.pool.end();
   }
 
   destroy(): void {
     this.closed = true;
+    this.healthAbort.abort();
     void this.pool.end().catch(() => undefined);
+  }
+
+  /** One `SELECT 1`: sets or clears this component's line on the status board. */
+  private async probe(): Promise<void> {
+    try {
+      await this.pool.query('SELECT 1');
+      this.status.set(this.name, undefined);
+    } catch (err) {
+      this.status.set(this.name, `waiting for database at ${databaseLabel(this.db)} (${errorText(err)})`);
+    }
   }
 }

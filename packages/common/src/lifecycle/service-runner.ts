@@ -100,7 +100,7 @@ export function buildService<Own extends ProcessKeys>(def: ServiceDefinition<Own
   const notifier = SystemdNotifier.fromEnv(env, (err) => logger.warn({ err }, 'cannot notify systemd'));
   const coordinator = new Coordinator({ logger, notifier, drainTimeoutMs: own.shutdown.drain_timeout, runningStatus: () => def.runningStatus(config), exit });
   const label = `cmq-${def.service}-${own.name}@${hostname()}:${process.pid}`;
-  const database = new Database(config.db, logger.child({ component: 'postgres' }), coordinator.status, label);
+  const database = new Database(config.db, logger.child({ component: 'postgres' }), coordinator.status, label, own.heartbeat.interval);
   const redis = new RedisClient(config.redis, logger.child({ component: 'redis' }), coordinator.status, label.replace(/[^A-Za-z0-9_-]/g, '_'));
   const amqp = new AmqpClient({
     config: config.amqp,
