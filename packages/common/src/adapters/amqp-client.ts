@@ -45,11 +45,14 @@ export class AmqpClient implements Component {
 
   constructor(private readonly opts: AmqpClientOptions) {}
 
-  /** Resolves after the first successful connection and setup. */
+  /**
+   * Resolves after the first successful connection and setup, or without connecting when
+   * `signal` aborts or `close()` is called first.
+   */
   start(signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', () => this.abort.abort(), { once: true });
     return new Promise((resolve, reject) => {
-      this.loop = this.connectLoop(resolve).catch(reject);
+      this.loop = this.connectLoop(resolve).then(resolve, reject);
     });
   }
 
@@ -101,7 +104,12 @@ export class AmqpClient implements Component {
       const url = urls[this.attempt % urls.length] as string;
       this.attempt += 1;
       try {
-        const { closed } = await this.connect(url);
+        const { model, closed } = await this.connect(url);
+        if (this.abort.signal.aborted) {
+          // close() ran while this connection was being opened, so it could not close it.
+          await model.close().catch(() => undefined);
+          return;
+        }
         this.attempt = 0;
         this.opts.status.set(this.name, undefined);
         if (first) {
@@ -121,7 +129,7 @@ export class AmqpClient implements Component {
   }
 
   /** Opens a connection and channel, runs setup; `closed` resolves with the reason it closed. */
-  private async connect(url: string): Promise<{ closed: Promise<string> }> {
+  private async connect(url: string): Promise<{ model: ChannelModel; closed: Promise<string> }> {
     const model = await amqp.connect(this.connectOptions(url), this.socketOptions(url));
     const closed = new Promise<string>((resolve) => {
       model.on('error', (err: Error) => this.opts.logger.warn({ err }, 'broker connection error'));
@@ -149,7 +157,7 @@ export class AmqpClient implements Component {
       throw err;
     }
     this.opts.logger.info({ broker: brokerLabel(url) }, 'connected to broker');
-    return { closed };
+    return { model, closed };
   }
 
   private connectOptions(url: string): Options.Connect {
