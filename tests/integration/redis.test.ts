@@ -1,0 +1,170 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import pino from 'pino';
+import { Heartbeat, type HeartbeatStats, type RedisConfig, RedisClient, StatusBoard } from '@cmq/common';
+import { RedisServer, freePort } from '../helpers/private-servers';
+import { waitFor } from '../helpers/wait';
+
+const logger = pino({ level: 'silent' });
+
+function redisConfig(port: number): RedisConfig['redis'] {
+  return { mode: 'standalone', host: '127.0.0.1', port, password: '', db: 0, sentinels: [], sentinel: { master_name: 'mymaster' }, connect_timeout: 2_000 };
+}
+
+const clients: RedisClient[] = [];
+const servers: RedisServer[] = [];
+
+function makeClient(port: number): { client: RedisClient; status: StatusBoard; statuses: string[] } {
+  const status = new StatusBoard();
+  const statuses: string[] = [];
+  status.onChange(() => statuses.push(status.summary()));
+  const client = new RedisClient(redisConfig(port), logger, status, `cmq-test-redis-${randomBytes(4).toString('hex')}`);
+  clients.push(client);
+  return { client, status, statuses };
+}
+
+async function privateServer(): Promise<RedisServer> {
+  const server = new RedisServer(await freePort());
+  servers.push(server);
+  await server.start();
+  return server;
+}
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await Promise.all(servers.splice(0).map((s) => s.kill()));
+});
+
+describe('RedisClient', () => {
+  it('start resolves once ready; commands work; close is idempotent', async () => {
+    const { client, status } = makeClient(6379);
+    await client.start(new AbortController().signal);
+    expect(client.ready).toBe(true);
+    expect(status.summary()).toBe('');
+    const key = `cmq:test:${randomBytes(4).toString('hex')}`;
+    await client.redis.set(key, 'v', 'PX', 10_000);
+    expect(await client.redis.get(key)).toBe('v');
+    await client.redis.del(key);
+    await client.close();
+    await client.close();
+    await waitFor(() => client.redis.status === 'end', 5_000, 'the connection to end');
+    expect(client.ready).toBe(false);
+    expect(status.summary()).toBe('');
+  });
+
+  it('while redis is down: says so, fails commands at once, and recovers when it is back', async () => {
+    const server = await privateServer();
+    const { client, status } = makeClient(server.port);
+    await client.start(new AbortController().signal);
+    expect(status.summary()).toBe('');
+
+    await server.kill();
+    await waitFor(() => status.summary().startsWith(`waiting for redis at 127.0.0.1:${server.port} (`), 10_000, 'the waiting status');
+    expect(client.ready).toBe(false);
+    // No offline queue: the command is refused now, not parked until Redis returns.
+    const t0 = Date.now();
+    await expect(client.redis.get('anything')).rejects.toThrow(/enableOfflineQueue/);
+    expect(Date.now() - t0).toBeLessThan(500);
+
+    await server.start();
+    await waitFor(() => client.ready, 15_000, 'the client to be ready again');
+    expect(status.summary()).toBe('');
+    expect(await client.redis.ping()).toBe('PONG');
+  });
+
+  it('start keeps retrying while nothing listens and resolves by itself once redis starts', async () => {
+    const server = new RedisServer(await freePort());
+    servers.push(server);
+    const { client, status } = makeClient(server.port);
+    let started = false;
+    const starting = client.start(new AbortController().signal).then(() => (started = true));
+    await waitFor(() => status.summary().startsWith(`waiting for redis at 127.0.0.1:${server.port} (`), 10_000, 'the waiting status');
+    expect(started).toBe(false);
+    await server.start();
+    await starting;
+    expect(client.ready).toBe(true);
+    expect(status.summary()).toBe('');
+  });
+
+  it('start returns when its signal aborts while redis is unreachable', async () => {
+    const { client, status } = makeClient(await freePort());
+    const abort = new AbortController();
+    const starting = client.start(abort.signal);
+    await waitFor(() => status.summary() !== '', 10_000, 'the waiting status');
+    abort.abort();
+    await expect(starting).resolves.toBeUndefined();
+    expect(client.ready).toBe(false);
+    await client.close();
+    expect(status.summary()).toBe('');
+  });
+});
+
+describe('Heartbeat', () => {
+  it('writes its hash with a TTL of at most 3 intervals, refreshes it every interval, deletes it on close', async () => {
+    const intervalMs = 300;
+    const { client } = makeClient(6379);
+    await client.start(new AbortController().signal);
+    const service = `hbtest${randomBytes(3).toString('hex')}`;
+    let ticks = 0;
+    const stats = (): HeartbeatStats => {
+      ticks += 1;
+      return { queues: ['cmq.control', 'cmq.guest'], inFlight: 2, processed: ticks * 10, failed: 1 };
+    };
+    const heartbeat = new Heartbeat({ service, name: 'one', version: '9.8.7', intervalMs, redis: client, logger, stats });
+    const key = `cmq:heartbeat:${service}:one:${hostname()}:${process.pid}`;
+    await heartbeat.start();
+    try {
+      await waitFor(async () => (await client.redis.exists(key)) === 1, 5_000, `key ${key}`);
+      const fields = await client.redis.hgetall(key);
+      expect(fields).toMatchObject({ service, name: 'one', pid: String(process.pid), version: '9.8.7', queues: 'cmq.control,cmq.guest', in_flight: '2', failed: '1' });
+      expect(Number(fields.processed)).toBeGreaterThan(0);
+      expect(Number(fields.rss)).toBeGreaterThan(1_000_000);
+      const ttl = await client.redis.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(3 * intervalMs);
+
+      // Refreshed: new values arrive, and the key outlives its first TTL.
+      const first = Number(fields.processed);
+      await waitFor(async () => Number(await client.redis.hget(key, 'processed')) > first, 3_000, 'a refreshed heartbeat');
+      await new Promise((r) => setTimeout(r, 4 * intervalMs));
+      expect(await client.redis.exists(key)).toBe(1);
+      expect(ticks).toBeGreaterThanOrEqual(5);
+    } finally {
+      await heartbeat.close();
+    }
+    expect(await client.redis.exists(key)).toBe(0);
+    // And nothing writes it again after close.
+    const ticksAtClose = ticks;
+    await new Promise((r) => setTimeout(r, 2 * intervalMs));
+    expect(await client.redis.exists(key)).toBe(0);
+    expect(ticks).toBe(ticksAtClose);
+  });
+
+  it('keeps beating through a redis outage and writes the hash again once redis is back', async () => {
+    const server = await privateServer();
+    const { client } = makeClient(server.port);
+    await client.start(new AbortController().signal);
+    const service = `hbtest${randomBytes(3).toString('hex')}`;
+    let ticks = 0;
+    const stats = (): HeartbeatStats => {
+      ticks += 1;
+      return { queues: [], inFlight: 0, processed: 0, failed: 0 };
+    };
+    const heartbeat = new Heartbeat({ service, name: 'one', version: '1.0.0', intervalMs: 200, redis: client, logger, stats });
+    const key = `cmq:heartbeat:${service}:one:${hostname()}:${process.pid}`;
+    await heartbeat.start();
+    try {
+      await waitFor(async () => (await client.redis.exists(key)) === 1, 5_000, `key ${key}`);
+      await server.kill();
+      const ticksAtKill = ticks;
+      await waitFor(() => ticks >= ticksAtKill + 2, 5_000, 'heartbeats while redis is down');
+      // A fresh, empty server: only a beat after the outage can have written the key.
+      await server.start();
+      await waitFor(() => client.ready, 15_000, 'the client to be ready again');
+      await waitFor(async () => (await client.redis.exists(key)) === 1, 5_000, `key ${key} written again`);
+    } finally {
+      await heartbeat.close();
+    }
+    expect(await client.redis.exists(key)).toBe(0);
+  });
+});
