@@ -132,9 +132,19 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "copying the built tree from $SRC"
+# Only the production packages of node_modules (npm ls --omit=dev), a twentieth of the whole,
+# plus .bin (without its links npm prune thinks packages changed and wants the registry).
+# Nested node_modules come along with their parents.
+prod=$(cd "$SRC" && npm ls --omit=dev --parseable --all --offline 2>/dev/null \
+  | sed -nE "s#^$SRC/(((packages|services)/[^/]+/)?node_modules/(@[^/]+/)?[^/@][^/]*)\$#\1#p" | sort -u) || true
+case $prod in
+  *node_modules/@cmq/common*) ;;
+  *) die "'npm ls --omit=dev' in $SRC did not list the workspace packages: run 'npm ci' there" ;;
+esac
 (
   cd "$SRC"
-  cp -a --parents package.json package-lock.json node_modules \
+  # shellcheck disable=SC2086 # one word per package path
+  cp -a --parents package.json package-lock.json node_modules/.bin $prod \
     packages/common/package.json packages/common/dist packages/common/migrations \
     packages/cli/package.json packages/cli/dist \
     services/publisher/package.json services/publisher/dist \
@@ -144,11 +154,16 @@ say "copying the built tree from $SRC"
 ) || die "copy failed"
 find "$stage" -name '*.tsbuildinfo' -type f -delete
 
-say "dropping dev dependencies (npm prune --omit=dev --offline)"
+say "checking the production tree (npm prune --omit=dev --offline)"
 (cd "$stage" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error) \
   || die "npm prune failed in $stage"
+find "$stage/node_modules/.bin" -xtype l -delete # links to the dev tools left behind
 (cd "$stage" && "$NODE" -e "require('unix-dgram')") \
   || die "the native addon unix-dgram does not load from the installed tree"
+for main in packages/cli services/publisher services/subscriber services/pinger; do
+  "$NODE" "$stage/$main/dist/main.js" --help >/dev/null \
+    || die "$main/dist/main.js does not load from the installed tree (a dependency missing?)"
+done
 
 # Backup/restore (paths rewritten like the init script) and the operations guide the units cite.
 for f in scripts/backup.sh scripts/restore.sh; do
