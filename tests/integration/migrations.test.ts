@@ -3,10 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
 import pino from 'pino';
-import { type DbConfig, MIGRATIONS_DIR, SchemaError, checkSchema, createPool, migrate, schemaVersion, withTransaction } from '@cmq/common';
+import { type DbConfig, MIGRATIONS_DIR, SchemaError, checkSchema, createPool, listMigrations, migrate, schemaVersion, withTransaction } from '@cmq/common';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
 
 const logger = pino({ level: 'silent' });
+
+/** The shipped migrations; the tests add theirs after the last one, so new releases do not break them. */
+const SHIPPED = listMigrations().map((m) => m.version);
+const LATEST = SHIPPED.at(-1) ?? 0;
+const NEXT = LATEST + 1;
+const nextFile = (name: string): string => `${String(NEXT).padStart(3, '0')}_${name}.sql`;
 
 function dbConfig(database: string, max = 4): DbConfig['db'] {
   return { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', pool: { max }, statement_timeout: 30_000, connect_timeout: 5_000 };
@@ -63,26 +69,27 @@ describe('migrations', () => {
     expect((err as SchemaError).message).toContain('run `cmq migrate`');
   });
 
-  it('migrate applies 001 and a second run applies nothing', async () => {
+  it('migrate applies 001 (and every other shipped migration) and a second run applies nothing', async () => {
     const p = pool();
     const first = await migrate(p);
-    expect(first.map((m) => `${m.version}_${m.name}`)).toEqual(['1_tenants']);
+    expect(first.map((m) => m.version)).toEqual(SHIPPED);
+    expect(first[0]).toMatchObject({ version: 1, name: 'tenants' });
     expect(await tableExists(p, 'tenants')).toBe(true);
-    expect(await checkSchema(p, database)).toBe(1);
+    expect(await checkSchema(p, database)).toBe(LATEST);
 
     expect(await migrate(p)).toEqual([]);
-    expect(await recordedVersions(p)).toEqual([1]);
+    expect(await recordedVersions(p)).toEqual(SHIPPED);
   });
 
   it('two concurrent migrate() runs from two pools both succeed and apply each migration once', async () => {
     // A slow second migration widens the window in which the runs would overlap without the lock.
-    const dir = migrationsCopy({ '002_slow.sql': 'SELECT pg_sleep(0.3);\nCREATE TABLE slow_thing (id int PRIMARY KEY);\n' });
+    const dir = migrationsCopy({ [nextFile('slow')]: 'SELECT pg_sleep(0.3);\nCREATE TABLE slow_thing (id int PRIMARY KEY);\n' });
     const [a, b] = await Promise.all([migrate(pool(), dir), migrate(pool(), dir)]);
-    const applied = [...(a ?? []), ...(b ?? [])].map((m) => m.version).sort();
-    expect(applied).toEqual([1, 2]);
+    const applied = [...(a ?? []), ...(b ?? [])].map((m) => m.version).sort((x, y) => x - y);
+    expect(applied).toEqual([...SHIPPED, NEXT]);
     const p = pool();
-    expect(await recordedVersions(p)).toEqual([1, 2]);
-    expect(await checkSchema(p, database, dir)).toBe(2);
+    expect(await recordedVersions(p)).toEqual([...SHIPPED, NEXT]);
+    expect(await checkSchema(p, database, dir)).toBe(NEXT);
   });
 
   it('refuses to go on when an applied migration file was edited', async () => {
@@ -100,31 +107,32 @@ describe('migrations', () => {
   it('checkSchema names both versions when the database is older than the release', async () => {
     const p = pool();
     await migrate(p);
-    const dir = migrationsCopy({ '002_more.sql': 'CREATE TABLE more_thing (id int PRIMARY KEY);\n' });
+    const dir = migrationsCopy({ [nextFile('more')]: 'CREATE TABLE more_thing (id int PRIMARY KEY);\n' });
     const err = await checkSchema(p, database, dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SchemaError);
     const message = (err as SchemaError).message;
-    expect(message).toContain('schema version 1,');
-    expect(message).toContain('older than version 2');
+    expect(message).toContain(`schema version ${LATEST},`);
+    expect(message).toContain(`older than version ${NEXT}`);
     expect(message).toContain('run `cmq migrate`');
 
-    expect((await migrate(p, dir)).map((m) => m.version)).toEqual([2]);
-    expect(await checkSchema(p, database, dir)).toBe(2);
+    expect((await migrate(p, dir)).map((m) => m.version)).toEqual([NEXT]);
+    expect(await checkSchema(p, database, dir)).toBe(NEXT);
   });
 
   it('a failing migration leaves nothing half-applied', async () => {
-    const dir = migrationsCopy({ '002_broken.sql': 'CREATE TABLE broken_thing (id int);\nSELECT no_such_function();\n' });
+    const dir = migrationsCopy({ [nextFile('broken')]: 'CREATE TABLE broken_thing (id int);\nSELECT no_such_function();\n' });
     const p = pool();
     const err = await migrate(p, dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SchemaError);
-    expect((err as SchemaError).message).toMatch(/migration 0*2_broken failed: .*no_such_function/);
-    // 001 went in (own transaction), 002 neither created its table nor was recorded.
-    expect(await recordedVersions(p)).toEqual([1]);
+    expect((err as SchemaError).message).toMatch(new RegExp(`migration 0*${NEXT}_broken failed: .*no_such_function`));
+    // The shipped ones went in (each in its own transaction); the broken one neither created
+    // its table nor was recorded.
+    expect(await recordedVersions(p)).toEqual(SHIPPED);
     expect(await tableExists(p, 'tenants')).toBe(true);
     expect(await tableExists(p, 'broken_thing')).toBe(false);
     // The lock was released and the pool's client is usable: fixing the file lets it apply.
-    writeFileSync(join(dir, '002_broken.sql'), 'CREATE TABLE broken_thing (id int);\n');
-    expect((await migrate(pool(), dir)).map((m) => m.version)).toEqual([2]);
+    writeFileSync(join(dir, nextFile('broken')), 'CREATE TABLE broken_thing (id int);\n');
+    expect((await migrate(pool(), dir)).map((m) => m.version)).toEqual([NEXT]);
     expect(await tableExists(p, 'broken_thing')).toBe(true);
   });
 });
