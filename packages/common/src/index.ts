@@ -13,6 +13,8 @@ export * from './logging/logging';
 export * from './adapters/amqp-client';
 export * from './adapters/migrations';
 export * from './adapters/postgres';
+export * from './adapters/pg-session';
+export * from './adapters/sql';
 export * from './adapters/redis';
 export * from './lifecycle/component';
 export * from './lifecycle/coordinator';

@@ -5,6 +5,7 @@ import type { Logger } from '../logging/logging';
 import type { Component, StatusBoard } from '../lifecycle/component';
 import { backoffDelay, every, sleep } from '../lifecycle/timing';
 import { checkSchema } from './migrations';
+import type { Sql } from './sql';
 
 type Db = DbConfig['db'];
 
@@ -100,6 +101,16 @@ export class Database implements Component {
       }
       await sleep(backoffDelay(attempt, 200, 10_000), signal);
     }
+  }
+
+  /** The pool, as the query interface the rest of the code uses. */
+  get sql(): Sql {
+    return this.pool;
+  }
+
+  /** Runs `fn` in a transaction on one client (see {@link withTransaction}). */
+  transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, fn);
   }
 
   async close(): Promise<void> {

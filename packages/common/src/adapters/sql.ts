@@ -1,0 +1,17 @@
+/** What a database query returns: the rows and how many the statement touched. */
+export interface SqlResult<R> {
+  rows: R[];
+  rowCount: number | null;
+}
+
+/**
+ * The one thing code outside the adapters needs from PostgreSQL: run a parameterised
+ * statement. A pg Pool, a transaction's client and a session all satisfy it.
+ */
+export interface Sql {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- mirrors pg's QueryResultRow, whose values are any
+  query<R extends { [column: string]: any } = Record<string, unknown>>(text: string, values?: unknown[]): Promise<SqlResult<R>>;
+}
+
+/** Runs `fn` inside one transaction (committed when it resolves, rolled back when it throws). */
+export type Transactor = <T>(fn: (sql: Sql) => Promise<T>) => Promise<T>;
