@@ -1,15 +1,45 @@
 #!/usr/bin/env node
-import { type ServiceDefinition, VERSION, startService } from '@cmq/common';
+import { hostname } from 'node:os';
+import { PgSession, type ServiceDefinition, VERSION, startService } from '@cmq/common';
 import { type PublisherConfig, publisherFile } from './config';
+import { Relay } from './relay';
+
+let relay: Relay | undefined;
 
 /** The publisher process: see services/publisher/README.md for what it consumes and produces. */
 const definition: ServiceDefinition<PublisherConfig> = {
   service: 'publisher',
   version: VERSION,
   ownFile: publisherFile,
-  components: () => [],
-  heartbeatStats: () => ({ queues: [], inFlight: 0, processed: 0, failed: 0 }),
-  runningStatus: () => 'running: broker, database and redis connected',
+  components: ({ config, database, amqp, logging, coordinator }) => {
+    const { own } = config;
+    const actor = `publisher:${own.name}@${hostname()}`;
+    const logger = logging.logger.child({ component: 'relay' });
+    relay = new Relay({
+      database,
+      amqp,
+      logger,
+      actor,
+      sweepIntervalMs: own.relay.sweep_interval,
+      limits: { batchSize: own.relay.batch_size, window: own.relay.window, tenantCap: own.relay.tenant_cap },
+    });
+    const r = relay;
+    const listener = new PgSession({
+      name: 'relay-listener',
+      db: config.db,
+      applicationName: `${actor} listen`,
+      logger: logging.logger.child({ component: 'relay-listener' }),
+      status: coordinator.status,
+      setup: async (session) => {
+        await session.query('LISTEN cmq_relay');
+      },
+      onNotification: () => r.wake(),
+      onReconnect: () => r.wake(),
+    });
+    return [listener, relay];
+  },
+  heartbeatStats: () => ({ queues: [], inFlight: 0, processed: relay?.published ?? 0, failed: 0 }),
+  runningStatus: () => 'running: relaying actions',
 };
 
 startService(definition, process);

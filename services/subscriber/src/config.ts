@@ -6,6 +6,8 @@ export interface SubscriberConfig extends ProcessKeys {
   concurrency: number;
   prefetch: number;
   action: { timeout: number };
+  max_body_bytes: number;
+  retry: { initial_delay: number; max_delay: number };
 }
 
 /** `subscriber.properties` (or `subscriber-NAME.properties` for `--instance NAME`). */
@@ -19,7 +21,12 @@ export function subscriberFile(instance?: string): FileSpec<SubscriberConfig> {
       queues: { doc: `Families whose queues this subscriber consumes, comma-separated (like celery worker -Q): ${FAMILIES.join(', ')}.`, format: listOf(FAMILIES), default: [...FAMILIES] },
       concurrency: { doc: 'Actions run at once.', format: integer(1, 1000), default: 16 },
       prefetch: { doc: 'Unacknowledged deliveries the broker may send ahead (at least concurrency).', format: integer(1, 10_000), default: 32 },
-      action: { timeout: { doc: 'Default time limit of one handler run (its AbortSignal fires then).', format: duration(100, 3_600_000), default: 60_000 } },
+      action: { timeout: { doc: 'Time limit of one handler run: its AbortSignal fires then and the attempt counts as a transient failure.', format: duration(100, 3_600_000), default: 60_000 } },
+      max_body_bytes: { doc: 'Largest message body accepted; a larger one is dead-lettered unread.', format: integer(1024, 64 * 1024 * 1024), default: 256 * 1024 },
+      retry: {
+        initial_delay: { doc: 'Delay before the first retry of a transient failure (doubles each attempt, with jitter).', format: duration(10, 3_600_000), default: 1_000 },
+        max_delay: { doc: 'Longest delay between retries.', format: duration(10, 86_400_000), default: 600_000 },
+      },
     },
     crossCheck: (v) => (v.prefetch < v.concurrency ? [['prefetch', `must be at least concurrency (${v.concurrency})`]] : []),
   };

@@ -42,6 +42,7 @@ export class AmqpClient implements Component {
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private attempt = 0;
+  private readonly extraSetups: Array<(channel: ConfirmChannel) => Promise<void>> = [];
 
   constructor(private readonly opts: AmqpClientOptions) {}
 
@@ -74,6 +75,20 @@ export class AmqpClient implements Component {
         else resolve();
       });
     });
+  }
+
+  /**
+   * Adds a setup step (start consumers...) that runs now if connected, and after the topology
+   * on every later (re)connection.
+   */
+  async addSetup(setup: (channel: ConfirmChannel) => Promise<void>): Promise<void> {
+    this.extraSetups.push(setup);
+    if (this.channel !== undefined) await setup(this.channel);
+  }
+
+  /** Closes the current connection so that everything is set up again on a new one. */
+  reconnect(): void {
+    void this.model?.close().catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -151,6 +166,7 @@ export class AmqpClient implements Component {
         if (this.model === model) void model.close().catch(() => undefined);
       });
       await this.opts.setup(channel);
+      for (const extra of this.extraSetups) await extra(channel);
       this.channel = channel;
     } catch (err) {
       await model.close().catch(() => undefined);

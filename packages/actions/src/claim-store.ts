@@ -1,0 +1,110 @@
+import type { Sql } from '@cmq/common';
+
+/** Advisory lock class that a live worker holds on its own id (see migration 002, `workers`). */
+export const WORKER_LOCK = 7301;
+
+/** An action a worker now owns, as claimed. */
+export interface ClaimedAction {
+  id: string;
+  tenant_id: string;
+  type: string;
+  args: Record<string, unknown>;
+  attempts: number;
+  max_attempts: number;
+  expires_at: Date | null;
+  from_state: string;
+}
+
+/**
+ * Claims actions for a worker in one statement. A row is claimable when it is due and pending or
+ * queued, or running on a worker whose lock is gone (the process died: its message came back).
+ * Final, retrying and not-yet-due rows, and rows running on a live worker, are not claimed.
+ */
+const CLAIM = `
+WITH old AS (
+  SELECT a.id, a.state FROM actions a
+  WHERE a.id = ANY($1::bigint[])
+    AND ((a.state IN ('pending', 'queued') AND a.not_before <= now())
+      OR (a.state = 'running' AND a.worker_id IS DISTINCT FROM $2 AND NOT EXISTS (
+            SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ${WORKER_LOCK}
+              AND l.objid = a.worker_id::oid AND l.objsubid = 2 AND l.granted)))
+  FOR UPDATE
+), claimed AS (
+  UPDATE actions a SET state = 'running', attempts = a.attempts + 1, worker_id = $2, worker = $3,
+    started_at = now(), updated_at = now()
+  FROM old WHERE a.id = old.id
+  RETURNING a.id::text, a.tenant_id, a.type, a.args, a.attempts, a.max_attempts, a.expires_at, old.state AS from_state
+), ev AS (
+  INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
+  SELECT id::bigint, from_state, 'running', $3,
+    CASE WHEN from_state = 'running' THEN 'taken over: the worker that ran it is gone' END FROM claimed
+)
+SELECT * FROM claimed`;
+
+export async function claimActions(sql: Sql, ids: readonly string[], workerId: string, worker: string): Promise<ClaimedAction[]> {
+  const { rows } = await sql.query<ClaimedAction>(CLAIM, [ids, workerId, worker]);
+  return rows;
+}
+
+/** The states of actions by id (ids that match no action are absent). */
+export async function actionStates(sql: Sql, ids: readonly string[]): Promise<Map<string, string>> {
+  const { rows } = await sql.query<{ id: string; state: string }>('SELECT id::text, state FROM actions WHERE id = ANY($1::bigint[])', [ids]);
+  return new Map(rows.map((r) => [r.id, r.state]));
+}
+
+/** The outcome of one run, to commit. */
+export interface Outcome {
+  id: string;
+  /** The attempt that produced it: a late outcome of an older attempt is discarded. */
+  attempt: number;
+  state: 'succeeded' | 'failed' | 'retrying' | 'dead' | 'expired' | 'rejected' | 'queued';
+  result?: unknown;
+  error?: string;
+  /** For `retrying`: when to run again. */
+  notBefore?: Date;
+}
+
+/**
+ * Commits outcomes in one statement, fenced: only rows still running on this worker at this
+ * attempt change (a worker that was frozen and replaced cannot overwrite the newer outcome).
+ * `queued` hands an action back (drain). Wakes the relay. Returns the ids committed.
+ */
+const COMMIT = `
+WITH input AS (
+  SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::jsonb[], $5::text[], $6::timestamptz[])
+    AS t(id, attempt, state, result, error, not_before)
+), done AS (
+  UPDATE actions a SET state = i.state, result = i.result, error = i.error, updated_at = now(),
+    finished_at = CASE WHEN i.state IN ('retrying', 'queued') THEN NULL ELSE now() END,
+    not_before = COALESCE(i.not_before, a.not_before),
+    attempts = CASE WHEN i.state = 'queued' THEN a.attempts - 1 ELSE a.attempts END,
+    worker_id = CASE WHEN i.state IN ('retrying', 'queued') THEN NULL ELSE a.worker_id END
+  FROM input i
+  WHERE a.id = i.id AND a.state = 'running' AND a.worker_id = $7 AND a.attempts = i.attempt
+  RETURNING a.id, i.state, i.error
+), ev AS (
+  INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
+  SELECT id, 'running', state, $8, error FROM done
+)
+SELECT done.id::text FROM done, (SELECT pg_notify('cmq_relay', 'commit')) AS wake`;
+
+export async function commitOutcomes(sql: Sql, outcomes: readonly Outcome[], workerId: string, worker: string): Promise<Set<string>> {
+  if (outcomes.length === 0) return new Set();
+  const { rows } = await sql.query<{ id: string }>(COMMIT, [
+    outcomes.map((o) => o.id),
+    outcomes.map((o) => o.attempt),
+    outcomes.map((o) => o.state),
+    outcomes.map((o) => (o.result === undefined ? null : JSON.stringify(o.result))),
+    outcomes.map((o) => o.error ?? null),
+    outcomes.map((o) => o.notBefore ?? null),
+    workerId,
+    worker,
+  ]);
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Registers a worker; its id is what it locks (WORKER_LOCK, id) for its lifetime. */
+export async function registerWorker(sql: Sql, w: { service: string; name: string; host: string; pid: number }): Promise<string> {
+  const { rows } = await sql.query<{ id: string }>('INSERT INTO workers (service, name, host, pid) VALUES ($1, $2, $3, $4) RETURNING id::text', [w.service, w.name, w.host, w.pid]);
+  return (rows[0] as { id: string }).id;
+}

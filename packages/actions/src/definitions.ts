@@ -1,0 +1,59 @@
+import { FAMILIES, type Family } from '@cmq/common';
+import { z } from 'zod';
+
+/** What the platform knows about one action type: where it runs and what arguments it takes. */
+export interface ActionDefinition {
+  readonly type: string;
+  readonly description: string;
+  readonly schema: z.ZodType<Record<string, unknown>>;
+  /** The queue family the action goes to (most types have a fixed one). */
+  family(args: Record<string, unknown>): Family;
+}
+
+const noop: ActionDefinition = {
+  type: 'noop',
+  description: 'does nothing, optionally slowly or failing: for tests, benchmarks and drills',
+  schema: z.strictObject({
+    sleep_ms: z.number().int().min(0).max(600_000).optional(),
+    fail_times: z.number().int().min(0).max(1_000).optional(),
+    fail: z.enum(['permanent', 'outcome']).optional(),
+    count: z.boolean().optional(),
+    family: z.enum(FAMILIES).optional(),
+  }),
+  family: (args) => (args.family as Family | undefined) ?? 'control',
+};
+
+const ping: ActionDefinition = {
+  type: 'ping',
+  description: 'a canary: proves a family queue is consumed, end to end',
+  schema: z.strictObject({ family: z.enum(FAMILIES).optional(), sent_at: z.iso.datetime().optional() }),
+  family: (args) => (args.family as Family | undefined) ?? 'control',
+};
+
+const DEFINITIONS = new Map<string, ActionDefinition>([noop, ping].map((d) => [d.type, d]));
+
+/** The definition of `type`, or undefined for a type this release does not handle. */
+export function actionDefinition(type: string): ActionDefinition | undefined {
+  return DEFINITIONS.get(type);
+}
+
+export function knownActionTypes(): string[] {
+  return [...DEFINITIONS.keys()].sort();
+}
+
+export type ArgsCheck = { ok: true; args: Record<string, unknown>; family: Family } | { ok: false; error: string };
+
+/** Validates `args` against the type's schema; the error names each offending field. */
+export function checkArgs(type: string, args: unknown): ArgsCheck {
+  const def = DEFINITIONS.get(type);
+  if (def === undefined) return { ok: false, error: `unknown action type "${type}" (known: ${knownActionTypes().join(', ')})` };
+  const parsed = def.schema.safeParse(args ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const field = ['args', ...i.path.map(String)].join('.');
+      return i.code === 'unrecognized_keys' ? `${field}: unknown field(s) ${i.keys.join(', ')}` : `${field}: ${i.message}`;
+    });
+    return { ok: false, error: problems.join('; ') };
+  }
+  return { ok: true, args: parsed.data, family: def.family(parsed.data) };
+}

@@ -1,0 +1,83 @@
+import { CmqError, type Sql, type Transactor } from '@cmq/common';
+import type { ActionRequest } from './request';
+
+/** A request refused at intake (unknown tenant...): nothing of its batch was inserted. */
+export class IntakeError extends CmqError {
+  constructor(message: string) {
+    super('CMQ_ERR_INTAKE', message);
+  }
+}
+
+/** Refuses the batch if any tenant is unknown, naming the first request that uses it. */
+async function checkTenants(sql: Sql, requests: readonly ActionRequest[]): Promise<void> {
+  const wanted = [...new Set(requests.map((r) => r.tenant))];
+  const { rows } = await sql.query<{ id: string }>('SELECT id FROM tenants WHERE id = ANY($1::text[])', [wanted]);
+  const known = new Set(rows.map((r) => r.id));
+  const index = requests.findIndex((r) => !known.has(r.tenant));
+  if (index >= 0) {
+    const where = requests.length > 1 ? `request ${index + 1}: ` : '';
+    throw new IntakeError(`${where}tenant: unknown tenant "${(requests[index] as ActionRequest).tenant}" (add it with \`cmq tenants add\`)`);
+  }
+}
+
+const INSERT = `
+WITH input AS (
+  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
+                       $7::timestamptz[], $8::timestamptz[], $9::int[], $10::int[])
+    AS t(id, tenant_id, type, family, args, idempotency_key, not_before, expires_at, priority, max_attempts)
+), ins AS (
+  INSERT INTO actions (id, tenant_id, type, family, args, idempotency_key, not_before, expires_at, priority, max_attempts)
+  OVERRIDING SYSTEM VALUE
+  SELECT id, tenant_id, type, family, args, idempotency_key, COALESCE(not_before, now()), expires_at, priority, max_attempts
+  FROM input
+  ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+  RETURNING id
+), ev AS (
+  INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
+  SELECT id, NULL, 'pending', $11, 'submitted' FROM ins
+)
+SELECT id::text FROM ins`;
+
+/**
+ * Inserts a batch of validated requests in one transaction and returns their ids in order.
+ * A request whose idempotency key its tenant already used gets the existing action's id.
+ * @throws IntakeError when a tenant is unknown (nothing inserted).
+ */
+export async function insertActions(transaction: Transactor, requests: readonly ActionRequest[], actor: string): Promise<string[]> {
+  if (requests.length === 0) return [];
+  return transaction(async (sql) => {
+    await checkTenants(sql, requests);
+    const ids = await sql.query<{ id: string }>("SELECT nextval(pg_get_serial_sequence('actions', 'id'))::text AS id FROM generate_series(1, $1)", [requests.length]);
+    const preassigned = ids.rows.map((r) => r.id);
+    const col = <T>(f: (r: ActionRequest) => T): T[] => requests.map(f);
+    const inserted = await sql.query<{ id: string }>(INSERT, [
+      preassigned,
+      col((r) => r.tenant),
+      col((r) => r.type),
+      col((r) => r.family),
+      col((r) => JSON.stringify(r.args)),
+      col((r) => r.idempotencyKey),
+      col((r) => r.notBefore),
+      col((r) => r.expiresAt),
+      col((r) => r.priority),
+      col((r) => r.maxAttempts),
+      actor,
+    ]);
+    const fresh = new Set(inserted.rows.map((r) => r.id));
+    if (fresh.size === requests.length) return preassigned;
+    return resolveExisting(sql, requests, preassigned, fresh);
+  });
+}
+
+/** For requests not inserted (idempotency key already used), the id of the action that has it. */
+async function resolveExisting(sql: Sql, requests: readonly ActionRequest[], preassigned: string[], fresh: Set<string>): Promise<string[]> {
+  const missing = requests.map((r, i) => ({ r, i })).filter(({ i }) => !fresh.has(preassigned[i] as string));
+  const { rows } = await sql.query<{ id: string; tenant_id: string; idempotency_key: string }>(
+    'SELECT id::text, tenant_id, idempotency_key FROM actions WHERE (tenant_id, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))',
+    [missing.map(({ r }) => r.tenant), missing.map(({ r }) => r.idempotencyKey)],
+  );
+  const byKey = new Map(rows.map((row) => [`${row.tenant_id}\0${row.idempotency_key}`, row.id]));
+  const result = [...preassigned];
+  for (const { r, i } of missing) result[i] = byKey.get(`${r.tenant}\0${r.idempotencyKey ?? ''}`) ?? (preassigned[i] as string);
+  return result;
+}

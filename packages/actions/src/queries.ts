@@ -1,0 +1,97 @@
+import type { Sql } from '@cmq/common';
+
+export interface ActionRow {
+  id: string;
+  tenant_id: string;
+  type: string;
+  family: string;
+  args: unknown;
+  state: string;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  idempotency_key: string | null;
+  not_before: Date;
+  expires_at: Date | null;
+  worker: string | null;
+  result: unknown;
+  error: string | null;
+  created_at: Date;
+  queued_at: Date | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface ActionEvent {
+  at: Date;
+  from_state: string | null;
+  to_state: string;
+  actor: string;
+  reason: string | null;
+}
+
+const COLUMNS = `id::text, tenant_id, type, family, args, state, priority, attempts, max_attempts, idempotency_key,
+  not_before, expires_at, worker, result, error, created_at, queued_at, started_at, finished_at`;
+
+export async function getAction(sql: Sql, id: string): Promise<ActionRow | undefined> {
+  const { rows } = await sql.query<ActionRow>(`SELECT ${COLUMNS} FROM actions WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+export async function actionEvents(sql: Sql, id: string): Promise<ActionEvent[]> {
+  const { rows } = await sql.query<ActionEvent>('SELECT at, from_state, to_state, actor, reason FROM action_events WHERE action_id = $1 ORDER BY id', [id]);
+  return rows;
+}
+
+export interface ActionFilter {
+  tenant?: string;
+  state?: string;
+  type?: string;
+  limit: number;
+}
+
+const WHERE = `($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR type = $3)`;
+
+export async function listActions(sql: Sql, f: ActionFilter): Promise<ActionRow[]> {
+  const { rows } = await sql.query<ActionRow>(`SELECT ${COLUMNS} FROM actions WHERE ${WHERE} ORDER BY id DESC LIMIT $4`, [f.tenant ?? null, f.state ?? null, f.type ?? null, f.limit]);
+  return rows;
+}
+
+export async function countActions(sql: Sql, f: Omit<ActionFilter, 'limit'>): Promise<number> {
+  const { rows } = await sql.query<{ n: string }>(`SELECT count(*) AS n FROM actions WHERE ${WHERE}`, [f.tenant ?? null, f.state ?? null, f.type ?? null]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * Moves an action to `to` from one of `from`, with an event. Returns the state it was in, or
+ * undefined when it does not exist; when it was not in `from`, nothing changes.
+ */
+export async function transition(sql: Sql, id: string, from: readonly string[], to: string, actor: string, reason: string, reset = false): Promise<{ before: string | undefined; changed: boolean }> {
+  const { rows } = await sql.query<{ before: string; changed: boolean }>(
+    `WITH old AS (SELECT id, state FROM actions WHERE id = $1 FOR UPDATE),
+     upd AS (
+       UPDATE actions a SET state = $3, updated_at = now(),
+         finished_at = CASE WHEN $3 IN ('pending') THEN NULL ELSE now() END,
+         attempts = CASE WHEN $6 THEN 0 ELSE a.attempts END, not_before = CASE WHEN $6 THEN now() ELSE a.not_before END,
+         error = CASE WHEN $6 THEN NULL ELSE a.error END, worker_id = NULL
+       FROM old WHERE a.id = old.id AND old.state = ANY($2::text[]) RETURNING a.id),
+     ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT upd.id, old.state, $3, $4, $5 FROM upd, old)
+     SELECT old.state AS before, EXISTS (SELECT 1 FROM upd) AS changed FROM old`,
+    [id, from, to, actor, reason, reset],
+  );
+  const row = rows[0];
+  return { before: row?.before, changed: row?.changed ?? false };
+}
+
+/** Puts every dead action (of a tenant) back to pending with fresh attempts; returns how many. */
+export async function replayAllDead(sql: Sql, tenant: string | undefined, actor: string): Promise<number> {
+  const { rows } = await sql.query<{ n: number }>(
+    `WITH old AS (SELECT id FROM actions WHERE state = 'dead' AND ($1::text IS NULL OR tenant_id = $1) FOR UPDATE),
+     upd AS (UPDATE actions a SET state = 'pending', attempts = 0, not_before = now(), error = NULL, finished_at = NULL, worker_id = NULL, updated_at = now()
+             FROM old WHERE a.id = old.id RETURNING a.id),
+     ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT id, 'dead', 'pending', $2, 'replayed by an operator' FROM upd)
+     SELECT count(*)::int AS n FROM upd`,
+    [tenant ?? null, actor],
+  );
+  return rows[0]?.n ?? 0;
+}

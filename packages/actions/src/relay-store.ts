@@ -1,0 +1,100 @@
+import { FAMILIES, type Family, type Sql, type Transactor } from '@cmq/common';
+import { pickFair } from './fair-share';
+
+export interface DueAction {
+  id: string;
+  tenant_id: string;
+  type: string;
+  family: Family;
+  args: unknown;
+}
+
+export interface RelayLimits {
+  /** Most actions of a family queued or running at once. */
+  window: number;
+  /** Most actions of one tenant in one family queued or running at once. */
+  tenantCap: number;
+  /** Most actions moved in one cycle. */
+  batchSize: number;
+}
+
+/** Advisory lock class of the relay: one relay at a time per family (objid = family index). */
+const RELAY_LOCK = 7302;
+
+const CANDIDATES = `
+SELECT a.id::text, a.tenant_id, a.type, a.family, a.args
+FROM tenants t CROSS JOIN LATERAL (
+  SELECT id, tenant_id, type, family, args FROM actions
+  WHERE family = $1 AND tenant_id = t.id AND state IN ('pending', 'retrying') AND not_before <= now()
+    AND (expires_at IS NULL OR expires_at > now())
+  ORDER BY priority DESC, not_before, id
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+) a`;
+
+const MARK_QUEUED = `
+WITH old AS (SELECT id, state FROM actions WHERE id = ANY($1::bigint[])),
+moved AS (
+  UPDATE actions a SET state = 'queued', queued_at = now(), updated_at = now()
+  FROM old WHERE a.id = old.id AND old.state IN ('pending', 'retrying')
+  RETURNING a.id, old.state AS from_state
+)
+INSERT INTO action_events (action_id, from_state, to_state, actor) SELECT id, from_state, 'queued', $2 FROM moved`;
+
+async function inflightByTenant(sql: Sql, family: Family): Promise<Map<string, number>> {
+  const { rows } = await sql.query<{ tenant_id: string; n: number }>(
+    "SELECT tenant_id, count(*)::int AS n FROM actions WHERE family = $1 AND state IN ('queued', 'running') GROUP BY tenant_id",
+    [family],
+  );
+  return new Map(rows.map((r) => [r.tenant_id, r.n]));
+}
+
+/**
+ * One relay cycle for one family, in one transaction: lock the family (another relay holding
+ * it means this one skips it), choose due actions fairly within the window, `publish` them (it
+ * resolves once the broker confirmed every one), then mark them queued. If publishing fails the
+ * transaction rolls back and the rows stay due; a message published twice is harmless because
+ * a subscriber's claim runs an action once.
+ * @returns how many actions were moved (0 also when another relay holds the family).
+ */
+export function relayFamily(transaction: Transactor, family: Family, limits: RelayLimits, actor: string, publish: (rows: DueAction[]) => Promise<void>): Promise<number> {
+  return transaction(async (sql) => {
+    const lock = await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [RELAY_LOCK, FAMILIES.indexOf(family)]);
+    if (lock.rows[0]?.ok !== true) return 0;
+    const inflight = await inflightByTenant(sql, family);
+    const total = [...inflight.values()].reduce((a, b) => a + b, 0);
+    const free = Math.min(limits.batchSize, limits.window - total);
+    if (free <= 0) return 0;
+    const { rows } = await sql.query<DueAction>(CANDIDATES, [family, Math.min(free, limits.tenantCap)]);
+    if (rows.length === 0) return 0;
+    const byTenant = new Map<string, DueAction[]>();
+    for (const row of rows) byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row]);
+    const chosen = pickFair(byTenant, inflight, free, limits.tenantCap);
+    if (chosen.length === 0) return 0;
+    await publish(chosen);
+    await sql.query(MARK_QUEUED, [chosen.map((r) => r.id), actor]);
+    return chosen.length;
+  });
+}
+
+const EXPIRE = `
+WITH old AS (
+  SELECT id, state FROM actions
+  WHERE state IN ('pending', 'retrying') AND expires_at <= now()
+  ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
+), gone AS (
+  UPDATE actions a SET state = 'expired', finished_at = now(), updated_at = now(),
+    error = 'expired at ' || to_char(a.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' before it could run'
+  FROM old WHERE a.id = old.id
+  RETURNING a.id, old.state AS from_state
+), ev AS (
+  INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
+  SELECT id, from_state, 'expired', $2, 'expires_at passed before it could run' FROM gone
+)
+SELECT count(*)::int AS n FROM gone`;
+
+/** Ends `expired` every due action whose `expires_at` has passed (at most `limit`). */
+export async function expireDue(sql: Sql, actor: string, limit = 1000): Promise<number> {
+  const { rows } = await sql.query<{ n: number }>(EXPIRE, [limit, actor]);
+  return rows[0]?.n ?? 0;
+}

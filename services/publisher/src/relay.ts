@@ -1,0 +1,103 @@
+import { type DueAction, type RelayLimits, encodeAction, expireDue, relayFamily } from '@cmq/actions';
+import { type AmqpClient, type Component, type Database, Exchanges, FAMILIES, type Logger, backoffDelay, errorText, sleep } from '@cmq/common';
+
+export interface RelayOptions {
+  database: Database;
+  amqp: AmqpClient;
+  logger: Logger;
+  limits: RelayLimits;
+  /** Safety-net sweep when no notification arrives. */
+  sweepIntervalMs: number;
+  /** Who moved the rows, in action events. */
+  actor: string;
+}
+
+/**
+ * The transactional outbox's relay: moves due action rows onto `cmq.actions` with publisher
+ * confirms, fairly across tenants and within each family's window; ends expired ones. Woken at
+ * once by NOTIFY (new actions, finished actions), with a periodic sweep as a safety net.
+ */
+export class Relay implements Component {
+  readonly name = 'relay';
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  /** Actions published since start. */
+  published = 0;
+
+  constructor(private readonly opts: RelayOptions) {}
+
+  start(): Promise<void> {
+    this.loop = this.run();
+    return Promise.resolve();
+  }
+
+  /** Asks for a cycle now (a NOTIFY arrived). */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    this.wakeUp?.();
+    await this.loop;
+  }
+
+  destroy(): void {
+    this.abort.abort();
+    this.wakeUp?.();
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      this.woken = false;
+      let moved: number;
+      try {
+        moved = await this.cycle();
+        failures = 0;
+      } catch (err) {
+        failures += 1;
+        this.opts.logger.warn({ err: errorText(err), failures }, 'relay cycle failed; retrying');
+        await sleep(backoffDelay(failures, 200, 10_000), this.abort.signal);
+        continue;
+      }
+      if (moved > 0 || this.woken) continue;
+      await this.idle();
+    }
+  }
+
+  /** Waits for a wake-up or the sweep interval, whichever comes first. */
+  private async idle(): Promise<void> {
+    const woken = new Promise<void>((resolve) => {
+      this.wakeUp = resolve;
+    });
+    const timer = sleep(this.opts.sweepIntervalMs, this.abort.signal);
+    await Promise.race([woken, timer]);
+    this.wakeUp = undefined;
+  }
+
+  /** One pass over every family; returns how many actions moved. */
+  private async cycle(): Promise<number> {
+    const { database, limits, actor } = this.opts;
+    const expired = await expireDue(database.sql, actor);
+    if (expired > 0) this.opts.logger.info({ expired }, 'actions expired before they could run');
+    let moved = 0;
+    for (const family of FAMILIES) {
+      moved += await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(rows));
+    }
+    this.published += moved;
+    return moved + expired;
+  }
+
+  private async publish(rows: DueAction[]): Promise<void> {
+    await Promise.all(
+      rows.map((row) => {
+        const m = encodeAction(row);
+        return this.opts.amqp.publish(Exchanges.actions, m.routingKey, m.body, { messageId: m.messageId, contentType: 'application/json' });
+      }),
+    );
+  }
+}

@@ -1,0 +1,47 @@
+import { type ActionRequest, parseRequest } from '@cmq/actions';
+
+/** What an incoming message turned out to be. */
+export type Delivery =
+  /** A pointer to an action row (published by the relay): claim it. */
+  | { kind: 'action'; id: string; tenant: string | null }
+  /** A complete, valid request published straight onto the broker: take it in through intake. */
+  | { kind: 'direct'; request: ActionRequest }
+  /** Not something that can ever run: dead-letter it with `reason`. */
+  | { kind: 'invalid'; reason: string; tenant: string | null };
+
+const ID_RE = /^[1-9]\d{0,18}$/;
+
+function tenantOf(value: unknown): string | null {
+  return typeof value === 'object' && value !== null && typeof (value as { tenant?: unknown }).tenant === 'string' ? (value as { tenant: string }).tenant : null;
+}
+
+/**
+ * Classifies a message body: over `maxBytes`, not JSON, not an object, a bad id, an unknown
+ * type or arguments that fail the type's schema are `invalid`, each with a reason an operator
+ * can act on.
+ */
+export function classify(content: Buffer, maxBytes: number): Delivery {
+  if (content.length > maxBytes) {
+    return { kind: 'invalid', reason: `body of ${content.length} bytes is over the ${maxBytes}-byte limit (subscriber max_body_bytes)`, tenant: null };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(content.toString('utf8'));
+  } catch (err) {
+    return { kind: 'invalid', reason: `body is not JSON: ${(err as Error).message}`, tenant: null };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { kind: 'invalid', reason: 'body is JSON but not an object with id, tenant, type and args', tenant: null };
+  }
+  const message = body as Record<string, unknown>;
+  const tenant = tenantOf(message);
+  if (message.id !== undefined) {
+    const id = typeof message.id === 'number' ? String(message.id) : message.id;
+    if (typeof id !== 'string' || !ID_RE.test(id)) return { kind: 'invalid', reason: `id: ${JSON.stringify(message.id)} is not an action id`, tenant };
+    return { kind: 'action', id, tenant };
+  }
+  const { type, args } = message;
+  const checked = parseRequest({ type, tenant: message.tenant, args });
+  if (!checked.ok) return { kind: 'invalid', reason: checked.error, tenant };
+  return { kind: 'direct', request: checked.request };
+}

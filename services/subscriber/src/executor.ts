@@ -1,0 +1,54 @@
+import { type ClaimedAction, type Outcome, checkArgs } from '@cmq/actions';
+import { CmqError, type Logger, type RedisClient, backoffDelay, errorText } from '@cmq/common';
+import { HANDLERS } from './handlers';
+
+export interface ExecutorOptions {
+  timeoutMs: number;
+  retry: { initialMs: number; maxMs: number };
+  logger: Logger;
+  redis: RedisClient;
+}
+
+/**
+ * Turns a claimed action into an outcome: checks it may run (not expired, attempts left, known
+ * type, valid arguments), runs its handler under a timeout with an AbortSignal, and maps what
+ * happened to a state: succeeded, failed, retrying (transient, with capped jittered backoff
+ * stored in the row), dead (permanent, or out of attempts), or queued when `handBack` aborted it.
+ */
+export class Executor {
+  constructor(private readonly opts: ExecutorOptions) {}
+
+  async run(action: ClaimedAction, stop: AbortSignal, handingBack: () => boolean): Promise<Outcome> {
+    const base = { id: action.id, attempt: action.attempts };
+    if (action.expires_at !== null && new Date(action.expires_at) <= new Date()) {
+      return { ...base, state: 'expired', error: `expired at ${new Date(action.expires_at).toISOString()} before it could run` };
+    }
+    if (action.attempts > action.max_attempts) {
+      return { ...base, state: 'dead', error: `attempt ${action.attempts} is over max_attempts ${action.max_attempts}: earlier attempts never finished (their worker died)` };
+    }
+    const checked = checkArgs(action.type, action.args);
+    if (!checked.ok) return { ...base, state: 'dead', error: checked.error };
+    const handler = HANDLERS.get(action.type);
+    if (handler === undefined) return { ...base, state: 'dead', error: `no handler for action type "${action.type}" in this subscriber` };
+
+    const logger = this.opts.logger.child({ tenant: action.tenant_id, action: action.id, type: action.type, attempt: action.attempts });
+    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
+    const signal = AbortSignal.any([timeout, stop]);
+    const started = Date.now();
+    try {
+      const result = await handler({ id: action.id, tenant: action.tenant_id, type: action.type, args: checked.args, attempt: action.attempts, signal, logger, redis: this.opts.redis });
+      logger.info({ ms: Date.now() - started, status: result.status }, `action ${result.status}`);
+      return result.status === 'succeeded' ? { ...base, state: 'succeeded', result: result.result ?? null } : { ...base, state: 'failed', result: result.result ?? null, error: result.error };
+    } catch (err) {
+      if (handingBack()) return { ...base, state: 'queued', error: 'handed back: the subscriber stopped before it finished' };
+      const text = timeout.aborted ? `timed out after ${this.opts.timeoutMs} ms (subscriber action.timeout)` : errorText(err);
+      // Only a CmqError can say "permanent"; anything unexpected is worth another attempt.
+      const transient = timeout.aborted || !(err instanceof CmqError) || err.transient;
+      logger.warn({ ms: Date.now() - started, err: text, transient }, 'action failed');
+      if (!transient) return { ...base, state: 'dead', error: text };
+      if (action.attempts >= action.max_attempts) return { ...base, state: 'dead', error: `gave up after ${action.attempts} attempts: ${text}` };
+      const delay = backoffDelay(action.attempts, this.opts.retry.initialMs, this.opts.retry.maxMs);
+      return { ...base, state: 'retrying', error: `${text} (retry in ${delay} ms)`, notBefore: new Date(Date.now() + delay) };
+    }
+  }
+}

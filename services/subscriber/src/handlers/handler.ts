@@ -1,0 +1,21 @@
+import type { Logger, RedisClient } from '@cmq/common';
+
+/** What a handler gets for one run of one action. */
+export interface HandlerContext {
+  id: string;
+  tenant: string;
+  type: string;
+  args: Record<string, unknown>;
+  /** 1 for the first run, 2 for the first retry... */
+  attempt: number;
+  /** Fires at the action timeout and when the process must stop: stop and throw. */
+  signal: AbortSignal;
+  logger: Logger;
+  redis: RedisClient;
+}
+
+/** A handler's own verdict; errors are thrown instead (CmqError with `transient` says retry). */
+export type HandlerResult = { status: 'succeeded'; result?: unknown } | { status: 'failed'; result?: unknown; error: string };
+
+/** A plain module function per action type. */
+export type Handler = (ctx: HandlerContext) => Promise<HandlerResult>;

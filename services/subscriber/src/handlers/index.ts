@@ -1,0 +1,11 @@
+import type { Handler } from './handler';
+import { noop } from './noop';
+import { ping } from './ping';
+
+export type { Handler, HandlerContext, HandlerResult } from './handler';
+
+/** Handlers by action type; a type without one ends `dead` ("no handler"). */
+export const HANDLERS: ReadonlyMap<string, Handler> = new Map([
+  ['noop', noop],
+  ['ping', ping],
+]);

@@ -1,0 +1,240 @@
+import { hostname } from 'node:os';
+import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, insertActions, IntakeError, recordDeadLetter, registerWorker } from '@cmq/actions';
+import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, type Logger, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, queueName, sleep } from '@cmq/common';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { Batcher } from './batcher';
+import type { SubscriberConfig } from './config';
+import { type Delivery, classify } from './delivery';
+import { Executor } from './executor';
+import { Semaphore } from './semaphore';
+
+type Claim = { kind: 'claimed'; action: ClaimedAction } | { kind: 'skip'; state: string } | { kind: 'missing' };
+
+export interface SubscriberDeps {
+  config: ProcessConfig<SubscriberConfig>;
+  database: Database;
+  amqp: AmqpClient;
+  redis: RedisClient;
+  logger: Logger;
+  status: StatusBoard;
+}
+
+/**
+ * Consumes the configured family queues. Per delivery: claim the row (a finished or foreign row
+ * is acked without running), run its handler, commit the outcome, then ack; malformed messages
+ * are dead-lettered. Claims and commits are batched. SIGTERM: stop consuming, let in-flight work
+ * finish within the drain deadline, hand back the rest.
+ */
+export class Subscriber implements Component {
+  readonly name = 'subscriber';
+  processed = 0;
+  failed = 0;
+  inFlight = 0;
+  private workerId = '';
+  private readonly worker: string;
+  private readonly stop = new AbortController();
+  private draining = false;
+  private handingBack = false;
+  private lockSession: PgSession | undefined;
+  private consumers: Array<{ channel: Channel; tag: string }> = [];
+  private readonly slots: Semaphore;
+  private readonly executor: Executor;
+  private readonly claims: Batcher<string, Claim>;
+  private readonly commits: Batcher<Outcome, boolean>;
+
+  constructor(private readonly deps: SubscriberDeps) {
+    const { own } = deps.config;
+    this.worker = `subscriber:${own.name}@${hostname()}:${process.pid}`;
+    this.slots = new Semaphore(own.concurrency);
+    this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis });
+    this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 2);
+    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 2);
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const { config, database } = this.deps;
+    this.workerId = await registerWorker(database.sql, { service: 'subscriber', name: config.own.name, host: hostname(), pid: process.pid });
+    this.lockSession = new PgSession({
+      name: 'worker-lock',
+      db: config.db,
+      applicationName: `${this.worker} lock`,
+      logger: this.deps.logger,
+      status: this.deps.status,
+      setup: async (session) => {
+        await session.query('SELECT pg_advisory_lock($1, $2)', [WORKER_LOCK, Number(this.workerId)]);
+      },
+    });
+    await this.lockSession.start(signal);
+    await this.deps.amqp.addSetup((channel) => this.consume(channel));
+    this.deps.logger.info({ workerId: this.workerId, queues: config.own.queues }, 'consuming');
+  }
+
+  async close(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    await this.cancelConsumers();
+    const drainMs = this.deps.config.own.shutdown.drain_timeout;
+    const margin = Math.min(2_000, Math.max(200, drainMs * 0.2));
+    const finished = await this.waitIdle(drainMs - margin);
+    if (!finished) {
+      this.deps.logger.warn({ inFlight: this.inFlight }, 'drain deadline near: handing back unfinished actions');
+      this.handingBack = true;
+      this.stop.abort();
+      await this.waitIdle(margin * 0.8);
+    }
+    await this.lockSession?.close();
+  }
+
+  destroy(): void {
+    this.handingBack = true;
+    this.stop.abort();
+    this.lockSession?.destroy();
+  }
+
+  private async consume(channel: Channel): Promise<void> {
+    const { own } = this.deps.config;
+    this.consumers = [];
+    if (this.draining) return;
+    await channel.prefetch(own.prefetch);
+    for (const family of own.queues) {
+      const { consumerTag } = await channel.consume(queueName(family), (msg) => {
+        if (msg === null) {
+          this.deps.logger.warn({ family }, 'the broker cancelled the consumer; reconnecting');
+          this.deps.amqp.reconnect();
+          return;
+        }
+        void this.handle(channel, msg).catch((err: unknown) => this.deps.logger.error({ err }, 'delivery handling failed'));
+      }, { noAck: false });
+      this.consumers.push({ channel, tag: consumerTag });
+    }
+  }
+
+  private async cancelConsumers(): Promise<void> {
+    for (const { channel, tag } of this.consumers) await channel.cancel(tag).catch(() => undefined);
+    this.consumers = [];
+  }
+
+  private async handle(channel: Channel, msg: ConsumeMessage): Promise<void> {
+    this.inFlight += 1;
+    try {
+      const delivery = classify(msg.content, this.deps.config.own.max_body_bytes);
+      if (delivery.kind === 'invalid') await this.deadLetter(channel, msg, delivery.reason, delivery.tenant);
+      else if (delivery.kind === 'direct') await this.intake(channel, msg, delivery);
+      else await this.runAction(channel, msg, delivery.id, delivery.tenant);
+    } catch (err) {
+      // Only a stop interrupts the database retries: leave the message unacked, the broker
+      // redelivers it when the connection closes.
+      if (!this.stop.signal.aborted) throw err;
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  private async runAction(channel: Channel, msg: ConsumeMessage, id: string, tenant: string | null): Promise<void> {
+    const claim = await this.withRetry(() => this.claims.add(id));
+    if (claim.kind === 'missing') return this.deadLetter(channel, msg, `no action with id ${id}`, tenant);
+    if (claim.kind === 'skip') return this.settle(channel, msg, 'ack');
+    const release = await this.slots.acquire();
+    let outcome: Outcome;
+    try {
+      outcome = this.handingBack
+        ? { id, attempt: claim.action.attempts, state: 'queued', error: 'handed back: the subscriber stopped before it started' }
+        : await this.executor.run(claim.action, this.stop.signal, () => this.handingBack);
+    } finally {
+      release();
+    }
+    const committed = await this.withRetry(() => this.commits.add(outcome));
+    if (outcome.state === 'queued') return this.settle(channel, msg, 'requeue');
+    if (committed) this.count(outcome);
+    if (committed && outcome.state === 'dead') await this.publishDeadCopy(msg, outcome.error ?? 'dead', claim.action.tenant_id, id);
+    this.settle(channel, msg, 'ack');
+  }
+
+  private async intake(channel: Channel, msg: ConsumeMessage, delivery: Extract<Delivery, { kind: 'direct' }>): Promise<void> {
+    const messageId = typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined;
+    const request = { ...delivery.request, idempotencyKey: messageId === undefined ? null : `amqp:${messageId}` };
+    try {
+      await this.withRetry(() => insertActions((fn) => this.deps.database.transaction(fn), [request], this.worker));
+    } catch (err) {
+      if (err instanceof IntakeError) return this.deadLetter(channel, msg, err.message, request.tenant);
+      throw err;
+    }
+    this.settle(channel, msg, 'ack');
+  }
+
+  private async deadLetter(channel: Channel, msg: ConsumeMessage, reason: string, tenant: string | null): Promise<void> {
+    const recorded = await this.withRetry(() => recordDeadLetter(this.deps.database.sql, { reason, routingKey: msg.fields.routingKey, tenant, body: msg.content, worker: this.worker }));
+    this.failed += 1;
+    this.deps.logger.warn({ tenant: recorded.tenant ?? undefined, deadLetter: `m${recorded.id}`, routingKey: msg.fields.routingKey, reason }, 'message dead-lettered');
+    await this.publishDeadCopy(msg, reason, recorded.tenant, undefined);
+    this.settle(channel, msg, 'ack');
+  }
+
+  private async publishDeadCopy(msg: ConsumeMessage, reason: string, tenant: string | null, actionId: string | undefined): Promise<void> {
+    const headers: Record<string, string> = { 'x-cmq-reason': reason, 'x-cmq-routing-key': msg.fields.routingKey };
+    if (tenant !== null) headers['x-cmq-tenant'] = tenant;
+    if (actionId !== undefined) headers['x-cmq-action-id'] = actionId;
+    try {
+      await this.deps.amqp.publish(Exchanges.dead, msg.fields.routingKey, msg.content, { headers });
+    } catch (err) {
+      // The database already records it (dead action or dead letter); the copy is for broker tooling.
+      this.deps.logger.warn({ err: errorText(err), queue: DEAD_QUEUE }, 'dead copy not published');
+    }
+  }
+
+  private settle(channel: Channel, msg: ConsumeMessage, how: 'ack' | 'requeue'): void {
+    try {
+      if (how === 'ack') channel.ack(msg);
+      else channel.nack(msg, false, true);
+    } catch (err) {
+      // The channel closed meanwhile: the broker requeued the message; its redelivery finds the row settled.
+      this.deps.logger.debug({ err: errorText(err) }, 'ack on a closed channel');
+    }
+  }
+
+  private count(outcome: Outcome): void {
+    if (outcome.state === 'succeeded') this.processed += 1;
+    else if (outcome.state === 'failed' || outcome.state === 'dead') this.failed += 1;
+  }
+
+  /** Retries a database step until it works or the process must stop (then throws). */
+  private async withRetry<T>(step: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await step();
+      } catch (err) {
+        if (err instanceof IntakeError || this.stop.signal.aborted) throw err;
+        this.deps.logger.warn({ err: errorText(err), attempt }, 'database step failed; retrying');
+        if (!(await sleep(backoffDelay(attempt, 100, 5_000), this.stop.signal))) throw err;
+      }
+    }
+  }
+
+  private async claimBatch(ids: string[]): Promise<Claim[]> {
+    const claimed = await claimActions(this.deps.database.sql, ids, this.workerId, this.worker);
+    const byId = new Map(claimed.map((c) => [c.id, c]));
+    const others = ids.filter((id) => !byId.has(id));
+    const states = others.length > 0 ? await actionStates(this.deps.database.sql, others) : new Map<string, string>();
+    return ids.map((id) => {
+      const action = byId.get(id);
+      if (action !== undefined) {
+        byId.delete(id); // a second delivery of the same id in this batch must not run it again
+        return { kind: 'claimed', action };
+      }
+      const state = states.get(id);
+      if (state !== undefined) return { kind: 'skip', state };
+      return claimed.some((c) => c.id === id) ? { kind: 'skip', state: 'running' } : { kind: 'missing' };
+    });
+  }
+
+  private async commitBatch(outcomes: Outcome[]): Promise<boolean[]> {
+    const done = await commitOutcomes(this.deps.database.sql, outcomes, this.workerId, this.worker);
+    return outcomes.map((o) => done.has(o.id));
+  }
+
+  private async waitIdle(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (this.inFlight > 0 && Date.now() < deadline) await sleep(20);
+    return this.inFlight === 0;
+  }
+}
