@@ -114,9 +114,4 @@ describe('init/cmq-workers with stand-in services', () => {
     expect(existsSync(dir('run', 'subscriber-gone.pid'))).toBe(false);
   });
 
-  it('rejects an unknown action with usage and exit 2', async () => {
-    const r = await init('bogus');
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^Usage: .*\{start\|stop\|restart\|reload\|force-reload\|status\}/);
-  });
 });

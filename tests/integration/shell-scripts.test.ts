@@ -1,0 +1,39 @@
+import { join } from 'node:path';
+import { REPO, run } from '../helpers/scripts';
+
+/** The operations scripts run under /bin/sh (dash on Debian) as root: keep them clean. */
+const SCRIPTS = ['scripts/install.sh', 'scripts/backup.sh', 'scripts/restore.sh', 'init/cmq-workers'];
+
+/** shellcheck, installing Debian's package when it is missing (never skip). */
+async function ensureShellcheck(): Promise<void> {
+  if ((await run('sh', ['-c', 'command -v shellcheck'])).code === 0) return;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const update = await run('apt-get', ['update', '-q'], { env, timeoutMs: 300_000 });
+  if (update.code !== 0) throw new Error(`apt-get update failed: ${update.stderr}`);
+  const install = await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'shellcheck'], { env, timeoutMs: 300_000 });
+  if (install.code !== 0) throw new Error(`apt-get install shellcheck failed: ${install.stderr}`);
+}
+
+describe('operations shell scripts', () => {
+  beforeAll(ensureShellcheck, 600_000);
+
+  it.each(SCRIPTS)('%s parses under dash and is shellcheck-clean', async (script) => {
+    const path = join(REPO, script);
+    const syntax = await run('dash', ['-n', path]);
+    expect(syntax.stderr).toBe('');
+    expect(syntax.code).toBe(0);
+    const check = await run('shellcheck', ['--shell=sh', '--severity=style', path]);
+    expect(check.stdout).toBe('');
+    expect(check.code).toBe(0);
+  });
+
+  it('the init script carries an LSB header that names every action it handles', async () => {
+    const r = await run('sed', ['-n', '/^### BEGIN INIT INFO$/,/^### END INIT INFO$/p', join(REPO, 'init', 'cmq-workers')]);
+    for (const field of ['Provides:', 'Required-Start:', 'Required-Stop:', 'Default-Start:', 'Default-Stop:', 'Short-Description:']) {
+      expect(r.stdout).toContain(`# ${field}`);
+    }
+    const usage = await run(join(REPO, 'init', 'cmq-workers'), [], { env: { ...process.env, CMQ_DEFAULTS: '/dev/null' } });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('{start|stop|restart|reload|force-reload|status}');
+  });
+});
