@@ -113,5 +113,4 @@ describe('init/cmq-workers with stand-in services', () => {
     expect((await init('stop')).code).toBe(0);
     expect(existsSync(dir('run', 'subscriber-gone.pid'))).toBe(false);
   });
-
 });
