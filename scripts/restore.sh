@@ -56,8 +56,9 @@ if [ "$DB" = 1 ]; then
       || die "'cmq config pg-env --config-dir $CONFIG_DIR' failed"
     eval "$pgenv"
   fi
-  pg_restore --clean --if-exists --create --dbname="${PG_MAINTENANCE_DB:-postgres}" "$BACKUP/db.dump" \
-    || die "pg_restore of $BACKUP/db.dump failed"
+  pg_restore --clean --if-exists --create --exit-on-error \
+    --dbname="${PG_MAINTENANCE_DB:-postgres}" "$BACKUP/db.dump" \
+    || die "pg_restore of $BACKUP/db.dump failed (are the services stopped? nothing may be connected to the database)"
   echo "restore.sh: restored the database from $BACKUP/db.dump"
 fi
 

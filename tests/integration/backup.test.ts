@@ -110,6 +110,24 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     expect(marker.rowCount).toBe(1);
   });
 
+  it('refuses to restore over a database something is connected to, changing nothing', async () => {
+    const target = join(root, 'backups-busy');
+    expect((await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env })).code).toBe(0);
+    const dir = join(target, (await backups(target))[0] as string);
+    const before = await rows(db);
+    await withDb(db, async (c) => {
+      await c.query("INSERT INTO action VALUES (200000, 'added-after-backup', 'pending')");
+      const r = await run(RESTORE, [dir, '--no-tree'], { env });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/being accessed by other users/);
+      expect(r.stderr).toMatch(/are the services stopped/);
+    });
+    // Neither dropped nor restored over (no duplicate rows, the new row still there).
+    const after = await rows(db);
+    expect(after).toHaveLength(before.length + 1);
+    expect(after.at(-1)).toEqual({ id: 200000, tenant: 'added-after-backup', state: 'pending' });
+  });
+
   it('fails without leaving any archive behind when pg_dump fails', async () => {
     const target = join(root, 'backups-failing');
     const missing = `${db}_missing`;
