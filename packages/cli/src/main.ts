@@ -1,20 +1,40 @@
 #!/usr/bin/env node
 import { ConfigError, ExitCode, VERSION, errorText } from '@cmq/common';
 import { Command, CommanderError } from 'commander';
+import { CommandFailed } from './command-error';
+import { registerActionsCommands } from './commands/actions';
+import { registerCallCommand } from './commands/call';
+import { registerCancelCommand } from './commands/cancel';
 import { registerConfigCommands } from './commands/config';
+import { registerDeadCommands } from './commands/dead';
 import { registerMigrateCommand } from './commands/migrate';
+import { registerResultCommand } from './commands/result';
+import { registerTenantCommands } from './commands/tenants';
 
-/** `cmq`: the operator's command line. Exit 0 ok, 1 failure, 64 usage, 78 bad configuration. */
+/**
+ * `cmq`: the operator's command line. Exit 0 ok, 1 failure, 2 bad request refused at intake,
+ * 64 usage, 78 bad configuration.
+ */
 async function main(argv: string[]): Promise<number> {
   const env = process.env;
   const program = new Command('cmq').version(VERSION).description('cmq-workers operator commands').exitOverride();
   registerConfigCommands(program, env);
   registerMigrateCommand(program, env);
+  registerTenantCommands(program, env);
+  registerCallCommand(program, env);
+  registerResultCommand(program, env);
+  registerActionsCommands(program, env);
+  registerCancelCommand(program, env);
+  registerDeadCommands(program, env);
   try {
     await program.parseAsync(argv);
     return ExitCode.OK;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.OK : 64;
+    if (err instanceof CommandFailed) {
+      if (err.message !== '') process.stderr.write(`cmq: ${err.message}\n`);
+      return err.exitCode;
+    }
     if (err instanceof ConfigError) {
       process.stderr.write(`cmq: ${err.message}\n`);
       return ExitCode.CONFIG;

@@ -1,0 +1,31 @@
+import { hostname } from 'node:os';
+import { AmqpClient, type LoadedFile, type MqConfig, StatusBoard, declareTopology, loadFiles, mqFile } from '@cmq/common';
+import pino from 'pino';
+import { failure } from './command-error';
+import { type Env, configDir } from './config-set';
+
+/** Loads only `mq.cfg` from the configuration directory (ConfigError: exit 78). */
+export function loadMqConfig(dirOption: string | undefined, env: Env): MqConfig['amqp'] {
+  const dir = configDir(dirOption, env);
+  return (loadFiles(dir, [mqFile], env).get(mqFile.file) as LoadedFile<MqConfig>).value.amqp;
+}
+
+type PublishOptions = NonNullable<Parameters<AmqpClient['publish']>[3]>;
+
+/**
+ * Connects (trying every URL until `amqp.connect_timeout` has passed), publishes one message
+ * with a confirm, and closes. Messages name the broker without its credentials.
+ * @throws CommandFailed (exit 1) when no broker answered in time.
+ */
+export async function publishOnce(config: MqConfig['amqp'], exchange: string, routingKey: string, body: Buffer, options: PublishOptions): Promise<void> {
+  const status = new StatusBoard();
+  const client = new AmqpClient({ config, connectionName: `cmq-cli@${hostname()}:${process.pid}`, logger: pino({ level: 'silent' }), status, setup: declareTopology });
+  const give = AbortSignal.timeout(config.connect_timeout);
+  try {
+    await client.start(give);
+    if (!client.connected) throw failure(`no broker answered within ${config.connect_timeout / 1000} s (mq.cfg amqp.urls, amqp.connect_timeout): ${status.summary() || 'not connected'}`);
+    await client.publish(exchange, routingKey, body, options);
+  } finally {
+    await client.close();
+  }
+}
