@@ -37,7 +37,7 @@ export function renderBody(body: Buffer, totalBytes: number): string {
   const text = asText(body.subarray(0, TEXT_BYTES));
   const shown = text === undefined ? Math.min(body.length, HEX_BYTES) : Buffer.byteLength(text);
   const rendered = text ?? hexDump(body.subarray(0, shown));
-  const kind = text === undefined ? 'not printable text: hex dump' : 'text';
-  const more = totalBytes > shown ? ` (first ${shown} of ${totalBytes} bytes)` : '';
-  return `body (${kind})${more}:\n${rendered}\n`;
+  const kind = text === undefined ? 'not printable text, hex dump' : 'text';
+  const more = totalBytes > shown ? `, first ${shown} of ${totalBytes} bytes` : '';
+  return `body (${kind}${more}):\n${rendered}\n`;
 }

@@ -5,11 +5,11 @@ import { errorText } from '@cmq/common';
 import type { CliDb } from './cli-db';
 import { failure, refused } from './command-error';
 
-/** The requests of every good line, with their line numbers, and one message per bad line. */
+/** The requests of every good line with their line numbers, and every bad line's error. */
 export interface ReadResult {
   requests: ActionRequest[];
   lines: number[];
-  errors: string[];
+  errors: Array<{ line: number; error: string }>;
 }
 
 /** Validates one line; returns the request or the error (without the line number). */
@@ -27,24 +27,26 @@ function parseLine(text: string): { ok: true; request: ActionRequest } | { ok: f
 export async function readRequests(input: Readable): Promise<ReadResult> {
   const result: ReadResult = { requests: [], lines: [], errors: [] };
   const reader = createInterface({ input, crlfDelay: Infinity });
-  let n = 0;
+  let line = 0;
   for await (const text of reader) {
-    n += 1;
+    line += 1;
     if (text.trim() === '') continue;
     const parsed = parseLine(text);
-    if (!parsed.ok) result.errors.push(`line ${n}: ${parsed.error}`);
-    else if (result.errors.length === 0) {
+    if (parsed.ok) {
       result.requests.push(parsed.request);
-      result.lines.push(n);
-    }
+      result.lines.push(line);
+    } else result.errors.push({ line, error: parsed.error });
   }
   return result;
 }
 
-/** Every line whose tenant does not exist, checked before anything is inserted. */
-async function unknownTenants(db: CliDb, read: ReadResult): Promise<string[]> {
+/** Adds an error for every good line whose tenant does not exist, before anything is inserted. */
+async function checkTenants(db: CliDb, read: ReadResult): Promise<void> {
   const known = new Set((await listTenants(db.sql)).map((t) => t.id));
-  return read.requests.flatMap((r, i) => (known.has(r.tenant) ? [] : [`line ${read.lines[i] ?? '?'}: tenant: unknown tenant "${r.tenant}" (add it with \`cmq tenants add\`)`]));
+  read.requests.forEach((r, i) => {
+    if (!known.has(r.tenant)) read.errors.push({ line: read.lines[i] ?? 0, error: `tenant: unknown tenant "${r.tenant}" (add it with \`cmq tenants add\`)` });
+  });
+  read.errors.sort((a, b) => a.line - b.line);
 }
 
 async function write(out: Writable, text: string): Promise<void> {
@@ -57,9 +59,11 @@ async function write(out: Writable, text: string): Promise<void> {
  */
 export async function submitStdin(db: CliDb, input: Readable, out: Writable, batch: number, actor: string): Promise<number> {
   const read = await readRequests(input);
-  if (read.errors.length > 0) throw refused(`${read.errors.join('\n')}\nnothing inserted: ${read.errors.length} bad line(s)`);
-  const unknown = await unknownTenants(db, read);
-  if (unknown.length > 0) throw refused(`${unknown.join('\n')}\nnothing inserted: ${unknown.length} line(s) for unknown tenants`);
+  await checkTenants(db, read);
+  if (read.errors.length > 0) {
+    const report = read.errors.map((e) => `line ${e.line}: ${e.error}\n`).join('');
+    throw refused(`${report}nothing inserted: ${read.errors.length} bad line${read.errors.length === 1 ? '' : 's'}`);
+  }
   const { requests, lines } = read;
   for (let start = 0; start < requests.length; start += batch) {
     let ids: string[];
