@@ -16,15 +16,17 @@ export interface ClaimedAction {
 }
 
 /**
- * Claims actions for a worker in one statement. A row is claimable when it is due and pending or
- * queued, or running on a worker whose lock is gone (the process died: its message came back).
- * Final, retrying and not-yet-due rows, and rows running on a live worker, are not claimed.
+ * Claims actions for a worker in one statement. A row is claimable when it is due and pending,
+ * retrying or queued, or running on a worker whose lock is gone (the process died: its message
+ * came back). Final and not-yet-due rows, and rows running on a live worker, are not claimed.
+ * Retrying and pending are claimable because the relay publishes before its transaction
+ * commits `queued`: a fast subscriber sees the row as it was and waits on the relay's lock.
  */
 const CLAIM = `
 WITH old AS (
   SELECT a.id, a.state FROM actions a
   WHERE a.id = ANY($1::bigint[])
-    AND ((a.state IN ('pending', 'queued') AND a.not_before <= now())
+    AND ((a.state IN ('pending', 'retrying', 'queued') AND a.not_before <= now())
       OR (a.state = 'running' AND a.worker_id IS DISTINCT FROM $2 AND NOT EXISTS (
             SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ${WORKER_LOCK}
               AND l.objid = a.worker_id::oid AND l.objsubid = 2 AND l.granted)))

@@ -76,7 +76,8 @@ export async function transition(sql: Sql, id: string, from: readonly string[], 
          error = CASE WHEN $6 THEN NULL ELSE a.error END, worker_id = NULL
        FROM old WHERE a.id = old.id AND old.state = ANY($2::text[]) RETURNING a.id),
      ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT upd.id, old.state, $3, $4, $5 FROM upd, old)
-     SELECT old.state AS before, EXISTS (SELECT 1 FROM upd) AS changed FROM old`,
+     SELECT old.state AS before, EXISTS (SELECT 1 FROM upd) AS changed,
+       CASE WHEN $3 = 'pending' THEN pg_notify('cmq_relay', 'replay') END AS wake FROM old`,
     [id, from, to, actor, reason, reset],
   );
   const row = rows[0];
@@ -90,7 +91,7 @@ export async function replayAllDead(sql: Sql, tenant: string | undefined, actor:
      upd AS (UPDATE actions a SET state = 'pending', attempts = 0, not_before = now(), error = NULL, finished_at = NULL, worker_id = NULL, updated_at = now()
              FROM old WHERE a.id = old.id RETURNING a.id),
      ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT id, 'dead', 'pending', $2, 'replayed by an operator' FROM upd)
-     SELECT count(*)::int AS n FROM upd`,
+     SELECT count(*)::int AS n, pg_notify('cmq_relay', 'replay') AS wake FROM upd`,
     [tenant ?? null, actor],
   );
   return rows[0]?.n ?? 0;

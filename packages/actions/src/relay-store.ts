@@ -98,3 +98,12 @@ export async function expireDue(sql: Sql, actor: string, limit = 1000): Promise<
   const { rows } = await sql.query<{ n: number }>(EXPIRE, [limit, actor]);
   return rows[0]?.n ?? 0;
 }
+
+/** Milliseconds until the next pending or retrying action comes due (undefined: none waiting). */
+export async function msUntilNextDue(sql: Sql): Promise<number | undefined> {
+  const { rows } = await sql.query<{ ms: number | null }>(
+    "SELECT (extract(epoch FROM min(not_before) - now()) * 1000)::int AS ms FROM actions WHERE state IN ('pending', 'retrying')",
+  );
+  const ms = rows[0]?.ms;
+  return ms === null || ms === undefined ? undefined : Math.max(0, ms);
+}

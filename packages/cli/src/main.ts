@@ -44,6 +44,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (`cmq actions | head`) ends the command quietly, as SIGPIPE would,
+// instead of an unhandled 'error' event with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') process.stderr.write(`cmq: cannot write the output: ${errorText(err)}\n`);
+  process.exit(1);
+});
+
 main(process.argv).then(
   (code) => {
     process.exitCode = code;

@@ -32,6 +32,8 @@ CREATE INDEX actions_due ON actions (family, tenant_id, priority DESC, not_befor
   WHERE state IN ('pending', 'retrying');
 -- The relay's window: what is queued or running per family and tenant.
 CREATE INDEX actions_inflight ON actions (family, tenant_id) WHERE state IN ('queued', 'running');
+-- The relay's alarm clock: when the next retry or countdown comes due.
+CREATE INDEX actions_next_due ON actions (not_before) WHERE state IN ('pending', 'retrying');
 CREATE INDEX actions_expiring ON actions (expires_at) WHERE state IN ('pending', 'retrying') AND expires_at IS NOT NULL;
 CREATE INDEX actions_tenant_state ON actions (tenant_id, state, id);
 CREATE INDEX actions_dead ON actions (finished_at) WHERE state = 'dead';

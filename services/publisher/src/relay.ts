@@ -1,4 +1,4 @@
-import { type DueAction, type RelayLimits, encodeAction, expireDue, relayFamily } from '@cmq/actions';
+import { type DueAction, type RelayLimits, encodeAction, expireDue, msUntilNextDue, relayFamily } from '@cmq/actions';
 import { type AmqpClient, type Component, type Database, Exchanges, FAMILIES, type Logger, backoffDelay, errorText, sleep } from '@cmq/common';
 
 export interface RelayOptions {
@@ -69,12 +69,18 @@ export class Relay implements Component {
     }
   }
 
-  /** Waits for a wake-up or the sweep interval, whichever comes first. */
+  /**
+   * Waits for a wake-up, the next retry or countdown coming due, or the sweep interval,
+   * whichever comes first.
+   */
   private async idle(): Promise<void> {
     const woken = new Promise<void>((resolve) => {
       this.wakeUp = resolve;
     });
-    const timer = sleep(this.opts.sweepIntervalMs, this.abort.signal);
+    const nextDue = await msUntilNextDue(this.opts.database.sql).catch(() => undefined);
+    // Due now but nothing moved: the window is full; a commit's NOTIFY wakes us when it frees.
+    const wait = nextDue === undefined || nextDue === 0 ? this.opts.sweepIntervalMs : Math.min(nextDue + 5, this.opts.sweepIntervalMs);
+    const timer = sleep(wait, this.abort.signal);
     await Promise.race([woken, timer]);
     this.wakeUp = undefined;
   }

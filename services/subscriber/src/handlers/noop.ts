@@ -1,8 +1,10 @@
 import { CmqError } from '@cmq/common';
 import type { Handler } from './handler';
 
-/** Redis hash counting completed noop runs per action id (`args.count`): tests' side-effect counter. */
-export const NOOP_RUNS_KEY = 'cmq:noop:runs';
+/** Redis hash (one per tenant) counting completed noop runs per action id (`args.count`): tests' side-effect counter. */
+export function noopRunsKey(tenant: string): string {
+  return `cmq:noop:runs:${tenant}`;
+}
 
 function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -19,13 +21,13 @@ function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
  * `fail_times` fails transiently on the first N attempts, `fail: permanent` fails permanently,
  * `fail: outcome` ends `failed`, `count` adds one to the action's run counter in Redis.
  */
-export const noop: Handler = async ({ id, args, attempt, signal, redis }) => {
+export const noop: Handler = async ({ id, tenant, args, attempt, signal, redis }) => {
   if (typeof args.sleep_ms === 'number' && args.sleep_ms > 0) await sleepFor(args.sleep_ms, signal);
   if (typeof args.fail_times === 'number' && attempt <= args.fail_times) {
     throw new CmqError('CMQ_ERR_NOOP_TRANSIENT', `noop failing on purpose (attempt ${attempt} of the first ${args.fail_times})`, { transient: true });
   }
   if (args.fail === 'permanent') throw new CmqError('CMQ_ERR_NOOP_PERMANENT', 'noop failing permanently on purpose');
-  if (args.count === true) await redis.redis.hincrby(NOOP_RUNS_KEY, id, 1);
+  if (args.count === true) await redis.redis.hincrby(noopRunsKey(tenant), id, 1);
   if (args.fail === 'outcome') return { status: 'failed', error: 'noop reporting failure on purpose' };
   return { status: 'succeeded', result: { attempt } };
 };

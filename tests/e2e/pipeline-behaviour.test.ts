@@ -1,0 +1,115 @@
+import { listDead, replayAllDead } from '@cmq/actions';
+import amqp from 'amqplib';
+import { Pipeline } from '../helpers/pipeline';
+import { waitFor } from '../helpers/wait';
+
+let pipe: Pipeline;
+let expiring: string[];
+
+type Event = { from_state: string | null; to_state: string; at: Date; reason: string | null };
+
+async function events(id: string): Promise<Event[]> {
+  const { rows } = await pipe.pool.query<Event>('SELECT from_state, to_state, at, reason FROM action_events WHERE action_id = $1 ORDER BY id', [id]);
+  return rows;
+}
+
+async function row(id: string): Promise<{ state: string; attempts: number; error: string | null; created_at: Date; started_at: Date | null; not_before: Date }> {
+  const { rows } = await pipe.pool.query('SELECT state, attempts, error, created_at, started_at, not_before FROM actions WHERE id = $1', [id]);
+  return rows[0] as never;
+}
+
+beforeAll(async () => {
+  pipe = await Pipeline.create({ config: { 'subscriber.properties': { 'retry.initial_delay': '300ms', max_body_bytes: 4096 } } });
+  await pipe.addTenants('t1');
+  // Due to expire before anything runs: the services start after their expiry.
+  expiring = await pipe.submit([{ type: 'noop', tenant: 't1', expires: new Date(Date.now() + 1_000).toISOString() }]);
+  await new Promise((r) => setTimeout(r, 1_500));
+  pipe.start('publisher');
+  pipe.start('subscriber');
+  await pipe.running('publisher', 'main');
+  await pipe.running('subscriber', 'default');
+});
+
+afterAll(async () => {
+  if (!process.env.KEEP) await pipe.destroy();
+});
+
+it('an expired action never runs', async () => {
+  await pipe.allFinal(20_000, expiring);
+  const r = await row(expiring[0] as string);
+  expect(r).toMatchObject({ state: 'expired', attempts: 0 });
+  expect((await events(expiring[0] as string)).map((e) => e.to_state)).toEqual(['pending', 'expired']);
+});
+
+it('a transient failure is retried with backoff and succeeds on the third attempt', async () => {
+  const [id] = await pipe.submit([{ type: 'noop', tenant: 't1', args: { fail_times: 2 } }]);
+  await pipe.allFinal(30_000, [id as string]);
+  expect(await row(id as string)).toMatchObject({ state: 'succeeded', attempts: 3 });
+  const ev = await events(id as string);
+  expect(ev.map((e) => e.to_state)).toEqual(['pending', 'queued', 'running', 'retrying', 'queued', 'running', 'retrying', 'queued', 'running', 'succeeded']);
+  const gap = (i: number): number => (ev[i + 2] as Event).at.getTime() - (ev[i] as Event).at.getTime();
+  // retrying → (queued) → running: at least the jittered backoff (300 ms, then 600 ms, -20 %).
+  expect(gap(3)).toBeGreaterThanOrEqual(240);
+  expect(gap(6)).toBeGreaterThanOrEqual(480);
+  expect(ev[3]?.reason).toContain('noop failing on purpose (attempt 1');
+});
+
+it('a permanent failure ends dead at once; replay runs it again', async () => {
+  const [id] = await pipe.submit([{ type: 'noop', tenant: 't1', args: { fail: 'permanent' } }]);
+  await pipe.allFinal(20_000, [id as string]);
+  expect(await row(id as string)).toMatchObject({ state: 'dead', attempts: 1, error: 'noop failing permanently on purpose' });
+  expect(await replayAllDead(pipe.pool, 't1', 'test')).toBe(1);
+  await waitFor(async () => (await events(id as string)).filter((e) => e.to_state === 'dead').length === 2, 20_000, 'a second run ending dead');
+  const ev = (await events(id as string)).map((e) => e.to_state);
+  expect(ev).toEqual(['pending', 'queued', 'running', 'dead', 'pending', 'queued', 'running', 'dead']);
+});
+
+it('a countdown action does not run early', async () => {
+  const [id] = await pipe.submit([{ type: 'noop', tenant: 't1', countdown: 2 }]);
+  await pipe.allFinal(20_000, [id as string]);
+  const r = await row(id as string);
+  expect(r.state).toBe('succeeded');
+  expect((r.started_at as Date).getTime() - r.created_at.getTime()).toBeGreaterThanOrEqual(2_000);
+});
+
+it('malformed messages published straight onto cmq.actions are dead-lettered with a reason each; good work goes on', async () => {
+  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(pipe.vhost)}`);
+  const ch = await conn.createConfirmChannel();
+  const copies: amqp.ConsumeMessage[] = [];
+  const { queue } = await ch.assertQueue('', { exclusive: true });
+  await ch.bindQueue(queue, 'cmq.dead', '');
+  await ch.consume(queue, (m) => m && copies.push(m), { noAck: true });
+  const send = (key: string, body: string | Buffer): void => {
+    ch.publish('cmq.actions', key, Buffer.isBuffer(body) ? body : Buffer.from(body));
+  };
+  const good = pipe.submit(Array.from({ length: 50 }, () => ({ type: 'noop', tenant: 't1', args: { sleep_ms: 20 } })));
+  send('control.noop.t1', 'not json {');
+  send('control.frobnicate.t1', JSON.stringify({ tenant: 't1', type: 'frobnicate', args: {} }));
+  send('control.noop.t1', JSON.stringify({ tenant: 't1', type: 'noop', args: { sleep_ms: 'slow' } }));
+  send('control.noop.t1', Buffer.alloc(10_000, 'x'));
+  send('control.noop.ghost', JSON.stringify({ tenant: 'ghost', type: 'noop', args: {} }));
+  send('control.noop.t1', JSON.stringify({ id: '999999', tenant: 't1', type: 'noop', args: {} }));
+  await ch.waitForConfirms();
+  const goodIds = await good;
+  await pipe.allFinal(30_000, goodIds);
+  expect(await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [goodIds])).toMatchObject({ rows: [{ n: 50 }] });
+
+  await waitFor(() => copies.length >= 6, 20_000, 'six dead copies');
+  const reasons = copies.map((m) => String(m.properties.headers?.['x-cmq-reason']));
+  const expected = [
+    /^body is not JSON/,
+    /^unknown action type "frobnicate"/,
+    /^args\.sleep_ms: /,
+    /^body of 10000 bytes is over the 4096-byte limit/,
+    /^tenant: unknown tenant "ghost"/,
+    /^no action with id 999999$/,
+  ];
+  for (const re of expected) expect(reasons.some((r) => re.test(r))).toBe(true);
+  expect(copies.every((m) => typeof m.properties.headers?.['x-cmq-routing-key'] === 'string')).toBe(true);
+
+  const dead = await listDead(pipe.pool, { limit: 100 });
+  for (const re of expected) expect(dead.some((d) => d.id.startsWith('m') && re.test(d.reason))).toBe(true);
+  expect(dead.find((d) => d.reason.startsWith('no action'))?.tenant).toBe('t1');
+  expect(pipe.processes.every((p) => p.alive())).toBe(true);
+  await conn.close();
+});

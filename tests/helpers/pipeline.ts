@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { type RawRequest, insertActions, parseRequest } from '@cmq/actions';
+import { withTransaction } from '@cmq/common';
+import { Pool } from 'pg';
+import { type ConfigFiles, serviceConfig } from './config-dir';
+import { type Spawned, execFileP, runCmq, spawnBin, waitForLog } from './process';
+import { waitFor } from './wait';
+
+const FINAL = ['succeeded', 'failed', 'dead', 'expired', 'cancelled', 'rejected'];
+
+async function rabbitmqctl(...args: string[]): Promise<void> {
+  await execFileP('rabbitmqctl', ['-q', ...args], { timeout: 60_000 });
+}
+
+export interface PipelineOptions {
+  /** PostgreSQL port (a private cluster); the shared server when absent. */
+  pgPort?: number;
+  config?: ConfigFiles;
+}
+
+/**
+ * A whole pipeline for one test: its own database, its own RabbitMQ vhost (so no other test's
+ * subscriber sees its messages), a config dir, and the built publisher and subscribers.
+ */
+export class Pipeline {
+  readonly processes: Spawned[] = [];
+  private constructor(
+    readonly database: string,
+    readonly vhost: string,
+    readonly dir: string,
+    readonly logDir: string,
+    readonly pool: Pool,
+    private readonly pgPort: number,
+  ) {}
+
+  static async create(opts: PipelineOptions = {}): Promise<Pipeline> {
+    const suffix = randomBytes(4).toString('hex');
+    const database = `cmq_pipe_${suffix}`;
+    const vhost = `cmq-pipe-${suffix}`;
+    const pgPort = opts.pgPort ?? 5432;
+    const base: ConfigFiles = {
+      'worker.properties': { 'db.port': pgPort },
+      'mq.cfg': { 'amqp.vhost': vhost },
+    };
+    for (const [file, values] of Object.entries(opts.config ?? {})) base[file] = { ...base[file], ...values };
+    const { dir, logDir } = serviceConfig(base, database);
+    await rabbitmqctl('add_vhost', vhost);
+    await rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+    const migrated = await runCmq(['migrate', '--create-database', '--config-dir', dir]);
+    if (migrated.code !== 0) throw new Error(`cmq migrate failed: ${migrated.stderr}`);
+    const pool = new Pool({ host: '127.0.0.1', port: pgPort, user: 'postgres', database, max: 4 });
+    pool.on('error', () => undefined);
+    return new Pipeline(database, vhost, dir, logDir, pool, pgPort);
+  }
+
+  async addTenants(...ids: string[]): Promise<void> {
+    for (const id of ids) await this.pool.query('INSERT INTO tenants (id, name) VALUES ($1, $1)', [id]);
+  }
+
+  /** Validates and inserts requests as intake does (batches of 5,000); returns ids in order. */
+  async submit(requests: RawRequest[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < requests.length; i += 5_000) {
+      const parsed = requests.slice(i, i + 5_000).map((r) => {
+        const p = parseRequest(r);
+        if (!p.ok) throw new Error(p.error);
+        return p.request;
+      });
+      ids.push(...(await insertActions((fn) => withTransaction(this.pool, fn), parsed, 'test')));
+    }
+    return ids;
+  }
+
+  start(service: 'publisher' | 'subscriber', args: string[] = [], env: NodeJS.ProcessEnv = {}): Spawned {
+    const proc = spawnBin(service, ['--config-dir', this.dir, ...args], env);
+    this.processes.push(proc);
+    return proc;
+  }
+
+  /** Waits until the process logged `state running` in its log file (`name` as configured). */
+  async running(service: string, name: string, after = 0): Promise<void> {
+    await waitForLog(join(this.logDir, `${service}-${name}.log`), (l) => l.msg === 'state running' && Number(l.pid) > after, 30_000, `${service} ${name} running`);
+  }
+
+  async states(): Promise<Record<string, number>> {
+    const { rows } = await this.pool.query<{ state: string; n: number }>('SELECT state, count(*)::int AS n FROM actions GROUP BY state');
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
+  /** Waits until every action (or those of `ids`) is final. */
+  async allFinal(timeoutMs: number, ids?: string[]): Promise<void> {
+    await waitFor(async () => {
+      const { rows } = await this.pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM actions WHERE NOT (state = ANY($1::text[])) AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[]))',
+        [FINAL, ids ?? null],
+      );
+      return rows[0]?.n === 0;
+    }, timeoutMs, `every action final (now ${JSON.stringify(await this.states().catch(() => ({})))})`);
+  }
+
+  async destroy(): Promise<void> {
+    for (const p of this.processes) p.kill('SIGKILL');
+    await Promise.all(this.processes.map((p) => p.exited));
+    await this.pool.end();
+    const admin = new Pool({ host: '127.0.0.1', port: this.pgPort, user: 'postgres', database: 'postgres', max: 1 });
+    await admin.query(`DROP DATABASE IF EXISTS ${this.database} WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+    await rabbitmqctl('delete_vhost', this.vhost).catch(() => undefined);
+  }
+}
