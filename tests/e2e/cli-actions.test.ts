@@ -161,14 +161,15 @@ describe('cmq call --stdin', () => {
   it('with bad lines inserts nothing and names every bad line', async () => {
     const before = await count();
     const good = JSON.stringify({ type: 'noop', tenant: 'acme' });
-    const input = [good, JSON.stringify({ type: 'noop', tenant: 'acme', args: { sleep_ms: 'soon' } }), good, 'not json', JSON.stringify({ type: 'noop', tenant: 'ghost' }), ''].join('\n');
+    const input = [good, JSON.stringify({ type: 'noop', tenant: 'acme', args: { sleep_ms: 'soon' } }), good, 'not json', JSON.stringify({ type: 'noop', tenant: 'ghost' }), JSON.stringify({ type: 'noop', tenant: 'acme', countdown: 1e300 }), ''].join('\n');
     const res = await cmq(['call', '--stdin'], input);
     expect(res).toMatchObject({ code: 2, stdout: '' });
     expect(lines(res.stderr)).toEqual([
       expect.stringMatching(/^cmq: line 2: args\.sleep_ms: /),
       expect.stringMatching(/^line 4: not JSON: /),
       'line 5: tenant: unknown tenant "ghost" (add it with `cmq tenants add`)',
-      'nothing inserted: 3 bad lines',
+      'line 6: countdown: too far in the future',
+      'nothing inserted: 4 bad lines',
     ]);
     expect(await count()).toBe(before);
   });

@@ -47,6 +47,7 @@ export function parseRequest(raw: unknown, now: Date = new Date()): RequestCheck
   const size = Buffer.byteLength(JSON.stringify(args.args));
   if (size > MAX_ARGS_BYTES) return { ok: false, error: `args: ${size} bytes, more than the ${MAX_ARGS_BYTES} allowed` };
   const notBefore = r.countdown !== undefined ? new Date(now.getTime() + r.countdown * 1000) : r.eta !== undefined ? new Date(r.eta) : null;
+  if (notBefore !== null && Number.isNaN(notBefore.getTime())) return { ok: false, error: 'countdown: too far in the future' };
   const expiresAt = r.expires !== undefined ? new Date(r.expires) : null;
   if (expiresAt !== null && notBefore !== null && expiresAt <= notBefore) return { ok: false, error: 'expires: must be later than the countdown or eta' };
   return {
