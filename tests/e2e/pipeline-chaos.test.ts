@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { Pipeline } from '../helpers/pipeline';
+import { PgCluster, freePort } from '../helpers/private-servers';
+import { closeBrokerConnections } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
+
+const TOTAL = 10_000;
+let cluster: PgCluster;
+let pipe: Pipeline;
+const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
+const suffix = randomBytes(3).toString('hex');
+const tenants = ['a', 'b', 'c'].map((t) => `chaos-${t}-${suffix}`);
+
+beforeAll(async () => {
+  cluster = new PgCluster(await freePort());
+  await cluster.init();
+  await cluster.start();
+  pipe = await Pipeline.create({
+    pgPort: cluster.port,
+    config: { 'subscriber.properties': { concurrency: 64, prefetch: 256, 'retry.initial_delay': '100ms', 'retry.max_delay': '1s' } },
+  });
+  await pipe.addTenants(...tenants);
+  await redis.connect();
+}, 120_000);
+
+afterAll(async () => {
+  await pipe.destroy();
+  await cluster.remove();
+  await redis.del(...tenants.map((t) => `cmq:noop:runs:${t}`));
+  redis.disconnect();
+}, 120_000);
+
+async function succeeded(): Promise<number> {
+  const { rows } = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM actions WHERE state = 'succeeded'");
+  return rows[0]?.n ?? 0;
+}
+
+async function whenProgress(fraction: number): Promise<void> {
+  await waitFor(async () => (await succeeded().catch(() => 0)) >= TOTAL * fraction, 120_000, `${fraction * 100} % succeeded`);
+}
+
+it('10,000 actions all succeed across kill -9 of the subscriber, a cut broker connection and a PostgreSQL restart; each outcome committed once', async () => {
+  const requests = Array.from({ length: TOTAL }, (_, i) => ({ type: 'noop', tenant: tenants[i % 3] as string, args: { count: true, sleep_ms: 2 } }));
+  const ids = await pipe.submit(requests);
+  const publisher = pipe.start('publisher');
+  let subscriber = pipe.start('subscriber');
+
+  for (const fraction of [0.1, 0.25, 0.4]) {
+    await whenProgress(fraction);
+    subscriber.kill('SIGKILL');
+    await subscriber.exited;
+    subscriber = pipe.start('subscriber');
+  }
+  await whenProgress(0.5);
+  expect(await closeBrokerConnections(`cmq-publisher-main@${hostname()}:${publisher.pid}`)).toBe(1);
+  await whenProgress(0.6);
+  await cluster.stop();
+  await new Promise((r) => setTimeout(r, 1_000));
+  await cluster.start();
+
+  await pipe.allFinal(150_000);
+  expect(await pipe.states()).toEqual({ succeeded: TOTAL });
+  expect(publisher.alive()).toBe(true);
+  expect(subscriber.alive()).toBe(true);
+
+  // Each handler ran to completion at least once...
+  const runs = new Map<string, number>();
+  for (const t of tenants) for (const [id, n] of Object.entries(await redis.hgetall(`cmq:noop:runs:${t}`))) runs.set(id, Number(n));
+  expect(ids.filter((id) => (runs.get(id) ?? 0) < 1)).toEqual([]);
+  // ...and its outcome was committed exactly once.
+  const { rows } = await pipe.pool.query<{ action_id: string; n: number }>(
+    "SELECT action_id::text, count(*)::int AS n FROM action_events WHERE to_state = 'succeeded' GROUP BY action_id HAVING count(*) <> 1",
+  );
+  expect(rows).toEqual([]);
+  const takeovers = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE reason LIKE 'taken over%'");
+  expect(takeovers.rows[0]?.n).toBeGreaterThan(0);
+}, 300_000);

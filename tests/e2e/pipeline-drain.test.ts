@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { Pipeline } from '../helpers/pipeline';
+import { waitFor } from '../helpers/wait';
+
+let pipe: Pipeline;
+const tenant = `drain-${randomBytes(3).toString('hex')}`;
+
+beforeAll(async () => {
+  pipe = await Pipeline.create({ config: { 'subscriber.properties': { concurrency: 50, prefetch: 60, 'shutdown.drain_timeout': '4s' } } });
+  await pipe.addTenants(tenant);
+});
+
+afterAll(async () => {
+  await pipe.destroy();
+});
+
+async function count(state: string): Promise<number> {
+  const { rows } = await pipe.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM actions WHERE state = $1', [state]);
+  return rows[0]?.n ?? 0;
+}
+
+it('SIGTERM with 50 slow actions in flight: finishes what fits in the drain deadline, hands back the rest, exits 0; all succeed after a restart', async () => {
+  const quick = await pipe.submit(Array.from({ length: 25 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 1_000 } })));
+  const slow = await pipe.submit(Array.from({ length: 25 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 8_000 } })));
+  pipe.start('publisher');
+  const first = pipe.start('subscriber');
+  await waitFor(async () => (await count('running')) === 50, 30_000, '50 actions running');
+
+  const stopAt = Date.now();
+  first.kill('SIGTERM');
+  expect(await first.exitCode(10_000)).toBe(0);
+  expect(Date.now() - stopAt).toBeLessThan(4_500);
+
+  const { rows } = await pipe.pool.query<{ id: string; state: string }>('SELECT id::text, state FROM actions ORDER BY id');
+  const state = new Map(rows.map((r) => [r.id, r.state]));
+  expect(quick.map((id) => state.get(id))).toEqual(quick.map(() => 'succeeded'));
+  expect(slow.map((id) => state.get(id))).toEqual(slow.map(() => 'queued'));
+  const handedBack = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE to_state = 'queued' AND reason LIKE 'handed back%'");
+  expect(handedBack.rows[0]?.n).toBe(25);
+
+  pipe.start('subscriber');
+  await pipe.allFinal(60_000);
+  expect(await pipe.states()).toEqual({ succeeded: 50 });
+  const attempts = await pipe.pool.query<{ max: number }>('SELECT max(attempts)::int AS max FROM actions');
+  expect(attempts.rows[0]?.max).toBe(1);
+}, 120_000);
