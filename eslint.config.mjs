@@ -27,4 +27,11 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { paths: ['pg', 'ioredis', 'node-ssh', 'ssh2'].map((name) => ({ name, message: 'use the adapter in packages/common/src/adapters' })), patterns: [{ group: ['amqplib', '../../packages/*', '../../services/*'], allowTypeImports: true, message: 'use the adapter in packages/common/src/adapters' }] }],
     },
   },
+  {
+    // The benchmark is plain CommonJS run by node: lint it without type information.
+    files: ['scripts/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { parserOptions: { projectService: false, project: null }, sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', Buffer: 'readonly', __dirname: 'readonly', setTimeout: 'readonly', console: 'readonly' } },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

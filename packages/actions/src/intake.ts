@@ -30,7 +30,7 @@ WITH input AS (
   OVERRIDING SYSTEM VALUE
   SELECT id, tenant_id, type, family, args, idempotency_key, COALESCE(not_before, now()), expires_at, priority, max_attempts
   FROM input
-  ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+  ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id
 ), ev AS (
   INSERT INTO action_events (action_id, from_state, to_state, actor, reason)

@@ -23,9 +23,12 @@ CREATE TABLE actions (
   queued_at        timestamptz,
   started_at       timestamptz,
   finished_at      timestamptz,
-  updated_at       timestamptz NOT NULL DEFAULT now(),
-  UNIQUE (tenant_id, idempotency_key)
+  updated_at       timestamptz NOT NULL DEFAULT now()
 );
+
+-- Every state change rewrites the row and adds an entry to each index, so indexes are few and
+-- partial where they can be: most actions have no idempotency key.
+CREATE UNIQUE INDEX actions_idempotency ON actions (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 -- The relay's scan: due work per tenant and family, in priority order.
 CREATE INDEX actions_due ON actions (family, tenant_id, priority DESC, not_before, id)
@@ -35,19 +38,20 @@ CREATE INDEX actions_inflight ON actions (family, tenant_id) WHERE state IN ('qu
 -- The relay's alarm clock: when the next retry or countdown comes due.
 CREATE INDEX actions_next_due ON actions (not_before) WHERE state IN ('pending', 'retrying');
 CREATE INDEX actions_expiring ON actions (expires_at) WHERE state IN ('pending', 'retrying') AND expires_at IS NOT NULL;
-CREATE INDEX actions_tenant_state ON actions (tenant_id, state, id);
 CREATE INDEX actions_dead ON actions (finished_at) WHERE state = 'dead';
 
+-- The life of each action. One index only, and no foreign key: a key check would lock the
+-- action row on every event; events go when their action goes (retention deletes both).
 CREATE TABLE action_events (
-  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  action_id   bigint NOT NULL REFERENCES actions (id) ON DELETE CASCADE,
+  id          bigint GENERATED ALWAYS AS IDENTITY,
+  action_id   bigint NOT NULL,
   at          timestamptz NOT NULL DEFAULT clock_timestamp(),
   from_state  text,
   to_state    text NOT NULL,
   actor       text NOT NULL,
-  reason      text
+  reason      text,
+  PRIMARY KEY (action_id, id)
 );
-CREATE INDEX action_events_action ON action_events (action_id, id);
 
 -- Messages that reached a subscriber but match no action (not JSON, unknown tenant, ...).
 CREATE TABLE dead_letters (

@@ -74,15 +74,18 @@ export class Relay implements Component {
    * whichever comes first.
    */
   private async idle(): Promise<void> {
-    const woken = new Promise<void>((resolve) => {
-      this.wakeUp = resolve;
-    });
     const nextDue = await msUntilNextDue(this.opts.database.sql).catch(() => undefined);
     // Due now but nothing moved: the window is full; a commit's NOTIFY wakes us when it frees.
     const wait = nextDue === undefined || nextDue === 0 ? this.opts.sweepIntervalMs : Math.min(nextDue + 5, this.opts.sweepIntervalMs);
-    const timer = sleep(wait, this.abort.signal);
-    await Promise.race([woken, timer]);
+    if (this.woken || this.abort.signal.aborted) return;
+    // One controller per wait, aborted by a wake-up or close(), so no timer or listener outlives it.
+    const waiting = new AbortController();
+    const onClose = (): void => waiting.abort();
+    this.abort.signal.addEventListener('abort', onClose, { once: true });
+    this.wakeUp = () => waiting.abort();
+    await sleep(wait, waiting.signal);
     this.wakeUp = undefined;
+    this.abort.signal.removeEventListener('abort', onClose);
   }
 
   /** One pass over every family; returns how many actions moved. */

@@ -32,23 +32,31 @@ export class Executor {
     if (handler === undefined) return { ...base, state: 'dead', error: `no handler for action type "${action.type}" in this subscriber` };
 
     const logger = this.opts.logger.child({ tenant: action.tenant_id, action: action.id, type: action.type, attempt: action.attempts });
-    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
-    const signal = AbortSignal.any([timeout, stop]);
+    const run = new AbortController();
+    const timer = setTimeout(() => run.abort(), this.opts.timeoutMs);
+    const onStop = (): void => run.abort();
+    stop.addEventListener('abort', onStop, { once: true });
     const started = Date.now();
     try {
-      const result = await handler({ id: action.id, tenant: action.tenant_id, type: action.type, args: checked.args, attempt: action.attempts, signal, logger, redis: this.opts.redis });
-      logger.info({ ms: Date.now() - started, status: result.status }, `action ${result.status}`);
+      const result = await handler({ id: action.id, tenant: action.tenant_id, type: action.type, args: checked.args, attempt: action.attempts, signal: run.signal, logger, redis: this.opts.redis });
+      // Success is the common case: debug, so that a busy tenant's log shows what went wrong.
+      if (result.status === 'succeeded') logger.debug({ ms: Date.now() - started }, 'action succeeded');
+      else logger.warn({ ms: Date.now() - started, error: result.error }, 'action failed');
       return result.status === 'succeeded' ? { ...base, state: 'succeeded', result: result.result ?? null } : { ...base, state: 'failed', result: result.result ?? null, error: result.error };
     } catch (err) {
       if (handingBack()) return { ...base, state: 'queued', error: 'handed back: the subscriber stopped before it finished' };
-      const text = timeout.aborted ? `timed out after ${this.opts.timeoutMs} ms (subscriber action.timeout)` : errorText(err);
+      const timedOut = run.signal.aborted && !stop.aborted;
+      const text = timedOut ? `timed out after ${this.opts.timeoutMs} ms (subscriber action.timeout)` : errorText(err);
       // Only a CmqError can say "permanent"; anything unexpected is worth another attempt.
-      const transient = timeout.aborted || !(err instanceof CmqError) || err.transient;
-      logger.warn({ ms: Date.now() - started, err: text, transient }, 'action failed');
+      const transient = timedOut || !(err instanceof CmqError) || err.transient;
+      logger.warn({ ms: Date.now() - started, err: text, transient }, 'action attempt failed');
       if (!transient) return { ...base, state: 'dead', error: text };
       if (action.attempts >= action.max_attempts) return { ...base, state: 'dead', error: `gave up after ${action.attempts} attempts: ${text}` };
       const delay = backoffDelay(action.attempts, this.opts.retry.initialMs, this.opts.retry.maxMs);
       return { ...base, state: 'retrying', error: `${text} (retry in ${delay} ms)`, notBefore: new Date(Date.now() + delay) };
+    } finally {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
     }
   }
 }

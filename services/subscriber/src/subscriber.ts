@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, insertActions, IntakeError, recordDeadLetter, registerWorker } from '@cmq/actions';
 import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, type Logger, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, queueName, sleep } from '@cmq/common';
@@ -47,8 +48,10 @@ export class Subscriber implements Component {
     this.worker = `subscriber:${own.name}@${hostname()}:${process.pid}`;
     this.slots = new Semaphore(own.concurrency);
     this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis });
-    this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 2);
-    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 2);
+    this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1);
+    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1);
+    // Every running action listens to the stop signal.
+    setMaxListeners(own.concurrency + 16, this.stop.signal);
   }
 
   async start(signal: AbortSignal): Promise<void> {
