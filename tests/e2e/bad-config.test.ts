@@ -73,6 +73,13 @@ describe('configuration edge cases', () => {
     expect(proc.stderr).toContain(`${join(dir, 'subscriber-fast.properties')}: prefetch: must be at least concurrency (8)`);
   });
 
+  it('instance "default" is subscriber.properties (what cmq-subscriber@default.service runs)', async () => {
+    const dir = writeConfig({ 'subscriber.properties': { concurrency: 8, prefetch: 4, 'log.dir': join(tempDir(), 'log') } });
+    const proc = spawnBin('subscriber', ['--config-dir', dir, '--instance', 'default']);
+    expect(await proc.exitCode()).toBe(78);
+    expect(proc.stderr).toContain(`${join(dir, 'subscriber.properties')}: prefetch: must be at least concurrency (8)`);
+  });
+
   it('a bad command line exits 64 with the usage', async () => {
     const proc = spawnBin('publisher', ['--config-dri', '/etc']);
     expect(await proc.exitCode()).toBe(64);

@@ -1,14 +1,23 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** File name → lines of `key=value`. */
 export type ConfigFiles = Record<string, Record<string, string | number>>;
 
-/** A fresh temporary directory, world-traversable (services may run as another user). */
+const made: string[] = [];
+// Each test file runs in its own worker process: its temporary directories go when it exits
+// (set CMQ_KEEP_TEST_DIRS=1 to keep them for a post-mortem).
+process.once('exit', () => {
+  if (process.env.CMQ_KEEP_TEST_DIRS) return;
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory, world-traversable (services may run as another user), removed when the test process exits. */
 export function tempDir(prefix = 'cmq-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   chmodSync(dir, 0o755);
+  made.push(dir);
   return dir;
 }
 

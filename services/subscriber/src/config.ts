@@ -10,10 +10,15 @@ export interface SubscriberConfig extends ProcessKeys {
   retry: { initial_delay: number; max_delay: number };
 }
 
-/** `subscriber.properties` (or `subscriber-NAME.properties` for `--instance NAME`). */
+/**
+ * `subscriber.properties` (or `subscriber-NAME.properties` for `--instance NAME`). Instance
+ * `default` is `subscriber.properties`, so that `cmq-subscriber@default.service` runs the
+ * subscriber the init script starts without `--instance`.
+ */
 export function subscriberFile(instance?: string): FileSpec<SubscriberConfig> {
+  const plain = instance === undefined || instance === 'default';
   return {
-    file: instance === undefined ? 'subscriber.properties' : `subscriber-${instance}.properties`,
+    file: plain ? 'subscriber.properties' : `subscriber-${instance}.properties`,
     title: 'One subscriber process: the queues it consumes, its concurrency, logs, shutdown.',
     envPrefix: 'CMQ_SUBSCRIBER_',
     schema: {
