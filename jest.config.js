@@ -8,6 +8,8 @@ const moduleNameMapper = {
 };
 const base = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: '.' };
 module.exports = {
+  globalSetup: '<rootDir>/tests/setup/global-setup.js',
+  globalTeardown: '<rootDir>/tests/setup/global-teardown.js',
   testTimeout: 60000,
   maxWorkers: 2,
   projects: [

@@ -1,23 +1,17 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** File name → lines of `key=value`. */
 export type ConfigFiles = Record<string, Record<string, string | number>>;
 
-const made: string[] = [];
-// Each test file runs in its own worker process: its temporary directories go when it exits
-// (set CMQ_KEEP_TEST_DIRS=1 to keep them for a post-mortem).
-process.once('exit', () => {
-  if (process.env.CMQ_KEEP_TEST_DIRS) return;
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
-
-/** A fresh temporary directory, world-traversable (services may run as another user), removed when the test process exits. */
+/**
+ * A fresh temporary directory, world-traversable (services may run as another user). It lives
+ * under the run's TMPDIR, which jest's global teardown removes (CMQ_KEEP_TEST_DIRS=1 keeps it).
+ */
 export function tempDir(prefix = 'cmq-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   chmodSync(dir, 0o755);
-  made.push(dir);
   return dir;
 }
 
