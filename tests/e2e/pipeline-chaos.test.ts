@@ -2,14 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { Pipeline } from '../helpers/pipeline';
-import { PgCluster, freePort } from '../helpers/private-servers';
+import { tempDir } from '../helpers/config-dir';
+import { PgCluster, RedisServer, freePort } from '../helpers/private-servers';
 import { closeBrokerConnections } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 const TOTAL = 10_000;
 let cluster: PgCluster;
+let redisServer: RedisServer;
 let pipe: Pipeline;
-const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
+let redis: Redis;
 const suffix = randomBytes(3).toString('hex');
 const tenants = ['a', 'b', 'c'].map((t) => `chaos-${t}-${suffix}`);
 
@@ -17,19 +19,25 @@ beforeAll(async () => {
   cluster = new PgCluster(await freePort());
   await cluster.init();
   await cluster.start();
+  redisServer = new RedisServer(await freePort(), tempDir());
+  await redisServer.start();
   pipe = await Pipeline.create({
     pgPort: cluster.port,
-    config: { 'subscriber.properties': { concurrency: 64, prefetch: 256, 'retry.initial_delay': '100ms', 'retry.max_delay': '1s' } },
+    config: {
+      'subscriber.properties': { concurrency: 64, prefetch: 256, 'retry.initial_delay': '100ms', 'retry.max_delay': '1s' },
+      'persistence.properties': { 'redis.port': redisServer.port },
+    },
   });
   await pipe.addTenants(...tenants);
+  redis = new Redis({ host: '127.0.0.1', port: redisServer.port, lazyConnect: true });
   await redis.connect();
 }, 120_000);
 
 afterAll(async () => {
   await pipe.destroy();
   await cluster.remove();
-  await redis.del(...tenants.map((t) => `cmq:noop:runs:${t}`));
   redis.disconnect();
+  await redisServer.kill();
 }, 120_000);
 
 async function succeeded(): Promise<number> {
@@ -41,10 +49,10 @@ async function whenProgress(fraction: number): Promise<void> {
   await waitFor(async () => (await succeeded().catch(() => 0)) >= TOTAL * fraction, 120_000, `${fraction * 100} % succeeded`);
 }
 
-it('10,000 actions all succeed across kill -9 of the subscriber, a cut broker connection and a PostgreSQL restart; each outcome committed once', async () => {
+it('10,000 actions all succeed across kill -9 of the subscriber and the publisher, a cut broker connection, a PostgreSQL and a Redis restart; each outcome committed once', async () => {
   const requests = Array.from({ length: TOTAL }, (_, i) => ({ type: 'noop', tenant: tenants[i % 3] as string, args: { count: true, sleep_ms: 2 } }));
   const ids = await pipe.submit(requests);
-  const publisher = pipe.start('publisher');
+  let publisher = pipe.start('publisher');
   let subscriber = pipe.start('subscriber');
 
   for (const fraction of [0.1, 0.25, 0.4]) {
@@ -59,6 +67,14 @@ it('10,000 actions all succeed across kill -9 of the subscriber, a cut broker co
   await cluster.stop();
   await new Promise((r) => setTimeout(r, 1_000));
   await cluster.start();
+  await whenProgress(0.7);
+  publisher.kill('SIGKILL');
+  await publisher.exited;
+  publisher = pipe.start('publisher');
+  await whenProgress(0.8);
+  await redisServer.kill();
+  await new Promise((r) => setTimeout(r, 1_000));
+  await redisServer.start();
 
   await pipe.allFinal(150_000);
   expect(await pipe.states()).toEqual({ succeeded: TOTAL });

@@ -24,15 +24,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A `redis-server` child on `port`, without persistence. */
+/**
+ * A `redis-server` child on `port`: without persistence, or with an append-only file in
+ * `persistDir` (fsync always) so that data survives a kill and restart.
+ */
 export class RedisServer {
   private child: ChildProcess | undefined;
 
-  constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    private readonly persistDir?: string,
+  ) {}
 
   /** Starts it and waits until it accepts connections. */
   async start(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const persistence = this.persistDir === undefined ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.persistDir];
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
