@@ -8,3 +8,6 @@ export * from './queries';
 export * from './relay-store';
 export * from './request';
 export * from './tenants';
+export * from './health';
+export * from './health-store';
+export * from './reaper-store';

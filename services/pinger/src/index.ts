@@ -1,1 +1,6 @@
 export * from './config';
+export * from './canary';
+export * from './lease';
+export * from './pinger';
+export * from './queue-health';
+export * from './reaper';

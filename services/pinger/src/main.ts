@@ -1,15 +1,30 @@
 #!/usr/bin/env node
+import { hostname } from 'node:os';
 import { type ServiceDefinition, VERSION, startService } from '@cmq/common';
 import { type PingerConfig, pingerFile } from './config';
+import { Pinger } from './pinger';
+
+let pinger: Pinger | undefined;
 
 /** The pinger process: see services/pinger/README.md for what it consumes and produces. */
 const definition: ServiceDefinition<PingerConfig> = {
   service: 'pinger',
   version: VERSION,
   ownFile: pingerFile,
-  components: () => [],
-  heartbeatStats: () => ({ queues: [], inFlight: 0, processed: 0, failed: 0 }),
-  runningStatus: () => 'running: broker, database and redis connected',
+  components: ({ config, database, redis, amqp, logging }) => {
+    const { own } = config;
+    pinger = new Pinger({
+      database,
+      redis,
+      amqp,
+      logger: logging.logger.child({ component: 'pinger' }),
+      identity: `pinger:${own.name}@${hostname()}:${process.pid}`,
+      config: own,
+    });
+    return [pinger];
+  },
+  heartbeatStats: () => ({ queues: [], inFlight: 0, processed: pinger?.ticks ?? 0, failed: 0 }),
+  runningStatus: () => `running: ${pinger?.holder === true ? 'holding the pinger lease' : 'standby or starting'}`,
 };
 
 startService(definition, process);

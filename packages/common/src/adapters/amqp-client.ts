@@ -78,6 +78,18 @@ export class AmqpClient implements Component {
   }
 
   /**
+   * Messages ready and consumers of a queue (a passive declare), for health checks.
+   * @throws CmqError `CMQ_ERR_BROKER_UNAVAILABLE` (transient) when not connected; the broker's
+   * error when the queue does not exist (which closes the channel: everything is set up again).
+   */
+  async checkQueue(queue: string): Promise<{ messages: number; consumers: number }> {
+    const channel = this.channel;
+    if (channel === undefined) throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', 'not connected to the broker', { transient: true });
+    const ok = await channel.checkQueue(queue);
+    return { messages: ok.messageCount, consumers: ok.consumerCount };
+  }
+
+  /**
    * Adds a setup step (start consumers...) that runs now if connected, and after the topology
    * on every later (re)connection.
    */

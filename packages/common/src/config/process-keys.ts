@@ -17,7 +17,7 @@ export function processKeys(defaultName: string) {
       dir: { doc: 'Directory of <service>-<name>.log and tenants/<tenant>.log.', format: path, default: '/var/log/cmq-workers' },
       level: { doc: 'Least severe level written.', format: oneOf(LOG_LEVELS), default: 'info' },
     },
-    heartbeat: { interval: { doc: 'How often this process writes its heartbeat to Redis and its log.', format: duration(200, 300_000), default: 5_000 } },
+    heartbeat: { interval: { doc: 'How often this process writes its heartbeat to Redis and its log.', format: duration(200, 300_000), default: 2_000 } },
     shutdown: {
       drain_timeout: { doc: 'After SIGTERM, how long in-flight work may take before the process exits anyway (exit 1, nothing lost).', format: duration(0, 3_600_000), default: 30_000 },
     },

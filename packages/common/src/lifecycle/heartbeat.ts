@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { RedisClient } from '../adapters/redis';
 import { errorText } from '../errors';
 import type { Logger } from '../logging/logging';
@@ -27,7 +28,8 @@ export interface HeartbeatOptions {
 /**
  * Every `intervalMs`, writes this process's heartbeat to Redis (a hash that expires after three
  * intervals, so a dead process disappears by itself) and a `heartbeat` line to its log.
- * A graceful stop deletes the hash.
+ * A graceful stop deletes the hash. Fields: see `HeartbeatFields` in @cmq/actions; among them
+ * `interval_ms` and `loop_lag_ms`, the event loop's delay (p99 over the last interval, ms).
  */
 export class Heartbeat implements Component {
   readonly name = 'heartbeat';
@@ -35,12 +37,14 @@ export class Heartbeat implements Component {
   private loop: Promise<void> | undefined;
   private readonly key: string;
   private readonly startedAt = new Date();
+  private readonly lag: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
 
   constructor(private readonly opts: HeartbeatOptions) {
     this.key = heartbeatKey(opts.service, opts.name, hostname(), process.pid);
   }
 
   start(): Promise<void> {
+    this.lag.enable();
     this.loop = every(this.opts.intervalMs, this.abort.signal, () => this.beat(), (err) => {
       this.opts.logger.warn({ err: errorText(err) }, 'heartbeat not written to redis');
     });
@@ -50,17 +54,27 @@ export class Heartbeat implements Component {
   async close(): Promise<void> {
     this.abort.abort();
     await this.loop;
+    this.lag.disable();
     if (this.opts.redis.ready) await this.opts.redis.redis.del(this.key).catch(() => undefined);
   }
 
   destroy(): void {
     this.abort.abort();
+    this.lag.disable();
+  }
+
+  /** The event loop's delay since the last call (p99, ms, one decimal), then starts over. */
+  private loopLagMs(): number {
+    const lag = this.lag.count > 0 ? this.lag.percentile(99) / 1e6 : 0;
+    this.lag.reset();
+    return Math.round(lag * 10) / 10;
   }
 
   private async beat(): Promise<void> {
     const stats = this.opts.stats();
     const rss = process.memoryUsage.rss();
-    this.opts.logger.info({ ...stats, rss }, 'heartbeat');
+    const loopLagMs = this.loopLagMs();
+    this.opts.logger.info({ ...stats, rss, loopLagMs }, 'heartbeat');
     const fields = {
       service: this.opts.service,
       name: this.opts.name,
@@ -74,6 +88,8 @@ export class Heartbeat implements Component {
       processed: String(stats.processed),
       failed: String(stats.failed),
       rss: String(rss),
+      interval_ms: String(this.opts.intervalMs),
+      loop_lag_ms: String(loopLagMs),
     };
     await this.opts.redis.redis.multi().hset(this.key, fields).pexpire(this.key, this.opts.intervalMs * 3).exec();
   }

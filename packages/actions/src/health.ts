@@ -1,0 +1,107 @@
+import type { Family } from '@cmq/common';
+
+/**
+ * The pinger's view of the system, shared by the pinger (writer) and `cmq check` / `cmq status`
+ * (readers). Types only.
+ *
+ * Where it lives:
+ * - Redis key {@link PINGER_SUMMARY_KEY} (`cmq:pinger:summary`): the latest summary as a JSON
+ *   string, written by the pinger holding the lease every `pinger.interval`, expiring after
+ *   3 × `pinger.interval` (so a summary that is there is at most that old; `cmq check` also
+ *   compares `at` with `check.summary_max_age`).
+ * - PostgreSQL table `pinger_history (id, at, pinger, summary jsonb)`: one row per interval,
+ *   rows older than `history.retention` deleted by the pinger (migration 003).
+ *
+ * Heartbeats (every process): Redis hash `cmq:heartbeat:<service>:<name>:<host>:<pid>`
+ * (see `heartbeatKey`), expiring after 3 × `interval_ms`, fields {@link HeartbeatFields}.
+ */
+export const PINGER_SUMMARY_KEY = 'cmq:pinger:summary';
+
+/** Redis key of the pinger lease: `SET <key> <pinger id> NX PX <2 × interval>`, renewed by the holder. */
+export const PINGER_LEASE_KEY = 'cmq:pinger:lease';
+
+/** One dependency probe, timed. */
+export interface DependencyCheck {
+  ok: boolean;
+  /** How long the probe took (or until it failed), in ms. */
+  ms: number;
+  /** Why it failed (absent when ok). Never holds a secret. */
+  error?: string;
+}
+
+/**
+ * The canary of one family:
+ * - `ok`: the last canary succeeded within `canary.timeout`; `latency_ms` = finished_at − created_at.
+ * - `late`: the last canary succeeded, but after `canary.timeout`; `latency_ms` set.
+ * - `pending`: a canary is in flight, younger than `canary.timeout`; `latency_ms` is the previous
+ *   canary's (null when there was none); `sent_at` is the one in flight.
+ * - `lost`: the canary did not succeed within `canary.timeout` (cancelled by the pinger, or it
+ *   ended dead/expired/...); `latency_ms` null.
+ * - `none`: the family is not in `canary.families`.
+ */
+export type CanaryState = 'ok' | 'late' | 'lost' | 'pending' | 'none';
+
+export interface CanaryReport {
+  state: CanaryState;
+  latency_ms: number | null;
+  /** When the canary this report describes was sent (ISO), null for `none`. */
+  sent_at: string | null;
+}
+
+/** The health of one queue family. */
+export interface FamilyHealth {
+  /** Live subscriber heartbeats whose `queues` field includes the family. */
+  consumers: number;
+  /** Actions `pending` or `retrying` and due now (waiting for the relay). */
+  backlog: number;
+  /** Actions `queued` (published, not yet claimed). */
+  queued: number;
+  /** Actions `running`. */
+  running: number;
+  /**
+   * Age in seconds of the oldest action waiting: pending/retrying and due (waiting since
+   * max(created_at, not_before)), or queued (since queued_at). Null when none waits.
+   */
+  oldest_age_s: number | null;
+  /** Messages ready in `cmq.<family>` (RabbitMQ's passive declare); null when the broker did not answer. */
+  broker_depth: number | null;
+  canary: CanaryReport;
+}
+
+/** What `cmq:pinger:summary` holds (JSON) and `pinger_history.summary` stores. */
+export interface PingerSummary {
+  /** When the summary was made (ISO). */
+  at: string;
+  /** `pinger:<name>@<host>:<pid>` of the pinger that made it (the lease holder). */
+  pinger: string;
+  /** The pinger's `pinger.interval`, ms. */
+  interval_ms: number;
+  dependencies: { postgres: DependencyCheck; redis: DependencyCheck; rabbitmq: DependencyCheck };
+  families: Record<Family, FamilyHealth>;
+  /** Actions that became `dead` plus dead letters recorded during the last interval. */
+  dead_last_interval: number;
+  /** Actions the reaper put back to `pending` during the last interval. */
+  reaped_last_interval: number;
+}
+
+/**
+ * Fields of a heartbeat hash (all strings in Redis). `queues` is comma-separated; `at` and
+ * `started_at` ISO; the numbers decimal. `interval_ms` is the process's `heartbeat.interval`,
+ * `loop_lag_ms` the event loop's delay over the last interval (p99, ms).
+ */
+export interface HeartbeatFields {
+  service: string;
+  name: string;
+  host: string;
+  pid: string;
+  version: string;
+  started_at: string;
+  at: string;
+  queues: string;
+  in_flight: string;
+  processed: string;
+  failed: string;
+  rss: string;
+  interval_ms: string;
+  loop_lag_ms: string;
+}
