@@ -5,10 +5,14 @@ import { CommandFailed } from './command-error';
 import { registerActionsCommands } from './commands/actions';
 import { registerCallCommand } from './commands/call';
 import { registerCancelCommand } from './commands/cancel';
+import { registerCheckCommand } from './commands/check';
 import { registerConfigCommands } from './commands/config';
 import { registerDeadCommands } from './commands/dead';
+import { registerEventsCommand } from './commands/events';
+import { registerLogsCommand } from './commands/logs';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerResultCommand } from './commands/result';
+import { registerStatusCommand } from './commands/status';
 import { registerTenantCommands } from './commands/tenants';
 
 /**
@@ -26,6 +30,10 @@ async function main(argv: string[]): Promise<number> {
   registerActionsCommands(program, env);
   registerCancelCommand(program, env);
   registerDeadCommands(program, env);
+  registerStatusCommand(program, env);
+  registerCheckCommand(program, env);
+  registerEventsCommand(program, env);
+  registerLogsCommand(program, env);
   try {
     await program.parseAsync(argv);
     return ExitCode.OK;

@@ -1,0 +1,113 @@
+import type { Family } from '@cmq/common';
+import type { CheckThresholds } from './check-thresholds';
+import type { FamilyHealth, PingerSummary } from './pinger-summary';
+import type { ProcessBeat } from './redis-state';
+
+/** Nagios plugin states, in increasing severity of the exit status. */
+export const NagiosState = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
+export type NagiosCode = (typeof NagiosState)[keyof typeof NagiosState];
+export const NAGIOS_WORDS = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
+
+export interface CheckInput {
+  families: readonly Family[];
+  summary: PingerSummary | undefined;
+  beats: readonly ProcessBeat[];
+  /** Why PostgreSQL could not be reached, or undefined when it answered. */
+  postgresError: string | undefined;
+  thresholds: CheckThresholds;
+  now: number;
+}
+
+export interface CheckResult {
+  code: NagiosCode;
+  text: string;
+  perfdata: string[];
+}
+
+interface Problem {
+  code: NagiosCode;
+  text: string;
+}
+
+/** Seconds for perfdata and messages: `0.012`, `2`, `10.5`. */
+function secs(ms: number): string {
+  return String(Math.round(ms) / 1000);
+}
+
+/** Live subscribers per family: processes whose heartbeat (still in Redis) lists the family. */
+export function consumersOf(beats: readonly ProcessBeat[], family: Family): number {
+  return beats.filter((b) => b.service === 'subscriber' && b.queues.includes(family)).length;
+}
+
+function summaryProblems(input: CheckInput, s: PingerSummary): Problem[] {
+  const t = input.thresholds;
+  const problems: Problem[] = [];
+  for (const [dep, health] of Object.entries(s.dependencies)) {
+    if (health !== undefined && !health.ok) problems.push({ code: 2, text: `${dep} down (pinger ${s.pinger}: ${health.error ?? 'no answer'})` });
+  }
+  for (const f of input.families) {
+    const h = s.families[f];
+    if (h === undefined) continue;
+    const lat = h.canary.latency_ms;
+    if (h.canary.state === 'lost') problems.push({ code: 2, text: `canary lost on ${f}` });
+    else if (lat !== null && lat > t.canaryCriticalMs) problems.push({ code: 2, text: `canary ${f} ${secs(lat)}s (critical ${secs(t.canaryCriticalMs)}s)` });
+    else if (lat !== null && lat > t.canaryWarningMs) problems.push({ code: 1, text: `canary ${f} ${secs(lat)}s (warning ${secs(t.canaryWarningMs)}s)` });
+    else if (h.canary.state === 'late') problems.push({ code: 1, text: `canary late on ${f}` });
+    const age = h.oldest_age_s;
+    if (age !== null && age > t.oldestCriticalS) problems.push({ code: 2, text: `oldest ${f} action waiting ${Math.round(age)}s (critical ${t.oldestCriticalS}s)` });
+    else if (age !== null && age > t.oldestWarningS) problems.push({ code: 1, text: `oldest ${f} action waiting ${Math.round(age)}s (warning ${t.oldestWarningS}s)` });
+  }
+  return problems;
+}
+
+function problemsOf(input: CheckInput): Problem[] {
+  const problems: Problem[] = [];
+  const orphans = input.families.filter((f) => consumersOf(input.beats, f) === 0);
+  if (orphans.length > 0) problems.push({ code: 2, text: `no live subscriber consumes ${orphans.join(', ')}` });
+  if (input.postgresError !== undefined) problems.push({ code: 2, text: `PostgreSQL unreachable: ${input.postgresError}` });
+  const s = input.summary;
+  if (s === undefined) return [...problems, { code: 2, text: 'no pinger summary in redis: is a pinger running?' }];
+  const age = input.now - Date.parse(s.at);
+  const maxAge = input.thresholds.summaryMaxAgeMs;
+  // A stale summary says nothing about now: only its age is reported.
+  if (age > maxAge) return [...problems, { code: 2, text: `pinger summary is ${Math.round(age / 1000)}s old (check.summary_max_age ${secs(maxAge)}s): is the pinger running?` }];
+  return [...problems, ...summaryProblems(input, s)];
+}
+
+function perfItem(label: string, value: string, warn = '', crit = '', min = '0', max = ''): string {
+  return `${label}=${value};${warn};${crit};${min};${max}`;
+}
+
+function familyPerf(f: Family, h: FamilyHealth | undefined, n: number, t: CheckThresholds): string[] {
+  const lat = h?.canary.latency_ms ?? null;
+  const age = h?.oldest_age_s ?? null;
+  return [
+    perfItem(`canary_${f}`, lat === null ? 'U' : `${secs(lat)}s`, secs(t.canaryWarningMs), secs(t.canaryCriticalMs)),
+    perfItem(`backlog_${f}`, h === undefined ? 'U' : String(h.backlog)),
+    perfItem(`oldest_${f}`, age === null ? (h === undefined ? 'U' : '0s') : `${Math.round(age)}s`, String(t.oldestWarningS), String(t.oldestCriticalS)),
+    perfItem(`subscribers_${f}`, String(n), '', '1:'),
+  ];
+}
+
+function okText(input: CheckInput): string {
+  const consumers = input.families.map((f) => `${f} ${consumersOf(input.beats, f)}`).join(', ');
+  const lats = input.families.map((f) => input.summary?.families[f]?.canary.latency_ms ?? null).filter((l): l is number => l !== null);
+  const canaries = lats.length === 0 ? 'no canary latency yet' : `canaries ok (slowest ${secs(Math.max(...lats))}s)`;
+  return `live subscribers: ${consumers}; ${canaries}`;
+}
+
+/** The verdict: the worst problem decides the state; every problem is named, worst first. */
+export function evaluate(input: CheckInput): CheckResult {
+  const problems = problemsOf(input).sort((a, b) => b.code - a.code);
+  const code: NagiosCode = problems[0]?.code ?? NagiosState.OK;
+  const text = problems.length === 0 ? okText(input) : problems.map((p) => p.text).join('; ');
+  const perfdata = input.families.flatMap((f) => familyPerf(f, input.summary?.families[f], consumersOf(input.beats, f), input.thresholds));
+  perfdata.push(perfItem('dead', input.summary === undefined ? 'U' : String(input.summary.dead_last_interval)));
+  return { code, text, perfdata };
+}
+
+/** The plugin's one output line: `CMQ WORD - text | perfdata` (`|` kept out of the text). */
+export function statusLine(code: NagiosCode, text: string, perfdata: readonly string[] = []): string {
+  const flat = text.replace(/[|\r\n]+/g, ' ').trim();
+  return `CMQ ${NAGIOS_WORDS[code]} - ${flat}${perfdata.length === 0 ? '' : ` | ${perfdata.join(' ')}`}\n`;
+}

@@ -1,0 +1,66 @@
+import { join } from 'node:path';
+import { LOG_LEVELS, type LoadedFile, loadFiles } from '@cmq/common';
+import { type SubscriberConfig, subscriberFile } from '@cmq/subscriber';
+import { type Command, InvalidArgumentError } from 'commander';
+import { failure, usage } from '../command-error';
+import { type Env, configDir } from '../config-set';
+import { readLog } from '../log-follower';
+import { type LineFilter, formatLogLine } from '../log-line';
+import { withConfigDir } from '../options';
+
+/** Tenant ids as intake accepts them: nothing that could name a path outside tenants/. */
+const TENANT_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+interface LogsOpts {
+  configDir?: string;
+  follow?: boolean;
+  since?: number;
+  level?: LineFilter['level'];
+}
+
+function isoTime(value: string): number {
+  const t = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t)) throw new InvalidArgumentError('must be an ISO 8601 time, e.g. 2024-05-01T12:00:00Z');
+  return t;
+}
+
+function level(value: string): LineFilter['level'] {
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${LOG_LEVELS.join(', ')}`);
+  return value as LineFilter['level'];
+}
+
+/** `<log.dir>/tenants/<tenant>.log`, log.dir from subscriber.properties (every process shares the tenant file). */
+function tenantLogPath(tenant: string, opts: LogsOpts, env: Env): string {
+  if (!TENANT_RE.test(tenant)) throw usage(`"${tenant}" is not a tenant id (1-63 of a-z, 0-9, _ and -, starting with a letter or digit)`);
+  const spec = subscriberFile();
+  const own = (loadFiles(configDir(opts.configDir, env), [spec], env).get(spec.file) as LoadedFile<SubscriberConfig>).value;
+  return join(own.log.dir, 'tenants', `${tenant}.log`);
+}
+
+async function logs(tenant: string, opts: LogsOpts, env: Env): Promise<void> {
+  const path = tenantLogPath(tenant, opts, env);
+  const filter: LineFilter = { since: opts.since, level: opts.level };
+  const abort = new AbortController();
+  const stop = (): void => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  // Following is ended by the reader going away too (`cmq logs T -f | head`): a normal end.
+  process.stdout.prependListener('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+  });
+  const found = await readLog(path, opts.follow === true, abort.signal, (line) => {
+    const text = formatLogLine(line, filter);
+    if (text !== undefined) process.stdout.write(`${text}\n`);
+  });
+  if (!found) throw failure(`no log for tenant ${tenant}: ${path} does not exist`);
+}
+
+/** `cmq logs TENANT`: the tenant's log file, human-readable, optionally followed across rotations. */
+export function registerLogsCommand(program: Command, env: Env): void {
+  withConfigDir(program.command('logs').argument('<tenant>', 'tenant id'))
+    .description('a tenant\'s log (<log.dir>/tenants/<tenant>.log): TIME LEVEL service/name [action] message key=value...')
+    .option('-f, --follow', 'keep printing lines as they are written, across logrotate (rename + HUP) and truncation')
+    .option('--since <iso>', 'only lines at or after this time', isoTime)
+    .option('--level <level>', `only lines at or above this level (${LOG_LEVELS.join(', ')})`, level)
+    .action((tenant: string, opts: LogsOpts) => logs(tenant, opts, env));
+}

@@ -1,0 +1,118 @@
+import { hostname } from 'node:os';
+import { CmqError, type LoadedFile, RedisClient, type RedisConfig, StatusBoard, errorText, heartbeatKey, loadFiles, persistenceFile, redisLabel } from '@cmq/common';
+import pino from 'pino';
+import { type Env, configDir } from './config-set';
+import { PINGER_SUMMARY_KEY, type PingerSummary, parseSummary } from './pinger-summary';
+
+type RedisCfg = RedisConfig['redis'];
+type Redis = RedisClient['redis'];
+
+/** The SCAN pattern of every heartbeat key, derived from the one module of names. */
+const HEARTBEAT_PATTERN = heartbeatKey('*', '*', '*', 0).replace(/:0$/, ':*');
+
+/** One live process, from its heartbeat hash (numbers parsed; absent fields are null). */
+export interface ProcessBeat {
+  service: string;
+  name: string;
+  host: string;
+  pid: number;
+  version: string;
+  started_at: string | null;
+  at: string | null;
+  queues: string[];
+  in_flight: number | null;
+  processed: number | null;
+  failed: number | null;
+  rss: number | null;
+  interval_ms: number | null;
+  loop_lag_ms: number | null;
+}
+
+/** Redis could not be read: the check says UNKNOWN with this message. */
+export class RedisUnreachable extends CmqError {
+  constructor(cfg: RedisCfg, reason: string) {
+    super('CMQ_ERR_REDIS_UNREACHABLE', `cannot read state from redis at ${redisLabel(cfg)}: ${reason}`);
+  }
+}
+
+/** Loads only `persistence.properties` (ConfigError: exit 78). */
+export function loadRedisConfig(dirOption: string | undefined, env: Env): RedisCfg {
+  const dir = configDir(dirOption, env);
+  return (loadFiles(dir, [persistenceFile], env).get(persistenceFile.file) as LoadedFile<RedisConfig>).value.redis;
+}
+
+/**
+ * Connects within `timeoutMs` (giving up at the first failed attempt: a command line does not
+ * wait for Redis to come back), runs `fn`, disconnects.
+ * @throws RedisUnreachable naming the server and the reason.
+ */
+export async function withRedis<T>(cfg: RedisCfg, timeoutMs: number, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const client = new RedisClient({ ...cfg, connect_timeout: Math.min(cfg.connect_timeout, timeoutMs) }, pino({ level: 'silent' }), new StatusBoard(), `cmq-cli@${hostname()}:${process.pid}`);
+  const give = new AbortController();
+  let reason: string | undefined;
+  client.redis.on('error', (err: Error) => {
+    reason ??= errorText(err);
+    give.abort();
+  });
+  const timer = setTimeout(() => give.abort(), timeoutMs);
+  try {
+    await client.start(give.signal);
+    if (!client.ready) throw new RedisUnreachable(cfg, reason ?? `no answer within ${timeoutMs / 1000} s`);
+    return await fn(client.redis);
+  } catch (err) {
+    if (err instanceof CmqError) throw err;
+    throw new RedisUnreachable(cfg, errorText(err));
+  } finally {
+    clearTimeout(timer);
+    if (client.ready) await client.close();
+    else client.destroy();
+  }
+}
+
+function num(value: string | undefined): number | null {
+  if (value === undefined || value === '') return null;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : null;
+}
+
+function toBeat(h: Record<string, string>): ProcessBeat {
+  return {
+    service: h.service ?? '?',
+    name: h.name ?? '?',
+    host: h.host ?? '?',
+    pid: num(h.pid) ?? 0,
+    version: h.version ?? '?',
+    started_at: h.started_at ?? null,
+    at: h.at ?? null,
+    queues: (h.queues ?? '').split(',').filter((q) => q !== ''),
+    in_flight: num(h.in_flight),
+    processed: num(h.processed),
+    failed: num(h.failed),
+    rss: num(h.rss),
+    interval_ms: num(h.interval_ms),
+    loop_lag_ms: num(h.loop_lag_ms),
+  };
+}
+
+/** Every live process: each heartbeat hash found with SCAN (never KEYS), sorted by service, name, host, pid. */
+export async function readHeartbeats(redis: Redis): Promise<ProcessBeat[]> {
+  const keys = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', HEARTBEAT_PATTERN, 'COUNT', 500);
+    cursor = next;
+    for (const k of batch) keys.add(k);
+  } while (cursor !== '0');
+  const pipeline = redis.pipeline();
+  for (const k of keys) pipeline.hgetall(k);
+  const replies = (await pipeline.exec()) ?? [];
+  // A key that expired between SCAN and HGETALL reads as an empty hash: that process is gone.
+  const beats = replies.map(([, h]) => h as Record<string, string> | null).filter((h): h is Record<string, string> => h !== null && Object.keys(h).length > 0).map(toBeat);
+  return beats.sort((a, b) => a.service.localeCompare(b.service) || a.name.localeCompare(b.name) || a.host.localeCompare(b.host) || a.pid - b.pid);
+}
+
+/** The pinger's summary, `undefined` when there is none; `Error` when it cannot be parsed. */
+export async function readSummary(redis: Redis): Promise<PingerSummary | undefined> {
+  const text = await redis.get(PINGER_SUMMARY_KEY);
+  return text === null ? undefined : parseSummary(text);
+}
