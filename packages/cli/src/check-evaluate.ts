@@ -1,6 +1,6 @@
 import type { Family } from '@cmq/common';
 import type { CheckThresholds } from './check-thresholds';
-import type { FamilyHealth, PingerSummary } from './pinger-summary';
+import type { FamilyHealth, StoredSummary } from './pinger-summary';
 import type { ProcessBeat } from './redis-state';
 
 /** Nagios plugin states, in increasing severity of the exit status. */
@@ -10,7 +10,7 @@ export const NAGIOS_WORDS = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
 
 export interface CheckInput {
   families: readonly Family[];
-  summary: PingerSummary | undefined;
+  summary: StoredSummary | undefined;
   beats: readonly ProcessBeat[];
   /** Why PostgreSQL could not be reached, or undefined when it answered. */
   postgresError: string | undefined;
@@ -39,7 +39,7 @@ export function consumersOf(beats: readonly ProcessBeat[], family: Family): numb
   return beats.filter((b) => b.service === 'subscriber' && b.queues.includes(family)).length;
 }
 
-function summaryProblems(input: CheckInput, s: PingerSummary): Problem[] {
+function summaryProblems(input: CheckInput, s: StoredSummary): Problem[] {
   const t = input.thresholds;
   const problems: Problem[] = [];
   for (const [dep, health] of Object.entries(s.dependencies)) {

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { CmqError, type LoadedFile, RedisClient, type RedisConfig, StatusBoard, errorText, heartbeatKey, loadFiles, persistenceFile, redisLabel } from '@cmq/common';
 import pino from 'pino';
 import { type Env, configDir } from './config-set';
-import { PINGER_SUMMARY_KEY, type PingerSummary, parseSummary } from './pinger-summary';
+import { PINGER_SUMMARY_KEY, type StoredSummary, parseSummary } from './pinger-summary';
 
 type RedisCfg = RedisConfig['redis'];
 type Redis = RedisClient['redis'];
@@ -112,7 +112,7 @@ export async function readHeartbeats(redis: Redis): Promise<ProcessBeat[]> {
 }
 
 /** The pinger's summary, `undefined` when there is none; `Error` when it cannot be parsed. */
-export async function readSummary(redis: Redis): Promise<PingerSummary | undefined> {
+export async function readSummary(redis: Redis): Promise<StoredSummary | undefined> {
   const text = await redis.get(PINGER_SUMMARY_KEY);
   return text === null ? undefined : parseSummary(text);
 }

@@ -12,7 +12,7 @@ export interface FamilyLoad {
 
 /**
  * Backlog (pending or retrying), queued and running per family, and the age of the oldest action
- * still waiting (due but not yet queued since `not_before`, or queued but not yet running since
+ * still waiting (due but not yet queued since `max(created_at, not_before)`, or queued but not yet running since
  * `queued_at`): what the pinger's summary holds, computed when there is no summary.
  */
 export async function familyLoads(sql: Sql): Promise<FamilyLoad[]> {
@@ -21,7 +21,7 @@ export async function familyLoads(sql: Sql): Promise<FamilyLoad[]> {
        count(*) FILTER (WHERE state IN ('pending', 'retrying'))::int AS backlog,
        count(*) FILTER (WHERE state = 'queued')::int AS queued,
        count(*) FILTER (WHERE state = 'running')::int AS running,
-       extract(epoch FROM now() - min(CASE WHEN state IN ('pending', 'retrying') AND not_before <= now() THEN not_before
+       extract(epoch FROM now() - min(CASE WHEN state IN ('pending', 'retrying') AND not_before <= now() THEN GREATEST(created_at, not_before)
                                            WHEN state = 'queued' THEN queued_at END))::float8 AS oldest_age_s
      FROM actions WHERE state IN ('pending', 'retrying', 'queued', 'running') GROUP BY family ORDER BY family`,
   );

@@ -5,7 +5,7 @@ import { type Env } from '../config-set';
 import { duration, since } from '../durations';
 import { safeJson, table, time } from '../format';
 import { withConfigDir } from '../options';
-import type { PingerSummary } from '../pinger-summary';
+import type { StoredSummary } from '../pinger-summary';
 import { type ProcessBeat, loadRedisConfig, readHeartbeats, readSummary, withRedis } from '../redis-state';
 import { type FamilyLoad, familyLoads, tenantStates } from '../status-queries';
 
@@ -26,14 +26,14 @@ interface Status {
   redis_error?: string;
 }
 
-function fromSummary(s: PingerSummary): FamilyLoad[] {
+function fromSummary(s: StoredSummary): FamilyLoad[] {
   return FAMILIES.flatMap((family) => {
     const h = s.families[family];
     return h === undefined ? [] : [{ family, backlog: h.backlog, queued: h.queued, running: h.running, oldest_age_s: h.oldest_age_s, broker_depth: h.broker_depth }];
   });
 }
 
-async function redisPart(opts: StatusOpts, env: Env): Promise<{ processes: ProcessBeat[]; summary?: PingerSummary; redis_error?: string }> {
+async function redisPart(opts: StatusOpts, env: Env): Promise<{ processes: ProcessBeat[]; summary?: StoredSummary; redis_error?: string }> {
   try {
     return await withRedis(loadRedisConfig(opts.configDir, env), 3_000, async (redis) => ({ processes: await readHeartbeats(redis), summary: await readSummary(redis) }));
   } catch (err) {
