@@ -1,6 +1,6 @@
 import { type ClaimedAction, type Outcome, checkArgs } from '@cmq/actions';
 import { CmqError, type Logger, type RedisClient, backoffDelay, errorText } from '@cmq/common';
-import { HANDLERS } from './handlers';
+import { HANDLERS, type HandlerContext } from './handlers';
 
 export interface ExecutorOptions {
   timeoutMs: number;
@@ -31,32 +31,62 @@ export class Executor {
     const handler = HANDLERS.get(action.type);
     if (handler === undefined) return { ...base, state: 'dead', error: `no handler for action type "${action.type}" in this subscriber` };
 
-    const logger = this.opts.logger.child({ tenant: action.tenant_id, action: action.id, type: action.type, attempt: action.attempts });
-    const run = new AbortController();
-    const timer = setTimeout(() => run.abort(), this.opts.timeoutMs);
-    const onStop = (): void => run.abort();
-    stop.addEventListener('abort', onStop, { once: true });
+    // The child logger, the AbortController, its timer and the stop listener cost more than a
+    // noop handler itself (pino redacts a child's bindings): each is made only when the handler
+    // reads `ctx.logger` / `ctx.signal`, or when an outcome is worth a log line. A handler that
+    // never reads its signal could not be interrupted by it anyway.
+    let childLogger: Logger | undefined;
+    const logger = (): Logger => (childLogger ??= this.opts.logger.child({ tenant: action.tenant_id, action: action.id, type: action.type, attempt: action.attempts }));
+    let run: AbortController | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const onStop = (): void => run?.abort();
+    const signal = (): AbortSignal => {
+      if (run === undefined) {
+        run = new AbortController();
+        const remaining = this.opts.timeoutMs - (Date.now() - started);
+        timer = setTimeout(() => run?.abort(), Math.max(0, remaining));
+        if (stop.aborted) run.abort();
+        else stop.addEventListener('abort', onStop, { once: true });
+      }
+      return run.signal;
+    };
     const started = Date.now();
+    const { redis } = this.opts;
+    const ctx: HandlerContext = {
+      id: action.id,
+      tenant: action.tenant_id,
+      type: action.type,
+      args: checked.args,
+      attempt: action.attempts,
+      get signal() {
+        return signal();
+      },
+      get logger() {
+        return logger();
+      },
+      redis,
+    };
     try {
-      const result = await handler({ id: action.id, tenant: action.tenant_id, type: action.type, args: checked.args, attempt: action.attempts, signal: run.signal, logger, redis: this.opts.redis });
+      const result = await handler(ctx);
       // Success is the common case: debug, so that a busy tenant's log shows what went wrong.
-      if (result.status === 'succeeded') logger.debug({ ms: Date.now() - started }, 'action succeeded');
-      else logger.warn({ ms: Date.now() - started, error: result.error }, 'action failed');
+      if (result.status === 'succeeded') {
+        if (this.opts.logger.isLevelEnabled('debug')) logger().debug({ ms: Date.now() - started }, 'action succeeded');
+      } else logger().warn({ ms: Date.now() - started, error: result.error }, 'action failed');
       return result.status === 'succeeded' ? { ...base, state: 'succeeded', result: result.result ?? null } : { ...base, state: 'failed', result: result.result ?? null, error: result.error };
     } catch (err) {
       if (handingBack()) return { ...base, state: 'queued', error: 'handed back: the subscriber stopped before it finished' };
-      const timedOut = run.signal.aborted && !stop.aborted;
+      const timedOut = run !== undefined ? run.signal.aborted && !stop.aborted : Date.now() - started >= this.opts.timeoutMs && !stop.aborted;
       const text = timedOut ? `timed out after ${this.opts.timeoutMs} ms (subscriber action.timeout)` : errorText(err);
       // Only a CmqError can say "permanent"; anything unexpected is worth another attempt.
       const transient = timedOut || !(err instanceof CmqError) || err.transient;
-      logger.warn({ ms: Date.now() - started, err: text, transient }, 'action attempt failed');
+      logger().warn({ ms: Date.now() - started, err: text, transient }, 'action attempt failed');
       if (!transient) return { ...base, state: 'dead', error: text };
       if (action.attempts >= action.max_attempts) return { ...base, state: 'dead', error: `gave up after ${action.attempts} attempts: ${text}` };
       const delay = backoffDelay(action.attempts, this.opts.retry.initialMs, this.opts.retry.maxMs);
       return { ...base, state: 'retrying', error: `${text} (retry in ${delay} ms)`, notBefore: new Date(Date.now() + delay) };
     } finally {
-      clearTimeout(timer);
-      stop.removeEventListener('abort', onStop);
+      if (timer !== undefined) clearTimeout(timer);
+      if (run !== undefined) stop.removeEventListener('abort', onStop);
     }
   }
 }

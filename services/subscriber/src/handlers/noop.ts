@@ -21,8 +21,10 @@ function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
  * `fail_times` fails transiently on the first N attempts, `fail: permanent` fails permanently,
  * `fail: outcome` ends `failed`, `count` adds one to the action's run counter in Redis.
  */
-export const noop: Handler = async ({ id, tenant, args, attempt, signal, redis }) => {
-  if (typeof args.sleep_ms === 'number' && args.sleep_ms > 0) await sleepFor(args.sleep_ms, signal);
+export const noop: Handler = async (ctx) => {
+  const { id, tenant, args, attempt, redis } = ctx;
+  // ctx.signal is read only when needed: the executor makes it on first use.
+  if (typeof args.sleep_ms === 'number' && args.sleep_ms > 0) await sleepFor(args.sleep_ms, ctx.signal);
   if (typeof args.fail_times === 'number' && attempt <= args.fail_times) {
     throw new CmqError('CMQ_ERR_NOOP_TRANSIENT', `noop failing on purpose (attempt ${attempt} of the first ${args.fail_times})`, { transient: true });
   }
