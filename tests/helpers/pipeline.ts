@@ -72,7 +72,7 @@ export class Pipeline {
     return ids;
   }
 
-  start(service: 'publisher' | 'subscriber', args: string[] = [], env: NodeJS.ProcessEnv = {}): Spawned {
+  start(service: 'publisher' | 'subscriber' | 'pinger', args: string[] = [], env: NodeJS.ProcessEnv = {}): Spawned {
     const proc = spawnBin(service, ['--config-dir', this.dir, ...args], env);
     this.processes.push(proc);
     return proc;
