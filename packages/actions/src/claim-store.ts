@@ -21,9 +21,17 @@ export interface ClaimedAction {
  * came back). Final and not-yet-due rows, and rows running on a live worker, are not claimed.
  * Retrying and pending are claimable because the relay publishes before its transaction
  * commits `queued`: a fast subscriber sees the row as it was and waits on the relay's lock.
+ *
+ * The claim commits asynchronously (`synchronous_commit` off for its transaction only): losing
+ * it to a PostgreSQL crash is harmless. The row goes back to what it was (queued or retrying),
+ * the unacked message is redelivered and claimed again, and the handler reruns, which
+ * at-least-once delivery allows. Nothing acts on a claim alone: the outcome that follows is
+ * committed synchronously before the ack, and its WAL flush also makes this claim (and its
+ * event row) durable, since WAL is flushed in order.
  */
 const CLAIM = `
-WITH old AS (
+WITH async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)),
+old AS (
   SELECT a.id, a.state FROM actions a
   WHERE a.id = ANY($1::bigint[])
     AND ((a.state IN ('pending', 'retrying', 'queued') AND a.not_before <= now())
@@ -41,7 +49,7 @@ WITH old AS (
   SELECT id::bigint, from_state, 'running', $3,
     CASE WHEN from_state = 'running' THEN 'taken over: the worker that ran it is gone' END FROM claimed
 )
-SELECT * FROM claimed`;
+SELECT claimed.* FROM claimed, async`;
 
 export async function claimActions(sql: Sql, ids: readonly string[], workerId: string, worker: string): Promise<ClaimedAction[]> {
   const { rows } = await sql.query<ClaimedAction>(CLAIM, [ids, workerId, worker]);

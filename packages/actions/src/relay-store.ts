@@ -68,10 +68,20 @@ export function relayFamily(transaction: Transactor, family: Family, limits: Rel
     const { rows } = await sql.query<DueAction>(CANDIDATES, [family, Math.min(free, limits.tenantCap)]);
     if (rows.length === 0) return 0;
     const byTenant = new Map<string, DueAction[]>();
-    for (const row of rows) byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row]);
+    for (const row of rows) {
+      const list = byTenant.get(row.tenant_id);
+      if (list === undefined) byTenant.set(row.tenant_id, [row]);
+      else list.push(row);
+    }
     const chosen = pickFair(byTenant, inflight, free, limits.tenantCap);
     if (chosen.length === 0) return 0;
     await publish(chosen);
+    // Marking `queued` commits asynchronously: if PostgreSQL crashes before the WAL reaches
+    // disk, the rows are pending or retrying again and go out a second time, which is harmless
+    // (the subscriber's claim runs an action once; a row already final is acked unrun). The
+    // outcome commits that follow are synchronous and flush this WAL with theirs. Intake and
+    // outcomes never commit asynchronously.
+    await sql.query('SET LOCAL synchronous_commit = off');
     await sql.query(MARK_QUEUED, [chosen.map((r) => r.id), actor]);
     return chosen.length;
   });
