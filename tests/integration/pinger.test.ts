@@ -1,0 +1,195 @@
+import pino from 'pino';
+import { PINGER_LEASE_KEY, PINGER_SUMMARY_KEY, type PingerSummary } from '@cmq/actions';
+import { AmqpClient, Database, type DbConfig, type RedisConfig, RedisClient, StatusBoard, migrate } from '@cmq/common';
+import { Pinger, type PingerConfig, Reaper } from '@cmq/pinger';
+import { RedisServer, freePort } from '../helpers/private-servers';
+import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+
+// A Redis database of its own: the lease and summary keys are global names.
+const REDIS_DB = 13;
+const INTERVAL = 300;
+const logger = pino({ level: 'silent' });
+
+let dbName: string;
+let database: Database;
+const redisClients: RedisClient[] = [];
+const pingers: Pinger[] = [];
+const abort = new AbortController();
+
+function dbConfig(database: string): DbConfig['db'] {
+  return { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', pool: { max: 4 }, statement_timeout: 30_000, connect_timeout: 5_000 };
+}
+
+const redisConfig: RedisConfig['redis'] = { mode: 'standalone', host: '127.0.0.1', port: 6379, password: '', db: REDIS_DB, sentinels: [], sentinel: { master_name: 'mymaster' }, connect_timeout: 2_000 };
+
+/** A pinger with its own Redis connection; the broker client is never started (rabbitmq reported down). */
+async function makePinger(identity: string, retention = 7 * 24 * 3_600_000): Promise<Pinger> {
+  const status = new StatusBoard();
+  const redis = new RedisClient(redisConfig, logger, status, `cmq-test-${identity.replace(/[^A-Za-z0-9_-]/g, '_')}`);
+  await redis.start(abort.signal);
+  redisClients.push(redis);
+  const amqp = new AmqpClient({ config: { urls: ['amqp://127.0.0.1:5672'], vhost: '/', heartbeat: 0, connect_timeout: 1_000, reconnect: { initial_delay: 100, max_delay: 1_000 }, tls: { ca: '', cert: '', key: '', passphrase: '' } }, connectionName: identity, logger, status, setup: () => Promise.resolve() });
+  const config: Pick<PingerConfig, 'pinger' | 'canary' | 'history'> = { pinger: { interval: INTERVAL }, canary: { families: [], timeout: 5_000 }, history: { retention } };
+  const pinger = new Pinger({ database, redis, amqp, logger, identity, config });
+  pingers.push(pinger);
+  return pinger;
+}
+
+async function summary(client: RedisClient): Promise<PingerSummary | undefined> {
+  const text = await client.redis.get(PINGER_SUMMARY_KEY);
+  return text === null ? undefined : (JSON.parse(text) as PingerSummary);
+}
+
+async function historyBy(): Promise<Record<string, number>> {
+  const { rows } = await database.pool.query<{ pinger: string; n: number }>('SELECT pinger, count(*)::int AS n FROM pinger_history GROUP BY pinger');
+  return Object.fromEntries(rows.map((r) => [r.pinger, r.n]));
+}
+
+beforeAll(async () => {
+  dbName = await createTestDatabase('cmq_pinger');
+  database = new Database(dbConfig(dbName), logger, new StatusBoard(), 'cmq-test-pinger');
+  await migrate(database.pool);
+  await database.start(abort.signal);
+});
+
+beforeEach(async () => {
+  await database.pool.query('TRUNCATE pinger_history');
+  const redis = new RedisClient(redisConfig, logger, new StatusBoard(), 'cmq-test-pinger-reset');
+  await redis.start(abort.signal);
+  await redis.redis.del(PINGER_LEASE_KEY, PINGER_SUMMARY_KEY);
+  await redis.close();
+});
+
+afterEach(async () => {
+  await Promise.all(pingers.splice(0).map((p) => p.close()));
+  await Promise.all(redisClients.splice(0).map((c) => c.close()));
+});
+
+afterAll(async () => {
+  abort.abort();
+  await database.close();
+  await dropTestDatabase(dbName);
+});
+
+describe('Pinger', () => {
+  it('one of two pingers holds the lease and writes; the other stands by until the holder stops or vanishes', async () => {
+    const one = await makePinger('pinger:one@test:1');
+    const two = await makePinger('pinger:two@test:2');
+    for (let i = 0; i < 3; i += 1) {
+      await one.tick();
+      await two.tick();
+    }
+    expect([one.holder, two.holder]).toEqual([true, false]);
+    expect(await historyBy()).toEqual({ 'pinger:one@test:1': 3 });
+    const s = await summary(redisClients[0] as RedisClient);
+    expect(s?.pinger).toBe('pinger:one@test:1');
+    expect(s?.dependencies.postgres.ok).toBe(true);
+    expect(s?.dependencies.redis.ok).toBe(true);
+    expect(s?.dependencies.rabbitmq).toMatchObject({ ok: false, error: expect.stringContaining('not connected') as unknown });
+    expect(s?.families.control).toMatchObject({ consumers: expect.any(Number) as unknown, backlog: 0, broker_depth: null, canary: { state: 'none' } });
+    expect(await (redisClients[0] as RedisClient).redis.pttl(PINGER_LEASE_KEY)).toBeLessThanOrEqual(2 * INTERVAL);
+
+    // A graceful stop releases the lease: the standby takes over at its next tick.
+    await one.close();
+    await two.tick();
+    expect(two.holder).toBe(true);
+    expect((await summary(redisClients[1] as RedisClient))?.pinger).toBe('pinger:two@test:2');
+
+    // A holder that stops renewing (frozen, dead) loses the lease after 2 intervals.
+    const three = await makePinger('pinger:three@test:3');
+    await three.tick();
+    expect(three.holder).toBe(false);
+    await new Promise((r) => setTimeout(r, 2 * INTERVAL + 100));
+    await three.tick();
+    expect(three.holder).toBe(true);
+    await two.tick();
+    expect(two.holder).toBe(false);
+    expect(await historyBy()).toEqual({ 'pinger:one@test:1': 3, 'pinger:two@test:2': 1, 'pinger:three@test:3': 1 });
+  });
+
+  it('deletes history rows older than history.retention', async () => {
+    await database.pool.query(
+      `INSERT INTO pinger_history (at, pinger, summary) VALUES
+         (now() - interval '8 days', 'old', '{}'), (now() - interval '25 hours', 'old', '{}'), (now() - interval '1 hour', 'recent', '{}')`,
+    );
+    const pinger = await makePinger('pinger:keeper@test:4', 24 * 3_600_000);
+    await pinger.tick();
+    expect(await historyBy()).toEqual({ recent: 1, 'pinger:keeper@test:4': 1 });
+  });
+});
+
+describe('Reaper', () => {
+  async function busyWorker(pid: number): Promise<{ workerId: string; actionId: string }> {
+    const w = await database.pool.query<{ id: string }>("INSERT INTO workers (service, name, host, pid) VALUES ('subscriber', 'r', 'test', $1) RETURNING id::text", [pid]);
+    const workerId = (w.rows[0] as { id: string }).id;
+    const a = await database.pool.query<{ id: string }>(
+      "INSERT INTO actions (tenant_id, type, family, state, attempts, worker_id, worker) VALUES ('cmq-canary', 'noop', 'control', 'running', 1, $1, $2) RETURNING id::text",
+      [workerId, `subscriber:r@test:${pid}`],
+    );
+    return { workerId, actionId: (a.rows[0] as { id: string }).id };
+  }
+
+  async function stateOf(id: string): Promise<{ state: string; worker_id: string | null }> {
+    const { rows } = await database.pool.query<{ state: string; worker_id: string | null }>('SELECT state, worker_id::text FROM actions WHERE id = $1', [id]);
+    return rows[0] as { state: string; worker_id: string | null };
+  }
+
+  async function reaperOn(port: number, db = REDIS_DB): Promise<{ reaper: Reaper; redis: RedisClient }> {
+    const redis = new RedisClient({ ...redisConfig, port, db }, logger, new StatusBoard(), 'cmq-test-reaper');
+    redisClients.push(redis);
+    await redis.start(abort.signal);
+    return { reaper: new Reaper({ sql: database.sql, redis, logger, graceMs: 1_000, actor: 'pinger:test' }), redis };
+  }
+
+  it('reaps a worker only after its heartbeat has been missing one full interval; leaves a live one alone', async () => {
+    const { reaper, redis } = await reaperOn(6379);
+    const dead = await busyWorker(900_001);
+    const live = await busyWorker(900_002);
+    await redis.redis.set('cmq:heartbeat:subscriber:r:test:900002', 'x', 'PX', 10_000);
+    const t0 = Date.now();
+    expect(await reaper.tick(t0)).toBe(0);
+    expect(await reaper.tick(t0 + 500)).toBe(0);
+    expect((await stateOf(dead.actionId)).state).toBe('running');
+    expect(await reaper.tick(t0 + 1_000)).toBe(1);
+    expect(await stateOf(dead.actionId)).toEqual({ state: 'pending', worker_id: null });
+    expect(await stateOf(live.actionId)).toEqual({ state: 'running', worker_id: live.workerId });
+    const ev = await database.pool.query<{ reason: string; actor: string }>("SELECT reason, actor FROM action_events WHERE action_id = $1 AND to_state = 'pending'", [dead.actionId]);
+    expect(ev.rows).toEqual([{ reason: 'reaped: worker subscriber:r@test:900001 stopped heartbeating', actor: 'pinger:test' }]);
+    await database.pool.query("UPDATE actions SET state = 'succeeded' WHERE id = $1", [live.actionId]);
+  });
+
+  it('reaps nothing while Redis does not answer, and starts the grace period over when it is back', async () => {
+    const server = new RedisServer(await freePort());
+    await server.start();
+    const { reaper, redis } = await reaperOn(server.port, 0);
+    try {
+      const { actionId } = await busyWorker(900_003);
+      const t0 = Date.now();
+      expect(await reaper.tick(t0)).toBe(0);
+      await server.kill();
+      await expect(reaper.tick(t0 + 5_000)).rejects.toThrow();
+      expect((await stateOf(actionId)).state).toBe('running');
+      await server.start();
+      await waitForReady(reaper, t0 + 6_000);
+      expect((await stateOf(actionId)).state).toBe('running');
+      expect(await reaper.tick(t0 + 7_000)).toBe(1);
+      expect((await stateOf(actionId)).state).toBe('pending');
+    } finally {
+      await redis.close();
+      await server.kill();
+    }
+  });
+});
+
+/** Ticks until Redis answers again (the first answered tick only starts the grace period). */
+async function waitForReady(reaper: Reaper, now: number): Promise<void> {
+  for (let i = 0; i < 100; i += 1) {
+    try {
+      expect(await reaper.tick(now)).toBe(0);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('redis did not come back');
+}
