@@ -93,7 +93,7 @@ describe('init/cmq-workers against a PREFIX install', () => {
     // Edited configuration exists before the install, which must keep it.
     await mkdir(p.config, { recursive: true });
     await writeFile(join(p.config, 'worker.properties'), `db.database=${db}\n`);
-    const own = `log.dir=${p.log}\nshutdown.drain_timeout=${DRAIN_S}s\nheartbeat.interval=1s\n`;
+    const own = `log.dir=${p.log}\nmetrics.dir=${join(p.root, 'state', 'metrics')}\nshutdown.drain_timeout=${DRAIN_S}s\nheartbeat.interval=1s\n`;
     for (const file of ['publisher', 'subscriber', 'pinger']) await writeFile(join(p.config, `${file}.properties`), own);
     await writeFile(join(p.config, 'subscriber-second.properties'), `${own}queues=monitor,control\n`);
 

@@ -28,7 +28,7 @@ export function writeConfig(files: ConfigFiles, dir: string = tempDir()): string
 export function serviceConfig(extra: ConfigFiles = {}, database = 'cmq'): { dir: string; logDir: string } {
   const dir = tempDir();
   const logDir = join(dir, 'log');
-  const own = { 'log.dir': logDir, 'heartbeat.interval': '1s', 'shutdown.drain_timeout': '5s' };
+  const own = { 'log.dir': logDir, 'metrics.dir': join(dir, 'metrics'), 'heartbeat.interval': '1s', 'shutdown.drain_timeout': '5s' };
   const files: ConfigFiles = {
     'worker.properties': { 'db.database': database },
     'mq.cfg': { 'amqp.reconnect.initial_delay': '100ms', 'amqp.reconnect.max_delay': '1s' },

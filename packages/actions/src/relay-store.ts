@@ -57,12 +57,21 @@ async function inflightByTenant(sql: Sql, family: Family): Promise<Map<string, n
  * a subscriber's claim runs an action once.
  * @returns how many actions were moved (0 also when another relay holds the family).
  */
-export function relayFamily(transaction: Transactor, family: Family, limits: RelayLimits, actor: string, publish: (rows: DueAction[]) => Promise<void>): Promise<number> {
+export function relayFamily(
+  transaction: Transactor,
+  family: Family,
+  limits: RelayLimits,
+  actor: string,
+  publish: (rows: DueAction[]) => Promise<void>,
+  /** Told how many of the family's actions were queued or running before this cycle. */
+  observeInflight?: (total: number) => void,
+): Promise<number> {
   return transaction(async (sql) => {
     const lock = await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [RELAY_LOCK, FAMILIES.indexOf(family)]);
     if (lock.rows[0]?.ok !== true) return 0;
     const inflight = await inflightByTenant(sql, family);
     const total = [...inflight.values()].reduce((a, b) => a + b, 0);
+    observeInflight?.(total);
     const free = Math.min(limits.batchSize, limits.window - total);
     if (free <= 0) return 0;
     const { rows } = await sql.query<DueAction>(CANDIDATES, [family, Math.min(free, limits.tenantCap)]);

@@ -24,3 +24,4 @@ export * from './lifecycle/service-runner';
 export * from './lifecycle/systemd-notifier';
 export * from './lifecycle/timing';
 export * from './version';
+export * from './metrics/metrics-file';

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { type ServiceDefinition, VERSION, startService } from '@cmq/common';
 import { type PingerConfig, pingerFile } from './config';
 import { Pinger } from './pinger';
+import { PingerMetrics } from './pinger-metrics';
 
 let pinger: Pinger | undefined;
 
@@ -11,15 +12,21 @@ const definition: ServiceDefinition<PingerConfig> = {
   service: 'pinger',
   version: VERSION,
   ownFile: pingerFile,
-  components: ({ config, database, redis, amqp, logging }) => {
+  components: ({ config, database, redis, amqp, logging, metrics }) => {
     const { own } = config;
+    const gauges = new PingerMetrics(metrics.registry);
+    const logger = logging.logger.child({ component: 'pinger' });
     pinger = new Pinger({
       database,
       redis,
       amqp,
-      logger: logging.logger.child({ component: 'pinger' }),
+      logger,
       identity: `pinger:${own.name}@${hostname()}:${process.pid}`,
       config: own,
+      onSummary: (summary) => {
+        gauges.observe(summary);
+        void gauges.refreshHeartbeats(redis).catch((err: unknown) => logger.debug({ err }, 'heartbeat ages not read'));
+      },
     });
     return [pinger];
   },

@@ -14,6 +14,8 @@ export interface PingerOptions {
   /** `pinger:<name>@<host>:<pid>`: the lease holder's value, the summary's `pinger`, the actor in events. */
   identity: string;
   config: Pick<PingerConfig, 'pinger' | 'canary' | 'history'>;
+  /** Told every summary this pinger makes (its metrics). */
+  onSummary?: (summary: PingerSummary) => void;
 }
 
 /**
@@ -74,6 +76,7 @@ export class Pinger implements Component {
     this.setRole(holds ? 'holder' : 'standby');
     if (!holds) return;
     const summary = await this.summarize();
+    this.opts.onSummary?.(summary);
     await this.publish(summary);
     this.ticks += 1;
   }

@@ -11,7 +11,7 @@ const definition: ServiceDefinition<PublisherConfig> = {
   service: 'publisher',
   version: VERSION,
   ownFile: publisherFile,
-  components: ({ config, database, amqp, logging, coordinator }) => {
+  components: ({ config, database, amqp, logging, coordinator, metrics }) => {
     const { own } = config;
     const actor = `publisher:${own.name}@${hostname()}`;
     const logger = logging.logger.child({ component: 'relay' });
@@ -20,6 +20,7 @@ const definition: ServiceDefinition<PublisherConfig> = {
       amqp,
       logger,
       actor,
+      metrics,
       sweepIntervalMs: own.relay.sweep_interval,
       limits: { batchSize: own.relay.batch_size, window: own.relay.window, tenantCap: own.relay.tenant_cap },
     });

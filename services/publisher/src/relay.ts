@@ -1,5 +1,6 @@
 import { type DueAction, type RelayLimits, encodeAction, expireDue, msUntilNextDue, relayFamily } from '@cmq/actions';
-import { type AmqpClient, type Component, type Database, Exchanges, FAMILIES, type Logger, backoffDelay, errorText, sleep } from '@cmq/common';
+import { type AmqpClient, type Component, type Database, Exchanges, FAMILIES, type Logger, type MetricsFile, backoffDelay, errorText, sleep } from '@cmq/common';
+import { RelayMetrics } from './relay-metrics';
 
 export interface RelayOptions {
   database: Database;
@@ -10,6 +11,7 @@ export interface RelayOptions {
   sweepIntervalMs: number;
   /** Who moved the rows, in action events. */
   actor: string;
+  metrics: MetricsFile;
 }
 
 /**
@@ -25,8 +27,11 @@ export class Relay implements Component {
   private woken = false;
   /** Actions published since start. */
   published = 0;
+  private readonly counters: RelayMetrics;
 
-  constructor(private readonly opts: RelayOptions) {}
+  constructor(private readonly opts: RelayOptions) {
+    this.counters = new RelayMetrics(opts.metrics.registry, opts.limits.window);
+  }
 
   start(): Promise<void> {
     this.loop = this.run();
@@ -93,9 +98,12 @@ export class Relay implements Component {
     const { database, limits, actor } = this.opts;
     const expired = await expireDue(database.sql, actor);
     if (expired > 0) this.opts.logger.info({ expired }, 'actions expired before they could run');
+    this.counters.expired.inc(expired);
     let moved = 0;
     for (const family of FAMILIES) {
-      moved += await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(rows));
+      const n = await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(rows), (total) => this.counters.inflight.set({ family }, total));
+      this.counters.published.inc({ family }, n);
+      moved += n;
     }
     this.published += moved;
     return moved + expired;

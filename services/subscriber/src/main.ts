@@ -10,8 +10,8 @@ const definition: ServiceDefinition<SubscriberConfig> = {
   service: 'subscriber',
   version: VERSION,
   ownFile: subscriberFile,
-  components: ({ config, database, amqp, redis, logging, coordinator }) => {
-    subscriber = new Subscriber({ config, database, amqp, redis, logger: logging.logger.child({ component: 'subscriber' }), status: coordinator.status });
+  components: ({ config, database, amqp, redis, logging, coordinator, metrics }) => {
+    subscriber = new Subscriber({ config, database, amqp, redis, logger: logging.logger.child({ component: 'subscriber' }), status: coordinator.status, metrics });
     return [subscriber];
   },
   heartbeatStats: (config) => ({ queues: config.own.queues, inFlight: subscriber?.inFlight ?? 0, processed: subscriber?.processed ?? 0, failed: subscriber?.failed ?? 0 }),

@@ -1,13 +1,14 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, insertActions, IntakeError, recordDeadLetter, registerWorker } from '@cmq/actions';
-import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, type Logger, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, queueName, sleep } from '@cmq/common';
+import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, type Logger, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, queueName, sleep } from '@cmq/common';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { Batcher } from './batcher';
 import type { SubscriberConfig } from './config';
 import { type Delivery, classify } from './delivery';
 import { Executor } from './executor';
 import { Semaphore } from './semaphore';
+import { SubscriberMetrics } from './subscriber-metrics';
 
 type Claim = { kind: 'claimed'; action: ClaimedAction } | { kind: 'skip'; state: string } | { kind: 'missing' };
 
@@ -18,6 +19,7 @@ export interface SubscriberDeps {
   redis: RedisClient;
   logger: Logger;
   status: StatusBoard;
+  metrics: MetricsFile;
 }
 
 /**
@@ -42,6 +44,7 @@ export class Subscriber implements Component {
   private readonly executor: Executor;
   private readonly claims: Batcher<string, Claim>;
   private readonly commits: Batcher<Outcome, boolean>;
+  private readonly counters: SubscriberMetrics;
 
   constructor(private readonly deps: SubscriberDeps) {
     const { own } = deps.config;
@@ -50,6 +53,7 @@ export class Subscriber implements Component {
     this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis });
     this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1);
     this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1);
+    this.counters = new SubscriberMetrics(deps.metrics.registry, () => this.inFlight);
     // Every running action listens to the stop signal.
     setMaxListeners(own.concurrency + 16, this.stop.signal);
   }
@@ -138,6 +142,7 @@ export class Subscriber implements Component {
     if (claim.kind === 'missing') return this.deadLetter(channel, msg, `no action with id ${id}`, tenant);
     if (claim.kind === 'skip') return this.settle(channel, msg, 'ack');
     const release = await this.slots.acquire();
+    const started = process.hrtime.bigint();
     let outcome: Outcome;
     try {
       outcome = this.handingBack
@@ -148,7 +153,7 @@ export class Subscriber implements Component {
     }
     const committed = await this.withRetry(() => this.commits.add(outcome));
     if (outcome.state === 'queued') return this.settle(channel, msg, 'requeue');
-    if (committed) this.count(outcome);
+    if (committed) this.count(outcome, claim.action.type, Number(process.hrtime.bigint() - started) / 1e9);
     if (committed && outcome.state === 'dead') await this.publishDeadCopy(msg, outcome.error ?? 'dead', claim.action.tenant_id, id);
     this.settle(channel, msg, 'ack');
   }
@@ -168,6 +173,7 @@ export class Subscriber implements Component {
   private async deadLetter(channel: Channel, msg: ConsumeMessage, reason: string, tenant: string | null): Promise<void> {
     const recorded = await this.withRetry(() => recordDeadLetter(this.deps.database.sql, { reason, routingKey: msg.fields.routingKey, tenant, body: msg.content, worker: this.worker }));
     this.failed += 1;
+    this.counters.deadLetters.inc();
     this.deps.logger.warn({ tenant: recorded.tenant ?? undefined, deadLetter: `m${recorded.id}`, routingKey: msg.fields.routingKey, reason }, 'message dead-lettered');
     await this.publishDeadCopy(msg, reason, recorded.tenant, undefined);
     this.settle(channel, msg, 'ack');
@@ -195,7 +201,9 @@ export class Subscriber implements Component {
     }
   }
 
-  private count(outcome: Outcome): void {
+  private count(outcome: Outcome, type: string, seconds: number): void {
+    this.counters.outcomes.inc({ type, state: outcome.state });
+    this.counters.duration.observe({ type }, seconds);
     if (outcome.state === 'succeeded') this.processed += 1;
     else if (outcome.state === 'failed' || outcome.state === 'dead') this.failed += 1;
   }

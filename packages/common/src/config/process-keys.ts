@@ -5,6 +5,7 @@ export interface ProcessKeys {
   log: { dir: string; level: string };
   heartbeat: { interval: number };
   shutdown: { drain_timeout: number };
+  metrics: { dir: string; interval: number };
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -20,6 +21,10 @@ export function processKeys(defaultName: string) {
     heartbeat: { interval: { doc: 'How often this process writes its heartbeat to Redis and its log.', format: duration(200, 300_000), default: 2_000 } },
     shutdown: {
       drain_timeout: { doc: 'After SIGTERM, how long in-flight work may take before the process exits anyway (exit 1, nothing lost).', format: duration(0, 3_600_000), default: 30_000 },
+    },
+    metrics: {
+      dir: { doc: "Directory of <service>-<name>.prom (Prometheus text format, for node_exporter's textfile collector).", format: path, default: '/var/lib/cmq-workers/metrics' },
+      interval: { doc: 'How often the metrics file is rewritten.', format: duration(200, 300_000), default: 15_000 },
     },
   };
 }

@@ -14,6 +14,7 @@ import type { ServiceName } from '../names';
 import { declareTopology } from '../topology';
 import type { Component } from './component';
 import { Coordinator } from './coordinator';
+import { MetricsFile } from '../metrics/metrics-file';
 import { Heartbeat, type HeartbeatStats } from './heartbeat';
 import { exitAfterFlush, installProcessHandlers } from './process-handlers';
 import { SystemdNotifier } from './systemd-notifier';
@@ -28,6 +29,8 @@ export interface ServiceContext<Own extends ProcessKeys> {
   readonly database: Database;
   readonly redis: RedisClient;
   readonly amqp: AmqpClient;
+  /** The process's Prometheus registry, written to `<metrics.dir>/<service>-<name>.prom`. */
+  readonly metrics: MetricsFile;
 }
 
 export interface ServiceDefinition<Own extends ProcessKeys> {
@@ -78,15 +81,19 @@ export function loadOrExit<Own extends ProcessKeys>(def: ServiceDefinition<Own>,
   }
 }
 
+/** The directories a process writes (logs, metrics) must be writable before it starts. */
 function checkLogDir(config: ProcessConfig<ProcessKeys>): void {
-  const dir = config.own.log.dir;
   const file = config.files.at(-1)?.path ?? config.dir;
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    throw new ConfigError([{ source: file, key: 'log.dir', message: `${dir} is not a writable directory (${errorText(err)})` }]);
-  }
+  const issues = [['log.dir', config.own.log.dir], ['metrics.dir', config.own.metrics.dir]].flatMap(([key, dir]) => {
+    try {
+      mkdirSync(dir as string, { recursive: true });
+      accessSync(dir as string, constants.W_OK);
+      return [];
+    } catch (err) {
+      return [{ source: file, key: key as string, message: `${dir} is not a writable directory (${errorText(err)})` }];
+    }
+  });
+  if (issues.length > 0) throw new ConfigError(issues);
 }
 
 /**
@@ -113,8 +120,10 @@ export function buildService<Own extends ProcessKeys>(def: ServiceDefinition<Own
     },
   });
   const heartbeat = new Heartbeat({ service: def.service, name: own.name, version: def.version, intervalMs: own.heartbeat.interval, redis, logger: logger.child({ component: 'heartbeat' }), stats: () => def.heartbeatStats(config) });
-  const ctx: ServiceContext<Own> = { config, logging, coordinator, database, redis, amqp };
-  for (const component of [database, redis, amqp, heartbeat, ...def.components(ctx)]) coordinator.add(component);
+  const metrics = new MetricsFile({ dir: own.metrics.dir, service: def.service, name: own.name, intervalMs: own.metrics.interval, logger: logger.child({ component: 'metrics' }) });
+  const ctx: ServiceContext<Own> = { config, logging, coordinator, database, redis, amqp, metrics };
+  // Metrics first, so they close last and the final counts reach the file.
+  for (const component of [metrics, database, redis, amqp, heartbeat, ...def.components(ctx)]) coordinator.add(component);
   logger.info({ version: def.version, configDir: config.dir, files: config.files.map((f) => f.path) }, `cmq-${def.service} ${def.version} starting`);
   return ctx;
 }
