@@ -9,8 +9,9 @@ const TENANT_RE = /"tenant":"([A-Za-z0-9][A-Za-z0-9_-]{0,62})"/;
 /**
  * The stream behind the root logger: every line goes to the process's own file, and a line
  * that names a tenant also goes to `tenants/<tenant>.log`. Files are opened with O_APPEND and
- * written whole lines at a time, so several processes can share a tenant file without
- * interleaving mid-line. At most `maxTenantFiles` tenant files stay open (least recently used
+ * each line is one write(2), so several processes can share a tenant file without
+ * interleaving mid-line, and nothing logged sits in a buffer when the process exits or crashes
+ * (busy per-action lines are at debug level, so the cost of a write per line stays small). At most `maxTenantFiles` tenant files stay open (least recently used
  * closed first).
  */
 export class LogRouter {
@@ -74,7 +75,7 @@ export class LogRouter {
   }
 
   private open(path: string): Destination {
-    const dest = pino.destination({ dest: path, sync: false, mkdir: true, append: true });
+    const dest = pino.destination({ dest: path, sync: true, mkdir: true, append: true });
     dest.on('error', (err: Error) => {
       process.stderr.write(`cmq: cannot write log file ${path}: ${err.message}\n`);
     });
