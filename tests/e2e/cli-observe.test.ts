@@ -52,7 +52,7 @@ describe('cmq logs', () => {
     expect(out.filter((l) => / DEBUG subscriber\/obs \[\d+\] action succeeded component=subscriber type=noop attempt=1 ms=\d+$/.test(l))).toHaveLength(2);
     expect(res.stdout).not.toContain('beta');
     const warn = await runCmq(['logs', 'acme', '--level', 'warn', '--config-dir', pipe.dir]);
-    expect(lines(warn.stdout)).toEqual([expect.stringMatching(/ WARN  subscriber\/obs \[\d+\] action failed component=subscriber type=noop attempt=1 ms=\d+ error="noop reporting failure on purpose"$/) as unknown]);
+    expect(lines(warn.stdout)).toEqual([expect.stringMatching(/ WARN {2}subscriber\/obs \[\d+\] action failed component=subscriber type=noop attempt=1 ms=\d+ error="noop reporting failure on purpose"$/) as unknown]);
     const future = await runCmq(['logs', 'acme', '--since', '2999-01-01T00:00:00Z', '--config-dir', pipe.dir]);
     expect(future).toMatchObject({ code: 0, stdout: '' });
   });
