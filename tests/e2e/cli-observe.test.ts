@@ -1,4 +1,4 @@
-import { renameSync } from 'node:fs';
+import { appendFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, logLines, runCmq, spawnBin } from '../helpers/process';
@@ -84,6 +84,12 @@ describe('cmq logs', () => {
     follower.kill('SIGTERM');
     expect(await follower.exitCode()).toBe(0);
     expect(follower.stderr).toBe('');
+  });
+  it('never prints a field named like a secret, at any depth, even if a line carries one', async () => {
+    const line = { level: 'info', time: '2026-01-02T03:04:05.678Z', service: 'subscriber', name: 'x', tenant: 'sec', action: '7', msg: 'connected', password: 'hunter2', target: { user: 'ops', privateKey: 'KEYDATA', token: 'tok123' }, credentials: { secretAccessKey: 'AKIA-SECRET' }, note: 'two words' };
+    appendFileSync(tenantLog('sec'), `${JSON.stringify(line)}\nnot json at all\n`);
+    const res = await runCmq(['logs', 'sec', '--config-dir', pipe.dir]);
+    expect(res.stdout).toBe('2026-01-02T03:04:05.678Z INFO  subscriber/x [7] connected password=[redacted] target={"user":"ops","privateKey":"[redacted]","token":"[redacted]"} credentials=[redacted] note="two words"\nnot json at all\n');
   });
 });
 
