@@ -87,7 +87,7 @@ it('CRITICAL (exit 2) naming a family no live subscriber consumes; --families li
   expect(Object.keys(parseNagios(limited.stdout).perf)).toEqual(['canary_monitor', 'backlog_monitor', 'oldest_monitor', 'subscribers_monitor', 'canary_control', 'backlog_control', 'oldest_control', 'subscribers_control', 'dead']);
 });
 
-it('CRITICAL when the summary is stale or missing (no pinger), a canary is lost, a dependency is down, PostgreSQL is unreachable', async () => {
+it('CRITICAL when the summary is stale or missing (no pinger), a canary is lost, a dependency is down, PostgreSQL is unreachable; UNKNOWN when it is corrupt', async () => {
   await beat('subscriber', 'a', 101, [...FAMILIES]);
   const missing = await check();
   expect(missing.code).toBe(2);
@@ -102,6 +102,10 @@ it('CRITICAL when the summary is stale or missing (no pinger), a canary is lost,
   expect(lost.text).toContain('rabbitmq down (pinger pinger:main@');
   expect(lost.text).toContain('canary lost on guest');
   expect(lost.perf.canary_guest?.value).toBe('U');
+  await redis.set('cmq:pinger:summary', '{"at":');
+  const corrupt = await check();
+  expect(corrupt.code).toBe(3);
+  expect(parseNagios(corrupt.stdout).text).toMatch(/^the pinger summary in redis \(cmq:pinger:summary\) cannot be read: /);
   const noPg = writeConfig({ 'persistence.properties': { 'redis.port': server.port }, 'worker.properties': { 'db.port': await freePort() } });
   await writeSummary();
   const pg = await runCmq(['check', '--config-dir', noPg]);
@@ -130,6 +134,7 @@ it('WARNING (exit 1) for a slow canary or an old waiting action; --warning/--cri
 });
 
 it('UNKNOWN (exit 3) with the reason and no stack trace when Redis is gone, within the connect timeout', async () => {
+  redis.disconnect(); // before the server goes: a client left reconnecting keeps a timer
   await server.kill();
   const started = Date.now();
   const res = await check();

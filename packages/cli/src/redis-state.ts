@@ -111,8 +111,13 @@ export async function readHeartbeats(redis: Redis): Promise<ProcessBeat[]> {
   return beats.sort((a, b) => a.service.localeCompare(b.service) || a.name.localeCompare(b.name) || a.host.localeCompare(b.host) || a.pid - b.pid);
 }
 
-/** The pinger's summary, `undefined` when there is none; `Error` when it cannot be parsed. */
+/** The pinger's summary, `undefined` when there is none. @throws CmqError `CMQ_ERR_SUMMARY` when it cannot be parsed. */
 export async function readSummary(redis: Redis): Promise<StoredSummary | undefined> {
   const text = await redis.get(PINGER_SUMMARY_KEY);
-  return text === null ? undefined : parseSummary(text);
+  if (text === null) return undefined;
+  try {
+    return parseSummary(text);
+  } catch (err) {
+    throw new CmqError('CMQ_ERR_SUMMARY', `the pinger summary in redis (${PINGER_SUMMARY_KEY}) cannot be read: ${errorText(err)}`);
+  }
 }
