@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  redis.disconnect();
+  if (redis.status !== 'end') redis.disconnect();
   await server.kill();
 });
 
@@ -134,7 +134,7 @@ it('WARNING (exit 1) for a slow canary or an old waiting action; --warning/--cri
 });
 
 it('UNKNOWN (exit 3) with the reason and no stack trace when Redis is gone, within the connect timeout', async () => {
-  redis.disconnect(); // before the server goes: a client left reconnecting keeps a timer
+  await redis.quit(); // before the server goes: a client left reconnecting keeps a timer
   await server.kill();
   const started = Date.now();
   const res = await check();
