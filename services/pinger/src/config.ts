@@ -40,7 +40,7 @@ export function pingerFile(instance?: string): FileSpec<PingerConfig> {
         canary_critical: { doc: '`cmq check`: CRITICAL when a canary latency is above this.', format: duration(1, 3_600_000), default: 10_000 },
         oldest_warning: { doc: '`cmq check`: WARNING when the oldest waiting action of a family is older than this.', format: duration(1_000, 7 * 24 * 3_600_000), default: 60_000 },
         oldest_critical: { doc: '`cmq check`: CRITICAL when the oldest waiting action of a family is older than this.', format: duration(1_000, 7 * 24 * 3_600_000), default: 300_000 },
-        summary_max_age: { doc: '`cmq check`: UNKNOWN when the pinger summary is older than this (no pinger running). Longer than pinger.interval; about 3 × pinger.interval.', format: duration(1_000, 3 * 3_600_000), default: 30_000 },
+        summary_max_age: { doc: '`cmq check`: CRITICAL when the pinger summary is older than this (no pinger is running). Longer than pinger.interval; about 3 × pinger.interval.', format: duration(1_000, 3 * 3_600_000), default: 30_000 },
       },
     },
     crossCheck,
