@@ -14,6 +14,7 @@ import { registerMigrateCommand } from './commands/migrate';
 import { registerResultCommand } from './commands/result';
 import { registerStatusCommand } from './commands/status';
 import { registerTenantCommands } from './commands/tenants';
+import { registerKeysCommands } from './commands/keys';
 
 /**
  * `cmq`: the operator's command line. Exit 0 ok, 1 failure, 2 bad request refused at intake,
@@ -34,6 +35,7 @@ async function main(argv: string[]): Promise<number> {
   registerCheckCommand(program, env);
   registerEventsCommand(program, env);
   registerLogsCommand(program, env);
+  registerKeysCommands(program);
   try {
     await program.parseAsync(argv);
     return ExitCode.OK;
