@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup-deps.sh
-npm ci --no-audit --no-fund --loglevel=error
+scripts/npm-install.sh
 npm run build
 scripts/install.sh
 CMQ=/opt/cmq-workers/bin/cmq
