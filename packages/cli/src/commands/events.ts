@@ -5,6 +5,7 @@ import { type Env } from '../config-set';
 import { EventFeed, type FeedFilter, eventLine, latestEventId, stateCounts } from '../event-feed';
 import { EventsScreen } from '../events-screen';
 import { withConfigDir } from '../options';
+import { stopController } from '../live-view';
 
 const POLL_MS = 250;
 const COUNTS_MS = 2_000;
@@ -90,20 +91,14 @@ async function fullScreen(db: CliDb, feed: EventFeed, filter: FeedFilter, signal
 
 async function events(opts: EventsOpts, env: Env): Promise<void> {
   const full = process.stdout.isTTY && opts.plain !== true;
-  const abort = new AbortController();
-  const stop = (): void => abort.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  // A reader that went away ends a live view normally (exit 0), before main's handler says otherwise.
-  process.stdout.prependListener('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-  });
+  const abort = stopController();
+  const signal = abort.signal;
   const filter: FeedFilter = { tenant: opts.tenant, type: opts.type };
   await withDatabase(opts.configDir, env, async (db) => {
     const latest = await latestEventId(db.sql);
     const from = opts.sinceId ?? (full ? (latest > BACKFILL ? latest - BACKFILL : 0n) : latest);
     const feed = new EventFeed(db.sql, filter, from);
-    await (full ? fullScreen(db, feed, filter, abort.signal, stop) : plain(feed, abort.signal));
+    await (full ? fullScreen(db, feed, filter, signal, () => abort.abort()) : plain(feed, signal));
   });
 }
 

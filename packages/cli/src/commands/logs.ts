@@ -7,6 +7,7 @@ import { type Env, configDir } from '../config-set';
 import { readLog } from '../log-follower';
 import { type LineFilter, formatLogLine } from '../log-line';
 import { withConfigDir } from '../options';
+import { stopController } from '../live-view';
 
 /** Tenant ids as intake accepts them: nothing that could name a path outside tenants/. */
 const TENANT_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -40,15 +41,9 @@ function tenantLogPath(tenant: string, opts: LogsOpts, env: Env): string {
 async function logs(tenant: string, opts: LogsOpts, env: Env): Promise<void> {
   const path = tenantLogPath(tenant, opts, env);
   const filter: LineFilter = { since: opts.since, level: opts.level };
-  const abort = new AbortController();
-  const stop = (): void => abort.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  // Following is ended by the reader going away too (`cmq logs T -f | head`): a normal end.
-  process.stdout.prependListener('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-  });
-  const found = await readLog(path, opts.follow === true, abort.signal, (line) => {
+  const abort = stopController();
+  const signal = abort.signal;
+  const found = await readLog(path, opts.follow === true, signal, (line) => {
     const text = formatLogLine(line, filter);
     if (text !== undefined) process.stdout.write(`${text}\n`);
   });
