@@ -16,6 +16,7 @@ export * from './adapters/postgres';
 export * from './adapters/pg-session';
 export * from './adapters/sql';
 export * from './adapters/redis';
+export * from './adapters/ssh';
 export * from './crypto/keyring';
 export * from './lifecycle/component';
 export * from './lifecycle/coordinator';

@@ -131,7 +131,7 @@ export interface ProvisioningConfig {
   mode: 'passive' | 'static' | 'dynamic';
   SOURCE_CIDR: string[];
   cloud: { default_provider: 'local' | 'ec2' };
-  ssh: { strict_host_keys: boolean; connect_timeout: number; command_timeout: number; output_cap: number };
+  ssh: { strict_host_keys: boolean; connect_timeout: number; keepalive_interval: number; command_timeout: number; output_cap: number; per_host_limit: number };
 }
 
 export const provisioningFile: FileSpec<ProvisioningConfig> = {
@@ -149,6 +149,8 @@ export const provisioningFile: FileSpec<ProvisioningConfig> = {
     ssh: {
       strict_host_keys: { doc: 'Refuse hosts whose key is not already known (no trust on first use, even for guests the platform launched).', format: bool, default: false },
       connect_timeout: { doc: 'Time allowed to connect and authenticate.', format: duration(100, 300_000), default: 10_000 },
+      keepalive_interval: { doc: 'SSH keepalive interval; a connection is dropped after 3 unanswered keepalives (0 turns them off).', format: duration(0, 600_000), default: 15_000 },
+      per_host_limit: { doc: 'Most SSH connections open at once to one host:port from one process; more wait their turn.', format: integer(1, 1000), default: 4 },
       command_timeout: { doc: 'Default limit for one remote command.', format: duration(100, 86_400_000), default: 60_000 },
       output_cap: { doc: 'Bytes of stdout and of stderr kept per command; the rest is dropped and the result marked truncated.', format: integer(1024, 64 * 1024 * 1024), default: 1024 * 1024 },
     },

@@ -1,0 +1,112 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './config-dir';
+import { freePort } from './private-servers';
+import { waitFor } from './wait';
+
+/** An ed25519 key pair made with ssh-keygen in `dir`; `fingerprint` as `ssh-keygen -l` prints it. */
+export interface KeyPair {
+  privatePath: string;
+  privateKey: string;
+  publicKey: string;
+  fingerprint: string;
+}
+
+export function makeKeyPair(dir: string, name: string): KeyPair {
+  const privatePath = join(dir, name);
+  rmSync(privatePath, { force: true });
+  rmSync(`${privatePath}.pub`, { force: true });
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', privatePath]);
+  const fingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${privatePath}.pub`]).toString().split(' ')[1] as string;
+  return { privatePath, privateKey: readFileSync(privatePath, 'utf8'), publicKey: readFileSync(`${privatePath}.pub`, 'utf8'), fingerprint };
+}
+
+/** The unprivileged login of the test sshd: sshd honours signal requests only for non-root sessions. */
+export const SSH_TEST_USER = 'cmq-ssh-test';
+
+function ensureUser(): void {
+  try {
+    execFileSync('id', ['-u', SSH_TEST_USER], { stdio: 'ignore' });
+  } catch {
+    // '*' rather than useradd's locked '!': without PAM, sshd refuses a locked account.
+    execFileSync('useradd', ['--system', '--create-home', '--shell', '/bin/sh', '--password', '*', SSH_TEST_USER]);
+  }
+}
+
+/**
+ * A real OpenSSH server on 127.0.0.1 for one test file: its own host key, `SSH_TEST_USER` logs in
+ * with `clientKey` only (sshd runs as root: the tests do). `restart({ newHostKey: true })` plays a rebuilt (or impersonated) host.
+ */
+export class Sshd {
+  private child: ChildProcess | undefined;
+  hostKey!: KeyPair;
+  readonly clientKey: KeyPair;
+  readonly user = SSH_TEST_USER;
+  output = '';
+
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {
+    this.clientKey = makeKeyPair(dir, 'client_key');
+    writeFileSync(join(dir, 'authorized_keys'), this.clientKey.publicKey, { mode: 0o644 });
+  }
+
+  static async start(): Promise<Sshd> {
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+    ensureUser();
+    const sshd = new Sshd(tempDir('cmq-sshd-'), await freePort());
+    sshd.hostKey = makeKeyPair(sshd.dir, 'host_key');
+    await sshd.launch();
+    return sshd;
+  }
+
+  private async launch(): Promise<void> {
+    const config = join(this.dir, 'sshd_config');
+    writeFileSync(config, [
+      `Port ${this.port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${this.hostKey.privatePath}`,
+      `PidFile ${join(this.dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(this.dir, 'authorized_keys')}`,
+      'UsePAM no',
+      'StrictModes no',
+      'PermitRootLogin no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'LogLevel VERBOSE',
+      '',
+    ].join('\n'));
+    this.output = '';
+    const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    await waitFor(() => this.output.includes(`Server listening on 127.0.0.1 port ${this.port}`) || child.exitCode !== null, 10_000, `sshd on port ${this.port}`);
+    if (child.exitCode !== null) throw new Error(`sshd exited ${child.exitCode}: ${this.output}`);
+  }
+
+  /** A directory the test user may write to (for marker files). */
+  writableDir(): string {
+    const dir = tempDir('cmq-ssh-work-');
+    chmodSync(dir, 0o777);
+    return dir;
+  }
+
+  /** Stops it and starts it again on the same port, with a fresh host key when asked. */
+  async restart(opts: { newHostKey?: boolean } = {}): Promise<void> {
+    await this.stop();
+    if (opts.newHostKey === true) this.hostKey = makeKeyPair(this.dir, 'host_key');
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
