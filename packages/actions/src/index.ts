@@ -11,3 +11,4 @@ export * from './tenants';
 export * from './health';
 export * from './health-store';
 export * from './reaper-store';
+export * from './guests';

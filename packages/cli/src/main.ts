@@ -15,6 +15,7 @@ import { registerResultCommand } from './commands/result';
 import { registerStatusCommand } from './commands/status';
 import { registerTenantCommands } from './commands/tenants';
 import { registerKeysCommands } from './commands/keys';
+import { registerGuestCommands } from './commands/guests';
 
 /**
  * `cmq`: the operator's command line. Exit 0 ok, 1 failure, 2 bad request refused at intake,
@@ -36,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
   registerEventsCommand(program, env);
   registerLogsCommand(program, env);
   registerKeysCommands(program);
+  registerGuestCommands(program, env);
   try {
     await program.parseAsync(argv);
     return ExitCode.OK;
