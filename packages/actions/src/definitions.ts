@@ -30,7 +30,19 @@ const ping: ActionDefinition = {
   family: (args) => (args.family as Family | undefined) ?? 'control',
 };
 
-const DEFINITIONS = new Map<string, ActionDefinition>([noop, ping].map((d) => [d.type, d]));
+const guestExec: ActionDefinition = {
+  type: 'guest.exec',
+  description: 'runs a shell command on a guest over SSH: {code, stdout, stderr, truncated}; a non-zero exit ends the action failed',
+  schema: z.strictObject({
+    guest: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'a guest id of the tenant (cmq guests list)'),
+    command: z.string().min(1).max(64 * 1024),
+    timeout: z.number().positive().max(86_400).optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a shell variable name'), z.string().max(64 * 1024)).optional(),
+  }),
+  family: () => 'guest',
+};
+
+const DEFINITIONS = new Map<string, ActionDefinition>([noop, ping, guestExec].map((d) => [d.type, d]));
 
 /** The definition of `type`, or undefined for a type this release does not handle. */
 export function actionDefinition(type: string): ActionDefinition | undefined {

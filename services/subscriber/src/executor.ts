@@ -1,12 +1,13 @@
 import { type ClaimedAction, type Outcome, checkArgs } from '@cmq/actions';
 import { CmqError, type Logger, type RedisClient, backoffDelay, errorText } from '@cmq/common';
-import { HANDLERS, type HandlerContext } from './handlers';
+import { HANDLERS, type HandlerContext, type SshServices } from './handlers';
 
 export interface ExecutorOptions {
   timeoutMs: number;
   retry: { initialMs: number; maxMs: number };
   logger: Logger;
   redis: RedisClient;
+  ssh?: SshServices;
 }
 
 /**
@@ -65,6 +66,7 @@ export class Executor {
         return logger();
       },
       redis,
+      ssh: this.opts.ssh,
     };
     try {
       const result = await handler(ctx);

@@ -1,14 +1,28 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, insertActions, IntakeError, recordDeadLetter, registerWorker } from '@cmq/actions';
-import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, type Logger, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, queueName, sleep } from '@cmq/common';
+import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, Keyring, type Logger, SshClient, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, queueName, sleep } from '@cmq/common';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { Batcher } from './batcher';
 import type { SubscriberConfig } from './config';
 import { type Delivery, classify } from './delivery';
 import { Executor } from './executor';
+import type { SshServices } from './handlers';
 import { Semaphore } from './semaphore';
 import { SubscriberMetrics } from './subscriber-metrics';
+
+/** SSH for guest.* handlers; the keyring is read on first use (a subscriber without guest work needs none). */
+function sshServices(deps: SubscriberDeps): SshServices {
+  let keyring: Keyring | undefined;
+  return {
+    get sql() {
+      return deps.database.sql;
+    },
+    client: new SshClient(deps.config.provisioning),
+    keyring: () => (keyring ??= Keyring.fromConfig(deps.config.km)),
+    strictHostKeys: deps.config.provisioning.ssh.strict_host_keys,
+  };
+}
 
 type Claim = { kind: 'claimed'; action: ClaimedAction } | { kind: 'skip'; state: string } | { kind: 'missing' };
 
@@ -50,7 +64,7 @@ export class Subscriber implements Component {
     const { own } = deps.config;
     this.worker = `subscriber:${own.name}@${hostname()}:${process.pid}`;
     this.slots = new Semaphore(own.concurrency);
-    this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis });
+    this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis, ssh: sshServices(deps) });
     this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1);
     this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1);
     this.counters = new SubscriberMetrics(deps.metrics.registry, () => this.inFlight);

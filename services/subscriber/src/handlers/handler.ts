@@ -1,4 +1,13 @@
-import type { Logger, RedisClient } from '@cmq/common';
+import type { Keyring, Logger, RedisClient, Sql, SshClient } from '@cmq/common';
+
+/** What handlers that reach machines over SSH need (guest.*). */
+export interface SshServices {
+  sql: Sql;
+  client: SshClient;
+  /** The keyring of km-client.cfg; throws a permanent CmqError when it is not configured or unreadable. */
+  keyring(): Keyring;
+  strictHostKeys: boolean;
+}
 
 /** What a handler gets for one run of one action. */
 export interface HandlerContext {
@@ -12,6 +21,8 @@ export interface HandlerContext {
   signal: AbortSignal;
   logger: Logger;
   redis: RedisClient;
+  /** Present in subscribers (absent in tests that need no SSH). */
+  ssh?: SshServices;
 }
 
 /** A handler's own verdict; errors are thrown instead (CmqError with `transient` says retry). */

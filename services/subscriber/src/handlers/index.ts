@@ -1,11 +1,13 @@
 import type { Handler } from './handler';
+import { guestExec } from './guest-exec';
 import { noop } from './noop';
 import { ping } from './ping';
 
-export type { Handler, HandlerContext, HandlerResult } from './handler';
+export type { Handler, HandlerContext, HandlerResult, SshServices } from './handler';
 
 /** Handlers by action type; a type without one ends `dead` ("no handler"). */
 export const HANDLERS: ReadonlyMap<string, Handler> = new Map([
   ['noop', noop],
   ['ping', ping],
+  ['guest.exec', guestExec],
 ]);
