@@ -70,6 +70,25 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     expect(failed.stdout).toContain('command exited 4');
   });
 
+  it('a command past its timeout is killed and the action fails with a timeout reason', async () => {
+    const marker = join(work, 'late-marker');
+    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: `sleep 3; touch ${marker}`, timeout: 0.5 }), '--wait', '--timeout', '30']);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/ failed\n/);
+    expect(res.stdout).toContain('command timed out after 0.5 s and was killed');
+    await new Promise((r) => setTimeout(r, 3_500));
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('a guest the platform launched (trust on first use) has its host key recorded on first contact', async () => {
+    const { rows } = await pipe.pool.query<{ private_key: string }>("SELECT private_key FROM guests WHERE id = 'web1'");
+    await pipe.pool.query(`INSERT INTO guests (tenant_id, id, address, port, "user", private_key, trust_on_first_use) VALUES ('t1', 'launched1', '127.0.0.1', $1, $2, $3, true)`, [sshd.port, sshd.user, rows[0]?.private_key]);
+    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', '{"guest":"launched1","command":"true"}', '--wait', '--timeout', '30']);
+    expect(res.code).toBe(0);
+    const after = await pipe.pool.query<{ host_key_fingerprint: string | null }>("SELECT host_key_fingerprint FROM guests WHERE id = 'launched1'");
+    expect(after.rows[0]?.host_key_fingerprint).toBe(sshd.hostKey.fingerprint);
+  });
+
   it('a changed host key: dead with the reason, a security line in the tenant log, and no command run', async () => {
     const old = sshd.hostKey.fingerprint;
     await sshd.restart({ newHostKey: true });
