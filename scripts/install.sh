@@ -214,6 +214,8 @@ mkdir_owned "$LOG_DIR" 0750 "$CMQ_USER" "$CMQ_GROUP"
 mkdir_owned "$LOG_DIR/tenants" 0750 "$CMQ_USER" "$CMQ_GROUP"
 mkdir_owned "$RUN_DIR" 0755 "$CMQ_USER" "$CMQ_GROUP"
 mkdir_owned "$STATE_DIR" 0750 "$CMQ_USER" "$CMQ_GROUP"
+# metrics.dir's default: node_exporter's textfile collector reads it.
+mkdir_owned "$STATE_DIR/metrics" 0755 "$CMQ_USER" "$CMQ_GROUP"
 
 # --- configuration samples: only where a file is missing ------------------------------------
 for f in "$SRC"/etc/*; do

@@ -60,7 +60,7 @@ describe('configuration edge cases', () => {
 
     const file = join(tempDir(), 'a-file');
     writeFileSync(file, '');
-    const dir = writeConfig({ 'pinger.properties': { 'log.dir': join(file, 'log') } });
+    const dir = writeConfig({ 'pinger.properties': { 'log.dir': join(file, 'log'), 'metrics.dir': join(tempDir(), 'metrics') } });
     const badLog = spawnBin('pinger', ['--config-dir', dir]);
     expect(await badLog.exitCode()).toBe(78);
     expect(badLog.stderr).toContain(`${join(dir, 'pinger.properties')}: log.dir:`);
