@@ -1,0 +1,5 @@
+export * from './driver';
+export * from './errors';
+export * from './ec2-errors';
+export * from './ec2-driver';
+export * from './ec2-driver-options';
