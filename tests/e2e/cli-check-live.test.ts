@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { writeConfig } from '../helpers/config-dir';
 import { parseNagios } from '../helpers/nagios';
@@ -34,7 +35,7 @@ beforeAll(async () => {
       'pinger.properties': { 'pinger.interval': '1s', 'canary.timeout': '3s', 'check.summary_max_age': '3s' },
     },
   });
-  writeConfig({ 'subscriber-ctl.properties': { queues: 'control', 'log.dir': pipe.logDir, 'heartbeat.interval': `${HEARTBEAT_MS}ms`, 'shutdown.drain_timeout': '5s' } }, pipe.dir);
+  writeConfig({ 'subscriber-ctl.properties': { queues: 'control', 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': `${HEARTBEAT_MS}ms`, 'shutdown.drain_timeout': '5s' } }, pipe.dir);
   await redis.connect();
   await redis.flushdb();
 });
