@@ -179,7 +179,7 @@ function toFirewall(g: SecurityGroup): Firewall {
 }
 
 function toVolume(v: Ec2Volume): Volume {
-  const state = (v.State ?? 'unknown');
+  const state = v.State ?? 'unknown';
   const volume: Volume = { id: v.VolumeId ?? '', size_gb: v.Size ?? 0, state: VOLUME_STATES.has(state) ? state : 'unknown' };
   const attached = v.Attachments?.find((a) => a.InstanceId !== undefined && a.State !== 'detached');
   if (attached?.InstanceId !== undefined) volume.attachedTo = attached.InstanceId;
