@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { CmqError, type RedisConfig, RedisClient, StatusBoard } from '@cmq/common';
+import { RateLimiter, type RateLimiterOptions } from '@cmq/drivers';
+
+const logger = pino({ level: 'silent' });
+const clients: RedisClient[] = [];
+
+function redisConfig(port: number): RedisConfig['redis'] {
+  return { mode: 'standalone', host: '127.0.0.1', port, password: '', db: 0, sentinels: [], sentinel: { master_name: 'mymaster' }, connect_timeout: 2_000 };
+}
+
+/** A RedisClient of its own, as a separate process would have. */
+async function client(): Promise<RedisClient> {
+  const c = new RedisClient(redisConfig(6379), logger, new StatusBoard(), `cmq-test-ratelimit-${randomBytes(4).toString('hex')}`);
+  clients.push(c);
+  await c.start(new AbortController().signal);
+  return c;
+}
+
+let prefix: string;
+beforeEach(() => {
+  prefix = `cmq:test:ratelimit:${randomBytes(4).toString('hex')}`;
+});
+
+afterEach(async () => {
+  const c = await client();
+  const keys = await c.redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await c.redis.del(...keys);
+  await Promise.all(clients.splice(0).map((x) => x.close()));
+});
+
+async function limiter(opts: Omit<RateLimiterOptions, 'prefix'>): Promise<RateLimiter> {
+  return new RateLimiter(await client(), { prefix, ...opts });
+}
+
+/** Acquires in a loop for `ms`; returns how many tokens were granted. */
+async function grantedWithin(l: RateLimiter, account: string, ms: number): Promise<number> {
+  const signal = AbortSignal.timeout(ms);
+  let granted = 0;
+  for (;;) {
+    try {
+      await l.acquire(account, signal);
+    } catch {
+      return granted;
+    }
+    if (signal.aborted) return granted;
+    granted += 1;
+  }
+}
+
+describe('RateLimiter (token bucket per account in Redis)', () => {
+  it('grants the burst at once, then the rate', async () => {
+    const l = await limiter({ rate: 20, burst: 5 });
+    const t0 = Date.now();
+    for (let n = 0; n < 5; n += 1) expect(await l.tryAcquire('acct-a')).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(200);
+    const wait = await l.tryAcquire('acct-a');
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(50);
+    // A fresh account: burst 5 + 20/s over one second ≈ 25 grants.
+    const granted = await grantedWithin(l, 'acct-b', 1_000);
+    expect(granted).toBeGreaterThanOrEqual(22);
+    expect(granted).toBeLessThanOrEqual(27);
+    // Per-account overrides: another account with its own burst.
+    for (let n = 0; n < 8; n += 1) expect(await l.tryAcquire({ id: 'acct-c', rate: 1, burst: 8 })).toBe(0);
+    expect(await l.tryAcquire({ id: 'acct-c', rate: 1, burst: 8 })).toBeGreaterThan(500);
+  });
+
+  it('two limiters (two processes) share one bucket', async () => {
+    const [a, b] = [await limiter({ rate: 10, burst: 10 }), await limiter({ rate: 10, burst: 10 })];
+    const counts = await Promise.all([grantedWithin(a, 'shared', 1_000), grantedWithin(b, 'shared', 1_000)]);
+    const total = counts[0] + counts[1];
+    expect(total).toBeGreaterThanOrEqual(18);
+    expect(total).toBeLessThanOrEqual(22);
+    expect(counts[0]).toBeGreaterThan(2);
+    expect(counts[1]).toBeGreaterThan(2);
+  });
+
+  it('penalize halves the rate and drains the bucket; it recovers step by step', async () => {
+    const l = await limiter({ rate: 20, burst: 5, penaltyStepMs: 400, minRateFactor: 1 / 8 });
+    expect((await l.penalize('acct')).factor).toBe(0.5);
+    const second = await l.penalize('acct');
+    expect(second).toEqual({ tokens: 0, factor: 0.25 });
+    expect((await l.penalize({ id: 'acct' })).factor).toBe(0.125);
+    expect((await l.penalize('acct')).factor).toBe(0.125);
+    // At 20/s × 1/8 = 2.5/s the next token is ~400 ms away (it was 50 ms at full rate).
+    const wait = await l.tryAcquire('acct');
+    expect(wait).toBeGreaterThan(300);
+    expect(wait).toBeLessThanOrEqual(400);
+    await new Promise((r) => setTimeout(r, 450));
+    expect((await l.state('acct')).factor).toBe(0.25);
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await l.state('acct')).factor).toBe(1);
+    expect((await l.state('other')).factor).toBe(1);
+  });
+
+  it('acquire is cancellable and takes nothing when cancelled', async () => {
+    const l = await limiter({ rate: 0.5, burst: 1 });
+    await l.acquire('slow');
+    const controller = new AbortController();
+    const t0 = Date.now();
+    setTimeout(() => controller.abort(new Error('action timed out')), 100);
+    await expect(l.acquire('slow', controller.signal)).rejects.toThrow('action timed out');
+    expect(Date.now() - t0).toBeLessThan(300);
+    expect((await l.state('slow')).tokens).toBeLessThan(1);
+    const already = new AbortController();
+    already.abort(new Error('stopping'));
+    await expect(l.acquire('fresh', already.signal)).rejects.toThrow('stopping');
+  });
+
+  it('fails with a transient error naming the account when Redis cannot answer', async () => {
+    const closed = await client();
+    await closed.close();
+    const l = new RateLimiter(closed, { prefix, rate: 1, burst: 1 });
+    const err: unknown = await l.acquire('acct-x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CmqError);
+    expect(err).toMatchObject({ code: 'CMQ_ERR_RATE_LIMIT_UNAVAILABLE', transient: true });
+    expect((err as Error).message).toContain('account acct-x');
+  });
+});
