@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { CmqError, type RedisConfig, RedisClient, StatusBoard } from '@cmq/common';
-import { RateLimiter, type RateLimiterOptions } from '@cmq/drivers';
+import { randomUUID } from 'node:crypto';
+import { DriverError, Ec2Driver, RateLimitedDriver, RateLimiter, type RateLimiterOptions } from '@cmq/drivers';
+import { FakeEc2 } from '../helpers/fake-ec2';
 
 const logger = pino({ level: 'silent' });
 const clients: RedisClient[] = [];
@@ -117,5 +119,31 @@ describe('RateLimiter (token bucket per account in Redis)', () => {
     expect(err).toBeInstanceOf(CmqError);
     expect(err).toMatchObject({ code: 'CMQ_ERR_RATE_LIMIT_UNAVAILABLE', transient: true });
     expect((err as Error).message).toContain('account acct-x');
+  });
+
+  it('a rate-limited driver slows down on throttling and still succeeds, with one instance', async () => {
+    const fake = await new FakeEc2().start();
+    const ec2 = new Ec2Driver({ region: 'us-east-1', endpoint: fake.endpoint, credentials: { accessKeyId: 'AKIATESTRATELIMIT', secretAccessKey: 'secret-rate-limit-test' } });
+    try {
+      const l = await limiter({ rate: 50, burst: 5, penaltyStepMs: 60_000 });
+      const driver = new RateLimitedDriver(ec2, l, { id: 'ec2-acct' }, 3);
+      fake.throttleNext(2);
+      const t0 = Date.now();
+      const server = await driver.launchServer({ image: 'ami-be3adfd7', size: 't3.micro', name: 'n', clientToken: randomUUID() });
+      // Two penalties: 50/s → 12.5/s, so the third try waited ~80 ms for its token.
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(60);
+      expect(fake.countCalls('RunInstances')).toBe(3);
+      expect(fake.instances.size).toBe(1);
+      expect((await driver.getServer(server.id))?.id).toBe(server.id);
+      expect((await l.state('ec2-acct')).factor).toBe(0.25);
+      fake.throttleNext(10);
+      const err: unknown = await driver.listServers().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DriverError);
+      expect(err).toMatchObject({ kind: 'throttled', transient: true });
+      expect(fake.countCalls('DescribeInstances', 503)).toBe(4);
+    } finally {
+      ec2.destroy();
+      await fake.close();
+    }
   });
 });
