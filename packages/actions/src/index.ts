@@ -12,4 +12,5 @@ export * from './health';
 export * from './health-store';
 export * from './reaper-store';
 export * from './guests';
+export * from './probe-parsers';
 export * from './modes';
