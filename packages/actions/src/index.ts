@@ -14,3 +14,5 @@ export * from './reaper-store';
 export * from './guests';
 export * from './probe-parsers';
 export * from './modes';
+export * from './probes';
+export * from './nodes';

@@ -1,0 +1,38 @@
+import type { Sql } from '@cmq/common';
+import type { ProbeParse } from './probe-parsers';
+
+/** One stored probe run, as `cmq probes` shows it. */
+export interface ProbeResult {
+  tenant: string;
+  target: string;
+  probe: string;
+  at: string;
+  exit_code: number | null;
+  records: unknown[];
+  warnings: string[];
+}
+
+/** Redis key of the latest result of one probe on one target. */
+export function probeKey(tenant: string, target: string, probe: string): string {
+  return `cmq:probe:${tenant}:${target}:${probe}`;
+}
+
+/** Stores one run; returns it as stored (its `at` from PostgreSQL's clock). */
+export async function recordProbeResult(sql: Sql, tenant: string, target: string, probe: string, exitCode: number | null, parsed: ProbeParse<unknown>): Promise<ProbeResult> {
+  const { rows } = await sql.query<{ at: Date }>(
+    'INSERT INTO probe_results (tenant_id, target, probe, exit_code, records, warnings) VALUES ($1, $2, $3, $4, $5, $6) RETURNING at',
+    [tenant, target, probe, exitCode, JSON.stringify(parsed.records), parsed.warnings],
+  );
+  const at = rows[0]?.at ?? new Date();
+  return { tenant, target, probe, at: at.toISOString(), exit_code: exitCode, records: parsed.records, warnings: parsed.warnings };
+}
+
+/** The latest run of each probe of `target` (one row per probe). */
+export async function latestProbeResults(sql: Sql, tenant: string, target: string): Promise<ProbeResult[]> {
+  const { rows } = await sql.query<{ probe: string; at: Date; exit_code: number | null; records: unknown[]; warnings: string[] }>(
+    `SELECT DISTINCT ON (probe) probe, at, exit_code, records, warnings FROM probe_results
+     WHERE tenant_id = $1 AND target = $2 ORDER BY probe, at DESC, id DESC`,
+    [tenant, target],
+  );
+  return rows.map((r) => ({ tenant, target, probe: r.probe, at: r.at.toISOString(), exit_code: r.exit_code, records: r.records, warnings: r.warnings }));
+}
