@@ -1,5 +1,7 @@
 import type { Handler } from './handler';
 import { guestExec } from './guest-exec';
+import { hostProbe } from './host-probe';
+import { nodeStart, nodeStatus, nodeStop } from './node-command';
 import { noop } from './noop';
 import { ping } from './ping';
 
@@ -10,4 +12,8 @@ export const HANDLERS: ReadonlyMap<string, Handler> = new Map([
   ['noop', noop],
   ['ping', ping],
   ['guest.exec', guestExec],
+  ['host.probe', hostProbe],
+  ['node.start', nodeStart],
+  ['node.stop', nodeStop],
+  ['node.status', nodeStatus],
 ]);

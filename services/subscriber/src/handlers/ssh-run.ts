@@ -1,0 +1,72 @@
+import { type GuestSecret, type NodeSecret, getGuestSecret, recordGuestHostKey } from '@cmq/actions';
+import { CmqError, SshError, type SshExecOptions, type SshExecResult } from '@cmq/common';
+import type { HandlerContext, SshServices } from './handler';
+
+export function sshServices(ctx: HandlerContext): SshServices {
+  if (ctx.ssh === undefined) throw new CmqError('CMQ_ERR_SSH_UNAVAILABLE', 'this subscriber has no SSH services');
+  return ctx.ssh;
+}
+
+export async function loadGuest(ssh: SshServices, tenant: string, id: string): Promise<GuestSecret> {
+  const guest = await getGuestSecret(ssh.sql, tenant, id);
+  if (guest === undefined) throw new CmqError('CMQ_ERR_GUEST_UNKNOWN', `tenant "${tenant}" has no guest "${id}" (cmq guests list --tenant ${tenant})`);
+  return guest;
+}
+
+/** Logs a host-key refusal as a security event in the tenant's log: fingerprints only, never a key. */
+function logSecurity(ctx: HandlerContext, host: { kind: 'guest' | 'node'; id: string; address: string; port: number }, err: SshError): void {
+  ctx.logger.warn({ security: true, event: 'ssh_host_key', code: err.code, [host.kind]: host.id, address: `${host.address}:${host.port}`, expected: err.hostKey?.expected ?? null, seen: err.hostKey?.seen ?? null }, 'security: SSH host key refused');
+}
+
+/** Records a first-use fingerprint; a different one recorded meanwhile is a mismatch. */
+async function recordFirstUse(ctx: HandlerContext, ssh: SshServices, guest: GuestSecret, result: SshExecResult): Promise<void> {
+  if (!result.hostKey.firstUse) return;
+  const { fingerprint } = result.hostKey;
+  if (await recordGuestHostKey(ssh.sql, ctx.tenant, guest.id, fingerprint)) {
+    ctx.logger.info({ guest: guest.id, fingerprint }, 'SSH host key recorded on first contact');
+    return;
+  }
+  const now = await loadGuest(ssh, ctx.tenant, guest.id);
+  if (now.host_key_fingerprint !== fingerprint) {
+    const err = new SshError('CMQ_ERR_SSH_HOSTKEY_MISMATCH', `host key of guest ${guest.id} changed during first contact: ${fingerprint} seen, ${now.host_key_fingerprint ?? 'none'} recorded`, { security: true, hostKey: { expected: now.host_key_fingerprint ?? undefined, seen: fingerprint } });
+    logSecurity(ctx, { kind: 'guest', ...guest }, err);
+    throw err;
+  }
+}
+
+type Host = (GuestSecret & { kind: 'guest' }) | (NodeSecret & { kind: 'node' });
+
+async function execOn(ctx: HandlerContext, ssh: SshServices, host: Host, command: string, opts: Omit<SshExecOptions, 'signal'>): Promise<SshExecResult> {
+  const privateKey = ssh.keyring().decrypt(host.private_key);
+  const trustOnFirstUse = host.kind === 'guest' && host.trust_on_first_use;
+  try {
+    return await ssh.client.exec(
+      { host: host.address, port: host.port, username: host.user, privateKey, hostKey: { pinned: host.host_key_fingerprint, trustOnFirstUse, strict: ssh.strictHostKeys } },
+      command,
+      { ...opts, signal: ctx.signal },
+    );
+  } catch (err) {
+    if (err instanceof SshError && err.security) logSecurity(ctx, { kind: host.kind, id: host.kind === 'guest' ? host.id : host.name, address: host.address, port: host.port }, err);
+    throw err;
+  } finally {
+    privateKey.fill(0);
+  }
+}
+
+/**
+ * Runs `command` on the tenant's guest: the key is decrypted only for the connection, a refused
+ * host key is logged as a security event (and thrown, permanent), a first contact with a
+ * platform-launched guest records its key.
+ */
+export async function runOnGuest(ctx: HandlerContext, guestId: string, command: string, opts: Omit<SshExecOptions, 'signal'> = {}): Promise<SshExecResult> {
+  const ssh = sshServices(ctx);
+  const guest = await loadGuest(ssh, ctx.tenant, guestId);
+  const result = await execOn(ctx, ssh, { kind: 'guest', ...guest }, command, opts);
+  await recordFirstUse(ctx, ssh, guest, result);
+  return result;
+}
+
+/** Runs `command` on a registered node (its host key must be pinned, or strict refusal applies). */
+export function runOnNode(ctx: HandlerContext, node: NodeSecret, command: string, opts: Omit<SshExecOptions, 'signal'> = {}): Promise<SshExecResult> {
+  return execOn(ctx, sshServices(ctx), { kind: 'node', ...node }, command, opts);
+}
