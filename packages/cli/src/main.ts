@@ -16,6 +16,8 @@ import { registerStatusCommand } from './commands/status';
 import { registerTenantCommands } from './commands/tenants';
 import { registerKeysCommands } from './commands/keys';
 import { registerGuestCommands } from './commands/guests';
+import { registerNodeCommands } from './commands/nodes';
+import { registerProbesCommand } from './commands/probes';
 
 /**
  * `cmq`: the operator's command line. Exit 0 ok, 1 failure, 2 bad request refused at intake,
@@ -38,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
   registerLogsCommand(program, env);
   registerKeysCommands(program);
   registerGuestCommands(program, env);
+  registerNodeCommands(program, env);
+  registerProbesCommand(program, env);
   try {
     await program.parseAsync(argv);
     return ExitCode.OK;

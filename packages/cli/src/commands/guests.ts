@@ -30,7 +30,7 @@ export function loadKeyring(dirOption: string | undefined, env: Env): Keyring {
   }
 }
 
-function readKeyFile(path: string): Buffer {
+export function readKeyFile(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {

@@ -1,0 +1,32 @@
+import { latestProbeResults } from '@cmq/actions';
+import type { Command } from 'commander';
+import { type Env } from '../config-set';
+import { withDatabase } from '../cli-db';
+import { safeJson } from '../format';
+import { withConfigDir } from '../options';
+
+function recordLine(record: unknown): string {
+  if (typeof record !== 'object' || record === null) return String(record);
+  return Object.entries(record as Record<string, unknown>).map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? safeJson(v) : String(v)}`).join(' ');
+}
+
+/** `cmq probes --tenant T --target X [--json]`: the latest result of each probe of a target. */
+export function registerProbesCommand(program: Command, env: Env): void {
+  withConfigDir(program.command('probes').description('the latest host.probe results of a target, one block per probe'))
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--target <target>', 'guest id')
+    .option('--json', 'one JSON object per probe')
+    .action(async (opts: { configDir?: string; tenant: string; target: string; json?: boolean }) => {
+      const results = await withDatabase(opts.configDir, env, ({ sql }) => latestProbeResults(sql, opts.tenant, opts.target));
+      if (opts.json === true) {
+        process.stdout.write(results.map((r) => `${safeJson(r)}\n`).join(''));
+        return;
+      }
+      const blocks = results.map((r) => [
+        `${r.probe} on ${r.target} at ${r.at} (exit ${r.exit_code ?? 'killed'}, ${r.records.length} records, ${r.warnings.length} warnings)`,
+        ...r.records.map((rec) => `  ${recordLine(rec)}`),
+        ...r.warnings.map((w) => `  warning: ${w}`),
+      ].join('\n'));
+      process.stdout.write(blocks.length === 0 ? `no probe results for ${opts.target} of tenant ${opts.tenant}\n` : `${blocks.join('\n\n')}\n`);
+    });
+}
