@@ -114,7 +114,7 @@ describe('cmq call', () => {
       expect(lines(res.stderr)).toHaveLength(1);
     }
     expect(badArg.stderr).toMatch(/^cmq: args\.sleep_ms: /);
-    expect(unknownType.stderr).toBe('cmq: unknown action type "nope" (known: noop, ping)\n');
+    expect(unknownType.stderr).toMatch(/^cmq: unknown action type "nope" \(known: [a-z., ]*\bnoop, ping\b[a-z., ]*\)\n$/);
     expect(unknownTenant.stderr).toBe('cmq: tenant: unknown tenant "ghost" (add it with `cmq tenants add`)\n');
     expect(notJson.stderr).toMatch(/^cmq: args: not JSON: /);
     expect(both.stderr).toBe('cmq: countdown and eta: give one of them, not both\n');

@@ -95,7 +95,7 @@ it('CRITICAL when the summary is stale or missing (no pinger), a canary is lost,
   await writeSummary({ ageMs: 60_000 });
   const stale = await check();
   expect(stale.code).toBe(2);
-  expect(parseNagios(stale.stdout).text).toMatch(/^pinger summary is 60s old \(check\.summary_max_age 30s\): is the pinger running\?$/);
+  expect(parseNagios(stale.stdout).text).toMatch(/^pinger summary is 6\ds old \(check\.summary_max_age 30s\): is the pinger running\?$/);
   await writeSummary({ canaries: { guest: { state: 'lost', latency_ms: null, sent_at: null } }, rabbitmq: { ok: false, ms: 3000, error: 'connect ECONNREFUSED 127.0.0.1:5672' } });
   const lost = parseNagios((await check()).stdout);
   expect(lost.word).toBe('CRITICAL');
