@@ -13,6 +13,8 @@ export interface ClaimedAction {
   max_attempts: number;
   expires_at: Date | null;
   from_state: string;
+  /** Whether its tenant was enabled when it was claimed (a disabled tenant's action ends rejected). */
+  tenant_enabled: boolean;
 }
 
 /**
@@ -43,7 +45,8 @@ old AS (
   UPDATE actions a SET state = 'running', attempts = a.attempts + 1, worker_id = $2, worker = $3,
     started_at = now(), updated_at = now()
   FROM old WHERE a.id = old.id
-  RETURNING a.id::text, a.tenant_id, a.type, a.args, a.attempts, a.max_attempts, a.expires_at, old.state AS from_state
+  RETURNING a.id::text, a.tenant_id, a.type, a.args, a.attempts, a.max_attempts, a.expires_at, old.state AS from_state,
+    COALESCE((SELECT t.enabled FROM tenants t WHERE t.id = a.tenant_id), false) AS tenant_enabled
 ), ev AS (
   INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
   SELECT id::bigint, from_state, 'running', $3,
@@ -77,7 +80,9 @@ export interface Outcome {
 /**
  * Commits outcomes in one statement, fenced: only rows still running on this worker at this
  * attempt change (a worker that was frozen and replaced cannot overwrite the newer outcome).
- * `queued` hands an action back (drain). Wakes the relay. Returns the ids committed.
+ * `queued` hands an action back (drain). An outcome for a row that is pending, queued or
+ * retrying sends that row back to the relay (its claim was lost). Wakes the relay. Returns the
+ * ids committed.
  *
  * The rows are found through the primary key (`a.id = ANY($1)`) and hash-joined with the input.
  * The fence compares state and worker with columns of the materialized input (`i.fence`, always
@@ -104,6 +109,16 @@ WITH input AS MATERIALIZED (
 ), ev AS (
   INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
   SELECT id, 'running', state, $8, error FROM done
+), lost AS (
+  -- An outcome whose row is neither running nor final: its claim was lost (a PostgreSQL crash
+  -- took the asynchronously committed claim) and its message is about to be acked. Back to the
+  -- relay, or it would wait forever. (Disjoint from done: these rows were not running.)
+  SELECT a.id, a.state FROM actions a WHERE a.id = ANY($1::bigint[]) AND a.state IN ('pending', 'queued', 'retrying') FOR UPDATE
+), requeued AS (
+  UPDATE actions a SET state = 'pending', worker_id = NULL, updated_at = now() FROM lost WHERE a.id = lost.id RETURNING a.id, lost.state AS from_state
+), requeue_ev AS (
+  INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
+  SELECT id, from_state, 'pending', $8, 'sent back to the relay: its claim was lost (database restart)' FROM requeued
 )
 SELECT done.id::text FROM done, (SELECT pg_notify('cmq_relay', 'commit')) AS wake`;
 
@@ -126,4 +141,41 @@ export async function commitOutcomes(sql: Sql, outcomes: readonly Outcome[], wor
 export async function registerWorker(sql: Sql, w: { service: string; name: string; host: string; pid: number }): Promise<string> {
   const { rows } = await sql.query<{ id: string }>('INSERT INTO workers (service, name, host, pid) VALUES ($1, $2, $3, $4) RETURNING id::text', [w.service, w.name, w.host, w.pid]);
   return (rows[0] as { id: string }).id;
+}
+
+/** Running actions whose worker's lock is gone: candidates for {@link reapOrphans}. */
+export async function orphanedRunning(sql: Sql, limit = 1000): Promise<string[]> {
+  const { rows } = await sql.query<{ id: string }>(
+    `SELECT a.id::text FROM actions a
+     WHERE a.state = 'running' AND NOT EXISTS (
+       SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ${WORKER_LOCK}
+         AND l.objid = a.worker_id::oid AND l.objsubid = 2 AND l.granted)
+     LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Sends running actions whose worker is gone (no lock: its process and database session ended)
+ * back to `pending`, fenced on the worker that held them, with an event naming it. The caller
+ * passes only ids that were orphaned at two looks some seconds apart, so a database restart,
+ * after which live workers take their locks again, reaps nothing.
+ */
+export async function reapOrphans(sql: Sql, ids: readonly string[], actor: string): Promise<number> {
+  if (ids.length === 0) return 0;
+  const { rows } = await sql.query<{ n: number }>(
+    `WITH old AS (
+       SELECT a.id, a.worker FROM actions a
+       WHERE a.id = ANY($1::bigint[]) AND a.state = 'running' AND NOT EXISTS (
+         SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ${WORKER_LOCK}
+           AND l.objid = a.worker_id::oid AND l.objsubid = 2 AND l.granted)
+       FOR UPDATE SKIP LOCKED),
+     upd AS (UPDATE actions a SET state = 'pending', worker_id = NULL, updated_at = now() FROM old WHERE a.id = old.id RETURNING a.id, old.worker),
+     ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
+            SELECT id, 'running', 'pending', $2, 'reaped: worker ' || COALESCE(worker, '?') || ' is gone (its database session ended)' FROM upd)
+     SELECT count(*)::int AS n FROM upd`,
+    [ids, actor],
+  );
+  return rows[0]?.n ?? 0;
 }

@@ -1,4 +1,5 @@
 import { CmqError, type Sql, type Transactor } from '@cmq/common';
+import { type Mode, modeRefusal } from './modes';
 import type { ActionRequest } from './request';
 
 /** A request refused at intake (unknown tenant...): nothing of its batch was inserted. */
@@ -8,15 +9,40 @@ export class IntakeError extends CmqError {
   }
 }
 
-/** Refuses the batch if any tenant is unknown, naming the first request that uses it. */
+/** What intake enforces beyond each request's own validity. */
+export interface IntakeOptions {
+  /** provisioning.cfg `mode`: types it refuses are refused. Omitted only by internal callers of monitoring types. */
+  mode?: Mode;
+}
+
+function where(requests: readonly ActionRequest[], index: number): string {
+  return requests.length > 1 ? `request ${index + 1}: ` : '';
+}
+
+/** Why a tenant refuses actions: unknown or disabled; undefined when it takes them. */
+export function tenantRefusal(tenant: string, enabled: boolean | undefined): string | undefined {
+  if (enabled === undefined) return `tenant: unknown tenant "${tenant}" (add it with \`cmq tenants add\`)`;
+  if (!enabled) return `tenant: tenant "${tenant}" is disabled (\`cmq tenants enable ${tenant}\`)`;
+  return undefined;
+}
+
+/** Refuses the batch if any tenant is unknown or disabled, naming the first request that uses it. */
 async function checkTenants(sql: Sql, requests: readonly ActionRequest[]): Promise<void> {
   const wanted = [...new Set(requests.map((r) => r.tenant))];
-  const { rows } = await sql.query<{ id: string }>('SELECT id FROM tenants WHERE id = ANY($1::text[])', [wanted]);
-  const known = new Set(rows.map((r) => r.id));
-  const index = requests.findIndex((r) => !known.has(r.tenant));
-  if (index >= 0) {
-    const where = requests.length > 1 ? `request ${index + 1}: ` : '';
-    throw new IntakeError(`${where}tenant: unknown tenant "${(requests[index] as ActionRequest).tenant}" (add it with \`cmq tenants add\`)`);
+  const { rows } = await sql.query<{ id: string; enabled: boolean }>('SELECT id, enabled FROM tenants WHERE id = ANY($1::text[])', [wanted]);
+  const enabled = new Map(rows.map((r) => [r.id, r.enabled]));
+  for (const [index, r] of requests.entries()) {
+    const refusal = tenantRefusal(r.tenant, enabled.get(r.tenant));
+    if (refusal !== undefined) throw new IntakeError(`${where(requests, index)}${refusal}`);
+  }
+}
+
+/** Refuses the batch if the mode refuses any request's type, naming the first. */
+function checkMode(requests: readonly ActionRequest[], mode: Mode | undefined): void {
+  if (mode === undefined) return;
+  for (const [index, r] of requests.entries()) {
+    const refusal = modeRefusal(mode, r.type);
+    if (refusal !== undefined) throw new IntakeError(`${where(requests, index)}${refusal}`);
   }
 }
 
@@ -41,10 +67,11 @@ SELECT id::text FROM ins`;
 /**
  * Inserts a batch of validated requests in one transaction and returns their ids in order.
  * A request whose idempotency key its tenant already used gets the existing action's id.
- * @throws IntakeError when a tenant is unknown (nothing inserted).
+ * @throws IntakeError when a tenant is unknown or disabled, or the mode refuses a type (nothing inserted).
  */
-export async function insertActions(transaction: Transactor, requests: readonly ActionRequest[], actor: string): Promise<string[]> {
+export async function insertActions(transaction: Transactor, requests: readonly ActionRequest[], actor: string, options: IntakeOptions = {}): Promise<string[]> {
   if (requests.length === 0) return [];
+  checkMode(requests, options.mode);
   return transaction(async (sql) => {
     await checkTenants(sql, requests);
     const ids = await sql.query<{ id: string }>("SELECT nextval(pg_get_serial_sequence('actions', 'id'))::text AS id FROM generate_series(1, $1)", [requests.length]);

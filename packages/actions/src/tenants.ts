@@ -20,3 +20,18 @@ export async function listTenants(sql: Sql): Promise<Tenant[]> {
   const { rows } = await sql.query<Tenant>('SELECT id, name, enabled, created_at FROM tenants ORDER BY id');
   return rows;
 }
+
+/**
+ * Enables or disables a tenant: a disabled tenant's actions are refused at intake and end
+ * `rejected` when a subscriber claims them. Returns whether the flag changed.
+ * @throws CmqError CMQ_ERR_TENANT for an unknown tenant.
+ */
+export async function setTenantEnabled(sql: Sql, id: string, enabled: boolean): Promise<boolean> {
+  const { rows } = await sql.query<{ changed: boolean }>(
+    'UPDATE tenants t SET enabled = $2, updated_at = now() FROM (SELECT enabled FROM tenants WHERE id = $1 FOR UPDATE) old WHERE t.id = $1 RETURNING old.enabled <> $2 AS changed',
+    [id, enabled],
+  );
+  const row = rows[0];
+  if (row === undefined) throw new CmqError('CMQ_ERR_TENANT', `unknown tenant "${id}" (cmq tenants list)`);
+  return row.changed;
+}

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { type ActionRequest, IntakeError, insertActions, listTenants, parseRequest } from '@cmq/actions';
+import { type ActionRequest, IntakeError, type Mode, insertActions, listTenants, modeRefusal, parseRequest, tenantRefusal } from '@cmq/actions';
 import { errorText } from '@cmq/common';
 import type { CliDb } from './cli-db';
 import { failure, refused } from './command-error';
@@ -40,11 +40,12 @@ export async function readRequests(input: Readable): Promise<ReadResult> {
   return result;
 }
 
-/** Adds an error for every good line whose tenant does not exist, before anything is inserted. */
-async function checkTenants(db: CliDb, read: ReadResult): Promise<void> {
-  const known = new Set((await listTenants(db.sql)).map((t) => t.id));
+/** Adds an error for every good line whose type the mode refuses or whose tenant is unknown or disabled, before anything is inserted. */
+async function checkRefusals(db: CliDb, read: ReadResult, mode: Mode): Promise<void> {
+  const enabled = new Map((await listTenants(db.sql)).map((t) => [t.id, t.enabled]));
   read.requests.forEach((r, i) => {
-    if (!known.has(r.tenant)) read.errors.push({ line: read.lines[i] ?? 0, error: `tenant: unknown tenant "${r.tenant}" (add it with \`cmq tenants add\`)` });
+    const error = modeRefusal(mode, r.type) ?? tenantRefusal(r.tenant, enabled.get(r.tenant));
+    if (error !== undefined) read.errors.push({ line: read.lines[i] ?? 0, error });
   });
   read.errors.sort((a, b) => a.line - b.line);
 }
@@ -57,9 +58,9 @@ async function write(out: Writable, text: string): Promise<void> {
  * `cmq call --stdin`: validates every line first (any bad line: exit 2, nothing inserted), then
  * inserts in transactions of `batch` and prints one id per line, in input order.
  */
-export async function submitStdin(db: CliDb, input: Readable, out: Writable, batch: number, actor: string): Promise<number> {
+export async function submitStdin(db: CliDb, input: Readable, out: Writable, batch: number, actor: string, mode: Mode): Promise<number> {
   const read = await readRequests(input);
-  await checkTenants(db, read);
+  await checkRefusals(db, read, mode);
   if (read.errors.length > 0) {
     const report = read.errors.map((e) => `line ${e.line}: ${e.error}\n`).join('');
     throw refused(`${report}nothing inserted: ${read.errors.length} bad line${read.errors.length === 1 ? '' : 's'}`);
@@ -68,7 +69,7 @@ export async function submitStdin(db: CliDb, input: Readable, out: Writable, bat
   for (let start = 0; start < requests.length; start += batch) {
     let ids: string[];
     try {
-      ids = await insertActions(db.transaction, requests.slice(start, start + batch), actor);
+      ids = await insertActions(db.transaction, requests.slice(start, start + batch), actor, { mode });
     } catch (err) {
       const where = `the batch from line ${lines[start] ?? '?'}`;
       const done = `${start} of ${requests.length} requests were inserted (their ids printed)`;

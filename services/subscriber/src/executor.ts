@@ -1,4 +1,4 @@
-import { type ClaimedAction, type Outcome, checkArgs } from '@cmq/actions';
+import { type ClaimedAction, type Mode, type Outcome, checkArgs, modeRefusal } from '@cmq/actions';
 import { CmqError, type Logger, type RedisClient, backoffDelay, errorText } from '@cmq/common';
 import { HANDLERS, type HandlerContext, type SshServices } from './handlers';
 
@@ -8,21 +8,34 @@ export interface ExecutorOptions {
   logger: Logger;
   redis: RedisClient;
   ssh?: SshServices;
+  /** provisioning.cfg `mode`: a claimed action it refuses ends rejected (it may have changed since intake). */
+  mode: Mode;
 }
 
 /**
- * Turns a claimed action into an outcome: checks it may run (not expired, attempts left, known
- * type, valid arguments), runs its handler under a timeout with an AbortSignal, and maps what
+ * Turns a claimed action into an outcome: checks it may run (not expired, tenant enabled, allowed
+ * by the mode, attempts left, known type, valid arguments), runs its handler under a timeout with an AbortSignal, and maps what
  * happened to a state: succeeded, failed, retrying (transient, with capped jittered backoff
  * stored in the row), dead (permanent, or out of attempts), or queued when `handBack` aborted it.
  */
 export class Executor {
   constructor(private readonly opts: ExecutorOptions) {}
 
+  /** Why the action may not run now (its tenant is disabled, or the mode refuses its type). */
+  private refusal(action: ClaimedAction): string | undefined {
+    if (!action.tenant_enabled) return `tenant "${action.tenant_id}" is disabled (\`cmq tenants enable ${action.tenant_id}\`)`;
+    return modeRefusal(this.opts.mode, action.type);
+  }
+
   async run(action: ClaimedAction, stop: AbortSignal, handingBack: () => boolean): Promise<Outcome> {
     const base = { id: action.id, attempt: action.attempts };
     if (action.expires_at !== null && new Date(action.expires_at) <= new Date()) {
       return { ...base, state: 'expired', error: `expired at ${new Date(action.expires_at).toISOString()} before it could run` };
+    }
+    const refusal = this.refusal(action);
+    if (refusal !== undefined) {
+      this.opts.logger.warn({ tenant: action.tenant_id, action: action.id, type: action.type, reason: refusal }, 'action rejected');
+      return { ...base, state: 'rejected', error: refusal };
     }
     if (action.attempts > action.max_attempts) {
       return { ...base, state: 'dead', error: `attempt ${action.attempts} is over max_attempts ${action.max_attempts}: earlier attempts never finished (their worker died)` };

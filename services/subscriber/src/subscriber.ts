@@ -64,7 +64,7 @@ export class Subscriber implements Component {
     const { own } = deps.config;
     this.worker = `subscriber:${own.name}@${hostname()}:${process.pid}`;
     this.slots = new Semaphore(own.concurrency);
-    this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis, ssh: sshServices(deps) });
+    this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis, ssh: sshServices(deps), mode: deps.config.provisioning.mode });
     this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1);
     this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1);
     this.counters = new SubscriberMetrics(deps.metrics.registry, () => this.inFlight);
@@ -176,7 +176,7 @@ export class Subscriber implements Component {
     const messageId = typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined;
     const request = { ...delivery.request, idempotencyKey: messageId === undefined ? null : `amqp:${messageId}` };
     try {
-      await this.withRetry(() => insertActions((fn) => this.deps.database.transaction(fn), [request], this.worker));
+      await this.withRetry(() => insertActions((fn) => this.deps.database.transaction(fn), [request], this.worker, { mode: this.deps.config.provisioning.mode }));
     } catch (err) {
       if (err instanceof IntakeError) return this.deadLetter(channel, msg, err.message, request.tenant);
       throw err;

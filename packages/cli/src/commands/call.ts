@@ -6,6 +6,7 @@ import { type Env } from '../config-set';
 import { submitStdin } from '../bulk-intake';
 import { positiveInt, seconds, waitMs, withConfigDir } from '../options';
 import { reportOutcome, waitForFinal } from '../wait-final';
+import { loadMode } from '../provisioning';
 
 interface CallOpts {
   configDir?: string;
@@ -61,10 +62,11 @@ async function callOne(type: string | undefined, opts: CallOpts, env: Env): Prom
   const wait = waitMs(opts);
   const checked = parseRequest(rawRequest(type, opts));
   if (!checked.ok) throw refused(checked.error);
+  const mode = loadMode(opts.configDir, env);
   await withDatabase(opts.configDir, env, async (db) => {
     let id: string;
     try {
-      [id = ''] = await insertActions(db.transaction, [checked.request], cliActor(env));
+      [id = ''] = await insertActions(db.transaction, [checked.request], cliActor(env), { mode });
     } catch (err) {
       if (err instanceof IntakeError) throw refused(err.message);
       throw err;
@@ -78,7 +80,8 @@ async function callStdin(type: string | undefined, opts: CallOpts, env: Env): Pr
   const extra = SINGLE_ONLY.filter((k) => opts[k] !== undefined).map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
   if (type !== undefined) extra.unshift(`TYPE ${type}`);
   if (extra.length > 0) throw usage(`call --stdin: every request comes from stdin; drop ${extra.join(', ')}`);
-  await withDatabase(opts.configDir, env, (db) => submitStdin(db, process.stdin, process.stdout, opts.batch ?? 1000, cliActor(env)));
+  const mode = loadMode(opts.configDir, env);
+  await withDatabase(opts.configDir, env, (db) => submitStdin(db, process.stdin, process.stdout, opts.batch ?? 1000, cliActor(env), mode));
 }
 
 /** `cmq call`: submit one action (optionally waiting for its outcome), or many from stdin. */

@@ -1,4 +1,4 @@
-import { TENANT_ID_RE, addTenant, listTenants } from '@cmq/actions';
+import { TENANT_ID_RE, addTenant, listTenants, setTenantEnabled } from '@cmq/actions';
 import { CmqError } from '@cmq/common';
 import type { Command } from 'commander';
 import { type Env } from '../config-set';
@@ -11,9 +11,24 @@ interface ConfigOpts {
   configDir?: string;
 }
 
-/** `cmq tenants add|list`: the customers whose actions cmq-workers runs. */
+function registerToggle(tenants: Command, env: Env, verb: 'enable' | 'disable'): void {
+  const help = verb === 'disable' ? 'disable a tenant: its new actions are refused, and its queued ones end rejected' : 'enable a tenant again';
+  withConfigDir(tenants.command(verb).argument('<id>', 'tenant id').description(help)).action(async (id: string, opts: ConfigOpts) => {
+    const changed = await withDatabase(opts.configDir, env, async ({ sql }) => {
+      try {
+        return await setTenantEnabled(sql, id, verb === 'enable');
+      } catch (err) {
+        if (err instanceof CmqError && err.code === 'CMQ_ERR_TENANT') throw new CommandFailed(err.message, Exit.FAILURE);
+        throw err;
+      }
+    });
+    process.stdout.write(`${changed ? `${verb}d` : `already ${verb}d:`} tenant ${id}\n`);
+  });
+}
+
+/** `cmq tenants add|list|disable|enable`: the customers whose actions cmq-workers runs. */
 export function registerTenantCommands(program: Command, env: Env): void {
-  const tenants = program.command('tenants').description('add and list tenants (actions for an unknown tenant are refused)');
+  const tenants = program.command('tenants').description('add, list, disable and enable tenants (actions for an unknown or disabled tenant are refused)');
 
   withConfigDir(tenants.command('add').argument('<id>', 'tenant id: 1-63 of a-z, 0-9, _ and -').description('add a tenant'))
     .requiredOption('--name <name>', 'display name')
@@ -37,4 +52,7 @@ export function registerTenantCommands(program: Command, env: Env): void {
       if (opts.json === true) process.stdout.write(rows.map((r) => `${safeJson(r)}\n`).join(''));
       else process.stdout.write(table(['ID', 'NAME', 'ENABLED', 'CREATED'], rows.map((r) => [r.id, r.name, r.enabled ? 'yes' : 'no', time(r.created_at)])));
     });
+
+  registerToggle(tenants, env, 'disable');
+  registerToggle(tenants, env, 'enable');
 }

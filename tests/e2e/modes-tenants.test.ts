@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Pipeline } from '../helpers/pipeline';
+import { ROOT } from '../helpers/process';
+
+// The subscriber runs with mode=passive throughout; the CLI's mode is rewritten per case.
+let pipe: Pipeline;
+
+function cmq(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), ...args, '--config-dir', pipe.dir], { env: { PATH: process.env.PATH }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(input);
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+function setMode(mode: string): void {
+  writeFileSync(join(pipe.dir, 'provisioning.cfg'), `mode=${mode}\n`);
+}
+
+async function row(id: string): Promise<{ state: string; error: string | null }> {
+  const { rows } = await pipe.pool.query<{ state: string; error: string | null }>('SELECT state, error FROM actions WHERE id = $1', [id]);
+  return rows[0] as { state: string; error: string | null };
+}
+
+const REFUSES = {
+  passive: { 'server.launch': 'provisioning.cfg mode=passive refuses server.launch (provisioning actions need mode=dynamic)', 'node.start': 'provisioning.cfg mode=passive refuses node.start (node actions need mode=static or mode=dynamic)' },
+  static: { 'server.launch': 'provisioning.cfg mode=static refuses server.launch (provisioning actions need mode=dynamic)' },
+} as const;
+const ARGS: Record<string, string> = { 'server.launch': '{"account":"1"}', 'node.start': '{"node":"n1"}', noop: '{}', ping: '{}' };
+
+beforeAll(async () => {
+  pipe = await Pipeline.create({ config: { 'provisioning.cfg': { mode: 'passive' } } });
+  await pipe.addTenants('t1', 't2');
+  pipe.start('publisher');
+  pipe.start('subscriber');
+  await pipe.running('publisher', 'main');
+  await pipe.running('subscriber', 'default');
+});
+
+afterAll(async () => {
+  await pipe.destroy();
+});
+
+describe('operating modes', () => {
+  it('passive: noop and ping run; server.* and node.* are refused at intake (call and --stdin) with the mode named', async () => {
+    setMode('passive');
+    for (const type of ['noop', 'ping']) {
+      const ok = await cmq(['call', type, '--tenant', 't1', '--wait']);
+      expect({ type, code: ok.code }).toEqual({ type, code: 0 });
+      expect(ok.stdout).toContain('succeeded');
+    }
+    for (const [type, reason] of Object.entries(REFUSES.passive)) {
+      const res = await cmq(['call', type, '--tenant', 't1', '--args', ARGS[type] as string]);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain(reason);
+    }
+    const bulk = await cmq(['call', '--stdin'], `{"type":"noop","tenant":"t1"}\n{"type":"server.launch","tenant":"t1","args":{"account":"1"}}\n`);
+    expect(bulk.code).toBe(2);
+    expect(bulk.stderr).toContain(`line 2: ${REFUSES.passive['server.launch']}`);
+    expect(bulk.stderr).toContain('nothing inserted');
+  });
+
+  it('static allows node.* but not server.*; dynamic allows both', async () => {
+    setMode('static');
+    const node = await cmq(['call', 'node.start', '--tenant', 't1', '--args', ARGS['node.start'] as string]);
+    expect(node.code).toBe(0);
+    const server = await cmq(['call', 'server.launch', '--tenant', 't1', '--args', ARGS['server.launch'] as string]);
+    expect(server.code).toBe(2);
+    expect(server.stderr).toContain(REFUSES.static['server.launch']);
+    setMode('dynamic');
+    for (const type of ['server.launch', 'node.start', 'noop']) {
+      const res = await cmq(['call', type, '--tenant', 't1', '--args', ARGS[type] as string]);
+      expect({ type, code: res.code }).toEqual({ type, code: 0 });
+    }
+  });
+
+  it('the subscriber (mode=passive) rejects a claimed action its mode refuses, with the reason; a final state', async () => {
+    setMode('dynamic');
+    const ids = await Promise.all(['server.launch', 'node.start'].map(async (type) => (await cmq(['call', type, '--tenant', 't2', '--args', ARGS[type] as string])).stdout.trim()));
+    await pipe.allFinal(30_000, ids);
+    expect(await row(ids[0] as string)).toEqual({ state: 'rejected', error: REFUSES.passive['server.launch'] });
+    expect(await row(ids[1] as string)).toEqual({ state: 'rejected', error: REFUSES.passive['node.start'] });
+    const { rows } = await pipe.pool.query('SELECT count(*)::int AS n FROM action_events WHERE action_id = ANY($1::bigint[]) AND to_state = \'rejected\'', [ids]);
+    expect(rows[0]).toEqual({ n: 2 });
+  });
+});
+
+describe('tenants disable|enable', () => {
+  it('a disabled tenant is refused at intake; its already queued action ends rejected; enabled again, it runs', async () => {
+    setMode('passive');
+    const later = (await cmq(['call', 'noop', '--tenant', 't2', '--countdown', '3'])).stdout.trim();
+    const off = await cmq(['tenants', 'disable', 't2']);
+    expect(off).toMatchObject({ code: 0, stdout: 'disabled tenant t2\n' });
+    expect((await cmq(['tenants', 'disable', 't2'])).stdout).toBe('already disabled: tenant t2\n');
+    const listed = await cmq(['tenants', 'list', '--json']);
+    expect(listed.stdout).toContain('"id":"t2","name":"t2","enabled":false');
+    const refused = await cmq(['call', 'noop', '--tenant', 't2']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('tenant "t2" is disabled (`cmq tenants enable t2`)');
+    const bulk = await cmq(['call', '--stdin'], '{"type":"noop","tenant":"t1"}\n{"type":"noop","tenant":"t2"}\n');
+    expect(bulk.code).toBe(2);
+    expect(bulk.stderr).toContain('line 2: tenant: tenant "t2" is disabled');
+    await pipe.allFinal(30_000, [later]);
+    expect(await row(later)).toEqual({ state: 'rejected', error: 'tenant "t2" is disabled (`cmq tenants enable t2`)' });
+    expect((await cmq(['tenants', 'enable', 't2'])).stdout).toBe('enabled tenant t2\n');
+    const ok = await cmq(['call', 'noop', '--tenant', 't2', '--wait']);
+    expect(ok.code).toBe(0);
+    const unknown = await cmq(['tenants', 'disable', 'nobody']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('unknown tenant "nobody"');
+  });
+});
