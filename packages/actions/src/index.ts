@@ -16,3 +16,5 @@ export * from './probe-parsers';
 export * from './modes';
 export * from './probes';
 export * from './nodes';
+export * from './accounts';
+export * from './secrets';

@@ -16,6 +16,7 @@ import { registerStatusCommand } from './commands/status';
 import { registerTenantCommands } from './commands/tenants';
 import { registerKeysCommands } from './commands/keys';
 import { registerGuestCommands } from './commands/guests';
+import { registerAccountCommands } from './commands/accounts';
 import { registerNodeCommands } from './commands/nodes';
 import { registerProbesCommand } from './commands/probes';
 
@@ -38,8 +39,9 @@ async function main(argv: string[]): Promise<number> {
   registerCheckCommand(program, env);
   registerEventsCommand(program, env);
   registerLogsCommand(program, env);
-  registerKeysCommands(program);
+  registerKeysCommands(program, env);
   registerGuestCommands(program, env);
+  registerAccountCommands(program, env);
   registerNodeCommands(program, env);
   registerProbesCommand(program, env);
   try {

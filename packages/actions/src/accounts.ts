@@ -1,0 +1,107 @@
+import { CmqError, type Sql } from '@cmq/common';
+import { z } from 'zod';
+
+export const PROVIDERS = ['local', 'ec2'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+/** What each provider's credentials file holds (JSON). */
+const CREDENTIALS: Record<Provider, z.ZodType<Record<string, unknown>>> = {
+  local: z.strictObject({}),
+  ec2: z.strictObject({
+    access_key_id: z.string().regex(/^[A-Z0-9]{16,128}$/, 'an AWS access key id (16-128 of A-Z and 0-9)'),
+    secret_access_key: z.string().min(16).max(256),
+    session_token: z.string().min(1).max(4096).optional(),
+  }),
+};
+
+/**
+ * Validates a credentials file's text for a provider; returns the normalized JSON to encrypt.
+ * Errors name fields, never values (they are secrets).
+ * @throws CmqError CMQ_ERR_ACCOUNT
+ */
+export function checkCredentials(provider: Provider, text: string): string {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new CmqError('CMQ_ERR_ACCOUNT', 'credentials file: not JSON');
+  }
+  const parsed = CREDENTIALS[provider].safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : `${i.path.map(String).join('.') || '(file)'}: ${i.message}`));
+    const expected = provider === 'ec2' ? '{"access_key_id": ..., "secret_access_key": ...}' : '{}';
+    throw new CmqError('CMQ_ERR_ACCOUNT', `credentials file for ${provider}: ${problems.join('; ')} (expected ${expected})`);
+  }
+  return JSON.stringify(parsed.data);
+}
+
+/** Masks decrypted credentials for display: the access key id's last 4 characters at most, never a secret. */
+export function maskCredentials(plain: string): Record<string, string> {
+  const creds = JSON.parse(plain) as Record<string, unknown>;
+  const masked: Record<string, string> = {};
+  for (const key of Object.keys(creds)) masked[key] = key === 'access_key_id' && typeof creds[key] === 'string' ? `****${creds[key].slice(-4)}` : '****';
+  return masked;
+}
+
+/** An account as listed: everything but its credentials. */
+export interface AccountInfo {
+  id: string;
+  tenant_id: string;
+  provider: Provider;
+  region: string;
+  endpoint: string | null;
+  rate: number | null;
+  burst: number | null;
+  enabled: boolean;
+  created_at: Date;
+}
+
+export interface AccountSecret extends AccountInfo {
+  /** Ciphertext from the keyring; decrypt only to call the provider. */
+  credentials: string;
+}
+
+export interface NewAccount {
+  tenant: string;
+  provider: Provider;
+  region: string;
+  endpoint?: string;
+  /** Ciphertext from the keyring, never the credentials themselves. */
+  encryptedCredentials: string;
+  rate?: number;
+  burst?: number;
+}
+
+const INFO_COLUMNS = 'id::text, tenant_id, provider, region, endpoint, rate, burst, enabled, created_at';
+
+/** Adds an account and returns its id. @throws CmqError CMQ_ERR_ACCOUNT for an unknown tenant or a bad region or endpoint. */
+export async function addAccount(sql: Sql, a: NewAccount): Promise<string> {
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(a.region)) throw new CmqError('CMQ_ERR_ACCOUNT', `region "${a.region}": use 1-63 of a-z, 0-9 and -`);
+  if (a.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(a.endpoint)) throw new CmqError('CMQ_ERR_ACCOUNT', `endpoint "${a.endpoint}": an http:// or https:// URL`);
+  const tenant = await sql.query('SELECT 1 FROM tenants WHERE id = $1', [a.tenant]);
+  if (tenant.rowCount === 0) throw new CmqError('CMQ_ERR_ACCOUNT', `unknown tenant "${a.tenant}" (cmq tenants list)`);
+  const { rows } = await sql.query<{ id: string }>(
+    'INSERT INTO accounts (tenant_id, provider, region, endpoint, credentials, rate, burst) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id::text',
+    [a.tenant, a.provider, a.region, a.endpoint ?? null, a.encryptedCredentials, a.rate ?? null, a.burst ?? null],
+  );
+  return (rows[0] as { id: string }).id;
+}
+
+export async function listAccounts(sql: Sql, tenant?: string): Promise<AccountInfo[]> {
+  const { rows } = await sql.query<AccountInfo>(`SELECT ${INFO_COLUMNS} FROM accounts WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY id`, [tenant ?? null]);
+  return rows;
+}
+
+/** The account with its encrypted credentials, or undefined. */
+export async function getAccountSecret(sql: Sql, id: string): Promise<AccountSecret | undefined> {
+  if (!/^[1-9][0-9]{0,18}$/.test(id)) return undefined;
+  const { rows } = await sql.query<AccountSecret>(`SELECT ${INFO_COLUMNS}, credentials FROM accounts WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+/** Removes an account; returns whether it existed. */
+export async function removeAccount(sql: Sql, id: string): Promise<boolean> {
+  if (!/^[1-9][0-9]{0,18}$/.test(id)) return false;
+  const { rowCount } = await sql.query('DELETE FROM accounts WHERE id = $1', [id]);
+  return rowCount === 1;
+}

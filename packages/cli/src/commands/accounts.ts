@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import { type AccountInfo, PROVIDERS, type Provider, addAccount, checkCredentials, getAccountSecret, listAccounts, maskCredentials, removeAccount } from '@cmq/actions';
+import { CmqError } from '@cmq/common';
+import { type Command, Option } from 'commander';
+import { type Env } from '../config-set';
+import { CommandFailed, Exit, failure } from '../command-error';
+import { withDatabase } from '../cli-db';
+import { safeJson, table, time } from '../format';
+import { positiveInt, withConfigDir } from '../options';
+import { loadKeyring } from './guests';
+
+interface AddOpts {
+  configDir?: string;
+  tenant: string;
+  provider: Provider;
+  region: string;
+  endpoint?: string;
+  credentialsFile: string;
+  rate?: string;
+  burst?: number;
+}
+
+function readCredentials(path: string, provider: Provider): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw failure(`cannot read --credentials-file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  try {
+    return checkCredentials(provider, text);
+  } catch (err) {
+    if (err instanceof CmqError) throw new CommandFailed(`--credentials-file ${path}: ${err.message}`, Exit.REFUSED);
+    throw err;
+  }
+}
+
+function rate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new CommandFailed(`--rate ${value}: a positive number of calls per second`, Exit.REFUSED);
+  return n;
+}
+
+async function add(opts: AddOpts, env: Env): Promise<string> {
+  const plain = readCredentials(opts.credentialsFile, opts.provider);
+  const encryptedCredentials = loadKeyring(opts.configDir, env).encrypt(plain);
+  const account = { tenant: opts.tenant, provider: opts.provider, region: opts.region, endpoint: opts.endpoint, encryptedCredentials, rate: rate(opts.rate), burst: opts.burst };
+  return withDatabase(opts.configDir, env, async ({ sql }) => {
+    try {
+      return await addAccount(sql, account);
+    } catch (err) {
+      if (err instanceof CmqError && err.code === 'CMQ_ERR_ACCOUNT') throw new CommandFailed(err.message, Exit.REFUSED);
+      throw err;
+    }
+  });
+}
+
+function limits(a: AccountInfo): string {
+  return `${a.rate ?? 'default'}/s burst ${a.burst ?? 'default'}`;
+}
+
+/** `cmq accounts add|list|show|remove`: tenants' cloud accounts (credentials encrypted, never printed). */
+export function registerAccountCommands(program: Command, env: Env): void {
+  const accounts = program.command('accounts').description('cloud accounts of tenants; credentials are stored encrypted and never printed');
+
+  withConfigDir(accounts.command('add').description('add an account; its credentials are validated and encrypted with km.active_key_id'))
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .addOption(new Option('--provider <provider>', 'cloud provider').choices([...PROVIDERS]).makeOptionMandatory())
+    .requiredOption('--region <region>', 'provider region (local: any name)')
+    .option('--endpoint <url>', 'API endpoint, for EC2-compatible clouds')
+    .requiredOption('--credentials-file <file>', 'JSON: {"access_key_id", "secret_access_key"} for ec2, {} for local')
+    .option('--rate <n>', 'API calls per second for this account (default: provisioning.cfg)')
+    .option('--burst <n>', 'bucket size for this account (default: provisioning.cfg)', positiveInt(1_000_000))
+    .action(async (opts: AddOpts) => {
+      const id = await add(opts, env);
+      process.stdout.write(`added account ${id} (${opts.provider} ${opts.region}) of tenant ${opts.tenant}\n`);
+    });
+
+  withConfigDir(accounts.command('list').description('list accounts (never their credentials)'))
+    .option('--tenant <tenant>', 'only this tenant')
+    .option('--json', 'one JSON object per line')
+    .action(async (opts: { configDir?: string; tenant?: string; json?: boolean }) => {
+      const rows = await withDatabase(opts.configDir, env, ({ sql }) => listAccounts(sql, opts.tenant));
+      if (opts.json === true) process.stdout.write(rows.map((r) => `${safeJson(r)}\n`).join(''));
+      else process.stdout.write(table(['ID', 'TENANT', 'PROVIDER', 'REGION', 'ENDPOINT', 'RATE', 'CREATED'], rows.map((r) => [r.id, r.tenant_id, r.provider, r.region, r.endpoint ?? '-', limits(r), time(r.created_at)])));
+    });
+
+  withConfigDir(accounts.command('show').argument('<id>', 'account id').description('show an account; credentials masked (the access key id\'s last 4 characters at most)'))
+    .option('--json', 'as one JSON object')
+    .action(async (id: string, opts: { configDir?: string; json?: boolean }) => {
+      const keyring = loadKeyring(opts.configDir, env);
+      const account = await withDatabase(opts.configDir, env, ({ sql }) => getAccountSecret(sql, id));
+      if (account === undefined) throw failure(`no account ${id} (cmq accounts list)`);
+      const { credentials, ...info } = account;
+      const keyId = credentials.split(':')[1] ?? '?';
+      const masked = maskCredentials(keyring.decrypt(credentials).toString('utf8'));
+      const shown = { ...info, credentials_masked: masked, key_id: keyId };
+      if (opts.json === true) process.stdout.write(`${safeJson(shown)}\n`);
+      else {
+        const fields: Array<[string, string]> = [['id', info.id], ['tenant', info.tenant_id], ['provider', info.provider], ['region', info.region], ['endpoint', info.endpoint ?? '-'], ['rate', limits(info)], ['credentials', Object.entries(masked).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'], ['key id', keyId], ['created', time(info.created_at)]];
+        process.stdout.write(fields.map(([k, v]) => `${k.padEnd(12)} ${v}\n`).join(''));
+      }
+    });
+
+  withConfigDir(accounts.command('remove').argument('<id>', 'account id').description('remove an account and its credentials'))
+    .action(async (id: string, opts: { configDir?: string }) => {
+      const removed = await withDatabase(opts.configDir, env, ({ sql }) => removeAccount(sql, id));
+      if (!removed) throw failure(`no account ${id} (cmq accounts list)`);
+      process.stdout.write(`removed account ${id}\n`);
+    });
+}
