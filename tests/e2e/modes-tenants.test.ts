@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { listDead } from '@cmq/actions';
+import amqp from 'amqplib';
 import { Pipeline } from '../helpers/pipeline';
 import { ROOT } from '../helpers/process';
+import { waitFor } from '../helpers/wait';
 
 // The subscriber runs with mode=passive throughout; the CLI's mode is rewritten per case.
 let pipe: Pipeline;
@@ -112,5 +115,22 @@ describe('tenants disable|enable', () => {
     const unknown = await cmq(['tenants', 'disable', 'nobody']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('unknown tenant "nobody"');
+  });
+});
+
+describe('direct intake (requests published straight onto cmq.actions)', () => {
+  it('a type the subscriber\'s mode refuses, and a disabled tenant\'s request, are dead-lettered with the reason', async () => {
+    expect((await cmq(['tenants', 'disable', 't2'])).code).toBe(0);
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(pipe.vhost)}`);
+    const ch = await conn.createConfirmChannel();
+    ch.publish('cmq.actions', 'provision.server.launch.t1', Buffer.from(JSON.stringify({ tenant: 't1', type: 'server.launch', args: { account: '1' } })));
+    ch.publish('cmq.actions', 'control.noop.t2', Buffer.from(JSON.stringify({ tenant: 't2', type: 'noop', args: {} })));
+    await ch.waitForConfirms();
+    await conn.close();
+    const reasons = async (): Promise<string[]> => (await listDead(pipe.pool, { limit: 100 })).filter((d) => d.id.startsWith('m')).map((d) => d.reason);
+    await waitFor(async () => (await reasons()).length >= 2, 20_000, 'two dead messages');
+    expect((await reasons()).sort()).toEqual([REFUSES.passive['server.launch'], 'tenant: tenant "t2" is disabled (`cmq tenants enable t2`)']);
+    expect(await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE type = 'server.launch' AND tenant_id = 't1' AND state <> 'rejected'")).toMatchObject({ rows: [{ n: 0 }] });
+    await cmq(['tenants', 'enable', 't2']);
   });
 });
