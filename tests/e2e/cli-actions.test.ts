@@ -85,7 +85,7 @@ describe('cmq tenants', () => {
     expect(table.stdout).toMatch(/^acme\s+Acme Corp\s+yes\s+\d{4}-/m);
     const json = await cmq(['tenants', 'list', '--json']);
     // cmq-canary comes with the schema: the pinger's canaries run as that tenant.
-    expect(lines(json.stdout).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(['acme', 'beta', 'cmq-canary']);
+    expect(lines(json.stdout).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(['acme', 'beta', 'cmq-canary', 'cmq-platform']);
   });
 
   it('refuses a malformed id (exit 2) and a taken one (exit 1), naming the problem', async () => {
@@ -95,7 +95,7 @@ describe('cmq tenants', () => {
     expect(taken).toMatchObject({ code: 1, stderr: 'cmq: tenant "acme" already exists\n' });
     expect(noName.code).toBe(64);
     expect(noName.stderr).toContain("required option '--name <name>'");
-    expect((await sql('SELECT id FROM tenants ORDER BY id')).map((r) => r.id)).toEqual(['acme', 'beta', 'cmq-canary']);
+    expect((await sql('SELECT id FROM tenants ORDER BY id')).map((r) => r.id)).toEqual(['acme', 'beta', 'cmq-canary', 'cmq-platform']);
   });
 });
 

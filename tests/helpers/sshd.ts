@@ -48,15 +48,17 @@ export class Sshd {
   private constructor(
     readonly dir: string,
     readonly port: number,
+    private readonly extraConfig: readonly string[] = [],
   ) {
     this.clientKey = makeKeyPair(dir, 'client_key');
     writeFileSync(join(dir, 'authorized_keys'), this.clientKey.publicKey, { mode: 0o644 });
   }
 
-  static async start(): Promise<Sshd> {
+  /** `extraConfig`: more sshd_config lines (e.g. `SetEnv PATH=...` to serve fake commands). */
+  static async start(extraConfig: readonly string[] = []): Promise<Sshd> {
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     ensureUser();
-    const sshd = new Sshd(tempDir('cmq-sshd-'), await freePort());
+    const sshd = new Sshd(tempDir('cmq-sshd-'), await freePort(), extraConfig);
     sshd.hostKey = makeKeyPair(sshd.dir, 'host_key');
     await sshd.launch();
     return sshd;
@@ -76,6 +78,7 @@ export class Sshd {
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'LogLevel VERBOSE',
+      ...this.extraConfig,
       '',
     ].join('\n'));
     this.output = '';

@@ -5,9 +5,23 @@ import { withDatabase } from '../cli-db';
 import { safeJson } from '../format';
 import { withConfigDir } from '../options';
 
+/** jsonb keeps no key order: print fields in the order the probe's output has them. */
+const FIELD_ORDER = ['queue', 'name', 'max', 'total', 'enabled', 'started', 'queued', 'running', 'held', 'waiting', 'transit', 'exiting', 'type', 'value', 'unit', 'status', 'thresholds', 'lnr', 'lcr', 'lnc', 'unc', 'ucr', 'unr', 'raw', 'output'];
+
+function rank(key: string): number {
+  const i = FIELD_ORDER.indexOf(key);
+  return i === -1 ? FIELD_ORDER.length : i;
+}
+
+function ordered(value: Record<string, unknown>): Array<[string, unknown]> {
+  return Object.entries(value).sort(([a], [b]) => rank(a) - rank(b));
+}
+
 function recordLine(record: unknown): string {
   if (typeof record !== 'object' || record === null) return String(record);
-  return Object.entries(record as Record<string, unknown>).map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? safeJson(v) : String(v)}`).join(' ');
+  return ordered(record as Record<string, unknown>)
+    .map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? safeJson(Object.fromEntries(ordered(v as Record<string, unknown>))) : String(v)}`)
+    .join(' ');
 }
 
 /** `cmq probes --tenant T --target X [--json]`: the latest result of each probe of a target. */
