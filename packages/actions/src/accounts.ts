@@ -8,7 +8,7 @@ export type Provider = (typeof PROVIDERS)[number];
 const CREDENTIALS: Record<Provider, z.ZodType<Record<string, unknown>>> = {
   local: z.strictObject({}),
   ec2: z.strictObject({
-    access_key_id: z.string().regex(/^[A-Z0-9]{16,128}$/, 'an AWS access key id (16-128 of A-Z and 0-9)'),
+    access_key_id: z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'an access key id: 8-128 of A-Z, a-z, 0-9, _ and - (EC2-compatible clouds use other shapes than AWS)'),
     secret_access_key: z.string().min(16).max(256),
     session_token: z.string().min(1).max(4096).optional(),
   }),
