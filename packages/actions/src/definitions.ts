@@ -2,6 +2,7 @@ import { FAMILIES, type Family } from '@cmq/common';
 import { z } from 'zod';
 import { NODE_DEFINITIONS, SERVER_DEFINITIONS } from './provisioning-definitions';
 import { PROBE_DEFINITIONS } from './probe-definitions';
+import { LOG_DEFINITIONS } from './log-definitions';
 
 /** What the platform knows about one action type: where it runs and what arguments it takes. */
 export interface ActionDefinition {
@@ -44,7 +45,7 @@ const guestExec: ActionDefinition = {
   family: () => 'guest',
 };
 
-const DEFINITIONS = new Map<string, ActionDefinition>([noop, ping, guestExec, ...SERVER_DEFINITIONS, ...NODE_DEFINITIONS, ...PROBE_DEFINITIONS].map((d) => [d.type, d]));
+const DEFINITIONS = new Map<string, ActionDefinition>([noop, ping, guestExec, ...SERVER_DEFINITIONS, ...NODE_DEFINITIONS, ...PROBE_DEFINITIONS, ...LOG_DEFINITIONS].map((d) => [d.type, d]));
 
 /** The definition of `type`, or undefined for a type this release does not handle. */
 export function actionDefinition(type: string): ActionDefinition | undefined {

@@ -18,3 +18,4 @@ export * from './probes';
 export * from './nodes';
 export * from './accounts';
 export * from './secrets';
+export * from './log-offsets';

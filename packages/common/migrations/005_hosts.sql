@@ -40,13 +40,16 @@ CREATE TABLE nodes (
 );
 
 -- guest.logs.collect: where the last collection of each remote file stopped. The offset is
--- committed only after the bytes are appended and fsynced locally.
+-- committed only after the bytes are appended and fsynced locally; local_size is the size of the
+-- local copy at that commit (bytes beyond it were written by a run that died before committing,
+-- and are cut before the next append: nothing is repeated).
 CREATE TABLE guest_log_offsets (
   tenant_id   text NOT NULL,
   guest_id    text NOT NULL,
   path        text NOT NULL,
   inode       bigint NOT NULL,
   "offset"    bigint NOT NULL CHECK ("offset" >= 0),
+  local_size  bigint NOT NULL CHECK (local_size >= 0),
   updated_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, guest_id, path),
   FOREIGN KEY (tenant_id, guest_id) REFERENCES guests (tenant_id, id) ON DELETE CASCADE

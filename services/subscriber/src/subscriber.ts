@@ -21,6 +21,7 @@ function sshServices(deps: SubscriberDeps): SshServices {
     client: new SshClient(deps.config.provisioning),
     keyring: () => (keyring ??= Keyring.fromConfig(deps.config.km)),
     strictHostKeys: deps.config.provisioning.ssh.strict_host_keys,
+    logDir: deps.config.own.log.dir,
   };
 }
 

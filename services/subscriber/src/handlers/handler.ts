@@ -7,6 +7,8 @@ export interface SshServices {
   /** The keyring of km-client.cfg; throws a permanent CmqError when it is not configured or unreadable. */
   keyring(): Keyring;
   strictHostKeys: boolean;
+  /** log.dir of the process: guest.logs.collect appends under tenants/<tenant>/guests/. */
+  logDir?: string;
 }
 
 /** What a handler gets for one run of one action. */

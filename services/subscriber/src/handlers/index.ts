@@ -1,6 +1,7 @@
 import type { Handler } from './handler';
 import { guestExec } from './guest-exec';
 import { hostProbe } from './host-probe';
+import { guestLogsCollect } from './logs-collect';
 import { nodeStart, nodeStatus, nodeStop } from './node-command';
 import { noop } from './noop';
 import { ping } from './ping';
@@ -13,6 +14,7 @@ export const HANDLERS: ReadonlyMap<string, Handler> = new Map([
   ['ping', ping],
   ['guest.exec', guestExec],
   ['host.probe', hostProbe],
+  ['guest.logs.collect', guestLogsCollect],
   ['node.start', nodeStart],
   ['node.stop', nodeStop],
   ['node.status', nodeStatus],
