@@ -3,6 +3,17 @@ import type { Sql } from '@cmq/common';
 /** Advisory lock class that a live worker holds on its own id (see migration 002, `workers`). */
 export const WORKER_LOCK = 7301;
 
+/**
+ * SQL: the worker whose id is in `column` is alive (its session holds its lock). pg_locks spans
+ * the whole server, and advisory locks belong to one database: match this database, or a worker
+ * of the same id in another database would look alive.
+ */
+function workerAlive(column: string): string {
+  return `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'
+    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND l.classid = ${WORKER_LOCK} AND l.objid = ${column}::oid AND l.objsubid = 2 AND l.granted)`;
+}
+
 /** An action a worker now owns, as claimed. */
 export interface ClaimedAction {
   id: string;
@@ -37,9 +48,7 @@ old AS (
   SELECT a.id, a.state FROM actions a
   WHERE a.id = ANY($1::bigint[])
     AND ((a.state IN ('pending', 'retrying', 'queued') AND a.not_before <= now())
-      OR (a.state = 'running' AND a.worker_id IS DISTINCT FROM $2 AND NOT EXISTS (
-            SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ${WORKER_LOCK}
-              AND l.objid = a.worker_id::oid AND l.objsubid = 2 AND l.granted)))
+      OR (a.state = 'running' AND a.worker_id IS DISTINCT FROM $2 AND NOT ${workerAlive('a.worker_id')}))
   FOR UPDATE
 ), claimed AS (
   UPDATE actions a SET state = 'running', attempts = a.attempts + 1, worker_id = $2, worker = $3,
@@ -147,9 +156,7 @@ export async function registerWorker(sql: Sql, w: { service: string; name: strin
 export async function orphanedRunning(sql: Sql, limit = 1000): Promise<string[]> {
   const { rows } = await sql.query<{ id: string }>(
     `SELECT a.id::text FROM actions a
-     WHERE a.state = 'running' AND NOT EXISTS (
-       SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ${WORKER_LOCK}
-         AND l.objid = a.worker_id::oid AND l.objsubid = 2 AND l.granted)
+     WHERE a.state = 'running' AND NOT ${workerAlive('a.worker_id')}
      LIMIT $1`,
     [limit],
   );
@@ -167,9 +174,7 @@ export async function reapOrphans(sql: Sql, ids: readonly string[], actor: strin
   const { rows } = await sql.query<{ n: number }>(
     `WITH old AS (
        SELECT a.id, a.worker FROM actions a
-       WHERE a.id = ANY($1::bigint[]) AND a.state = 'running' AND NOT EXISTS (
-         SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ${WORKER_LOCK}
-           AND l.objid = a.worker_id::oid AND l.objsubid = 2 AND l.granted)
+       WHERE a.id = ANY($1::bigint[]) AND a.state = 'running' AND NOT ${workerAlive('a.worker_id')}
        FOR UPDATE SKIP LOCKED),
      upd AS (UPDATE actions a SET state = 'pending', worker_id = NULL, updated_at = now() FROM old WHERE a.id = old.id RETURNING a.id, old.worker),
      ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason)

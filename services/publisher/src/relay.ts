@@ -1,4 +1,4 @@
-import { type DueAction, type RelayLimits, encodeAction, expireDue, msUntilNextDue, relayFamily } from '@cmq/actions';
+import { type DueAction, type RelayLimits, encodeAction, expireDue, msUntilNextDue, orphanedRunning, reapOrphans, relayFamily } from '@cmq/actions';
 import { type AmqpClient, type Component, type Database, Exchanges, FAMILIES, type Logger, type MetricsFile, backoffDelay, errorText, sleep } from '@cmq/common';
 import { RelayMetrics } from './relay-metrics';
 
@@ -14,6 +14,11 @@ export interface RelayOptions {
   metrics: MetricsFile;
 }
 
+/** How often the relay looks for running actions whose worker is gone. */
+const ORPHAN_LOOK_MS = 5_000;
+/** How long such an action must stay orphaned before it goes back to the relay. */
+const ORPHAN_GRACE_MS = 10_000;
+
 /**
  * The transactional outbox's relay: moves due action rows onto `cmq.actions` with publisher
  * confirms, fairly across tenants and within each family's window; ends expired ones. Woken at
@@ -28,6 +33,9 @@ export class Relay implements Component {
   /** Actions published since start. */
   published = 0;
   private readonly counters: RelayMetrics;
+  /** Running actions seen without their worker's lock, and when first seen so. */
+  private readonly orphans = new Map<string, number>();
+  private lastOrphanLook = 0;
 
   constructor(private readonly opts: RelayOptions) {
     this.counters = new RelayMetrics(opts.metrics.registry, opts.limits.window);
@@ -99,7 +107,8 @@ export class Relay implements Component {
     const expired = await expireDue(database.sql, actor);
     if (expired > 0) this.opts.logger.info({ expired }, 'actions expired before they could run');
     this.counters.expired.inc(expired);
-    let moved = 0;
+    const reaped = await this.reapOrphans();
+    let moved = reaped;
     for (const family of FAMILIES) {
       const n = await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(rows), (total) => this.counters.inflight.set({ family }, total));
       this.counters.published.inc({ family }, n);
@@ -107,6 +116,27 @@ export class Relay implements Component {
     }
     this.published += moved;
     return moved + expired;
+  }
+
+  /**
+   * Every few seconds: running actions whose worker is gone (its PostgreSQL session, and so its
+   * lock, ended: the process died) go back to pending once they have been orphaned for
+   * ORPHAN_GRACE_MS, so they run again even if their message was lost and no pinger runs. The
+   * grace lets live workers take their locks again after a database restart.
+   */
+  private async reapOrphans(): Promise<number> {
+    const now = Date.now();
+    if (now - this.lastOrphanLook < ORPHAN_LOOK_MS) return 0;
+    this.lastOrphanLook = now;
+    const { database, actor, logger } = this.opts;
+    const current = new Set(await orphanedRunning(database.sql));
+    for (const id of this.orphans.keys()) if (!current.has(id)) this.orphans.delete(id);
+    for (const id of current) if (!this.orphans.has(id)) this.orphans.set(id, now);
+    const due = [...this.orphans].filter(([, since]) => now - since >= ORPHAN_GRACE_MS).map(([id]) => id);
+    const reaped = await reapOrphans(database.sql, due, actor);
+    for (const id of due) this.orphans.delete(id);
+    if (reaped > 0) logger.warn({ reaped }, 'running actions of workers that are gone sent back to the relay');
+    return reaped;
   }
 
   private async publish(rows: DueAction[]): Promise<void> {

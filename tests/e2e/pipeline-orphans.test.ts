@@ -1,0 +1,33 @@
+import { randomBytes } from 'node:crypto';
+import { Pipeline } from '../helpers/pipeline';
+import { execFileP } from '../helpers/process';
+import { waitFor } from '../helpers/wait';
+
+let pipe: Pipeline;
+const tenant = `orphan-${randomBytes(3).toString('hex')}`;
+
+beforeAll(async () => {
+  pipe = await Pipeline.create();
+  await pipe.addTenants(tenant);
+});
+
+afterAll(async () => {
+  await pipe.destroy();
+});
+
+it('running actions of a worker that died, whose messages are lost too, go back to the relay and succeed', async () => {
+  const ids = await pipe.submit(Array.from({ length: 5 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 60_000 } })));
+  pipe.start('publisher');
+  const first = pipe.start('subscriber');
+  await waitFor(async () => (await pipe.states()).running === 5, 30_000, '5 running');
+  first.kill('SIGKILL');
+  await first.exited;
+  // The unacked messages went back to the queue: lose them, as a broker failure could.
+  await execFileP('rabbitmqctl', ['-q', 'purge_queue', '-p', pipe.vhost, 'cmq.control']);
+  await pipe.pool.query("UPDATE actions SET args = '{}' WHERE id = ANY($1::bigint[])", [ids]);
+  pipe.start('subscriber');
+  await pipe.allFinal(60_000, ids);
+  expect(await pipe.states()).toEqual({ succeeded: 5 });
+  const { rows } = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE to_state = 'pending' AND reason LIKE 'reaped: worker subscriber:default@% is gone%'");
+  expect(rows[0]?.n).toBe(5);
+}, 90_000);
