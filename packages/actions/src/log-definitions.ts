@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ActionDefinition } from './definitions';
+import type { Family } from '@cmq/common';
 
 const REMOTE_PATH = z
   .string()
@@ -7,15 +7,15 @@ const REMOTE_PATH = z
   .regex(/^\/[^\0\n]*[^/]$/, 'an absolute path of a file on the guest')
   .refine((p) => !p.split('/').includes('..') && !p.split('/').includes('.'), 'no . or .. segments');
 
-const guestLogsCollect: ActionDefinition = {
+const guestLogsCollect = {
   type: 'guest.logs.collect',
   description: 'appends what is new in each remote file since the last collection to <log.dir>/tenants/<tenant>/guests/<guest>/<path>; follows rotation and truncation',
   schema: z.strictObject({
     guest: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'a guest id of the tenant (cmq guests list)'),
     paths: z.array(REMOTE_PATH).min(1).max(100),
   }),
-  family: () => 'guest',
+  family: (): Family => 'guest',
 };
 
-/** Log collection from guests (every mode allows it). */
-export const LOG_DEFINITIONS: readonly ActionDefinition[] = [guestLogsCollect];
+/** (Shaped as definitions.ts's ActionDefinition, checked there; no import back, so no cycle.) Log collection from guests (every mode allows it). */
+export const LOG_DEFINITIONS = [guestLogsCollect] as const;

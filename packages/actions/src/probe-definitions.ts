@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { ActionDefinition } from './definitions';
+import type { Family } from '@cmq/common';
 import { PROBES } from './probe-parsers';
 
-const hostProbe: ActionDefinition = {
+const hostProbe = {
   type: 'host.probe',
   description: 'runs a probe on a guest over SSH (pbs-qstat: qstat -Q; ipmi-sensor: ipmitool sensor; command: the given command) and records the parsed output',
   schema: z
@@ -13,8 +13,8 @@ const hostProbe: ActionDefinition = {
       timeout: z.number().positive().max(3_600).optional(),
     })
     .refine((a) => (a.probe === 'command') === (a.command !== undefined), { message: 'command is required with probe=command and refused with the other probes', path: ['command'] }),
-  family: () => 'monitor',
+  family: (): Family => 'monitor',
 };
 
-/** Host status probes (every mode allows them). */
-export const PROBE_DEFINITIONS: readonly ActionDefinition[] = [hostProbe];
+/** (Shaped as definitions.ts's ActionDefinition, checked there; no import back, so no cycle.) Host status probes (every mode allows them). */
+export const PROBE_DEFINITIONS = [hostProbe] as const;
