@@ -185,7 +185,7 @@ describe('passive mode refuses node actions', () => {
     await passive.destroy();
   });
 
-  it('node.start ends rejected with the reason naming provisioning.cfg mode, and nothing runs', async () => {
+  it('node.start is refused at intake, or ends rejected when it got in, with the reason naming provisioning.cfg mode; nothing runs', async () => {
     passive = await Pipeline.create({ config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8', mode: 'passive' } } });
     await keyring(passive.dir);
     passive.start('publisher');
@@ -197,7 +197,14 @@ describe('passive mode refuses node actions', () => {
     expect(add.code).toBe(0);
     const start = await cmq(['nodes', 'start', 'p1', '--wait', '--timeout', '30'], passive.dir);
     expect(start.code).not.toBe(0);
-    expect(`${start.stdout}${start.stderr}`).toContain('provisioning.cfg mode=passive refuses node.start');
+    expect(start.code).toBe(2);
+    expect(start.stderr).toContain('provisioning.cfg mode=passive refuses node.start');
+    // A row inserted without the intake check (an older requester) is rejected by the subscriber.
+    const [id = ''] = await passive.submit([{ type: 'node.start', tenant: 'cmq-platform', args: { node: 'p1' } }]);
+    await passive.allFinal(30_000, [id]);
+    const { rows } = await passive.pool.query<{ state: string; error: string }>('SELECT state, error FROM actions WHERE id = $1', [id]);
+    expect(rows[0]?.state).toBe('rejected');
+    expect(rows[0]?.error).toContain('provisioning.cfg mode=passive refuses node.start');
     expect(existsSync(marker)).toBe(false);
   });
 });

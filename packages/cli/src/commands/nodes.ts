@@ -1,4 +1,4 @@
-import { NODE_NAME_RE, type NodeInfo, PLATFORM_TENANT, addNode, getNode, insertActions, listNodes, parseRequest, removeNode } from '@cmq/actions';
+import { IntakeError, NODE_NAME_RE, type NodeInfo, PLATFORM_TENANT, addNode, getNode, insertActions, listNodes, parseRequest, removeNode } from '@cmq/actions';
 import { CmqError } from '@cmq/common';
 import type { Command } from 'commander';
 import { type Env } from '../config-set';
@@ -6,6 +6,7 @@ import { CommandFailed, Exit, failure, refused } from '../command-error';
 import { cliActor, withDatabase } from '../cli-db';
 import { oneLine, safeJson, table, time } from '../format';
 import { positiveInt, seconds, waitMs, withConfigDir } from '../options';
+import { loadMode } from '../provisioning';
 import { reportOutcome, waitForFinal } from '../wait-final';
 import { loadKeyring, readKeyFile } from './guests';
 
@@ -56,9 +57,16 @@ async function submit(which: 'start' | 'stop' | 'status', name: string, opts: { 
   const wait = waitMs(opts);
   const checked = parseRequest({ type: `node.${which}`, tenant: PLATFORM_TENANT, args: { node: name } });
   if (!checked.ok) throw refused(checked.error);
+  const mode = loadMode(opts.configDir, env);
   await withDatabase(opts.configDir, env, async (db) => {
     if ((await getNode(db.sql, name)) === undefined) throw refused(`no node "${name}" (cmq nodes list)`);
-    const [id = ''] = await insertActions(db.transaction, [checked.request], cliActor(env));
+    let id: string;
+    try {
+      [id = ''] = await insertActions(db.transaction, [checked.request], cliActor(env), { mode });
+    } catch (err) {
+      if (err instanceof IntakeError) throw refused(err.message);
+      throw err;
+    }
     process.stdout.write(`${id}\n`);
     if (wait !== undefined) reportOutcome(await waitForFinal(db.sql, id, wait));
   });
