@@ -3,15 +3,9 @@ import { z } from 'zod';
 import { NODE_DEFINITIONS, SERVER_DEFINITIONS } from './provisioning-definitions';
 import { PROBE_DEFINITIONS } from './probe-definitions';
 import { LOG_DEFINITIONS } from './log-definitions';
+import type { ActionDefinition } from './action-definition';
 
-/** What the platform knows about one action type: where it runs and what arguments it takes. */
-export interface ActionDefinition {
-  readonly type: string;
-  readonly description: string;
-  readonly schema: z.ZodType<Record<string, unknown>>;
-  /** The queue family the action goes to (most types have a fixed one). */
-  family(args: Record<string, unknown>): Family;
-}
+export type { ActionDefinition } from './action-definition';
 
 const noop: ActionDefinition = {
   type: 'noop',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ActionDefinition } from './definitions';
+import type { ActionDefinition } from './action-definition';
 
 const ACCOUNT = z.string().regex(/^[1-9][0-9]{0,18}$/, 'an account id of the tenant (cmq accounts list)');
 const SERVER = z.string().min(1).max(200);
