@@ -1,12 +1,14 @@
-import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pipeline } from '../helpers/pipeline';
-import { runCmq } from '../helpers/process';
+import { type Spawned, runCmq } from '../helpers/process';
 import { Sshd } from '../helpers/sshd';
+import { waitFor } from '../helpers/wait';
 
 let pipe: Pipeline;
 let sshd: Sshd;
 let work: string;
+let subscriber: Spawned;
 const TENANT = 'logs1';
 
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
@@ -32,7 +34,7 @@ beforeAll(async () => {
   writeFileSync(join(pipe.dir, 'km-client.cfg'), `km.keys_file=${keys}\nkm.active_key_id=k1\n`);
   await pipe.addTenants(TENANT);
   pipe.start('publisher');
-  pipe.start('subscriber');
+  subscriber = pipe.start('subscriber');
   await pipe.running('publisher', 'main');
   await pipe.running('subscriber', 'default');
   const add = await runCmq(['guests', 'add', '--tenant', TENANT, '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--name', 'web1', '--config-dir', pipe.dir]);
@@ -90,4 +92,41 @@ describe('guest.logs.collect against a real sshd', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('an absolute path');
   });
+
+  it('a subscriber SIGKILLed between the local append and the offset commit, then a logrotate and a truncation: every line exactly once, in order', async () => {
+    const app = join(work, 'killed.log');
+    writeFileSync(app, numbered(1, 3));
+    await collect([app]);
+    appendFileSync(app, numbered(4, 6));
+
+    // A subscriber with the test-only pause hook: it appends lines 4-6 locally, then waits before committing.
+    subscriber.kill('SIGTERM');
+    await subscriber.exited;
+    const pause = join(pipe.dir, 'pause-before-commit');
+    const paused = pipe.start('subscriber', [], { CMQ_TEST_PAUSE_BEFORE_OFFSET_COMMIT_FILE: pause });
+    await pipe.running('subscriber', 'default', subscriber.pid);
+    const call = await runCmq(['call', 'guest.logs.collect', '--tenant', TENANT, '--args', JSON.stringify({ guest: 'web1', paths: [app] }), '--config-dir', pipe.dir]);
+    expect(call.code).toBe(0);
+    await waitFor(() => existsSync(`${pause}.waiting`), 20_000, 'the subscriber paused before its offset commit');
+    expect(local(app)).toBe(numbered(1, 6)); // appended and fsynced, offset not committed
+    paused.kill('SIGKILL');
+    await paused.exited;
+
+    // While it is down: lines before a rotation, the rotation, a new file.
+    appendFileSync(app, numbered(7, 8));
+    renameSync(app, `${app}.1`);
+    writeFileSync(app, numbered(9, 10));
+
+    subscriber = pipe.start('subscriber');
+    await pipe.running('subscriber', 'default', paused.pid);
+    await waitFor(async () => {
+      const { rows } = await pipe.pool.query<{ state: string }>("SELECT state FROM actions WHERE type = 'guest.logs.collect' AND args->'paths' ? $1 ORDER BY id DESC LIMIT 1", [app]);
+      return rows[0]?.state === 'succeeded';
+    }, 45_000, 'the interrupted collection ran again and succeeded');
+    expect(local(app)).toBe(numbered(1, 10));
+
+    writeFileSync(app, 'line 11\n'); // truncated
+    expect((await collect([app]))[0]).toMatchObject({ truncated: true });
+    expect(local(app)).toBe(numbered(1, 11));
+  }, 90_000);
 });

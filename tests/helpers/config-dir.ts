@@ -32,7 +32,8 @@ export function serviceConfig(extra: ConfigFiles = {}, database = 'cmq'): { dir:
   const files: ConfigFiles = {
     'worker.properties': { 'db.database': database },
     'mq.cfg': { 'amqp.reconnect.initial_delay': '100ms', 'amqp.reconnect.max_delay': '1s' },
-    'publisher.properties': own,
+    // No scheduled log collection unless a test asks for it (guests would get collect actions).
+    'publisher.properties': { ...own, 'logs.paths': '' },
     'subscriber.properties': own,
     'pinger.properties': own,
   };

@@ -19,3 +19,4 @@ export * from './nodes';
 export * from './accounts';
 export * from './secrets';
 export * from './log-offsets';
+export * from './log-schedule';

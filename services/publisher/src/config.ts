@@ -1,14 +1,20 @@
-import { type FileSpec, type ProcessKeys, duration, integer, processKeys } from '@cmq/common';
+import { type FileSpec, type ProcessKeys, duration, integer, list, processKeys } from '@cmq/common';
+
+/** An absolute remote file path (as guest.logs.collect takes it). */
+function checkRemotePath(p: string): void {
+  if (!/^\/[^\0\n]*[^/]$/.test(p) || p.split('/').includes('..') || p.split('/').includes('.')) throw new Error(`"${p}" is not an absolute file path without . or .. segments`);
+}
 
 export interface PublisherConfig extends ProcessKeys {
   relay: { batch_size: number; window: number; tenant_cap: number; sweep_interval: number };
+  logs: { collect_interval: number; paths: string[] };
 }
 
 /** `publisher.properties` (or `publisher-NAME.properties` for `--instance NAME`). */
 export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
   return {
     file: instance === undefined ? 'publisher.properties' : `publisher-${instance}.properties`,
-    title: 'The publisher process: the relay (outbox to broker), logs, heartbeat, shutdown.',
+    title: 'The publisher process: the relay (outbox to broker), guest log collection schedule, logs, heartbeat, shutdown.',
     envPrefix: 'CMQ_PUBLISHER_',
     schema: {
       ...processKeys(instance ?? 'main'),
@@ -17,6 +23,10 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
         window: { doc: 'Most actions of one queue family queued or running at once; the backlog waits in PostgreSQL. Size it from the consumers\' prefetch.', format: integer(1, 1_000_000), default: 1000 },
         tenant_cap: { doc: 'Most actions of one tenant in one family queued or running at once, so no tenant starves another.', format: integer(1, 1_000_000), default: 200 },
         sweep_interval: { doc: 'How often the relay looks for due work when no notification woke it (retries and countdowns coming due).', format: duration(50, 60_000), default: 1_000 },
+      },
+      logs: {
+        collect_interval: { doc: 'How often a guest.logs.collect action is scheduled for each guest (one per guest per interval, whichever publisher schedules it). A guest whose previous collection has not finished is left out of that interval.', format: duration(1_000, 86_400_000), default: 60_000 },
+        paths: { doc: 'Absolute remote files, comma-separated, collected on every guest that has no log_paths of its own (empty: only guests with their own are collected).', format: list('remote-path', checkRemotePath, 0), default: ['/var/log/syslog'] },
       },
     },
   };

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { PgSession, type ServiceDefinition, VERSION, startService } from '@cmq/common';
 import { type PublisherConfig, publisherFile } from './config';
+import { LogScheduler } from './log-scheduler';
 import { Relay } from './relay';
 
 let relay: Relay | undefined;
@@ -37,7 +38,14 @@ const definition: ServiceDefinition<PublisherConfig> = {
       onNotification: () => r.wake(),
       onReconnect: () => r.wake(),
     });
-    return [listener, relay];
+    const scheduler = new LogScheduler({
+      database,
+      logger: logging.logger.child({ component: 'log-scheduler' }),
+      intervalMs: own.logs.collect_interval,
+      defaultPaths: own.logs.paths,
+      actor,
+    });
+    return [listener, relay, scheduler];
   },
   heartbeatStats: () => ({ queues: [], inFlight: 0, processed: relay?.published ?? 0, failed: 0 }),
   runningStatus: () => 'running: relaying actions',

@@ -1,0 +1,94 @@
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeConfig } from '../helpers/config-dir';
+import { Pipeline } from '../helpers/pipeline';
+import { type Spawned, runCmq } from '../helpers/process';
+import { Sshd } from '../helpers/sshd';
+import { waitFor } from '../helpers/wait';
+
+let pipe: Pipeline;
+let sshd: Sshd;
+let work: string;
+let main: Spawned;
+const TENANT = 'sched1';
+const SCHEDULE = { 'logs.collect_interval': '1s', 'logs.paths': '' };
+
+const numbered = (from: number, to: number): string => Array.from({ length: to - from + 1 }, (_, i) => `line ${from + i}\n`).join('');
+const localCopy = (remote: string): string => join(pipe.logDir, 'tenants', TENANT, 'guests', 'web1', remote.replace(/^\//, ''));
+
+interface Scheduled {
+  key: string;
+  actor: string;
+}
+
+async function scheduled(): Promise<Scheduled[]> {
+  const { rows } = await pipe.pool.query<Scheduled>(
+    `SELECT a.idempotency_key AS key, e.actor FROM actions a JOIN action_events e ON e.action_id = a.id AND e.to_state = 'pending' AND e.from_state IS NULL
+     WHERE a.type = 'guest.logs.collect' ORDER BY a.id`,
+  );
+  return rows;
+}
+
+beforeAll(async () => {
+  sshd = await Sshd.start();
+  work = sshd.writableDir();
+  pipe = await Pipeline.create({ config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8' }, 'publisher.properties': SCHEDULE } });
+  const keys = join(pipe.dir, 'km.keys');
+  expect((await runCmq(['keys', 'generate', '--out', keys, '--id', 'k1'])).code).toBe(0);
+  writeFileSync(join(pipe.dir, 'km-client.cfg'), `km.keys_file=${keys}\nkm.active_key_id=k1\n`);
+  // A second publisher, same database and broker, its own name.
+  writeConfig({ 'publisher-second.properties': { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': '1s', 'shutdown.drain_timeout': '5s', ...SCHEDULE } }, pipe.dir);
+  await pipe.addTenants(TENANT);
+  const add = await runCmq(['guests', 'add', '--tenant', TENANT, '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--name', 'web1', '--config-dir', pipe.dir]);
+  expect(add.code).toBe(0);
+  main = pipe.start('publisher');
+  pipe.start('subscriber');
+  await pipe.running('publisher', 'main');
+  await pipe.running('subscriber', 'default');
+}, 60_000);
+
+afterAll(async () => {
+  await pipe.destroy();
+  await sshd.stop();
+});
+
+describe('scheduled guest.logs.collect (publisher logs.collect_interval=1s)', () => {
+  it('a growing remote log is copied as it grows: every line once, in order', async () => {
+    const app = join(work, 'growing.log');
+    writeFileSync(app, numbered(1, 5));
+    await pipe.pool.query('UPDATE guests SET log_paths = $1 WHERE tenant_id = $2 AND id = $3', [[app], TENANT, 'web1']);
+    await waitFor(() => existsSync(localCopy(app)) && readFileSync(localCopy(app), 'utf8') === numbered(1, 5), 15_000, 'first lines collected');
+    for (let n = 6; n <= 30; n += 5) {
+      appendFileSync(app, numbered(n, n + 4));
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    await waitFor(() => readFileSync(localCopy(app), 'utf8') === numbered(1, 30), 15_000, 'all 30 lines collected');
+    // A few more slots with nothing new: still exactly once.
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(readFileSync(localCopy(app), 'utf8')).toBe(numbered(1, 30));
+    const failed = await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE type = 'guest.logs.collect' AND state IN ('failed', 'dead', 'expired')");
+    expect(failed.rows[0]).toEqual({ n: 0 });
+  }, 60_000);
+
+  it('two publishers: each slot is scheduled once; when one is killed the other carries on', async () => {
+    const before = (await scheduled()).length;
+    const second = pipe.start('publisher', ['--instance', 'second']);
+    await pipe.running('publisher', 'second');
+    await waitFor(async () => (await scheduled()).length >= before + 4, 15_000, 'four more slots with both publishers');
+    main.kill('SIGKILL');
+    await main.exited;
+    const atKill = (await scheduled()).length;
+    await waitFor(async () => (await scheduled()).length >= atKill + 3, 15_000, 'three more slots after the first publisher died');
+    second.kill('SIGTERM');
+    await second.exited;
+
+    const all = await scheduled();
+    const keys = all.map((s) => s.key);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(keys.every((k) => /^logs:web1:\d+$/.test(k))).toBe(true);
+    // Slots only increase, and the surviving publisher scheduled the ones after the kill.
+    const slots = keys.map((k) => Number(k.split(':')[2]));
+    expect([...slots].sort((a, b) => a - b)).toEqual(slots);
+    expect(all.slice(atKill).every((s) => s.actor.startsWith('publisher:second@'))).toBe(true);
+  }, 60_000);
+});
