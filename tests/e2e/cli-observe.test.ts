@@ -8,7 +8,7 @@ import { waitFor } from '../helpers/wait';
  * `cmq logs` and `cmq status` against a running pipeline: two tenants, successes logged at debug
  * so that every action leaves lines in its tenant's file, one failure (a warn line) per tenant.
  */
-const REDIS_DB = 13;
+const REDIS_DB = 9;
 let pipe: Pipeline;
 let publisher: Spawned;
 let subscriber: Spawned;

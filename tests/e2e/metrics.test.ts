@@ -44,6 +44,8 @@ beforeAll(async () => {
       'publisher.properties': fast,
       'subscriber.properties': { ...fast, 'retry.initial_delay': '100ms' },
       'pinger.properties': { ...fast, 'pinger.interval': '1s', 'canary.families': 'control' },
+      // Heartbeats live in Redis: a database of its own, so other tests' subscribers are not counted.
+      'persistence.properties': { 'redis.db': 15 },
     },
   });
   await pipe.addTenants(tenant);

@@ -5,7 +5,7 @@ import type { Spawned } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
 
 // A Redis database of its own (heartbeats and the pinger lease are global names).
-const REDIS_DB = 12;
+const REDIS_DB = 10;
 
 let pipe: Pipeline;
 const tenant = `reap-${randomBytes(3).toString('hex')}`;
