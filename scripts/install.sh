@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install a built cmq-workers tree (after `npm ci && npm run build`) under PREFIX.
+# Install a built cmq-workers tree (after `scripts/npm-install.sh && npm run build`) under PREFIX.
 #
 #   scripts/install.sh [--prefix DIR] [--destdir DIR] [--no-user]
 #
@@ -71,12 +71,12 @@ bins=$(cd "$SRC" && "$NODE" -e '
     for (const [name, path] of Object.entries(typeof bin === "string" ? {} : bin)) console.log(name + " " + w + "/" + path);
   }') || die "cannot read the bins of the workspaces"
 for ws in $workspaces; do
-  [ -d "$SRC/$ws/dist" ] || die "$SRC/$ws/dist is missing: run 'npm ci && npm run build' in $SRC first"
+  [ -d "$SRC/$ws/dist" ] || die "$SRC/$ws/dist is missing: run 'scripts/npm-install.sh && npm run build' in $SRC first"
 done
 for b in cmq cmq-publisher cmq-subscriber cmq-pinger; do
   printf '%s\n' "$bins" | grep -q "^$b " || die "no workspace declares the bin $b"
 done
-[ -d "$SRC/node_modules" ] || die "$SRC/node_modules is missing: run 'npm ci' in $SRC first"
+[ -d "$SRC/node_modules" ] || die "$SRC/node_modules is missing: run 'scripts/npm-install.sh' in $SRC first"
 
 manage_owner=1
 if [ -n "$DESTDIR" ] || [ "$CMQ_NO_USER" = 1 ]; then
@@ -151,7 +151,7 @@ prod=$(cd "$SRC" && npm ls --omit=dev --parseable --all --offline 2>/dev/null \
   | sed -nE "s#^$SRC/(((packages|services)/[^/]+/)?node_modules/(@[^/]+/)?[^/@][^/]*)\$#\1#p" | sort -u) || true
 case $prod in
   *node_modules/@cmq/common*) ;;
-  *) die "'npm ls --omit=dev' in $SRC did not list the workspace packages: run 'npm ci' there" ;;
+  *) die "'npm ls --omit=dev' in $SRC did not list the workspace packages: run 'scripts/npm-install.sh' there" ;;
 esac
 # Of each workspace: package.json, dist/ and, where there is one, migrations/.
 parts=
