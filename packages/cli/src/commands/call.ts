@@ -1,12 +1,12 @@
-import { IntakeError, insertActions, parseRequest } from '@cmq/actions';
+import { parseRequest } from '@cmq/actions';
 import type { Command } from 'commander';
-import { withDatabase, cliActor } from '../cli-db';
+import { cliActor, withDatabase } from '../cli-db';
 import { refused, usage } from '../command-error';
 import { type Env } from '../config-set';
 import { submitStdin } from '../bulk-intake';
 import { positiveInt, seconds, waitMs, withConfigDir } from '../options';
-import { reportOutcome, waitForFinal } from '../wait-final';
 import { loadMode } from '../provisioning';
+import { submitOne } from '../submit-one';
 
 interface CallOpts {
   configDir?: string;
@@ -63,17 +63,7 @@ async function callOne(type: string | undefined, opts: CallOpts, env: Env): Prom
   const checked = parseRequest(rawRequest(type, opts));
   if (!checked.ok) throw refused(checked.error);
   const mode = loadMode(opts.configDir, env);
-  await withDatabase(opts.configDir, env, async (db) => {
-    let id: string;
-    try {
-      [id = ''] = await insertActions(db.transaction, [checked.request], cliActor(env), { mode });
-    } catch (err) {
-      if (err instanceof IntakeError) throw refused(err.message);
-      throw err;
-    }
-    process.stdout.write(`${id}\n`);
-    if (wait !== undefined) reportOutcome(await waitForFinal(db.sql, id, wait));
-  });
+  await withDatabase(opts.configDir, env, (db) => submitOne(db, checked.request, env, mode, wait));
 }
 
 async function callStdin(type: string | undefined, opts: CallOpts, env: Env): Promise<void> {

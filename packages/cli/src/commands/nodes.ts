@@ -1,13 +1,13 @@
-import { IntakeError, NODE_NAME_RE, type NodeInfo, PLATFORM_TENANT, addNode, getNode, insertActions, listNodes, parseRequest, removeNode } from '@cmq/actions';
+import { NODE_NAME_RE, type NodeInfo, PLATFORM_TENANT, addNode, getNode, listNodes, parseRequest, removeNode } from '@cmq/actions';
 import { CmqError } from '@cmq/common';
 import type { Command } from 'commander';
 import { type Env } from '../config-set';
 import { CommandFailed, Exit, failure, refused } from '../command-error';
-import { cliActor, withDatabase } from '../cli-db';
+import { withDatabase } from '../cli-db';
 import { oneLine, safeJson, table, time } from '../format';
 import { positiveInt, seconds, waitMs, withConfigDir } from '../options';
 import { loadMode } from '../provisioning';
-import { reportOutcome, waitForFinal } from '../wait-final';
+import { submitOne } from '../submit-one';
 import { loadKeyring, readKeyFile } from './guests';
 
 interface AddOpts {
@@ -60,15 +60,7 @@ async function submit(which: 'start' | 'stop' | 'status', name: string, opts: { 
   const mode = loadMode(opts.configDir, env);
   await withDatabase(opts.configDir, env, async (db) => {
     if ((await getNode(db.sql, name)) === undefined) throw refused(`no node "${name}" (cmq nodes list)`);
-    let id: string;
-    try {
-      [id = ''] = await insertActions(db.transaction, [checked.request], cliActor(env), { mode });
-    } catch (err) {
-      if (err instanceof IntakeError) throw refused(err.message);
-      throw err;
-    }
-    process.stdout.write(`${id}\n`);
-    if (wait !== undefined) reportOutcome(await waitForFinal(db.sql, id, wait));
+    await submitOne(db, checked.request, env, mode, wait);
   });
 }
 

@@ -1,0 +1,22 @@
+import { type ActionRequest, IntakeError, insertActions } from '@cmq/actions';
+import type { ProvisioningConfig } from '@cmq/common';
+import { type CliDb, cliActor } from './cli-db';
+import { refused } from './command-error';
+import type { Env } from './config-set';
+import { reportOutcome, waitForFinal } from './wait-final';
+
+/**
+ * Inserts one validated request (refused at intake → exit 2 with the reason), prints its id,
+ * and with `waitMs` waits for its final state and reports it (exit 0 only for succeeded).
+ */
+export async function submitOne(db: CliDb, request: ActionRequest, env: Env, mode: ProvisioningConfig['mode'], waitMs: number | undefined): Promise<void> {
+  let id: string;
+  try {
+    [id = ''] = await insertActions(db.transaction, [request], cliActor(env), { mode });
+  } catch (err) {
+    if (err instanceof IntakeError) throw refused(err.message);
+    throw err;
+  }
+  process.stdout.write(`${id}\n`);
+  if (waitMs !== undefined) reportOutcome(await waitForFinal(db.sql, id, waitMs));
+}
