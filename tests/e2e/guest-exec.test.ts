@@ -38,10 +38,7 @@ beforeAll(async () => {
   expect(statSync(keys).mode & 0o777).toBe(0o600);
   writeFileSync(join(pipe.dir, 'km-client.cfg'), `km.keys_file=${keys}\nkm.active_key_id=k1\n`);
   await pipe.addTenants('t1');
-  pipe.start('publisher');
-  pipe.start('subscriber');
-  await pipe.running('publisher', 'main');
-  await pipe.running('subscriber', 'default');
+  await pipe.startPublisherAndSubscriber();
 });
 
 afterAll(async () => {

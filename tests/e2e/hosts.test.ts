@@ -55,10 +55,7 @@ beforeAll(async () => {
   pipe = await Pipeline.create({ config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8', mode: 'static' } } });
   await keyring(pipe.dir);
   await pipe.addTenants(TENANT);
-  pipe.start('publisher');
-  pipe.start('subscriber');
-  await pipe.running('publisher', 'main');
-  await pipe.running('subscriber', 'default');
+  await pipe.startPublisherAndSubscriber();
   const add = await cmq(['guests', 'add', '--tenant', TENANT, '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--name', 'hpc1']);
   expect(add.code).toBe(0);
 });

@@ -38,10 +38,7 @@ const ARGS: Record<string, string> = { 'server.launch': '{"account":"1"}', 'node
 beforeAll(async () => {
   pipe = await Pipeline.create({ config: { 'provisioning.cfg': { mode: 'passive' } } });
   await pipe.addTenants('t1', 't2');
-  pipe.start('publisher');
-  pipe.start('subscriber');
-  await pipe.running('publisher', 'main');
-  await pipe.running('subscriber', 'default');
+  await pipe.startPublisherAndSubscriber();
 });
 
 afterAll(async () => {

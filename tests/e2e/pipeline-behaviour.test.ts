@@ -24,10 +24,7 @@ beforeAll(async () => {
   // Due to expire before anything runs: the services start after their expiry.
   expiring = await pipe.submit([{ type: 'noop', tenant: 't1', expires: new Date(Date.now() + 1_000).toISOString() }]);
   await new Promise((r) => setTimeout(r, 1_500));
-  pipe.start('publisher');
-  pipe.start('subscriber');
-  await pipe.running('publisher', 'main');
-  await pipe.running('subscriber', 'default');
+  await pipe.startPublisherAndSubscriber();
 });
 
 afterAll(async () => {

@@ -78,6 +78,14 @@ export class Pipeline {
     return proc;
   }
 
+  /** Starts a publisher and the default subscriber and waits until both run. */
+  async startPublisherAndSubscriber(): Promise<void> {
+    this.start('publisher');
+    this.start('subscriber');
+    await this.running('publisher', 'main');
+    await this.running('subscriber', 'default');
+  }
+
   /** Waits until the process logged `state running` in its log file (`name` as configured). */
   async running(service: string, name: string, after = 0): Promise<void> {
     await waitForLog(join(this.logDir, `${service}-${name}.log`), (l) => l.msg === 'state running' && Number(l.pid) > after, 30_000, `${service} ${name} running`);

@@ -4,7 +4,7 @@ import { errorText } from '../errors';
 import type { Component, StatusBoard } from '../lifecycle/component';
 import { backoffDelay, sleep } from '../lifecycle/timing';
 import type { Logger } from '../logging/logging';
-import { databaseLabel } from './postgres';
+import { connectionConfig, databaseLabel } from './postgres';
 import type { Sql } from './sql';
 
 export interface PgSessionOptions {
@@ -81,16 +81,7 @@ export class PgSession implements Component {
 
   private async connect(): Promise<{ done: Promise<string> }> {
     const { db } = this.opts;
-    const client = new Client({
-      host: db.host,
-      port: db.port,
-      database: db.database,
-      user: db.user,
-      password: db.password === '' ? undefined : db.password,
-      connectionTimeoutMillis: db.connect_timeout,
-      application_name: this.opts.applicationName,
-      keepAlive: true,
-    });
+    const client = new Client({ ...connectionConfig(db, this.opts.applicationName), keepAlive: true });
     const done = new Promise<string>((resolve) => {
       client.on('error', (err: Error) => resolve(errorText(err)));
       client.on('end', () => resolve('connection ended'));

@@ -9,19 +9,22 @@ import type { Sql } from './sql';
 
 type Db = DbConfig['db'];
 
-/** A pg Pool with the mandatory error listener (an idle client's backend dying must not crash the process). */
-export function createPool(db: Db, logger: Logger, applicationName: string): Pool {
-  const pool = new Pool({
+/** What every connection of this process to PostgreSQL needs: where, who, the connect timeout, its name. */
+export function connectionConfig(db: Db, applicationName: string) {
+  return {
     host: db.host,
     port: db.port,
     database: db.database,
     user: db.user,
     password: db.password === '' ? undefined : db.password,
-    max: db.pool.max,
-    statement_timeout: db.statement_timeout,
     connectionTimeoutMillis: db.connect_timeout,
     application_name: applicationName,
-  });
+  };
+}
+
+/** A pg Pool with the mandatory error listener (an idle client's backend dying must not crash the process). */
+export function createPool(db: Db, logger: Logger, applicationName: string): Pool {
+  const pool = new Pool({ ...connectionConfig(db, applicationName), max: db.pool.max, statement_timeout: db.statement_timeout });
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
   return pool;
 }

@@ -73,7 +73,7 @@ export function parseServiceArgs(service: string, argv: string[], env: Env): { c
 export function loadOrExit<Own extends ProcessKeys>(def: ServiceDefinition<Own>, configDir: string, instance: string | undefined, env: Env): ProcessConfig<Own> {
   try {
     const config = loadProcessConfig(configDir, def.ownFile(instance), env);
-    checkLogDir(config);
+    checkWritableDirs(config);
     return config;
   } catch (err) {
     process.stderr.write(`cmq-${def.service}: ${err instanceof ConfigError ? err.message : errorText(err)}\n`);
@@ -82,7 +82,7 @@ export function loadOrExit<Own extends ProcessKeys>(def: ServiceDefinition<Own>,
 }
 
 /** The directories a process writes (logs, metrics) must be writable before it starts. */
-function checkLogDir(config: ProcessConfig<ProcessKeys>): void {
+function checkWritableDirs(config: ProcessConfig<ProcessKeys>): void {
   const file = config.files.at(-1)?.path ?? config.dir;
   const issues = [['log.dir', config.own.log.dir], ['metrics.dir', config.own.metrics.dir]].flatMap(([key, dir]) => {
     try {
