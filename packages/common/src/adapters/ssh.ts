@@ -147,11 +147,27 @@ export class SshClient {
     const timeoutMs = opts.timeoutMs ?? this.settings.ssh.command_timeout;
     const stdout = new Capped(this.settings.ssh.output_cap);
     const stderr = new Capped(this.settings.ssh.output_cap);
-    const channel = await new Promise<ClientChannel>((resolve, reject) => {
-      client.exec(command, (err, ch) => (err ? reject(new SshError('CMQ_ERR_SSH_CONNECT', `cannot start the command: ${err.message}`, { transient: true, cause: err })) : resolve(ch)));
+    // Listeners go on inside exec's callback: for a quick command, data, exit status and close can
+    // arrive in the same TCP read as the channel's confirmation, and are emitted before an
+    // `await` would resume (the exit status was then lost: "connection lost during the command").
+    const { channel, exited } = await new Promise<{ channel: ClientChannel; exited: Promise<{ code: number | null; signal: string | null }> }>((resolve, reject) => {
+      client.exec(command, (err, ch) => {
+        if (err) {
+          reject(new SshError('CMQ_ERR_SSH_CONNECT', `cannot start the command: ${err.message}`, { transient: true, cause: err }));
+          return;
+        }
+        ch.on('data', (d: Buffer) => stdout.push(d));
+        ch.stderr.on('data', (d: Buffer) => stderr.push(d));
+        let code: number | null = null;
+        let sig: string | null = null;
+        ch.on('exit', (c: number | null, sg?: string) => {
+          code = typeof c === 'number' ? c : null;
+          sig = sg ?? null;
+        });
+        const done = new Promise<{ code: number | null; signal: string | null }>((res) => ch.on('close', () => res({ code, signal: sig })));
+        resolve({ channel: ch, exited: done });
+      });
     });
-    channel.on('data', (d: Buffer) => stdout.push(d));
-    channel.stderr.on('data', (d: Buffer) => stderr.push(d));
     let timedOut = false;
     let aborted = false;
     const kill = (): void => {
@@ -174,15 +190,7 @@ export class SshClient {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (opts.signal?.aborted === true) onAbort();
     try {
-      const exit = await new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-        let code: number | null = null;
-        let sig: string | null = null;
-        channel.on('exit', (c: number | null, s?: string) => {
-          code = typeof c === 'number' ? c : null;
-          sig = s ?? null;
-        });
-        channel.on('close', () => resolve({ code, signal: sig }));
-      });
+      const exit = await exited;
       if (aborted) throw new CmqError('CMQ_ERR_ABORTED', 'remote command interrupted (action timeout or shutdown): killed', { transient: true });
       const lost = this.lost.get(ssh);
       if (!timedOut && exit.code === null && exit.signal === null) {
