@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // @ts-check
 /**
- * The pipeline benchmark (`npm run bench [-- --actions N] [-- --json]`): a script, not a test.
+ * The pipeline benchmark (`npm run bench [-- --actions N] [-- --json]`) [-- --cpu-prof DIR] [-- --pg-log]: a script, not a test.
  * On the local RabbitMQ, PostgreSQL and Redis it measures, in one run:
  *   1. the raw amqplib ceiling: publish with confirms + consume with acks on a quorum queue,
  *      no database;
@@ -10,7 +10,14 @@
  *      PostgreSQL;
  *   3. p50/p99 latency of a single action under that load (probe actions of another tenant,
  *      one every 20 ms, submission to final state);
- *   4. the subscriber's peak RSS (VmHWM).
+ *   4. the subscriber's peak RSS (VmHWM);
+ *   5. CPU cost per action (ms of CPU time, user + system, from /proc/<pid>/stat) of the
+ *      publisher, the subscriber, the PostgreSQL backends of this run's database (the pipeline's
+ *      connections, the bench's own intake connections, autovacuum), PostgreSQL's WAL writer,
+ *      checkpointer and background writer, this script and RabbitMQ; for the raw ceiling,
+ *      RabbitMQ's and this script's CPU per message. On a shared, busy machine wall-clock rates
+ *      are noisy; CPU per action is the cost, and is what changes compare on. RabbitMQ's and the
+ *      WAL writer's figures are server-wide (other users of the broker or the cluster add to them).
  * Each run uses its own database and vhost and removes them afterwards.
  */
 'use strict';
@@ -29,11 +36,16 @@ const args = process.argv.slice(2);
 const JSON_OUT = args.includes('--json');
 const N = Number(args[args.indexOf('--actions') + 1]) || 30_000;
 const RAW_N = Number(args[args.indexOf('--raw') + 1]) || 50_000;
+/** `--cpu-prof DIR`: the publisher and subscriber write V8 CPU profiles there (open in Chrome DevTools). */
+const PROF_DIR = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : undefined;
+/** `--pg-log`: PostgreSQL logs every statement of this run's database with its duration and plan (server log). */
+const PG_LOG = args.includes('--pg-log');
 const suffix = randomBytes(4).toString('hex');
 const database = `cmq_bench_${suffix}`;
 const vhost = `cmq-bench-${suffix}`;
 const say = (/** @type {string} */ m) => { if (!JSON_OUT) process.stderr.write(`bench: ${m}\n`); };
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const rabbitmqctl = (/** @type {string[]} */ ...a) => execFileSync('rabbitmqctl', ['-q', ...a], { stdio: 'pipe' });
 
 /** Publishes `count` messages with confirms while one consumer acks them; returns msgs/s. */
@@ -72,7 +84,8 @@ function writeConfig(dir) {
 }
 
 function start(service, dir) {
-  const child = spawn(process.execPath, [join(ROOT, `services/${service}/dist/main.js`), '--config-dir', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const prof = PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=${service}.cpuprofile`];
+  const child = spawn(process.execPath, [...prof, join(ROOT, `services/${service}/dist/main.js`), '--config-dir', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
   return child;
 }
 
@@ -89,7 +102,85 @@ function peakRss(pid) {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/** CPU seconds (user + system) a process has used, or undefined once it is gone. */
+function cpuSeconds(/** @type {number} */ pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime (fields 14, 15)
+  } catch {
+    return undefined;
+  }
+}
+
+/** The broker's Erlang VM (beam.smp of user rabbitmq), if one runs here. */
+function brokerPid() {
+  try {
+    const out = execFileSync('pgrep', ['-u', 'rabbitmq', '-f', 'beam.smp'], { encoding: 'utf8' }).trim().split('\n')[0];
+    return out ? Number(out) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Accumulates CPU time per group of processes between start() and stop(). Processes are sampled
+ * every 200 ms; one seen for the first time after start() counts from 0 (a new backend), one
+ * that exits keeps its last sample (so a short-lived backend loses at most 200 ms of its CPU).
+ */
+class CpuMeter {
+  constructor(/** @type {() => Promise<Array<{ pid: number, group: string }>>} */ list) {
+    this.list = list;
+    /** @type {Map<number, { group: string, first: number, last: number }>} */
+    this.seen = new Map();
+    this.running = false;
+    /** @type {Promise<void>} */
+    this.loop = Promise.resolve();
+  }
+
+  async sample(initial = false) {
+    for (const { pid, group } of await this.list()) {
+      const cpu = cpuSeconds(pid);
+      if (cpu === undefined) continue;
+      const s = this.seen.get(pid);
+      if (s === undefined) this.seen.set(pid, { group, first: initial ? cpu : 0, last: cpu });
+      else s.last = cpu;
+    }
+  }
+
+  async start() {
+    await this.sample(true);
+    this.running = true;
+    this.loop = (async () => { while (this.running) { await sleep(200); await this.sample().catch(() => undefined); } })();
+  }
+
+  /** @returns {Promise<Record<string, number>>} CPU seconds per group */
+  async stop() {
+    this.running = false;
+    await this.loop;
+    await this.sample();
+    /** @type {Record<string, number>} */
+    const groups = {};
+    for (const s of this.seen.values()) groups[s.group] = (groups[s.group] ?? 0) + (s.last - s.first);
+    return groups;
+  }
+}
+
 const pct = (/** @type {number[]} */ xs, /** @type {number} */ p) => xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+
+/** CPU seconds per group → ms per item, with the totals of the Node processes and of PostgreSQL. */
+function perAction(/** @type {Record<string, number>} */ groups, /** @type {number} */ n) {
+  const ms = (/** @type {number} */ sec) => Number(((sec * 1000) / n).toFixed(4));
+  /** @type {Record<string, number>} */
+  const out = {};
+  for (const k of Object.keys(groups).sort()) out[k] = ms(groups[k] ?? 0);
+  const sum = (/** @type {(k: string) => boolean} */ f) => Object.entries(groups).filter(([k]) => f(k)).reduce((a, [, v]) => a + v, 0);
+  if ('publisher' in groups) {
+    out.node_total = ms(sum((k) => k === 'publisher' || k === 'subscriber'));
+    out.postgres_total = ms(sum((k) => k.startsWith('postgres_')));
+  }
+  return out;
+}
 
 async function main() {
   execFileSync(join(ROOT, 'scripts/setup-deps.sh'), { stdio: JSON_OUT ? 'ignore' : 'inherit' });
@@ -98,12 +189,21 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'cmq-bench-'));
   writeConfig(dir);
   execFileSync(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), 'migrate', '--create-database', '--config-dir', dir], { stdio: 'ignore' });
-  const pool = new Pool({ host: '127.0.0.1', user: 'postgres', database, max: 4 });
+  if (PG_LOG) {
+    for (const set of ['log_min_duration_statement = 0', "session_preload_libraries = 'auto_explain'", 'auto_explain.log_min_duration = 0']) {
+      execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atqc', `ALTER DATABASE ${database} SET ${set}`, 'postgres']);
+    }
+  }
+  const pool = new Pool({ host: '127.0.0.1', user: 'postgres', database, max: 4, application_name: 'cmq-bench' });
   pool.on('error', () => undefined);
   const children = [];
   try {
     say(`raw amqplib ceiling: ${RAW_N} messages, quorum queue, confirms + acks`);
+    const broker = brokerPid();
+    const rawMeter = new CpuMeter(async () => [{ pid: process.pid, group: 'client' }, ...(broker ? [{ pid: broker, group: 'broker' }] : [])]);
+    await rawMeter.start();
     const raw = await rawCeiling(RAW_N);
+    const rawCpu = await rawMeter.stop();
     await pool.query("INSERT INTO tenants (id, name) VALUES ('bench', 'bench'), ('probe', 'probe')");
     const submit = (reqs) => insertActions((fn) => withTransaction(pool, fn), reqs.map((r) => { const p = parseRequest(r); if (!p.ok) throw new Error(p.error); return p.request; }), 'bench');
 
@@ -112,20 +212,43 @@ async function main() {
     say(`pipeline: ${N} noop actions submitted in bulk`);
     const xacts = async () => Number((await pool.query('SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()')).rows[0].xact_commit);
     const x0 = await xacts();
+    const [publisher, subscriber] = children.map((c) => /** @type {number} */ (c.pid));
+    const meter = new CpuMeter(async () => {
+      const { rows } = await pool.query(
+        "SELECT pid, application_name, backend_type, datname IS NULL AS shared FROM pg_stat_activity WHERE datname = current_database() OR backend_type IN ('walwriter', 'checkpointer', 'background writer')",
+      );
+      return [
+        { pid: /** @type {number} */ (publisher), group: 'publisher' },
+        { pid: /** @type {number} */ (subscriber), group: 'subscriber' },
+        { pid: process.pid, group: 'bench_client' },
+        ...(broker ? [{ pid: broker, group: 'broker' }] : []),
+        ...rows.map((r) => ({
+          pid: Number(r.pid),
+          group: r.shared ? 'server_wal_writer_checkpointer' : r.backend_type !== 'client backend' ? 'postgres_autovacuum' : r.application_name === 'cmq-bench' ? 'postgres_intake' : 'postgres_pipeline',
+        })),
+      ];
+    });
+    await meter.start();
     const t0 = Date.now();
     let probing = true;
     const probes = (async () => { while (probing) { await submit([{ type: 'noop', tenant: 'probe' }]); await sleep(20); } })();
     for (let i = 0; i < N; i += 5_000) await submit(Array.from({ length: Math.min(5_000, N - i) }, () => ({ type: 'noop', tenant: 'bench' })));
     const submittedMs = Date.now() - t0;
+    // Polls whether any bench action is still unfinished through the relay's partial indexes
+    // (each stops at the first row found): a count over the table scanned all of it four times a
+    // second, PostgreSQL CPU taken from the pipeline being measured.
     for (;;) {
-      const { rows } = await pool.query("SELECT count(*)::int AS n FROM actions WHERE tenant_id = 'bench' AND state NOT IN ('succeeded','failed','dead','expired','cancelled','rejected')");
-      if (rows[0].n === 0) break;
+      const { rows } = await pool.query(
+        "SELECT EXISTS (SELECT 1 FROM actions WHERE state IN ('pending', 'retrying') AND tenant_id = 'bench') OR EXISTS (SELECT 1 FROM actions WHERE state IN ('queued', 'running') AND tenant_id = 'bench') AS busy",
+      );
+      if (rows[0].busy !== true) break;
       await sleep(250);
     }
-    // The poll above is coarse (it scans the table); the last commit time is exact.
+    // The poll above is coarse (every 250 ms); the last commit time is exact.
     const last = await pool.query("SELECT max(finished_at) AS t FROM actions WHERE tenant_id = 'bench'");
     const elapsed = (new Date(last.rows[0].t).getTime() - t0) / 1000;
     const transactions = (await xacts()) - x0;
+    const cpu = await meter.stop();
     probing = false;
     await probes;
     const rss = peakRss(/** @type {number} */ (children[1].pid));
@@ -143,6 +266,9 @@ async function main() {
       ratio_to_raw: Number((N / elapsed / raw).toFixed(2)),
       not_succeeded: bad[0].n,
       database_transactions_per_action: Number((transactions / N).toFixed(3)),
+      // CPU ms per action (probes included in the denominator: they are actions too).
+      cpu_ms_per_action: perAction(cpu, N + ms.length),
+      raw_cpu_ms_per_msg: perAction(rawCpu, RAW_N),
       machine: { cpus: require('node:os').cpus().length, node: process.version },
     };
     if (JSON_OUT) process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -154,6 +280,8 @@ async function main() {
         `raw amqplib ceiling (confirms + acks, quorum queue, no database): ${result.raw_amqplib_msgs_per_second} msgs/s`,
         `ratio end-to-end / raw: ${result.ratio_to_raw}`,
         `actions not succeeded: ${result.not_succeeded}; database transactions per action: ${result.database_transactions_per_action}`,
+        `CPU ms per action: ${Object.entries(result.cpu_ms_per_action).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+        `raw ceiling CPU ms per message: ${Object.entries(result.raw_cpu_ms_per_msg).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       ].join('\n') + '\n');
     }
   } finally {

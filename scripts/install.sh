@@ -85,11 +85,42 @@ elif [ "$(id -u)" != 0 ]; then
   die "run as root (or set DESTDIR=... / --no-user for an unprivileged staging install)"
 fi
 
+# The user gets a real shell, /bin/sh, not nologin: the local cloud's servers (sshd processes the
+# subscriber starts, see README "Cloud servers") run every command as `<shell> -c ...` as the user
+# running the subscriber, and a non-root sshd admits no one else. It still has no password: '*'
+# (not useradd's locked '!', which sshd without PAM refuses as a locked account) and no
+# authorized keys of its own, so nobody logs in as it except through a local server's own key.
+# Its home is /, which it cannot write: commands run on local servers run as this user, and with
+# a writable home they could add ~/.ssh/authorized_keys and log in through the host's own sshd.
 if [ "$manage_owner" = 1 ] && ! getent passwd "$CMQ_USER" >/dev/null; then
   say "creating system user $CMQ_USER"
-  useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
-    --shell /usr/sbin/nologin --comment "cmq-workers" "$CMQ_USER" \
+  useradd --system --user-group --home-dir / --no-create-home \
+    --shell /bin/sh --password '*' --comment "cmq-workers" "$CMQ_USER" \
     || die "could not create user $CMQ_USER"
+elif [ "$manage_owner" = 1 ]; then
+  # An older install created the user with nologin. Change it only for a user this script
+  # created (its comment says so); another existing user is the administrator's to change.
+  entry=$(getent passwd "$CMQ_USER")
+  comment=$(printf '%s\n' "$entry" | cut -d: -f5)
+  shell=$(printf '%s\n' "$entry" | cut -d: -f7)
+  home=$(printf '%s\n' "$entry" | cut -d: -f6)
+  if [ "$comment" = cmq-workers ] && [ "$home" != / ]; then
+    say "giving user $CMQ_USER the home / (it must not write its own ~/.ssh)"
+    usermod --home / "$CMQ_USER" || die "could not change the home of $CMQ_USER"
+  fi
+  case $shell in
+    */nologin|*/false)
+      if [ "$comment" = cmq-workers ]; then
+        say "giving user $CMQ_USER the shell /bin/sh (local cloud servers run commands as it)"
+        usermod --shell /bin/sh "$CMQ_USER" || die "could not change the shell of $CMQ_USER"
+        # useradd's default '!' (no password, locked) becomes '*' (no password, not locked).
+        case $(getent shadow "$CMQ_USER" | cut -d: -f2) in
+          '!'|'!!'|'!*') usermod --password '*' "$CMQ_USER" || die "could not unlock $CMQ_USER" ;;
+        esac
+      else
+        say "warning: user $CMQ_USER has the shell $shell: local cloud servers cannot run commands as it (usermod -s /bin/sh $CMQ_USER, or set provisioning.cfg cloud.local.login_user with the subscriber running as root)"
+      fi ;;
+  esac
 fi
 if [ "$manage_owner" = 1 ] && ! getent group "$CMQ_GROUP" >/dev/null; then
   die "group $CMQ_GROUP does not exist"

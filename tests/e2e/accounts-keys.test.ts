@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keyring } from '@cmq/common';
 import { Pipeline } from '../helpers/pipeline';
@@ -10,6 +11,8 @@ const SECRET_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRETzz';
 let pipe: Pipeline;
 let keysFile: string;
 let privateKey: string;
+let localCreds: string;
+let generatedPrivateKey = '';
 const outputs: string[] = [];
 
 async function cmq(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -28,7 +31,7 @@ function setActiveKey(id: string): void {
 }
 
 async function ciphertexts(): Promise<string[]> {
-  const { rows } = await pipe.pool.query<{ c: string }>('SELECT credentials AS c FROM accounts UNION ALL SELECT private_key FROM guests');
+  const { rows } = await pipe.pool.query<{ c: string }>('SELECT credentials AS c FROM accounts UNION ALL SELECT private_key FROM guests UNION ALL SELECT private_key FROM nodes');
   return rows.map((r) => r.c);
 }
 
@@ -39,10 +42,16 @@ beforeAll(async () => {
   setActiveKey('k1');
   await pipe.addTenants('t1');
   writeFileSync(join(pipe.dir, 'ec2.json'), JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: SECRET_KEY }));
-  writeFileSync(join(pipe.dir, 'local.json'), '{}');
   writeFileSync(join(pipe.dir, 'bad.json'), JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: 'short' }));
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(pipe.dir, 'guest_key')]);
   privateKey = readFileSync(join(pipe.dir, 'guest_key'), 'utf8');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'local-account', '-f', join(pipe.dir, 'local_key')]);
+  localCreds = JSON.stringify({ ssh_private_key: readFileSync(join(pipe.dir, 'local_key'), 'utf8'), ssh_public_key: readFileSync(join(pipe.dir, 'local_key.pub'), 'utf8').trim() });
+  writeFileSync(join(pipe.dir, 'local.json'), localCreds);
+  // The guest's public key with the local account's private key: not a pair.
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'a passphrase', '-f', join(pipe.dir, 'locked_key')]);
+  writeFileSync(join(pipe.dir, 'local-locked.json'), JSON.stringify({ ssh_private_key: readFileSync(join(pipe.dir, 'locked_key'), 'utf8'), ssh_public_key: readFileSync(join(pipe.dir, 'locked_key.pub'), 'utf8').trim() }));
+  writeFileSync(join(pipe.dir, 'local-mismatch.json'), JSON.stringify({ ssh_private_key: readFileSync(join(pipe.dir, 'local_key'), 'utf8'), ssh_public_key: readFileSync(join(pipe.dir, 'guest_key.pub'), 'utf8').trim() }));
 });
 
 afterAll(async () => {
@@ -71,20 +80,47 @@ describe('accounts with encrypted credentials', () => {
     expect(stored.every((c) => c.startsWith('v1:k1:'))).toBe(true);
   });
 
-  it('keys rotate re-encrypts every secret (accounts and guests) under the new active key; all still decrypt', async () => {
+  it('local accounts hold an SSH key pair: checked as a pair, generated when no file is given, never shown', async () => {
+    const mismatch = await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'local', '--region', 'lo', '--credentials-file', join(pipe.dir, 'local-mismatch.json')]);
+    expect(mismatch.code).toBe(2);
+    expect(mismatch.stderr).toContain('ssh_public_key: is not the public half of ssh_private_key');
+    const locked = await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'local', '--region', 'lo', '--credentials-file', join(pipe.dir, 'local-locked.json')]);
+    expect(locked.stderr).toContain('ssh_private_key: encrypted with a passphrase');
+    expect((await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'ec2', '--region', 'eu-west-1'])).stderr).toContain('--credentials-file is required for provider ec2');
+    const generated = await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'local', '--region', 'lo']);
+    expect(generated).toMatchObject({ code: 0, stdout: 'added account 3 (local lo) of tenant t1\n' });
+    const keyring = Keyring.fromText(readFileSync(keysFile, 'utf8'), 'k1');
+    const { rows } = await pipe.pool.query<{ credentials: string }>("SELECT credentials FROM accounts WHERE id = 3");
+    const creds = JSON.parse(keyring.decrypt(rows[0]?.credentials ?? '').toString('utf8')) as { ssh_private_key: string; ssh_public_key: string };
+    generatedPrivateKey = creds.ssh_private_key;
+    expect(creds.ssh_public_key).toMatch(/^ssh-ed25519 AAAA[A-Za-z0-9+/]+={0,3} cmq-account-t1$/);
+    expect(creds.ssh_private_key).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
+    // cmq runs with PATH only (TMPDIR unset): its temporary directory is under /tmp.
+    expect([...new Set([tmpdir(), '/tmp'])].flatMap((d) => readdirSync(d)).filter((f) => f.startsWith('cmq-account-key-'))).toEqual([]);
+    for (const id of ['2', '3']) {
+      const show = await cmq(['accounts', 'show', id]);
+      expect(show.stdout).toContain('credentials  ssh_private_key=**** ssh_public_key=****');
+      expect(JSON.parse((await cmq(['accounts', 'show', id, '--json'])).stdout)).toMatchObject({ provider: 'local', credentials_masked: { ssh_private_key: '[redacted]', ssh_public_key: '****' } });
+    }
+    expect(outputs.join('')).not.toContain(creds.ssh_public_key.split(' ')[1]);
+  });
+
+  it('keys rotate re-encrypts every secret (accounts, guests, nodes) under the new active key; all still decrypt', async () => {
     const guest = await cmq(['guests', 'add', '--tenant', 't1', '--address', '127.0.0.1', '--user', 'u', '--key-file', join(pipe.dir, 'guest_key'), '--name', 'g1']);
     expect(guest.code).toBe(0);
+    const node = await cmq(['nodes', 'add', 'n1', '--address', '127.0.0.1', '--user', 'u', '--key-file', join(pipe.dir, 'guest_key'), '--start-cmd', 'true', '--stop-cmd', 'true', '--status-cmd', 'true']);
+    expect(node).toMatchObject({ code: 0 });
     expect((await cmq(['keys', 'generate', '--out', keysFile, '--id', 'k2'])).code).toBe(0);
     setActiveKey('k2');
     const rotated = await cmq(['keys', 'rotate']);
-    expect(rotated).toMatchObject({ code: 0, stdout: 're-encrypted 3 secrets under key k2 (accounts 2 of 2, guests 1 of 1)\n' });
+    expect(rotated).toMatchObject({ code: 0, stdout: 're-encrypted 5 secrets under key k2 (accounts 3 of 3, guests 1 of 1, nodes 1 of 1)\n' });
     const stored = await ciphertexts();
-    expect(stored).toHaveLength(3);
+    expect(stored).toHaveLength(5);
     expect(stored.filter((c) => !c.startsWith('v1:k2:'))).toEqual([]);
     const onlyNew = Keyring.fromText(readFileSync(keysFile, 'utf8').split('\n').filter((l) => l.startsWith('k2=')).join('\n'), 'k2');
     const plain = stored.map((c) => onlyNew.decrypt(c).toString('utf8'));
-    expect(plain).toEqual(expect.arrayContaining([JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: SECRET_KEY }), '{}', privateKey]));
-    expect((await cmq(['keys', 'rotate'])).stdout).toBe('re-encrypted 0 secrets under key k2 (accounts 0 of 2, guests 0 of 1)\n');
+    expect(plain).toEqual(expect.arrayContaining([JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: SECRET_KEY }), localCreds, privateKey]));
+    expect((await cmq(['keys', 'rotate'])).stdout).toBe('re-encrypted 0 secrets under key k2 (accounts 0 of 3, guests 0 of 1, nodes 0 of 1)\n');
     expect((await cmq(['accounts', 'show', '1', '--json'])).stdout).toContain('"key_id":"k2"');
   });
 
@@ -109,7 +145,9 @@ describe('accounts with encrypted credentials', () => {
 
   it('no secret reaches any cmq output or log file', () => {
     const keyMaterial = readFileSync(keysFile, 'utf8').trim().split('\n').map((l) => l.split('=').slice(1).join('='));
-    const keyBody = privateKey.split('\n').filter((l) => l !== '' && !l.startsWith('-----'));
+    const localKey = (JSON.parse(localCreds) as { ssh_private_key: string }).ssh_private_key;
+    const keyBody = [privateKey, localKey, generatedPrivateKey].flatMap((k) => k.split('\n').filter((l) => l !== '' && !l.startsWith('-----')));
+    expect(generatedPrivateKey).not.toBe('');
     const secrets = [ACCESS_KEY, SECRET_KEY, ACCESS_KEY.slice(0, -4), ...keyMaterial, ...keyBody];
     const texts = [...outputs, ...filesUnder(pipe.logDir).map((f) => readFileSync(f, 'utf8'))];
     for (const secret of secrets) expect(texts.filter((t) => t.includes(secret))).toEqual([]);

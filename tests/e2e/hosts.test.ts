@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Pipeline } from '../helpers/pipeline';
-import { runCmq } from '../helpers/process';
+import { runCmq, recordingCmq } from '../helpers/process';
 import { Sshd } from '../helpers/sshd';
 import { waitFor } from '../helpers/wait';
 
@@ -13,11 +13,7 @@ let bin: string;
 const outputs: string[] = [];
 const TENANT = `probes-${process.pid}`;
 
-async function cmq(args: string[], dir = pipe.dir): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const res = await runCmq([...args, '--config-dir', dir]);
-  outputs.push(res.stdout, res.stderr);
-  return res;
-}
+const cmq = recordingCmq(() => pipe.dir, outputs);
 
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
 

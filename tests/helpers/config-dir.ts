@@ -32,10 +32,13 @@ export function serviceConfig(extra: ConfigFiles = {}, database = 'cmq'): { dir:
   const files: ConfigFiles = {
     'worker.properties': { 'db.database': database },
     'mq.cfg': { 'amqp.reconnect.initial_delay': '100ms', 'amqp.reconnect.max_delay': '1s' },
-    // No scheduled log collection unless a test asks for it (guests would get collect actions).
-    'publisher.properties': { ...own, 'logs.paths': '' },
+    // No scheduled log collection unless a test asks for it (guests would get collect actions),
+    // and no scheduled cloud sync (accounts would get sync.* actions calling their providers).
+    'publisher.properties': { ...own, 'logs.paths': '', 'sync.enabled': 'false' },
     'subscriber.properties': own,
     'pinger.properties': own,
+    // The local cloud driver's servers live under the test's own directory.
+    'provisioning.cfg': { 'cloud.local.state_dir': join(dir, 'local-cloud') },
   };
   for (const [file, values] of Object.entries(extra)) files[file] = { ...files[file], ...values };
   writeConfig(files, dir);

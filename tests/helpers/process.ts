@@ -54,10 +54,28 @@ export function spawnBin(bin: string, args: string[], env: NodeJS.ProcessEnv = {
 }
 
 /** Runs the built `cmq` CLI to completion. */
-export async function runCmq(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runCmq(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CmqRun> {
   const p = spawnBin('cmq', args, env);
   const code = await p.exitCode(60_000);
   return { code, stdout: p.stdout, stderr: p.stderr };
+}
+
+export interface CmqRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * `cmq ARGS --config-dir DIR` with DIR read at each call (a test's config dir is made in
+ * beforeAll), every stdout and stderr kept in `outputs` (for the no-secret-in-any-output checks).
+ */
+export function recordingCmq(configDir: () => string, outputs: string[]): (args: string[], dir?: string) => Promise<CmqRun> {
+  return async (args, dir = configDir()) => {
+    const res = await runCmq([...args, '--config-dir', dir]);
+    outputs.push(res.stdout, res.stderr);
+    return res;
+  };
 }
 
 /** Parsed JSON lines of a log file (empty when absent). */

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './config-dir';
 import { freePort } from './private-servers';
@@ -34,9 +34,49 @@ function ensureUser(): void {
   }
 }
 
+/** Pids of the live children of `pid`, from /proc (no pattern matching on names). */
+export function childPids(pid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name in parentheses: state, ppid, ...
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Pids of live processes whose command line contains `token` (a unique string a test put there). */
+export function pidsWith(token: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(token)) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+export interface SshdOptions {
+  /** `extraConfig`: more sshd_config lines (e.g. `SetEnv PATH=...` to serve fake commands). */
+  extraConfig?: readonly string[];
+  /** Let root log in with `clientKey` too (PermitRootLogin prohibit-password). */
+  permitRoot?: boolean;
+}
+
 /**
- * A real OpenSSH server on 127.0.0.1 for one test file: its own host key, `SSH_TEST_USER` logs in
- * with `clientKey` only (sshd runs as root: the tests do). `restart({ newHostKey: true })` plays a rebuilt (or impersonated) host.
+ * A real OpenSSH server on 127.0.0.1 for one test file: its own host key, `SSH_TEST_USER` (and
+ * root with `permitRoot`) logs in with `clientKey` only (sshd runs as root: the tests do).
+ * `restart({ newHostKey: true })` plays a rebuilt (or impersonated) host: the connections of the
+ * old server are cut too, as a rebuilt host's would be.
  */
 export class Sshd {
   private child: ChildProcess | undefined;
@@ -49,16 +89,18 @@ export class Sshd {
     readonly dir: string,
     readonly port: number,
     private readonly extraConfig: readonly string[] = [],
+    private readonly permitRoot = false,
   ) {
     this.clientKey = makeKeyPair(dir, 'client_key');
     writeFileSync(join(dir, 'authorized_keys'), this.clientKey.publicKey, { mode: 0o644 });
   }
 
-  /** `extraConfig`: more sshd_config lines (e.g. `SetEnv PATH=...` to serve fake commands). */
-  static async start(extraConfig: readonly string[] = []): Promise<Sshd> {
+  /** `extraConfig` (or options): more sshd_config lines, root login. */
+  static async start(options: readonly string[] | SshdOptions = []): Promise<Sshd> {
+    const opts: SshdOptions = Array.isArray(options) ? { extraConfig: options as readonly string[] } : (options as SshdOptions);
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     ensureUser();
-    const sshd = new Sshd(tempDir('cmq-sshd-'), await freePort(), extraConfig);
+    const sshd = new Sshd(tempDir('cmq-sshd-'), await freePort(), opts.extraConfig ?? [], opts.permitRoot === true);
     sshd.hostKey = makeKeyPair(sshd.dir, 'host_key');
     await sshd.launch();
     return sshd;
@@ -74,7 +116,7 @@ export class Sshd {
       `AuthorizedKeysFile ${join(this.dir, 'authorized_keys')}`,
       'UsePAM no',
       'StrictModes no',
-      'PermitRootLogin no',
+      `PermitRootLogin ${this.permitRoot ? 'prohibit-password' : 'no'}`,
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'LogLevel VERBOSE',
@@ -104,12 +146,21 @@ export class Sshd {
     await this.launch();
   }
 
+  /** Stops the server and cuts its open connections (their per-connection sshd processes). */
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const connections = child.pid === undefined ? [] : childPids(child.pid);
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
+    for (const pid of connections) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DriverError, Ec2Driver, type Server } from '@cmq/drivers';
 import { FakeEc2, type FakeEc2Options } from '../helpers/fake-ec2';
+import { rejection } from '../helpers/rejection';
 
 const ACCESS_KEY_ID = 'AKIAFAKETESTKEY00042';
 const SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYFAKESECRET';
@@ -16,14 +17,8 @@ async function setup(opts: FakeEc2Options = {}, accessKeyId = ACCESS_KEY_ID): Pr
   return { fake, driver };
 }
 
-async function caught(p: Promise<unknown>): Promise<DriverError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DriverError);
-    return err as DriverError;
-  }
-  throw new Error('expected the call to fail');
+function caught(p: Promise<unknown>): Promise<DriverError> {
+  return rejection(p, DriverError);
 }
 
 function expectNoSecrets(err: Error): void {

@@ -112,6 +112,19 @@ describe('loadFiles', () => {
     expect(err.issues[0]).toMatchObject({ source: join(dir, 'mq.cfg'), key: '(file)' });
   });
 
+  it('provisioning.cfg cloud.local.login_user: empty or a POSIX user name (it goes into sshd_config AllowUsers)', () => {
+    const spec = SHARED_FILES.find((s) => s.file === 'provisioning.cfg') as FileSpec;
+    for (const bad of ['root bob', 'a*', 'Bob', 'x.y', '-x', 'a'.repeat(33)]) {
+      const dir = writeConfig({ 'provisioning.cfg': { 'cloud.local.login_user': bad } });
+      const err = issuesOf(() => loadFiles(dir, [spec], {}));
+      expect(err.issues).toEqual([{ source: join(dir, 'provisioning.cfg'), key: 'cloud.local.login_user', message: expect.stringMatching(/^must be a user name/) as string }]);
+    }
+    for (const good of ['', 'cmq', 'root', '_svc-1']) {
+      const value = loadFiles(writeConfig({ 'provisioning.cfg': { 'cloud.local.login_user': good } }), [spec], {}).get(spec.file)?.value as { cloud: { local: { login_user: string } } };
+      expect(value.cloud.local.login_user).toBe(good);
+    }
+  });
+
   it('never echoes a sensitive value in an error', () => {
     const dir = writeConfig({ 'mq.cfg': { 'amqp.urls': 'amqp://u:pw-SECRET@', 'amqp.tls.cert': '/c.pem' } });
     const err = issuesOf(() => loadFiles(dir, SHARED_FILES, {}));

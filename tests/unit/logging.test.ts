@@ -34,7 +34,7 @@ describe('logging', () => {
   it('redacts secrets by path', async () => {
     const dir = tempDir();
     const logging = createLogging({ dir, service: 'publisher', name: 'main', level: 'info' });
-    logging.logger.info({ password: 'pw-1', db: { password: 'pw-2' }, account: { credentials: { key: 'pw-3' } }, privateKey: 'pw-4' }, 'connecting');
+    logging.logger.info({ password: 'pw-1', db: { password: 'pw-2' }, account: { credentials: { key: 'pw-3' } }, privateKey: 'pw-4', creds: { ssh_private_key: 'pw-5' } }, 'connecting');
     await logging.close();
     const text = readFileSync(join(dir, 'publisher-main.log'), 'utf8');
     expect(text).not.toMatch(/pw-\d/);

@@ -4,13 +4,62 @@ import { z } from 'zod';
 export const PROVIDERS = ['local', 'ec2'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
+const OPENSSH_PRIVATE_RE = /^-----BEGIN OPENSSH PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END OPENSSH PRIVATE KEY-----\s*$/;
+const PUBLIC_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) ([A-Za-z0-9+/]+={0,3})(?: [^\r\n]*)?$/;
+
+/**
+ * The public key blob inside an OpenSSH private key file (stored in clear even when the private
+ * part is encrypted), and whether the private part is encrypted; undefined when it is not one.
+ */
+export function opensshKeyInfo(privateKey: string): { publicBlob: Buffer; encrypted: boolean } | undefined {
+  const body = OPENSSH_PRIVATE_RE.exec(privateKey)?.[1];
+  if (body === undefined) return undefined;
+  const buf = Buffer.from(body.replace(/\s+/g, ''), 'base64');
+  const magic = 'openssh-key-v1\0';
+  if (buf.toString('latin1', 0, magic.length) !== magic) return undefined;
+  let at = magic.length;
+  const field = (): Buffer | undefined => {
+    if (at + 4 > buf.length) return undefined;
+    const len = buf.readUInt32BE(at);
+    if (at + 4 + len > buf.length) return undefined;
+    at += 4 + len;
+    return buf.subarray(at - len, at);
+  };
+  const cipher = field()?.toString('latin1');
+  if (cipher === undefined || field() === undefined || field() === undefined || at + 4 > buf.length) return undefined;
+  at += 4; // number of keys: one, as ssh-keygen writes
+  const publicBlob = field();
+  return publicBlob === undefined ? undefined : { publicBlob, encrypted: cipher !== 'none' };
+}
+
+/**
+ * A local account: the key pair of the account. Every server it launches admits the public key;
+ * the platform logs in to them with the private key (so it must be unencrypted).
+ */
+const LOCAL_CREDENTIALS = z
+  .strictObject({
+    ssh_private_key: z.string().max(16_384).regex(OPENSSH_PRIVATE_RE, 'an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----, as ssh-keygen -t ed25519 writes it)'),
+    ssh_public_key: z.string().max(16_384).trim().regex(PUBLIC_KEY_RE, "one OpenSSH public key line ('ssh-ed25519 AAAA... comment')"),
+  })
+  .superRefine((creds, ctx) => {
+    const info = opensshKeyInfo(creds.ssh_private_key);
+    const blob = PUBLIC_KEY_RE.exec(creds.ssh_public_key)?.[2];
+    if (info === undefined) ctx.addIssue({ code: 'custom', path: ['ssh_private_key'], message: 'not a readable OpenSSH private key' });
+    else if (info.encrypted) ctx.addIssue({ code: 'custom', path: ['ssh_private_key'], message: 'encrypted with a passphrase: the platform needs an unencrypted key (ssh-keygen -N "")' });
+    else if (blob !== undefined && !info.publicBlob.equals(Buffer.from(blob, 'base64'))) ctx.addIssue({ code: 'custom', path: ['ssh_public_key'], message: 'is not the public half of ssh_private_key' });
+  });
+
 /** What each provider's credentials file holds (JSON). */
 const CREDENTIALS: Record<Provider, z.ZodType<Record<string, unknown>>> = {
-  local: z.strictObject({}),
+  local: LOCAL_CREDENTIALS,
   ec2: z.strictObject({
     access_key_id: z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'an access key id: 8-128 of A-Z, a-z, 0-9, _ and - (EC2-compatible clouds use other shapes than AWS)'),
     secret_access_key: z.string().min(16).max(256),
     session_token: z.string().min(1).max(4096).optional(),
+    // The key pair launched instances admit (RunInstances KeyName) and its private key, with
+    // which server.await registers a running instance as a guest; without it, none is registered.
+    key_name: z.string().min(1).max(255).optional(),
+    ssh_private_key: z.string().min(1).max(16_384).optional(),
   }),
 };
 
@@ -29,13 +78,16 @@ export function checkCredentials(provider: Provider, text: string): string {
   const parsed = CREDENTIALS[provider].safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : `${i.path.map(String).join('.') || '(file)'}: ${i.message}`));
-    const expected = provider === 'ec2' ? '{"access_key_id": ..., "secret_access_key": ...}' : '{}';
+    const expected = provider === 'ec2' ? '{"access_key_id": ..., "secret_access_key": ...}' : '{"ssh_private_key": ..., "ssh_public_key": ...}';
     throw new CmqError('CMQ_ERR_ACCOUNT', `credentials file for ${provider}: ${problems.join('; ')} (expected ${expected})`);
   }
   return JSON.stringify(parsed.data);
 }
 
-/** Masks decrypted credentials for display: the access key id's last 4 characters at most, never a secret. */
+/**
+ * Masks decrypted credentials for display: the access key id's last 4 characters at most, never a
+ * secret, and neither half of an SSH key pair.
+ */
 export function maskCredentials(plain: string): Record<string, string> {
   const creds = JSON.parse(plain) as Record<string, unknown>;
   const masked: Record<string, string> = {};

@@ -64,7 +64,7 @@ old AS (
 SELECT claimed.* FROM claimed, async`;
 
 export async function claimActions(sql: Sql, ids: readonly string[], workerId: string, worker: string): Promise<ClaimedAction[]> {
-  const { rows } = await sql.query<ClaimedAction>(CLAIM, [ids, workerId, worker]);
+  const { rows } = await sql.query<ClaimedAction>({ name: 'cmq_claim', text: CLAIM, values: [ids, workerId, worker] });
   return rows;
 }
 
@@ -84,14 +84,20 @@ export interface Outcome {
   error?: string;
   /** For `retrying`: when to run again. */
   notBefore?: Date;
+  /**
+   * For `retrying`: this run does not count as an attempt (the provider throttled it: a rate
+   * limit, not a failure of the action). The commit gives back the attempt its claim took.
+   */
+  refundAttempt?: boolean;
 }
 
 /**
  * Commits outcomes in one statement, fenced: only rows still running on this worker at this
  * attempt change (a worker that was frozen and replaced cannot overwrite the newer outcome).
  * `queued` hands an action back (drain). An outcome for a row that is pending, queued or
- * retrying sends that row back to the relay (its claim was lost). Wakes the relay. Returns the
- * ids committed.
+ * retrying sends that row back to the relay (its claim was lost). A `retrying` outcome with
+ * `refundAttempt` gives back the attempt its claim counted (throttling). Wakes the relay. Returns
+ * the ids committed.
  *
  * The rows are found through the primary key (`a.id = ANY($1)`) and hash-joined with the input.
  * The fence compares state and worker with columns of the materialized input (`i.fence`, always
@@ -104,13 +110,13 @@ export interface Outcome {
  */
 const COMMIT = `
 WITH input AS MATERIALIZED (
-  SELECT *, 'running'::text AS fence, $7::bigint AS worker_id FROM unnest($1::bigint[], $2::int[], $3::text[], $4::jsonb[], $5::text[], $6::timestamptz[])
-    AS t(id, attempt, state, result, error, not_before)
+  SELECT *, 'running'::text AS fence, $7::bigint AS worker_id FROM unnest($1::bigint[], $2::int[], $3::text[], $4::jsonb[], $5::text[], $6::timestamptz[], $9::boolean[])
+    AS t(id, attempt, state, result, error, not_before, refund)
 ), done AS (
   UPDATE actions a SET state = i.state, result = i.result, error = i.error, updated_at = now(),
     finished_at = CASE WHEN i.state IN ('retrying', 'queued') THEN NULL ELSE now() END,
     not_before = COALESCE(i.not_before, a.not_before),
-    attempts = CASE WHEN i.state = 'queued' THEN a.attempts - 1 ELSE a.attempts END,
+    attempts = CASE WHEN i.state = 'queued' OR (i.state = 'retrying' AND i.refund) THEN a.attempts - 1 ELSE a.attempts END,
     worker_id = CASE WHEN i.state IN ('retrying', 'queued') THEN NULL ELSE a.worker_id END
   FROM input i
   WHERE a.id = ANY($1::bigint[]) AND a.id = i.id AND a.state = i.fence AND a.worker_id = i.worker_id AND a.attempts = i.attempt
@@ -122,7 +128,10 @@ WITH input AS MATERIALIZED (
   -- An outcome whose row is neither running nor final: its claim was lost (a PostgreSQL crash
   -- took the asynchronously committed claim) and its message is about to be acked. Back to the
   -- relay, or it would wait forever. (Disjoint from done: these rows were not running.)
-  SELECT a.id, a.state FROM actions a WHERE a.id = ANY($1::bigint[]) AND a.state IN ('pending', 'queued', 'retrying') FOR UPDATE
+  -- Only outcomes not committed above are looked at: none in the common case.
+  SELECT a.id, a.state FROM actions a
+  WHERE a.id = ANY(ARRAY(SELECT i.id FROM input i WHERE i.id NOT IN (SELECT d.id FROM done d)))
+    AND a.state IN ('pending', 'queued', 'retrying') FOR UPDATE
 ), requeued AS (
   UPDATE actions a SET state = 'pending', worker_id = NULL, updated_at = now() FROM lost WHERE a.id = lost.id RETURNING a.id, lost.state AS from_state
 ), requeue_ev AS (
@@ -133,7 +142,7 @@ SELECT done.id::text FROM done, (SELECT pg_notify('cmq_relay', 'commit')) AS wak
 
 export async function commitOutcomes(sql: Sql, outcomes: readonly Outcome[], workerId: string, worker: string): Promise<Set<string>> {
   if (outcomes.length === 0) return new Set();
-  const { rows } = await sql.query<{ id: string }>(COMMIT, [
+  const { rows } = await sql.query<{ id: string }>({ name: 'cmq_commit', text: COMMIT, values: [
     outcomes.map((o) => o.id),
     outcomes.map((o) => o.attempt),
     outcomes.map((o) => o.state),
@@ -142,7 +151,8 @@ export async function commitOutcomes(sql: Sql, outcomes: readonly Outcome[], wor
     outcomes.map((o) => o.notBefore ?? null),
     workerId,
     worker,
-  ]);
+    outcomes.map((o) => o.refundAttempt === true),
+  ] });
   return new Set(rows.map((r) => r.id));
 }
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { NODE_DEFINITIONS, SERVER_DEFINITIONS } from './provisioning-definitions';
 import { PROBE_DEFINITIONS } from './probe-definitions';
 import { LOG_DEFINITIONS } from './log-definitions';
+import { SYNC_DEFINITIONS } from './sync-definitions';
 import type { ActionDefinition } from './action-definition';
 
 export type { ActionDefinition } from './action-definition';
@@ -39,12 +40,7 @@ const guestExec: ActionDefinition = {
   family: () => 'guest',
 };
 
-const DEFINITIONS = new Map<string, ActionDefinition>([noop, ping, guestExec, ...SERVER_DEFINITIONS, ...NODE_DEFINITIONS, ...PROBE_DEFINITIONS, ...LOG_DEFINITIONS].map((d) => [d.type, d]));
-
-/** The definition of `type`, or undefined for a type this release does not handle. */
-export function actionDefinition(type: string): ActionDefinition | undefined {
-  return DEFINITIONS.get(type);
-}
+const DEFINITIONS = new Map<string, ActionDefinition>([noop, ping, guestExec, ...SERVER_DEFINITIONS, ...NODE_DEFINITIONS, ...PROBE_DEFINITIONS, ...LOG_DEFINITIONS, ...SYNC_DEFINITIONS].map((d) => [d.type, d]));
 
 export function knownActionTypes(): string[] {
   return [...DEFINITIONS.keys()].sort();

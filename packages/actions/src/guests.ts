@@ -11,6 +11,8 @@ export interface GuestInfo {
   user: string;
   host_key_fingerprint: string | null;
   trust_on_first_use: boolean;
+  /** Remote files the publisher collects on a schedule; null: publisher.properties logs.paths; []: none. */
+  log_paths: string[] | null;
   created_at: Date;
 }
 
@@ -29,6 +31,33 @@ export interface NewGuest {
   encryptedKey: string;
   hostKey?: string;
   trustOnFirstUse: boolean;
+  /** Undefined: the publisher's logs.paths apply; []: no scheduled collection. */
+  logPaths?: readonly string[];
+}
+
+/** Most log paths a guest may have (the CHECK of migration 007). */
+export const MAX_LOG_PATHS = 100;
+
+/**
+ * Why `path` is not a remote log file guest.logs.collect can take (absolute, a file not a
+ * directory, no . or .. segments, no NUL or newline), or undefined when it is fine.
+ */
+export function logPathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'is not absolute (it must start with /)';
+  if (path.endsWith('/')) return 'names a directory (it ends with /), not a file';
+  if (/[\0\n\r]/.test(path)) return 'contains a NUL or line break';
+  if (path.split('/').some((seg) => seg === '.' || seg === '..')) return 'has a . or .. segment';
+  if (path.length > 4096) return 'is longer than 4096 characters';
+  return undefined;
+}
+
+/** @throws CmqError CMQ_ERR_GUEST naming the first bad path. */
+export function checkLogPaths(paths: readonly string[]): void {
+  if (paths.length > MAX_LOG_PATHS) throw new CmqError('CMQ_ERR_GUEST', `${paths.length} log paths: at most ${MAX_LOG_PATHS}`);
+  for (const path of paths) {
+    const problem = logPathProblem(path);
+    if (problem !== undefined) throw new CmqError('CMQ_ERR_GUEST', `log path "${path}" ${problem}`);
+  }
 }
 
 /** Default id of a guest added without a name: its address, lower case. */
@@ -40,17 +69,18 @@ export function defaultGuestId(address: string): string {
 export async function addGuest(sql: Sql, g: NewGuest): Promise<void> {
   if (!GUEST_ID_RE.test(g.id)) throw new CmqError('CMQ_ERR_GUEST', `guest id "${g.id}": use 1-63 of a-z, 0-9, _ . and -, starting with a letter or digit`);
   if (g.hostKey !== undefined && !FINGERPRINT_RE.test(g.hostKey)) throw new CmqError('CMQ_ERR_GUEST', `host key "${g.hostKey}" is not a SHA256:... fingerprint as ssh-keygen -l prints it`);
+  if (g.logPaths !== undefined) checkLogPaths(g.logPaths);
   const tenant = await sql.query('SELECT 1 FROM tenants WHERE id = $1', [g.tenant]);
   if (tenant.rowCount === 0) throw new CmqError('CMQ_ERR_GUEST', `unknown tenant "${g.tenant}"`);
   const { rowCount } = await sql.query(
-    `INSERT INTO guests (tenant_id, id, address, port, "user", private_key, host_key_fingerprint, trust_on_first_use)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, id) DO NOTHING`,
-    [g.tenant, g.id, g.address, g.port, g.user, g.encryptedKey, g.hostKey ?? null, g.trustOnFirstUse],
+    `INSERT INTO guests (tenant_id, id, address, port, "user", private_key, host_key_fingerprint, trust_on_first_use, log_paths)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, id) DO NOTHING`,
+    [g.tenant, g.id, g.address, g.port, g.user, g.encryptedKey, g.hostKey ?? null, g.trustOnFirstUse, g.logPaths === undefined ? null : [...g.logPaths]],
   );
   if (rowCount === 0) throw new CmqError('CMQ_ERR_GUEST', `guest "${g.id}" of tenant "${g.tenant}" already exists`);
 }
 
-const INFO_COLUMNS = 'tenant_id, id, address, port, "user", host_key_fingerprint, trust_on_first_use, created_at';
+const INFO_COLUMNS = 'tenant_id, id, address, port, "user", host_key_fingerprint, trust_on_first_use, log_paths, created_at';
 
 export async function listGuests(sql: Sql, tenant?: string): Promise<GuestInfo[]> {
   const { rows } = await sql.query<GuestInfo>(`SELECT ${INFO_COLUMNS} FROM guests WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY tenant_id, id`, [tenant ?? null]);

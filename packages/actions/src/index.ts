@@ -20,3 +20,8 @@ export * from './accounts';
 export * from './secrets';
 export * from './log-offsets';
 export * from './log-schedule';
+export * from './sync-definitions';
+export * from './resource-diff';
+export * from './resources';
+export * from './sync-schedule';
+export * from './servers';

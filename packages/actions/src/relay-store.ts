@@ -7,6 +7,8 @@ export interface DueAction {
   type: string;
   family: Family;
   args: unknown;
+  /** pending or retrying: what the `queued` event says it came from. */
+  state?: string;
 }
 
 export interface RelayLimits {
@@ -22,9 +24,9 @@ export interface RelayLimits {
 const RELAY_LOCK = 7302;
 
 const CANDIDATES = `
-SELECT a.id::text, a.tenant_id, a.type, a.family, a.args
+SELECT a.id::text, a.tenant_id, a.type, a.family, a.args, a.state
 FROM tenants t CROSS JOIN LATERAL (
-  SELECT id, tenant_id, type, family, args FROM actions
+  SELECT id, tenant_id, type, family, args, state FROM actions
   WHERE family = $1 AND tenant_id = t.id AND state IN ('pending', 'retrying') AND not_before <= now()
     AND (expires_at IS NULL OR expires_at > now())
   ORDER BY priority DESC, not_before, id
@@ -32,20 +34,28 @@ FROM tenants t CROSS JOIN LATERAL (
   FOR UPDATE SKIP LOCKED
 ) a`;
 
+/**
+ * Marks the chosen rows queued, with their events, in one statement. This transaction locked
+ * them (FOR UPDATE) while they were pending or retrying, so nothing else has changed them: the
+ * update needs no second look at their state, and their previous state comes with the ids. The
+ * rows are found by primary key only (`a.id = ANY($1)`): a state condition here would let the
+ * planner scan a partial index of every due row and filter it by id.
+ */
 const MARK_QUEUED = `
-WITH old AS (SELECT id, state FROM actions WHERE id = ANY($1::bigint[])),
+WITH chosen AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS c(id, from_state)),
 moved AS (
   UPDATE actions a SET state = 'queued', queued_at = now(), updated_at = now()
-  FROM old WHERE a.id = old.id AND old.state IN ('pending', 'retrying')
-  RETURNING a.id, old.state AS from_state
+  FROM chosen WHERE a.id = ANY($1::bigint[]) AND a.id = chosen.id
+  RETURNING a.id, chosen.from_state
 )
-INSERT INTO action_events (action_id, from_state, to_state, actor) SELECT id, from_state, 'queued', $2 FROM moved`;
+INSERT INTO action_events (action_id, from_state, to_state, actor) SELECT id, from_state, 'queued', $3 FROM moved`;
 
 async function inflightByTenant(sql: Sql, family: Family): Promise<Map<string, number>> {
-  const { rows } = await sql.query<{ tenant_id: string; n: number }>(
-    "SELECT tenant_id, count(*)::int AS n FROM actions WHERE family = $1 AND state IN ('queued', 'running') GROUP BY tenant_id",
-    [family],
-  );
+  const { rows } = await sql.query<{ tenant_id: string; n: number }>({
+    name: 'cmq_relay_inflight',
+    text: "SELECT tenant_id, count(*)::int AS n FROM actions WHERE family = $1 AND state IN ('queued', 'running') GROUP BY tenant_id",
+    values: [family],
+  });
   return new Map(rows.map((r) => [r.tenant_id, r.n]));
 }
 
@@ -67,14 +77,14 @@ export function relayFamily(
   observeInflight?: (total: number) => void,
 ): Promise<number> {
   return transaction(async (sql) => {
-    const lock = await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [RELAY_LOCK, FAMILIES.indexOf(family)]);
+    const lock = await sql.query<{ ok: boolean }>({ name: 'cmq_relay_lock', text: 'SELECT pg_try_advisory_xact_lock($1, $2) AS ok', values: [RELAY_LOCK, FAMILIES.indexOf(family)] });
     if (lock.rows[0]?.ok !== true) return 0;
     const inflight = await inflightByTenant(sql, family);
     const total = [...inflight.values()].reduce((a, b) => a + b, 0);
     observeInflight?.(total);
     const free = Math.min(limits.batchSize, limits.window - total);
     if (free <= 0) return 0;
-    const { rows } = await sql.query<DueAction>(CANDIDATES, [family, Math.min(free, limits.tenantCap)]);
+    const { rows } = await sql.query<DueAction>({ name: 'cmq_relay_candidates', text: CANDIDATES, values: [family, Math.min(free, limits.tenantCap)] });
     if (rows.length === 0) return 0;
     const byTenant = new Map<string, DueAction[]>();
     for (const row of rows) {
@@ -91,7 +101,7 @@ export function relayFamily(
     // outcome commits that follow are synchronous and flush this WAL with theirs. Intake and
     // outcomes never commit asynchronously.
     await sql.query('SET LOCAL synchronous_commit = off');
-    await sql.query(MARK_QUEUED, [chosen.map((r) => r.id), actor]);
+    await sql.query({ name: 'cmq_relay_mark_queued', text: MARK_QUEUED, values: [chosen.map((r) => r.id), chosen.map((r) => r.state ?? 'pending'), actor] });
     return chosen.length;
   });
 }
@@ -114,14 +124,19 @@ SELECT count(*)::int AS n FROM gone`;
 
 /** Ends `expired` every due action whose `expires_at` has passed (at most `limit`). */
 export async function expireDue(sql: Sql, actor: string, limit = 1000): Promise<number> {
-  const { rows } = await sql.query<{ n: number }>(EXPIRE, [limit, actor]);
+  const { rows } = await sql.query<{ n: number }>({ name: 'cmq_relay_expire', text: EXPIRE, values: [limit, actor] });
   return rows[0]?.n ?? 0;
 }
 
-/** Milliseconds until the next pending or retrying action comes due (undefined: none waiting). */
+/**
+ * Milliseconds until the next pending or retrying action that was not due when created comes due
+ * (undefined: none waiting). Actions due at creation are left out: they are due now, which the
+ * relay's scan sees, and the index behind this query (actions_next_due, migration 010) leaves them
+ * out so that submitting one costs a single index entry.
+ */
 export async function msUntilNextDue(sql: Sql): Promise<number | undefined> {
   const { rows } = await sql.query<{ ms: number | null }>(
-    "SELECT (extract(epoch FROM min(not_before) - now()) * 1000)::int AS ms FROM actions WHERE state IN ('pending', 'retrying')",
+    "SELECT (extract(epoch FROM min(not_before) - now()) * 1000)::int AS ms FROM actions WHERE state IN ('pending', 'retrying') AND not_before > created_at",
   );
   const ms = rows[0]?.ms;
   return ms === null || ms === undefined ? undefined : Math.max(0, ms);

@@ -4,6 +4,7 @@ import type { Sql } from '@cmq/common';
 const SECRET_COLUMNS = [
   { table: 'accounts', key: ['id'], column: 'credentials' },
   { table: 'guests', key: ['tenant_id', 'id'], column: 'private_key' },
+  { table: 'nodes', key: ['name'], column: 'private_key' },
 ] as const;
 
 export interface RotationCount {

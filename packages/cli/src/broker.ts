@@ -1,13 +1,12 @@
 import { hostname } from 'node:os';
-import { AmqpClient, type LoadedFile, type MqConfig, StatusBoard, declareTopology, loadFiles, mqFile } from '@cmq/common';
+import { AmqpClient, type MqConfig, StatusBoard, declareTopology, mqFile } from '@cmq/common';
 import pino from 'pino';
 import { failure } from './command-error';
-import { type Env, configDir } from './config-set';
+import { type Env, loadConfigFile } from './config-set';
 
 /** Loads only `mq.cfg` from the configuration directory (ConfigError: exit 78). */
 export function loadMqConfig(dirOption: string | undefined, env: Env): MqConfig['amqp'] {
-  const dir = configDir(dirOption, env);
-  return (loadFiles(dir, [mqFile], env).get(mqFile.file) as LoadedFile<MqConfig>).value.amqp;
+  return loadConfigFile(dirOption, env, mqFile).amqp;
 }
 
 type PublishOptions = NonNullable<Parameters<AmqpClient['publish']>[3]>;

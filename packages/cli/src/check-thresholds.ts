@@ -1,6 +1,5 @@
-import { type LoadedFile, loadFiles } from '@cmq/common';
-import { type PingerConfig, pingerFile } from '@cmq/pinger';
-import { type Env, configDir } from './config-set';
+import { pingerFile } from '@cmq/pinger';
+import { type Env, loadConfigFile } from './config-set';
 
 /** What `cmq check` compares against: times in ms, ages in seconds (as the summary has them). */
 export interface CheckThresholds {
@@ -14,8 +13,7 @@ export interface CheckThresholds {
 
 /** The `check.*` keys and `pinger.interval` of `pinger.properties` (ConfigError: exit 78). */
 export function loadCheckThresholds(dirOption: string | undefined, env: Env): CheckThresholds {
-  const spec = pingerFile();
-  const value = (loadFiles(configDir(dirOption, env), [spec], env).get(spec.file) as LoadedFile<PingerConfig>).value;
+  const value = loadConfigFile(dirOption, env, pingerFile());
   return {
     canaryWarningMs: value.check.canary_warning,
     canaryCriticalMs: value.check.canary_critical,

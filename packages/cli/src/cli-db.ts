@@ -1,7 +1,7 @@
 import { hostname, userInfo } from 'node:os';
-import { type DbConfig, type LoadedFile, SchemaError, type Sql, type Transactor, createPool, databaseLabel, errorText, loadFiles, withTransaction, workerFile } from '@cmq/common';
+import { type DbConfig, SchemaError, type Sql, type Transactor, createPool, databaseLabel, errorText, withTransaction, workerFile } from '@cmq/common';
 import pino from 'pino';
-import { type Env, configDir } from './config-set';
+import { type Env, loadConfigFile } from './config-set';
 
 /** What a command gets to talk to PostgreSQL. */
 export interface CliDb {
@@ -22,8 +22,7 @@ export function cliActor(env: Env): string {
 
 /** Loads only `worker.properties` from the configuration directory (ConfigError: exit 78). */
 export function loadDbConfig(dirOption: string | undefined, env: Env): DbConfig['db'] {
-  const dir = configDir(dirOption, env);
-  return (loadFiles(dir, [workerFile], env).get(workerFile.file) as LoadedFile<DbConfig>).value.db;
+  return loadConfigFile(dirOption, env, workerFile).db;
 }
 
 /** PostgreSQL errors an operator fixes with `cmq migrate` become a SchemaError (exit 78). */

@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { type FileSpec, SHARED_FILES } from '@cmq/common';
+import { type FileSpec, type LoadedFile, SHARED_FILES, loadFiles } from '@cmq/common';
 import { pingerFile } from '@cmq/pinger';
 import { publisherFile } from '@cmq/publisher';
 import { subscriberFile } from '@cmq/subscriber';
@@ -9,6 +9,11 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /** `--config-dir`, else `CMQ_CONFIG_DIR`, else `/etc/cmq-workers`. */
 export function configDir(option: string | undefined, env: Env): string {
   return option ?? env.CMQ_CONFIG_DIR ?? '/etc/cmq-workers';
+}
+
+/** Loads only the file of `spec` from the configuration directory and returns its value (ConfigError: exit 78). */
+export function loadConfigFile<T>(dirOption: string | undefined, env: Env, spec: FileSpec<T>): T {
+  return (loadFiles(configDir(dirOption, env), [spec], env).get(spec.file) as LoadedFile<T>).value;
 }
 
 const INSTANCE_RE = /^subscriber-([A-Za-z0-9][A-Za-z0-9_-]*)\.properties$/;

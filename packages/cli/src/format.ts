@@ -9,6 +9,11 @@ export function safeJson(value: unknown): string {
   return JSON.stringify(value, (key, v: unknown) => (key !== '' && SECRET_KEYS.has(key.toLowerCase()) ? '[redacted]' : v)) ?? 'null';
 }
 
+/** One line of `safeJson` per row (`--json` listings). */
+export function jsonLines(rows: readonly unknown[]): string {
+  return rows.map((r) => `${safeJson(r)}\n`).join('');
+}
+
 /** `2024-05-01T12:00:00.123Z`, or `-` for none. */
 export function time(d: Date | null | undefined): string {
   return d === null || d === undefined ? '-' : d.toISOString();

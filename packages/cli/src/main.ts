@@ -19,6 +19,8 @@ import { registerGuestCommands } from './commands/guests';
 import { registerAccountCommands } from './commands/accounts';
 import { registerNodeCommands } from './commands/nodes';
 import { registerProbesCommand } from './commands/probes';
+import { registerResourcesCommand } from './commands/resources';
+import { registerChangesCommand } from './commands/changes';
 
 /**
  * `cmq`: the operator's command line. Exit 0 ok, 1 failure, 2 bad request refused at intake,
@@ -44,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
   registerAccountCommands(program, env);
   registerNodeCommands(program, env);
   registerProbesCommand(program, env);
+  registerResourcesCommand(program, env);
+  registerChangesCommand(program, env);
   try {
     await program.parseAsync(argv);
     return ExitCode.OK;

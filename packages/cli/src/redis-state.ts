@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import { CmqError, type LoadedFile, RedisClient, type RedisConfig, StatusBoard, errorText, heartbeatKey, loadFiles, persistenceFile, redisLabel } from '@cmq/common';
+import { CmqError, RedisClient, type RedisConfig, StatusBoard, errorText, heartbeatKey, persistenceFile, redisLabel } from '@cmq/common';
 import pino from 'pino';
-import { type Env, configDir } from './config-set';
+import { type Env, loadConfigFile } from './config-set';
 import { PINGER_SUMMARY_KEY, type StoredSummary, parseSummary } from './pinger-summary';
 
 type RedisCfg = RedisConfig['redis'];
@@ -37,8 +37,7 @@ export class RedisUnreachable extends CmqError {
 
 /** Loads only `persistence.properties` (ConfigError: exit 78). */
 export function loadRedisConfig(dirOption: string | undefined, env: Env): RedisCfg {
-  const dir = configDir(dirOption, env);
-  return (loadFiles(dir, [persistenceFile], env).get(persistenceFile.file) as LoadedFile<RedisConfig>).value.redis;
+  return loadConfigFile(dirOption, env, persistenceFile).redis;
 }
 
 /**

@@ -25,6 +25,12 @@ export interface Server {
   launchedAt?: string;
   /** SSH host key fingerprint (`SHA256:...`), where the provider gives one. */
   hostKeyFingerprint?: string;
+  /** The port its SSH server listens on, where the provider says (local: `sshPort`); else 22. */
+  sshPort?: number;
+  /** The account to log in as over SSH, where the provider decides it (local: the sshd's user). */
+  sshUser?: string;
+  /** Absolute paths of the server's log files, where the provider knows them (local: its home's `log/`). */
+  logPaths?: string[];
 }
 
 export interface FirewallRule {
@@ -61,6 +67,10 @@ export interface Spend {
   periodStart: string;
   limit?: number;
 }
+
+/** A `LaunchRequest.clientToken` every driver accepts: 1 to 64 printable ASCII characters (EC2's rule). */
+export const CLIENT_TOKEN_RE = /^[\x20-\x7e]{1,64}$/;
+export const CLIENT_TOKEN_RULE = 'the idempotency token must be 1 to 64 printable ASCII characters';
 
 export interface LaunchRequest {
   image: string;

@@ -11,7 +11,7 @@ import {
   TerminateInstancesCommand,
   type Volume as Ec2Volume,
 } from '@aws-sdk/client-ec2';
-import type { CallOptions, Driver, Firewall, FirewallRule, LaunchRequest, Server, ServerState, Volume, VolumeState } from './driver';
+import { CLIENT_TOKEN_RE, CLIENT_TOKEN_RULE, type CallOptions, type Driver, type Firewall, type FirewallRule, type LaunchRequest, type Server, type ServerState, type Volume, type VolumeState } from './driver';
 import { DriverError } from './errors';
 import { mapEc2Error } from './ec2-errors';
 import type { Ec2DriverOptions } from './ec2-driver-options';
@@ -48,14 +48,9 @@ export class Ec2Driver implements Driver {
   }
 
   async listServers(opts?: CallOptions): Promise<Server[]> {
-    const servers: Server[] = [];
-    let next: string | undefined;
-    do {
-      const out = await this.call('DescribeInstances', (o) => this.client.send(new DescribeInstancesCommand({ NextToken: next }), o), opts);
-      for (const r of out.Reservations ?? []) for (const i of r.Instances ?? []) servers.push(toServer(i));
-      next = out.NextToken;
-    } while (next);
-    return servers;
+    return this.paginate('DescribeInstances', (next, o) => this.client.send(new DescribeInstancesCommand({ NextToken: next }), o), opts, (out) =>
+      (out.Reservations ?? []).flatMap((r) => (r.Instances ?? []).map(toServer)),
+    );
   }
 
   async getServer(id: string, opts?: CallOptions): Promise<Server | undefined> {
@@ -71,8 +66,8 @@ export class Ec2Driver implements Driver {
   }
 
   async launchServer(req: LaunchRequest, opts?: CallOptions): Promise<Server> {
-    if (!/^[\x20-\x7e]{1,64}$/.test(req.clientToken)) {
-      throw new DriverError({ kind: 'permanent', provider: 'ec2', operation: 'RunInstances', providerMessage: 'the idempotency token must be 1 to 64 printable ASCII characters' });
+    if (!CLIENT_TOKEN_RE.test(req.clientToken)) {
+      throw new DriverError({ kind: 'permanent', provider: 'ec2', operation: 'RunInstances', providerMessage: CLIENT_TOKEN_RULE });
     }
     const command = new RunInstancesCommand({
       ImageId: req.image,
@@ -102,30 +97,36 @@ export class Ec2Driver implements Driver {
   }
 
   async listFirewalls(opts?: CallOptions): Promise<Firewall[]> {
-    const firewalls: Firewall[] = [];
-    let next: string | undefined;
-    do {
-      const out = await this.call('DescribeSecurityGroups', (o) => this.client.send(new DescribeSecurityGroupsCommand({ NextToken: next }), o), opts);
-      for (const g of out.SecurityGroups ?? []) firewalls.push(toFirewall(g));
-      next = out.NextToken;
-    } while (next);
-    return firewalls;
+    return this.paginate('DescribeSecurityGroups', (next, o) => this.client.send(new DescribeSecurityGroupsCommand({ NextToken: next }), o), opts, (out) =>
+      (out.SecurityGroups ?? []).map(toFirewall),
+    );
   }
 
   async listVolumes(opts?: CallOptions): Promise<Volume[]> {
-    const volumes: Volume[] = [];
-    let next: string | undefined;
-    do {
-      const out = await this.call('DescribeVolumes', (o) => this.client.send(new DescribeVolumesCommand({ NextToken: next }), o), opts);
-      for (const v of out.Volumes ?? []) volumes.push(toVolume(v));
-      next = out.NextToken;
-    } while (next);
-    return volumes;
+    return this.paginate('DescribeVolumes', (next, o) => this.client.send(new DescribeVolumesCommand({ NextToken: next }), o), opts, (out) => (out.Volumes ?? []).map(toVolume));
   }
 
   /** Closes the SDK's keep-alive sockets. */
   destroy(): void {
     this.client.destroy();
+  }
+
+  /** Every page of a Describe call (following NextToken), each page's items mapped by `items`. */
+  private async paginate<O extends { NextToken?: string }, T>(
+    operation: string,
+    send: (next: string | undefined, o: { abortSignal?: AbortSignal }) => Promise<O>,
+    opts: CallOptions | undefined,
+    items: (out: O) => T[],
+  ): Promise<T[]> {
+    const all: T[] = [];
+    let next: string | undefined;
+    do {
+      const token = next;
+      const out = await this.call(operation, (o) => send(token, o), opts);
+      all.push(...items(out));
+      next = out.NextToken;
+    } while (next);
+    return all;
   }
 
   private async call<O>(operation: string, send: (o: { abortSignal?: AbortSignal }) => Promise<O>, opts: CallOptions | undefined): Promise<O> {

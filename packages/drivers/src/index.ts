@@ -6,3 +6,4 @@ export * from './ec2-driver-options';
 export * from './rate-limiter';
 export * from './rate-limiter-options';
 export * from './rate-limited-driver';
+export * from './local';

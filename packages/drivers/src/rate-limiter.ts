@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CmqError, type RedisClient, errorText } from '@cmq/common';
+import { CmqError, type RedisClient, errorText, sleep } from '@cmq/common';
 import { TOKEN_BUCKET_LUA } from './token-bucket-script';
 import type { RateAccount, RateLimiterOptions } from './rate-limiter-options';
 
@@ -45,7 +45,7 @@ export class RateLimiter {
       const [wait] = await this.run(account, 'take');
       if (wait === 0) return Date.now() - started;
       const jitter = Math.random() * Math.min(20, wait / 4);
-      await sleep(Math.min(wait, this.maxSleepMs) + jitter, signal);
+      if (!(await sleep(Math.min(wait, this.maxSleepMs) + jitter, signal))) throw signal?.reason instanceof Error ? signal.reason : new Error('aborted');
     }
   }
 
@@ -89,18 +89,4 @@ export class RateLimiter {
     const [wait, tokens, factor] = reply as [number, number, number];
     return [wait, tokens, factor];
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -1,5 +1,5 @@
 import { CANARY_TENANT, type CanaryReport, type CanaryRow, canaryRows, insertActions, parseRequest, transition } from '@cmq/actions';
-import { FAMILIES, type Family, type Sql, type Transactor } from '@cmq/common';
+import { FAMILIES, FINAL_STATES, type Family, type Sql, type Transactor } from '@cmq/common';
 
 export interface CanariesOptions {
   sql: Sql;
@@ -15,7 +15,7 @@ interface InFlight {
   sentAt: Date;
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'dead', 'expired', 'cancelled', 'rejected']);
+const FINAL = new Set<string>(FINAL_STATES);
 
 /**
  * One `ping` action per family, end to end through the relay, the broker and a subscriber.

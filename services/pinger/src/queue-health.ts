@@ -15,7 +15,7 @@ async function withTimeout<T>(ms: number, what: string, work: Promise<T>): Promi
 }
 
 /** Runs `probe` under a timeout and reports how it went and how long it took. */
-export async function timed<T>(timeoutMs: number, what: string, probe: () => Promise<T>): Promise<{ check: DependencyCheck; value: T | undefined }> {
+async function timed<T>(timeoutMs: number, what: string, probe: () => Promise<T>): Promise<{ check: DependencyCheck; value: T | undefined }> {
   const start = performance.now();
   try {
     const value = await withTimeout(timeoutMs, what, probe());
@@ -29,7 +29,7 @@ export async function timed<T>(timeoutMs: number, what: string, probe: () => Pro
  * Live subscribers per family: every heartbeat `cmq:heartbeat:subscriber:*` still in Redis
  * (they expire after three of their intervals) counts for each family in its `queues` field.
  */
-export async function consumersByFamily(redis: RedisClient): Promise<Record<Family, number>> {
+async function consumersByFamily(redis: RedisClient): Promise<Record<Family, number>> {
   const keys: string[] = [];
   let cursor = '0';
   do {
@@ -50,7 +50,7 @@ export async function consumersByFamily(redis: RedisClient): Promise<Record<Fami
 }
 
 /** Messages in each family's queue, from one passive declare each. */
-export async function brokerDepths(amqp: AmqpClient): Promise<Record<Family, number>> {
+async function brokerDepths(amqp: AmqpClient): Promise<Record<Family, number>> {
   const out = {} as Record<Family, number>;
   for (const family of FAMILIES) out[family] = (await amqp.checkQueue(queueName(family))).messages;
   return out;

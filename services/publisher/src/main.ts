@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { hostname } from 'node:os';
-import { PgSession, type ServiceDefinition, VERSION, startService } from '@cmq/common';
+import { type Component, PgSession, type ServiceDefinition, VERSION, startService } from '@cmq/common';
 import { type PublisherConfig, publisherFile } from './config';
 import { LogScheduler } from './log-scheduler';
 import { Relay } from './relay';
+import { SyncScheduler } from './sync-scheduler';
 
 let relay: Relay | undefined;
 
@@ -45,7 +46,11 @@ const definition: ServiceDefinition<PublisherConfig> = {
       defaultPaths: own.logs.paths,
       actor,
     });
-    return [listener, relay, scheduler];
+    const components: Component[] = [listener, relay, scheduler];
+    if (own.sync.enabled) {
+      components.push(new SyncScheduler({ database, logger: logging.logger.child({ component: 'sync-scheduler' }), intervals: own.sync.interval, jitter: own.sync.jitter, leaseMs: own.sync.lease, actor }));
+    }
+    return components;
   },
   heartbeatStats: () => ({ queues: [], inFlight: 0, processed: relay?.published ?? 0, failed: 0 }),
   runningStatus: () => 'running: relaying actions',

@@ -1,6 +1,7 @@
-import { type ClaimedAction, type Mode, type Outcome, checkArgs, modeRefusal } from '@cmq/actions';
+import { type ClaimedAction, type Mode, type Outcome, checkArgs, modeRefusal, tenantDisabled } from '@cmq/actions';
 import { CmqError, type Logger, type RedisClient, backoffDelay, errorText } from '@cmq/common';
-import { HANDLERS, type HandlerContext, type SshServices } from './handlers';
+import { isThrottled } from '@cmq/drivers';
+import { type CloudServices, HANDLERS, type HandlerContext, type SshServices } from './handlers';
 
 export interface ExecutorOptions {
   timeoutMs: number;
@@ -8,6 +9,7 @@ export interface ExecutorOptions {
   logger: Logger;
   redis: RedisClient;
   ssh?: SshServices;
+  cloud?: CloudServices;
   /** provisioning.cfg `mode`: a claimed action it refuses ends rejected (it may have changed since intake). */
   mode: Mode;
 }
@@ -16,14 +18,15 @@ export interface ExecutorOptions {
  * Turns a claimed action into an outcome: checks it may run (not expired, tenant enabled, allowed
  * by the mode, attempts left, known type, valid arguments), runs its handler under a timeout with an AbortSignal, and maps what
  * happened to a state: succeeded, failed, retrying (transient, with capped jittered backoff
- * stored in the row), dead (permanent, or out of attempts), or queued when `handBack` aborted it.
+ * stored in the row; a provider's throttling retries without counting an attempt), dead
+ * (permanent, or out of attempts), or queued when `handBack` aborted it.
  */
 export class Executor {
   constructor(private readonly opts: ExecutorOptions) {}
 
   /** Why the action may not run now (its tenant is disabled, or the mode refuses its type). */
   private refusal(action: ClaimedAction): string | undefined {
-    if (!action.tenant_enabled) return `tenant "${action.tenant_id}" is disabled (\`cmq tenants enable ${action.tenant_id}\`)`;
+    if (!action.tenant_enabled) return tenantDisabled(action.tenant_id);
     return modeRefusal(this.opts.mode, action.type);
   }
 
@@ -80,6 +83,7 @@ export class Executor {
       },
       redis,
       ssh: this.opts.ssh,
+      cloud: this.opts.cloud,
     };
     try {
       const result = await handler(ctx);
@@ -96,6 +100,12 @@ export class Executor {
       const transient = timedOut || !(err instanceof CmqError) || err.transient;
       logger().warn({ ms: Date.now() - started, err: text, transient }, 'action attempt failed');
       if (!transient) return { ...base, state: 'dead', error: text };
+      if (!timedOut && isThrottled(err)) {
+        // The provider's rate limit outlasted the driver's own retries: a retry that does not
+        // count as an attempt (the account's bucket was already slowed down).
+        const delay = backoffDelay(action.attempts, this.opts.retry.initialMs, this.opts.retry.maxMs);
+        return { ...base, state: 'retrying', refundAttempt: true, error: `${text} (throttled: attempt ${action.attempts} not counted; retry in ${delay} ms)`, notBefore: new Date(Date.now() + delay) };
+      }
       if (action.attempts >= action.max_attempts) return { ...base, state: 'dead', error: `gave up after ${action.attempts} attempts: ${text}` };
       const delay = backoffDelay(action.attempts, this.opts.retry.initialMs, this.opts.retry.maxMs);
       return { ...base, state: 'retrying', error: `${text} (retry in ${delay} ms)`, notBefore: new Date(Date.now() + delay) };

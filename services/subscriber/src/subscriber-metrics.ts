@@ -18,4 +18,23 @@ export class SubscriberMetrics {
     this.deadLetters = new Counter({ name: 'cmq_dead_letters_total', help: 'Messages that matched no action and were dead-lettered.', registers: [registry] });
     new Gauge({ name: 'cmq_actions_in_flight', help: 'Deliveries being handled now.', registers: [registry], collect() { this.set(inFlight()); } });
   }
+
+  /** Per action type, its duration histogram and its outcome counters by state (labelled once, not per action). */
+  private readonly byType = new Map<string, { duration: { observe(v: number): void }; outcomes: Map<string, { inc(): void }> }>();
+
+  /** Counts one committed outcome and its handler's run time. */
+  observe(type: string, state: string, seconds: number): void {
+    let t = this.byType.get(type);
+    if (t === undefined) {
+      t = { duration: this.duration.labels(type), outcomes: new Map() };
+      this.byType.set(type, t);
+    }
+    let c = t.outcomes.get(state);
+    if (c === undefined) {
+      c = this.outcomes.labels(type, state);
+      t.outcomes.set(state, c);
+    }
+    c.inc();
+    t.duration.observe(seconds);
+  }
 }

@@ -3,25 +3,43 @@ import { hostname } from 'node:os';
 import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, insertActions, IntakeError, recordDeadLetter, registerWorker } from '@cmq/actions';
 import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, Keyring, type Logger, SshClient, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, queueName, sleep } from '@cmq/common';
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { ChannelAcks } from './acks';
 import { Batcher } from './batcher';
 import type { SubscriberConfig } from './config';
 import { type Delivery, classify } from './delivery';
 import { Executor } from './executor';
-import type { SshServices } from './handlers';
+import type { CloudServices, SshServices } from './handlers';
 import { Semaphore } from './semaphore';
 import { SubscriberMetrics } from './subscriber-metrics';
 
-/** SSH for guest.* handlers; the keyring is read on first use (a subscriber without guest work needs none). */
-function sshServices(deps: SubscriberDeps): SshServices {
+/** The keyring of km-client.cfg, read on first use (a subscriber without guest or cloud work needs none). */
+function lazyKeyring(deps: SubscriberDeps): () => Keyring {
   let keyring: Keyring | undefined;
+  return () => (keyring ??= Keyring.fromConfig(deps.config.km));
+}
+
+/** SSH for guest.* handlers. */
+function sshServices(deps: SubscriberDeps, keyring: () => Keyring): SshServices {
   return {
     get sql() {
       return deps.database.sql;
     },
     client: new SshClient(deps.config.provisioning),
-    keyring: () => (keyring ??= Keyring.fromConfig(deps.config.km)),
+    keyring,
     strictHostKeys: deps.config.provisioning.ssh.strict_host_keys,
     logDir: deps.config.own.log.dir,
+  };
+}
+
+/** Cloud accounts and drivers for server.* and sync.* handlers. */
+function cloudServices(deps: SubscriberDeps, keyring: () => Keyring): CloudServices {
+  return {
+    get sql() {
+      return deps.database.sql;
+    },
+    keyring,
+    provisioning: deps.config.provisioning,
+    transaction: (fn) => deps.database.transaction(fn),
   };
 }
 
@@ -55,17 +73,23 @@ export class Subscriber implements Component {
   private handingBack = false;
   private lockSession: PgSession | undefined;
   private consumers: Array<{ channel: Channel; tag: string }> = [];
+  /** Per consuming channel, its deliveries' acks (batched: see ChannelAcks). */
+  private readonly acks = new WeakMap<Channel, ChannelAcks>();
   private readonly slots: Semaphore;
   private readonly executor: Executor;
   private readonly claims: Batcher<string, Claim>;
   private readonly commits: Batcher<Outcome, boolean>;
   private readonly counters: SubscriberMetrics;
+  /** SSH for guest.* and node.* handlers: its pooled connections are closed on stop. */
+  private readonly ssh: SshServices;
 
   constructor(private readonly deps: SubscriberDeps) {
     const { own } = deps.config;
     this.worker = `subscriber:${own.name}@${hostname()}:${process.pid}`;
     this.slots = new Semaphore(own.concurrency);
-    this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis, ssh: sshServices(deps), mode: deps.config.provisioning.mode });
+    const keyring = lazyKeyring(deps);
+    this.ssh = sshServices(deps, keyring);
+    this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis, ssh: this.ssh, cloud: cloudServices(deps, keyring), mode: deps.config.provisioning.mode });
     this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1);
     this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1);
     this.counters = new SubscriberMetrics(deps.metrics.registry, () => this.inFlight);
@@ -104,12 +128,14 @@ export class Subscriber implements Component {
       this.stop.abort();
       await this.waitIdle(margin * 0.8);
     }
+    this.ssh.client.close();
     await this.lockSession?.close();
   }
 
   destroy(): void {
     this.handingBack = true;
     this.stop.abort();
+    this.ssh.client.close();
     this.lockSession?.destroy();
   }
 
@@ -118,6 +144,8 @@ export class Subscriber implements Component {
     this.consumers = [];
     if (this.draining) return;
     await channel.prefetch(own.prefetch);
+    const acks = new ChannelAcks(channel, (err) => this.deps.logger.debug({ err: errorText(err) }, 'ack on a closed channel'));
+    this.acks.set(channel, acks);
     for (const family of own.queues) {
       const { consumerTag } = await channel.consume(queueName(family), (msg) => {
         if (msg === null) {
@@ -125,7 +153,14 @@ export class Subscriber implements Component {
           this.deps.amqp.reconnect();
           return;
         }
-        void this.handle(channel, msg).catch((err: unknown) => this.deps.logger.error({ err }, 'delivery handling failed'));
+        acks.received(msg);
+        void this.handle(channel, msg).catch((err: unknown) => {
+          // Unexpected (a bug, not the database: its failures are retried). Hand the message back,
+          // after a pause so a persistent fault is no hot loop: a redelivery whose row is already
+          // final is acked without running, and the queue's delivery limit ends endless repeats.
+          this.deps.logger.error({ err, routingKey: msg.fields.routingKey }, 'delivery handling failed; requeued in 1 s');
+          setTimeout(() => this.settle(channel, msg, 'requeue'), 1_000).unref();
+        });
       }, { noAck: false });
       this.consumers.push({ channel, tag: consumerTag });
     }
@@ -208,8 +243,12 @@ export class Subscriber implements Component {
 
   private settle(channel: Channel, msg: ConsumeMessage, how: 'ack' | 'requeue'): void {
     try {
-      if (how === 'ack') channel.ack(msg);
-      else channel.nack(msg, false, true);
+      const acks = this.acks.get(channel);
+      if (acks === undefined) {
+        if (how === 'ack') channel.ack(msg);
+        else channel.nack(msg, false, true);
+      } else if (how === 'ack') acks.ack(msg);
+      else acks.requeue(msg);
     } catch (err) {
       // The channel closed meanwhile: the broker requeued the message; its redelivery finds the row settled.
       this.deps.logger.debug({ err: errorText(err) }, 'ack on a closed channel');
@@ -217,8 +256,7 @@ export class Subscriber implements Component {
   }
 
   private count(outcome: Outcome, type: string, seconds: number): void {
-    this.counters.outcomes.inc({ type, state: outcome.state });
-    this.counters.duration.observe({ type }, seconds);
+    this.counters.observe(type, outcome.state, seconds);
     if (outcome.state === 'succeeded') this.processed += 1;
     else if (outcome.state === 'failed' || outcome.state === 'dead') this.failed += 1;
   }

@@ -1,11 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type AccountInfo, PROVIDERS, type Provider, addAccount, checkCredentials, getAccountSecret, listAccounts, maskCredentials, removeAccount } from '@cmq/actions';
 import { CmqError } from '@cmq/common';
 import { type Command, Option } from 'commander';
 import { type Env } from '../config-set';
 import { CommandFailed, Exit, failure } from '../command-error';
 import { withDatabase } from '../cli-db';
-import { safeJson, table, time } from '../format';
+import { jsonLines, safeJson, table, time } from '../format';
 import { positiveInt, withConfigDir } from '../options';
 import { loadKeyring } from './guests';
 
@@ -15,7 +18,7 @@ interface AddOpts {
   provider: Provider;
   region: string;
   endpoint?: string;
-  credentialsFile: string;
+  credentialsFile?: string;
   rate?: string;
   burst?: number;
 }
@@ -35,6 +38,33 @@ function readCredentials(path: string, provider: Provider): string {
   }
 }
 
+/**
+ * A fresh ed25519 key pair for a local account, as credentials JSON: made by ssh-keygen in a
+ * private temporary directory that is removed at once (the private key leaves it only encrypted).
+ */
+function generateLocalCredentials(tenant: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cmq-account-key-'));
+  try {
+    chmodSync(dir, 0o700);
+    const path = join(dir, 'id_ed25519');
+    try {
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `cmq-account-${tenant}`, '-f', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw failure(`cannot generate a key pair with ssh-keygen: ${code === 'ENOENT' ? 'ssh-keygen not found (install openssh-client)' : 'it failed'}; or pass --credentials-file`);
+    }
+    return checkCredentials('local', JSON.stringify({ ssh_private_key: readFileSync(path, 'utf8'), ssh_public_key: readFileSync(`${path}.pub`, 'utf8').trim() }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function credentials(opts: AddOpts): string {
+  if (opts.credentialsFile !== undefined) return readCredentials(opts.credentialsFile, opts.provider);
+  if (opts.provider === 'local') return generateLocalCredentials(opts.tenant);
+  throw new CommandFailed(`--credentials-file is required for provider ${opts.provider}`, Exit.REFUSED);
+}
+
 function rate(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -43,7 +73,7 @@ function rate(value: string | undefined): number | undefined {
 }
 
 async function add(opts: AddOpts, env: Env): Promise<string> {
-  const plain = readCredentials(opts.credentialsFile, opts.provider);
+  const plain = credentials(opts);
   const encryptedCredentials = loadKeyring(opts.configDir, env).encrypt(plain);
   const account = { tenant: opts.tenant, provider: opts.provider, region: opts.region, endpoint: opts.endpoint, encryptedCredentials, rate: rate(opts.rate), burst: opts.burst };
   return withDatabase(opts.configDir, env, async ({ sql }) => {
@@ -69,7 +99,7 @@ export function registerAccountCommands(program: Command, env: Env): void {
     .addOption(new Option('--provider <provider>', 'cloud provider').choices([...PROVIDERS]).makeOptionMandatory())
     .requiredOption('--region <region>', 'provider region (local: any name)')
     .option('--endpoint <url>', 'API endpoint, for EC2-compatible clouds')
-    .requiredOption('--credentials-file <file>', 'JSON: {"access_key_id", "secret_access_key"} for ec2, {} for local')
+    .option('--credentials-file <file>', 'JSON: {"access_key_id", "secret_access_key"} for ec2 (required); {"ssh_private_key", "ssh_public_key"} for local (default: a new ed25519 pair)')
     .option('--rate <n>', 'API calls per second for this account (default: provisioning.cfg)')
     .option('--burst <n>', 'bucket size for this account (default: provisioning.cfg)', positiveInt(1_000_000))
     .action(async (opts: AddOpts) => {
@@ -82,7 +112,7 @@ export function registerAccountCommands(program: Command, env: Env): void {
     .option('--json', 'one JSON object per line')
     .action(async (opts: { configDir?: string; tenant?: string; json?: boolean }) => {
       const rows = await withDatabase(opts.configDir, env, ({ sql }) => listAccounts(sql, opts.tenant));
-      if (opts.json === true) process.stdout.write(rows.map((r) => `${safeJson(r)}\n`).join(''));
+      if (opts.json === true) process.stdout.write(jsonLines(rows));
       else process.stdout.write(table(['ID', 'TENANT', 'PROVIDER', 'REGION', 'ENDPOINT', 'RATE', 'CREATED'], rows.map((r) => [r.id, r.tenant_id, r.provider, r.region, r.endpoint ?? '-', limits(r), time(r.created_at)])));
     });
 

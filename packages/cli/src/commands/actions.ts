@@ -2,7 +2,7 @@ import { actionEvents, countActions, listActions } from '@cmq/actions';
 import type { Command } from 'commander';
 import { withDatabase } from '../cli-db';
 import { type Env } from '../config-set';
-import { actionDetails, actionsTable, eventsTable, safeJson } from '../format';
+import { actionDetails, actionsTable, eventsTable, jsonLines, safeJson } from '../format';
 import { actionId, actionState, positiveInt, withConfigDir } from '../options';
 import { mustGetAction } from '../wait-final';
 
@@ -24,7 +24,7 @@ async function list(opts: ListOpts, env: Env): Promise<void> {
       return;
     }
     const rows = await listActions(sql, { ...filter, limit: opts.limit });
-    process.stdout.write(opts.json === true ? rows.map((r) => `${safeJson(r)}\n`).join('') : actionsTable(rows));
+    process.stdout.write(opts.json === true ? jsonLines(rows) : actionsTable(rows));
   });
 }
 

@@ -1,10 +1,11 @@
-import { ConfigError, type DbConfig, FAMILIES, type Family, type LoadedFile, createPool, databaseLabel, errorText, loadFiles, workerFile } from '@cmq/common';
+import { ConfigError, type DbConfig, FAMILIES, type Family, createPool, databaseLabel, errorText } from '@cmq/common';
 import { type Command, type CommanderError, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { type CheckResult, NagiosState, evaluate, statusLine } from '../check-evaluate';
 import { type CheckThresholds, loadCheckThresholds } from '../check-thresholds';
 import { CommandFailed } from '../command-error';
-import { type Env, configDir } from '../config-set';
+import { type Env } from '../config-set';
+import { loadDbConfig } from '../cli-db';
 import { seconds, withConfigDir } from '../options';
 import { loadRedisConfig, readHeartbeats, readSummary, withRedis } from '../redis-state';
 
@@ -51,7 +52,7 @@ function thresholds(opts: CheckOpts, env: Env): CheckThresholds {
 
 async function runCheck(opts: CheckOpts, env: Env): Promise<CheckResult> {
   const t = thresholds(opts, env);
-  const db = (loadFiles(configDir(opts.configDir, env), [workerFile], env).get(workerFile.file) as LoadedFile<DbConfig>).value.db;
+  const db = loadDbConfig(opts.configDir, env);
   const redisCfg = loadRedisConfig(opts.configDir, env);
   const [state, postgresError] = await Promise.all([
     withRedis(redisCfg, CONNECT_TIMEOUT_MS, async (redis) => ({ beats: await readHeartbeats(redis), summary: await readSummary(redis) })),

@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DbConfig, type LoadedFile, loadFiles, renderEffective, renderSample, workerFile } from '@cmq/common';
+import { loadFiles, renderEffective, renderSample } from '@cmq/common';
 import type { Command } from 'commander';
+import { loadDbConfig } from '../cli-db';
+import { CONFIG_DIR_HELP } from '../options';
 import { type Env, allFileSpecs, configDir } from '../config-set';
 
 /** Quotes a value for POSIX sh. */
@@ -15,7 +17,7 @@ export function registerConfigCommands(program: Command, env: Env): void {
   config
     .command('check')
     .description('validate every configuration file and print the effective configuration, secrets masked')
-    .option('--config-dir <dir>', 'configuration directory (default /etc/cmq-workers, env CMQ_CONFIG_DIR)')
+    .option('--config-dir <dir>', CONFIG_DIR_HELP)
     .action((opts: { configDir?: string }) => {
       const dir = configDir(opts.configDir, env);
       const files = loadFiles(dir, allFileSpecs(dir), env);
@@ -38,10 +40,9 @@ export function registerConfigCommands(program: Command, env: Env): void {
   config
     .command('pg-env')
     .description('print PGHOST, PGPORT, PGDATABASE, PGUSER (and PGPASSWORD) as shell exports, for scripts')
-    .option('--config-dir <dir>', 'configuration directory (default /etc/cmq-workers, env CMQ_CONFIG_DIR)')
+    .option('--config-dir <dir>', CONFIG_DIR_HELP)
     .action((opts: { configDir?: string }) => {
-      const dir = configDir(opts.configDir, env);
-      const { db } = (loadFiles(dir, [workerFile], env).get(workerFile.file) as LoadedFile<DbConfig>).value;
+      const db = loadDbConfig(opts.configDir, env);
       const vars: Array<[string, string]> = [['PGHOST', db.host], ['PGPORT', String(db.port)], ['PGDATABASE', db.database], ['PGUSER', db.user]];
       if (db.password !== '') vars.push(['PGPASSWORD', db.password]);
       for (const [k, v] of vars) process.stdout.write(`export ${k}=${shellQuote(v)}\n`);

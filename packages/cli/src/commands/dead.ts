@@ -6,7 +6,7 @@ import { loadMqConfig, publishOnce } from '../broker';
 import { cliActor, withDatabase } from '../cli-db';
 import { failure, usage } from '../command-error';
 import { type Env } from '../config-set';
-import { oneLine, safeJson, table, time } from '../format';
+import { jsonLines, oneLine, table, time } from '../format';
 import { type DeadId, deadId, positiveInt, withConfigDir } from '../options';
 import { showAction } from './actions';
 
@@ -86,7 +86,7 @@ export function registerDeadCommands(program: Command, env: Env): void {
     .option('--json', 'one JSON object per line')
     .action(async (opts: ConfigOpts & { tenant?: string; limit: number; json?: boolean }) => {
       const rows = await withDatabase(opts.configDir, env, ({ sql }) => listDead(sql, { tenant: opts.tenant, limit: opts.limit }));
-      if (opts.json === true) process.stdout.write(rows.map((r) => `${safeJson(r)}\n`).join(''));
+      if (opts.json === true) process.stdout.write(jsonLines(rows));
       else process.stdout.write(table(['ID', 'AT', 'TENANT', 'TYPE', 'ROUTING KEY', 'REASON'], rows.map((r) => [r.id, time(r.at), r.tenant ?? '-', r.type ?? '-', r.routing_key ?? '-', oneLine(r.reason, 100)])));
     });
 

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { LOG_LEVELS, type LoadedFile, loadFiles } from '@cmq/common';
-import { type SubscriberConfig, subscriberFile } from '@cmq/subscriber';
+import { LOG_LEVELS } from '@cmq/common';
+import { subscriberFile } from '@cmq/subscriber';
 import { type Command, InvalidArgumentError } from 'commander';
 import { failure, usage } from '../command-error';
-import { type Env, configDir } from '../config-set';
+import { type Env, loadConfigFile } from '../config-set';
 import { readLog } from '../log-follower';
 import { type LineFilter, formatLogLine } from '../log-line';
 import { withConfigDir } from '../options';
@@ -33,8 +33,7 @@ function level(value: string): LineFilter['level'] {
 /** `<log.dir>/tenants/<tenant>.log`, log.dir from subscriber.properties (every process shares the tenant file). */
 function tenantLogPath(tenant: string, opts: LogsOpts, env: Env): string {
   if (!TENANT_RE.test(tenant)) throw usage(`"${tenant}" is not a tenant id (1-63 of a-z, 0-9, _ and -, starting with a letter or digit)`);
-  const spec = subscriberFile();
-  const own = (loadFiles(configDir(opts.configDir, env), [spec], env).get(spec.file) as LoadedFile<SubscriberConfig>).value;
+  const own = loadConfigFile(opts.configDir, env, subscriberFile());
   return join(own.log.dir, 'tenants', `${tenant}.log`);
 }
 

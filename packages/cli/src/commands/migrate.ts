@@ -1,7 +1,9 @@
-import { type DbConfig, type LoadedFile, createPool, databaseLabel, loadFiles, migrate, schemaVersion, workerFile } from '@cmq/common';
+import { type DbConfig, createPool, databaseLabel, migrate, schemaVersion } from '@cmq/common';
 import type { Command } from 'commander';
 import pino from 'pino';
-import { type Env, configDir } from '../config-set';
+import { loadDbConfig } from '../cli-db';
+import { CONFIG_DIR_HELP } from '../options';
+import { type Env } from '../config-set';
 
 /** Creates the database when it does not exist (connecting to the `postgres` database). */
 async function createDatabase(db: DbConfig['db'], logger: pino.Logger): Promise<boolean> {
@@ -22,11 +24,10 @@ export function registerMigrateCommand(program: Command, env: Env): void {
   program
     .command('migrate')
     .description('apply the database migrations this release needs (safe to run again, and from several hosts at once)')
-    .option('--config-dir <dir>', 'configuration directory (default /etc/cmq-workers, env CMQ_CONFIG_DIR)')
+    .option('--config-dir <dir>', CONFIG_DIR_HELP)
     .option('--create-database', 'create the database first if it does not exist')
     .action(async (opts: { configDir?: string; createDatabase?: boolean }) => {
-      const dir = configDir(opts.configDir, env);
-      const { db } = (loadFiles(dir, [workerFile], env).get(workerFile.file) as LoadedFile<DbConfig>).value;
+      const db = loadDbConfig(opts.configDir, env);
       const logger = pino({ level: 'warn' }, pino.destination(2));
       if (opts.createDatabase && (await createDatabase(db, logger))) process.stdout.write(`created database ${db.database}\n`);
       const pool = createPool(db, logger, 'cmq migrate');

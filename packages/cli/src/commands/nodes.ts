@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { type Env } from '../config-set';
 import { CommandFailed, Exit, failure, refused } from '../command-error';
 import { withDatabase } from '../cli-db';
-import { oneLine, safeJson, table, time } from '../format';
+import { jsonLines, oneLine, safeJson, table, time } from '../format';
 import { positiveInt, seconds, waitMs, withConfigDir } from '../options';
 import { loadMode } from '../provisioning';
 import { submitOne } from '../submit-one';
@@ -46,7 +46,7 @@ function lastStatus(n: NodeInfo): string {
 
 function printNodes(rows: readonly NodeInfo[], json: boolean | undefined): void {
   if (json === true) {
-    process.stdout.write(rows.map((r) => `${safeJson(r)}\n`).join(''));
+    process.stdout.write(jsonLines(rows));
     return;
   }
   const cells = rows.map((r) => [r.name, `${r.user}@${r.address}:${r.port}`, r.active ? 'yes' : 'no', r.host_key_fingerprint ?? '(none)', lastStatus(r), oneLine(r.last_output, 40)]);

@@ -2,7 +2,7 @@ import { latestProbeResults } from '@cmq/actions';
 import type { Command } from 'commander';
 import { type Env } from '../config-set';
 import { withDatabase } from '../cli-db';
-import { safeJson } from '../format';
+import { jsonLines, safeJson } from '../format';
 import { withConfigDir } from '../options';
 
 /** jsonb keeps no key order: print fields in the order the probe's output has them. */
@@ -33,7 +33,7 @@ export function registerProbesCommand(program: Command, env: Env): void {
     .action(async (opts: { configDir?: string; tenant: string; target: string; json?: boolean }) => {
       const results = await withDatabase(opts.configDir, env, ({ sql }) => latestProbeResults(sql, opts.tenant, opts.target));
       if (opts.json === true) {
-        process.stdout.write(results.map((r) => `${safeJson(r)}\n`).join(''));
+        process.stdout.write(jsonLines(results));
         return;
       }
       const blocks = results.map((r) => [

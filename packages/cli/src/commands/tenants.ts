@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { type Env } from '../config-set';
 import { CommandFailed, Exit } from '../command-error';
 import { withDatabase } from '../cli-db';
-import { safeJson, table, time } from '../format';
+import { jsonLines, table, time } from '../format';
 import { withConfigDir } from '../options';
 
 interface ConfigOpts {
@@ -49,7 +49,7 @@ export function registerTenantCommands(program: Command, env: Env): void {
     .option('--json', 'one JSON object per line')
     .action(async (opts: ConfigOpts & { json?: boolean }) => {
       const rows = await withDatabase(opts.configDir, env, ({ sql }) => listTenants(sql));
-      if (opts.json === true) process.stdout.write(rows.map((r) => `${safeJson(r)}\n`).join(''));
+      if (opts.json === true) process.stdout.write(jsonLines(rows));
       else process.stdout.write(table(['ID', 'NAME', 'ENABLED', 'CREATED'], rows.map((r) => [r.id, r.name, r.enabled ? 'yes' : 'no', time(r.created_at)])));
     });
 

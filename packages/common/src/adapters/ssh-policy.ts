@@ -24,7 +24,7 @@ export function sshFingerprint(keyBlob: Buffer): string {
 export const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
 /** The networks of `SOURCE_CIDR` (IPv4 `a.b.c.d/n`, as the config format checks). */
-export function allowedNetworks(cidrs: readonly string[]): BlockList {
+function allowedNetworks(cidrs: readonly string[]): BlockList {
   const list = new BlockList();
   for (const cidr of cidrs) {
     const [net, bits] = cidr.split('/');

@@ -1,17 +1,21 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { NodeSSH } from 'node-ssh';
-import type { ClientChannel } from 'ssh2';
 import type { ProvisioningConfig } from '../config/shared-files';
 import { CmqError } from '../errors';
+import { type ChannelRun, NotStarted, runOnChannel } from './ssh-channel';
+import type { SshOutputListener } from './ssh-output';
 import { type HostKeyPolicy, SshError, allowedAddress, judgeHostKey, sshFingerprint } from './ssh-policy';
+import { type SshConnection, SshPool, dispose } from './ssh-pool';
 
 export * from './ssh-policy';
+export { LineTap, PgidSniffer, type SshOutputListener, type SshStream } from './ssh-output';
 
 /** Where and as whom to connect. */
 export interface SshTarget {
   host: string;
   port: number;
   username: string;
-  /** The decrypted private key (PEM/OpenSSH); zeroed once the connection is set up. */
+  /** The decrypted private key (PEM/OpenSSH); zeroed when exec returns (kept until then for a reconnect). */
   privateKey: Buffer;
   hostKey: HostKeyPolicy;
 }
@@ -23,6 +27,8 @@ export interface SshExecOptions {
   env?: Readonly<Record<string, string>>;
   /** Aborts the command (kills it remotely) and the call throws CMQ_ERR_ABORTED (transient). */
   signal?: AbortSignal;
+  /** Gets stdout/stderr line by line as they arrive, within ssh.output_cap per stream. */
+  output?: SshOutputListener;
 }
 
 export interface SshExecResult {
@@ -55,181 +61,151 @@ export function withEnv(command: string, env: Readonly<Record<string, string>> =
   return `${exports.join('')}${command}`;
 }
 
-/** A byte-capped collector of one output stream. */
-class Capped {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  truncated = false;
-  constructor(private readonly cap: number) {}
-  push(chunk: Buffer): void {
-    const room = this.cap - this.size;
-    if (chunk.length > room) this.truncated = true;
-    if (room <= 0) return;
-    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    this.chunks.push(kept);
-    this.size += kept.length;
-  }
-  text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
-  }
+export interface SshClientOptions {
+  /** How long an idle connection is kept for a later command to the same target (default 30 s). */
+  idleMs?: number;
 }
+
+const DEFAULT_IDLE_MS = 30_000;
 
 /**
  * SSH to guests and hosts: the only module that imports node-ssh/ssh2. Every call checks
- * SOURCE_CIDR before a packet is sent, verifies the host key during key exchange (before the key
- * is offered or a command sent), and classifies failures: cannot connect → transient,
- * authentication refused → permanent, host key mismatch → permanent with `security: true`.
- * A non-zero exit status is returned, not thrown. At most `ssh.per_host_limit` connections run
- * at once to one host:port. Connections are not reused (one per command).
+ * SOURCE_CIDR before a packet is sent, verifies the host key of every new connection during key
+ * exchange (before the key is offered or a command sent), and classifies failures: cannot
+ * connect → transient, authentication refused → permanent, host key mismatch → permanent with
+ * `security: true`. A non-zero exit status is returned, not thrown.
+ *
+ * Connections are reused: one that finished a command cleanly stays idle `idleMs` for the next
+ * command with the same address, port, user, private key and host-key policy (never another's).
+ * At most `ssh.per_host_limit` connections are in use at once per address:port; more callers
+ * wait. A connection that errors or closes leaves the pool; a command whose channel cannot be
+ * opened on a reused connection is retried once on a new one (it never started). After a timeout
+ * or an abort the connection is closed, not reused. `close()` on shutdown.
  */
 export class SshClient {
-  private readonly busy = new Map<string, { running: number; waiting: Array<() => void> }>();
-  private readonly lost = new WeakMap<NodeSSH, Error>();
+  private readonly pool: SshPool;
+  /** Keys the private-key part of the pool key: a per-process HMAC, never the key itself. */
+  private readonly keyId = randomBytes(32);
 
-  constructor(private readonly settings: SshSettings) {}
+  constructor(
+    private readonly settings: SshSettings,
+    options: SshClientOptions = {},
+  ) {
+    this.pool = new SshPool({ perHostLimit: settings.ssh.per_host_limit, idleMs: options.idleMs ?? DEFAULT_IDLE_MS });
+  }
+
+  /** Closes idle connections now and every other one when its command ends. */
+  close(): void {
+    this.pool.close();
+  }
+
+  /** Idle connections kept (to `host:port` when given): for tests and status. */
+  idleConnections(slot?: string): number {
+    return this.pool.idleCount(slot);
+  }
 
   async exec(target: SshTarget, command: string, opts: SshExecOptions = {}): Promise<SshExecResult> {
     const label = `${target.username}@${target.host}:${target.port}`;
-    let address: string;
     try {
-      address = await allowedAddress(target.host, this.settings.SOURCE_CIDR);
-    } catch (err) {
-      target.privateKey.fill(0);
-      throw err;
-    }
-    const slot = `${address}:${target.port}`;
-    await this.acquire(slot, opts.signal);
-    const ssh = new NodeSSH();
-    try {
-      const hostKey = await this.connect(ssh, target, address, label);
-      return await this.run(ssh, withEnv(command, opts.env), opts, hostKey);
+      const address = await allowedAddress(target.host, this.settings.SOURCE_CIDR);
+      const slot = `${address}:${target.port}`;
+      const key = this.poolKey(slot, target);
+      const full = withEnv(command, opts.env);
+      await this.pool.acquire(slot, opts.signal);
+      let conn: SshConnection | undefined;
+      let reusable = false;
+      try {
+        conn = this.pool.take(slot, key);
+        const reused = conn !== undefined;
+        conn ??= await this.connect(target, address, slot, key, label);
+        let run: ChannelRun;
+        try {
+          run = await this.start(conn, full, opts);
+        } catch (err) {
+          // A reused connection found dead at channel open: the command never ran; once more on a new one.
+          if (!(err instanceof NotStarted) || !reused) throw err;
+          dispose(conn);
+          conn = undefined;
+          conn = await this.connect(target, address, slot, key, label);
+          run = await this.start(conn, full, opts);
+        }
+        reusable = run.killed === undefined;
+        return this.result(conn, run);
+      } catch (err) {
+        if (err instanceof NotStarted) throw new SshError('CMQ_ERR_SSH_CONNECT', `cannot start the command on ${label}: ${err.message}`, { transient: true, cause: err });
+        throw err;
+      } finally {
+        this.pool.release(slot, conn, reusable);
+      }
     } finally {
-      ssh.dispose();
-      this.release(slot);
+      target.privateKey.fill(0);
     }
   }
 
-  private async connect(ssh: NodeSSH, target: SshTarget, address: string, label: string): Promise<SshExecResult['hostKey']> {
+  private start(conn: SshConnection, command: string, opts: SshExecOptions): Promise<ChannelRun> {
+    const client = conn.ssh.connection;
+    if (client === null || conn.closed) return Promise.reject(new NotStarted('SSH connection closed before the command'));
+    const { ssh } = this.settings;
+    return runOnChannel(client, command, { timeoutMs: opts.timeoutMs ?? ssh.command_timeout, cap: ssh.output_cap, killWaitMs: Math.min(ssh.connect_timeout, 5_000), signal: opts.signal, output: opts.output });
+  }
+
+  private result(conn: SshConnection, run: ChannelRun): SshExecResult {
+    if (run.killed === 'abort') throw new CmqError('CMQ_ERR_ABORTED', 'remote command interrupted (action timeout or shutdown): killed', { transient: true });
+    const timedOut = run.killed === 'timeout';
+    if (!timedOut && run.code === null && run.signal === null) {
+      const lost = conn.lost;
+      throw new SshError('CMQ_ERR_SSH_CONNECT', `SSH connection lost during the command${lost ? `: ${lost.message}` : ''} (keepalive ssh.keepalive_interval)`, { transient: true });
+    }
+    return { code: timedOut ? null : run.code, signal: timedOut ? 'KILL' : run.signal, stdout: run.stdout, stderr: run.stderr, truncated: run.truncated, timedOut, hostKey: conn.hostKey };
+  }
+
+  private poolKey(slot: string, target: SshTarget): string {
+    const { pinned, trustOnFirstUse, strict } = target.hostKey;
+    const keyTag = createHmac('sha256', this.keyId).update(target.privateKey).digest('base64');
+    return JSON.stringify([slot, target.username, pinned ?? null, trustOnFirstUse, strict, keyTag]);
+  }
+
+  /** A new connection; the host key is judged during key exchange, before authentication. */
+  private async connect(target: SshTarget, address: string, slot: string, key: string, label: string): Promise<SshConnection> {
+    const ssh = new NodeSSH();
     let verdict: ReturnType<typeof judgeHostKey> | undefined;
     try {
       await ssh.connect({
         host: address,
         port: target.port,
         username: target.username,
-        // node-ssh takes a string; the Buffer is zeroed below, the string is left to the GC.
+        // node-ssh takes a string; the Buffer is zeroed after the command, the string is left to the GC.
         privateKey: target.privateKey.toString('utf8'),
         readyTimeout: this.settings.ssh.connect_timeout,
         keepaliveInterval: this.settings.ssh.keepalive_interval,
         keepaliveCountMax: 3,
         tryKeyboard: false,
-        hostVerifier: (key: Buffer): boolean => {
-          verdict = judgeHostKey(label, sshFingerprint(key), target.hostKey);
+        hostVerifier: (hostKey: Buffer): boolean => {
+          verdict = judgeHostKey(label, sshFingerprint(hostKey), target.hostKey);
           return verdict.ok;
         },
       });
     } catch (err) {
+      ssh.dispose();
       if (verdict !== undefined && !verdict.ok) throw verdict.error;
       throw classifyConnectError(err, label, this.settings.ssh.connect_timeout);
-    } finally {
-      target.privateKey.fill(0);
     }
-    if (verdict === undefined || !verdict.ok) throw new SshError('CMQ_ERR_SSH_HOSTKEY_UNKNOWN', `host key of ${label} was never verified`, { security: true });
-    // node-ssh drops its 'error' listener once ready: without one, a later socket error would crash the process.
-    ssh.connection?.on('error', (err: Error) => {
-      this.lost.set(ssh, err);
-    });
-    return { fingerprint: verdict.fingerprint, firstUse: verdict.firstUse };
-  }
-
-  private async run(ssh: NodeSSH, command: string, opts: SshExecOptions, hostKey: SshExecResult['hostKey']): Promise<SshExecResult> {
+    if (verdict === undefined || !verdict.ok) {
+      ssh.dispose();
+      throw new SshError('CMQ_ERR_SSH_HOSTKEY_UNKNOWN', `host key of ${label} was never verified`, { security: true });
+    }
+    const conn: SshConnection = { ssh, slot, key, hostKey: { fingerprint: verdict.fingerprint, firstUse: verdict.firstUse }, lost: undefined, closed: false };
     const client = ssh.connection;
-    if (client === null) throw new SshError('CMQ_ERR_SSH_CONNECT', 'SSH connection closed before the command', { transient: true });
-    const timeoutMs = opts.timeoutMs ?? this.settings.ssh.command_timeout;
-    const stdout = new Capped(this.settings.ssh.output_cap);
-    const stderr = new Capped(this.settings.ssh.output_cap);
-    // Listeners go on inside exec's callback: for a quick command, data, exit status and close can
-    // arrive in the same TCP read as the channel's confirmation, and are emitted before an
-    // `await` would resume (the exit status was then lost: "connection lost during the command").
-    const { channel, exited } = await new Promise<{ channel: ClientChannel; exited: Promise<{ code: number | null; signal: string | null }> }>((resolve, reject) => {
-      client.exec(command, (err, ch) => {
-        if (err) {
-          reject(new SshError('CMQ_ERR_SSH_CONNECT', `cannot start the command: ${err.message}`, { transient: true, cause: err }));
-          return;
-        }
-        ch.on('data', (d: Buffer) => stdout.push(d));
-        ch.stderr.on('data', (d: Buffer) => stderr.push(d));
-        let code: number | null = null;
-        let sig: string | null = null;
-        ch.on('exit', (c: number | null, sg?: string) => {
-          code = typeof c === 'number' ? c : null;
-          sig = sg ?? null;
-        });
-        const done = new Promise<{ code: number | null; signal: string | null }>((res) => ch.on('close', () => res({ code, signal: sig })));
-        resolve({ channel: ch, exited: done });
-      });
+    // node-ssh drops its 'error' listener once ready: without one, a later socket error would crash the process.
+    client?.on('error', (err: Error) => {
+      conn.lost = err;
+      this.pool.forget(conn);
     });
-    let timedOut = false;
-    let aborted = false;
-    const kill = (): void => {
-      // The signal kills the remote shell (OpenSSH ≥ 7.9); closing the channel alone would not.
-      try {
-        channel.signal('KILL');
-      } catch {
-        // channel already gone
-      }
-      channel.close();
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, timeoutMs);
-    const onAbort = (): void => {
-      aborted = true;
-      kill();
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted === true) onAbort();
-    try {
-      const exit = await exited;
-      if (aborted) throw new CmqError('CMQ_ERR_ABORTED', 'remote command interrupted (action timeout or shutdown): killed', { transient: true });
-      const lost = this.lost.get(ssh);
-      if (!timedOut && exit.code === null && exit.signal === null) {
-        throw new SshError('CMQ_ERR_SSH_CONNECT', `SSH connection lost during the command${lost ? `: ${lost.message}` : ''} (keepalive ssh.keepalive_interval)`, { transient: true });
-      }
-      return { code: timedOut ? null : exit.code, signal: timedOut ? 'KILL' : exit.signal, stdout: stdout.text(), stderr: stderr.text(), truncated: stdout.truncated || stderr.truncated, timedOut, hostKey };
-    } finally {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-    }
-  }
-
-  private async acquire(slot: string, signal?: AbortSignal): Promise<void> {
-    const entry = this.busy.get(slot) ?? { running: 0, waiting: [] };
-    this.busy.set(slot, entry);
-    if (entry.running < this.settings.ssh.per_host_limit) {
-      entry.running += 1;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const go = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = (): void => {
-        entry.waiting = entry.waiting.filter((w) => w !== go);
-        reject(new CmqError('CMQ_ERR_ABORTED', `interrupted while waiting for an SSH slot to ${slot} (ssh.per_host_limit)`, { transient: true }));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      entry.waiting.push(go);
+    client?.on('close', () => {
+      conn.closed = true;
+      this.pool.forget(conn);
     });
-  }
-
-  private release(slot: string): void {
-    const entry = this.busy.get(slot);
-    if (entry === undefined) return;
-    const next = entry.waiting.shift();
-    if (next !== undefined) next();
-    else if (--entry.running === 0) this.busy.delete(slot);
+    return conn;
   }
 }
 

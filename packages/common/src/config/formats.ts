@@ -31,6 +31,21 @@ export function integer(min: number, max: number = Number.MAX_SAFE_INTEGER): str
   );
 }
 
+const DECIMAL_RE = /^-?\d+(?:\.\d+)?$/;
+
+/** A decimal number in [min, max] (`0.5`, `20`). */
+export function decimal(min: number, max: number = Number.MAX_SAFE_INTEGER): string {
+  return register(
+    `cmq-decimal:${min}:${max}`,
+    (v) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+        throw new Error(`must be a number from ${min} to ${max}`);
+      }
+    },
+    (v) => (typeof v === 'string' && DECIMAL_RE.test(v.trim()) ? Number(v.trim()) : v),
+  );
+}
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
 
@@ -81,6 +96,11 @@ export const nonEmpty = register('cmq-nonempty', (v) => {
 /** Any string, empty allowed. */
 export const text = register('cmq-string', (v) => {
   if (typeof v !== 'string') throw new Error('must be a string');
+});
+
+/** A POSIX user name (`^[a-z_][a-z0-9_-]{0,31}$`: no dots, `$`, wildcards or spaces), or empty for "not set". */
+export const optionalUserName = register('cmq-optional-user-name', (v) => {
+  if (typeof v !== 'string' || (v !== '' && !/^[a-z_][a-z0-9_-]{0,31}$/.test(v))) throw new Error('must be a user name (a-z or _, then up to 31 of a-z 0-9 _ -) or empty');
 });
 
 /** An absolute filesystem path, or empty for "not set". */

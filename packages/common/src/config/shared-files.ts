@@ -1,5 +1,5 @@
 import type { FileSpec } from './file-spec';
-import { bool, checkAmqpUrl, checkCidr, duration, integer, list, nonEmpty, oneOf, optionalPath, text } from './formats';
+import { bool, checkAmqpUrl, checkCidr, decimal, duration, integer, list, nonEmpty, oneOf, optionalPath, optionalUserName, path, text } from './formats';
 
 export interface MqConfig {
   amqp: {
@@ -130,7 +130,12 @@ export const kmFile: FileSpec<KmConfig> = {
 export interface ProvisioningConfig {
   mode: 'passive' | 'static' | 'dynamic';
   SOURCE_CIDR: string[];
-  cloud: { default_provider: 'local' | 'ec2' };
+  cloud: {
+    default_provider: 'local' | 'ec2';
+    rate: number;
+    burst: number;
+    local: { state_dir: string; ssh_port: number; forget_after: number; login_user: string };
+  };
   ssh: { strict_host_keys: boolean; connect_timeout: number; keepalive_interval: number; command_timeout: number; output_cap: number; per_host_limit: number };
 }
 
@@ -145,7 +150,21 @@ export const provisioningFile: FileSpec<ProvisioningConfig> = {
       default: 'dynamic',
     },
     SOURCE_CIDR: { doc: 'Networks SSH targets must be in, comma-separated CIDRs; anything else is refused before a packet is sent.', format: list('cidr', checkCidr), default: ['127.0.0.0/8'] },
-    cloud: { default_provider: { doc: 'Provider of accounts added without --provider.', format: oneOf(['local', 'ec2']), default: 'local' } },
+    cloud: {
+      default_provider: { doc: 'Provider of accounts added without --provider.', format: oneOf(['local', 'ec2']), default: 'local' },
+      rate: { doc: 'Provider API calls per second per cloud account (a token bucket in Redis shared by every subscriber); `cmq accounts add --rate` overrides it per account.', format: decimal(0.01, 10_000), default: 5 },
+      burst: { doc: 'Calls a cloud account may make at once after a quiet spell (the bucket size); `cmq accounts add --burst` overrides it per account.', format: integer(1, 100_000), default: 10 },
+      local: {
+        state_dir: { doc: 'Where the local cloud driver keeps its servers (sshd configs, host keys, homes): the provider\'s own state, not cmq\'s database.', format: path, default: '/var/lib/cmq-workers/local-cloud' },
+        ssh_port: { doc: 'Port the local driver\'s servers listen on, each on its own 127.0.0.0/8 address.', format: integer(1, 65535), default: 2222 },
+        forget_after: { doc: 'How long the local driver lists a terminated server (state terminated) before it forgets it, as EC2 does; a sync then records it gone.', format: duration(0, 7 * 24 * 3_600_000), default: 3_600_000 },
+        login_user: {
+          doc: 'User the local driver\'s servers admit and run commands as; empty = the user running the subscriber. Only a subscriber running as root can name another user (a non-root sshd admits only its own). It needs a login shell (not nologin), and its commands can read what it can read: the local cloud is one trust domain, not an isolation boundary between tenants. A POSIX user name (a-z or _, then a-z 0-9 _ -). Root (uid 0) is refused unless named explicitly (login_user=root): a root subscriber with this empty would give tenants root shells. Serving another user, state_dir and its parents must be traversable by it (chmod 0711).',
+          format: optionalUserName,
+          default: '',
+        },
+      },
+    },
     ssh: {
       strict_host_keys: { doc: 'Refuse hosts whose key is not already known (no trust on first use, even for guests the platform launched).', format: bool, default: false },
       connect_timeout: { doc: 'Time allowed to connect and authenticate.', format: duration(100, 300_000), default: 10_000 },

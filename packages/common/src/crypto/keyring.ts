@@ -4,7 +4,7 @@ import type { KmConfig } from '../config/shared-files';
 import { CmqError } from '../errors';
 
 /** Key ids: short, safe inside the `v1:<id>:...` format and in file lines. */
-export const KEY_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const KEY_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;

@@ -1,4 +1,5 @@
 import type { Keyring, Logger, RedisClient, Sql, SshClient } from '@cmq/common';
+import type { CloudServices } from './account-driver';
 
 /** What handlers that reach machines over SSH need (guest.*). */
 export interface SshServices {
@@ -25,6 +26,8 @@ export interface HandlerContext {
   redis: RedisClient;
   /** Present in subscribers (absent in tests that need no SSH). */
   ssh?: SshServices;
+  /** Present in subscribers: cloud accounts and their drivers (server.*, sync.*). */
+  cloud?: CloudServices;
 }
 
 /** A handler's own verdict; errors are thrown instead (CmqError with `transient` says retry). */

@@ -17,7 +17,7 @@ interface HostProbeArgs {
 export const hostProbe: Handler = async (ctx) => {
   const args = ctx.args as unknown as HostProbeArgs;
   const command = args.probe === 'command' ? (args.command ?? '') : PROBE_COMMANDS[args.probe];
-  const res = await runOnGuest(ctx, args.target, command, { timeoutMs: args.timeout === undefined ? undefined : args.timeout * 1000 });
+  const res = await runOnGuest(ctx, args.target, command, { timeoutMs: args.timeout === undefined ? undefined : args.timeout * 1000, logOutput: true });
   const parsed = parseProbe(args.probe, res.stdout);
   if (res.stderr.trim() !== '') parsed.warnings.push(`stderr: ${res.stderr.trim().slice(0, 2000)}`);
   if (res.truncated) parsed.warnings.push('output over ssh.output_cap was truncated');

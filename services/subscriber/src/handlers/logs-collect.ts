@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
-import { mkdir, open, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, stat, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type LogOffset, getLogOffset, saveLogOffset } from '@cmq/actions';
-import { CmqError, sleep } from '@cmq/common';
+import { CmqError } from '@cmq/common';
 import type { Handler, HandlerContext } from './handler';
 import { runOnGuest, sshServices } from './ssh-run';
+import { testPause } from './test-pause';
 
 /** Bytes read per SSH command (base64 on the wire: 4/3 of it must fit ssh.output_cap). */
 const CHUNK = 512 * 1024;
@@ -68,23 +68,8 @@ async function restoreLocal(local: string, committed: number | undefined): Promi
   return size;
 }
 
-/**
- * TEST HOOK, never set in production: the end-to-end tests use it to SIGKILL a subscriber at the
- * exact point between the local append and the offset commit. When the environment variable
- * CMQ_TEST_PAUSE_BEFORE_OFFSET_COMMIT_FILE names a file, each offset commit after an append first
- * creates `<file>.waiting`, then waits until `<file>` exists. Not a config key on purpose (no
- * properties file, sample or `cmq config` can set it); the subscriber logs a warning at every
- * pause. Unset, this costs one property read.
- */
+/** TEST HOOK (see testPause): pauses each offset commit after an append, between the local append and the commit. */
 export const TEST_PAUSE_ENV = 'CMQ_TEST_PAUSE_BEFORE_OFFSET_COMMIT_FILE';
-
-async function testPauseBeforeOffsetCommit(ctx: HandlerContext): Promise<void> {
-  const file = process.env[TEST_PAUSE_ENV];
-  if (file === undefined || file === '') return;
-  ctx.logger.warn({ env: TEST_PAUSE_ENV, file }, 'TEST HOOK: pausing before the log offset commit (never set this variable in production)');
-  await writeFile(`${file}.waiting`, `${process.pid}\n`);
-  while (!existsSync(file)) await sleep(50);
-}
 
 class FileCollector {
   constructor(
@@ -103,7 +88,7 @@ class FileCollector {
       if (bytes === undefined || bytes.length === 0) break;
       const localSize = await appendDurably(this.local, bytes);
       this.pos = { inode, offset: this.pos.offset + bytes.length, localSize };
-      await testPauseBeforeOffsetCommit(this.ctx);
+      await testPause(this.ctx, TEST_PAUSE_ENV, 'TEST HOOK: pausing before the log offset commit (never set this variable in production)');
       await saveLogOffset(sshServices(this.ctx).sql, this.ctx.tenant, this.guest, this.path, this.pos);
       copied += bytes.length;
     }

@@ -22,7 +22,7 @@ function nodeHandler(which: NodeCommand): Handler {
     const node = await getNodeSecret(ssh.sql, name);
     if (node === undefined) throw new CmqError('CMQ_ERR_NODE_UNKNOWN', `no node "${name}" (cmq nodes list)`);
     if (which === 'start' && !node.active) return { status: 'failed', error: `node ${name} is inactive: it is not started (cmq nodes add --active)` };
-    const res = await runOnNode(ctx, node, commandOf(node, which));
+    const res = await runOnNode(ctx, node, commandOf(node, which), { logOutput: true });
     const output = `${res.stdout}${res.stderr}`.slice(-OUTPUT_KEPT);
     await recordNodeStatus(ssh.sql, name, which, res.code, output);
     ctx.logger.info({ node: name, command: which, code: res.code }, `node ${which} command ran`);

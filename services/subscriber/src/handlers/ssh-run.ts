@@ -1,5 +1,5 @@
 import { type GuestSecret, type NodeSecret, getGuestSecret, recordGuestHostKey } from '@cmq/actions';
-import { CmqError, SshError, type SshExecOptions, type SshExecResult } from '@cmq/common';
+import { CmqError, SshError, type SshExecOptions, type SshExecResult, type SshOutputListener } from '@cmq/common';
 import type { HandlerContext, SshServices } from './handler';
 
 export function sshServices(ctx: HandlerContext): SshServices {
@@ -36,17 +36,49 @@ async function recordFirstUse(ctx: HandlerContext, ssh: SshServices, guest: Gues
 
 type Host = (GuestSecret & { kind: 'guest' }) | (NodeSecret & { kind: 'node' });
 
-async function execOn(ctx: HandlerContext, ssh: SshServices, host: Host, command: string, opts: Omit<SshExecOptions, 'signal'>): Promise<SshExecResult> {
+export interface RunOptions extends Omit<SshExecOptions, 'signal' | 'output'> {
+  /** Stream stdout/stderr line by line to the tenant log (ctx.logger) as they arrive. */
+  logOutput?: boolean;
+}
+
+/** Env values shorter than this are not masked in logged lines (they would mask common words). */
+const MASK_MIN = 4;
+const COMMAND_LOGGED = 1000;
+
+/**
+ * The tenant-log side of a command: its start (the command, env names only), each output line
+ * with its stream and host (the action id is in ctx.logger's bindings), one line when the output
+ * reached ssh.output_cap, and its end. Env values may be secrets: never logged, and masked where
+ * a line or the command shows one.
+ */
+function outputLog(ctx: HandlerContext, where: Record<string, string>, env: Readonly<Record<string, string>>): { listener: SshOutputListener; mask: (text: string) => string } {
+  const secrets = Object.values(env).filter((v) => v.length >= MASK_MIN).sort((a, b) => b.length - a.length);
+  const mask = (text: string): string => secrets.reduce((t, secret) => t.split(secret).join('****'), text);
+  const listener: SshOutputListener = {
+    line: (stream, text) => ctx.logger.info({ ...where, stream, line: mask(text) }, 'ssh output'),
+    truncated: (stream) => ctx.logger.warn({ ...where, stream }, 'output truncated at ssh.output_cap: later output of this stream is not logged (nor kept in the result)'),
+  };
+  return { listener, mask };
+}
+
+async function execOn(ctx: HandlerContext, ssh: SshServices, host: Host, command: string, opts: RunOptions): Promise<SshExecResult> {
+  const id = host.kind === 'guest' ? host.id : host.name;
+  const where = { [host.kind]: id, host: `${host.user}@${host.address}:${host.port}` };
+  const { logOutput = false, ...execOpts } = opts;
+  const log = logOutput ? outputLog(ctx, where, opts.env ?? {}) : undefined;
+  if (log !== undefined) ctx.logger.info({ ...where, command: log.mask(command).slice(0, COMMAND_LOGGED), env: Object.keys(opts.env ?? {}) }, 'ssh command started');
   const privateKey = ssh.keyring().decrypt(host.private_key);
   const trustOnFirstUse = host.kind === 'guest' && host.trust_on_first_use;
   try {
-    return await ssh.client.exec(
+    const result = await ssh.client.exec(
       { host: host.address, port: host.port, username: host.user, privateKey, hostKey: { pinned: host.host_key_fingerprint, trustOnFirstUse, strict: ssh.strictHostKeys } },
       command,
-      { ...opts, signal: ctx.signal },
+      { ...execOpts, signal: ctx.signal, output: log?.listener },
     );
+    if (log !== undefined) ctx.logger.info({ ...where, code: result.code, signal: result.signal, timedOut: result.timedOut, truncated: result.truncated }, 'ssh command ended');
+    return result;
   } catch (err) {
-    if (err instanceof SshError && err.security) logSecurity(ctx, { kind: host.kind, id: host.kind === 'guest' ? host.id : host.name, address: host.address, port: host.port }, err);
+    if (err instanceof SshError && err.security) logSecurity(ctx, { kind: host.kind, id, address: host.address, port: host.port }, err);
     throw err;
   } finally {
     privateKey.fill(0);
@@ -58,7 +90,7 @@ async function execOn(ctx: HandlerContext, ssh: SshServices, host: Host, command
  * host key is logged as a security event (and thrown, permanent), a first contact with a
  * platform-launched guest records its key.
  */
-export async function runOnGuest(ctx: HandlerContext, guestId: string, command: string, opts: Omit<SshExecOptions, 'signal'> = {}): Promise<SshExecResult> {
+export async function runOnGuest(ctx: HandlerContext, guestId: string, command: string, opts: RunOptions = {}): Promise<SshExecResult> {
   const ssh = sshServices(ctx);
   const guest = await loadGuest(ssh, ctx.tenant, guestId);
   const result = await execOn(ctx, ssh, { kind: 'guest', ...guest }, command, opts);
@@ -67,6 +99,6 @@ export async function runOnGuest(ctx: HandlerContext, guestId: string, command: 
 }
 
 /** Runs `command` on a registered node (its host key must be pinned, or strict refusal applies). */
-export function runOnNode(ctx: HandlerContext, node: NodeSecret, command: string, opts: Omit<SshExecOptions, 'signal'> = {}): Promise<SshExecResult> {
+export function runOnNode(ctx: HandlerContext, node: NodeSecret, command: string, opts: RunOptions = {}): Promise<SshExecResult> {
   return execOn(ctx, sshServices(ctx), { kind: 'node', ...node }, command, opts);
 }

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import type { ActionDefinition } from './action-definition';
+
+/** The kinds a sync action polls, as `sync.<kind>` names them. */
+export const SYNC_KINDS = ['servers', 'firewalls', 'volumes', 'budget'] as const;
+export type SyncKind = (typeof SYNC_KINDS)[number];
+
+/** The resource kind (resources.kind) each sync kind records. */
+export const RESOURCE_KIND: Record<SyncKind, ResourceKind> = { servers: 'server', firewalls: 'firewall', volumes: 'volume', budget: 'budget' };
+
+export const RESOURCE_KINDS = ['server', 'firewall', 'volume', 'budget'] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+const ACCOUNT = z.string().regex(/^[1-9][0-9]{0,18}$/, 'an account id of the tenant (cmq accounts list)');
+
+function sync(kind: SyncKind, what: string): ActionDefinition {
+  return {
+    type: `sync.${kind}`,
+    description: `polls the account's ${what}, records created / changed / gone ones (cmq resources, cmq changes) and caches the latest state in Redis`,
+    schema: z.strictObject({ account: ACCOUNT }),
+    family: () => 'monitor',
+  };
+}
+
+/** Scheduled sync of cloud accounts (monitoring: every mode allows it). */
+export const SYNC_DEFINITIONS: readonly ActionDefinition[] = [
+  sync('servers', 'servers'),
+  sync('firewalls', 'firewalls (security groups)'),
+  sync('volumes', 'volumes'),
+  sync('budget', 'spend and budget (drivers without one: {supported:false})'),
+];
