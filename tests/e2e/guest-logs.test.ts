@@ -104,7 +104,7 @@ describe('guest.logs.collect against a real sshd', () => {
     await subscriber.exited;
     const pause = join(pipe.dir, 'pause-before-commit');
     const paused = pipe.start('subscriber', [], { CMQ_TEST_PAUSE_BEFORE_OFFSET_COMMIT_FILE: pause });
-    await pipe.running('subscriber', 'default', subscriber.pid);
+    await pipe.running('subscriber', 'default', paused.pid);
     const call = await runCmq(['call', 'guest.logs.collect', '--tenant', TENANT, '--args', JSON.stringify({ guest: 'web1', paths: [app] }), '--config-dir', pipe.dir]);
     expect(call.code).toBe(0);
     await waitFor(() => existsSync(`${pause}.waiting`), 20_000, 'the subscriber paused before its offset commit');
@@ -118,7 +118,7 @@ describe('guest.logs.collect against a real sshd', () => {
     writeFileSync(app, numbered(9, 10));
 
     subscriber = pipe.start('subscriber');
-    await pipe.running('subscriber', 'default', paused.pid);
+    await pipe.running('subscriber', 'default', subscriber.pid);
     await waitFor(async () => {
       const { rows } = await pipe.pool.query<{ state: string }>("SELECT state FROM actions WHERE type = 'guest.logs.collect' AND args->'paths' ? $1 ORDER BY id DESC LIMIT 1", [app]);
       return rows[0]?.state === 'succeeded';

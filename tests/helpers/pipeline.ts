@@ -86,9 +86,12 @@ export class Pipeline {
     await this.running('subscriber', 'default');
   }
 
-  /** Waits until the process logged `state running` in its log file (`name` as configured). */
-  async running(service: string, name: string, after = 0): Promise<void> {
-    await waitForLog(join(this.logDir, `${service}-${name}.log`), (l) => l.msg === 'state running' && Number(l.pid) > after, 30_000, `${service} ${name} running`);
+  /**
+   * Waits until the process logged `state running` in its log file (`name` as configured); with
+   * `pid`, only that process's line counts (a restart's: pids wrap, so "newer" is not "greater").
+   */
+  async running(service: string, name: string, pid?: number): Promise<void> {
+    await waitForLog(join(this.logDir, `${service}-${name}.log`), (l) => l.msg === 'state running' && (pid === undefined || Number(l.pid) === pid), 30_000, `${service} ${name} running`);
   }
 
   async states(): Promise<Record<string, number>> {
