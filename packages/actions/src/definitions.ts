@@ -46,6 +46,11 @@ export function knownActionTypes(): string[] {
   return [...DEFINITIONS.keys()].sort();
 }
 
+/** The queue family an action of `type` goes to when its arguments do not choose one (undefined: unknown type). */
+export function defaultFamily(type: string): Family | undefined {
+  return DEFINITIONS.get(type)?.family({});
+}
+
 export type ArgsCheck = { ok: true; args: Record<string, unknown>; family: Family } | { ok: false; error: string };
 
 /** Validates `args` against the type's schema; the error names each offending field. */

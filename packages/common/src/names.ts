@@ -45,7 +45,7 @@ export const ACTION_TYPES = {
   'guest.logs.collect': 'guest',
   'node.start': 'provision',
   'node.stop': 'provision',
-  'node.status': 'monitor',
+  'node.status': 'provision',
   'host.probe': 'monitor',
 } as const satisfies Record<string, Family>;
 export type ActionType = keyof typeof ACTION_TYPES;
