@@ -76,12 +76,13 @@ describe('fatal errors', () => {
 
   it('an uncaught exception is logged as fatal and the process exits 70 after a short shutdown', async () => {
     const { dir, logDir } = serviceConfig({}, database);
-    // Preloaded into the real bin: throws from a timer once the process runs.
+    // Preloaded into the real bin: throws from a timer when told to (SIGUSR2), once the process runs.
     const crash = join(tempDir(), 'crash.js');
-    writeFileSync(crash, "setTimeout(() => { throw new Error('boom from a timer'); }, 1500);\n");
+    writeFileSync(crash, "process.on('SIGUSR2', () => setImmediate(() => { throw new Error('boom from a timer'); }));\n");
     const proc = spawnBin('publisher', ['--config-dir', dir], {}, ['-r', crash]);
     const log = join(logDir, 'publisher-main.log');
     await waitForLog(log, (l) => l.msg === 'state running');
+    proc.child.kill('SIGUSR2');
     expect(await proc.exitCode()).toBe(70);
     const lines = logLines(log);
     expect(lines.some((l) => l.level === 'fatal' && l.msg === 'fatal: boom from a timer')).toBe(true);

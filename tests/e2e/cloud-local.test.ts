@@ -11,7 +11,7 @@ import { type KeyPair, SSH_TEST_USER, makeKeyPair } from '../helpers/sshd';
 import { waitFor } from '../helpers/wait';
 
 /** A Redis database of its own: the rate limiter's keys are per account id, and ids repeat across tests' databases. */
-const REDIS_DB = 7;
+const REDIS_DB = 6;
 const TENANT = 'acme';
 const FORGET_AFTER_S = 3;
 

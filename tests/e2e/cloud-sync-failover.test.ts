@@ -78,12 +78,13 @@ describe('sync scheduling across a publisher failover (servers every 2 s, lease 
     for (const r of all) expect(r.key).toBe(`sync:${account}:servers:${r.not_before.toISOString()}`);
     expect(new Set(all.map((r) => r.key)).size).toBe(all.length);
     // Planned times increase with each run, never closer than an interval less the jitter, never
-    // further apart than an interval plus the jitter plus the takeover (lease + one look).
+    // further apart than an interval plus the jitter plus the takeover (lease + one look, and the
+    // same slack for a loaded machine as the takeover itself gets above).
     const times = all.map((r) => r.not_before.getTime());
     const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
     for (const gap of gaps) {
       expect(gap).toBeGreaterThanOrEqual(INTERVAL_MS * (1 - JITTER) - 1);
-      expect(gap).toBeLessThanOrEqual(INTERVAL_MS * (1 + JITTER) + LEASE_MS + LOOK_MS + 500);
+      expect(gap).toBeLessThanOrEqual(INTERVAL_MS * (1 + JITTER) + LEASE_MS + LOOK_MS + 3_000);
     }
     // Before the kill main inserted them, after it second did; in between there is no gap of a missed run.
     const actors = all.map((r) => r.actor.replace(/@.*/, ''));

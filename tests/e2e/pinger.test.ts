@@ -47,7 +47,8 @@ it('the pinger writes a summary: canary latency for a consumed family, lost for 
   expect(Date.now() - Date.parse(s.at)).toBeLessThan(3_000);
   expect(s.dependencies.postgres.ok && s.dependencies.redis.ok && s.dependencies.rabbitmq.ok).toBe(true);
   expect(typeof s.families.control.canary.latency_ms).toBe('number');
-  expect(s.families.control.canary.latency_ms).toBeLessThan(2_000);
+  expect(s.families.control.canary.latency_ms).toBeGreaterThan(0);
+  expect(s.families.control.canary.latency_ms).toBeLessThanOrEqual(3_000); // canary.timeout: an ok canary is one within it
   expect(s.families.control.consumers).toBe(1);
   expect(s.families.provision.consumers).toBe(0);
   expect(s.families.provision.canary.state).toBe('pending');

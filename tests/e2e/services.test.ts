@@ -1,4 +1,5 @@
 import { existsSync, renameSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { serviceConfig } from '../helpers/config-dir';
 import { NotifySocket } from '../helpers/notify-socket';
@@ -51,10 +52,10 @@ describe.each(['publisher', 'subscriber', 'pinger'])('cmq-%s', (service) => {
 
     // Cut the broker connection from the broker's side: the process says what it waits for,
     // reconnects, and declares its topology again.
-    const marker = `cmq-${service}-${name}@`;
-    await waitFor(async () => (await brokerConnections(`${marker}`)).some(Boolean), 20_000, 'the broker connection');
+    const marker = `cmq-${service}-${name}@${hostname()}:${proc.pid}`;
+    await waitFor(async () => (await brokerConnections(marker)).some(Boolean), 20_000, 'the broker connection');
     const before = logLines(logFile).filter((l) => l.msg === 'connected to broker').length;
-    expect(await closeBrokerConnections(`${marker}`)).toBeGreaterThan(0);
+    expect(await closeBrokerConnections(marker)).toBeGreaterThan(0);
     await waitFor(() => notify.statuses().some((s) => s.startsWith('waiting for broker at amqp://127.0.0.1:5672')), 20_000, 'STATUS waiting for broker');
     await waitFor(() => logLines(logFile).filter((l) => l.msg === 'connected to broker').length > before, 20_000, 'a reconnection');
     await waitFor(() => notify.statuses().at(-1)?.startsWith('running') === true, 20_000, 'STATUS back to running');

@@ -81,7 +81,9 @@ export function recordingCmq(configDir: () => string, outputs: string[]): (args:
 /** Parsed JSON lines of a log file (empty when absent). */
 export function logLines(file: string): Array<Record<string, unknown>> {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  // Only complete lines: a line being written (no newline yet) is read on the next look.
+  const text = readFileSync(file, 'utf8');
+  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 export async function waitForLog(file: string, match: (line: Record<string, unknown>) => boolean, timeoutMs = 20_000, what = 'a log line'): Promise<void> {

@@ -24,15 +24,20 @@ export async function dropTestDatabase(name: string): Promise<void> {
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
 }
 
-/** Broker connections whose client-provided name contains `fragment`, as rabbitmqctl pids. */
-export async function brokerConnections(fragment: string): Promise<string[]> {
+/**
+ * Broker connections whose client-provided name is exactly `name`, as rabbitmqctl pids. Exactly:
+ * the broker lists every vhost's connections, and a prefix (or `...:123` matching `...:1234`)
+ * would also take those of a suite running beside this one.
+ */
+export async function brokerConnections(name: string): Promise<string[]> {
   const { stdout } = await execFileP('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties'], { timeout: 60_000 });
-  return stdout.split('\n').filter((l) => l.includes(fragment)).map((l) => l.split('\t')[0] as string);
+  const property = `{"connection_name",${JSON.stringify(name)}}`;
+  return stdout.split('\n').filter((l) => l.includes(property)).map((l) => l.split('\t')[0] as string);
 }
 
-/** Closes (from the broker side) every connection whose name contains `fragment`; returns how many. */
-export async function closeBrokerConnections(fragment: string): Promise<number> {
-  const pids = await brokerConnections(fragment);
+/** Closes (from the broker side) every connection named exactly `name`; returns how many. */
+export async function closeBrokerConnections(name: string): Promise<number> {
+  const pids = await brokerConnections(name);
   for (const pid of pids) await execFileP('rabbitmqctl', ['-q', 'close_connection', pid, 'closed by test'], { timeout: 60_000 });
   return pids.length;
 }

@@ -43,7 +43,7 @@ describe('init/cmq-workers with stand-in services', () => {
     // The script sources this file; root runs the stand-ins so no user needs creating here.
     await writeFile(dir('defaults'), [
       `PREFIX=${root}`, `CONFIG_DIR=${dir('etc')}`, `LOG_DIR=${dir('log')}`, `RUN_DIR=${dir('run')}`,
-      `STATE_DIR=${root}`, 'CMQ_USER=root', 'DRAIN_TIMEOUT=1', 'STOP_GRACE=1', 'START_CHECK=1', '',
+      `STATE_DIR=${root}`, 'CMQ_USER=root', 'DRAIN_TIMEOUT=1', 'STOP_GRACE=1', 'START_CHECK=2', '',
     ].join('\n'));
     env = { ...process.env, CMQ_DEFAULTS: dir('defaults'), CMQ_TEST_LEAK: 'leaked' };
   });

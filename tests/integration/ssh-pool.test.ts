@@ -140,7 +140,7 @@ describe('a command past its timeout is killed, whoever logs in', () => {
     // A background child and a foreground one: both are in the command's process group.
     const res = await ssh.exec(target(pinned(), user, true), `sleep ${token} & sleep ${token}; touch ${marker}`, { timeoutMs: 500 });
     expect(res).toMatchObject({ timedOut: true, code: null });
-    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(Date.now() - started).toBeLessThan(5_000); // the timeout, not the command's 300 s
     await waitFor(() => pidsWith(token).length === 0, 5_000, `no process running "sleep ${token}"`);
     expect(existsSync(marker)).toBe(false);
   });

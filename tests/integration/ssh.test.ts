@@ -64,10 +64,10 @@ describe('SshClient against a real sshd', () => {
   it('kills a command past its timeout: the rest of it never runs', async () => {
     const marker = join(work, 'timeout-marker');
     const started = Date.now();
-    const res = await client(settings()).exec(target({ pinned: sshd.hostKey.fingerprint, trustOnFirstUse: false, strict: false }), `sleep 3; touch ${marker}`, { timeoutMs: 500 });
+    const res = await client(settings()).exec(target({ pinned: sshd.hostKey.fingerprint, trustOnFirstUse: false, strict: false }), `sleep 5; touch ${marker}`, { timeoutMs: 500 });
     expect(res).toMatchObject({ timedOut: true, code: null });
-    expect(Date.now() - started).toBeLessThan(2_500);
-    await new Promise((r) => setTimeout(r, 3_500));
+    expect(Date.now() - started).toBeLessThan(4_500); // not the 5 s the command takes
+    await new Promise((r) => setTimeout(r, started + 6_000 - Date.now()));
     expect(existsSync(marker)).toBe(false);
   });
 
