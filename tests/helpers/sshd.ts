@@ -87,7 +87,8 @@ export class Sshd {
 
   private constructor(
     readonly dir: string,
-    readonly port: number,
+    /** Changes only if the first port picked was taken before sshd bound it (see start). */
+    public port: number,
     private readonly extraConfig: readonly string[] = [],
     private readonly permitRoot = false,
   ) {
@@ -102,8 +103,16 @@ export class Sshd {
     ensureUser();
     const sshd = new Sshd(tempDir('cmq-sshd-'), await freePort(), opts.extraConfig ?? [], opts.permitRoot === true);
     sshd.hostKey = makeKeyPair(sshd.dir, 'host_key');
-    await sshd.launch();
-    return sshd;
+    // The port was free when picked; a suite running beside this one may take it before sshd binds.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await sshd.launch();
+        return sshd;
+      } catch (err) {
+        if (attempt >= 3 || !sshd.output.includes('Address already in use')) throw err;
+        sshd.port = await freePort();
+      }
+    }
   }
 
   private async launch(): Promise<void> {
