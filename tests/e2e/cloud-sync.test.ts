@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
+import { RESOURCE_KINDS, replaceResourcesCache } from '@cmq/actions';
 import { RedisClient, StatusBoard } from '@cmq/common';
 import { FakeEc2 } from '../helpers/fake-ec2';
 import type { FakeInstance } from '../helpers/fake-ec2-xml';
@@ -238,6 +239,18 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
     const kind = await cmq(['resources', '--tenant', TENANT, '--kind', 'servers']);
     expect(kind.code).toBe(64);
     expect(kind.stderr).toContain('must be one of server, firewall, volume, budget');
+  });
+
+  it('removing the account drops its cached resources, and a sync answer from before cannot write them back', async () => {
+    const observedBefore = new Date(Date.now() - 1_000);
+    const removed = await cmq(['accounts', 'remove', account]);
+    expect(removed).toMatchObject({ code: 0, stderr: '' });
+    for (const kind of RESOURCE_KINDS) expect({ kind, keys: await redis.redis.keys(`cmq:resources:${TENANT}:${account}:${kind}`) }).toEqual({ kind, keys: [] });
+    // A sync that asked the provider before the removal and finishes after it:
+    const late = await replaceResourcesCache(redis.redis, TENANT, account, 'server', observedBefore, new Map([['i-late', { state: 'running' }]]));
+    expect(late).toBe(false);
+    expect(await redis.redis.exists(`cmq:resources:${TENANT}:${account}:server`)).toBe(0);
+    expect((await cmq(['accounts', 'remove', account])).stderr).toContain(`no account ${account}`);
   });
 
   it('no secret reaches a cmq output or a log file', () => {

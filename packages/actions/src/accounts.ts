@@ -151,9 +151,9 @@ export async function getAccountSecret(sql: Sql, id: string): Promise<AccountSec
   return rows[0];
 }
 
-/** Removes an account; returns whether it existed. */
-export async function removeAccount(sql: Sql, id: string): Promise<boolean> {
-  if (!/^[1-9][0-9]{0,18}$/.test(id)) return false;
-  const { rowCount } = await sql.query('DELETE FROM accounts WHERE id = $1', [id]);
-  return rowCount === 1;
+/** Removes an account (its resources, changes, schedule and servers go with it); returns its tenant, or undefined when there was none. */
+export async function removeAccount(sql: Sql, id: string): Promise<string | undefined> {
+  if (!/^[1-9][0-9]{0,18}$/.test(id)) return undefined;
+  const { rows } = await sql.query<{ tenant_id: string }>('DELETE FROM accounts WHERE id = $1 RETURNING tenant_id', [id]);
+  return rows[0]?.tenant_id;
 }

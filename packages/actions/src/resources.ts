@@ -1,6 +1,6 @@
 import { CmqError, type Sql, type Transactor } from '@cmq/common';
 import { type ResourceState, diffResources } from './resource-diff';
-import type { ResourceKind, SyncKind } from './sync-definitions';
+import { RESOURCE_KINDS, type ResourceKind, type SyncKind } from './sync-definitions';
 
 /** Redis hash of the latest state of an account's resources of one kind: field resource id, value JSON state. */
 export function resourcesCacheKey(tenant: string, account: string, kind: ResourceKind): string {
@@ -10,6 +10,55 @@ export function resourcesCacheKey(tenant: string, account: string, kind: Resourc
 /** Beside the hash: the provider-answer time (ms) of the state it holds, so an older sync never overwrites a newer one. */
 export function resourcesCacheStampKey(tenant: string, account: string, kind: ResourceKind): string {
   return `${resourcesCacheKey(tenant, account, kind)}:observed_at`;
+}
+
+/**
+ * Replaces the cached state of an account's resources of one kind, unless the cache already
+ * holds a newer provider answer. KEYS: hash, stamp. ARGV: observed-at ms, then field, value pairs.
+ */
+const REPLACE_CACHE = `
+local stamp = tonumber(redis.call('get', KEYS[2]) or '-1')
+if stamp > tonumber(ARGV[1]) then return 0 end
+redis.call('del', KEYS[1])
+for i = 2, #ARGV, 2000 do
+  redis.call('hset', KEYS[1], unpack(ARGV, i, math.min(i + 1999, #ARGV)))
+end
+redis.call('set', KEYS[2], ARGV[1])
+return 1`;
+
+/** The Redis commands the cache functions need (an ioredis client has them). */
+export interface ResourcesCache {
+  eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  multi(): { del(key: string): unknown; set(key: string, value: string, ex: 'EX', seconds: number): unknown; exec(): Promise<unknown> };
+}
+
+/**
+ * Replaces the cached latest state of an account's resources of one kind with `listed` (as the
+ * provider answered at `observedAt`); returns false, writing nothing, when the cache holds a newer
+ * answer (or the account was removed: {@link forgetAccountCache}).
+ */
+export async function replaceResourcesCache(redis: ResourcesCache, tenant: string, account: string, kind: ResourceKind, observedAt: Date, listed: ReadonlyMap<string, ResourceState>): Promise<boolean> {
+  const pairs: string[] = [];
+  for (const [id, state] of listed) pairs.push(id, JSON.stringify(state));
+  return (await redis.eval(REPLACE_CACHE, 2, resourcesCacheKey(tenant, account, kind), resourcesCacheStampKey(tenant, account, kind), String(observedAt.getTime()), ...pairs)) === 1;
+}
+
+/**
+ * What a removed account's cache stamps are set to: newer than any provider answer, so a sync
+ * that was in flight when the account went cannot write its answer back (the cache script
+ * refuses older answers). They expire after a day, long after any such sync.
+ */
+export const REMOVED_ACCOUNT_STAMP = String(Number.MAX_SAFE_INTEGER);
+const REMOVED_ACCOUNT_STAMP_TTL_S = 86_400;
+
+/** Drops a removed account's cached resources of every kind and fences late writes to them. */
+export async function forgetAccountCache(redis: ResourcesCache, tenant: string, account: string): Promise<void> {
+  const tx = redis.multi();
+  for (const kind of RESOURCE_KINDS) {
+    tx.del(resourcesCacheKey(tenant, account, kind));
+    tx.set(resourcesCacheStampKey(tenant, account, kind), REMOVED_ACCOUNT_STAMP, 'EX', REMOVED_ACCOUNT_STAMP_TTL_S);
+  }
+  await tx.exec();
 }
 
 export interface SyncObservation {

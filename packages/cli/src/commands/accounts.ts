@@ -2,12 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AccountInfo, PROVIDERS, type Provider, addAccount, checkCredentials, getAccountSecret, listAccounts, maskCredentials, removeAccount } from '@cmq/actions';
-import { CmqError } from '@cmq/common';
+import { type AccountInfo, PROVIDERS, type Provider, addAccount, checkCredentials, forgetAccountCache, getAccountSecret, listAccounts, maskCredentials, removeAccount, resourcesCacheKey } from '@cmq/actions';
+import { CmqError, errorText } from '@cmq/common';
 import { type Command, Option } from 'commander';
 import { type Env } from '../config-set';
 import { CommandFailed, Exit, failure } from '../command-error';
 import { withDatabase } from '../cli-db';
+import { loadRedisConfig, withRedis } from '../redis-state';
 import { jsonLines, safeJson, table, time } from '../format';
 import { positiveInt, withConfigDir } from '../options';
 import { loadKeyring } from './guests';
@@ -135,8 +136,15 @@ export function registerAccountCommands(program: Command, env: Env): void {
 
   withConfigDir(accounts.command('remove').argument('<id>', 'account id').description('remove an account and its credentials'))
     .action(async (id: string, opts: { configDir?: string }) => {
-      const removed = await withDatabase(opts.configDir, env, ({ sql }) => removeAccount(sql, id));
-      if (!removed) throw failure(`no account ${id} (cmq accounts list)`);
+      const tenant = await withDatabase(opts.configDir, env, ({ sql }) => removeAccount(sql, id));
+      if (tenant === undefined) throw failure(`no account ${id} (cmq accounts list)`);
       process.stdout.write(`removed account ${id}\n`);
+      // PostgreSQL is the record and the account is gone from it; its Redis cache goes too, or
+      // readers of the cache would go on seeing a removed account's resources.
+      try {
+        await withRedis(loadRedisConfig(opts.configDir, env), 3_000, (redis) => forgetAccountCache(redis, tenant, id));
+      } catch (err) {
+        process.stderr.write(`cmq: warning: the cached resources of account ${id} are still in Redis (keys ${resourcesCacheKey(tenant, id, 'server').replace(/:server$/, ':*')}): ${errorText(err)}\n`);
+      }
     });
 }

@@ -1,22 +1,7 @@
-import { RESOURCE_KIND, type ResourceState, type SyncKind, databaseNow, normalizeState, recordSync, resourcesCacheKey, resourcesCacheStampKey } from '@cmq/actions';
-import type { RedisClient } from '@cmq/common';
+import { RESOURCE_KIND, type ResourceState, type SyncKind, databaseNow, normalizeState, recordSync, replaceResourcesCache } from '@cmq/actions';
 import type { CallOptions, Driver } from '@cmq/drivers';
 import type { Handler } from './handler';
 import { withAccount } from './server-support';
-
-/**
- * Replaces the cached state of an account's resources of one kind, unless the cache already
- * holds a newer provider answer. KEYS: hash, stamp. ARGV: observed-at ms, then field, value pairs.
- */
-const REPLACE_CACHE = `
-local stamp = tonumber(redis.call('get', KEYS[2]) or '-1')
-if stamp > tonumber(ARGV[1]) then return 0 end
-redis.call('del', KEYS[1])
-for i = 2, #ARGV, 2000 do
-  redis.call('hset', KEYS[1], unpack(ARGV, i, math.min(i + 1999, #ARGV)))
-end
-redis.call('set', KEYS[2], ARGV[1])
-return 1`;
 
 /** What each kind asks the provider: [resource id, record] pairs; undefined when the driver has no such call. */
 type Lister = (driver: Driver, opts: CallOptions) => Promise<Array<[string, object]>> | undefined;
@@ -29,12 +14,6 @@ const LISTERS: Record<SyncKind, Lister> = {
   budget: (d, o) => (d.getSpend === undefined ? undefined : d.getSpend(o).then((s) => [['spend', s]])),
 };
 
-async function replaceCache(redis: RedisClient, tenant: string, account: string, syncKind: SyncKind, observedAt: Date, listed: ReadonlyMap<string, ResourceState>): Promise<void> {
-  const kind = RESOURCE_KIND[syncKind];
-  const pairs: string[] = [];
-  for (const [id, state] of listed) pairs.push(id, JSON.stringify(state));
-  await redis.redis.eval(REPLACE_CACHE, 2, resourcesCacheKey(tenant, account, kind), resourcesCacheStampKey(tenant, account, kind), String(observedAt.getTime()), ...pairs);
-}
 
 /**
  * `sync.<kind>`: asks the account's provider for its current resources of that kind, records
@@ -58,7 +37,7 @@ function syncHandler(syncKind: SyncKind): Handler {
         ctx.logger.info({ account, kind: syncKind }, 'a newer sync of this account and kind was recorded first; this answer was dropped');
         return { status: 'succeeded', result: { created: 0, changed: 0, gone: 0, total: recorded.total, stale: true } };
       }
-      await replaceCache(ctx.redis, ctx.tenant, account, syncKind, observedAt, listed);
+      await replaceResourcesCache(ctx.redis.redis, ctx.tenant, account, RESOURCE_KIND[syncKind], observedAt, listed);
       const { created, changed, gone, total } = recorded;
       if (created + changed + gone > 0) ctx.logger.info({ account, kind: syncKind, created, changed, gone, total }, 'cloud resources changed');
       return { status: 'succeeded', result: { created, changed, gone, total } };
