@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Keyring } from '@cmq/common';
 import { Pipeline } from '../helpers/pipeline';
 import { runCmq } from '../helpers/process';
+import { freePort } from '../helpers/private-servers';
 
 const ACCESS_KEY = 'AKIAIOSFODNN7EXAMPLEQWXYZ';
 const SECRET_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRETzz';
@@ -141,6 +142,15 @@ describe('accounts with encrypted credentials', () => {
     const gone = await cmq(['accounts', 'show', '2']);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain('no account 2');
+  });
+
+  it('remove with Redis unreachable: the account is gone from PostgreSQL, a warning says how to finish the clean-up', async () => {
+    const res = await runCmq(['accounts', 'remove', '1', '--config-dir', pipe.dir], { CMQ_REDIS_PORT: String(await freePort()), CMQ_REDIS_CONNECT_TIMEOUT: '500ms' });
+    outputs.push(res.stdout, res.stderr);
+    expect(res).toMatchObject({ code: 0, stdout: 'removed account 1\n' });
+    expect(res.stderr).toContain('account 1 is removed, but its cached resources are still in Redis');
+    expect(res.stderr).toContain("--scan --pattern 'cmq:resources:t1:1:*'");
+    expect((await cmq(['accounts', 'show', '1'])).stderr).toContain('no account 1');
   });
 
   it('no secret reaches any cmq output or log file', () => {

@@ -77,15 +77,19 @@ describe('sync scheduling across a publisher failover (servers every 2 s, lease 
     // Every run's key is its planned time, and no planned time is there twice.
     for (const r of all) expect(r.key).toBe(`sync:${account}:servers:${r.not_before.toISOString()}`);
     expect(new Set(all.map((r) => r.key)).size).toBe(all.length);
-    // Planned times increase with each run, never closer than an interval less the jitter, never
-    // further apart than an interval plus the jitter plus the takeover (lease + one look, and the
-    // same slack for a loaded machine as the takeover itself gets above).
+    // Planned times increase with each run, never closer than an interval less the jitter, and
+    // never further apart than an interval plus the jitter, except around the takeover: when the
+    // takeover took longer than an interval, the overdue run is emitted once and the next one is
+    // planned an interval from then (catch-up), so those gaps may also hold the takeover time
+    // (lease + one look, with the slack the takeover itself gets above).
     const times = all.map((r) => r.not_before.getTime());
     const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
-    for (const gap of gaps) {
-      expect(gap).toBeGreaterThanOrEqual(INTERVAL_MS * (1 - JITTER) - 1);
-      expect(gap).toBeLessThanOrEqual(INTERVAL_MS * (1 + JITTER) + LEASE_MS + LOOK_MS + 3_000);
-    }
+    gaps.forEach((gap, i) => {
+      const aroundTakeover = i === atKill - 1 || i === atKill;
+      expect({ i, gap, ok: gap >= INTERVAL_MS * (1 - JITTER) - 1 }).toEqual({ i, gap, ok: true });
+      const most = INTERVAL_MS * (1 + JITTER) + (aroundTakeover ? LEASE_MS + LOOK_MS + 3_000 : 500);
+      expect({ i, gap, ok: gap <= most }).toEqual({ i, gap, ok: true });
+    });
     // Before the kill main inserted them, after it second did; in between there is no gap of a missed run.
     const actors = all.map((r) => r.actor.replace(/@.*/, ''));
     expect(actors.slice(0, atKill).every((a) => a === 'publisher:main')).toBe(true);

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { RESOURCE_KINDS, replaceResourcesCache } from '@cmq/actions';
+import { REMOVED_ACCOUNT_STAMP, RESOURCE_KINDS, replaceResourcesCache } from '@cmq/actions';
 import { RedisClient, StatusBoard } from '@cmq/common';
 import { FakeEc2 } from '../helpers/fake-ec2';
 import type { FakeInstance } from '../helpers/fake-ec2-xml';
@@ -242,12 +242,18 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
   });
 
   it('removing the account drops its cached resources, and a sync answer from before cannot write them back', async () => {
-    const observedBefore = new Date(Date.now() - 1_000);
     const removed = await cmq(['accounts', 'remove', account]);
     expect(removed).toMatchObject({ code: 0, stderr: '' });
-    for (const kind of RESOURCE_KINDS) expect({ kind, keys: await redis.redis.keys(`cmq:resources:${TENANT}:${account}:${kind}`) }).toEqual({ kind, keys: [] });
-    // A sync that asked the provider before the removal and finishes after it:
-    const late = await replaceResourcesCache(redis.redis, TENANT, account, 'server', observedBefore, new Map([['i-late', { state: 'running' }]]));
+    for (const kind of RESOURCE_KINDS) {
+      const key = `cmq:resources:${TENANT}:${account}:${kind}`;
+      expect({ kind, hash: await redis.redis.exists(key) }).toEqual({ kind, hash: 0 });
+      expect({ kind, stamp: await redis.redis.get(`${key}:observed_at`) }).toEqual({ kind, stamp: REMOVED_ACCOUNT_STAMP });
+      const ttl = await redis.redis.ttl(`${key}:observed_at`);
+      expect(ttl > 0 && ttl <= 86_400).toBe(true);
+    }
+    // A sync that was in flight finishes after the removal, even one whose answer is newer than
+    // anything cached before: refused.
+    const late = await replaceResourcesCache(redis.redis, TENANT, account, 'server', new Date(Date.now() + 60_000), new Map([['i-late', { state: 'running' }]]));
     expect(late).toBe(false);
     expect(await redis.redis.exists(`cmq:resources:${TENANT}:${account}:server`)).toBe(0);
     expect((await cmq(['accounts', 'remove', account])).stderr).toContain(`no account ${account}`);

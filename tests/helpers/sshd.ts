@@ -137,8 +137,12 @@ export class Sshd {
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    const closed = new Promise((r) => child.once('close', r));
     await waitFor(() => this.output.includes(`Server listening on 127.0.0.1 port ${this.port}`) || child.exitCode !== null, 10_000, `sshd on port ${this.port}`);
-    if (child.exitCode !== null) throw new Error(`sshd exited ${child.exitCode}: ${this.output}`);
+    if (child.exitCode !== null) {
+      await closed; // all of its output read (the reason it exited may come after the exit)
+      throw new Error(`sshd exited ${child.exitCode}: ${this.output}`);
+    }
   }
 
   /** A directory the test user may write to (for marker files). */

@@ -144,7 +144,12 @@ export function registerAccountCommands(program: Command, env: Env): void {
       try {
         await withRedis(loadRedisConfig(opts.configDir, env), 3_000, (redis) => forgetAccountCache(redis, tenant, id));
       } catch (err) {
-        process.stderr.write(`cmq: warning: the cached resources of account ${id} are still in Redis (keys ${resourcesCacheKey(tenant, id, 'server').replace(/:server$/, ':*')}): ${errorText(err)}\n`);
+        // Removing the account again would stop at "no account": say how to finish by hand.
+        const pattern = resourcesCacheKey(tenant, id, 'server').replace(/:server$/, ':*');
+        process.stderr.write(
+          `cmq: warning: account ${id} is removed, but its cached resources are still in Redis: ${errorText(err)}\n` +
+            `cmq: once Redis answers: redis-cli [-h HOST -p PORT -n DB] --scan --pattern '${pattern}' | xargs -r redis-cli [-h HOST -p PORT -n DB] del\n`,
+        );
       }
     });
 }

@@ -14,7 +14,6 @@ const LISTERS: Record<SyncKind, Lister> = {
   budget: (d, o) => (d.getSpend === undefined ? undefined : d.getSpend(o).then((s) => [['spend', s]])),
 };
 
-
 /**
  * `sync.<kind>`: asks the account's provider for its current resources of that kind, records
  * created / changed / gone ones in one transaction (see recordSync: two syncs of one account and
@@ -37,7 +36,9 @@ function syncHandler(syncKind: SyncKind): Handler {
         ctx.logger.info({ account, kind: syncKind }, 'a newer sync of this account and kind was recorded first; this answer was dropped');
         return { status: 'succeeded', result: { created: 0, changed: 0, gone: 0, total: recorded.total, stale: true } };
       }
-      await replaceResourcesCache(ctx.redis.redis, ctx.tenant, account, RESOURCE_KIND[syncKind], observedAt, listed);
+      if (!(await replaceResourcesCache(ctx.redis.redis, ctx.tenant, account, RESOURCE_KIND[syncKind], observedAt, listed))) {
+        ctx.logger.debug({ account, kind: syncKind }, 'the Redis cache holds a newer answer (or the account was removed); left as it is');
+      }
       const { created, changed, gone, total } = recorded;
       if (created + changed + gone > 0) ctx.logger.info({ account, kind: syncKind, created, changed, gone, total }, 'cloud resources changed');
       return { status: 'succeeded', result: { created, changed, gone, total } };
