@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import type { Family } from '@cmq/common';
+import { logPathProblem } from './guests';
 
-const REMOTE_PATH = z
-  .string()
-  .max(4096)
-  .regex(/^\/[^\0\n]*[^/]$/, 'an absolute path of a file on the guest')
-  .refine((p) => !p.split('/').includes('..') && !p.split('/').includes('.'), 'no . or .. segments');
+/** One rule for remote log paths everywhere (here, `cmq guests add --log-paths`, publisher `logs.paths`). */
+const REMOTE_PATH = z.string().superRefine((path, ctx) => {
+  const problem = logPathProblem(path);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `an absolute path of a file on the guest, and this one ${problem}` });
+});
 
 const guestLogsCollect = {
   type: 'guest.logs.collect',

@@ -1,8 +1,10 @@
+import { logPathProblem } from '@cmq/actions';
 import { type FileSpec, type ProcessKeys, bool, decimal, duration, integer, list, processKeys } from '@cmq/common';
 
-/** An absolute remote file path (as guest.logs.collect takes it). */
+/** A remote file path as guest.logs.collect takes it (the same rule as `cmq guests add --log-paths`). */
 function checkRemotePath(p: string): void {
-  if (!/^\/[^\0\n]*[^/]$/.test(p) || p.split('/').includes('..') || p.split('/').includes('.')) throw new Error(`"${p}" is not an absolute file path without . or .. segments`);
+  const problem = logPathProblem(p);
+  if (problem !== undefined) throw new Error(`"${p}" ${problem}`);
 }
 
 export interface PublisherConfig extends ProcessKeys {
