@@ -50,7 +50,7 @@ afterAll(async () => {
 
 describe('guest.exec through the pipeline against a real sshd', () => {
   it('adds a guest with an encrypted key and runs a command: exit code and output', async () => {
-    const add = await cmq(['guests', 'add', '--tenant', 't1', '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--name', 'web1']);
+    const add = await cmq([...sshd.guestAddArgs('t1'), '--name', 'web1']);
     expect(add).toMatchObject({ code: 0, stdout: 'added guest web1 of tenant t1\n' });
     const { rows } = await pipe.pool.query<{ private_key: string }>("SELECT private_key FROM guests WHERE id = 'web1'");
     expect(rows[0]?.private_key).toMatch(/^v1:k1:/);
@@ -131,7 +131,7 @@ describe('guest.exec through the pipeline against a real sshd', () => {
   });
 
   it('cmq guests add --log-paths keeps the paths and lists them; a relative path is refused, named', async () => {
-    const common = ['guests', 'add', '--tenant', 't1', '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint];
+    const common = sshd.guestAddArgs('t1');
     const add = await cmq([...common, '--name', 'logs1', '--log-paths', '/var/log/app.log,/srv/app/worker.log']);
     expect(add).toMatchObject({ code: 0, stdout: 'added guest logs1 of tenant t1\n' });
     const json = lines((await cmq(['guests', 'list', '--tenant', 't1', '--json'])).stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -177,7 +177,7 @@ describe('guest.exec through the pipeline against a real sshd', () => {
   });
 
   it('the subscriber stops cleanly with a pooled SSH connection open: exit 0, the connection closed with a disconnect', async () => {
-    const add = await cmq(['guests', 'add', '--tenant', 't1', '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--name', 'web9']);
+    const add = await cmq([...sshd.guestAddArgs('t1'), '--name', 'web9']);
     expect(add.code).toBe(0);
     for (let i = 0; i < 3; i += 1) {
       const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', '{"guest":"web9","command":"true"}', '--wait', '--timeout', '30']);

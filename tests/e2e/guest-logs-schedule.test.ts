@@ -39,7 +39,7 @@ beforeAll(async () => {
   // A second publisher, same database and broker, its own name.
   writeConfig({ 'publisher-second.properties': { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': '1s', 'shutdown.drain_timeout': '5s', ...SCHEDULE } }, pipe.dir);
   await pipe.addTenants(TENANT);
-  const add = await runCmq(['guests', 'add', '--tenant', TENANT, '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--name', 'web1', '--config-dir', pipe.dir]);
+  const add = await runCmq([...sshd.guestAddArgs(TENANT), '--name', 'web1', '--config-dir', pipe.dir]);
   expect(add.code).toBe(0);
   main = pipe.start('publisher');
   pipe.start('subscriber');

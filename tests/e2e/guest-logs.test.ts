@@ -37,7 +37,7 @@ beforeAll(async () => {
   subscriber = pipe.start('subscriber');
   await pipe.running('publisher', 'main');
   await pipe.running('subscriber', 'default');
-  const add = await runCmq(['guests', 'add', '--tenant', TENANT, '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--name', 'web1', '--config-dir', pipe.dir]);
+  const add = await runCmq([...sshd.guestAddArgs(TENANT), '--name', 'web1', '--config-dir', pipe.dir]);
   expect(add.code).toBe(0);
 });
 

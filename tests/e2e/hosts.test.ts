@@ -52,7 +52,7 @@ beforeAll(async () => {
   await keyring(pipe.dir);
   await pipe.addTenants(TENANT);
   await pipe.startPublisherAndSubscriber();
-  const add = await cmq(['guests', 'add', '--tenant', TENANT, '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--name', 'hpc1']);
+  const add = await cmq([...sshd.guestAddArgs(TENANT), '--name', 'hpc1']);
   expect(add.code).toBe(0);
 });
 

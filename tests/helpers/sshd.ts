@@ -145,6 +145,11 @@ export class Sshd {
     }
   }
 
+  /** `cmq guests add` arguments for a guest of `tenant` on this server, its host key pinned (add `--name` and the rest). */
+  guestAddArgs(tenant: string): string[] {
+    return ['guests', 'add', '--tenant', tenant, '--address', '127.0.0.1', '--port', String(this.port), '--user', this.user, '--key-file', this.clientKey.privatePath, '--host-key', this.hostKey.fingerprint];
+  }
+
   /** A directory the test user may write to (for marker files). */
   writableDir(): string {
     const dir = tempDir('cmq-ssh-work-');
