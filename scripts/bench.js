@@ -48,13 +48,23 @@ const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms)
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const rabbitmqctl = (/** @type {string[]} */ ...a) => execFileSync('rabbitmqctl', ['-q', ...a], { stdio: 'pipe' });
 
-/** Publishes `count` messages with confirms while one consumer acks them; returns msgs/s. */
-async function rawCeiling(count) {
+/**
+ * Publishes `count` messages with confirms while one consumer acks them; returns msgs/s. With
+ * `topic`, the messages go the way the design routes actions (a durable topic exchange, routing
+ * key `<family>.<type>.<tenant>`, the queue bound with `<family>.#`) instead of straight to the
+ * queue through the default exchange: RabbitMQ's topic routing is a cost the pipeline cannot
+ * avoid, so that figure tells how much of the gap to the plain ceiling is the broker's.
+ */
+async function rawCeiling(count, topic = false) {
   const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(vhost)}`);
   const pub = await conn.createConfirmChannel();
   const sub = await conn.createChannel();
-  const queue = 'bench.raw';
+  const queue = topic ? 'bench.raw.topic' : 'bench.raw';
   await pub.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  if (topic) {
+    await pub.assertExchange('bench.actions', 'topic', { durable: true });
+    await pub.bindQueue(queue, 'bench.actions', 'monitor.#');
+  }
   await sub.prefetch(500);
   let consumed = 0;
   /** @type {() => void} */ let done = () => undefined;
@@ -63,7 +73,8 @@ async function rawCeiling(count) {
   const started = process.hrtime.bigint();
   await sub.consume(queue, (m) => { if (m) { sub.ack(m); consumed += 1; if (consumed === count) done(); } });
   for (let i = 0; i < count; i += 1) {
-    if (!pub.sendToQueue(queue, body, { persistent: true })) await new Promise((r) => pub.once('drain', r));
+    const sent = topic ? pub.publish('bench.actions', 'monitor.noop.bench', body, { persistent: true }) : pub.sendToQueue(queue, body, { persistent: true });
+    if (!sent) await new Promise((r) => pub.once('drain', r));
     if (i % 1000 === 999) await pub.waitForConfirms();
   }
   await pub.waitForConfirms();
@@ -200,10 +211,16 @@ async function main() {
   try {
     say(`raw amqplib ceiling: ${RAW_N} messages, quorum queue, confirms + acks`);
     const broker = brokerPid();
-    const rawMeter = new CpuMeter(async () => [{ pid: process.pid, group: 'client' }, ...(broker ? [{ pid: broker, group: 'broker' }] : [])]);
-    await rawMeter.start();
+    const rawMeter = () => new CpuMeter(async () => [{ pid: process.pid, group: 'client' }, ...(broker ? [{ pid: broker, group: 'broker' }] : [])]);
+    const plainMeter = rawMeter();
+    await plainMeter.start();
     const raw = await rawCeiling(RAW_N);
-    const rawCpu = await rawMeter.stop();
+    const rawCpu = await plainMeter.stop();
+    say(`raw ceiling through a topic exchange, as actions are routed: ${RAW_N} messages`);
+    const topicMeter = rawMeter();
+    await topicMeter.start();
+    const rawTopic = await rawCeiling(RAW_N, true);
+    const rawTopicCpu = await topicMeter.stop();
     await pool.query("INSERT INTO tenants (id, name) VALUES ('bench', 'bench'), ('probe', 'probe')");
     const submit = (reqs) => insertActions((fn) => withTransaction(pool, fn), reqs.map((r) => { const p = parseRequest(r); if (!p.ok) throw new Error(p.error); return p.request; }), 'bench');
 
@@ -264,11 +281,14 @@ async function main() {
       subscriber_peak_rss_mib: Math.round(rss / 1048576),
       raw_amqplib_msgs_per_second: Math.round(raw),
       ratio_to_raw: Number((N / elapsed / raw).toFixed(2)),
+      raw_topic_msgs_per_second: Math.round(rawTopic),
+      ratio_to_raw_topic: Number((N / elapsed / rawTopic).toFixed(2)),
       not_succeeded: bad[0].n,
       database_transactions_per_action: Number((transactions / N).toFixed(3)),
       // CPU ms per action (probes included in the denominator: they are actions too).
       cpu_ms_per_action: perAction(cpu, N + ms.length),
       raw_cpu_ms_per_msg: perAction(rawCpu, RAW_N),
+      raw_topic_cpu_ms_per_msg: perAction(rawTopicCpu, RAW_N),
       machine: { cpus: require('node:os').cpus().length, node: process.version },
     };
     if (JSON_OUT) process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -279,9 +299,11 @@ async function main() {
         `subscriber peak RSS: ${result.subscriber_peak_rss_mib} MiB`,
         `raw amqplib ceiling (confirms + acks, quorum queue, no database): ${result.raw_amqplib_msgs_per_second} msgs/s`,
         `ratio end-to-end / raw: ${result.ratio_to_raw}`,
+        `raw through a topic exchange (as actions are routed): ${result.raw_topic_msgs_per_second} msgs/s; ratio end-to-end / that: ${result.ratio_to_raw_topic}`,
         `actions not succeeded: ${result.not_succeeded}; database transactions per action: ${result.database_transactions_per_action}`,
         `CPU ms per action: ${Object.entries(result.cpu_ms_per_action).map(([k, v]) => `${k} ${v}`).join(', ')}`,
         `raw ceiling CPU ms per message: ${Object.entries(result.raw_cpu_ms_per_msg).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+        `raw through a topic exchange, CPU ms per message: ${Object.entries(result.raw_topic_cpu_ms_per_msg).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       ].join('\n') + '\n');
     }
   } finally {
