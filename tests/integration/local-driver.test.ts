@@ -155,6 +155,26 @@ describe('LocalDriver against the real sshd', () => {
     expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ ${first.id} heartbeat \\d+$`, 'm'));
   });
 
+  it('its log writer rotates app.log to app.log.1 every appLogRotateLines lines and goes on in a new file', async () => {
+    for (const bad of [0, 1.5]) expect(() => new LocalDriver({ ...options, appLogRotateLines: bad })).toThrow(`appLogRotateLines ${bad}: a whole number of lines, at least 1`);
+    const rotating = new LocalDriver({ ...options, appLogRotateLines: 3 });
+    const server = await rotating.launchServer({ clientToken: 'token-rotate', name: 'rotate', image: 'i', size: 's' });
+    try {
+      const log = server.logPaths?.[0] ?? '';
+      const numbers = (file: string): number[] => (existsSync(file) ? readFileSync(file, 'utf8') : '').split('\n').filter(Boolean).map((l) => Number(/ heartbeat (\d+)$/.exec(l)?.[1]));
+      // Read app.log first: a rotation between the two reads then shows as a gap, and is read again.
+      await waitFor(() => {
+        const now = numbers(log);
+        const old = numbers(`${log}.1`);
+        const last = old[old.length - 1] ?? 0;
+        return old.length === 3 && last % 3 === 0 && old.join() === [last - 2, last - 1, last].join() && now[0] === last + 1;
+      }, 15_000, 'three lines in app.log.1, the next ones in a new app.log');
+      expect(numbers(log).length).toBeLessThanOrEqual(3);
+    } finally {
+      await rotating.terminateServer(server.id);
+    }
+  });
+
   it('a dead sshd reports stopped; reboot ends its old sessions and brings it back with the same address and host key', async () => {
     const started = Date.now();
     const session = sshExec(first, 'echo up; sleep 30').catch((e: Error) => e);

@@ -31,6 +31,13 @@ export interface LocalDriverOptions {
   forgetAfterMs?: number;
   /** How long a launch or reboot waits for sshd to answer (default 10 s). */
   startTimeoutMs?: number;
+  /**
+   * After how many lines (one a second) the server's log writer renames `log/app.log` to
+   * `log/app.log.1` (replacing the previous one) and starts a new file, as logrotate would
+   * (default 20,000: about 1.2 MB and 5.5 hours). Counted from the writer's start, so a reboot
+   * starts the count again.
+   */
+  appLogRotateLines?: number;
 }
 
 /** The options with every default filled in, checked. */
@@ -45,6 +52,7 @@ export interface LocalSettings {
   rootNamed: boolean;
   forgetAfterMs: number;
   startTimeoutMs: number;
+  appLogRotateLines: number;
 }
 
 const ACCOUNT_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -73,6 +81,8 @@ export function localSettings(opts: LocalDriverOptions): LocalSettings {
   // sshd re-executes itself for every connection: it insists on an absolute path.
   if (!isAbsolute(sshdPath) || !SAFE_PATH_RE.test(sshdPath)) invalid(`sshdPath "${sshdPath}": an absolute path`);
   if (opts.loginUser !== undefined && !POSIX_USER_RE.test(opts.loginUser)) invalid(`loginUser "${opts.loginUser}": a POSIX user name (a-z or _, then up to 31 of a-z 0-9 _ -)`);
+  const appLogRotateLines = opts.appLogRotateLines ?? 20_000;
+  if (!Number.isSafeInteger(appLogRotateLines) || appLogRotateLines < 1) invalid(`appLogRotateLines ${appLogRotateLines}: a whole number of lines, at least 1`);
   const loginUser = opts.loginUser ?? userInfo().username;
   if (!OWN_USER_RE.test(loginUser)) invalid(`loginUser "${loginUser}": a user name`);
   return {
@@ -85,5 +95,6 @@ export function localSettings(opts: LocalDriverOptions): LocalSettings {
     rootNamed: opts.loginUser === 'root',
     forgetAfterMs: opts.forgetAfterMs ?? 3_600_000,
     startTimeoutMs: opts.startTimeoutMs ?? 10_000,
+    appLogRotateLines,
   };
 }

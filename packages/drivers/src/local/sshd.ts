@@ -137,16 +137,19 @@ export async function startSshd(operation: string, settings: LocalSettings, path
  * every second, so that log collection has a growing file to read. It runs as the login user
  * (as root serving another user, it drops to that user): the home is that user's, so the loop
  * must never write there with more rights than the user has (a link planted as app.log would
- * otherwise redirect root's appends). It stops by itself when it cannot append (its log
- * directory gone). Its pid file, in the server's directory (not the user's), is written here.
+ * otherwise redirect root's appends). Every `appLogRotateLines` lines it renames the file to
+ * app.log.1 (a rename replaces a link planted there, it never follows it) and goes on in a new
+ * one, so a long-lived server's log stays bounded and log collection meets a real rotation. It
+ * stops by itself when it cannot append (its log directory gone). Its pid file, in the server's
+ * directory (not the user's), is written here.
  */
-const LOG_LOOP = 'n=0; while :; do n=$((n+1)); printf "%s %s heartbeat %d\\n" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$n" >> "$1" || exit 0; sleep 1; done';
+const LOG_LOOP = 'n=0; while :; do n=$((n+1)); printf "%s %s heartbeat %d\\n" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$n" >> "$1" || exit 0; [ $((n % $3)) -ne 0 ] || mv -f -- "$1" "$1.1" 2>/dev/null; sleep 1; done';
 
 export async function startLogLoop(operation: string, settings: LocalSettings, paths: ServerPaths, id: string): Promise<number> {
   const as = await otherLoginUser(operation, settings);
   let pid: number;
   try {
-    pid = await spawnDetached('/bin/sh', ['-c', LOG_LOOP, 'cmq-local-log', paths.appLog, id], paths.home, as);
+    pid = await spawnDetached('/bin/sh', ['-c', LOG_LOOP, 'cmq-local-log', paths.appLog, id, String(settings.appLogRotateLines)], paths.home, as);
   } catch (err) {
     throw localError('permanent', operation, `cannot start /bin/sh for ${paths.appLog}${as === undefined ? '' : ` as ${settings.loginUser}`}: ${errnoCode(err)}`);
   }
