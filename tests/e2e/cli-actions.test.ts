@@ -162,7 +162,18 @@ describe('cmq call --stdin', () => {
   it('with bad lines inserts nothing and names every bad line', async () => {
     const before = await count();
     const good = JSON.stringify({ type: 'noop', tenant: 'acme' });
-    const input = [good, JSON.stringify({ type: 'noop', tenant: 'acme', args: { sleep_ms: 'soon' } }), good, 'not json', JSON.stringify({ type: 'noop', tenant: 'ghost' }), JSON.stringify({ type: 'noop', tenant: 'acme', countdown: 1e300 }), ''].join('\n');
+    const input = [
+      good,
+      JSON.stringify({ type: 'noop', tenant: 'acme', args: { sleep_ms: 'soon' } }),
+      good,
+      'not json',
+      JSON.stringify({ type: 'noop', tenant: 'ghost' }),
+      JSON.stringify({ type: 'noop', tenant: 'acme', countdown: 1e300 }),
+      // JSON can carry what PostgreSQL cannot store: refused here, with the field, not by the database.
+      JSON.stringify({ type: 'guest.exec', tenant: 'acme', args: { guest: 'web1', command: 'echo a\u0000b' } }),
+      JSON.stringify({ type: 'noop', tenant: 'acme', idempotency_key: 'k\udc00' }),
+      '',
+    ].join('\n');
     const res = await cmq(['call', '--stdin'], input);
     expect(res).toMatchObject({ code: 2, stdout: '' });
     expect(lines(res.stderr)).toEqual([
@@ -170,7 +181,9 @@ describe('cmq call --stdin', () => {
       expect.stringMatching(/^line 4: not JSON: /),
       'line 5: tenant: unknown tenant "ghost" (add it with `cmq tenants add`)',
       'line 6: countdown: too far in the future',
-      'nothing inserted: 4 bad lines',
+      'line 7: args.command: contains U+0000 (NUL), which cannot be stored',
+      'line 8: idempotency_key: contains U+DC00, half a UTF-16 surrogate pair (not Unicode text), which cannot be stored',
+      'nothing inserted: 6 bad lines',
     ]);
     expect(await count()).toBe(before);
   });

@@ -69,6 +69,16 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     expect(failed.stdout).toContain('command exited 4');
   });
 
+  it('output with a NUL byte (which PostgreSQL text cannot hold) is kept with the NUL written \\u0000; other outcomes are not held up', async () => {
+    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: "printf 'a\\000b'; printf 'c\\000' >&2" }), '--wait', '--timeout', '30']);
+    expect(res.code).toBe(0);
+    const [id, state, result] = lines(res.stdout);
+    expect(state).toBe(`${id} succeeded`);
+    expect(JSON.parse(result ?? '')).toEqual({ code: 0, stdout: 'a\\u0000b', stderr: 'c\\u0000', truncated: false });
+    const noop = await cmq(['call', 'noop', '--tenant', 't1', '--wait', '--timeout', '30']);
+    expect(noop.code).toBe(0);
+  });
+
   it('a command past its timeout is killed and the action fails with a timeout reason', async () => {
     const marker = join(work, 'late-marker');
     const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: `sleep 3; touch ${marker}`, timeout: 0.5 }), '--wait', '--timeout', '30']);

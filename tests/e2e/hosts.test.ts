@@ -98,6 +98,14 @@ describe('host.probe against fake qstat/ipmitool on a real sshd', () => {
     expect(shown.stdout).toMatch(/pbs-qstat on hpc1 .*5 records, 1 warnings/);
   });
 
+  it('a probe whose output holds a NUL byte is recorded, the NUL written \\u0000', async () => {
+    const cmd = await cmq(['call', 'host.probe', '--tenant', TENANT, '--args', JSON.stringify({ target: 'hpc1', probe: 'command', command: "printf 'bin\\000ary\\n'" }), '--wait', '--timeout', '30']);
+    expect(cmd.code).toBe(0);
+    const shown = await cmq(['probes', '--tenant', TENANT, '--target', 'hpc1', '--json']);
+    const latest = lines(shown.stdout).map((l) => JSON.parse(l) as { probe: string; records: unknown[] }).find((r) => r.probe === 'command');
+    expect(JSON.stringify(latest?.records)).toContain('bin\\\\u0000ary');
+  });
+
   it('a probe command that fails is stored with its exit code and ends failed; a missing command argument is refused', async () => {
     fakeCommand('qstat', 'qstat-Q.txt', 2);
     const res = await cmq(['call', 'host.probe', '--tenant', TENANT, '--args', '{"target":"hpc1","probe":"pbs-qstat"}', '--wait', '--timeout', '30']);

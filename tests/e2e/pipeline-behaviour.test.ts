@@ -86,12 +86,18 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
   send('control.noop.t1', Buffer.alloc(10_000, 'x'));
   send('control.noop.ghost', JSON.stringify({ tenant: 'ghost', type: 'noop', args: {} }));
   send('control.noop.t1', JSON.stringify({ id: '999999', tenant: 't1', type: 'noop', args: {} }));
+  // What PostgreSQL cannot store (a NUL character, half a surrogate pair) in the arguments, the
+  // tenant, the routing key: refused with the field named, never a database error retried forever.
+  send('guest.guest.exec.t1', JSON.stringify({ tenant: 't1', type: 'guest.exec', args: { guest: 'web1', command: 'echo a\u0000b' } }));
+  send('guest.guest.exec.t1', JSON.stringify({ tenant: 't1', type: 'guest.exec', args: { guest: 'web1', command: 'echo \ud800' } }));
+  send('control.noop.t1', JSON.stringify({ tenant: 't1\u0000', type: 'noop', args: {} }));
+  send('control.noop.t1\u0000', 'not json either');
   await ch.waitForConfirms();
   const goodIds = await good;
   await pipe.allFinal(30_000, goodIds);
   expect(await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [goodIds])).toMatchObject({ rows: [{ n: 50 }] });
 
-  await waitFor(() => copies.length >= 6, 20_000, 'six dead copies');
+  await waitFor(() => copies.length >= 10, 20_000, 'ten dead copies');
   const reasons = copies.map((m) => String(m.properties.headers?.['x-cmq-reason']));
   const expected = [
     /^body is not JSON/,
@@ -100,6 +106,9 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
     /^body of 10000 bytes is over the 4096-byte limit/,
     /^tenant: unknown tenant "ghost"/,
     /^no action with id 999999$/,
+    /^args\.command: contains U\+0000 \(NUL\), which cannot be stored$/,
+    /^args\.command: contains U\+D800, half a UTF-16 surrogate pair \(not Unicode text\), which cannot be stored$/,
+    /^tenant: contains U\+0000 \(NUL\), which cannot be stored$/,
   ];
   for (const re of expected) expect(reasons.some((r) => re.test(r))).toBe(true);
   expect(copies.every((m) => typeof m.properties.headers?.['x-cmq-routing-key'] === 'string')).toBe(true);
@@ -107,6 +116,9 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
   const dead = await listDead(pipe.pool, { limit: 100 });
   for (const re of expected) expect(dead.some((d) => d.id.startsWith('m') && re.test(d.reason))).toBe(true);
   expect(dead.find((d) => d.reason.startsWith('no action'))?.tenant).toBe('t1');
+  // The routing key with a NUL is kept, the NUL written as \u0000.
+  expect(dead.some((d) => d.routing_key === 'control.noop.t1\\u0000' && /^body is not JSON/.test(d.reason))).toBe(true);
+  expect((await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE type = 'guest.exec'")).rows[0]).toEqual({ n: 0 });
   expect(pipe.processes.every((p) => p.alive())).toBe(true);
   await conn.close();
 });

@@ -1,4 +1,5 @@
 import type { Sql } from '@cmq/common';
+import { storableJson, storableText } from './storable';
 
 /** Advisory lock class that a live worker holds on its own id (see migration 002, `workers`). */
 export const WORKER_LOCK = 7301;
@@ -146,8 +147,10 @@ export async function commitOutcomes(sql: Sql, outcomes: readonly Outcome[], wor
     outcomes.map((o) => o.id),
     outcomes.map((o) => o.attempt),
     outcomes.map((o) => o.state),
-    outcomes.map((o) => (o.result === undefined ? null : JSON.stringify(o.result))),
-    outcomes.map((o) => o.error ?? null),
+    // Results and errors carry what handlers saw (a remote command's output): made storable, or
+    // one NUL in them would fail this whole batch of outcomes, again at every retry.
+    outcomes.map((o) => (o.result === undefined ? null : storableJson(o.result))),
+    outcomes.map((o) => (o.error === undefined ? null : storableText(o.error))),
     outcomes.map((o) => o.notBefore ?? null),
     workerId,
     worker,

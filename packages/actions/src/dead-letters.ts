@@ -1,4 +1,5 @@
 import type { Sql } from '@cmq/common';
+import { storableText } from './storable';
 
 export interface DeadLetter {
   reason: string;
@@ -10,13 +11,15 @@ export interface DeadLetter {
 
 /**
  * Records a message that matches no action (not JSON, unknown tenant...), keeping the first
- * `keepBytes` of its body. The tenant is kept only when it exists. Returns the id and that tenant.
+ * `keepBytes` of its body. The tenant is kept only when it exists. A NUL in the reason, routing
+ * key or tenant (PostgreSQL text cannot hold one) is written `\u0000`: a malformed message must
+ * still be recorded, never fail its own dead-lettering. Returns the id and that tenant.
  */
 export async function recordDeadLetter(sql: Sql, d: DeadLetter, keepBytes = 64 * 1024): Promise<{ id: string; tenant: string | null }> {
   const { rows } = await sql.query<{ id: string; tenant_id: string | null }>(
     `INSERT INTO dead_letters (reason, routing_key, tenant_id, body, body_bytes, worker)
      VALUES ($1, $2, (SELECT id FROM tenants WHERE id = $3), $4, $5, $6) RETURNING id::text, tenant_id`,
-    [d.reason, d.routingKey, d.tenant, d.body.subarray(0, keepBytes), d.body.length, d.worker],
+    [storableText(d.reason), storableText(d.routingKey), d.tenant === null ? null : storableText(d.tenant), d.body.subarray(0, keepBytes), d.body.length, d.worker],
   );
   const row = rows[0] as { id: string; tenant_id: string | null };
   return { id: row.id, tenant: row.tenant_id };

@@ -18,6 +18,7 @@ export * from './probes';
 export * from './nodes';
 export * from './accounts';
 export * from './secrets';
+export * from './storable';
 export * from './log-offsets';
 export * from './log-schedule';
 export * from './sync-definitions';

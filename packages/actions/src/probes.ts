@@ -1,5 +1,6 @@
 import type { Sql } from '@cmq/common';
 import type { ProbeParse } from './probe-parsers';
+import { storableJson, storableText } from './storable';
 
 /** One stored probe run, as `cmq probes` shows it. */
 export interface ProbeResult {
@@ -17,11 +18,14 @@ export function probeKey(tenant: string, target: string, probe: string): string 
   return `cmq:probe:${tenant}:${target}:${probe}`;
 }
 
-/** Stores one run; returns it as stored (its `at` from PostgreSQL's clock). */
+/**
+ * Stores one run (a NUL in the remote output written `\u0000`, see storableJson); returns it as
+ * stored (its `at` from PostgreSQL's clock).
+ */
 export async function recordProbeResult(sql: Sql, tenant: string, target: string, probe: string, exitCode: number | null, parsed: ProbeParse<unknown>): Promise<ProbeResult> {
   const { rows } = await sql.query<{ at: Date }>(
     'INSERT INTO probe_results (tenant_id, target, probe, exit_code, records, warnings) VALUES ($1, $2, $3, $4, $5, $6) RETURNING at',
-    [tenant, target, probe, exitCode, JSON.stringify(parsed.records), parsed.warnings],
+    [tenant, target, probe, exitCode, storableJson(parsed.records), parsed.warnings.map(storableText)],
   );
   const at = rows[0]?.at ?? new Date();
   return { tenant, target, probe, at: at.toISOString(), exit_code: exitCode, records: parsed.records, warnings: parsed.warnings };

@@ -1,6 +1,7 @@
 import type { Family } from '@cmq/common';
 import { z } from 'zod';
 import { checkArgs } from './definitions';
+import { unstorable } from './storable';
 
 /** Largest serialized `args` accepted at intake (well under the subscribers' body cap). */
 export const MAX_ARGS_BYTES = 128 * 1024;
@@ -41,9 +42,15 @@ export function parseRequest(raw: unknown, now: Date = new Date()): RequestCheck
     return { ok: false, error: shape.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : i.message}`).join('; ') };
   }
   const r = shape.data;
+  for (const field of ['type', 'tenant', 'idempotency_key'] as const) {
+    const bad = unstorable(r[field], field);
+    if (bad !== undefined) return { ok: false, error: bad };
+  }
   if (r.countdown !== undefined && r.eta !== undefined) return { ok: false, error: 'countdown and eta: give one of them, not both' };
   const args = checkArgs(r.type, r.args ?? {});
   if (!args.ok) return { ok: false, error: args.error };
+  const badArg = unstorable(args.args, 'args');
+  if (badArg !== undefined) return { ok: false, error: badArg };
   const size = Buffer.byteLength(JSON.stringify(args.args));
   if (size > MAX_ARGS_BYTES) return { ok: false, error: `args: ${size} bytes, more than the ${MAX_ARGS_BYTES} allowed` };
   const notBefore = r.countdown !== undefined ? new Date(now.getTime() + r.countdown * 1000) : r.eta !== undefined ? new Date(r.eta) : null;

@@ -1,0 +1,78 @@
+/**
+ * What PostgreSQL cannot store in text or jsonb: U+0000 (NUL), and half of a UTF-16 surrogate pair
+ * (a JavaScript string can hold one; it is not Unicode text, and jsonb refuses its `\ud800`
+ * escape). Both can arrive in JSON (`"\u0000"`) from `cmq call --args`, `--stdin` or a message
+ * published straight onto the broker; left to the database they fail the whole insert with an
+ * error that names no field, and a subscriber would retry it forever.
+ */
+// A surrogate not paired with its other half.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function problem(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'contains U+0000 (NUL), which cannot be stored';
+  const lone = LONE_SURROGATE.exec(text);
+  if (lone !== null) return `contains U+${lone[0].charCodeAt(0).toString(16).toUpperCase()}, half a UTF-16 surrogate pair (not Unicode text), which cannot be stored`;
+  return undefined;
+}
+
+/**
+ * The first string in `value` (a string, or any key or string value of the arrays and objects in
+ * it) that PostgreSQL cannot store, as `path: why` (path `args.env.X`, `args.list.2`); undefined
+ * when there is none.
+ */
+export function unstorable(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') {
+    const why = problem(value);
+    return why === undefined ? undefined : `${path}: ${why}`;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i += 1) {
+      const found = unstorable(value[i], `${path}.${i}`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, v] of Object.entries(value)) {
+      const why = problem(key);
+      if (why !== undefined) return `${path}: a key ${why}`;
+      const found = unstorable(v, `${path}.${key}`);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+/** `text` with each NUL written as the six characters `\u0000`, for a column that must keep what arrived. */
+export function storableText(text: string): string {
+  return text.includes('\u0000') ? text.split('\u0000').join('\\u0000') : text;
+}
+
+/** JSON.stringify's escapes of a NUL or of a lone surrogate (it writes paired ones as they are). */
+const UNSTORABLE_ESCAPE = /\\u0000|\\ud[89a-f][0-9a-f]{2}/i;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+function storableString(text: string): string {
+  return storableText(text).replace(LONE_SURROGATES, '\ufffd');
+}
+
+/** `value` as JSON.stringify sees it (toJSON applied: a Date, a Buffer), its strings made storable. */
+function storableValue(value: unknown): unknown {
+  if (typeof value === 'string') return storableString(value);
+  if (typeof value !== 'object' || value === null) return value;
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return storableValue((toJSON as () => unknown).call(value));
+  if (Array.isArray(value)) return value.map(storableValue);
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableString(k), storableValue(v)]));
+}
+
+/**
+ * `JSON.stringify(value)` for a jsonb column, for values made of what a handler saw (a remote
+ * command's output, a provider's answer): a NUL is written `\u0000` (six characters), half a
+ * surrogate pair becomes U+FFFD. Unchanged, and as cheap as JSON.stringify, when neither occurs.
+ * (Refusing is for requests; what already happened must still be recorded.)
+ */
+export function storableJson(value: unknown): string {
+  const text = JSON.stringify(value);
+  return UNSTORABLE_ESCAPE.test(text) ? JSON.stringify(storableValue(value)) : text;
+}
