@@ -70,6 +70,13 @@ describe('accounts with encrypted credentials', () => {
     const unknownTenant = await cmq(['accounts', 'add', '--tenant', 'nobody', '--provider', 'local', '--region', 'lo', '--credentials-file', join(pipe.dir, 'local.json')]);
     expect(unknownTenant.code).toBe(2);
     expect(unknownTenant.stderr).toContain('unknown tenant "nobody"');
+    // Without --provider: provisioning.cfg cloud.default_provider (local, which needs no credentials file; ec2 does).
+    const byDefault = await cmq(['accounts', 'add', '--tenant', 'nobody', '--region', 'lo', '--credentials-file', join(pipe.dir, 'local.json')]);
+    expect(byDefault.code).toBe(2);
+    expect(byDefault.stderr).toContain('unknown tenant "nobody"');
+    const ec2ByDefault = await runCmq(['accounts', 'add', '--tenant', 't1', '--region', 'eu-west-1', '--config-dir', pipe.dir], { CMQ_CLOUD_DEFAULT_PROVIDER: 'ec2' });
+    expect(ec2ByDefault.code).toBe(2);
+    expect(ec2ByDefault.stderr).toContain('--credentials-file is required for provider ec2');
     const list = await cmq(['accounts', 'list']);
     expect(list.stdout).toMatch(/^1\s+t1\s+ec2\s+eu-west-1\s+http:\/\/127\.0\.0\.1:9\s+5\/s burst 10/m);
     const show = await cmq(['accounts', 'show', '1']);

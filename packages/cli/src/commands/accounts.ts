@@ -11,11 +11,13 @@ import { withDatabase } from '../cli-db';
 import { loadRedisConfig, withRedis } from '../redis-state';
 import { jsonLines, safeJson, table, time } from '../format';
 import { positiveInt, withConfigDir } from '../options';
+import { loadDefaultProvider } from '../provisioning';
 import { loadKeyring } from './guests';
 
 interface AddOpts {
   configDir?: string;
   tenant: string;
+  /** Filled in from provisioning.cfg `cloud.default_provider` when not given. */
   provider: Provider;
   region: string;
   endpoint?: string;
@@ -97,13 +99,14 @@ export function registerAccountCommands(program: Command, env: Env): void {
 
   withConfigDir(accounts.command('add').description('add an account; its credentials are validated and encrypted with km.active_key_id'))
     .requiredOption('--tenant <tenant>', 'tenant id')
-    .addOption(new Option('--provider <provider>', 'cloud provider').choices([...PROVIDERS]).makeOptionMandatory())
+    .addOption(new Option('--provider <provider>', 'cloud provider (default: provisioning.cfg cloud.default_provider)').choices([...PROVIDERS]))
     .requiredOption('--region <region>', 'provider region (local: any name)')
     .option('--endpoint <url>', 'API endpoint, for EC2-compatible clouds')
     .option('--credentials-file <file>', 'JSON: {"access_key_id", "secret_access_key"} for ec2 (required); {"ssh_private_key", "ssh_public_key"} for local (default: a new ed25519 pair)')
     .option('--rate <n>', 'API calls per second for this account (default: provisioning.cfg)')
     .option('--burst <n>', 'bucket size for this account (default: provisioning.cfg)', positiveInt(1_000_000))
-    .action(async (opts: AddOpts) => {
+    .action(async (given: Omit<AddOpts, 'provider'> & { provider?: Provider }) => {
+      const opts: AddOpts = { ...given, provider: given.provider ?? loadDefaultProvider(given.configDir, env) };
       const id = await add(opts, env);
       process.stdout.write(`added account ${id} (${opts.provider} ${opts.region}) of tenant ${opts.tenant}\n`);
     });

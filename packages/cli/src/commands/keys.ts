@@ -60,6 +60,6 @@ export function registerKeysCommands(program: Command, env: Env): void {
       process.stdout.write(`added key ${id} to ${opts.out}; set km.active_key_id=${id} to encrypt with it\n`);
     });
 
-  withConfigDir(keys.command('rotate').description('re-encrypt every stored secret (accounts\' credentials, guests\' keys) under km.active_key_id, in one transaction; prints how many'))
+  withConfigDir(keys.command('rotate').description('re-encrypt every stored secret (accounts\' credentials, guests\' and nodes\' keys) under km.active_key_id, in one transaction; prints how many'))
     .action((opts: { configDir?: string }) => rotate(opts, env));
 }

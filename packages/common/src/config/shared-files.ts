@@ -145,7 +145,7 @@ export const provisioningFile: FileSpec<ProvisioningConfig> = {
   envPrefix: 'CMQ_',
   schema: {
     mode: {
-      doc: 'passive: monitoring only; static: plus worker processes on registered nodes over SSH; dynamic: plus cloud servers and autoscaling.',
+      doc: 'passive: monitoring only; static: plus worker processes on registered nodes over SSH; dynamic: plus cloud servers (launch, terminate, reboot).',
       format: oneOf(['passive', 'static', 'dynamic']),
       default: 'dynamic',
     },
