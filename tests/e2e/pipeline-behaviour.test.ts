@@ -86,6 +86,8 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
   send('control.noop.t1', Buffer.alloc(10_000, 'x'));
   send('control.noop.ghost', JSON.stringify({ tenant: 'ghost', type: 'noop', args: {} }));
   send('control.noop.t1', JSON.stringify({ id: '999999', tenant: 't1', type: 'noop', args: {} }));
+  // 19 digits past bigint: one such id would fail every claim batch it joined.
+  send('control.noop.t1', JSON.stringify({ id: '9999999999999999999', tenant: 't1', type: 'noop', args: {} }));
   // What PostgreSQL cannot store (a NUL character, half a surrogate pair) in the arguments, the
   // tenant, the routing key: refused with the field named, never a database error retried forever.
   send('guest.guest.exec.t1', JSON.stringify({ tenant: 't1', type: 'guest.exec', args: { guest: 'web1', command: 'echo a\u0000b' } }));
@@ -97,7 +99,7 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
   await pipe.allFinal(30_000, goodIds);
   expect(await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [goodIds])).toMatchObject({ rows: [{ n: 50 }] });
 
-  await waitFor(() => copies.length >= 10, 20_000, 'ten dead copies');
+  await waitFor(() => copies.length >= 11, 20_000, 'eleven dead copies');
   const reasons = copies.map((m) => String(m.properties.headers?.['x-cmq-reason']));
   const expected = [
     /^body is not JSON/,
@@ -106,6 +108,7 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
     /^body of 10000 bytes is over the 4096-byte limit/,
     /^tenant: unknown tenant "ghost"/,
     /^no action with id 999999$/,
+    /^id: "9999999999999999999" is not an action id$/,
     /^args\.command: contains U\+0000 \(NUL\), which cannot be stored$/,
     /^args\.command: contains U\+D800, half a UTF-16 surrogate pair \(not Unicode text\), which cannot be stored$/,
     /^tenant: contains U\+0000 \(NUL\), which cannot be stored$/,

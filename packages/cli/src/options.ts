@@ -1,3 +1,4 @@
+import { isActionId } from '@cmq/actions';
 import { ACTION_STATES } from '@cmq/common';
 import { type Command, InvalidArgumentError } from 'commander';
 import { usage } from './command-error';
@@ -30,16 +31,9 @@ export function actionState(value: string): string {
   return value;
 }
 
-const ID_RE = /^[1-9]\d{0,18}$/;
-const MAX_ID = 2n ** 63n - 1n;
-
-function isId(text: string): boolean {
-  return ID_RE.test(text) && BigInt(text) <= MAX_ID;
-}
-
 /** An action id as typed (a positive integer); anything else is a usage error. */
 export function actionId(text: string): string {
-  if (!isId(text)) throw usage(`"${text}" is not an action id (a positive integer)`);
+  if (!isActionId(text)) throw usage(`"${text}" is not an action id (a positive integer)`);
   return text;
 }
 
@@ -47,8 +41,8 @@ export type DeadId = { kind: 'action'; id: string } | { kind: 'message'; id: str
 
 /** `cmq dead` ids: `123` is a dead action, `m45` a dead message (dead letter). */
 export function deadId(text: string): DeadId {
-  if (text.startsWith('m') && isId(text.slice(1))) return { kind: 'message', id: text.slice(1) };
-  if (isId(text)) return { kind: 'action', id: text };
+  if (text.startsWith('m') && isActionId(text.slice(1))) return { kind: 'message', id: text.slice(1) };
+  if (isActionId(text)) return { kind: 'action', id: text };
   throw usage(`"${text}" is neither an action id (123) nor a dead message id (m45)`);
 }
 

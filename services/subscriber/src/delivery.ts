@@ -1,4 +1,4 @@
-import { type ActionRequest, parseRequest } from '@cmq/actions';
+import { type ActionRequest, isActionId, parseRequest } from '@cmq/actions';
 
 /** What an incoming message turned out to be. */
 export type Delivery =
@@ -8,8 +8,6 @@ export type Delivery =
   | { kind: 'direct'; request: ActionRequest }
   /** Not something that can ever run: dead-letter it with `reason`. */
   | { kind: 'invalid'; reason: string; tenant: string | null };
-
-const ID_RE = /^[1-9]\d{0,18}$/;
 
 function tenantOf(value: unknown): string | null {
   return typeof value === 'object' && value !== null && typeof (value as { tenant?: unknown }).tenant === 'string' ? (value as { tenant: string }).tenant : null;
@@ -37,7 +35,7 @@ export function classify(content: Buffer, maxBytes: number): Delivery {
   const tenant = tenantOf(message);
   if (message.id !== undefined) {
     const id = typeof message.id === 'number' ? String(message.id) : message.id;
-    if (typeof id !== 'string' || !ID_RE.test(id)) return { kind: 'invalid', reason: `id: ${JSON.stringify(message.id)} is not an action id`, tenant };
+    if (typeof id !== 'string' || !isActionId(id)) return { kind: 'invalid', reason: `id: ${JSON.stringify(message.id)} is not an action id`, tenant };
     return { kind: 'action', id, tenant };
   }
   const { type, args } = message;
