@@ -125,3 +125,28 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
   expect(pipe.processes.every((p) => p.alive())).toBe(true);
   await conn.close();
 });
+
+it('an outcome PostgreSQL refuses ends the action dead with the refusal; the outcomes batched with it commit', async () => {
+  // A real refusal, by the database: a trigger (in this test's own database) rejects one row's
+  // move to succeeded with a data exception, whatever the batch it comes in.
+  await pipe.pool.query(`CREATE FUNCTION refuse_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'test refuses this outcome' USING ERRCODE = '22023'; END $$`);
+  await pipe.pool.query(`CREATE TRIGGER refuse_outcome BEFORE UPDATE ON actions FOR EACH ROW
+    WHEN (NEW.idempotency_key = 'refused-outcome' AND NEW.state = 'succeeded') EXECUTE FUNCTION refuse_outcome()`);
+  try {
+    // Finishing together (same sleep, submitted together): their outcomes share commit batches.
+    const ids = await pipe.submit(Array.from({ length: 40 }, (_, i) => ({ type: 'noop', tenant: 't1', args: { sleep_ms: 300 }, ...(i === 20 ? { idempotency_key: 'refused-outcome' } : {}) })));
+    const refused = ids[20] as string;
+    await pipe.allFinal(30_000, ids);
+    const others = await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND id <> $2 AND state = 'succeeded' AND attempts = 1", [ids, refused]);
+    expect(others.rows[0]).toEqual({ n: 39 });
+    const r = await row(refused);
+    expect(r).toMatchObject({ state: 'dead', attempts: 1 });
+    expect(r.error).toBe('its outcome (succeeded) could not be stored, PostgreSQL refused it: test refuses this outcome');
+    expect((await events(refused)).map((e) => e.to_state)).toEqual(['pending', 'queued', 'running', 'dead']);
+    expect((await listDead(pipe.pool, { limit: 100 })).some((d) => d.id === refused)).toBe(true);
+    expect(pipe.processes.every((p) => p.alive())).toBe(true);
+  } finally {
+    await pipe.pool.query('DROP TRIGGER refuse_outcome ON actions; DROP FUNCTION refuse_outcome()');
+  }
+});

@@ -99,15 +99,19 @@ export class Pipeline {
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 
-  /** Waits until every action (or those of `ids`) is final. */
+  /** Waits until every action (or those of `ids`) is final; on a timeout, says what the states are then. */
   async allFinal(timeoutMs: number, ids?: string[]): Promise<void> {
-    await waitFor(async () => {
-      const { rows } = await this.pool.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM actions WHERE NOT (state = ANY($1::text[])) AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[]))',
-        [FINAL, ids ?? null],
-      );
-      return rows[0]?.n === 0;
-    }, timeoutMs, `every action final (now ${JSON.stringify(await this.states().catch(() => ({})))})`);
+    try {
+      await waitFor(async () => {
+        const { rows } = await this.pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM actions WHERE NOT (state = ANY($1::text[])) AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[]))',
+          [FINAL, ids ?? null],
+        );
+        return rows[0]?.n === 0;
+      }, timeoutMs, 'every action final');
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (now ${JSON.stringify(await this.states().catch(() => ({})))})`, { cause: err });
+    }
   }
 
   async destroy(): Promise<void> {

@@ -1,2 +1,3 @@
 export * from './config';
 export { ChannelAcks } from './acks';
+export { Batcher } from './batcher';

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, insertActions, IntakeError, recordDeadLetter, registerWorker } from '@cmq/actions';
-import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, Keyring, type Logger, SshClient, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, queueName, sleep } from '@cmq/common';
+import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, Keyring, type Logger, SshClient, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, isDataRefusal, queueName, sleep } from '@cmq/common';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { ChannelAcks } from './acks';
 import { Batcher } from './batcher';
@@ -78,7 +78,8 @@ export class Subscriber implements Component {
   private readonly slots: Semaphore;
   private readonly executor: Executor;
   private readonly claims: Batcher<string, Claim>;
-  private readonly commits: Batcher<Outcome, boolean>;
+  /** Resolves to the outcome committed (see commitBatch), or null when the fence refused it. */
+  private readonly commits: Batcher<Outcome, Outcome | null>;
   private readonly counters: SubscriberMetrics;
   /** SSH for guest.* and node.* handlers: its pooled connections are closed on stop. */
   private readonly ssh: SshServices;
@@ -90,8 +91,9 @@ export class Subscriber implements Component {
     const keyring = lazyKeyring(deps);
     this.ssh = sshServices(deps, keyring);
     this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis, ssh: this.ssh, cloud: cloudServices(deps, keyring), mode: deps.config.provisioning.mode });
-    this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1);
-    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1);
+    // A batch PostgreSQL refuses for its data is retried item by item: one bad item fails alone.
+    this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1, isDataRefusal);
+    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1, isDataRefusal);
     this.counters = new SubscriberMetrics(deps.metrics.registry, () => this.inFlight);
     // Every running action listens to the stop signal.
     setMaxListeners(own.concurrency + 16, this.stop.signal);
@@ -203,8 +205,8 @@ export class Subscriber implements Component {
     }
     const committed = await this.withRetry(() => this.commits.add(outcome));
     if (outcome.state === 'queued') return this.settle(channel, msg, 'requeue');
-    if (committed) this.count(outcome, claim.action.type, Number(process.hrtime.bigint() - started) / 1e9);
-    if (committed && outcome.state === 'dead') await this.publishDeadCopy(msg, outcome.error ?? 'dead', claim.action.tenant_id, id);
+    if (committed !== null) this.count(committed, claim.action.type, Number(process.hrtime.bigint() - started) / 1e9);
+    if (committed?.state === 'dead') await this.publishDeadCopy(msg, committed.error ?? 'dead', claim.action.tenant_id, id);
     this.settle(channel, msg, 'ack');
   }
 
@@ -291,9 +293,26 @@ export class Subscriber implements Component {
     });
   }
 
-  private async commitBatch(outcomes: Outcome[]): Promise<boolean[]> {
-    const done = await commitOutcomes(this.deps.database.sql, outcomes, this.workerId, this.worker);
-    return outcomes.map((o) => done.has(o.id));
+  /**
+   * Commits a batch; per outcome, the outcome committed or null (fenced out). An outcome that
+   * PostgreSQL refuses for its data even alone (the batcher retries a refused batch item by item)
+   * could never be stored: the action ends `dead` with the refusal as its reason instead, so that
+   * it reaches a final state and is not retried forever.
+   */
+  private async commitBatch(outcomes: Outcome[]): Promise<Array<Outcome | null>> {
+    let committed = outcomes;
+    let done: Set<string>;
+    try {
+      done = await commitOutcomes(this.deps.database.sql, committed, this.workerId, this.worker);
+    } catch (err) {
+      const [only] = outcomes;
+      if (outcomes.length !== 1 || only === undefined || !isDataRefusal(err)) throw err;
+      const error = `its outcome (${only.state}) could not be stored, PostgreSQL refused it: ${errorText(err)}`;
+      this.deps.logger.error({ action: only.id, state: only.state, err: errorText(err) }, 'outcome refused by PostgreSQL; the action ends dead');
+      committed = [{ id: only.id, attempt: only.attempt, state: 'dead', error }];
+      done = await commitOutcomes(this.deps.database.sql, committed, this.workerId, this.worker);
+    }
+    return committed.map((o) => (done.has(o.id) ? o : null));
   }
 
   private async waitIdle(ms: number): Promise<boolean> {
