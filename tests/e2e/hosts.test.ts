@@ -171,6 +171,15 @@ describe('nodes: start/stop/status of a real process over SSH', () => {
     expect((await cmq(['nodes', 'show', 'n2'])).code).toBe(1);
   });
 
+  it('a node command printing a NUL byte: its status is kept, the NUL written \\u0000', async () => {
+    const add = await cmq(['nodes', 'add', 'n3', '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--start-cmd', 'true', '--stop-cmd', 'true', '--status-cmd', "printf 'up\\000\\n'"]);
+    expect(add.code).toBe(0);
+    const status = await cmq(['nodes', 'status', 'n3', '--wait', '--timeout', '30']);
+    expect(status.code).toBe(0);
+    expect(JSON.parse((await cmq(['nodes', 'show', 'n3'])).stdout)).toMatchObject({ name: 'n3', last_exit_code: 0, last_output: 'up\\u0000\n' });
+    expect((await cmq(['nodes', 'remove', 'n3'])).code).toBe(0);
+  });
+
   it('no private key reaches any cmq output', () => {
     const body = sshd.clientKey.privateKey.split('\n').filter((l) => l !== '' && !l.startsWith('-----'));
     for (const text of outputs) {

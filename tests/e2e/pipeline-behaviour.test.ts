@@ -1,6 +1,8 @@
 import { listDead, replayAllDead } from '@cmq/actions';
 import amqp from 'amqplib';
+import { join } from 'node:path';
 import { Pipeline } from '../helpers/pipeline';
+import { logLines } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
 
 let pipe: Pipeline;
@@ -94,12 +96,16 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
   send('guest.guest.exec.t1', JSON.stringify({ tenant: 't1', type: 'guest.exec', args: { guest: 'web1', command: 'echo \ud800' } }));
   send('control.noop.t1', JSON.stringify({ tenant: 't1\u0000', type: 'noop', args: {} }));
   send('control.noop.t1\u0000', 'not json either');
+  // A request whose AMQP messageId (its idempotency key) PostgreSQL cannot store.
+  ch.publish('cmq.actions', 'control.noop.t1', Buffer.from(JSON.stringify({ tenant: 't1', type: 'noop', args: {} })), { messageId: 'm\u0000' });
+  // A numeric id past 2^53 has lost digits in JSON.parse: refused, never read as another action's id.
+  send('control.noop.t1', '{"id":9007199254740993,"tenant":"t1","type":"noop","args":{}}');
   await ch.waitForConfirms();
   const goodIds = await good;
   await pipe.allFinal(30_000, goodIds);
   expect(await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [goodIds])).toMatchObject({ rows: [{ n: 50 }] });
 
-  await waitFor(() => copies.length >= 11, 20_000, 'eleven dead copies');
+  await waitFor(() => copies.length >= 13, 20_000, 'thirteen dead copies');
   const reasons = copies.map((m) => String(m.properties.headers?.['x-cmq-reason']));
   const expected = [
     /^body is not JSON/,
@@ -112,6 +118,8 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
     /^args\.command: contains U\+0000 \(NUL\), which cannot be stored$/,
     /^args\.command: contains U\+D800, half a UTF-16 surrogate pair \(not Unicode text\), which cannot be stored$/,
     /^tenant: contains U\+0000 \(NUL\), which cannot be stored$/,
+    /^messageId \(the idempotency key of a request published straight onto the broker\): contains U\+0000 \(NUL\), which cannot be stored$/,
+    /^id: 9007199254740992 is not an action id$/,
   ];
   for (const re of expected) expect(reasons.some((r) => re.test(r))).toBe(true);
   expect(copies.every((m) => typeof m.properties.headers?.['x-cmq-routing-key'] === 'string')).toBe(true);
@@ -133,6 +141,8 @@ it('an outcome PostgreSQL refuses ends the action dead with the refusal; the out
     BEGIN RAISE EXCEPTION 'test refuses this outcome' USING ERRCODE = '22023'; END $$`);
   await pipe.pool.query(`CREATE TRIGGER refuse_outcome BEFORE UPDATE ON actions FOR EACH ROW
     WHEN (NEW.idempotency_key = 'refused-outcome' AND NEW.state = 'succeeded') EXECUTE FUNCTION refuse_outcome()`);
+  const log = join(pipe.logDir, 'subscriber-default.log');
+  const retriesBefore = logLines(log).filter((l) => l.msg === 'database step failed; retrying').length;
   try {
     // Finishing together (same sleep, submitted together): their outcomes share commit batches.
     const ids = await pipe.submit(Array.from({ length: 40 }, (_, i) => ({ type: 'noop', tenant: 't1', args: { sleep_ms: 300 }, ...(i === 20 ? { idempotency_key: 'refused-outcome' } : {}) })));
@@ -146,6 +156,9 @@ it('an outcome PostgreSQL refuses ends the action dead with the refusal; the out
     expect((await events(refused)).map((e) => e.to_state)).toEqual(['pending', 'queued', 'running', 'dead']);
     expect((await listDead(pipe.pool, { limit: 100 })).some((d) => d.id === refused)).toBe(true);
     expect(pipe.processes.every((p) => p.alive())).toBe(true);
+    // The refused batch was taken apart at once: no outcome went round the retry loop.
+    expect(logLines(log).filter((l) => l.msg === 'database step failed; retrying').length).toBe(retriesBefore);
+    expect(logLines(log).some((l) => l.msg === 'outcome refused by PostgreSQL; the action ends dead' && l.action === refused)).toBe(true);
   } finally {
     await pipe.pool.query('DROP TRIGGER refuse_outcome ON actions; DROP FUNCTION refuse_outcome()');
   }

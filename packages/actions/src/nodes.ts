@@ -1,4 +1,5 @@
 import { CmqError, FINGERPRINT_RE, type Sql } from '@cmq/common';
+import { storableText } from './storable';
 
 /** Tenant that owns the platform's own hosts (nodes) and their actions. */
 export const PLATFORM_TENANT = 'cmq-platform';
@@ -76,5 +77,5 @@ export async function removeNode(sql: Sql, name: string): Promise<boolean> {
 
 /** Keeps the outcome of the node's last start/stop/status command. */
 export async function recordNodeStatus(sql: Sql, name: string, action: NodeCommand, exitCode: number | null, output: string): Promise<void> {
-  await sql.query('UPDATE nodes SET last_action = $2, last_exit_code = $3, last_output = $4, last_at = now(), updated_at = now() WHERE name = $1', [name, action, exitCode, output]);
+  await sql.query('UPDATE nodes SET last_action = $2, last_exit_code = $3, last_output = $4, last_at = now(), updated_at = now() WHERE name = $1', [name, action, exitCode, storableText(output)]);
 }

@@ -34,7 +34,8 @@ export function classify(content: Buffer, maxBytes: number): Delivery {
   const message = body as Record<string, unknown>;
   const tenant = tenantOf(message);
   if (message.id !== undefined) {
-    const id = typeof message.id === 'number' ? String(message.id) : message.id;
+    // A number past 2^53 has lost digits in JSON.parse: it would name another action.
+    const id = typeof message.id === 'number' && Number.isSafeInteger(message.id) ? String(message.id) : message.id;
     if (typeof id !== 'string' || !isActionId(id)) return { kind: 'invalid', reason: `id: ${JSON.stringify(message.id)} is not an action id`, tenant };
     return { kind: 'action', id, tenant };
   }

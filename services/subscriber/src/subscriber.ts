@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, insertActions, IntakeError, recordDeadLetter, registerWorker } from '@cmq/actions';
+import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, insertActions, IntakeError, recordDeadLetter, registerWorker, unstorable } from '@cmq/actions';
 import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, Keyring, type Logger, SshClient, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, isDataRefusal, queueName, sleep } from '@cmq/common';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { ChannelAcks } from './acks';
@@ -190,7 +190,14 @@ export class Subscriber implements Component {
   }
 
   private async runAction(channel: Channel, msg: ConsumeMessage, id: string, tenant: string | null): Promise<void> {
-    const claim = await this.withRetry(() => this.claims.add(id));
+    let claim: Claim;
+    try {
+      // A claim PostgreSQL refuses even alone (the batcher isolates it) is refused for good.
+      claim = await this.withRetry(() => this.claims.add(id), isDataRefusal);
+    } catch (err) {
+      if (!isDataRefusal(err) || this.stop.signal.aborted) throw err;
+      return this.deadLetter(channel, msg, `its claim of action ${id} was refused by PostgreSQL: ${errorText(err)}`, tenant);
+    }
     if (claim.kind === 'missing') return this.deadLetter(channel, msg, `no action with id ${id}`, tenant);
     if (claim.kind === 'skip') return this.settle(channel, msg, 'ack');
     const release = await this.slots.acquire();
@@ -204,7 +211,8 @@ export class Subscriber implements Component {
       release();
     }
     const committed = await this.withRetry(() => this.commits.add(outcome));
-    if (outcome.state === 'queued') return this.settle(channel, msg, 'requeue');
+    // A hand-back whose commit was refused ended dead (commitBatch): ack it with its dead copy.
+    if (outcome.state === 'queued' && committed?.state !== 'dead') return this.settle(channel, msg, 'requeue');
     if (committed !== null) this.count(committed, claim.action.type, Number(process.hrtime.bigint() - started) / 1e9);
     if (committed?.state === 'dead') await this.publishDeadCopy(msg, committed.error ?? 'dead', claim.action.tenant_id, id);
     this.settle(channel, msg, 'ack');
@@ -212,11 +220,14 @@ export class Subscriber implements Component {
 
   private async intake(channel: Channel, msg: ConsumeMessage, delivery: Extract<Delivery, { kind: 'direct' }>): Promise<void> {
     const messageId = typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined;
+    const badId = unstorable(messageId, 'messageId (the idempotency key of a request published straight onto the broker)');
+    if (badId !== undefined) return this.deadLetter(channel, msg, badId, delivery.request.tenant);
     const request = { ...delivery.request, idempotencyKey: messageId === undefined ? null : `amqp:${messageId}` };
     try {
-      await this.withRetry(() => insertActions((fn) => this.deps.database.transaction(fn), [request], this.worker, { mode: this.deps.config.provisioning.mode }));
+      await this.withRetry(() => insertActions((fn) => this.deps.database.transaction(fn), [request], this.worker, { mode: this.deps.config.provisioning.mode }), isDataRefusal);
     } catch (err) {
       if (err instanceof IntakeError) return this.deadLetter(channel, msg, err.message, request.tenant);
+      if (isDataRefusal(err) && !this.stop.signal.aborted) return this.deadLetter(channel, msg, `refused by PostgreSQL: ${errorText(err)}`, request.tenant);
       throw err;
     }
     this.settle(channel, msg, 'ack');
@@ -263,13 +274,16 @@ export class Subscriber implements Component {
     else if (outcome.state === 'failed' || outcome.state === 'dead') this.failed += 1;
   }
 
-  /** Retries a database step until it works or the process must stop (then throws). */
-  private async withRetry<T>(step: () => Promise<T>): Promise<T> {
+  /**
+   * Retries a database step until it works or the process must stop (then throws). An
+   * IntakeError, or an error `final` accepts, is thrown at once: retrying cannot cure it.
+   */
+  private async withRetry<T>(step: () => Promise<T>, final: (err: unknown) => boolean = () => false): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await step();
       } catch (err) {
-        if (err instanceof IntakeError || this.stop.signal.aborted) throw err;
+        if (err instanceof IntakeError || final(err) || this.stop.signal.aborted) throw err;
         this.deps.logger.warn({ err: errorText(err), attempt }, 'database step failed; retrying');
         if (!(await sleep(backoffDelay(attempt, 100, 5_000), this.stop.signal))) throw err;
       }

@@ -138,12 +138,13 @@ export async function startSshd(operation: string, settings: LocalSettings, path
  * (as root serving another user, it drops to that user): the home is that user's, so the loop
  * must never write there with more rights than the user has (a link planted as app.log would
  * otherwise redirect root's appends). Every `appLogRotateLines` lines it renames the file to
- * app.log.1 (a rename replaces a link planted there, it never follows it) and goes on in a new
+ * app.log.1 (`mv -T`: a link planted there is replaced, never followed into a directory; a
+ * directory there makes the rename fail and the file simply grows on) and goes on in a new
  * one, so a long-lived server's log stays bounded and log collection meets a real rotation. It
  * stops by itself when it cannot append (its log directory gone). Its pid file, in the server's
  * directory (not the user's), is written here.
  */
-const LOG_LOOP = 'n=0; while :; do n=$((n+1)); printf "%s %s heartbeat %d\\n" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$n" >> "$1" || exit 0; [ $((n % $3)) -ne 0 ] || mv -f -- "$1" "$1.1" 2>/dev/null; sleep 1; done';
+const LOG_LOOP = 'n=0; while :; do n=$((n+1)); printf "%s %s heartbeat %d\\n" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$n" >> "$1" || exit 0; [ $((n % $3)) -ne 0 ] || mv -fT -- "$1" "$1.1" 2>/dev/null; sleep 1; done';
 
 export async function startLogLoop(operation: string, settings: LocalSettings, paths: ServerPaths, id: string): Promise<number> {
   const as = await otherLoginUser(operation, settings);
