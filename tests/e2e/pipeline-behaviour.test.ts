@@ -163,3 +163,20 @@ it('an outcome PostgreSQL refuses ends the action dead with the refusal; the out
     await pipe.pool.query('DROP TRIGGER refuse_outcome ON actions; DROP FUNCTION refuse_outcome()');
   }
 });
+
+it('a claim PostgreSQL refuses is dead-lettered naming the action; the claims batched with it run', async () => {
+  await pipe.pool.query(`CREATE FUNCTION refuse_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'test refuses this claim' USING ERRCODE = '23514'; END $$`);
+  await pipe.pool.query(`CREATE TRIGGER refuse_claim BEFORE UPDATE ON actions FOR EACH ROW
+    WHEN (NEW.idempotency_key = 'refused-claim' AND NEW.state = 'running') EXECUTE FUNCTION refuse_claim()`);
+  try {
+    const ids = await pipe.submit(Array.from({ length: 20 }, (_, i) => ({ type: 'noop', tenant: 't1', ...(i === 7 ? { idempotency_key: 'refused-claim' } : {}) })));
+    const refused = ids[7] as string;
+    await pipe.allFinal(30_000, ids.filter((id) => id !== refused));
+    await waitFor(async () => (await listDead(pipe.pool, { limit: 100 })).some((d) => d.reason === `its claim of action ${refused} was refused by PostgreSQL: test refuses this claim`), 15_000, 'the refused claim dead-lettered');
+    expect((await row(refused)).state).toBe('queued');
+    expect(pipe.processes.every((p) => p.alive())).toBe(true);
+  } finally {
+    await pipe.pool.query('DROP TRIGGER refuse_claim ON actions; DROP FUNCTION refuse_claim()');
+  }
+});
