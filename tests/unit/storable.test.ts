@@ -21,6 +21,8 @@ describe('unstorable: what PostgreSQL cannot store, found with its path', () => 
       raw: { type: 'Buffer', data: [0, 1] },
       n: 1,
     });
+    const self = { note: 'x\u0000', toJSON(): unknown { return this; } };
+    expect(JSON.parse(storableJson({ self }))).toEqual({ self: { note: 'x\\u0000' } });
     const clean = { code: 0, stdout: 'hello \\u0000 (typed, not a NUL)\n', list: [1, null] };
     expect(storableJson(clean)).toBe(JSON.stringify(clean));
   });

@@ -56,14 +56,17 @@ function storableString(text: string): string {
   return storableText(text).replace(LONE_SURROGATES, '\ufffd');
 }
 
-/** `value` as JSON.stringify sees it (toJSON applied: a Date, a Buffer), its strings made storable. */
-function storableValue(value: unknown): unknown {
+/**
+ * `value` as JSON.stringify sees it (toJSON applied once, as it does: a Date, a Buffer), its
+ * strings made storable.
+ */
+function storableValue(value: unknown, key = '', toJSONDone = false): unknown {
   if (typeof value === 'string') return storableString(value);
   if (typeof value !== 'object' || value === null) return value;
   const toJSON = (value as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === 'function') return storableValue((toJSON as () => unknown).call(value));
-  if (Array.isArray(value)) return value.map(storableValue);
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableString(k), storableValue(v)]));
+  if (!toJSONDone && typeof toJSON === 'function') return storableValue((toJSON as (k: string) => unknown).call(value, key), key, true);
+  if (Array.isArray(value)) return value.map((v, i) => storableValue(v, String(i)));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableString(k), storableValue(v, k)]));
 }
 
 /**
