@@ -180,3 +180,24 @@ it('a claim PostgreSQL refuses is dead-lettered naming the action; the claims ba
     await pipe.pool.query('DROP TRIGGER refuse_claim ON actions; DROP FUNCTION refuse_claim()');
   }
 });
+
+it("an action whose message is over the subscriber's max_body_bytes ends dead with the reason; a stranger's look-alike ends nothing", async () => {
+  // Intake takes arguments up to 128 KB; this suite's subscriber reads bodies up to 4,096 bytes.
+  const [id = ''] = await pipe.submit([{ type: 'guest.exec', tenant: 't1', args: { guest: 'web1', command: `echo ${'x'.repeat(5_000)}` } }]);
+  await pipe.allFinal(30_000, [id]);
+  const r = await row(id);
+  expect(r.state).toBe('dead');
+  expect(r.error).toMatch(/^body of \d+ bytes is over the 4096-byte limit \(subscriber max_body_bytes\)$/);
+  expect((await events(id)).map((e) => e.to_state)).toEqual(['pending', 'queued', 'dead']);
+
+  // An oversize message from someone else whose messageId names a waiting action, with another
+  // routing key: a dead letter, and the action is left alone.
+  const [waiting = ''] = await pipe.submit([{ type: 'noop', tenant: 't1', countdown: 3600 }]);
+  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(pipe.vhost)}`);
+  const ch = await conn.createConfirmChannel();
+  ch.publish('cmq.actions', 'control.ping.t1', Buffer.alloc(5_000, 'y'), { messageId: waiting });
+  await ch.waitForConfirms();
+  await conn.close();
+  await waitFor(async () => (await listDead(pipe.pool, { limit: 100 })).some((d) => d.id.startsWith('m') && d.routing_key === 'control.ping.t1' && d.reason.startsWith('body of 5000 bytes')), 15_000, 'the look-alike dead-lettered');
+  expect((await row(waiting)).state).toBe('pending');
+});

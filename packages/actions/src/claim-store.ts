@@ -159,6 +159,33 @@ export async function commitOutcomes(sql: Sql, outcomes: readonly Outcome[], wor
   return new Set(rows.map((r) => r.id));
 }
 
+/**
+ * Ends `dead` with `reason` an action that was never claimed (pending, queued or retrying) whose
+ * message a subscriber cannot read (over its max_body_bytes): without this its row would wait,
+ * queued, for a delivery that can never run. Matched by id and by the routing key the relay gave
+ * its message (`<family>.<type>.<tenant>`), so that another publisher's message whose messageId
+ * merely looks like an action id ends nothing. Returns the action's tenant, or undefined when no
+ * such action was waiting.
+ */
+export async function endActionUnread(sql: Sql, id: string, routingKey: string, reason: string, actor: string): Promise<{ tenant: string } | undefined> {
+  const { rows } = await sql.query<{ tenant_id: string }>(
+    `WITH old AS (
+       SELECT id, state FROM actions
+       WHERE id = $1 AND state IN ('pending', 'queued', 'retrying') AND family || '.' || type || '.' || tenant_id = $2
+       FOR UPDATE
+     ), upd AS (
+       UPDATE actions a SET state = 'dead', error = $3, worker_id = NULL, finished_at = now(), updated_at = now()
+       FROM old WHERE a.id = old.id RETURNING a.id, a.tenant_id, old.state AS from_state
+     ), ev AS (
+       INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT id, from_state, 'dead', $4, $3 FROM upd
+     )
+     SELECT tenant_id FROM upd`,
+    [id, storableText(routingKey), storableText(reason), actor],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : { tenant: row.tenant_id };
+}
+
 /** Registers a worker; its id is what it locks (WORKER_LOCK, id) for its lifetime. */
 export async function registerWorker(sql: Sql, w: { service: string; name: string; host: string; pid: number }): Promise<string> {
   const { rows } = await sql.query<{ id: string }>('INSERT INTO workers (service, name, host, pid) VALUES ($1, $2, $3, $4) RETURNING id::text', [w.service, w.name, w.host, w.pid]);

@@ -6,8 +6,8 @@ export type Delivery =
   | { kind: 'action'; id: string; tenant: string | null }
   /** A complete, valid request published straight onto the broker: take it in through intake. */
   | { kind: 'direct'; request: ActionRequest }
-  /** Not something that can ever run: dead-letter it with `reason`. */
-  | { kind: 'invalid'; reason: string; tenant: string | null };
+  /** Not something that can ever run: dead-letter it with `reason` (`unread`: too big to be read). */
+  | { kind: 'invalid'; reason: string; tenant: string | null; unread?: boolean };
 
 function tenantOf(value: unknown): string | null {
   return typeof value === 'object' && value !== null && typeof (value as { tenant?: unknown }).tenant === 'string' ? (value as { tenant: string }).tenant : null;
@@ -20,7 +20,7 @@ function tenantOf(value: unknown): string | null {
  */
 export function classify(content: Buffer, maxBytes: number): Delivery {
   if (content.length > maxBytes) {
-    return { kind: 'invalid', reason: `body of ${content.length} bytes is over the ${maxBytes}-byte limit (subscriber max_body_bytes)`, tenant: null };
+    return { kind: 'invalid', reason: `body of ${content.length} bytes is over the ${maxBytes}-byte limit (subscriber max_body_bytes)`, tenant: null, unread: true };
   }
   let body: unknown;
   try {

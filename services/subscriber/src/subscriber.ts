@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, insertActions, IntakeError, recordDeadLetter, registerWorker, unstorable } from '@cmq/actions';
+import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, endActionUnread, insertActions, IntakeError, isActionId, recordDeadLetter, registerWorker, unstorable } from '@cmq/actions';
 import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, Keyring, type Logger, SshClient, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, isDataRefusal, queueName, sleep } from '@cmq/common';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { ChannelAcks } from './acks';
@@ -177,7 +177,7 @@ export class Subscriber implements Component {
     this.inFlight += 1;
     try {
       const delivery = classify(msg.content, this.deps.config.own.max_body_bytes);
-      if (delivery.kind === 'invalid') await this.deadLetter(channel, msg, delivery.reason, delivery.tenant);
+      if (delivery.kind === 'invalid') await this.invalid(channel, msg, delivery);
       else if (delivery.kind === 'direct') await this.intake(channel, msg, delivery);
       else await this.runAction(channel, msg, delivery.id, delivery.tenant);
     } catch (err) {
@@ -231,6 +231,25 @@ export class Subscriber implements Component {
       throw err;
     }
     this.settle(channel, msg, 'ack');
+  }
+
+  /**
+   * A delivery that can never run. One too big to read may still be a relay's message (its
+   * messageId is the action id): that action ends `dead` with the reason, or it would wait
+   * forever; anything else becomes a dead letter.
+   */
+  private async invalid(channel: Channel, msg: ConsumeMessage, delivery: Extract<Delivery, { kind: 'invalid' }>): Promise<void> {
+    const id = msg.properties.messageId;
+    if (delivery.unread === true && typeof id === 'string' && isActionId(id)) {
+      const ended = await this.withRetry(() => endActionUnread(this.deps.database.sql, id, msg.fields.routingKey, delivery.reason, this.worker));
+      if (ended !== undefined) {
+        this.failed += 1;
+        this.deps.logger.warn({ tenant: ended.tenant, action: id, reason: delivery.reason }, 'action dead: its message cannot be read');
+        await this.publishDeadCopy(msg, delivery.reason, ended.tenant, id);
+        return this.settle(channel, msg, 'ack');
+      }
+    }
+    return this.deadLetter(channel, msg, delivery.reason, delivery.tenant);
   }
 
   private async deadLetter(channel: Channel, msg: ConsumeMessage, reason: string, tenant: string | null): Promise<void> {
