@@ -239,7 +239,7 @@ export class Subscriber implements Component {
    * forever; anything else becomes a dead letter.
    */
   private async invalid(channel: Channel, msg: ConsumeMessage, delivery: Extract<Delivery, { kind: 'invalid' }>): Promise<void> {
-    const id = msg.properties.messageId;
+    const id: unknown = msg.properties.messageId;
     if (delivery.unread === true && typeof id === 'string' && isActionId(id)) {
       const ended = await this.withRetry(() => endActionUnread(this.deps.database.sql, id, msg.fields.routingKey, delivery.reason, this.worker));
       if (ended !== undefined) {
