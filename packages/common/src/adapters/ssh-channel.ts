@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
 import { Capped, LineTap, PgidSniffer, type SshOutputListener } from './ssh-output';
+import { CmqError } from '../errors';
 import { SshError } from './ssh-policy';
 
 export interface ChannelRun {
@@ -89,6 +90,36 @@ async function killGroup(client: Client, pgid: number, ms: number): Promise<void
 }
 
 /**
+ * Waits for the channel of `opening`, but no longer than `timeoutMs` and only until `signal`
+ * aborts: a server that keeps the connection alive (keepalives answered) yet never answers the
+ * session or exec request would otherwise hold the action, its slot and the host's pool slot for
+ * ever. On giving up the connection is destroyed (the pending request then fails and nothing is
+ * left waiting on it); whether the command started is unknown, so the error is transient and
+ * never retried here on another connection.
+ */
+async function openWithin(client: Client, opts: ChannelOptions, opening: Promise<ClientChannel>): Promise<ClientChannel> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const gaveUp = new Promise<'timeout' | 'abort'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), opts.timeoutMs);
+    onAbort = () => resolve('abort');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted === true) resolve('abort');
+  });
+  try {
+    const first = await Promise.race([opening, gaveUp]);
+    if (typeof first !== 'string') return first;
+    opening.then((ch) => ch.close(), () => undefined);
+    client.destroy();
+    if (first === 'abort') throw new CmqError('CMQ_ERR_ABORTED', 'remote command interrupted (action timeout or shutdown) before the server started it; connection dropped', { transient: true });
+    throw new SshError('CMQ_ERR_SSH_CONNECT', `the server did not start the command within ${opts.timeoutMs / 1000} s (no answer to the session or exec request); connection dropped`, { transient: true });
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
  * Runs `command` (already carrying its env exports) on a connected client: output capped at
  * `cap` per stream (and passed line by line to `output`), killed at `timeoutMs` or when `signal`
  * aborts. Throws NotStarted when the channel could not be opened.
@@ -106,7 +137,7 @@ export async function runOnChannel(client: Client, command: string, opts: Channe
   let code: number | null = null;
   let sig: string | null = null;
   let closed!: Promise<void>;
-  const channel = await open(client, wrapCommand(command, nonce), (ch) => {
+  const channel = await openWithin(client, opts, open(client, wrapCommand(command, nonce), (ch) => {
     ch.on('data', (d: Buffer) => sniffer.push(d));
     ch.stderr.on('data', (d: Buffer) => {
       stderr.push(d);
@@ -124,7 +155,7 @@ export async function runOnChannel(client: Client, command: string, opts: Channe
         resolve();
       }),
     );
-  });
+  }));
   let killed: ChannelRun['killed'];
   let killing: Promise<void> | undefined;
   let forceEnd!: () => void;
