@@ -9,6 +9,13 @@ export type Delivery =
   /** Not something that can ever run: dead-letter it with `reason` (`unread`: too big to be read). */
   | { kind: 'invalid'; reason: string; tenant: string | null; unread?: boolean };
 
+/** A message's id as a reason shows it: short, and never by serializing what may be nested without end. */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
 function tenantOf(value: unknown): string | null {
   return typeof value === 'object' && value !== null && typeof (value as { tenant?: unknown }).tenant === 'string' ? (value as { tenant: string }).tenant : null;
 }
@@ -36,7 +43,7 @@ export function classify(content: Buffer, maxBytes: number): Delivery {
   if (message.id !== undefined) {
     // A number past 2^53 has lost digits in JSON.parse: it would name another action.
     const id = typeof message.id === 'number' && Number.isSafeInteger(message.id) ? String(message.id) : message.id;
-    if (typeof id !== 'string' || !isActionId(id)) return { kind: 'invalid', reason: `id: ${JSON.stringify(message.id)} is not an action id`, tenant };
+    if (typeof id !== 'string' || !isActionId(id)) return { kind: 'invalid', reason: `id: ${shown(message.id)} is not an action id`, tenant };
     return { kind: 'action', id, tenant };
   }
   const { type, args } = message;

@@ -1,3 +1,4 @@
 export * from './config';
 export { ChannelAcks } from './acks';
 export { Batcher } from './batcher';
+export { classify } from './delivery';

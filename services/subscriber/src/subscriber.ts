@@ -176,7 +176,14 @@ export class Subscriber implements Component {
   private async handle(channel: Channel, msg: ConsumeMessage): Promise<void> {
     this.inFlight += 1;
     try {
-      const delivery = classify(msg.content, this.deps.config.own.max_body_bytes);
+      let delivery: Delivery;
+      try {
+        delivery = classify(msg.content, this.deps.config.own.max_body_bytes);
+      } catch (err) {
+        // A body that breaks the reader itself (a bug, or a shape nobody foresaw) is bad input
+        // too: dead-lettered with what went wrong, not handed back to fail again.
+        delivery = { kind: 'invalid', reason: `body could not be read: ${errorText(err)}`, tenant: null };
+      }
       if (delivery.kind === 'invalid') await this.invalid(channel, msg, delivery);
       else if (delivery.kind === 'direct') await this.intake(channel, msg, delivery);
       else await this.runAction(channel, msg, delivery.id, delivery.tenant);
