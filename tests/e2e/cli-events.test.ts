@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
-import { ROOT, execFileP, spawnBin } from '../helpers/process';
+import { ROOT, execFileP, runCmq, spawnBin } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
 
 /** `cmq events` against a running pipeline: streamed when piped, full-screen under tmux. */
@@ -82,4 +82,10 @@ it('in a terminal (tmux): full screen with counts by state and the latest events
   } finally {
     await tmux('kill-server').catch(() => undefined);
   }
+});
+
+it('an event id past bigint is a usage error, not a poll retried for ever', async () => {
+  const res = await runCmq(['events', '--since-id', '9223372036854775808', '--config-dir', pipe.dir]);
+  expect(res.code).toBe(64);
+  expect(res.stderr).toContain('must be an event id (an integer, 0 or more)');
 });

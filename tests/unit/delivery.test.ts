@@ -1,3 +1,4 @@
+import { checkArgs, isRowId } from '@cmq/actions';
 import { classify } from '@cmq/subscriber';
 
 const body = (text: string): Buffer => Buffer.from(text);
@@ -19,5 +20,17 @@ describe('classify: what a subscriber makes of a message body', () => {
 
   it('marks an oversize body unread, without parsing it', () => {
     expect(classify(Buffer.alloc(5_000, '{'), 4096)).toMatchObject({ kind: 'invalid', unread: true, reason: 'body of 5000 bytes is over the 4096-byte limit (subscriber max_body_bytes)' });
+  });
+});
+
+describe('row ids past PostgreSQL bigint are refused where they come in', () => {
+  it('an account argument of 19 digits over 2^63-1 fails the schema, naming the field', () => {
+    expect(checkArgs('server.terminate', { account: '9223372036854775808', server: 'i-1' })).toMatchObject({ ok: false, error: 'args.account: an account id of the tenant (cmq accounts list)' });
+    expect(checkArgs('sync.servers', { account: '9223372036854775807' })).toMatchObject({ ok: true });
+  });
+
+  it('isRowId: 1 to 2^63-1, digits only', () => {
+    expect(['1', '9223372036854775807'].every(isRowId)).toBe(true);
+    expect(['0', '01', '-1', '1.5', '9223372036854775808', '99999999999999999999', ''].some(isRowId)).toBe(false);
   });
 });

@@ -3,7 +3,7 @@ import { ConfigError, loadFiles } from '@cmq/common';
 import { publisherFile } from '@cmq/publisher';
 import { tempDir } from '../helpers/config-dir';
 
-const PATHS = ['/var/log/app.log', 'relative/x.log', '/var/log/', '/var/log/../../etc/shadow', '/var/./log/x', '/var/log/a\rb', '/var/log/a\nb', `/${'a'.repeat(4100)}`];
+const PATHS = ['/var/log/app.log', 'relative/x.log', '/var/log/', '/var/log/../../etc/shadow', '/var/./log/x', '/var/log/a\rb', '/var/log/a\nb', `/${'a'.repeat(4100)}`, `/${'é'.repeat(512)}`, `/${'a'.repeat(1023)}`];
 
 function accepts(fn: () => unknown): boolean {
   try {
@@ -31,7 +31,9 @@ describe('remote log paths', () => {
       }
       expect({ path, action, guests, publisher }).toEqual({ path, action: rule, guests: rule, publisher: rule });
     }
-    expect(PATHS.filter((p) => logPathProblem(p) === undefined)).toEqual(['/var/log/app.log']);
+    // 1,024 bytes at most (é is two): the path is part of an index key in PostgreSQL.
+    expect(PATHS.filter((p) => logPathProblem(p) === undefined)).toEqual(['/var/log/app.log', `/${'a'.repeat(1023)}`]);
+    expect(logPathProblem(`/${'é'.repeat(512)}`)).toBe('is longer than 1024 bytes');
   });
 
   it('the refusal says what is wrong with the path', () => {

@@ -1,5 +1,6 @@
 import { CmqError, type Sql } from '@cmq/common';
 import { z } from 'zod';
+import { isRowId } from './ids';
 
 export const PROVIDERS = ['local', 'ec2'] as const;
 export type Provider = (typeof PROVIDERS)[number];
@@ -146,14 +147,14 @@ export async function listAccounts(sql: Sql, tenant?: string): Promise<AccountIn
 
 /** The account with its encrypted credentials, or undefined. */
 export async function getAccountSecret(sql: Sql, id: string): Promise<AccountSecret | undefined> {
-  if (!/^[1-9][0-9]{0,18}$/.test(id)) return undefined;
+  if (!isRowId(id)) return undefined;
   const { rows } = await sql.query<AccountSecret>(`SELECT ${INFO_COLUMNS}, credentials FROM accounts WHERE id = $1`, [id]);
   return rows[0];
 }
 
 /** Removes an account (its resources, changes, schedule and servers go with it); returns its tenant, or undefined when there was none. */
 export async function removeAccount(sql: Sql, id: string): Promise<string | undefined> {
-  if (!/^[1-9][0-9]{0,18}$/.test(id)) return undefined;
+  if (!isRowId(id)) return undefined;
   const { rows } = await sql.query<{ tenant_id: string }>('DELETE FROM accounts WHERE id = $1 RETURNING tenant_id', [id]);
   return rows[0]?.tenant_id;
 }

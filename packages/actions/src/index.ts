@@ -2,6 +2,7 @@ export * from './claim-store';
 export * from './dead-letters';
 export * from './definitions';
 export * from './fair-share';
+export * from './ids';
 export * from './intake';
 export * from './message';
 export * from './queries';

@@ -14,17 +14,6 @@ export interface OutgoingMessage {
   messageId: string;
 }
 
-const ID_RE = /^[1-9]\d{0,18}$/;
-const MAX_ID = 2n ** 63n - 1n;
-
-/**
- * Whether `text` is an action id: a positive integer that fits PostgreSQL's bigint (19 digits
- * can exceed it, and one such id would fail the whole batch of claims it joined).
- */
-export function isActionId(text: string): boolean {
-  return ID_RE.test(text) && BigInt(text) <= MAX_ID;
-}
-
 /** Encodes an action row for publishing (routing key `<family>.<type>.<tenant>`). */
 export function encodeAction(row: { id: string; tenant_id: string; type: string; family: Family; args: unknown }): OutgoingMessage {
   const message: ActionMessage = { id: row.id, tenant: row.tenant_id, type: row.type, args: (row.args ?? {}) as Record<string, unknown> };

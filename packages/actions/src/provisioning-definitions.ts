@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { ActionDefinition } from './action-definition';
+import { ACCOUNT_ID } from './ids';
 
-const ACCOUNT = z.string().regex(/^[1-9][0-9]{0,18}$/, 'an account id of the tenant (cmq accounts list)');
+const ACCOUNT = ACCOUNT_ID;
 const SERVER = z.string().min(1).max(200);
 const NODE = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'a node id of the tenant');
 

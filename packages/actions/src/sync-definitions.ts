@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ActionDefinition } from './action-definition';
+import { ACCOUNT_ID } from './ids';
 
 /** The kinds a sync action polls, as `sync.<kind>` names them. */
 export const SYNC_KINDS = ['servers', 'firewalls', 'volumes', 'budget'] as const;
@@ -11,7 +12,7 @@ export const RESOURCE_KIND: Record<SyncKind, ResourceKind> = { servers: 'server'
 export const RESOURCE_KINDS = ['server', 'firewall', 'volume', 'budget'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
-const ACCOUNT = z.string().regex(/^[1-9][0-9]{0,18}$/, 'an account id of the tenant (cmq accounts list)');
+const ACCOUNT = ACCOUNT_ID;
 
 function sync(kind: SyncKind, what: string): ActionDefinition {
   return {

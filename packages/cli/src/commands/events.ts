@@ -1,3 +1,4 @@
+import { isRowId } from '@cmq/actions';
 import { errorText, sleep } from '@cmq/common';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type CliDb, withDatabase } from '../cli-db';
@@ -19,7 +20,7 @@ interface EventsOpts extends FeedFilter {
 }
 
 function eventId(value: string): bigint {
-  if (!/^\d{1,19}$/.test(value)) throw new InvalidArgumentError('must be an event id (an integer, 0 or more)');
+  if (value !== '0' && !isRowId(value)) throw new InvalidArgumentError('must be an event id (an integer, 0 or more)');
   return BigInt(value);
 }
 

@@ -1,4 +1,4 @@
-import { RESOURCE_KINDS, type ChangeRow, type ResourceKind, type ResourceRow, type ResourceState } from '@cmq/actions';
+import { RESOURCE_KINDS, type ChangeRow, type ResourceKind, type ResourceRow, type ResourceState, isRowId } from '@cmq/actions';
 import { InvalidArgumentError } from 'commander';
 import { oneLine, safeJson, table, time } from '../format';
 
@@ -10,7 +10,7 @@ export function resourceKind(value: string): ResourceKind {
 
 /** Commander parser: an account id. */
 export function accountId(value: string): string {
-  if (!/^[1-9][0-9]{0,18}$/.test(value)) throw new InvalidArgumentError('must be an account id (cmq accounts list)');
+  if (!isRowId(value)) throw new InvalidArgumentError('must be an account id (cmq accounts list)');
   return value;
 }
 
