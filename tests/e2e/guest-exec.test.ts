@@ -79,6 +79,19 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     expect(noop.code).toBe(0);
   });
 
+  it('output with terminal escape sequences reaches cmq logs and cmq actions with the control characters shown, not sent', async () => {
+    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: "printf '\\033]0;retitled\\007\\n'; printf '\\033[2J' >&2; exit 5" }), '--wait', '--timeout', '30']);
+    expect(res.code).toBe(1);
+    const [id = ''] = lines(res.stdout);
+    const logs = await cmq(['logs', 't1']);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toContain('\\u001b]0;retitled\\u0007');
+    const listed = await cmq(['actions', '--tenant', 't1', '--type', 'guest.exec', '--limit', '200']);
+    const shown = await cmq(['actions', 'show', id]);
+    const control = (text: string): string[] => [...text].filter((c) => { const n = c.charCodeAt(0); return (n < 32 && n !== 9 && n !== 10) || (n >= 0x7f && n <= 0x9f); });
+    for (const out of [logs.stdout, res.stdout, listed.stdout, shown.stdout]) expect(control(out)).toEqual([]);
+  });
+
   it('a command past its timeout is killed and the action fails with a timeout reason', async () => {
     const marker = join(work, 'late-marker');
     const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: `sleep 3; touch ${marker}`, timeout: 0.5 }), '--wait', '--timeout', '30']);

@@ -19,10 +19,20 @@ export function time(d: Date | null | undefined): string {
   return d === null || d === undefined ? '-' : d.toISOString();
 }
 
-/** One line, at most `max` characters (the rest replaced by `…`). */
+/**
+ * `text` with every control character but tab and newline (C0, DEL, C1) written as `\u001b`:
+ * what tenants' hosts, providers and messages sent is printed to an operator's terminal, and an
+ * escape sequence in it must not reach the terminal as one (retitling it, rewriting the screen).
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** One line, at most `max` characters (the rest replaced by `…`), control characters shown escaped. */
 export function oneLine(text: string | null | undefined, max: number): string {
   if (text === null || text === undefined || text === '') return '-';
-  const flat = text.replace(/\s+/g, ' ');
+  const flat = printable(text.replace(/\s+/g, ' '));
   return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
 }
 
@@ -30,7 +40,7 @@ export function oneLine(text: string | null | undefined, max: number): string {
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
-  return [line(header), ...rows.map(line)].map((l) => `${l}\n`).join('');
+  return [line(header), ...rows.map((r) => r.map(printable)).map(line)].map((l) => `${l}\n`).join('');
 }
 
 /** `cmq actions`: one line per action. */
@@ -62,7 +72,7 @@ export function actionDetails(row: ActionRow): string {
     ['result', row.result === null ? '-' : safeJson(row.result)],
     ['error', row.error ?? '-'],
   ];
-  return fields.map(([k, v]) => `${`${k}:`.padEnd(17)}${v}\n`).join('');
+  return fields.map(([k, v]) => `${`${k}:`.padEnd(17)}${printable(v)}\n`).join('');
 }
 
 /** The life of an action: at, from → to, actor, reason. */
@@ -77,6 +87,6 @@ export function eventsTable(events: readonly ActionEvent[]): string {
 export function outcome(row: ActionRow): string {
   let text = `${row.id} ${row.state}\n`;
   if (row.result !== null && row.result !== undefined) text += `${safeJson(row.result)}\n`;
-  if (row.error !== null) text += `error: ${row.error}\n`;
+  if (row.error !== null) text += `error: ${printable(row.error)}\n`;
   return text;
 }

@@ -1,4 +1,5 @@
 import { type LOG_LEVELS, REDACT_PATHS } from '@cmq/common';
+import { printable } from './format';
 
 /** pino's numeric levels, for lines that carry a number instead of a label. */
 const NUMERIC: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
@@ -55,7 +56,7 @@ export function formatLogLine(text: string, filter: LineFilter): string | undefi
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
     line = parsed as Record<string, unknown>;
   } catch {
-    return filter.since === undefined && filter.level === undefined ? text : undefined;
+    return filter.since === undefined && filter.level === undefined ? printable(text) : undefined;
   }
   const level = levelName(line.level);
   if (filter.level !== undefined && severity(level) < severity(filter.level)) return undefined;
@@ -63,5 +64,6 @@ export function formatLogLine(text: string, filter: LineFilter): string | undefi
   if (filter.since !== undefined && !(Date.parse(time) >= filter.since)) return undefined;
   const action = line.action === undefined ? '' : ` [${plain(line.action)}]`;
   const rest = fields(line);
-  return `${time} ${level.toUpperCase().padEnd(5)} ${plain(line.service ?? '?')}/${plain(line.name ?? '?')}${action} ${plain(line.msg ?? '')}${rest === '' ? '' : ` ${rest}`}`;
+  // Values are what hosts and messages sent: control characters shown escaped, never sent to the terminal.
+  return printable(`${time} ${level.toUpperCase().padEnd(5)} ${plain(line.service ?? '?')}/${plain(line.name ?? '?')}${action} ${plain(line.msg ?? '')}${rest === '' ? '' : ` ${rest}`}`);
 }

@@ -6,7 +6,7 @@ import { loadMqConfig, publishOnce } from '../broker';
 import { cliActor, withDatabase } from '../cli-db';
 import { failure, usage } from '../command-error';
 import { type Env } from '../config-set';
-import { jsonLines, oneLine, table, time } from '../format';
+import { jsonLines, oneLine, printable, table, time } from '../format';
 import { type DeadId, deadId, positiveInt, withConfigDir } from '../options';
 import { showAction } from './actions';
 
@@ -26,7 +26,7 @@ function deadLetterText(d: DeadLetterRow): string {
     ['size', `${d.body_bytes} bytes${kept}`],
     ['replayed', time(d.replayed_at)],
   ];
-  return `${fields.map(([k, v]) => `${`${k}:`.padEnd(13)}${v}\n`).join('')}${renderBody(d.body, d.body_bytes)}`;
+  return `${fields.map(([k, v]) => `${`${k}:`.padEnd(13)}${printable(v)}\n`).join('')}${renderBody(d.body, d.body_bytes)}`;
 }
 
 async function show(id: DeadId, opts: ConfigOpts, env: Env): Promise<void> {
