@@ -1,6 +1,6 @@
 import { FINAL_STATES, type Sql } from '@cmq/common';
 import { duration } from './durations';
-import { oneLine } from './format';
+import { oneLine, printable } from './format';
 
 /** One action event with what `cmq events` shows about its action. */
 export interface FeedEvent {
@@ -94,5 +94,5 @@ function took(e: FeedEvent): string {
 /** `TIME TENANT TYPE ID from → to by ACTOR [in DURATION] [: reason]`, one line. */
 export function eventLine(e: FeedEvent): string {
   const reason = e.reason === null || e.reason === '' ? '' : `: ${oneLine(e.reason, 120)}`;
-  return `${e.at.toISOString()} ${e.tenant_id ?? '?'} ${e.type ?? '?'} ${e.action_id} ${e.from_state ?? '(new)'} → ${e.to_state} by ${e.actor}${took(e)}${reason}`;
+  return printable(`${e.at.toISOString()} ${e.tenant_id ?? '?'} ${e.type ?? '?'} ${e.action_id} ${e.from_state ?? '(new)'} → ${e.to_state} by ${e.actor}${took(e)}${reason}`);
 }

@@ -2,7 +2,7 @@ import { latestProbeResults } from '@cmq/actions';
 import type { Command } from 'commander';
 import { type Env } from '../config-set';
 import { withDatabase } from '../cli-db';
-import { jsonLines, safeJson } from '../format';
+import { jsonLines, printable, safeJson } from '../format';
 import { withConfigDir } from '../options';
 
 /** jsonb keeps no key order: print fields in the order the probe's output has them. */
@@ -41,6 +41,7 @@ export function registerProbesCommand(program: Command, env: Env): void {
         ...r.records.map((rec) => `  ${recordLine(rec)}`),
         ...r.warnings.map((w) => `  warning: ${w}`),
       ].join('\n'));
-      process.stdout.write(blocks.length === 0 ? `no probe results for ${opts.target} of tenant ${opts.tenant}\n` : `${blocks.join('\n\n')}\n`);
+      // Records and warnings hold the host's raw output: control characters shown escaped.
+      process.stdout.write(blocks.length === 0 ? `no probe results for ${opts.target} of tenant ${opts.tenant}\n` : `${printable(blocks.join('\n\n'))}\n`);
     });
 }
