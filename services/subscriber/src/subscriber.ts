@@ -1,10 +1,10 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { type ClaimedAction, type Outcome, WORKER_LOCK, actionStates, claimActions, commitOutcomes, endActionUnread, insertActions, IntakeError, isActionId, recordDeadLetter, registerWorker, unstorable } from '@cmq/actions';
+import { type Outcome, WORKER_LOCK, endActionUnread, insertActions, IntakeError, isActionId, recordDeadLetter, registerWorker, unstorable } from '@cmq/actions';
 import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, Keyring, type Logger, SshClient, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, isDataRefusal, queueName, sleep } from '@cmq/common';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { ChannelAcks } from './acks';
-import { Batcher } from './batcher';
+import { type Claim, ClaimBatches } from './claims';
 import type { SubscriberConfig } from './config';
 import { type Delivery, classify } from './delivery';
 import { Executor } from './executor';
@@ -43,8 +43,6 @@ function cloudServices(deps: SubscriberDeps, keyring: () => Keyring): CloudServi
   };
 }
 
-type Claim = { kind: 'claimed'; action: ClaimedAction } | { kind: 'skip'; state: string } | { kind: 'missing' };
-
 export interface SubscriberDeps {
   config: ProcessConfig<SubscriberConfig>;
   database: Database;
@@ -77,9 +75,7 @@ export class Subscriber implements Component {
   private readonly acks = new WeakMap<Channel, ChannelAcks>();
   private readonly slots: Semaphore;
   private readonly executor: Executor;
-  private readonly claims: Batcher<string, Claim>;
-  /** Resolves to the outcome committed (see commitBatch), or null when the fence refused it. */
-  private readonly commits: Batcher<Outcome, Outcome | null>;
+  private readonly batches: ClaimBatches;
   private readonly counters: SubscriberMetrics;
   /** SSH for guest.* and node.* handlers: its pooled connections are closed on stop. */
   private readonly ssh: SshServices;
@@ -91,9 +87,7 @@ export class Subscriber implements Component {
     const keyring = lazyKeyring(deps);
     this.ssh = sshServices(deps, keyring);
     this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis, ssh: this.ssh, cloud: cloudServices(deps, keyring), mode: deps.config.provisioning.mode });
-    // A batch PostgreSQL refuses for its data is retried item by item: one bad item fails alone.
-    this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1, isDataRefusal);
-    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1, isDataRefusal);
+    this.batches = new ClaimBatches(deps.database, deps.logger, { workerId: () => this.workerId, worker: this.worker });
     this.counters = new SubscriberMetrics(deps.metrics.registry, () => this.inFlight);
     // Every running action listens to the stop signal.
     setMaxListeners(own.concurrency + 16, this.stop.signal);
@@ -200,7 +194,7 @@ export class Subscriber implements Component {
     let claim: Claim;
     try {
       // A claim PostgreSQL refuses even alone (the batcher isolates it) is refused for good.
-      claim = await this.withRetry(() => this.claims.add(id), isDataRefusal);
+      claim = await this.withRetry(() => this.batches.claim(id), isDataRefusal);
     } catch (err) {
       if (!isDataRefusal(err) || this.stop.signal.aborted) throw err;
       return this.deadLetter(channel, msg, `its claim of action ${id} was refused by PostgreSQL: ${errorText(err)}`, tenant);
@@ -217,7 +211,7 @@ export class Subscriber implements Component {
     } finally {
       release();
     }
-    const committed = await this.withRetry(() => this.commits.add(outcome));
+    const committed = await this.withRetry(() => this.batches.commit(outcome));
     // A hand-back whose commit was refused ended dead (commitBatch): ack it with its dead copy.
     if (outcome.state === 'queued' && committed?.state !== 'dead') return this.settle(channel, msg, 'requeue');
     if (committed !== null) this.count(committed, claim.action.type, Number(process.hrtime.bigint() - started) / 1e9);
@@ -314,45 +308,6 @@ export class Subscriber implements Component {
         if (!(await sleep(backoffDelay(attempt, 100, 5_000), this.stop.signal))) throw err;
       }
     }
-  }
-
-  private async claimBatch(ids: string[]): Promise<Claim[]> {
-    const claimed = await claimActions(this.deps.database.sql, ids, this.workerId, this.worker);
-    const byId = new Map(claimed.map((c) => [c.id, c]));
-    const others = ids.filter((id) => !byId.has(id));
-    const states = others.length > 0 ? await actionStates(this.deps.database.sql, others) : new Map<string, string>();
-    return ids.map((id) => {
-      const action = byId.get(id);
-      if (action !== undefined) {
-        byId.delete(id); // a second delivery of the same id in this batch must not run it again
-        return { kind: 'claimed', action };
-      }
-      const state = states.get(id);
-      if (state !== undefined) return { kind: 'skip', state };
-      return claimed.some((c) => c.id === id) ? { kind: 'skip', state: 'running' } : { kind: 'missing' };
-    });
-  }
-
-  /**
-   * Commits a batch; per outcome, the outcome committed or null (fenced out). An outcome that
-   * PostgreSQL refuses for its data even alone (the batcher retries a refused batch item by item)
-   * could never be stored: the action ends `dead` with the refusal as its reason instead, so that
-   * it reaches a final state and is not retried forever.
-   */
-  private async commitBatch(outcomes: Outcome[]): Promise<Array<Outcome | null>> {
-    let committed = outcomes;
-    let done: Set<string>;
-    try {
-      done = await commitOutcomes(this.deps.database.sql, committed, this.workerId, this.worker);
-    } catch (err) {
-      const [only] = outcomes;
-      if (outcomes.length !== 1 || only === undefined || !isDataRefusal(err)) throw err;
-      const error = `its outcome (${only.state}) could not be stored, PostgreSQL refused it: ${errorText(err)}`;
-      this.deps.logger.error({ action: only.id, state: only.state, err: errorText(err) }, 'outcome refused by PostgreSQL; the action ends dead');
-      committed = [{ id: only.id, attempt: only.attempt, state: 'dead', error }];
-      done = await commitOutcomes(this.deps.database.sql, committed, this.workerId, this.worker);
-    }
-    return committed.map((o) => (done.has(o.id) ? o : null));
   }
 
   private async waitIdle(ms: number): Promise<boolean> {

@@ -1,0 +1,79 @@
+import { type ClaimedAction, type Outcome, actionStates, claimActions, commitOutcomes } from '@cmq/actions';
+import { type Database, type Logger, errorText, isDataRefusal } from '@cmq/common';
+import { Batcher } from './batcher';
+
+/** What claiming one delivered action id came to. */
+export type Claim = { kind: 'claimed'; action: ClaimedAction } | { kind: 'skip'; state: string } | { kind: 'missing' };
+
+/** Who claims and commits: the worker's registered id (known once it started) and its name. */
+export interface Claimant {
+  workerId(): string;
+  readonly worker: string;
+}
+
+/**
+ * A subscriber's two database steps per delivery, each batched: claims, and outcome commits. A
+ * batch PostgreSQL refuses for its data is retried item by item, so one bad item fails alone.
+ */
+export class ClaimBatches {
+  private readonly claims: Batcher<string, Claim>;
+  /** Resolves to the outcome committed (see commitBatch), or null when the fence refused it. */
+  private readonly commits: Batcher<Outcome, Outcome | null>;
+
+  constructor(
+    private readonly database: Database,
+    private readonly logger: Logger,
+    private readonly claimant: Claimant,
+  ) {
+    this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1, isDataRefusal);
+    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1, isDataRefusal);
+  }
+
+  claim(id: string): Promise<Claim> {
+    return this.claims.add(id);
+  }
+
+  commit(outcome: Outcome): Promise<Outcome | null> {
+    return this.commits.add(outcome);
+  }
+
+  private async claimBatch(ids: string[]): Promise<Claim[]> {
+    const claimed = await claimActions(this.database.sql, ids, this.claimant.workerId(), this.claimant.worker);
+    const byId = new Map(claimed.map((c) => [c.id, c]));
+    const others = ids.filter((id) => !byId.has(id));
+    const states = others.length > 0 ? await actionStates(this.database.sql, others) : new Map<string, string>();
+    return ids.map((id) => {
+      const action = byId.get(id);
+      if (action !== undefined) {
+        byId.delete(id); // a second delivery of the same id in this batch must not run it again
+        return { kind: 'claimed', action };
+      }
+      const state = states.get(id);
+      if (state !== undefined) return { kind: 'skip', state };
+      return claimed.some((c) => c.id === id) ? { kind: 'skip', state: 'running' } : { kind: 'missing' };
+    });
+  }
+
+  /**
+   * Commits a batch; per outcome, the outcome committed or null (fenced out). An outcome that
+   * PostgreSQL refuses for its data even alone (the batcher retries a refused batch item by item)
+   * could never be stored: the action ends `dead` with the refusal as its reason instead, so that
+   * it reaches a final state and is not retried forever.
+   */
+  private async commitBatch(outcomes: Outcome[]): Promise<Array<Outcome | null>> {
+    const commit = (batch: Outcome[]): Promise<Set<string>> => commitOutcomes(this.database.sql, batch, this.claimant.workerId(), this.claimant.worker);
+    let committed = outcomes;
+    let done: Set<string>;
+    try {
+      done = await commit(committed);
+    } catch (err) {
+      const [only] = outcomes;
+      if (outcomes.length !== 1 || only === undefined || !isDataRefusal(err)) throw err;
+      const error = `its outcome (${only.state}) could not be stored, PostgreSQL refused it: ${errorText(err)}`;
+      this.logger.error({ action: only.id, state: only.state, err: errorText(err) }, 'outcome refused by PostgreSQL; the action ends dead');
+      committed = [{ id: only.id, attempt: only.attempt, state: 'dead', error }];
+      done = await commit(committed);
+    }
+    return committed.map((o) => (done.has(o.id) ? o : null));
+  }
+}
