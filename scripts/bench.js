@@ -29,7 +29,7 @@ const { join } = require('node:path');
 const amqp = require('amqplib');
 const { Pool } = require('pg');
 const { insertActions, parseRequest } = require('@cmq/actions');
-const { withTransaction } = require('@cmq/common');
+const { connectionConfig, withTransaction } = require('@cmq/common');
 
 const ROOT = join(__dirname, '..');
 const args = process.argv.slice(2);
@@ -207,7 +207,8 @@ async function main() {
       execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atqc', `ALTER DATABASE ${database} SET ${set}`, 'postgres']);
     }
   }
-  const pool = new Pool({ host: '127.0.0.1', user: 'postgres', database, max: 4, application_name: 'cmq-bench' });
+  // The bench submits as `cmq call --stdin` does: through insertActions, on connections set up as the product's are.
+  const pool = new Pool({ ...connectionConfig({ host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', connect_timeout: 10_000 }, 'cmq-bench'), max: 4 });
   pool.on('error', () => undefined);
   const children = [];
   try {

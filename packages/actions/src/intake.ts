@@ -31,10 +31,14 @@ export function tenantRefusal(tenant: string, enabled: boolean | undefined): str
   return undefined;
 }
 
-/** Refuses the batch if any tenant is unknown or disabled, naming the first request that uses it. */
+/**
+ * Refuses the batch if any tenant is unknown or disabled, naming the first request that uses it.
+ * The tenants stay locked (FOR KEY SHARE) until the batch commits: this, not a foreign key, is
+ * what keeps a tenant from being deleted under its new actions (migration 011).
+ */
 async function checkTenants(sql: Sql, requests: readonly ActionRequest[]): Promise<void> {
   const wanted = [...new Set(requests.map((r) => r.tenant))];
-  const { rows } = await sql.query<{ id: string; enabled: boolean }>({ name: 'cmq_intake_tenants', text: 'SELECT id, enabled FROM tenants WHERE id = ANY($1::text[])', values: [wanted] });
+  const { rows } = await sql.query<{ id: string; enabled: boolean }>({ name: 'cmq_intake_tenants', text: 'SELECT id, enabled FROM tenants WHERE id = ANY($1::text[]) FOR KEY SHARE', values: [wanted] });
   const enabled = new Map(rows.map((r) => [r.id, r.enabled]));
   for (const [index, r] of requests.entries()) {
     const refusal = tenantRefusal(r.tenant, enabled.get(r.tenant));

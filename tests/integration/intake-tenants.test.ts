@@ -1,0 +1,97 @@
+import type { Pool, PoolClient } from 'pg';
+import pino from 'pino';
+import { IntakeError, type ActionRequest, insertActions, parseRequest } from '@cmq/actions';
+import { type Sql, createPool, migrate } from '@cmq/common';
+import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+
+// Migration 011: no foreign key from actions to tenants (it cost intake a planned lookup per
+// row); insertActions checks and locks the batch's tenants instead, and a trigger refuses to
+// delete or rename a tenant that has actions.
+
+let database: string;
+let pool: Pool;
+
+function request(tenant: string): ActionRequest {
+  const p = parseRequest({ type: 'noop', tenant });
+  if (!p.ok) throw new Error(p.error);
+  return p.request;
+}
+
+const count = async (tenant: string): Promise<number> =>
+  (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM actions WHERE tenant_id = $1', [tenant])).rows[0]?.n ?? -1;
+
+beforeAll(async () => {
+  database = await createTestDatabase('cmq_intake_tenants');
+  const db = { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', pool: { max: 4 }, statement_timeout: 30_000, connect_timeout: 2_000 };
+  pool = createPool(db, pino({ level: 'silent' }), 'cmq-intake-tenants-test');
+  await migrate(pool);
+  await pool.query("INSERT INTO tenants (id, name) VALUES ('t1', 't1'), ('t2', 't2'), ('empty', 'empty')");
+});
+
+afterAll(async () => {
+  await pool.end();
+  await dropTestDatabase(database);
+});
+
+const transactor = <T>(fn: (sql: Sql) => Promise<T>): Promise<T> => withClient(async (c) => {
+  await c.query('BEGIN');
+  try {
+    const r = await fn(c);
+    await c.query('COMMIT');
+    return r;
+  } catch (err) {
+    await c.query('ROLLBACK');
+    throw err;
+  }
+});
+
+async function withClient<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    return await fn(c);
+  } finally {
+    c.release();
+  }
+}
+
+describe('intake without a foreign key to tenants', () => {
+  it('a batch naming an unknown tenant is refused whole, naming the request; nothing is inserted', async () => {
+    await expect(insertActions(transactor, [request('t1'), request('ghost')], 'test')).rejects.toThrow(new IntakeError('request 2: tenant: unknown tenant "ghost" (add it with `cmq tenants add`)'));
+    expect(await count('t1')).toBe(0);
+    expect(await count('ghost')).toBe(0);
+  });
+
+  it('a tenant that has actions cannot be deleted or renamed; one without can', async () => {
+    await insertActions(transactor, [request('t1')], 'test');
+    await expect(pool.query("DELETE FROM tenants WHERE id = 't1'")).rejects.toMatchObject({ code: '23503', message: 'tenant "t1" has actions: it cannot be deleted or renamed (disable it: cmq tenants disable t1)' });
+    await expect(pool.query("UPDATE tenants SET id = 't1b' WHERE id = 't1'")).rejects.toMatchObject({ code: '23503' });
+    await pool.query("UPDATE tenants SET name = 'renamed', enabled = false WHERE id = 't1'");
+    expect((await pool.query("DELETE FROM tenants WHERE id = 'empty'")).rowCount).toBe(1);
+  });
+
+  it('a tenant deleted while a batch for it is being inserted waits for the batch, then is refused: no action is left without its tenant', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let checked!: () => void;
+    const inside = new Promise<void>((r) => (checked = r));
+    // The batch's transaction stays open after its insert until the delete has been sent.
+    const batch = insertActions(<T>(fn: (sql: Sql) => Promise<T>) => transactor(async (sql) => {
+      const r = await fn(sql);
+      checked();
+      await held;
+      return r;
+    }), [request('t2'), request('t2')], 'test');
+    await inside;
+    const deleting = pool.query("DELETE FROM tenants WHERE id = 't2'");
+    let settled = false;
+    deleting.then(() => (settled = true), () => (settled = true));
+    await new Promise((r) => setTimeout(r, 300));
+    const waited = !settled; // waiting for the batch's lock on the tenant
+    release();
+    expect(waited).toBe(true);
+    await expect(batch).resolves.toHaveLength(2);
+    await expect(deleting).rejects.toMatchObject({ code: '23503' });
+    expect(await count('t2')).toBe(2);
+    expect((await pool.query("SELECT count(*)::int AS n FROM tenants WHERE id = 't2'")).rows[0]).toEqual({ n: 1 });
+  });
+});
