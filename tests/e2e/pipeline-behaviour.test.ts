@@ -158,7 +158,7 @@ it('an outcome PostgreSQL refuses ends the action dead with the refusal; the out
     expect(pipe.processes.every((p) => p.alive())).toBe(true);
     // The refused batch was taken apart at once: no outcome went round the retry loop.
     expect(logLines(log).filter((l) => l.msg === 'database step failed; retrying').length).toBe(retriesBefore);
-    expect(logLines(log).some((l) => l.msg === 'outcome refused by PostgreSQL; the action ends dead' && l.action === refused)).toBe(true);
+    expect(logLines(log).some((l) => l.msg === 'outcome could not be stored; the action ends dead' && l.action === refused)).toBe(true);
   } finally {
     await pipe.pool.query('DROP TRIGGER refuse_outcome ON actions; DROP FUNCTION refuse_outcome()');
   }

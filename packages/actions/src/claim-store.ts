@@ -1,4 +1,4 @@
-import type { Sql } from '@cmq/common';
+import { CmqError, type Sql, errorText } from '@cmq/common';
 import { storableJson, storableText } from './storable';
 
 /** Advisory lock class that a live worker holds on its own id (see migration 002, `workers`). */
@@ -141,15 +141,38 @@ WITH input AS MATERIALIZED (
 )
 SELECT done.id::text FROM done, (SELECT pg_notify('cmq_relay', 'commit')) AS wake`;
 
+/**
+ * An outcome whose result cannot be written as JSON at all (a value JSON has no form for, such
+ * as a BigInt, or text longer than a JavaScript string can hold): like PostgreSQL refusing it,
+ * it would fail the same way at every retry.
+ */
+export class UnstorableOutcomeError extends CmqError {
+  constructor(
+    readonly id: string,
+    cause: unknown,
+  ) {
+    super('CMQ_ERR_UNSTORABLE_OUTCOME', `the result of action ${id} cannot be written as JSON: ${errorText(cause)}`, { cause });
+  }
+}
+
+function resultJson(o: Outcome): string | null {
+  if (o.result === undefined) return null;
+  try {
+    // Results carry what handlers saw (a remote command's output): made storable, or one NUL in
+    // them would fail this whole batch of outcomes, again at every retry.
+    return storableJson(o.result);
+  } catch (err) {
+    throw new UnstorableOutcomeError(o.id, err);
+  }
+}
+
 export async function commitOutcomes(sql: Sql, outcomes: readonly Outcome[], workerId: string, worker: string): Promise<Set<string>> {
   if (outcomes.length === 0) return new Set();
   const { rows } = await sql.query<{ id: string }>({ name: 'cmq_commit', text: COMMIT, values: [
     outcomes.map((o) => o.id),
     outcomes.map((o) => o.attempt),
     outcomes.map((o) => o.state),
-    // Results and errors carry what handlers saw (a remote command's output): made storable, or
-    // one NUL in them would fail this whole batch of outcomes, again at every retry.
-    outcomes.map((o) => (o.result === undefined ? null : storableJson(o.result))),
+    outcomes.map(resultJson),
     outcomes.map((o) => (o.error === undefined ? null : storableText(o.error))),
     outcomes.map((o) => o.notBefore ?? null),
     workerId,

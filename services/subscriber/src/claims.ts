@@ -1,4 +1,4 @@
-import { type ClaimedAction, type Outcome, actionStates, claimActions, commitOutcomes } from '@cmq/actions';
+import { type ClaimedAction, type Outcome, UnstorableOutcomeError, actionStates, claimActions, commitOutcomes } from '@cmq/actions';
 import { type Database, type Logger, errorText, isDataRefusal } from '@cmq/common';
 import { Batcher } from './batcher';
 
@@ -11,9 +11,15 @@ export interface Claimant {
   readonly worker: string;
 }
 
+/** Whether a failed commit would fail again the same way: PostgreSQL refused the data, or it cannot be written as JSON. */
+function unstorable(err: unknown): boolean {
+  return isDataRefusal(err) || err instanceof UnstorableOutcomeError;
+}
+
 /**
  * A subscriber's two database steps per delivery, each batched: claims, and outcome commits. A
- * batch PostgreSQL refuses for its data is retried item by item, so one bad item fails alone.
+ * batch PostgreSQL refuses for its data (or an outcome that cannot be written as JSON) is
+ * retried item by item, so one bad item fails alone.
  */
 export class ClaimBatches {
   private readonly claims: Batcher<string, Claim>;
@@ -26,7 +32,7 @@ export class ClaimBatches {
     private readonly claimant: Claimant,
   ) {
     this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1, isDataRefusal);
-    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1, isDataRefusal);
+    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1, unstorable);
   }
 
   claim(id: string): Promise<Claim> {
@@ -56,8 +62,8 @@ export class ClaimBatches {
 
   /**
    * Commits a batch; per outcome, the outcome committed or null (fenced out). An outcome that
-   * PostgreSQL refuses for its data even alone (the batcher retries a refused batch item by item)
-   * could never be stored: the action ends `dead` with the refusal as its reason instead, so that
+   * PostgreSQL refuses for its data even alone (the batcher retries a refused batch item by item),
+   * or whose result cannot be written as JSON, could never be stored: the action ends `dead` with the refusal as its reason instead, so that
    * it reaches a final state and is not retried forever.
    */
   private async commitBatch(outcomes: Outcome[]): Promise<Array<Outcome | null>> {
@@ -68,9 +74,10 @@ export class ClaimBatches {
       done = await commit(committed);
     } catch (err) {
       const [only] = outcomes;
-      if (outcomes.length !== 1 || only === undefined || !isDataRefusal(err)) throw err;
-      const error = `its outcome (${only.state}) could not be stored, PostgreSQL refused it: ${errorText(err)}`;
-      this.logger.error({ action: only.id, state: only.state, err: errorText(err) }, 'outcome refused by PostgreSQL; the action ends dead');
+      if (outcomes.length !== 1 || only === undefined || !unstorable(err)) throw err;
+      const why = isDataRefusal(err) ? `PostgreSQL refused it: ${errorText(err)}` : `its result cannot be written as JSON: ${errorText((err as UnstorableOutcomeError).cause)}`;
+      const error = `its outcome (${only.state}) could not be stored, ${why}`;
+      this.logger.error({ action: only.id, state: only.state, err: why }, 'outcome could not be stored; the action ends dead');
       committed = [{ id: only.id, attempt: only.attempt, state: 'dead', error }];
       done = await commit(committed);
     }

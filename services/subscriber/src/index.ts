@@ -1,4 +1,5 @@
 export * from './config';
 export { ChannelAcks } from './acks';
 export { Batcher } from './batcher';
+export { ClaimBatches } from './claims';
 export { classify } from './delivery';
