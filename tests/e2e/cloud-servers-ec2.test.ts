@@ -88,7 +88,7 @@ beforeAll(async () => {
     config: {
       'provisioning.cfg': { mode: 'dynamic', 'cloud.rate': 50, 'cloud.burst': 5 },
       'persistence.properties': { 'redis.db': REDIS_DB },
-      'subscriber.properties': { 'retry.initial_delay': '200ms', 'retry.max_delay': '1s' },
+      'subscriber.properties': { 'retry.initial_delay': '200ms', 'retry.max_delay': '1s', 'retry.max_throttled': 10 },
     },
   });
   const keysFile = join(pipe.dir, 'km.keys');
@@ -190,6 +190,24 @@ describe('server actions against the fake EC2 endpoint', () => {
     expect(refunds[0]?.n).toBeGreaterThan(0);
     // Each launch still made exactly one instance.
     for (const id of launches) expect([...fake.instances.values()].filter((i) => i.clientToken === id)).toHaveLength(1);
+  }, 150_000);
+
+  it('a provider that throttles for ever: retry.max_throttled runs are not counted, later ones are, and the action ends dead saying so', async () => {
+    fake.throttleNext(1_000_000);
+    try {
+      const res = await cmq(['call', 'server.launch', '--tenant', TENANT, '--max-attempts', '2', '--args', JSON.stringify({ account, image: IMAGE, name: 'forever' })]);
+      expect(res).toMatchObject({ code: 0 });
+      const id = res.stdout.trim();
+      await waitFor(async () => (await action(id)).state === 'dead', 120_000, 'the launch throttled for ever to end dead');
+      const row = await action(id);
+      expect(row.attempts).toBe(2);
+      expect(row.error).toMatch(/^gave up after 2 attempts: .*RequestLimitExceeded.* \(throttled, counted as an attempt: 10 throttled runs already went uncounted, retry\.max_throttled=10\)$/);
+      const { rows: events } = await pipe.pool.query<{ to_state: string; reason: string | null }>('SELECT to_state, reason FROM action_events WHERE action_id = $1 AND to_state IN (\'retrying\', \'dead\') ORDER BY id', [id]);
+      expect(events.map((e) => (e.to_state === 'retrying' ? (/attempt 1 not counted/.test(e.reason ?? '') ? 'free' : /counted as an attempt: 10 throttled runs already went uncounted/.test(e.reason ?? '') ? 'counted' : e.reason) : e.to_state))).toEqual([...Array<string>(10).fill('free'), 'counted', 'dead']);
+      expect([...fake.instances.values()].filter((i) => i.clientToken === id)).toHaveLength(0);
+    } finally {
+      fake.stopThrottling();
+    }
   }, 150_000);
 
   it('a subscriber SIGKILLed after RunInstances answered and before anything was recorded: the redelivery makes no second instance, row or await chain', async () => {

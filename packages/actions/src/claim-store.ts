@@ -23,6 +23,8 @@ export interface ClaimedAction {
   args: Record<string, unknown>;
   attempts: number;
   max_attempts: number;
+  /** Earlier runs throttled by the provider whose attempt was given back (migration 012). */
+  throttles: number;
   expires_at: Date | null;
   from_state: string;
   /** Whether its tenant was enabled when it was claimed (a disabled tenant's action ends rejected). */
@@ -55,7 +57,7 @@ old AS (
   UPDATE actions a SET state = 'running', attempts = a.attempts + 1, worker_id = $2, worker = $3,
     started_at = now(), updated_at = now()
   FROM old WHERE a.id = old.id
-  RETURNING a.id::text, a.tenant_id, a.type, a.args, a.attempts, a.max_attempts, a.expires_at, old.state AS from_state,
+  RETURNING a.id::text, a.tenant_id, a.type, a.args, a.attempts, a.max_attempts, a.throttles, a.expires_at, old.state AS from_state,
     COALESCE((SELECT t.enabled FROM tenants t WHERE t.id = a.tenant_id), false) AS tenant_enabled
 ), ev AS (
   INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
@@ -87,7 +89,8 @@ export interface Outcome {
   notBefore?: Date;
   /**
    * For `retrying`: this run does not count as an attempt (the provider throttled it: a rate
-   * limit, not a failure of the action). The commit gives back the attempt its claim took.
+   * limit, not a failure of the action). The commit gives back the attempt its claim took and
+   * counts the run in `throttles`.
    */
   refundAttempt?: boolean;
 }
@@ -97,8 +100,8 @@ export interface Outcome {
  * attempt change (a worker that was frozen and replaced cannot overwrite the newer outcome).
  * `queued` hands an action back (drain). An outcome for a row that is pending, queued or
  * retrying sends that row back to the relay (its claim was lost). A `retrying` outcome with
- * `refundAttempt` gives back the attempt its claim counted (throttling). Wakes the relay. Returns
- * the ids committed.
+ * `refundAttempt` gives back the attempt its claim counted and counts a throttled run. Wakes the
+ * relay. Returns the ids committed.
  *
  * The rows are found through the primary key (`a.id = ANY($1)`) and hash-joined with the input.
  * The fence compares state and worker with columns of the materialized input (`i.fence`, always
@@ -118,6 +121,7 @@ WITH input AS MATERIALIZED (
     finished_at = CASE WHEN i.state IN ('retrying', 'queued') THEN NULL ELSE now() END,
     not_before = COALESCE(i.not_before, a.not_before),
     attempts = CASE WHEN i.state = 'queued' OR (i.state = 'retrying' AND i.refund) THEN a.attempts - 1 ELSE a.attempts END,
+    throttles = CASE WHEN i.state = 'retrying' AND i.refund THEN a.throttles + 1 ELSE a.throttles END,
     worker_id = CASE WHEN i.state IN ('retrying', 'queued') THEN NULL ELSE a.worker_id END
   FROM input i
   WHERE a.id = ANY($1::bigint[]) AND a.id = i.id AND a.state = i.fence AND a.worker_id = i.worker_id AND a.attempts = i.attempt

@@ -7,7 +7,7 @@ export interface SubscriberConfig extends ProcessKeys {
   prefetch: number;
   action: { timeout: number };
   max_body_bytes: number;
-  retry: { initial_delay: number; max_delay: number };
+  retry: { initial_delay: number; max_delay: number; max_throttled: number };
 }
 
 /**
@@ -31,6 +31,11 @@ export function subscriberFile(instance?: string): FileSpec<SubscriberConfig> {
       retry: {
         initial_delay: { doc: 'Delay before the first retry of a transient failure (doubles each attempt, with jitter).', format: duration(10, 3_600_000), default: 1_000 },
         max_delay: { doc: 'Longest delay between retries.', format: duration(10, 86_400_000), default: 600_000 },
+        max_throttled: {
+          doc: "Runs of one action that a cloud provider's rate limit may send back without counting them as attempts; later throttled runs count like any other transient failure (a provider that throttles for ever must not keep an action retrying for ever).",
+          format: integer(0, 10_000),
+          default: 20,
+        },
       },
     },
     crossCheck: (v) => (v.prefetch < v.concurrency ? [['prefetch', `must be at least concurrency (${v.concurrency})`]] : []),

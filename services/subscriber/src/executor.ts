@@ -5,7 +5,8 @@ import { type CloudServices, HANDLERS, type HandlerContext, type SshServices } f
 
 export interface ExecutorOptions {
   timeoutMs: number;
-  retry: { initialMs: number; maxMs: number };
+  /** Backoff, and how many throttled runs of an action are not counted as attempts. */
+  retry: { initialMs: number; maxMs: number; maxThrottled: number };
   logger: Logger;
   redis: RedisClient;
   ssh?: SshServices;
@@ -100,15 +101,18 @@ export class Executor {
       const transient = timedOut || !(err instanceof CmqError) || err.transient;
       logger().warn({ ms: Date.now() - started, err: text, transient }, 'action attempt failed');
       if (!transient) return { ...base, state: 'dead', error: text };
-      if (!timedOut && isThrottled(err)) {
+      const throttled = !timedOut && isThrottled(err);
+      // Backoff grows with throttled runs too: their attempts were given back.
+      const delay = backoffDelay(action.attempts + action.throttles, this.opts.retry.initialMs, this.opts.retry.maxMs);
+      if (throttled && action.throttles < this.opts.retry.maxThrottled) {
         // The provider's rate limit outlasted the driver's own retries: a retry that does not
-        // count as an attempt (the account's bucket was already slowed down).
-        const delay = backoffDelay(action.attempts, this.opts.retry.initialMs, this.opts.retry.maxMs);
+        // count as an attempt (the account's bucket was already slowed down), a limited number
+        // of times (retry.max_throttled).
         return { ...base, state: 'retrying', refundAttempt: true, error: `${text} (throttled: attempt ${action.attempts} not counted; retry in ${delay} ms)`, notBefore: new Date(Date.now() + delay) };
       }
-      if (action.attempts >= action.max_attempts) return { ...base, state: 'dead', error: `gave up after ${action.attempts} attempts: ${text}` };
-      const delay = backoffDelay(action.attempts, this.opts.retry.initialMs, this.opts.retry.maxMs);
-      return { ...base, state: 'retrying', error: `${text} (retry in ${delay} ms)`, notBefore: new Date(Date.now() + delay) };
+      const counted = throttled ? `${text} (throttled, counted as an attempt: ${action.throttles} throttled runs already went uncounted, retry.max_throttled=${this.opts.retry.maxThrottled})` : text;
+      if (action.attempts >= action.max_attempts) return { ...base, state: 'dead', error: `gave up after ${action.attempts} attempts: ${counted}` };
+      return { ...base, state: 'retrying', error: `${counted} (retry in ${delay} ms)`, notBefore: new Date(Date.now() + delay) };
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       if (run !== undefined) stop.removeEventListener('abort', onStop);

@@ -86,7 +86,7 @@ export class Subscriber implements Component {
     this.slots = new Semaphore(own.concurrency);
     const keyring = lazyKeyring(deps);
     this.ssh = sshServices(deps, keyring);
-    this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay }, logger: deps.logger, redis: deps.redis, ssh: this.ssh, cloud: cloudServices(deps, keyring), mode: deps.config.provisioning.mode });
+    this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay, maxThrottled: own.retry.max_throttled }, logger: deps.logger, redis: deps.redis, ssh: this.ssh, cloud: cloudServices(deps, keyring), mode: deps.config.provisioning.mode });
     this.batches = new ClaimBatches(deps.database, deps.logger, { workerId: () => this.workerId, worker: this.worker });
     this.counters = new SubscriberMetrics(deps.metrics.registry, () => this.inFlight);
     // Every running action listens to the stop signal.
