@@ -277,7 +277,7 @@ describe('cmq dead', () => {
   let cutLetter: string;
   beforeAll(async () => {
     deadId = (await cmq(['call', 'noop', '--tenant', 'acme', '--max-attempts', '2'])).stdout.trim();
-    await sql("UPDATE actions SET state = 'dead', attempts = 2, error = 'gave up after 2 attempts: boom', finished_at = now() WHERE id = $1", [deadId]);
+    await sql("UPDATE actions SET state = 'dead', attempts = 2, throttles = 20, error = 'gave up after 2 attempts: boom', finished_at = now() WHERE id = $1", [deadId]);
     const insert = 'INSERT INTO dead_letters (reason, routing_key, tenant_id, body, body_bytes, worker) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text';
     const body = Buffer.from(JSON.stringify({ type: 'noop', tenant: 'acme', args: {} }));
     textLetter = `m${(await sql<{ id: string }>(insert, ['tenant: unknown tenant "acme"', 'control.noop.acme', 'acme', body, body.length, 'test']))[0]?.id}`;
@@ -299,6 +299,7 @@ describe('cmq dead', () => {
     const action = await cmq(['dead', 'show', deadId]);
     expect(action.code).toBe(0);
     expect(action.stdout).toMatch(/^error:\s+gave up after 2 attempts: boom$/m);
+    expect(action.stdout).toMatch(/^attempts:\s+2 of 2 \(and 20 throttled runs not counted\)$/m);
     expect(action.stdout).toMatch(/\(new\) → pending/);
     const text = await cmq(['dead', 'show', textLetter]);
     expect(text.code).toBe(0);
@@ -317,8 +318,8 @@ describe('cmq dead', () => {
   it('replays a dead action: pending again, attempts reset, with an event', async () => {
     const res = await cmq(['dead', 'replay', deadId]);
     expect(res).toMatchObject({ code: 0, stdout: `${deadId} pending (replayed, attempts reset)\n` });
-    const [row] = await sql('SELECT state, attempts, error FROM actions WHERE id = $1', [deadId]);
-    expect(row).toEqual({ state: 'pending', attempts: 0, error: null });
+    const [row] = await sql('SELECT state, attempts, throttles, error FROM actions WHERE id = $1', [deadId]);
+    expect(row).toEqual({ state: 'pending', attempts: 0, throttles: 0, error: null });
     const [event] = await sql('SELECT from_state, to_state, actor, reason FROM action_events WHERE action_id = $1 ORDER BY id DESC LIMIT 1', [deadId]);
     expect(event).toMatchObject({ from_state: 'dead', to_state: 'pending', reason: 'replayed by an operator' });
     expect(await cmq(['dead', 'replay', deadId])).toMatchObject({ code: 1, stderr: `cmq: action ${deadId} is pending, not dead: only dead actions are replayed\n` });
@@ -326,10 +327,11 @@ describe('cmq dead', () => {
 
   it('replay --all puts back every dead action of a tenant', async () => {
     const ids = lines((await cmq(['call', '--stdin'], `${JSON.stringify({ type: 'noop', tenant: 'beta', countdown: 3600 })}\n`.repeat(3))).stdout);
-    await sql("UPDATE actions SET state = 'dead' WHERE id = ANY($1::bigint[])", [ids]);
+    await sql("UPDATE actions SET state = 'dead', throttles = 3 WHERE id = ANY($1::bigint[])", [ids]);
     expect(await cmq(['dead', 'replay', '--all', '--tenant', 'acme'])).toMatchObject({ code: 0, stdout: 'replayed 0 dead actions\n' });
     expect(await cmq(['dead', 'replay', '--all', '--tenant', 'beta'])).toMatchObject({ code: 0, stdout: 'replayed 3 dead actions\n' });
     expect(await count('--state', 'dead')).toBe(0);
+    expect(await sql('SELECT DISTINCT throttles FROM actions WHERE id = ANY($1::bigint[])', [ids])).toEqual([{ throttles: 0 }]);
   });
 
   it('replays a dead message onto cmq.actions once; refuses a truncated one', async () => {

@@ -65,7 +65,8 @@ describe('intake without a foreign key to tenants', () => {
     await insertActions(transactor, [request('t1')], 'test');
     await expect(pool.query("DELETE FROM tenants WHERE id = 't1'")).rejects.toMatchObject({ code: '23503', message: 'tenant "t1" has actions: it cannot be deleted or renamed (disable it: cmq tenants disable t1)' });
     await expect(pool.query("UPDATE tenants SET id = 't1b' WHERE id = 't1'")).rejects.toMatchObject({ code: '23503' });
-    await pool.query("UPDATE tenants SET name = 'renamed', enabled = false WHERE id = 't1'");
+    await expect(pool.query('TRUNCATE tenants CASCADE')).rejects.toMatchObject({ code: '23503', message: 'tenants cannot be truncated while actions exist' });
+    await pool.query("UPDATE tenants SET id = id, name = 'renamed', enabled = false WHERE id = 't1'");
     expect((await pool.query("DELETE FROM tenants WHERE id = 'empty'")).rowCount).toBe(1);
   });
 
@@ -82,11 +83,17 @@ describe('intake without a foreign key to tenants', () => {
       return r;
     }), [request('t2'), request('t2')], 'test');
     await inside;
-    const deleting = pool.query("DELETE FROM tenants WHERE id = 't2'");
+    const deleting = pool.query("DELETE FROM tenants WHERE id = 't2' /* cmq-test-delete */");
     let settled = false;
     deleting.then(() => (settled = true), () => (settled = true));
-    await new Promise((r) => setTimeout(r, 300));
-    const waited = !settled; // waiting for the batch's lock on the tenant
+    // The delete must be seen waiting for the batch's lock on the tenant (not merely not back yet).
+    const waiting = async (): Promise<boolean> =>
+      (await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%cmq-test-delete%' AND pid <> pg_backend_pid()")).rows[0]?.n === 1;
+    let waited = false;
+    for (let i = 0; i < 100 && !waited && !settled; i++) {
+      waited = await waiting();
+      if (!waited) await new Promise((r) => setTimeout(r, 20));
+    }
     release();
     expect(waited).toBe(true);
     await expect(batch).resolves.toHaveLength(2);

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { type ActionRequest, insertActions, parseRequest } from '@cmq/actions';
+import { type ActionRequest, MAX_RESULT_BYTES, insertActions, parseRequest } from '@cmq/actions';
 import { Database, StatusBoard, createPool, migrate, withTransaction } from '@cmq/common';
 import { ClaimBatches } from '@cmq/subscriber';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
@@ -61,4 +61,18 @@ it('an outcome whose result cannot be written as JSON ends its action dead with 
     { id: bad, state: 'dead', result: null, error: reason },
     { id: good, state: 'succeeded', result: { ok: 2 }, error: null },
   ]);
+});
+
+it('a result over MAX_RESULT_BYTES ends its action dead, naming its size, instead of failing the batch', async () => {
+  const [id] = await insertActions((fn) => withTransaction(database.pool, fn), [request()], 'test');
+  const batches = new ClaimBatches(database, logger, { workerId: () => '1', worker: 'test-worker' });
+  const claim = await batches.claim(id as string);
+  if (claim.kind !== 'claimed') throw new Error(`not claimed: ${JSON.stringify(claim)}`);
+  const huge = '€'.repeat(Math.ceil(MAX_RESULT_BYTES / 3) + 1000); // 3 bytes each in UTF-8
+  const bytes = Buffer.byteLength(JSON.stringify({ out: huge }));
+  const committed = await batches.commit({ id: id as string, attempt: claim.action.attempts, state: 'succeeded', result: { out: huge } });
+  const reason = `its outcome (succeeded) could not be stored, its result cannot be written as JSON: it is ${bytes} bytes, over the ${MAX_RESULT_BYTES} bytes a result may take`;
+  expect(committed).toMatchObject({ state: 'dead', error: reason });
+  const { rows } = await database.sql.query('SELECT state, error FROM actions WHERE id = $1', [id]);
+  expect(rows).toEqual([{ state: 'dead', error: reason }]);
 });

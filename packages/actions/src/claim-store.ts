@@ -159,15 +159,25 @@ export class UnstorableOutcomeError extends CmqError {
   }
 }
 
+/** Largest result stored: PostgreSQL's jsonb holds less than 256 MB (and the batch must still fit one message). */
+export const MAX_RESULT_BYTES = 128 * 1024 * 1024;
+
 function resultJson(o: Outcome): string | null {
   if (o.result === undefined) return null;
+  let text: string;
   try {
     // Results carry what handlers saw (a remote command's output): made storable, or one NUL in
     // them would fail this whole batch of outcomes, again at every retry.
-    return storableJson(o.result);
+    text = storableJson(o.result);
   } catch (err) {
     throw new UnstorableOutcomeError(o.id, err);
   }
+  // Cheap bound first: a UTF-16 unit is at most 3 bytes of UTF-8.
+  if (text.length * 3 > MAX_RESULT_BYTES) {
+    const bytes = Buffer.byteLength(text);
+    if (bytes > MAX_RESULT_BYTES) throw new UnstorableOutcomeError(o.id, new Error(`it is ${bytes} bytes, over the ${MAX_RESULT_BYTES} bytes a result may take`));
+  }
+  return text;
 }
 
 export async function commitOutcomes(sql: Sql, outcomes: readonly Outcome[], workerId: string, worker: string): Promise<Set<string>> {

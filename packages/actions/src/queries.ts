@@ -9,6 +9,8 @@ export interface ActionRow {
   state: string;
   priority: number;
   attempts: number;
+  /** Throttled runs given back, not counted in attempts (retry.max_throttled). */
+  throttles: number;
   max_attempts: number;
   idempotency_key: string | null;
   not_before: Date;
@@ -30,7 +32,7 @@ export interface ActionEvent {
   reason: string | null;
 }
 
-const COLUMNS = `id::text, tenant_id, type, family, args, state, priority, attempts, max_attempts, idempotency_key,
+const COLUMNS = `id::text, tenant_id, type, family, args, state, priority, attempts, throttles, max_attempts, idempotency_key,
   not_before, expires_at, worker, result, error, created_at, queued_at, started_at, finished_at`;
 
 export async function getAction(sql: Sql, id: string): Promise<ActionRow | undefined> {
@@ -72,7 +74,7 @@ export async function transition(sql: Sql, id: string, from: readonly string[], 
      upd AS (
        UPDATE actions a SET state = $3, updated_at = now(),
          finished_at = CASE WHEN $3 IN ('pending') THEN NULL ELSE now() END,
-         attempts = CASE WHEN $6 THEN 0 ELSE a.attempts END, not_before = CASE WHEN $6 THEN now() ELSE a.not_before END,
+         attempts = CASE WHEN $6 THEN 0 ELSE a.attempts END, throttles = CASE WHEN $6 THEN 0 ELSE a.throttles END, not_before = CASE WHEN $6 THEN now() ELSE a.not_before END,
          error = CASE WHEN $6 THEN NULL ELSE a.error END, worker_id = NULL
        FROM old WHERE a.id = old.id AND old.state = ANY($2::text[]) RETURNING a.id),
      ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT upd.id, old.state, $3, $4, $5 FROM upd, old)
@@ -88,7 +90,7 @@ export async function transition(sql: Sql, id: string, from: readonly string[], 
 export async function replayAllDead(sql: Sql, tenant: string | undefined, actor: string): Promise<number> {
   const { rows } = await sql.query<{ n: number }>(
     `WITH old AS (SELECT id FROM actions WHERE state = 'dead' AND ($1::text IS NULL OR tenant_id = $1) FOR UPDATE),
-     upd AS (UPDATE actions a SET state = 'pending', attempts = 0, not_before = now(), error = NULL, finished_at = NULL, worker_id = NULL, updated_at = now()
+     upd AS (UPDATE actions a SET state = 'pending', attempts = 0, throttles = 0, not_before = now(), error = NULL, finished_at = NULL, worker_id = NULL, updated_at = now()
              FROM old WHERE a.id = old.id RETURNING a.id),
      ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT id, 'dead', 'pending', $2, 'replayed by an operator' FROM upd)
      SELECT count(*)::int AS n, pg_notify('cmq_relay', 'replay') AS wake FROM upd`,

@@ -58,7 +58,7 @@ export function actionDetails(row: ActionRow): string {
     ['tenant', row.tenant_id],
     ['type', `${row.type} (family ${row.family})`],
     ['state', row.state],
-    ['attempts', `${row.attempts} of ${row.max_attempts}`],
+    ['attempts', `${row.attempts} of ${row.max_attempts}${row.throttles > 0 ? ` (and ${row.throttles} throttled runs not counted)` : ''}`],
     ['priority', String(row.priority)],
     ['idempotency key', row.idempotency_key ?? '-'],
     ['args', safeJson(row.args)],

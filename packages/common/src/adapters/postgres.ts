@@ -41,14 +41,15 @@ export function createPool(db: Db, logger: Logger, applicationName: string): Poo
 }
 
 /**
- * Whether `err` is PostgreSQL refusing the data itself (SQLSTATE class 22, data exception; 23,
- * integrity constraint violation; or 54, program limit exceeded, such as a jsonb value over
- * 255 MB): the same statement with the same values fails the same way however often it is
- * retried, unlike a lost connection or a restart.
+ * Whether `err` is PostgreSQL refusing the data itself (SQLSTATE class 22, data exception, or 23,
+ * integrity constraint violation): the same statement with the same values fails the same way
+ * however often it is retried, unlike a lost connection or a restart. (Not class 54, program
+ * limit exceeded: it also means a database refusing every write near transaction id
+ * wraparound, which a VACUUM cures.)
  */
 export function isDataRefusal(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^(2[23]|54)[0-9A-Z]{3}$/.test(code);
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
 }
 
 /** `host:port/database`, for messages. */
