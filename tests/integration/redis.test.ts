@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import pino from 'pino';
-import { Heartbeat, type HeartbeatStats, type RedisConfig, RedisClient, StatusBoard } from '@cmq/common';
+import { Heartbeat, type HeartbeatStats, type RedisConfig, RedisClient, StatusBoard, scanKeys } from '@cmq/common';
 import { RedisServer, freePort } from '../helpers/private-servers';
 import { waitFor } from '../helpers/wait';
 
@@ -50,6 +50,21 @@ describe('RedisClient', () => {
     await waitFor(() => client.redis.status === 'end', 5_000, 'the connection to end');
     expect(client.ready).toBe(false);
     expect(status.summary()).toBe('');
+  });
+
+  it('scanKeys finds every key of a pattern across many SCAN pages, each once, and nothing else', async () => {
+    const server = await privateServer();
+    const { client } = makeClient(server.port);
+    await client.start(new AbortController().signal);
+    const pipeline = client.redis.pipeline();
+    for (let i = 0; i < 1_234; i++) pipeline.set(`cmq:heartbeat:subscriber:n${i}`, '1');
+    for (let i = 0; i < 300; i++) pipeline.set(`cmq:other:n${i}`, '1');
+    await pipeline.exec();
+    const keys = await scanKeys(client.redis, 'cmq:heartbeat:subscriber:*');
+    expect(keys).toHaveLength(1_234);
+    expect(new Set(keys).size).toBe(1_234);
+    expect(keys.every((k) => k.startsWith('cmq:heartbeat:subscriber:'))).toBe(true);
+    expect(await scanKeys(client.redis, 'cmq:nothing:*')).toEqual([]);
   });
 
   it('while redis is down: says so, fails commands at once, and recovers when it is back', async () => {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { CmqError, RedisClient, type RedisConfig, StatusBoard, errorText, heartbeatKey, persistenceFile, redisLabel } from '@cmq/common';
+import { CmqError, RedisClient, type RedisConfig, StatusBoard, errorText, heartbeatKey, persistenceFile, redisLabel, scanKeys } from '@cmq/common';
 import pino from 'pino';
 import { type Env, loadConfigFile } from './config-set';
 import { PINGER_SUMMARY_KEY, type StoredSummary, parseSummary } from './pinger-summary';
@@ -95,13 +95,7 @@ function toBeat(h: Record<string, string>): ProcessBeat {
 
 /** Every live process: each heartbeat hash found with SCAN (never KEYS), sorted by service, name, host, pid. */
 export async function readHeartbeats(redis: Redis): Promise<ProcessBeat[]> {
-  const keys = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', HEARTBEAT_PATTERN, 'COUNT', 500);
-    cursor = next;
-    for (const k of batch) keys.add(k);
-  } while (cursor !== '0');
+  const keys = await scanKeys(redis, HEARTBEAT_PATTERN);
   const pipeline = redis.pipeline();
   for (const k of keys) pipeline.hgetall(k);
   const replies = (await pipeline.exec()) ?? [];

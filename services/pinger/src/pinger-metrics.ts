@@ -1,5 +1,5 @@
 import type { PingerSummary } from '@cmq/actions';
-import { Counter, FAMILIES, Gauge, type RedisClient, type Registry } from '@cmq/common';
+import { Counter, FAMILIES, Gauge, type RedisClient, type Registry, scanKeys } from '@cmq/common';
 
 /** What the pinger reports, for `<service>-<name>.prom`: its last summary, as gauges. */
 export class PingerMetrics {
@@ -39,13 +39,7 @@ export class PingerMetrics {
 
   /** Reads every live heartbeat (SCAN, never KEYS; one pipelined HGET) and sets its age, labelled `service:name@host:pid`. */
   async refreshHeartbeats(redis: RedisClient, now = Date.now()): Promise<void> {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.redis.scan(cursor, 'MATCH', 'cmq:heartbeat:*', 'COUNT', 500);
-      cursor = next;
-      keys.push(...found);
-    } while (cursor !== '0');
+    const keys = await scanKeys(redis.redis, 'cmq:heartbeat:*');
     const ages = new Map<string, number>();
     if (keys.length > 0) {
       const pipeline = redis.redis.pipeline();

@@ -1,5 +1,5 @@
 import { type DependencyCheck, type FamilyCounts, familyCounts } from '@cmq/actions';
-import { type AmqpClient, type Database, FAMILIES, type Family, type RedisClient, errorText, queueName } from '@cmq/common';
+import { type AmqpClient, type Database, FAMILIES, type Family, type RedisClient, errorText, queueName, scanKeys } from '@cmq/common';
 
 /** Rejects after `ms` (a probe must not hold up the tick behind a half-open connection). */
 async function withTimeout<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
@@ -30,13 +30,7 @@ async function timed<T>(timeoutMs: number, what: string, probe: () => Promise<T>
  * (they expire after three of their intervals) counts for each family in its `queues` field.
  */
 async function consumersByFamily(redis: RedisClient): Promise<Record<Family, number>> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.redis.scan(cursor, 'MATCH', 'cmq:heartbeat:subscriber:*', 'COUNT', 500);
-    cursor = next;
-    keys.push(...found);
-  } while (cursor !== '0');
+  const keys = await scanKeys(redis.redis, 'cmq:heartbeat:subscriber:*');
   const out = Object.fromEntries(FAMILIES.map((f) => [f, 0])) as Record<Family, number>;
   if (keys.length === 0) return out;
   const pipeline = redis.redis.pipeline();

@@ -7,6 +7,21 @@ import { backoffDelay } from '../lifecycle/timing';
 
 type RedisCfg = RedisConfig['redis'];
 
+/**
+ * Every key matching `pattern`, found with SCAN (never KEYS, which blocks the server), each once
+ * (SCAN may return a key twice while the keyspace is rehashed).
+ */
+export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const keys = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    cursor = next;
+    for (const k of batch) keys.add(k);
+  } while (cursor !== '0');
+  return [...keys];
+}
+
 /** `host:port` (or the Sentinel master name), for messages. */
 export function redisLabel(cfg: RedisCfg): string {
   return cfg.mode === 'sentinel' ? `sentinel master ${cfg.sentinel.master_name}` : `${cfg.host}:${cfg.port}`;
