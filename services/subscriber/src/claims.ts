@@ -63,8 +63,8 @@ export class ClaimBatches {
   /**
    * Commits a batch; per outcome, the outcome committed or null (fenced out). An outcome that
    * PostgreSQL refuses for its data even alone (the batcher retries a refused batch item by item),
-   * or whose result cannot be written as JSON, could never be stored: the action ends `dead` with the refusal as its reason instead, so that
-   * it reaches a final state and is not retried forever.
+   * or whose result cannot be written as JSON, could never be stored: the action ends `dead` with
+   * the refusal as its reason instead, so that it reaches a final state and is not retried forever.
    */
   private async commitBatch(outcomes: Outcome[]): Promise<Array<Outcome | null>> {
     const commit = (batch: Outcome[]): Promise<Set<string>> => commitOutcomes(this.database.sql, batch, this.claimant.workerId(), this.claimant.worker);
