@@ -54,7 +54,10 @@ mkdir -p "$TARGET" || die "cannot create $TARGET"
 TARGET=$(cd "$TARGET" && pwd)
 # Names sort by time, and a new one must sort after every existing backup (retention removes
 # the oldest by name): two backups within one second wait for the next second.
-newest=$(find "$TARGET" -mindepth 1 -maxdepth 1 -type d -name 'cmq-backup-*' -exec basename {} \; | sort | tail -n 1)
+# Only names of exactly that shape count (for ordering and for retention): a copy an operator
+# renamed (cmq-backup-keep) is neither newer than every timestamp nor ever removed.
+BACKUP_GLOB='cmq-backup-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z'
+newest=$(find "$TARGET" -mindepth 1 -maxdepth 1 -type d -name "$BACKUP_GLOB" -exec basename {} \; | sort | tail -n 1)
 tries=0
 while :; do
   name=cmq-backup-$(date -u +%Y%m%dT%H%M%SZ)
@@ -97,7 +100,7 @@ echo "backup.sh: wrote $final"
 
 # Retention: complete backups only (hidden .partial directories never match).
 count=0
-for b in $(find "$TARGET" -mindepth 1 -maxdepth 1 -type d -name 'cmq-backup-*' -exec basename {} \; | sort -r); do
+for b in $(find "$TARGET" -mindepth 1 -maxdepth 1 -type d -name "$BACKUP_GLOB" -exec basename {} \; | sort -r); do
   [ -f "$TARGET/$b/MANIFEST.sha256" ] || continue
   count=$((count + 1))
   if [ "$count" -gt "$KEEP" ]; then

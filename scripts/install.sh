@@ -128,6 +128,9 @@ fi
 
 # mkdir_owned DIR MODE OWNER GROUP
 mkdir_owned() {
+  # An existing directory keeps its mode and owner: an operator's change (operations.md suggests
+  # chmod 0711 for STATE_DIR) must survive an upgrade.
+  if [ -d "$DESTDIR$1" ]; then return 0; fi
   if [ "$manage_owner" = 1 ]; then
     install -d -m "$2" -o "$3" -g "$4" "$DESTDIR$1"
   else
@@ -147,6 +150,7 @@ subst_paths() {
       -e "s|/var/lib/cmq-workers|@@STATE@@|g" \
       -e "s|^User=cmq\$|User=$CMQ_USER|" \
       -e "s|^Group=cmq\$|Group=$CMQ_GROUP|" \
+      -e "s|^TimeoutStopSec=40\$|TimeoutStopSec=$((DRAIN_TIMEOUT + 10))|" \
       -e "s|@@DEFAULTS@@|$DEFAULTS_FILE|g" \
       -e "s|@@INITD@@|$INITD_DIR/cmq-workers|g" \
       -e "s|@@PREFIX@@|$PREFIX|g" \
@@ -229,6 +233,9 @@ printf '%s\n' "$bins" | while read -r name path; do
   chmod 0755 "$stage/bin/$name"
 done
 chmod 0755 "$stage"
+# Root runs this code (cmq migrate, backup.sh from cron): as root, the tree is root's, not the
+# builder's (cp -a kept the checkout's owner).
+if [ "$(id -u)" = 0 ]; then chown -R root:root "$stage"; fi
 
 if [ -e "$dest_prefix" ]; then
   old=$stage.old

@@ -142,6 +142,8 @@ describe('init/cmq-workers against a PREFIX install', () => {
     const r = await run('systemd-analyze', ['verify', ...files]);
     expect(`${r.stdout}${r.stderr}`).toBe('');
     expect(r.code).toBe(0);
+    // systemd's stop timeout follows DRAIN_TIMEOUT (plus room), as the init script's does.
+    for (const f of files.filter((n) => n.endsWith('.service'))) expect([f, /^TimeoutStopSec=(\d+)$/m.exec(await readFile(f, 'utf8'))?.[1]]).toEqual([f, String(DRAIN_S + 10)]);
   });
 
   it('status before start: 3, every process stopped', async () => {
@@ -234,6 +236,8 @@ describe('init/cmq-workers against a PREFIX install', () => {
 
   it('installing again replaces the tree but keeps the edited defaults and configuration', async () => {
     await writeFile(p.defaults, `${await readFile(p.defaults, 'utf8')}# edited by the operator\n`);
+    // operations.md has the operator make STATE_DIR traversable: an upgrade must not undo it.
+    await chmod(join(p.root, 'state'), 0o711);
     await writeFile(join(p.prefix, 'left-over-from-old-release.js'), '');
     const r = await run(join(REPO, 'scripts', 'install.sh'), [], { env: installEnv(p), timeoutMs: 180_000 });
     expect(r.code).toBe(0);
@@ -241,6 +245,7 @@ describe('init/cmq-workers against a PREFIX install', () => {
     expect(await readFile(p.defaults, 'utf8')).toContain('# edited by the operator');
     expect(await readFile(join(p.config, 'worker.properties'), 'utf8')).toBe(`db.database=${db}\n`);
     expect(existsSync(join(p.prefix, 'left-over-from-old-release.js'))).toBe(false);
+    expect((await stat(join(p.root, 'state'))).mode & 0o777).toBe(0o711);
     const check = await run(join(p.prefix, 'bin', 'cmq'), ['config', 'check', '--config-dir', p.config]);
     expect(check.code).toBe(0);
   }, 180_000);

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pipeline } from '../helpers/pipeline';
 import { execFileP } from '../helpers/process';
@@ -56,9 +56,12 @@ afterAll(async () => {
 });
 
 it('each process writes a .prom file that parses as Prometheus text, and its counters match the actions run', async () => {
+  // Started under a strict umask: the .prom files must still be readable by node_exporter's user.
+  const umask = process.umask(0o077);
   const publisher = pipe.start('publisher');
   const subscriber = pipe.start('subscriber');
   const pinger = pipe.start('pinger');
+  process.umask(umask);
   await pipe.running('subscriber', 'default');
   await pipe.submit([
     ...Array.from({ length: 30 }, () => ({ type: 'noop', tenant })),
@@ -78,6 +81,7 @@ it('each process writes a .prom file that parses as Prometheus text, and its cou
     const text = readFileSync(file, 'utf8');
     await execFileP('sh', ['-c', `"${tool}" check metrics < "${file}"`]);
     expect(parse(text).size).toBeGreaterThan(0);
+    expect([file, statSync(file).mode & 0o777]).toEqual([file, 0o644]);
   }
   const sub = parse(readFileSync(files[1] as string, 'utf8'));
   const states = await pipe.pool.query<{ state: string; n: number }>("SELECT state, count(*)::int AS n FROM actions WHERE tenant_id = $1 GROUP BY state", [tenant]);

@@ -85,11 +85,41 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     expect(existsSync(join(tree.prefix, 'added-later.txt'))).toBe(false);
     expect(existsSync(join(tree.prefix, 'stray.log'))).toBe(false); // logs are not backed up
 
-    // Restoring over a database that exists works too (--clean --if-exists --create).
+    // Restoring over a database that exists works too: the restored copy takes its name, and the
+    // database as it was is kept aside under NAME_pre_TIME.
     await withDb(db, (c) => c.query('DELETE FROM action WHERE id > 10'));
     const again = await run(RESTORE, [dir, '--no-tree'], { env });
     expect(again.code).toBe(0);
     expect(await rows(db)).toEqual(before);
+    const kept = /kept as (\S+): drop it once the restore is checked/.exec(again.stdout)?.[1];
+    expect(kept).toMatch(new RegExp(`^${db}_pre_\\d{8}T\\d{6}Z$`));
+    expect(await rows(kept as string)).toHaveLength(10);
+    expect(await databaseExists(`${db}_restoring`)).toBe(false);
+    await dropDatabase(kept as string);
+  });
+
+  it('a restore that fails part-way (the dump names a role this cluster lacks) leaves the live database as it was', async () => {
+    const role = `cmq_gone_${Date.now()}`;
+    const target = join(root, 'backups-missing-role');
+    await withDb(db, async (c) => {
+      await c.query(`CREATE ROLE ${role}`);
+      await c.query('CREATE TABLE owned_elsewhere (id int)');
+      await c.query(`ALTER TABLE owned_elsewhere OWNER TO ${role}`);
+    });
+    expect((await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env })).code).toBe(0);
+    const dir = join(target, (await backups(target))[0] as string);
+    await withDb(db, async (c) => {
+      await c.query('DROP TABLE owned_elsewhere');
+      await c.query(`DROP ROLE ${role}`);
+      await c.query("INSERT INTO action VALUES (150000, 'added-after-backup', 'pending')");
+    });
+    const before = await rows(db);
+    const r = await run(RESTORE, [dir, '--no-tree'], { env });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`role "${role}" does not exist`);
+    expect(r.stderr).toContain(`failed; ${db} was not touched`);
+    expect(await rows(db)).toEqual(before);
+    expect(await databaseExists(`${db}_restoring`)).toBe(false);
   });
 
   it('refuses to restore a backup whose checksums do not match', async () => {
@@ -148,8 +178,10 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     expect(await backups(target)).toEqual([]);
   });
 
-  it('keeps only the newest N complete backups', async () => {
+  it('keeps only the newest N complete backups; a copy renamed by hand is neither counted nor removed', async () => {
     const target = join(root, 'backups-retention');
+    // It sorts after every timestamp: counted as the newest, it stopped every later backup.
+    await mkdir(join(target, 'cmq-backup-keep'), { recursive: true });
     const written: string[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await run(BACKUP, ['--target', target, '--keep', '2', '--prefix', tree.prefix, '--config-dir', tree.config], { env });
@@ -158,8 +190,9 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
       expect(m).not.toBeNull();
       written.push((m as RegExpExecArray)[1] as string);
     }
-    const kept = await backups(target);
+    const kept = (await backups(target)).filter((k) => k !== 'cmq-backup-keep');
     expect(kept).toHaveLength(2);
     expect(kept.map((k) => join(target, k))).toEqual(written.slice(1));
+    expect(existsSync(join(target, 'cmq-backup-keep'))).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { errorText } from '../errors';
@@ -47,6 +47,9 @@ export class MetricsFile implements Component {
     const text = await this.registry.metrics();
     const tmp = `${this.path}.${process.pid}.tmp`;
     writeFileSync(tmp, text);
+    // Readable by node_exporter's user whatever the service's umask (the units' UMask=0027 would
+    // make it 0640): counts and ages, nothing secret.
+    chmodSync(tmp, 0o644);
     renameSync(tmp, this.path);
   }
 
