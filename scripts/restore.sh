@@ -60,7 +60,7 @@ if [ "$DB" = 1 ]; then
   name=$(pg_restore --list "$BACKUP/db.dump" | sed -n 's/^;[[:space:]]*dbname: //p' | head -n 1)
   [ -n "$name" ] || die "cannot read the database name from $BACKUP/db.dump"
   scratch="${name}_restoring"
-  old="${name}_pre_$(date -u +%Y%m%dT%H%M%SZ)"
+  old="${name}_pre_$(date -u +%Y%m%d_%H%M%S)"
   # sql: runs the statements on stdin in the maintenance database, names as psql variables.
   sql() {
     psql -X -q -v ON_ERROR_STOP=1 -d "${PG_MAINTENANCE_DB:-postgres}" \
@@ -86,7 +86,7 @@ if [ "$DB" = 1 ]; then
   fi
   echo "restore.sh: restored the database $name from $BACKUP/db.dump"
   if [ "$exists" = 1 ]; then
-    echo "restore.sh: the database as it was is kept as $old: drop it once the restore is checked (DROP DATABASE \"$old\")"
+    echo "restore.sh: the database as it was is kept as $old: drop it once the restore is checked (DROP DATABASE $old)"
   fi
 fi
 

@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,6 +77,7 @@ describe('init/cmq-workers against a PREFIX install', () => {
   let p: Paths;
   let db: string;
   let cmqUid: number;
+  let impostor: ChildProcess | undefined;
   const init = (action: string): ReturnType<typeof run> => run(join(p.initd, 'cmq-workers'), [action], { timeoutMs: 60_000 });
   const pidOf = (proc: string): number => Number(readFileSync(join(p.run, `${proc}.pid`), 'utf8').trim());
 
@@ -191,12 +193,19 @@ describe('init/cmq-workers against a PREFIX install', () => {
     expect((await init('status')).code).toBe(0);
   });
 
-  it('a process killed with -9: status 1 naming it', async () => {
+  it('a process killed with -9: status 1 naming it, also once another process of user cmq has its pid', async () => {
     process.kill(pidOf('subscriber-second'), 'SIGKILL');
     let r = await init('status');
     await waitFor(async () => (r = await init('status')).code === 1, 10_000, 'status 1');
     expect(r.stdout).toMatch(/^subscriber \(second\): dead, pid file .* exists$/m);
     expect(r.stdout).toMatch(/^publisher \(main\): running/m);
+    // The pid reused by another process of user cmq (the local driver's sshd, a tenant's command):
+    // not taken for the subscriber, and (next test) never signalled by stop.
+    impostor = spawn('sleep', ['300'], { uid: cmqUid, gid: Number((await run('id', ['-g', 'cmq'])).stdout.trim()), stdio: 'ignore' });
+    await writeFile(join(p.run, 'subscriber-second.pid'), `${impostor.pid}\n`);
+    r = await init('status');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^subscriber \(second\): dead, pid file .* exists$/m);
   });
 
   it('stop: TERM drains every process well within the deadline; status 3; no process left', async () => {
@@ -210,6 +219,9 @@ describe('init/cmq-workers against a PREFIX install', () => {
     expect(status.stdout).not.toMatch(/running|dead/);
     expect(processesOf(p.root)).toEqual([]);
     expect((await readdir(p.run)).filter((f) => f.endsWith('.pid'))).toEqual([]);
+    expect(impostor?.exitCode).toBeNull(); // the process that had the dead subscriber's pid was left alone
+    expect(impostor?.signalCode).toBeNull();
+    impostor?.kill('SIGKILL');
     for (const proc of ['publisher-main', 'subscriber-default', 'pinger-main']) {
       expect(readFileSync(join(p.log, `${proc}.log`), 'utf8')).toContain('"msg":"state stopped"');
     }
@@ -230,6 +242,9 @@ describe('init/cmq-workers against a PREFIX install', () => {
 
     const restore = await run(join(p.prefix, 'scripts', 'restore.sh'), [join(target, name as string), '--no-tree'], { env });
     expect(restore.code).toBe(0);
+    const kept = /kept as (\S+):/.exec(restore.stdout)?.[1];
+    expect(kept).toMatch(new RegExp(`^${db}_pre_`));
+    await dropDatabase(kept as string);
     const migrate = await run(join(p.prefix, 'bin', 'cmq'), ['migrate', '--config-dir', p.config]);
     expect(migrate.code).toBe(0); // the restored database is at the current schema already
   });

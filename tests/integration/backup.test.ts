@@ -92,7 +92,7 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     expect(again.code).toBe(0);
     expect(await rows(db)).toEqual(before);
     const kept = /kept as (\S+): drop it once the restore is checked/.exec(again.stdout)?.[1];
-    expect(kept).toMatch(new RegExp(`^${db}_pre_\\d{8}T\\d{6}Z$`));
+    expect(kept).toMatch(new RegExp(`^${db}_pre_\\d{8}_\\d{6}$`));
     expect(await rows(kept as string)).toHaveLength(10);
     expect(await databaseExists(`${db}_restoring`)).toBe(false);
     await dropDatabase(kept as string);
