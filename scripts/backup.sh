@@ -98,6 +98,15 @@ sync -f "$stage/db.dump" 2>/dev/null || true
 mv "$stage" "$final" || die "cannot rename $stage to $final"
 echo "backup.sh: wrote $final"
 
+# The encryption keys of the database's secrets are in this backup only when km.keys_file is in
+# the config dir. Elsewhere (kept apart on purpose, or by accident) they must be backed up on
+# their own: say so at every run, or a restore on a new host could never decrypt a credential.
+keys=$(sed -n 's/^[[:space:]]*km\.keys_file[[:space:]]*[=:][[:space:]]*//p' "$CONFIG_DIR/km-client.cfg" 2>/dev/null | tail -n 1)
+case $keys in
+  ''|"$CONFIG_DIR"/*) ;;
+  *) echo "backup.sh: warning: km.keys_file $keys is outside $CONFIG_DIR and not in this backup; back it up separately (without it the restored database's credentials and SSH keys cannot be decrypted)" >&2 ;;
+esac
+
 # Retention: complete backups only (hidden .partial directories never match).
 count=0
 for b in $(find "$TARGET" -mindepth 1 -maxdepth 1 -type d -name "$BACKUP_GLOB" -exec basename {} \; | sort -r); do

@@ -178,6 +178,18 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     expect(await backups(target)).toEqual([]);
   });
 
+  it('warns when the encryption keys file is outside the config dir (and so not in the backup)', async () => {
+    const other = await makeTree(join(root, 'keys-elsewhere'));
+    await writeFile(join(other.config, 'km-client.cfg'), 'km.keys_file=/srv/cmq-keys/km.keys\nkm.active_key_id=k1\n');
+    const outside = await run(BACKUP, ['--target', join(root, 'backups-keys-outside'), '--prefix', other.prefix, '--config-dir', other.config], { env });
+    expect(outside.code).toBe(0);
+    expect(outside.stderr).toContain(`backup.sh: warning: km.keys_file /srv/cmq-keys/km.keys is outside ${other.config} and not in this backup`);
+    await writeFile(join(other.config, 'km-client.cfg'), `km.keys_file = ${other.config}/km.keys\nkm.active_key_id=k1\n`);
+    const inside = await run(BACKUP, ['--target', join(root, 'backups-keys-inside'), '--prefix', other.prefix, '--config-dir', other.config], { env });
+    expect(inside.code).toBe(0);
+    expect(inside.stderr).toBe('');
+  });
+
   it('keeps only the newest N complete backups; a copy renamed by hand is neither counted nor removed', async () => {
     const target = join(root, 'backups-retention');
     // It sorts after every timestamp: counted as the newest, it stopped every later backup.
