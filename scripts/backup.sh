@@ -8,7 +8,8 @@
 #   db.dump          pg_dump -Fc of the database
 #   MANIFEST.sha256  sha256sum of the two files above
 # It is built in DIR/.cmq-backup-<timestamp>.partial and renamed into place only when every
-# step succeeded, so a directory named cmq-backup-* is always complete. Then only the newest N
+# step succeeded, so a directory named cmq-backup-* is always complete (one run at a time per DIR;
+# the next run removes what a killed one left). Then only the newest N
 # complete backups are kept. Defaults: DIR=/var/backups/cmq-workers, N=7, and PREFIX/CONFIG_DIR
 # from ${CMQ_DEFAULTS:-/etc/default/cmq-workers} or /opt/cmq-workers and /etc/cmq-workers.
 # Database: the PG* environment when PGDATABASE is set, otherwise what
@@ -52,6 +53,15 @@ fi
 
 mkdir -p "$TARGET" || die "cannot create $TARGET"
 TARGET=$(cd "$TARGET" && pwd)
+# One backup at a time per target (the lock goes with the process, however it ends); holding it,
+# any .partial directory is the leftover of a run that was killed: removed.
+exec 9>>"$TARGET/.cmq-backup.lock"
+flock -n 9 || die "another backup.sh is writing to $TARGET"
+for p in "$TARGET"/.cmq-backup-*.partial; do
+  [ -d "$p" ] || continue
+  rm -rf "$p" || die "cannot remove $p, left by a backup that did not finish"
+  echo "backup.sh: removed $p, left by a backup that did not finish"
+done
 # Names sort by time, and a new one must sort after every existing backup (retention removes
 # the oldest by name): two backups within one second wait for the next second.
 # Only names of exactly that shape count (for ordering and for retention): a copy an operator

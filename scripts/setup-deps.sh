@@ -31,8 +31,7 @@ install_missing() {
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() {
-  local i
-  for i in $(seq 1 "$2"); do port_open "$1" && return 0; sleep 1; done
+  for _ in $(seq 1 "$2"); do port_open "$1" && return 0; sleep 1; done
   log "nothing listens on 127.0.0.1:$1 after $2 s"; return 1
 }
 

@@ -14,6 +14,7 @@ npm run typecheck
 mkdir -p .tmp
 status=0
 npx jest --ci --json --outputFile=.tmp/jest-results.json "$@" || status=$?
+# shellcheck disable=SC2016 # the quoted text is JavaScript
 node -e '
   const r = require("./.tmp/jest-results.json");
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed`);

@@ -29,7 +29,9 @@ for log in publisher-main subscriber-default pinger-main; do
 done
 
 # Its main job, end to end: an action submitted, relayed, run and committed.
-"$CMQ" tenants list | grep -q '^demo ' || "$CMQ" tenants add demo --name "Demo tenant"
+# (Output captured first: under pipefail, grep -q leaving early could fail the producer.)
+tenants=$("$CMQ" tenants list)
+grep -q '^demo ' <<<"$tenants" || "$CMQ" tenants add demo --name "Demo tenant"
 "$CMQ" call noop --tenant demo --args '{"sleep_ms": 100}' --wait --timeout 60
 "$CMQ" call ping --tenant demo --wait --timeout 60
 # The cloud part of the main job, on the embedded local driver: secrets at rest need a key, the
@@ -43,7 +45,8 @@ wait_for_noop() {
   exit 1
 }
 # The effective configuration (file and environment) says whether a keys file is set.
-if ! "$CMQ" config check | grep -Eq '^km\.keys_file=.+'; then
+effective=$("$CMQ" config check)
+if ! grep -Eq '^km\.keys_file=.+' <<<"$effective"; then
   # A keys file left by an interrupted run is used, not appended to (a second k1 would be refused).
   [ -s "$ETC/km.keys" ] || "$CMQ" keys generate --out "$ETC/km.keys" --id k1
   chown "$CMQ_USER:$CMQ_USER" "$ETC/km.keys" && chmod 0600 "$ETC/km.keys"

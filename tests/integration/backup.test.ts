@@ -1,8 +1,10 @@
 import { chmod, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, createUniqueDatabase, databaseExists, dropDatabase, pgEnv, run, withDb } from '../helpers/scripts';
+import { waitFor } from '../helpers/wait';
 
 const BACKUP = join(REPO, 'scripts', 'backup.sh');
 const RESTORE = join(REPO, 'scripts', 'restore.sh');
@@ -25,8 +27,9 @@ async function makeTree(root: string): Promise<{ prefix: string; config: string 
   return { prefix, config };
 }
 
+/** What a target directory holds besides backup.sh's lock file. */
 async function backups(dir: string): Promise<string[]> {
-  return existsSync(dir) ? (await readdir(dir)).sort() : [];
+  return existsSync(dir) ? (await readdir(dir)).filter((f) => f !== '.cmq-backup.lock').sort() : [];
 }
 
 describe('scripts/backup.sh and scripts/restore.sh', () => {
@@ -176,6 +179,30 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/no installed tree/);
     expect(await backups(target)).toEqual([]);
+  });
+
+  it('one backup at a time per target; the leftover of a killed backup is removed by the next', async () => {
+    const target = join(root, 'backups-lock');
+    const leftover = join(target, '.cmq-backup-20200101T000000Z.partial');
+    await mkdir(leftover, { recursive: true });
+    await writeFile(join(leftover, 'db.dump'), 'half a dump');
+    // Another run holds the lock (flock(1) takes the same kind of lock as backup.sh).
+    const holder = spawn('flock', ['-o', join(target, '.cmq-backup.lock'), 'sleep', '30'], { stdio: 'ignore', detached: true });
+    try {
+      await waitFor(async () => (await run('flock', ['-n', join(target, '.cmq-backup.lock'), 'true'])).code !== 0, 5_000, 'the lock to be held');
+      const busy = await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env });
+      expect(busy.code).not.toBe(0);
+      expect(busy.stderr).toContain(`another backup.sh is writing to ${target}`);
+      expect(existsSync(leftover)).toBe(true); // not touched while the other run may be writing it
+    } finally {
+      process.kill(-(holder.pid as number), 'SIGKILL'); // flock and its sleep
+    }
+    await waitFor(async () => (await run('flock', ['-n', join(target, '.cmq-backup.lock'), 'true'])).code === 0, 5_000, 'the lock to be free');
+    const r = await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`removed ${leftover}, left by a backup that did not finish`);
+    expect(existsSync(leftover)).toBe(false);
+    expect(await backups(target)).toHaveLength(1);
   });
 
   it('warns when the encryption keys file is outside the config dir (and so not in the backup)', async () => {

@@ -3,6 +3,8 @@ import { REPO, run } from '../helpers/scripts';
 
 /** The operations scripts run under /bin/sh (dash on Debian) as root: keep them clean. */
 const SCRIPTS = ['scripts/install.sh', 'scripts/backup.sh', 'scripts/restore.sh', 'init/cmq-workers'];
+/** The set-up scripts (the README's two commands and what they call) are bash. */
+const BASH_SCRIPTS = ['scripts/up.sh', 'scripts/setup-deps.sh', 'scripts/npm-install.sh', 'scripts/test.sh'];
 
 /** shellcheck, installing Debian's package when it is missing (never skip). */
 async function ensureShellcheck(): Promise<void> {
@@ -23,6 +25,16 @@ describe('operations shell scripts', () => {
     expect(syntax.stderr).toBe('');
     expect(syntax.code).toBe(0);
     const check = await run('shellcheck', ['--shell=sh', '--severity=style', path]);
+    expect(check.stdout).toBe('');
+    expect(check.code).toBe(0);
+  });
+
+  it.each(BASH_SCRIPTS)('%s parses under bash and is shellcheck-clean', async (script) => {
+    const path = join(REPO, script);
+    const syntax = await run('bash', ['-n', path]);
+    expect(syntax.stderr).toBe('');
+    expect(syntax.code).toBe(0);
+    const check = await run('shellcheck', ['--shell=bash', '--severity=style', path]);
     expect(check.stdout).toBe('');
     expect(check.code).toBe(0);
   });
