@@ -34,9 +34,12 @@ describe('init/cmq-workers with stand-in services', () => {
     root = await mkdtemp(join(tmpdir(), 'cmq-init-fake-'));
     await chmod(root, 0o755);
     for (const d of ['bin', 'etc', 'log', 'run']) await mkdir(dir(d));
-    await writeFile(dir('fake.js'), FAKE);
+    // Where the install puts each service's code: the init script checks that a pid it finds
+    // runs that file (and not some other process that got the pid).
     for (const svc of ['publisher', 'subscriber', 'pinger']) {
-      await writeFile(dir('bin', `cmq-${svc}`), `#!/bin/sh\nexec '${process.execPath}' '${dir('fake.js')}' ${svc} "$@"\n`);
+      await mkdir(dir('services', svc, 'dist'), { recursive: true });
+      await writeFile(dir('services', svc, 'dist', 'main.js'), FAKE);
+      await writeFile(dir('bin', `cmq-${svc}`), `#!/bin/sh\nexec '${process.execPath}' '${dir('services', svc, 'dist', 'main.js')}' ${svc} "$@"\n`);
       await chmod(dir('bin', `cmq-${svc}`), 0o755);
     }
     await writeFile(dir('etc', 'subscriber.properties'), '');
