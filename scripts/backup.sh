@@ -53,10 +53,10 @@ fi
 
 mkdir -p "$TARGET" || die "cannot create $TARGET"
 TARGET=$(cd "$TARGET" && pwd)
-# One backup at a time per target (the lock goes with the process, however it ends); holding it,
-# any .partial directory is the leftover of a run that was killed: removed.
-exec 9>>"$TARGET/.cmq-backup.lock"
-flock -n 9 || die "another backup.sh is writing to $TARGET"
+# One backup at a time per target: a lock on the directory itself (it goes with the process,
+# however that ends). Holding it, any .partial directory is the leftover of a killed run: removed.
+exec 9<"$TARGET" || die "cannot open $TARGET to lock it"
+flock -n 9 || die "another backup.sh is writing to $TARGET (or $TARGET cannot be locked)"
 for p in "$TARGET"/.cmq-backup-*.partial; do
   [ -d "$p" ] || continue
   rm -rf "$p" || die "cannot remove $p, left by a backup that did not finish"
@@ -111,9 +111,13 @@ echo "backup.sh: wrote $final"
 # The encryption keys of the database's secrets are in this backup only when km.keys_file is in
 # the config dir. Elsewhere (kept apart on purpose, or by accident) they must be backed up on
 # their own: say so at every run, or a restore on a new host could never decrypt a credential.
-keys=$(sed -n 's/^[[:space:]]*km\.keys_file[[:space:]]*[=:][[:space:]]*//p' "$CONFIG_DIR/km-client.cfg" 2>/dev/null | tail -n 1)
-case $keys in
-  ''|"$CONFIG_DIR"/*) ;;
+# (Properties syntax: key=value, key: value or key value. Compared after resolving links: a link
+# in the config dir to a file elsewhere puts only the link in the archive.)
+keys=$(sed -n 's/^[[:space:]]*km\.keys_file\([[:space:]]*[=:][[:space:]]*\|[[:space:]]\{1,\}\)//p' "$CONFIG_DIR/km-client.cfg" 2>/dev/null | tail -n 1)
+real_keys=$(readlink -m -- "$keys" 2>/dev/null || echo "$keys")
+real_config=$(readlink -m -- "$CONFIG_DIR" 2>/dev/null || echo "$CONFIG_DIR")
+case $real_keys in
+  ''|"$real_config"/*) ;;
   *) echo "backup.sh: warning: km.keys_file $keys is outside $CONFIG_DIR and not in this backup; back it up separately (without it the restored database's credentials and SSH keys cannot be decrypted)" >&2 ;;
 esac
 

@@ -8,8 +8,10 @@
 #   RUN_DIR=/run/cmq-workers  STATE_DIR=/var/lib/cmq-workers  INITD_DIR=/etc/init.d
 #   SYSTEMD_UNIT_DIR=/lib/systemd/system  LOGROTATE_DIR=/etc/logrotate.d
 #   DEFAULTS_FILE=/etc/default/cmq-workers  CMQ_USER=cmq  CMQ_GROUP=$CMQ_USER
-#   DRAIN_TIMEOUT=30  NODE=$(command -v node)  CMQ_NO_USER=1 (same as --no-user)
-# With DESTDIR set (packaging), no user is created and nothing is chowned.
+#   DRAIN_TIMEOUT=30 (or the existing defaults file's)  NODE=$(command -v node)
+#   CMQ_NO_USER=1 (same as --no-user)
+# With DESTDIR set (packaging), no user is created and nothing is chowned to it; run as root,
+# the installed tree is root's. Existing directories keep their mode and owner.
 # Existing configuration files and an existing defaults file are never overwritten.
 set -eu
 
@@ -29,7 +31,7 @@ LOGROTATE_DIR=${LOGROTATE_DIR:-/etc/logrotate.d}
 DEFAULTS_FILE=${DEFAULTS_FILE:-/etc/default/cmq-workers}
 CMQ_USER=${CMQ_USER:-cmq}
 CMQ_GROUP=${CMQ_GROUP:-$CMQ_USER}
-DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-30}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-}
 CMQ_NO_USER=${CMQ_NO_USER:-0}
 
 while [ $# -gt 0 ]; do
@@ -37,10 +39,16 @@ while [ $# -gt 0 ]; do
     --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; PREFIX=$2; shift 2 ;;
     --destdir) [ $# -ge 2 ] || die "--destdir needs a directory"; DESTDIR=$2; shift 2 ;;
     --no-user) CMQ_NO_USER=1; shift ;;
-    -h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
+
+# Reinstalling keeps the defaults file, so its DRAIN_TIMEOUT is the one the units must match.
+if [ -z "${DRAIN_TIMEOUT:-}" ] && [ -r "$DESTDIR$DEFAULTS_FILE" ]; then
+  DRAIN_TIMEOUT=$(sed -n 's/^DRAIN_TIMEOUT=\([0-9]*\).*/\1/p' "$DESTDIR$DEFAULTS_FILE" | tail -n 1)
+fi
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-30}
 
 # Paths end up in sed expressions and generated scripts: keep them to a safe alphabet.
 for p in "$PREFIX" "$CONFIG_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR" "$INITD_DIR" \

@@ -3,14 +3,13 @@
 #
 #   scripts/restore.sh BACKUP_DIR [--no-tree] [--no-db] [--prefix P] [--config-dir D]
 #
-# Stop the services first (the database is swapped by renaming, which fails while they are
-# connected). Steps: verify MANIFEST.sha256; restore the dump into a scratch database NAME_restoring
-# (the role needs CREATEDB); only once that worked, rename the live database to NAME_pre_TIME
-# (kept: drop it once the restore is checked) and the scratch one to NAME, through the maintenance
-# database (${PG_MAINTENANCE_DB:-postgres}); then, unless --no-tree, replace PREFIX and the config
-# dir with the archived ones. A failed restore leaves the live database as it was.
+# Stop the services first (renaming the database fails while they are connected). Steps: verify
+# MANIFEST.sha256; set the live database NAME aside as NAME_pre_YYYYMMDD_HHMMSS (kept: drop it once
+# the restore is checked); `pg_restore --create` NAME as dumped, through the maintenance database
+# (${PG_MAINTENANCE_DB:-postgres}); if that fails, drop what it made and rename the old one back;
+# then, unless --no-tree, replace PREFIX and the config dir with the archived ones.
 # PREFIX, CONFIG_DIR and the database connection are found as in backup.sh. NAME is the name the
-# database had when it was dumped.
+# database had when it was dumped (at most 43 bytes).
 set -eu
 
 die() { echo "restore.sh: $*" >&2; exit 1; }
@@ -35,7 +34,7 @@ while [ $# -gt 0 ]; do
     --no-db) DB=0; shift ;;
     --prefix) PREFIX=$2; shift 2 ;;
     --config-dir) CONFIG_DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
     -*) die "unknown argument: $1 (see --help)" ;;
     *) [ -z "$BACKUP" ] || die "only one BACKUP_DIR, got '$BACKUP' and '$1'"; BACKUP=$1; shift ;;
   esac
@@ -59,34 +58,40 @@ if [ "$DB" = 1 ]; then
   fi
   name=$(pg_restore --list "$BACKUP/db.dump" | sed -n 's/^;[[:space:]]*dbname: //p' | head -n 1)
   [ -n "$name" ] || die "cannot read the database name from $BACKUP/db.dump"
-  scratch="${name}_restoring"
+  if [ -n "${PGDATABASE:-}" ] && [ "$PGDATABASE" != "$name" ]; then
+    echo "restore.sh: warning: the dump is of database $name; the configuration names $PGDATABASE" >&2
+  fi
   old="${name}_pre_$(date -u +%Y%m%d_%H%M%S)"
+  # PostgreSQL cuts names to 63 bytes: the copy set aside must keep a name of its own.
+  [ "$(printf %s "$old" | wc -c)" -le 63 ] \
+    || die "the database name $name is too long to set a copy aside beside it (at most 43 bytes)"
   # sql: runs the statements on stdin in the maintenance database, names as psql variables.
   sql() {
-    psql -X -q -v ON_ERROR_STOP=1 -d "${PG_MAINTENANCE_DB:-postgres}" \
-      -v name="$name" -v scratch="$scratch" -v old="$old" >/dev/null
+    psql -X -q -v ON_ERROR_STOP=1 -d "${PG_MAINTENANCE_DB:-postgres}" -v name="$name" -v old="$old" "$@"
   }
-  drop_scratch() { echo 'DROP DATABASE IF EXISTS :"scratch"' | sql || true; }
-  if ! { echo 'DROP DATABASE IF EXISTS :"scratch"' | sql && echo 'CREATE DATABASE :"scratch" TEMPLATE template0' | sql; }; then
-    die "cannot create the scratch database $scratch (the role needs CREATEDB); $name was not touched"
+  exists=$(echo "SELECT 1 FROM pg_database WHERE datname = :'name'" | sql -At) \
+    || die "cannot look for the database $name"
+  # The live database is set aside (renamed, not dropped) and comes back if the restore fails;
+  # pg_restore --create then makes the database as it was dumped: owner, encoding, locale,
+  # settings and grants included.
+  if [ "$exists" = 1 ]; then
+    echo 'ALTER DATABASE :"name" RENAME TO :"old"' | sql >/dev/null \
+      || die "cannot set $name aside (are the services stopped? nothing may be connected to the database); it was not touched"
+    echo "restore.sh: set $name aside as $old"
   fi
-  if ! pg_restore --exit-on-error --dbname="$scratch" "$BACKUP/db.dump"; then
-    drop_scratch
-    die "pg_restore of $BACKUP/db.dump into $scratch failed; $name was not touched"
-  fi
-  exists=$(echo "SELECT 1 FROM pg_database WHERE datname = :'name'" | psql -X -qAt -v ON_ERROR_STOP=1 -d "${PG_MAINTENANCE_DB:-postgres}" -v name="$name") \
-    || { drop_scratch; die "cannot look for the database $name"; }
-  if [ "$exists" = 1 ] && ! echo 'ALTER DATABASE :"name" RENAME TO :"old"' | sql; then
-    drop_scratch
-    die "cannot set $name aside (are the services stopped? nothing may be connected to the database); it was not touched"
-  fi
-  if ! echo 'ALTER DATABASE :"scratch" RENAME TO :"name"' | sql; then
-    if [ "$exists" = 1 ]; then echo 'ALTER DATABASE :"old" RENAME TO :"name"' | sql || true; fi
-    die "cannot rename $scratch to $name (the restored copy is left as $scratch)"
+  if ! pg_restore --create --exit-on-error --dbname="${PG_MAINTENANCE_DB:-postgres}" "$BACKUP/db.dump"; then
+    # Only a half-restored copy can have the name now.
+    echo 'DROP DATABASE IF EXISTS :"name"' | sql >/dev/null || true
+    if [ "$exists" = 1 ]; then
+      echo 'ALTER DATABASE :"old" RENAME TO :"name"' | sql >/dev/null \
+        || die "pg_restore of $BACKUP/db.dump failed, and $old could not be renamed back to $name: do it by hand"
+      die "pg_restore of $BACKUP/db.dump failed; $name is back as it was"
+    fi
+    die "pg_restore of $BACKUP/db.dump failed"
   fi
   echo "restore.sh: restored the database $name from $BACKUP/db.dump"
   if [ "$exists" = 1 ]; then
-    echo "restore.sh: the database as it was is kept as $old: drop it once the restore is checked (DROP DATABASE $old)"
+    echo "restore.sh: the database as it was is kept as $old: drop it once the restore is checked (DROP DATABASE \"$old\")"
   fi
 fi
 

@@ -235,7 +235,7 @@ describe('init/cmq-workers against a PREFIX install', () => {
     const backup = await run(join(p.prefix, 'scripts', 'backup.sh'), ['--target', target], { env });
     expect(backup.stderr).toBe('');
     expect(backup.code).toBe(0);
-    const [name] = (await readdir(target)).filter((f) => !f.startsWith('.')); // not backup.sh's lock file
+    const [name] = await readdir(target);
     const members = (await run('tar', ['-tzf', join(target, name as string, 'tree.tar.gz')])).stdout.split('\n');
     expect(members).toEqual(expect.arrayContaining(['prefix/bin/cmq-publisher', 'config/worker.properties', 'config/subscriber-second.properties']));
     expect(members.filter((m) => m.endsWith('.log'))).toEqual([]);
@@ -254,9 +254,13 @@ describe('init/cmq-workers against a PREFIX install', () => {
     // operations.md has the operator make STATE_DIR traversable: an upgrade must not undo it.
     await chmod(join(p.root, 'state'), 0o711);
     await writeFile(join(p.prefix, 'left-over-from-old-release.js'), '');
-    const r = await run(join(REPO, 'scripts', 'install.sh'), [], { env: installEnv(p), timeoutMs: 180_000 });
+    // Without DRAIN_TIMEOUT in the environment: the kept defaults file's value still sets the units'.
+    const env = installEnv(p);
+    delete env.DRAIN_TIMEOUT;
+    const r = await run(join(REPO, 'scripts', 'install.sh'), [], { env, timeoutMs: 180_000 });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`kept existing ${join(p.config, 'worker.properties')}`);
+    expect(await readFile(join(p.units, 'cmq-publisher.service'), 'utf8')).toMatch(new RegExp(`^TimeoutStopSec=${DRAIN_S + 10}$`, 'm'));
     expect(await readFile(p.defaults, 'utf8')).toContain('# edited by the operator');
     expect(await readFile(join(p.config, 'worker.properties'), 'utf8')).toBe(`db.database=${db}\n`);
     expect(existsSync(join(p.prefix, 'left-over-from-old-release.js'))).toBe(false);

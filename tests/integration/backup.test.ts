@@ -27,9 +27,8 @@ async function makeTree(root: string): Promise<{ prefix: string; config: string 
   return { prefix, config };
 }
 
-/** What a target directory holds besides backup.sh's lock file. */
 async function backups(dir: string): Promise<string[]> {
-  return existsSync(dir) ? (await readdir(dir)).filter((f) => f !== '.cmq-backup.lock').sort() : [];
+  return existsSync(dir) ? (await readdir(dir)).sort() : [];
 }
 
 describe('scripts/backup.sh and scripts/restore.sh', () => {
@@ -120,9 +119,25 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     const r = await run(RESTORE, [dir, '--no-tree'], { env });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`role "${role}" does not exist`);
-    expect(r.stderr).toContain(`failed; ${db} was not touched`);
+    expect(r.stderr).toContain(`failed; ${db} is back as it was`);
+    expect(r.stdout).toMatch(new RegExp(`set ${db} aside as ${db}_pre_`));
     expect(await rows(db)).toEqual(before);
     expect(await databaseExists(`${db}_restoring`)).toBe(false);
+  });
+
+  it('refuses a database name too long to set a copy aside beside it (PostgreSQL cuts names to 63 bytes), changing nothing', async () => {
+    const long = await createUniqueDatabase(`cmq_backup_${'x'.repeat(30)}`); // 50 bytes
+    try {
+      const longEnv = { ...env, ...pgEnv(long) };
+      const target = join(root, 'backups-long-name');
+      expect((await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env: longEnv })).code).toBe(0);
+      const r = await run(RESTORE, [join(target, (await backups(target))[0] as string), '--no-tree'], { env: longEnv });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`the database name ${long} is too long to set a copy aside beside it (at most 43 bytes)`);
+      expect(await databaseExists(long)).toBe(true);
+    } finally {
+      await dropDatabase(long);
+    }
   });
 
   it('refuses to restore a backup whose checksums do not match', async () => {
@@ -186,10 +201,10 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     const leftover = join(target, '.cmq-backup-20200101T000000Z.partial');
     await mkdir(leftover, { recursive: true });
     await writeFile(join(leftover, 'db.dump'), 'half a dump');
-    // Another run holds the lock (flock(1) takes the same kind of lock as backup.sh).
-    const holder = spawn('flock', ['-o', join(target, '.cmq-backup.lock'), 'sleep', '30'], { stdio: 'ignore', detached: true });
+    // Another run holds the lock on the target directory (flock(1) takes the same kind of lock).
+    const holder = spawn('flock', ['-o', target, 'sleep', '30'], { stdio: 'ignore', detached: true });
     try {
-      await waitFor(async () => (await run('flock', ['-n', join(target, '.cmq-backup.lock'), 'true'])).code !== 0, 5_000, 'the lock to be held');
+      await waitFor(async () => (await run('flock', ['-n', target, 'true'])).code !== 0, 5_000, 'the lock to be held');
       const busy = await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env });
       expect(busy.code).not.toBe(0);
       expect(busy.stderr).toContain(`another backup.sh is writing to ${target}`);
@@ -197,7 +212,7 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     } finally {
       process.kill(-(holder.pid as number), 'SIGKILL'); // flock and its sleep
     }
-    await waitFor(async () => (await run('flock', ['-n', join(target, '.cmq-backup.lock'), 'true'])).code === 0, 5_000, 'the lock to be free');
+    await waitFor(async () => (await run('flock', ['-n', target, 'true'])).code === 0, 5_000, 'the lock to be free');
     const r = await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`removed ${leftover}, left by a backup that did not finish`);
@@ -211,8 +226,16 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     const outside = await run(BACKUP, ['--target', join(root, 'backups-keys-outside'), '--prefix', other.prefix, '--config-dir', other.config], { env });
     expect(outside.code).toBe(0);
     expect(outside.stderr).toContain(`backup.sh: warning: km.keys_file /srv/cmq-keys/km.keys is outside ${other.config} and not in this backup`);
+    // The properties syntax `key value`, and a link in the config dir to a file elsewhere (tar keeps only the link).
+    await writeFile(join(other.config, 'km-client.cfg'), 'km.keys_file /srv/cmq-keys/km.keys\n');
+    expect((await run(BACKUP, ['--target', join(root, 'backups-keys-space'), '--prefix', other.prefix, '--config-dir', other.config], { env })).stderr).toContain('km.keys_file /srv/cmq-keys/km.keys is outside');
+    await mkdir(join(root, 'keys-elsewhere', 'vault'), { recursive: true });
+    await writeFile(join(root, 'keys-elsewhere', 'vault', 'km.keys'), 'k1=x\n');
+    await symlink(join(root, 'keys-elsewhere', 'vault', 'km.keys'), join(other.config, 'linked.keys'));
+    await writeFile(join(other.config, 'km-client.cfg'), `km.keys_file=${other.config}/linked.keys\n`);
+    expect((await run(BACKUP, ['--target', join(root, 'backups-keys-link'), '--prefix', other.prefix, '--config-dir', other.config], { env })).stderr).toContain(`km.keys_file ${other.config}/linked.keys is outside`);
     await writeFile(join(other.config, 'km-client.cfg'), `km.keys_file = ${other.config}/km.keys\nkm.active_key_id=k1\n`);
-    const inside = await run(BACKUP, ['--target', join(root, 'backups-keys-inside'), '--prefix', other.prefix, '--config-dir', other.config], { env });
+    const inside = await run(BACKUP, ['--target', join(root, 'backups-keys-inside'), '--prefix', other.prefix, '--config-dir', `${other.config}/`], { env });
     expect(inside.code).toBe(0);
     expect(inside.stderr).toBe('');
   });
