@@ -95,6 +95,11 @@ describe('cmq logs', () => {
 
 describe('cmq status', () => {
   it('shows the live processes, each family\'s load and each tenant\'s actions by state; --json too', async () => {
+    // A heartbeat is up to one interval old: wait for one written after the last outcome.
+    await waitFor(async () => {
+      const beats = JSON.parse((await runCmq(['status', '--json', '--config-dir', pipe.dir])).stdout) as { processes: Array<{ service: string; in_flight: number | null; failed: number | null }> };
+      return beats.processes.some((p) => p.service === 'subscriber' && p.in_flight === 0 && p.failed === 2);
+    }, 15_000, 'a subscriber heartbeat with nothing in flight');
     const res = await runCmq(['status', '--config-dir', pipe.dir]);
     expect(res).toMatchObject({ code: 0, stderr: '' });
     expect(res.stdout).toMatch(/^PROCESSES \(2 live\)\nSERVICE\s+NAME\s+HOST\s+PID\s+VERSION\s+UPTIME\s+QUEUES\s+IN-FLIGHT\s+PROCESSED\s+FAILED\s+HEARTBEAT\s+LOOP-LAG\n/);
