@@ -29,7 +29,10 @@ function filesUnder(dir: string): string[] {
 beforeAll(async () => {
   sshd = await Sshd.start();
   work = sshd.writableDir();
-  pipe = await Pipeline.create({ config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8', 'ssh.output_cap': '4096' } } });
+  // No scheduled log collection during these tests (slots are aligned to the interval: the next
+  // one is at midnight UTC): a collection from a guest of the same sshd would add its own line to
+  // the host-key test's security lines. tests/e2e/guest-logs*.test.ts cover collection.
+  pipe = await Pipeline.create({ config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8', 'ssh.output_cap': '4096' }, 'publisher.properties': { 'logs.collect_interval': '24h' } } });
   const keys = join(pipe.dir, 'km.keys');
   const gen = await runCmq(['keys', 'generate', '--out', keys, '--id', 'k1']);
   outputs.push(gen.stdout, gen.stderr);
