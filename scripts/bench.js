@@ -36,7 +36,6 @@ const args = process.argv.slice(2);
 const JSON_OUT = args.includes('--json');
 const N = Number(args[args.indexOf('--actions') + 1]) || 30_000;
 const RAW_N = Number(args[args.indexOf('--raw') + 1]) || 50_000;
-/** BENCH_NODE_FLAGS (environment): extra Node flags for the publisher and subscriber, for experiments (`--single-threaded-gc`). */
 /** `--cpu-prof DIR`: the publisher and subscriber write V8 CPU profiles there (open in Chrome DevTools). */
 const PROF_DIR = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : undefined;
 /** `--pg-log`: PostgreSQL logs every statement of this run's database with its duration and plan (server log). */
@@ -95,6 +94,7 @@ function writeConfig(dir) {
   for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
 }
 
+/** Starts a built service; BENCH_NODE_FLAGS (environment) adds Node flags, for experiments (`--single-threaded-gc`). */
 function start(service, dir) {
   const prof = PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=${service}.cpuprofile`];
   const extra = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);

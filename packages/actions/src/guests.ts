@@ -38,13 +38,14 @@ export interface NewGuest {
 /** Most log paths a guest may have (the CHECK of migration 007). */
 export const MAX_LOG_PATHS = 100;
 
-/**
- * Why `path` is not a remote log file guest.logs.collect can take (absolute, a file not a
- * directory, no . or .. segments, no NUL or newline), or undefined when it is fine.
- */
 /** Longest remote log path, in UTF-8 bytes. */
 export const MAX_LOG_PATH_BYTES = 1024;
 
+/**
+ * Why `path` is not a remote log file guest.logs.collect can take (absolute, a file not a
+ * directory, no . or .. segments, no NUL or line break, at most MAX_LOG_PATH_BYTES), or
+ * undefined when it is fine.
+ */
 export function logPathProblem(path: string): string | undefined {
   if (!path.startsWith('/')) return 'is not absolute (it must start with /)';
   if (path.endsWith('/')) return 'names a directory (it ends with /), not a file';

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { ActionDefinition } from './action-definition';
 import { ACCOUNT_ID } from './ids';
 
-const ACCOUNT = ACCOUNT_ID;
 const SERVER = z.string().min(1).max(200);
 const NODE = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'a node id of the tenant');
 
@@ -13,14 +12,14 @@ function provision(type: string, description: string, shape: z.ZodRawShape): Act
 /** Cloud server actions (provisioning.cfg mode=dynamic only). */
 export const SERVER_DEFINITIONS: readonly ActionDefinition[] = [
   provision('server.launch', 'launches a server through the account\'s driver (the action id is the idempotency token)', {
-    account: ACCOUNT,
+    account: ACCOUNT_ID,
     image: z.string().min(1).max(200).optional(),
     size: z.string().min(1).max(100).optional(),
     name: z.string().min(1).max(100).optional(),
   }),
-  provision('server.await', 'polls a launched server until it runs or the deadline passes', { account: ACCOUNT, server: SERVER, deadline: z.iso.datetime({ offset: true }).optional() }),
-  provision('server.terminate', 'terminates a server', { account: ACCOUNT, server: SERVER }),
-  provision('server.reboot', 'reboots a server', { account: ACCOUNT, server: SERVER }),
+  provision('server.await', 'polls a launched server until it runs or the deadline passes', { account: ACCOUNT_ID, server: SERVER, deadline: z.iso.datetime({ offset: true }).optional() }),
+  provision('server.terminate', 'terminates a server', { account: ACCOUNT_ID, server: SERVER }),
+  provision('server.reboot', 'reboots a server', { account: ACCOUNT_ID, server: SERVER }),
 ];
 
 /** Worker process actions on registered nodes over SSH (mode=static or dynamic). */

@@ -1,7 +1,7 @@
 import type { Family } from '@cmq/common';
 import { z } from 'zod';
 import { checkArgs } from './definitions';
-import { unstorable } from './storable';
+import { unstorable, unstorableJson } from './storable';
 
 /** Largest serialized `args` accepted at intake (well under the subscribers' body cap). */
 export const MAX_ARGS_BYTES = 128 * 1024;
@@ -49,9 +49,10 @@ export function parseRequest(raw: unknown, now: Date = new Date()): RequestCheck
   if (r.countdown !== undefined && r.eta !== undefined) return { ok: false, error: 'countdown and eta: give one of them, not both' };
   const args = checkArgs(r.type, r.args ?? {});
   if (!args.ok) return { ok: false, error: args.error };
-  const badArg = unstorable(args.args, 'args');
+  const argsJson = JSON.stringify(args.args);
+  const badArg = unstorableJson(args.args, argsJson, 'args');
   if (badArg !== undefined) return { ok: false, error: badArg };
-  const size = Buffer.byteLength(JSON.stringify(args.args));
+  const size = Buffer.byteLength(argsJson);
   if (size > MAX_ARGS_BYTES) return { ok: false, error: `args: ${size} bytes, more than the ${MAX_ARGS_BYTES} allowed` };
   const notBefore = r.countdown !== undefined ? new Date(now.getTime() + r.countdown * 1000) : r.eta !== undefined ? new Date(r.eta) : null;
   if (notBefore !== null && Number.isNaN(notBefore.getTime())) return { ok: false, error: 'countdown: too far in the future' };

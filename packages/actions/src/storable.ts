@@ -43,13 +43,22 @@ export function unstorable(value: unknown, path: string): string | undefined {
   return undefined;
 }
 
+/** JSON.stringify's escapes of a NUL or of a lone surrogate (it writes paired ones as they are). */
+const UNSTORABLE_ESCAPE = /\\u0000|\\ud[89a-f][0-9a-f]{2}/i;
+
+/**
+ * {@link unstorable} for a value already serialized as `json` (JSON.stringify escapes every NUL
+ * and half surrogate pair, in keys too): the walk is skipped when the text shows neither.
+ */
+export function unstorableJson(value: unknown, json: string, path: string): string | undefined {
+  return UNSTORABLE_ESCAPE.test(json) ? unstorable(value, path) : undefined;
+}
+
 /** `text` with each NUL written as the six characters `\u0000`, for a column that must keep what arrived. */
 export function storableText(text: string): string {
   return text.includes('\u0000') ? text.split('\u0000').join('\\u0000') : text;
 }
 
-/** JSON.stringify's escapes of a NUL or of a lone surrogate (it writes paired ones as they are). */
-const UNSTORABLE_ESCAPE = /\\u0000|\\ud[89a-f][0-9a-f]{2}/i;
 const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
 function storableString(text: string): string {

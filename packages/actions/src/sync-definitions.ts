@@ -12,13 +12,12 @@ export const RESOURCE_KIND: Record<SyncKind, ResourceKind> = { servers: 'server'
 export const RESOURCE_KINDS = ['server', 'firewall', 'volume', 'budget'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
-const ACCOUNT = ACCOUNT_ID;
 
 function sync(kind: SyncKind, what: string): ActionDefinition {
   return {
     type: `sync.${kind}`,
     description: `polls the account's ${what}, records created / changed / gone ones (cmq resources, cmq changes) and caches the latest state in Redis`,
-    schema: z.strictObject({ account: ACCOUNT }),
+    schema: z.strictObject({ account: ACCOUNT_ID }),
     family: () => 'monitor',
   };
 }

@@ -38,9 +38,11 @@ export function oneLine(text: string | null | undefined, max: number): string {
 
 /** A plain text table: a header line, then one line per row, columns padded (the last is not). */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // Escaped before measuring: an escaped control character is six columns wide.
+  const shown = rows.map((r) => r.map(printable));
+  const widths = header.map((h, i) => Math.max(h.length, ...shown.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
-  return [line(header), ...rows.map((r) => r.map(printable)).map(line)].map((l) => `${l}\n`).join('');
+  return [line(header), ...shown.map(line)].map((l) => `${l}\n`).join('');
 }
 
 /** `cmq actions`: one line per action. */

@@ -11,15 +11,10 @@ export interface Claimant {
   readonly worker: string;
 }
 
-/** Whether a failed commit would fail again the same way: PostgreSQL refused the data, or it cannot be written as JSON. */
-function unstorable(err: unknown): boolean {
-  return isDataRefusal(err) || err instanceof UnstorableOutcomeError;
-}
-
 /**
  * A subscriber's two database steps per delivery, each batched: claims, and outcome commits. A
- * batch PostgreSQL refuses for its data (or an outcome that cannot be written as JSON) is
- * retried item by item, so one bad item fails alone.
+ * batch PostgreSQL refuses for its data is retried item by item, so one bad item fails alone; an
+ * outcome that cannot be written as JSON is replaced in its batch (see commitBatch).
  */
 export class ClaimBatches {
   private readonly claims: Batcher<string, Claim>;
@@ -32,7 +27,7 @@ export class ClaimBatches {
     private readonly claimant: Claimant,
   ) {
     this.claims = new Batcher((ids) => this.claimBatch(ids), 500, 1, isDataRefusal);
-    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1, unstorable);
+    this.commits = new Batcher((outcomes) => this.commitBatch(outcomes), 500, 1, isDataRefusal);
   }
 
   claim(id: string): Promise<Claim> {
@@ -62,25 +57,28 @@ export class ClaimBatches {
 
   /**
    * Commits a batch; per outcome, the outcome committed or null (fenced out). An outcome that
-   * PostgreSQL refuses for its data even alone (the batcher retries a refused batch item by item),
-   * or whose result cannot be written as JSON, could never be stored: the action ends `dead` with
-   * the refusal as its reason instead, so that it reaches a final state and is not retried forever.
+   * could never be stored ends its action `dead` with the reason instead, so that it reaches a
+   * final state and is not retried forever: one whose result cannot be written as JSON (known
+   * before anything is sent: replaced where it stands, the rest of the batch committed with it),
+   * or one PostgreSQL refuses for its data even alone (the batcher retries a refused batch item
+   * by item).
    */
   private async commitBatch(outcomes: Outcome[]): Promise<Array<Outcome | null>> {
-    const commit = (batch: Outcome[]): Promise<Set<string>> => commitOutcomes(this.database.sql, batch, this.claimant.workerId(), this.claimant.worker);
     let committed = outcomes;
-    let done: Set<string>;
-    try {
-      done = await commit(committed);
-    } catch (err) {
-      const [only] = outcomes;
-      if (outcomes.length !== 1 || only === undefined || !unstorable(err)) throw err;
-      const why = isDataRefusal(err) ? `PostgreSQL refused it: ${errorText(err)}` : `its result cannot be written as JSON: ${errorText((err as UnstorableOutcomeError).cause)}`;
-      const error = `its outcome (${only.state}) could not be stored, ${why}`;
-      this.logger.error({ action: only.id, state: only.state, err: why }, 'outcome could not be stored; the action ends dead');
-      committed = [{ id: only.id, attempt: only.attempt, state: 'dead', error }];
-      done = await commit(committed);
+    const replaced = new Set<string>(); // a replacement refused in turn is not replaced again
+    for (;;) {
+      try {
+        const done = await commitOutcomes(this.database.sql, committed, this.claimant.workerId(), this.claimant.worker);
+        return committed.map((o) => (done.has(o.id) ? o : null));
+      } catch (err) {
+        const at = err instanceof UnstorableOutcomeError ? committed.findIndex((o) => o.id === err.id) : committed.length === 1 && isDataRefusal(err) ? 0 : -1;
+        const bad = committed[at];
+        if (bad === undefined || replaced.has(bad.id)) throw err;
+        replaced.add(bad.id);
+        const why = isDataRefusal(err) ? `PostgreSQL refused it: ${errorText(err)}` : `its result cannot be written as JSON: ${errorText((err as UnstorableOutcomeError).cause)}`;
+        this.logger.error({ action: bad.id, state: bad.state, err: why }, 'outcome could not be stored; the action ends dead');
+        committed = committed.map((o, i) => (i === at ? { id: bad.id, attempt: bad.attempt, state: 'dead', error: `its outcome (${bad.state}) could not be stored, ${why}` } : o));
+      }
     }
-    return committed.map((o) => (done.has(o.id) ? o : null));
   }
 }
