@@ -154,13 +154,16 @@ describe('init/cmq-workers against a PREFIX install', () => {
     expect(r.stdout).toContain('subscriber (second): stopped');
   });
 
-  it('start: every process runs as cmq and reaches "state running"; status 0 lists each', async () => {
-    const r = await init('start');
+  it('start: every process runs as cmq and reaches "state running"; status 0 lists each; what they write is not world-readable', async () => {
+    // Run from a permissive shell: the services still get umask 027, like the units' UMask.
+    const umask = process.umask(0);
+    const r = await init('start').finally(() => process.umask(umask));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     for (const proc of PROCS) {
       const log = join(p.log, `${proc}.log`);
       await waitFor(() => existsSync(log) && readFileSync(log, 'utf8').includes('"msg":"state running"'), 30_000, `${proc} running`);
+      expect([log, (await stat(log)).mode & 0o007]).toEqual([log, 0]);
     }
     const status = await init('status');
     expect(status.code).toBe(0);
