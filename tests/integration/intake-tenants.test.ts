@@ -102,3 +102,20 @@ describe('intake without a foreign key to tenants', () => {
     expect((await pool.query("SELECT count(*)::int AS n FROM tenants WHERE id = 't2'")).rows[0]).toEqual({ n: 1 });
   });
 });
+
+it('the arguments of each request are stored with its own action, quotes and backslashes as they were', async () => {
+  await pool.query("INSERT INTO tenants (id, name) VALUES ('quotes', 'quotes')");
+  const args = [
+    { guest: 'g1', command: 'echo "hi" C:\\temp \\u0041 {"k": [1]}' },
+    { guest: 'g2', command: 'true' },
+    { guest: 'g3', command: '"', env: { A: '\\', B: '"\\"' } },
+  ];
+  const requests = args.map((a) => {
+    const p = parseRequest({ type: 'guest.exec', tenant: 'quotes', args: a });
+    if (!p.ok) throw new Error(p.error);
+    return p.request;
+  });
+  const ids = await insertActions(transactor, requests, 'test');
+  const { rows } = await pool.query<{ id: string; args: unknown }>('SELECT id::text, args FROM actions WHERE id = ANY($1::bigint[])', [ids]);
+  expect(ids.map((id) => rows.find((r) => r.id === id)?.args)).toEqual(args);
+});

@@ -1,6 +1,6 @@
 import pino from 'pino';
-import { type ActionRequest, MAX_RESULT_BYTES, insertActions, parseRequest } from '@cmq/actions';
-import { Database, StatusBoard, createPool, migrate, withTransaction } from '@cmq/common';
+import { type ActionRequest, type CommitTarget, MAX_RESULT_BYTES, type Outcome, commitOutcomes, insertActions, parseRequest } from '@cmq/actions';
+import { Database, type Sql, StatusBoard, createPool, migrate, withTransaction } from '@cmq/common';
 import { ClaimBatches } from '@cmq/subscriber';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
 
@@ -76,3 +76,86 @@ it('a result over MAX_RESULT_BYTES ends its action dead, naming its size, instea
   const { rows } = await database.sql.query('SELECT state, error FROM actions WHERE id = $1', [id]);
   expect(rows).toEqual([{ state: 'dead', error: reason }]);
 });
+
+type Claimed = { id: string; attempt: number };
+
+/** Inserts and claims `n` noop actions. */
+async function claimed(n: number): Promise<Claimed[]> {
+  const ids = await insertActions((fn) => withTransaction(database.pool, fn), Array.from({ length: n }, request), 'test');
+  const batches = new ClaimBatches(database, logger, { workerId: () => '1', worker: 'test-worker' });
+  return Promise.all(
+    ids.map(async (id) => {
+      const c = await batches.claim(id);
+      if (c.kind !== 'claimed') throw new Error(`action ${id} not claimed: ${JSON.stringify(c)}`);
+      return { id, attempt: c.action.attempts };
+    }),
+  );
+}
+
+it('results and errors are stored as they were, quotes, backslashes and all (a NUL as \\u0000, half a surrogate pair as U+FFFD); a null result stays apart from none', async () => {
+  const [a, b, c] = (await claimed(3)) as [Claimed, Claimed, Claimed];
+  const text = 'say "hi" C:\\temp\\x [1,2] {"k": "v"} \'q\' é \u{1f600} \\u0041';
+  const committed = await commitOutcomes(database, [
+    { ...a, state: 'succeeded', result: { out: text, lines: [text, null], n: 1.5 } },
+    { ...b, state: 'succeeded', result: null },
+    { ...c, state: 'failed', error: `${text} nul\u0000 half\ud800` },
+  ], '1', 'test-worker');
+  expect([...committed].sort()).toEqual([a.id, b.id, c.id].sort());
+  const { rows } = await database.sql.query<{ id: string; result: unknown; no_result: boolean; error: string | null; reason: string | null }>(
+    `SELECT a.id::text, a.result, a.result IS NULL AS no_result, a.error, e.reason
+       FROM actions a JOIN action_events e ON e.action_id = a.id AND e.from_state = 'running'
+      WHERE a.id = ANY($1::bigint[]) ORDER BY a.id`,
+    [[a.id, b.id, c.id]],
+  );
+  const error = `${text} nul\\u0000 half\ufffd`;
+  expect(rows).toEqual([
+    { id: a.id, result: { out: text, lines: [text, null], n: 1.5 }, no_result: false, error: null, reason: null },
+    { id: b.id, result: null, no_result: false, error: null, reason: null },
+    { id: c.id, result: null, no_result: true, error, reason: error },
+  ]);
+});
+
+/** `database`, counting the statements sent through it; a statement after the first `failAfter` fails. */
+function counting(failAfter = Infinity): { target: CommitTarget; statements: () => number } {
+  let sent = 0;
+  const wrap = (sql: Sql): Sql => {
+    const query = async (...args: unknown[]): Promise<unknown> => {
+      if (sent === failAfter) throw new Error('connection lost (test)');
+      sent += 1;
+      return (sql.query as (...a: unknown[]) => Promise<unknown>)(...args);
+    };
+    return { query: query as Sql['query'] };
+  };
+  return { target: { sql: wrap(database.sql), transaction: (fn) => database.transaction((sql) => fn(wrap(sql))) }, statements: () => sent };
+}
+
+it('outcomes with more text than one statement may carry are committed by several statements, all or none', async () => {
+  const outcome = (o: Claimed, i: number): Outcome => ({ ...o, state: 'succeeded', result: { out: String(i).repeat(100) } });
+  const first = await claimed(4);
+  const states = async (ids: string[]): Promise<string[]> =>
+    (await database.sql.query<{ state: string }>('SELECT state FROM actions WHERE id = ANY($1::bigint[]) ORDER BY id', [ids])).rows.map((r) => r.state);
+  const failing = counting(1);
+  await expect(commitOutcomes(failing.target, first.map(outcome), '1', 'test-worker', 250)).rejects.toThrow('connection lost (test)');
+  expect(await states(first.map((o) => o.id))).toEqual(['running', 'running', 'running', 'running']);
+
+  const ok = counting();
+  const done = await commitOutcomes(ok.target, first.map(outcome), '1', 'test-worker', 250);
+  expect(ok.statements()).toBe(2); // two results of ~110 characters fit in 250
+  expect([...done].sort()).toEqual(first.map((o) => o.id).sort());
+  expect(await states(first.map((o) => o.id))).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+
+  // At the real bound: 5 results of 110 million characters, more than one JavaScript string can
+  // hold (pg builds each argument as one). As one statement they failed with "RangeError: Invalid
+  // string length", at every retry.
+  const big = await claimed(5);
+  const out = 'x'.repeat(110_000_000);
+  const counted = counting();
+  const all = await commitOutcomes(counted.target, big.map((o) => ({ ...o, state: 'succeeded', result: { out } })), '1', 'test-worker');
+  expect(counted.statements()).toBe(5);
+  expect(all.size).toBe(5);
+  const { rows } = await database.sql.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded' AND length(result ->> 'out') = 110000000",
+    [big.map((o) => o.id)],
+  );
+  expect(rows).toEqual([{ n: 5 }]);
+}, 180_000);

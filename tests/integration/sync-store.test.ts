@@ -71,6 +71,22 @@ describe('recordSync', () => {
     const { rows } = await pool.query<{ gone_at: Date | null }>("SELECT gone_at FROM resources WHERE resource_id = 'i-2'");
     expect(rows).toEqual([{ gone_at: null }]);
   });
+  it('states full of quotes and backslashes are stored as they were, each under its own resource', async () => {
+    const odd = 'tag "x" \\share\\path {"a": [1]} \\u0041';
+    const answer = new Map([
+      ['q-1', normalizeState({ id: 'q-1', state: 'running', name: odd })],
+      ['q-2', normalizeState({ id: 'q-2', state: 'stopped', name: `${odd} 2`, tags: { [odd]: odd } })],
+    ]);
+    const first = await recordSync(tx, { ...base, account, observedAt: await observedAt(), listed: answer });
+    expect(first).toMatchObject({ created: 2, stale: false });
+    const stored = await pool.query<{ resource_id: string; state: unknown }>("SELECT resource_id, state FROM resources WHERE resource_id LIKE 'q-%' ORDER BY resource_id");
+    expect(stored.rows).toEqual([...answer].map(([id, state]) => ({ resource_id: id, state })));
+    const renamed = new Map(answer).set('q-1', normalizeState({ id: 'q-1', state: 'running', name: `${odd} "renamed"` }));
+    const second = await recordSync(tx, { ...base, account, observedAt: await observedAt(), listed: renamed });
+    expect(second).toMatchObject({ created: 0, changed: 1, gone: 0 });
+    const { rows } = await pool.query<{ fields: unknown }>("SELECT fields FROM resource_changes WHERE resource_id = 'q-1' AND change = 'changed'");
+    expect(rows).toEqual([{ fields: { name: { old: odd, new: `${odd} "renamed"` } } }]);
+  });
 });
 
 describe('emitDueSyncs', () => {

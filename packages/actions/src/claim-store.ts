@@ -1,5 +1,5 @@
-import { CmqError, type Sql, errorText } from '@cmq/common';
-import { storableJson, storableText } from './storable';
+import { CmqError, type Sql, type Transactor, errorText } from '@cmq/common';
+import { jsonDocArray, jsonTextArray, storableJson, storableText } from './storable';
 
 /** Advisory lock class that a live worker holds on its own id (see migration 002, `workers`). */
 export const WORKER_LOCK = 7301;
@@ -110,11 +110,14 @@ export interface Outcome {
  * worker shrinks the estimate of the rows found to one or two; with statistics lagging behind a
  * fast-growing table (no autoanalyze yet) the planner then joined every queued or running row
  * (and every dead index entry behind them) against every input row in a nested loop: 160-360 ms
- * for 300 outcomes mid-benchmark instead of a few ms.
+ * for 300 outcomes mid-benchmark instead of a few ms. Results and errors come as one JSON array
+ * each (see jsonDocArray).
  */
 const COMMIT = `
 WITH input AS MATERIALIZED (
-  SELECT *, 'running'::text AS fence, $7::bigint AS worker_id FROM unnest($1::bigint[], $2::int[], $3::text[], $4::jsonb[], $5::text[], $6::timestamptz[], $9::boolean[])
+  SELECT t.id, t.attempt, t.state, t.result -> 0 AS result, t.error, t.not_before, t.refund, 'running'::text AS fence, $7::bigint AS worker_id
+  FROM ROWS FROM (unnest($1::bigint[]), unnest($2::int[]), unnest($3::text[]), jsonb_array_elements($4::jsonb),
+                  json_array_elements_text($5::json), unnest($6::timestamptz[]), unnest($9::boolean[]))
     AS t(id, attempt, state, result, error, not_before, refund)
 ), done AS (
   UPDATE actions a SET state = i.state, result = i.result, error = i.error, updated_at = now(),
@@ -180,20 +183,75 @@ function resultJson(o: Outcome): string | null {
   return text;
 }
 
-export async function commitOutcomes(sql: Sql, outcomes: readonly Outcome[], workerId: string, worker: string): Promise<Set<string>> {
-  if (outcomes.length === 0) return new Set();
+/**
+ * Most result and error text (in UTF-16 units) one commit statement carries. pg builds each
+ * argument as one JavaScript string (at most 2^29 units) and PostgreSQL takes a statement's
+ * arguments as one message (at most 1 GB): 16 outcomes near a 64 MB `ssh.output_cap` failed
+ * their batch, and again at every retry. A larger batch is committed by several statements in
+ * one transaction. One result alone (at most MAX_RESULT_BYTES) always fits.
+ */
+export const MAX_COMMIT_CHARS = 96 * 1024 * 1024;
+
+/** Where a commit goes: one statement, or several in one transaction. */
+export interface CommitTarget {
+  sql: Sql;
+  transaction: Transactor;
+}
+
+interface StoredOutcome {
+  o: Outcome;
+  result: string | null;
+  error: string | null;
+}
+
+/** Splits outcomes, in order, into runs of at most `maxChars` of text (a larger one goes alone). */
+function bySize(items: readonly StoredOutcome[], maxChars: number): StoredOutcome[][] {
+  const chunks: StoredOutcome[][] = [];
+  let chunk: StoredOutcome[] = [];
+  let chars = 0;
+  for (const item of items) {
+    const size = (item.result?.length ?? 0) + (item.error?.length ?? 0);
+    if (chunk.length > 0 && chars + size > maxChars) {
+      chunks.push(chunk);
+      chunk = [];
+      chars = 0;
+    }
+    chunk.push(item);
+    chars += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+async function commitChunk(sql: Sql, chunk: readonly StoredOutcome[], workerId: string, worker: string): Promise<string[]> {
   const { rows } = await sql.query<{ id: string }>({ name: 'cmq_commit', text: COMMIT, values: [
-    outcomes.map((o) => o.id),
-    outcomes.map((o) => o.attempt),
-    outcomes.map((o) => o.state),
-    outcomes.map(resultJson),
-    outcomes.map((o) => (o.error === undefined ? null : storableText(o.error))),
-    outcomes.map((o) => o.notBefore ?? null),
+    chunk.map((s) => s.o.id),
+    chunk.map((s) => s.o.attempt),
+    chunk.map((s) => s.o.state),
+    jsonDocArray(chunk.map((s) => s.result)),
+    jsonTextArray(chunk.map((s) => s.error)),
+    chunk.map((s) => s.o.notBefore ?? null),
     workerId,
     worker,
-    outcomes.map((o) => o.refundAttempt === true),
+    chunk.map((s) => s.o.refundAttempt === true),
   ] });
-  return new Set(rows.map((r) => r.id));
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Commits outcomes (see COMMIT); returns the ids committed. Every result is written as JSON
+ * before anything is sent (UnstorableOutcomeError names the first that cannot be).
+ */
+export async function commitOutcomes(target: CommitTarget, outcomes: readonly Outcome[], workerId: string, worker: string, maxChars = MAX_COMMIT_CHARS): Promise<Set<string>> {
+  const chunks = bySize(outcomes.map((o) => ({ o, result: resultJson(o), error: o.error ?? null })), maxChars);
+  const [only] = chunks;
+  if (only === undefined) return new Set();
+  if (chunks.length === 1) return new Set(await commitChunk(target.sql, only, workerId, worker));
+  return target.transaction(async (sql) => {
+    const done = new Set<string>();
+    for (const chunk of chunks) for (const id of await commitChunk(sql, chunk, workerId, worker)) done.add(id);
+    return done;
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { CmqError, type Sql, type Transactor } from '@cmq/common';
 import { type Mode, modeRefusal } from './modes';
 import type { ActionRequest } from './request';
+import { jsonDocArray } from './storable';
 
 /** A request refused at intake (unknown tenant...): nothing of its batch was inserted. */
 export class IntakeError extends CmqError {
@@ -58,12 +59,13 @@ function checkMode(requests: readonly ActionRequest[], mode: Mode | undefined): 
 /**
  * Requests without an idempotency key (bulk submissions, most of them) are inserted plainly; only
  * those with one go through ON CONFLICT, whose speculative insertion costs every row an extra
- * lock, index probe and WAL record.
+ * lock, index probe and WAL record. Arguments come as one JSON array (see jsonDocArray).
  */
 const INSERT = `
 WITH input AS (
-  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
-                       $7::timestamptz[], $8::timestamptz[], $9::int[], $10::int[])
+  SELECT t.id, t.tenant_id, t.type, t.family, t.args -> 0 AS args, t.idempotency_key, t.not_before, t.expires_at, t.priority, t.max_attempts
+  FROM ROWS FROM (unnest($1::bigint[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), jsonb_array_elements($5::jsonb),
+                  unnest($6::text[]), unnest($7::timestamptz[]), unnest($8::timestamptz[]), unnest($9::int[]), unnest($10::int[]))
     AS t(id, tenant_id, type, family, args, idempotency_key, not_before, expires_at, priority, max_attempts)
 ), plain AS (
   INSERT INTO actions (id, tenant_id, type, family, args, idempotency_key, not_before, expires_at, priority, max_attempts)
@@ -106,7 +108,7 @@ export async function insertActions(transaction: Transactor, requests: readonly 
       col((r) => r.tenant),
       col((r) => r.type),
       col((r) => r.family),
-      col((r) => JSON.stringify(r.args)),
+      jsonDocArray(col((r) => JSON.stringify(r.args))),
       col((r) => r.idempotencyKey),
       col((r) => r.notBefore),
       col((r) => r.expiresAt),

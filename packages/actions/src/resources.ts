@@ -1,6 +1,7 @@
 import { CmqError, type Sql, type Transactor } from '@cmq/common';
 import { type ResourceState, diffResources } from './resource-diff';
 import { RESOURCE_KINDS, type ResourceKind, type SyncKind } from './sync-definitions';
+import { jsonDocArray } from './storable';
 
 /** Redis hash of the latest state of an account's resources of one kind: field resource id, value JSON state. */
 export function resourcesCacheKey(tenant: string, account: string, kind: ResourceKind): string {
@@ -84,9 +85,11 @@ export interface SyncRecord {
   stale: boolean;
 }
 
+// Provider data goes as one JSON argument per statement (see jsonDocArray): a large account's
+// listing is megabytes of JSON, which pg's array literals escaped quote by quote.
 const UPSERT = `
 INSERT INTO resources (account_id, kind, resource_id, tenant_id, state, first_seen, last_seen, gone_at)
-SELECT $1, $2, t.id, $3, t.state, $4, $4, NULL FROM unnest($5::text[], $6::jsonb[]) AS t(id, state)
+SELECT $1, $2, t.id, $3, t.state -> 0, $4, $4, NULL FROM ROWS FROM (unnest($5::text[]), jsonb_array_elements($6::jsonb)) AS t(id, state)
 ON CONFLICT (account_id, kind, resource_id) DO UPDATE SET
   state = EXCLUDED.state,
   last_seen = EXCLUDED.last_seen,
@@ -95,7 +98,8 @@ ON CONFLICT (account_id, kind, resource_id) DO UPDATE SET
 
 const CHANGES = `
 INSERT INTO resource_changes (tenant_id, account_id, kind, resource_id, change, fields, action_id)
-SELECT $1, $2, $3, t.id, t.change, t.fields, $4 FROM unnest($5::text[], $6::text[], $7::jsonb[]) WITH ORDINALITY AS t(id, change, fields, n)
+SELECT $1, $2, $3, t.id, t.change, t.fields -> 0, $4
+FROM ROWS FROM (unnest($5::text[]), unnest($6::text[]), jsonb_array_elements($7::jsonb)) WITH ORDINALITY AS t(id, change, fields, n)
 ORDER BY t.n`;
 
 /**
@@ -116,7 +120,7 @@ export async function recordSync(transaction: Transactor, o: SyncObservation): P
     const diff = diffResources(new Map(rows.map((r) => [r.resource_id, r.state])), o.listed);
 
     const ids = [...o.listed.keys()];
-    if (ids.length > 0) await sql.query(UPSERT, [o.account, o.kind, o.tenant, o.observedAt, ids, ids.map((id) => JSON.stringify(o.listed.get(id)))]);
+    if (ids.length > 0) await sql.query(UPSERT, [o.account, o.kind, o.tenant, o.observedAt, ids, jsonDocArray(ids.map((id) => JSON.stringify(o.listed.get(id))))]);
     if (diff.gone.length > 0) {
       await sql.query('UPDATE resources SET gone_at = $3 WHERE account_id = $1 AND kind = $2 AND resource_id = ANY($4::text[])', [o.account, o.kind, o.observedAt, diff.gone.map((g) => g.id)]);
     }
@@ -126,7 +130,7 @@ export async function recordSync(transaction: Transactor, o: SyncObservation): P
       ...diff.gone.map((c) => [c.id, 'gone', c.state] as const),
     ];
     if (changes.length > 0) {
-      await sql.query(CHANGES, [o.tenant, o.account, o.kind, o.actionId, changes.map((c) => c[0]), changes.map((c) => c[1]), changes.map((c) => JSON.stringify(c[2]))]);
+      await sql.query(CHANGES, [o.tenant, o.account, o.kind, o.actionId, changes.map((c) => c[0]), changes.map((c) => c[1]), jsonDocArray(changes.map((c) => JSON.stringify(c[2])))]);
     }
     await sql.query('UPDATE sync_schedule SET observed_at = $3 WHERE account_id = $1 AND kind = $2', [o.account, o.syncKind, o.observedAt]);
     return { created: diff.created.length, changed: diff.changed.length, gone: diff.gone.length, total: o.listed.size, stale: false };

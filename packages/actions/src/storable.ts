@@ -88,3 +88,23 @@ export function storableJson(value: unknown): string {
   const text = JSON.stringify(value);
   return UNSTORABLE_ESCAPE.test(text) ? JSON.stringify(storableValue(value)) : text;
 }
+
+/**
+ * Texts as one JSON array argument, for a statement to unpack with `json_array_elements_text` (a
+ * null stays SQL NULL), each made storable (NUL written `\u0000`, half a surrogate pair U+FFFD).
+ * pg writes a text[] or jsonb[] argument as an array literal, escaping every `"` and `\` of it
+ * with a regular expression, ~0.6 µs each: a 10 MB command output full of quotes took 6 s and
+ * 800 MB of heap. JSON.stringify escapes natively.
+ */
+export function jsonTextArray(texts: ReadonlyArray<string | null>): string {
+  return JSON.stringify(texts.map((t) => (t === null ? null : storableString(t))));
+}
+
+/**
+ * JSON documents (each already JSON text) as one JSON array argument, for the same reason, each
+ * wrapped in `[ ]` and a missing one written `[]`, so that it differs from a JSON null: unpack
+ * with `jsonb_array_elements` and `-> 0` (SQL NULL for `[]`; not `null -> 0`, which is `null`).
+ */
+export function jsonDocArray(docs: ReadonlyArray<string | null>): string {
+  return `[${docs.map((d) => (d === null ? '[]' : `[${d}]`)).join(',')}]`;
+}

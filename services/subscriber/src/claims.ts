@@ -68,7 +68,7 @@ export class ClaimBatches {
     const replaced = new Set<string>(); // a replacement refused in turn is not replaced again
     for (;;) {
       try {
-        const done = await commitOutcomes(this.database.sql, committed, this.claimant.workerId(), this.claimant.worker);
+        const done = await commitOutcomes(this.database, committed, this.claimant.workerId(), this.claimant.worker);
         return committed.map((o) => (done.has(o.id) ? o : null));
       } catch (err) {
         const at = err instanceof UnstorableOutcomeError ? committed.findIndex((o) => o.id === err.id) : committed.length === 1 && isDataRefusal(err) ? 0 : -1;
