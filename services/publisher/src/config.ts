@@ -8,7 +8,7 @@ function checkRemotePath(p: string): void {
 }
 
 export interface PublisherConfig extends ProcessKeys {
-  relay: { batch_size: number; window: number; tenant_cap: number; sweep_interval: number };
+  relay: { batch_size: number; window: number; tenant_cap: number; sweep_interval: number; confirm_timeout: number };
   logs: { collect_interval: number; paths: string[] };
   sync: { enabled: boolean; interval: { servers: number; firewalls: number; volumes: number; budget: number }; jitter: number; lease: number };
 }
@@ -26,6 +26,11 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
         window: { doc: 'Most actions of one queue family queued or running at once; the backlog waits in PostgreSQL. Size it from the consumers\' prefetch.', format: integer(1, 1_000_000), default: 1000 },
         tenant_cap: { doc: 'Most actions of one tenant in one family queued or running at once, so no tenant starves another.', format: integer(1, 1_000_000), default: 200 },
         sweep_interval: { doc: 'How often the relay looks for due work when no notification woke it (retries and countdowns coming due).', format: duration(50, 60_000), default: 1_000 },
+        confirm_timeout: {
+          doc: 'Longest the relay waits for the broker to confirm a batch; past it the batch is rolled back and its actions stay due (a broker blocked by a resource alarm confirms nothing until it clears, and the relay publishes nothing more while blocked).',
+          format: duration(100, 600_000),
+          default: 30_000,
+        },
       },
       logs: {
         collect_interval: { doc: 'How often a guest.logs.collect action is scheduled for each guest (one per guest per interval, whichever publisher schedules it). A guest whose previous collection has not finished is left out of that interval.', format: duration(1_000, 86_400_000), default: 60_000 },

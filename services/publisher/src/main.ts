@@ -24,6 +24,7 @@ const definition: ServiceDefinition<PublisherConfig> = {
       actor,
       metrics,
       sweepIntervalMs: own.relay.sweep_interval,
+      confirmTimeoutMs: own.relay.confirm_timeout,
       limits: { batchSize: own.relay.batch_size, window: own.relay.window, tenantCap: own.relay.tenant_cap },
     });
     const r = relay;

@@ -1,5 +1,5 @@
 import { type DueAction, type RelayLimits, encodeAction, expireDue, msUntilNextDue, orphanedRunning, reapOrphans, relayFamily } from '@cmq/actions';
-import { type AmqpClient, type Component, type Database, Exchanges, FAMILIES, type Logger, type MetricsFile, backoffDelay, errorText, sleep } from '@cmq/common';
+import { type AmqpClient, CmqError, type Component, type Database, Exchanges, FAMILIES, type Logger, type MetricsFile, backoffDelay, errorText, sleep } from '@cmq/common';
 import { RelayMetrics } from './relay-metrics';
 
 export interface RelayOptions {
@@ -9,6 +9,8 @@ export interface RelayOptions {
   limits: RelayLimits;
   /** Safety-net sweep when no notification arrives. */
   sweepIntervalMs: number;
+  /** Longest wait for a batch's confirms (see publish). */
+  confirmTimeoutMs: number;
   /** Who moved the rows, in action events. */
   actor: string;
   metrics: MetricsFile;
@@ -109,6 +111,8 @@ export class Relay implements Component {
     this.counters.expired.inc(expired);
     const reaped = await this.reapOrphans();
     let moved = reaped;
+    // Blocked by a resource alarm, the broker would take nothing: the due rows stay due, unlocked.
+    if (this.opts.amqp.blocked !== undefined) return moved + expired;
     for (const family of FAMILIES) {
       const n = await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(rows), (total) => this.counters.inflight.set({ family }, total));
       this.counters.published.inc({ family }, n);
@@ -139,12 +143,34 @@ export class Relay implements Component {
     return reaped;
   }
 
+  /**
+   * Publishes a batch and waits for every confirm, at most `confirmTimeoutMs`: past it the cycle
+   * fails and its transaction rolls back, so that its rows do not stay locked (`cmq cancel` of
+   * one would wait) for as long as a broker blocked by a resource alarm confirms nothing. What was
+   * sent may still arrive later, beside the copy the next cycle sends: a claim runs an action once.
+   * Stopping (close) does not wait for confirms either.
+   */
   private async publish(rows: DueAction[]): Promise<void> {
-    await Promise.all(
-      rows.map((row) => {
+    let confirmed = 0;
+    const all = Promise.all(
+      rows.map(async (row) => {
         const m = encodeAction(row);
-        return this.opts.amqp.publish(Exchanges.actions, m.routingKey, m.body, { messageId: m.messageId, contentType: 'application/json' });
+        await this.opts.amqp.publish(Exchanges.actions, m.routingKey, m.body, { messageId: m.messageId, contentType: 'application/json' });
+        confirmed += 1;
       }),
     );
+    const timer = new AbortController();
+    const late = sleep(this.opts.confirmTimeoutMs, AbortSignal.any([timer.signal, this.abort.signal])).then((elapsed) => {
+      if (timer.signal.aborted) return; // the batch was confirmed (or failed) first
+      if (!elapsed) throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `stopping before the broker confirmed ${rows.length - confirmed} of ${rows.length} actions; the batch is rolled back and stays due`);
+      const blocked = this.opts.amqp.blocked;
+      const why = blocked === undefined ? '' : ` (broker blocked publishing: ${blocked})`;
+      throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${this.opts.confirmTimeoutMs} ms)${why}; the batch is rolled back and stays due`, { transient: true });
+    });
+    try {
+      await Promise.race([all, late]);
+    } finally {
+      timer.abort();
+    }
   }
 }

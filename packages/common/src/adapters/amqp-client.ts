@@ -69,6 +69,7 @@ export class AmqpClient implements Component {
   private loop: Promise<void> | undefined;
   private attempt = 0;
   private readonly extraSetups: Array<(channel: ConfirmChannel) => Promise<void>> = [];
+  private blockedReason: string | undefined;
 
   constructor(private readonly opts: AmqpClientOptions) {}
 
@@ -86,6 +87,15 @@ export class AmqpClient implements Component {
   /** True while a connection and channel are open. */
   get connected(): boolean {
     return this.channel !== undefined;
+  }
+
+  /**
+   * Why the broker blocks this connection's publishing (a resource alarm: "low on memory", "low
+   * on disk"), from its `connection.blocked` until `connection.unblocked`; undefined otherwise.
+   * A blocked broker reads nothing more from the connection: publishes wait, unconfirmed.
+   */
+  get blocked(): string | undefined {
+    return this.blockedReason;
   }
 
   /**
@@ -182,6 +192,11 @@ export class AmqpClient implements Component {
   }
 
   /** Opens a connection and channel, runs setup; `closed` resolves with the reason it closed. */
+  private setBlocked(reason: string | undefined): void {
+    this.blockedReason = reason;
+    this.opts.status.set('amqp-flow', reason === undefined ? undefined : `broker blocked publishing: ${reason}`);
+  }
+
   private async connect(url: string): Promise<{ model: ChannelModel; closed: Promise<string> }> {
     const model = await amqp.connect(this.connectOptions(url), this.socketOptions(url));
     coalesceWrites(model);
@@ -190,11 +205,12 @@ export class AmqpClient implements Component {
       model.on('close', (err?: Error) => {
         this.model = undefined;
         this.channel = undefined;
+        this.setBlocked(undefined); // a new connection is told afresh
         resolve(err ? errorText(err) : 'closed');
       });
     });
-    model.on('blocked', (reason: string) => this.opts.status.set('amqp-flow', `broker blocked publishing: ${reason}`));
-    model.on('unblocked', () => this.opts.status.set('amqp-flow', undefined));
+    model.on('blocked', (reason: string) => this.setBlocked(reason));
+    model.on('unblocked', () => this.setBlocked(undefined));
     this.model = model;
     try {
       const channel = await model.createConfirmChannel();
