@@ -1,19 +1,24 @@
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { writeConfig } from '../helpers/config-dir';
 import { parseNagios } from '../helpers/nagios';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, runCmq, spawnBin } from '../helpers/process';
+import { TcpProxy } from '../helpers/tcp-proxy';
 import { waitFor } from '../helpers/wait';
 
 /**
  * `cmq check` with the real pinger: every family consumed (control by a subscriber of its own),
  * kill -9 that subscriber → CRITICAL naming control within three heartbeat intervals; restart it
- * → OK again. A Redis database of its own: the summary and heartbeats are global names.
+ * → OK again; a process that loses its broker says so in its heartbeat, the pinger's summary,
+ * `cmq check` and `cmq status`. A Redis database of its own: the summary and heartbeats are
+ * global names.
  */
 const REDIS_DB = 12;
 const HEARTBEAT_MS = 1_000;
 let pipe: Pipeline;
+let ctl: Spawned;
 const redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB, lazyConnect: true });
 redis.on('error', () => undefined);
 
@@ -35,10 +40,16 @@ beforeAll(async () => {
       'pinger.properties': { 'pinger.interval': '1s', 'canary.timeout': '3s', 'check.summary_max_age': '3s' },
     },
   });
-  writeConfig({ 'subscriber-ctl.properties': { queues: 'control', 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': `${HEARTBEAT_MS}ms`, 'shutdown.drain_timeout': '5s' } }, pipe.dir);
+  const own = { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': `${HEARTBEAT_MS}ms`, 'shutdown.drain_timeout': '5s' };
+  writeConfig({ 'subscriber-ctl.properties': { queues: 'control', ...own }, 'pinger-proxied.properties': { ...own, 'pinger.interval': '1s' } }, pipe.dir);
   await redis.connect();
   await redis.flushdb();
-});
+  pipe.start('publisher');
+  pipe.start('subscriber');
+  ctl = startControlSubscriber();
+  pipe.processes.push(spawnBin('pinger', ['--config-dir', pipe.dir]));
+  await Promise.all([pipe.running('publisher', 'main'), pipe.running('subscriber', 'default'), pipe.running('subscriber', 'ctl'), pipe.running('pinger', 'main')]);
+}, 60_000);
 
 afterAll(async () => {
   await pipe.destroy();
@@ -46,12 +57,6 @@ afterAll(async () => {
 });
 
 it('OK with everything running; kill -9 the only subscriber of a family → CRITICAL naming it within 3 heartbeat intervals; restarted → OK', async () => {
-  pipe.start('publisher');
-  pipe.start('subscriber');
-  const ctl = startControlSubscriber();
-  pipe.processes.push(spawnBin('pinger', ['--config-dir', pipe.dir]));
-  await Promise.all([pipe.running('publisher', 'main'), pipe.running('subscriber', 'default'), pipe.running('subscriber', 'ctl'), pipe.running('pinger', 'main')]);
-
   // OK at once (canaries pending), then with every canary's latency known.
   await waitFor(async () => (await check()).text.includes('canaries ok'), 30_000, 'cmq check OK with canary latencies');
   const ok = await check();
@@ -79,4 +84,38 @@ it('OK with everything running; kill -9 the only subscriber of a family → CRIT
     const again = await check();
     return again.code === 0 && again.text.includes('control 1; canaries ok');
   }, 30_000, 'cmq check OK again');
+}, 60_000);
+
+it('a process that lost its broker: its heartbeat, the pinger summary, cmq check (WARNING naming it) and cmq status say so, without the password', async () => {
+  await waitFor(async () => (await redis.get('cmq:pinger:lease'))?.startsWith('pinger:main@') === true, 10_000, 'the main pinger to hold the lease');
+  const proxy = await TcpProxy.start(5672);
+  // A standby pinger (the main one holds the lease): it touches no canary, only heartbeats.
+  const proxied = pipe.start('pinger', ['--instance', 'proxied'], { CMQ_AMQP_URLS: `amqp://guest:guest@127.0.0.1:${proxy.port}` });
+  await pipe.running('pinger', 'proxied', proxied.pid);
+  await proxy.close();
+  const label = `pinger proxied@${hostname()}`;
+  const waiting = new RegExp(`^waiting for broker at amqp://127\\.0\\.0\\.1:${proxy.port} \\(.+\\)$`);
+  const key = `cmq:heartbeat:pinger:proxied:${hostname()}:${proxied.pid}`;
+  await waitFor(async () => waiting.test((await redis.hget(key, 'waiting')) ?? ''), 10_000, 'the heartbeat to say what the pinger waits for');
+  await waitFor(async () => {
+    const summary = JSON.parse((await redis.get('cmq:pinger:summary')) ?? '{}') as { waiting?: Array<{ service: string; name: string; pid: number; waiting: string }> };
+    return summary.waiting?.some((w) => w.service === 'pinger' && w.name === 'proxied' && w.pid === proxied.pid && waiting.test(w.waiting)) === true;
+  }, 10_000, 'the pinger summary to list the waiting pinger');
+
+  let last = { code: null as number | null, word: '', text: '' };
+  await waitFor(async () => {
+    last = await check();
+    return last.code === 1 && last.text.startsWith(`${label}: `);
+  }, 15_000, 'cmq check WARNING naming the waiting pinger');
+  expect(last.word).toBe('WARNING');
+  expect(last.text.slice(label.length + 2)).toMatch(waiting);
+
+  const status = await runCmq(['status', '--config-dir', pipe.dir]);
+  expect(status).toMatchObject({ code: 0, stderr: '' });
+  expect(status.stdout).toMatch(new RegExp(`^WAITING \\(1 process\\)\nSERVICE\\s+NAME\\s+HOST\\s+PID\\s+STATUS\npinger\\s+proxied\\s+\\S+\\s+${proxied.pid}\\s+waiting for broker at amqp://127\\.0\\.0\\.1:${proxy.port} \\(`, 'm'));
+  const json = await runCmq(['status', '--json', '--config-dir', pipe.dir]);
+  const processes = (JSON.parse(json.stdout) as { processes: Array<{ service: string; name: string; waiting: string }> }).processes;
+  expect(processes.find((p) => p.name === 'proxied')?.waiting).toMatch(waiting);
+  expect(processes.filter((p) => p.name !== 'proxied').map((p) => [p.service, p.name, p.waiting])).toEqual([['pinger', 'main', ''], ['publisher', 'main', ''], ['subscriber', 'ctl', ''], ['subscriber', 'default', '']]);
+  for (const out of [last.text, status.stdout, json.stdout, JSON.stringify(await redis.hgetall(key))]) expect(out).not.toContain('guest@');
 }, 60_000);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { AlarmBroker } from '../helpers/alarm-broker';
 import { Pipeline } from '../helpers/pipeline';
-import { logLines, waitForLog } from '../helpers/process';
+import { logLines, runCmq, waitForLog } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
 
 // A RabbitMQ resource alarm (memory, disk) blocks every publishing connection: the broker reads
@@ -14,7 +14,7 @@ let p: Pipeline;
 
 beforeAll(async () => {
   broker = await AlarmBroker.start();
-  p = await Pipeline.create({ config: { 'mq.cfg': { 'amqp.urls': broker.url, 'amqp.vhost': '/' }, 'publisher.properties': { 'relay.confirm_timeout': '2s' } } });
+  p = await Pipeline.create({ config: { 'mq.cfg': { 'amqp.urls': broker.url, 'amqp.vhost': '/', 'amqp.connect_timeout': '3s' }, 'publisher.properties': { 'relay.confirm_timeout': '2s' } } });
   await p.addTenants('t1');
   await p.startPublisherAndSubscriber();
 }, 150_000);
@@ -51,6 +51,12 @@ it('a batch the blocked broker does not confirm is rolled back within relay.conf
   await waitForLog(log, timedOut, 30_000, 'the relay giving up on an unconfirmed batch');
   await waitFor(async () => !(await locked(ids)), 10_000, 'the batch rows unlocked');
   expect(await p.states()).toEqual({ succeeded: 1, pending: 20 });
+  // The publisher's heartbeat says why (cmq status; cmq check names it too).
+  const publisher = p.processes[0]?.pid;
+  await waitFor(async () => {
+    const status = JSON.parse((await runCmq(['status', '--json', '--config-dir', p.dir])).stdout) as { processes: Array<{ pid: number; waiting: string }> };
+    return status.processes.some((x) => x.pid === publisher && x.waiting === 'broker blocked publishing: low on memory');
+  }, 10_000, 'cmq status to show the publisher blocked');
 
   // Blocked, the relay sends nothing more: no second batch times out while the alarm lasts.
   await new Promise((r) => setTimeout(r, 6_000));
@@ -64,3 +70,26 @@ it('a batch the blocked broker does not confirm is rolled back within relay.conf
   const { rows } = await p.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE to_state = 'running' AND action_id = ANY($1::bigint[])", [ids]);
   expect(rows).toEqual([{ n: 20 }]);
 }, 150_000);
+
+it('cmq dead replay of a message, while the broker blocks publishing, fails in amqp.connect_timeout naming the block; replayed again later, it becomes one action', async () => {
+  const body = Buffer.from(JSON.stringify({ type: 'noop', tenant: 't1' }));
+  const { rows } = await p.pool.query<{ id: string }>(
+    "INSERT INTO dead_letters (reason, routing_key, tenant_id, body, body_bytes, worker) VALUES ('test', 'control.noop.t1', 't1', $1, $2, 'test') RETURNING id::text",
+    [body, body.length],
+  );
+  const letter = `m${rows[0]?.id ?? ''}`;
+  await broker.alarm(true);
+  try {
+    const blocked = await runCmq(['dead', 'replay', letter, '--config-dir', p.dir]);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toContain('the broker did not confirm the message within 3 s (broker blocked publishing: low on memory); it may still arrive when the broker takes it');
+  } finally {
+    await broker.alarm(false);
+  }
+  const again = await runCmq(['dead', 'replay', letter, '--config-dir', p.dir]);
+  expect(again).toMatchObject({ code: 0, stdout: `${letter} published again to cmq.actions with routing key control.noop.t1\n` });
+  const key = `amqp:dead-letter-${letter}`;
+  await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE idempotency_key = $1 AND state = 'succeeded'", [key])).rowCount === 1, 30_000, 'the replayed action succeeded');
+  await new Promise((r) => setTimeout(r, 1_000)); // the first attempt's copy, if it went out, arrives too
+  expect((await p.pool.query('SELECT id FROM actions WHERE idempotency_key = $1', [key])).rowCount).toBe(1);
+}, 120_000);

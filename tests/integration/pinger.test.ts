@@ -1,9 +1,11 @@
+import { hostname } from 'node:os';
 import pino from 'pino';
 import { PINGER_LEASE_KEY, PINGER_SUMMARY_KEY, type PingerSummary } from '@cmq/actions';
-import { AmqpClient, Database, type DbConfig, type RedisConfig, RedisClient, StatusBoard, migrate } from '@cmq/common';
+import { AmqpClient, Database, type DbConfig, Heartbeat, type HeartbeatStats, type RedisConfig, RedisClient, StatusBoard, heartbeatKey, migrate } from '@cmq/common';
 import { Pinger, type PingerConfig, Reaper } from '@cmq/pinger';
 import { RedisServer, freePort } from '../helpers/private-servers';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
 
 // A Redis database of its own: the lease and summary keys are global names.
 const REDIS_DB = 13;
@@ -116,6 +118,44 @@ describe('Pinger', () => {
     const pinger = await makePinger('pinger:keeper@test:4', 24 * 3_600_000);
     await pinger.tick();
     expect(await historyBy()).toEqual({ recent: 1, 'pinger:keeper@test:4': 1 });
+  });
+});
+
+describe('Pinger and the heartbeats\' waiting field', () => {
+  it('a heartbeat carries its status board\'s summary; the pinger lists each live process that waits, and drops it once it waits no more', async () => {
+    const client = new RedisClient(redisConfig, logger, new StatusBoard(), 'cmq-test-heartbeat');
+    await client.start(abort.signal);
+    redisClients.push(client);
+    const stats = (): HeartbeatStats => ({ queues: ['control'], inFlight: 0, processed: 0, failed: 0 });
+    // Wired as buildService wires it: the board the adapters report to.
+    const board = new StatusBoard();
+    const blocked = new Heartbeat({ service: 'publisher', name: 'blocked', version: '0.1.0', intervalMs: 200, redis: client, logger, stats, waiting: () => board.summary() });
+    const calm = new Heartbeat({ service: 'subscriber', name: 'calm', version: '0.1.0', intervalMs: 200, redis: client, logger, stats });
+    const key = heartbeatKey('publisher', 'blocked', hostname(), process.pid);
+    const calmKey = heartbeatKey('subscriber', 'calm', hostname(), process.pid);
+    board.set('amqp-flow', 'broker blocked publishing: low on memory');
+    board.set('amqp', 'waiting for broker at amqp://guest:s3cret@127.0.0.1:5672 (connection lost: socket closed)');
+    const expected = 'broker blocked publishing: low on memory; waiting for broker at amqp://127.0.0.1:5672 (connection lost: socket closed)';
+    await Promise.all([blocked.start(), calm.start()]);
+    try {
+      await waitFor(async () => (await client.redis.exists(key, calmKey)) === 2, 5_000, 'both heartbeats');
+      expect(await client.redis.hget(key, 'waiting')).toBe(expected);
+      expect(await client.redis.hget(calmKey, 'waiting')).toBe('');
+      const pinger = await makePinger('pinger:waits@test:5');
+      await pinger.tick();
+      const s = await summary(client);
+      expect(s?.waiting).toEqual([{ service: 'publisher', name: 'blocked', host: hostname(), pid: process.pid, waiting: expected }]);
+      expect(s?.families.control.consumers).toBeGreaterThanOrEqual(1);
+      expect(JSON.stringify(s)).not.toContain('s3cret');
+
+      board.set('amqp-flow', undefined);
+      board.set('amqp', undefined);
+      await waitFor(async () => (await client.redis.hget(key, 'waiting')) === '', 5_000, 'a heartbeat waiting for nothing');
+      await pinger.tick();
+      expect((await summary(client))?.waiting).toEqual([]);
+    } finally {
+      await Promise.all([blocked.close(), calm.close()]);
+    }
   });
 });
 

@@ -68,6 +68,16 @@ export interface FamilyHealth {
   canary: CanaryReport;
 }
 
+/** A live process (its heartbeat is in Redis) that says it waits for something. */
+export interface WaitingProcess {
+  service: string;
+  name: string;
+  host: string;
+  pid: number;
+  /** Its heartbeat's `waiting` text ("broker blocked publishing: low on memory"); never empty. */
+  waiting: string;
+}
+
 /** What `cmq:pinger:summary` holds (JSON) and `pinger_history.summary` stores. */
 export interface PingerSummary {
   /** When the summary was made (ISO). */
@@ -82,12 +92,16 @@ export interface PingerSummary {
   dead_last_interval: number;
   /** Actions the reaper put back to `pending` during the last interval. */
   reaped_last_interval: number;
+  /** Live processes waiting for something (a dependency, the broker's flow control), by service, name, host, pid. */
+  waiting: WaitingProcess[];
 }
 
 /**
  * Fields of a heartbeat hash (all strings in Redis). `queues` is comma-separated; `at` and
  * `started_at` ISO; the numbers decimal. `interval_ms` is the process's `heartbeat.interval`,
- * `loop_lag_ms` the event loop's delay over the last interval (p99, ms).
+ * `loop_lag_ms` the event loop's delay over the last interval (p99, ms), `waiting` what the
+ * process waits for (its status board: "waiting for broker at ...", "broker blocked publishing:
+ * low on memory"), '' when nothing (absent from heartbeats of releases before it).
  */
 export interface HeartbeatFields {
   service: string;
@@ -104,4 +118,5 @@ export interface HeartbeatFields {
   rss: string;
   interval_ms: string;
   loop_lag_ms: string;
+  waiting: string;
 }

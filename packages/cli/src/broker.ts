@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { AmqpClient, type MqConfig, StatusBoard, declareTopology, mqFile } from '@cmq/common';
+import { AmqpClient, type MqConfig, StatusBoard, declareTopology, mqFile, sleep } from '@cmq/common';
 import pino from 'pino';
 import { failure } from './command-error';
 import { type Env, loadConfigFile } from './config-set';
@@ -13,8 +13,9 @@ type PublishOptions = NonNullable<Parameters<AmqpClient['publish']>[3]>;
 
 /**
  * Connects (trying every URL until `amqp.connect_timeout` has passed), publishes one message
- * with a confirm, and closes. Messages name the broker without its credentials.
- * @throws CommandFailed (exit 1) when no broker answered in time.
+ * with a confirm (waited for as long again: a broker blocked by a resource alarm confirms
+ * nothing until it clears), and closes. Messages name the broker without its credentials.
+ * @throws CommandFailed (exit 1) when no broker answered or confirmed in time.
  */
 export async function publishOnce(config: MqConfig['amqp'], exchange: string, routingKey: string, body: Buffer, options: PublishOptions): Promise<void> {
   const status = new StatusBoard();
@@ -23,8 +24,18 @@ export async function publishOnce(config: MqConfig['amqp'], exchange: string, ro
   try {
     await client.start(give);
     if (!client.connected) throw failure(`no broker answered within ${config.connect_timeout / 1000} s (mq.cfg amqp.urls, amqp.connect_timeout): ${status.summary() || 'not connected'}`);
-    await client.publish(exchange, routingKey, body, options);
+    const late = AbortSignal.timeout(config.connect_timeout);
+    const unconfirmed = new Promise<never>((_, reject) => {
+      late.addEventListener('abort', () => {
+        const blocked = client.blocked === undefined ? '' : ` (broker blocked publishing: ${client.blocked})`;
+        reject(failure(`the broker did not confirm the message within ${config.connect_timeout / 1000} s${blocked}; it may still arrive when the broker takes it`));
+      }, { once: true });
+    });
+    await Promise.race([client.publish(exchange, routingKey, body, options), unconfirmed]);
   } finally {
-    await client.close();
+    // A blocked broker does not read the connection's close either: wait a moment, then drop
+    // the socket (a no-op once the close went through).
+    await Promise.race([client.close(), sleep(1_000)]);
+    client.destroy();
   }
 }

@@ -1,6 +1,7 @@
 import type { Family } from '@cmq/common';
 import type { CheckThresholds } from './check-thresholds';
-import type { FamilyHealth, StoredSummary } from './pinger-summary';
+import { oneLine } from './format';
+import type { FamilyHealth, StoredSummary, WaitingProcess } from './pinger-summary';
 import type { ProcessBeat } from './redis-state';
 
 /** Nagios plugin states, in increasing severity of the exit status. */
@@ -60,18 +61,49 @@ function summaryProblems(input: CheckInput, s: StoredSummary): Problem[] {
   return problems;
 }
 
+/** Each waiting text is cut to this many characters; at most this many texts, each naming at most this many processes. */
+const WAITING_TEXT_MAX = 200;
+const WAITING_TEXTS_MAX = 5;
+const WAITING_NAMES_MAX = 3;
+
+/**
+ * A WARNING per thing processes wait for: `publisher main@host1: broker blocked publishing: low
+ * on memory`. Processes waiting for the same thing share one (`subscriber a@h1, subscriber b@h2
+ * and 4 more: waiting for broker at ...`), and past {@link WAITING_TEXTS_MAX} texts the rest are
+ * counted, so that the line stays short enough for Nagios to keep the perfdata.
+ */
+function waitingProblems(waiting: ReadonlyArray<Pick<WaitingProcess, 'service' | 'name' | 'host' | 'waiting'>>): Problem[] {
+  const byText = new Map<string, string[]>();
+  for (const w of waiting) {
+    if (w.waiting === '') continue;
+    const text = oneLine(w.waiting, WAITING_TEXT_MAX);
+    const names = byText.get(text) ?? [];
+    const who = `${w.service} ${w.name}@${w.host}`;
+    if (!names.includes(who)) names.push(who);
+    byText.set(text, names);
+  }
+  const texts = [...byText].map(([text, names]) => {
+    const shown = names.length <= WAITING_NAMES_MAX ? names.join(', ') : `${names.slice(0, WAITING_NAMES_MAX - 1).join(', ')} and ${names.length - WAITING_NAMES_MAX + 1} more`;
+    return `${oneLine(shown, WAITING_TEXT_MAX)}: ${text}`;
+  });
+  const kept = texts.length <= WAITING_TEXTS_MAX ? texts : [...texts.slice(0, WAITING_TEXTS_MAX - 1), `${texts.length - WAITING_TEXTS_MAX + 1} more waiting (cmq status)`];
+  return kept.map((text) => ({ code: 1, text }));
+}
+
 function problemsOf(input: CheckInput): Problem[] {
   const problems: Problem[] = [];
   const orphans = input.families.filter((f) => consumersOf(input.beats, f) === 0);
   if (orphans.length > 0) problems.push({ code: 2, text: `no live subscriber consumes ${orphans.join(', ')}` });
   if (input.postgresError !== undefined) problems.push({ code: 2, text: `PostgreSQL unreachable: ${input.postgresError}` });
   const s = input.summary;
-  if (s === undefined) return [...problems, { code: 2, text: 'no pinger summary in redis: is a pinger running?' }];
+  // Without a fresh summary, the live heartbeats say who waits for what.
+  const beatsWaiting = (): Problem[] => waitingProblems(input.beats);
+  if (s === undefined) return [...problems, { code: 2, text: 'no pinger summary in redis: is a pinger running?' }, ...beatsWaiting()];
   const age = input.now - Date.parse(s.at);
   const maxAge = input.thresholds.summaryMaxAgeMs;
-  // A stale summary says nothing about now: only its age is reported.
-  if (age > maxAge) return [...problems, { code: 2, text: `pinger summary is ${Math.round(age / 1000)}s old (check.summary_max_age ${secs(maxAge)}s): is the pinger running?` }];
-  return [...problems, ...summaryProblems(input, s)];
+  // A stale summary says nothing about now: only its age is reported (and who waits, from the heartbeats).
+  if (age > maxAge) return [...problems, { code: 2, text: `pinger summary is ${Math.round(age / 1000)}s old (check.summary_max_age ${secs(maxAge)}s): is the pinger running?` }, ...beatsWaiting()];
+  return [...problems, ...summaryProblems(input, s), ...waitingProblems(s.waiting)];
 }
 
 function perfItem(label: string, value: string, warn = '', crit = '', min = '0', max = ''): string {
@@ -96,7 +128,10 @@ function okText(input: CheckInput): string {
   return `live subscribers: ${consumers}; ${canaries}`;
 }
 
-/** The verdict: the worst problem decides the state; every problem is named, worst first. */
+/**
+ * The verdict: the worst problem decides the state; every problem is named, worst first, so a
+ * process waiting for something (a WARNING by itself) is still named after a CRITICAL one.
+ */
 export function evaluate(input: CheckInput): CheckResult {
   const problems = problemsOf(input).sort((a, b) => b.code - a.code);
   const code: NagiosCode = problems[0]?.code ?? NagiosState.OK;

@@ -26,6 +26,8 @@ export interface ProcessBeat {
   rss: number | null;
   interval_ms: number | null;
   loop_lag_ms: number | null;
+  /** What the process waits for ("waiting for broker at ..."), '' when nothing. */
+  waiting: string;
 }
 
 /** Redis could not be read: the check says UNKNOWN with this message. */
@@ -90,6 +92,7 @@ function toBeat(h: Record<string, string>): ProcessBeat {
     rss: num(h.rss),
     interval_ms: num(h.interval_ms),
     loop_lag_ms: num(h.loop_lag_ms),
+    waiting: h.waiting ?? '',
   };
 }
 

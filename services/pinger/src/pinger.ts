@@ -20,10 +20,11 @@ export interface PingerOptions {
 
 /**
  * Every `pinger.interval`: takes or renews the pinger lease; the holder sends canaries,
- * measures queues and dependencies, reaps the work of workers that stopped heartbeating, and
- * writes the summary (Redis `cmq:pinger:summary`, and a `pinger_history` row) and prunes old
- * history. A pinger without the lease writes nothing (standby) and takes over when the
- * holder's lease expires.
+ * measures queues and dependencies, lists the live processes that wait for something (their
+ * heartbeats' `waiting`), reaps the work of workers that stopped heartbeating, and writes the
+ * summary (Redis `cmq:pinger:summary`, and a `pinger_history` row) and prunes old history. A
+ * pinger without the lease writes nothing (standby) and takes over when the holder's lease
+ * expires.
  */
 export class Pinger implements Component {
   readonly name = 'pinger';
@@ -108,6 +109,7 @@ export class Pinger implements Component {
       families: familiesOf(measured, canaries),
       dead_last_interval: dead,
       reaped_last_interval: reaped,
+      waiting: measured.waiting ?? [],
     };
   }
 

@@ -1,5 +1,5 @@
-import { type DependencyCheck, type FamilyCounts, familyCounts } from '@cmq/actions';
-import { type AmqpClient, type Database, FAMILIES, type Family, type RedisClient, errorText, queueName, scanKeys } from '@cmq/common';
+import { type DependencyCheck, type FamilyCounts, type WaitingProcess, familyCounts } from '@cmq/actions';
+import { type AmqpClient, type Database, FAMILIES, type Family, type RedisClient, errorText, heartbeatWaiting, queueName, scanKeys } from '@cmq/common';
 
 /** Rejects after `ms` (a probe must not hold up the tick behind a half-open connection). */
 async function withTimeout<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
@@ -25,22 +25,38 @@ async function timed<T>(timeoutMs: number, what: string, probe: () => Promise<T>
   }
 }
 
+/** What the live heartbeats say: subscribers per family, and the processes waiting for something. */
+interface HeartbeatView {
+  consumers: Record<Family, number>;
+  waiting: WaitingProcess[];
+}
+
+const HEARTBEAT_FIELDS = ['service', 'name', 'host', 'pid', 'queues', 'waiting'] as const;
+
 /**
- * Live subscribers per family: every heartbeat `cmq:heartbeat:subscriber:*` still in Redis
- * (they expire after three of their intervals) counts for each family in its `queues` field.
+ * Reads every heartbeat `cmq:heartbeat:*` still in Redis (they expire after three of their
+ * intervals, so each is a live process; SCAN, then one pipelined HMGET): a subscriber counts for
+ * each family in its `queues` field; a process whose `waiting` is not empty is listed (the text
+ * bounded as a heartbeat writes it), sorted by service, name, host, pid.
  */
-async function consumersByFamily(redis: RedisClient): Promise<Record<Family, number>> {
-  const keys = await scanKeys(redis.redis, 'cmq:heartbeat:subscriber:*');
-  const out = Object.fromEntries(FAMILIES.map((f) => [f, 0])) as Record<Family, number>;
-  if (keys.length === 0) return out;
+async function readHeartbeats(redis: RedisClient): Promise<HeartbeatView> {
+  const keys = await scanKeys(redis.redis, 'cmq:heartbeat:*');
+  const consumers = Object.fromEntries(FAMILIES.map((f) => [f, 0])) as Record<Family, number>;
+  const waiting: WaitingProcess[] = [];
+  if (keys.length === 0) return { consumers, waiting };
   const pipeline = redis.redis.pipeline();
-  for (const key of keys) pipeline.hget(key, 'queues');
+  for (const key of keys) pipeline.hmget(key, ...HEARTBEAT_FIELDS);
   const results = (await pipeline.exec()) ?? [];
-  for (const [err, queues] of results) {
-    if (err !== null || typeof queues !== 'string') continue;
-    for (const family of new Set(queues.split(','))) if (family in out) out[family as Family] += 1;
+  for (const [err, values] of results) {
+    if (err !== null || !Array.isArray(values)) continue;
+    const [service = '', name = '', host = '', pid = '', queues = '', text = ''] = (values as Array<string | null>).map((v) => v ?? '');
+    // A key that expired between SCAN and HMGET reads as all nil: that process is gone.
+    if (service === '') continue;
+    if (service === 'subscriber') for (const family of new Set(queues.split(','))) if (family in consumers) consumers[family as Family] += 1;
+    if (text !== '') waiting.push({ service, name, host, pid: Number(pid) || 0, waiting: heartbeatWaiting(text) });
   }
-  return out;
+  waiting.sort((a, b) => a.service.localeCompare(b.service) || a.name.localeCompare(b.name) || a.host.localeCompare(b.host) || a.pid - b.pid);
+  return { consumers, waiting };
 }
 
 /** Messages in each family's queue, from one passive declare each. */
@@ -55,24 +71,27 @@ export interface Measurements {
   dependencies: { postgres: DependencyCheck; redis: DependencyCheck; rabbitmq: DependencyCheck };
   counts: Record<Family, FamilyCounts> | undefined;
   consumers: Record<Family, number> | undefined;
+  /** Live processes waiting for something; undefined when Redis did not answer. */
+  waiting: WaitingProcess[] | undefined;
   depths: Record<Family, number> | undefined;
 }
 
 /**
  * Probes the three dependencies, each timed and bounded by `timeoutMs`: PostgreSQL by counting
- * each family's actions, Redis by reading the subscribers' heartbeats, RabbitMQ by a passive
+ * each family's actions, Redis by reading every live heartbeat, RabbitMQ by a passive
  * declare of each family queue. A probe that failed leaves its values undefined.
  */
 export async function measure(deps: { database: Database; redis: RedisClient; amqp: AmqpClient }, timeoutMs: number): Promise<Measurements> {
   const [pg, redis, broker] = await Promise.all([
     timed(timeoutMs, 'postgres', () => familyCounts(deps.database.sql)),
-    timed(timeoutMs, 'redis', () => consumersByFamily(deps.redis)),
+    timed(timeoutMs, 'redis', () => readHeartbeats(deps.redis)),
     timed(timeoutMs, 'rabbitmq', () => brokerDepths(deps.amqp)),
   ]);
   return {
     dependencies: { postgres: pg.check, redis: redis.check, rabbitmq: broker.check },
     counts: pg.value,
-    consumers: redis.value,
+    consumers: redis.value?.consumers,
+    waiting: redis.value?.waiting,
     depths: broker.value,
   };
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { withDatabase } from '../cli-db';
 import { type Env } from '../config-set';
 import { duration, since } from '../durations';
-import { safeJson, table, time } from '../format';
+import { oneLine, safeJson, table, time } from '../format';
 import { withConfigDir } from '../options';
 import type { StoredSummary } from '../pinger-summary';
 import { type ProcessBeat, loadRedisConfig, readHeartbeats, readSummary, withRedis } from '../redis-state';
@@ -56,7 +56,15 @@ function processesText(s: Status, now: number): string {
   if (s.redis_error !== undefined) return `PROCESSES: unknown (${s.redis_error})\n`;
   const n = (v: number | null): string => (v === null ? '-' : String(v));
   const rows = s.processes.map((p) => [p.service, p.name, p.host, String(p.pid), p.version, duration(since(p.started_at, now)), p.queues.join(',') || '-', n(p.in_flight), n(p.processed), n(p.failed), duration(since(p.at, now)), duration(p.loop_lag_ms)]);
-  return `PROCESSES (${s.processes.length} live)\n${table(['SERVICE', 'NAME', 'HOST', 'PID', 'VERSION', 'UPTIME', 'QUEUES', 'IN-FLIGHT', 'PROCESSED', 'FAILED', 'HEARTBEAT', 'LOOP-LAG'], rows)}`;
+  return `PROCESSES (${s.processes.length} live)\n${table(['SERVICE', 'NAME', 'HOST', 'PID', 'VERSION', 'UPTIME', 'QUEUES', 'IN-FLIGHT', 'PROCESSED', 'FAILED', 'HEARTBEAT', 'LOOP-LAG'], rows)}${waitingText(s)}`;
+}
+
+/** The processes that wait for something, with what (nothing when none does). */
+function waitingText(s: Status): string {
+  const waiting = s.processes.filter((p) => p.waiting !== '');
+  if (waiting.length === 0) return '';
+  const rows = waiting.map((p) => [p.service, p.name, p.host, String(p.pid), oneLine(p.waiting, 500)]);
+  return `\nWAITING (${waiting.length} ${waiting.length === 1 ? 'process' : 'processes'})\n${table(['SERVICE', 'NAME', 'HOST', 'PID', 'STATUS'], rows)}`;
 }
 
 function familiesText(s: Status, now: number): string {
@@ -76,10 +84,13 @@ function tenantsText(s: Status): string {
   return `TENANTS (actions by state)\n${table(['TENANT', ...present.map((st) => st.toUpperCase()), 'TOTAL'], rows)}`;
 }
 
-/** `cmq status`: live processes (heartbeats), each family's work, each tenant's actions by state. */
+/**
+ * `cmq status`: live processes (heartbeats) and what any of them waits for, each family's work,
+ * each tenant's actions by state.
+ */
 export function registerStatusCommand(program: Command, env: Env): void {
   withConfigDir(program.command('status'))
-    .description('live processes (from their heartbeats), each family\'s backlog and oldest age, each tenant\'s actions by state')
+    .description('live processes (from their heartbeats) and what they wait for, each family\'s backlog and oldest age, each tenant\'s actions by state')
     .option('--json', 'one JSON object')
     .action(async (opts: StatusOpts) => {
       const s = await gather(opts, env);

@@ -70,6 +70,7 @@ export class AmqpClient implements Component {
   private attempt = 0;
   private readonly extraSetups: Array<(channel: ConfirmChannel) => Promise<void>> = [];
   private blockedReason: string | undefined;
+  private closing: ChannelModel | undefined;
 
   constructor(private readonly opts: AmqpClientOptions) {}
 
@@ -142,6 +143,7 @@ export class AmqpClient implements Component {
   async close(): Promise<void> {
     this.abort.abort();
     const model = this.model;
+    this.closing = model;
     this.model = undefined;
     this.channel = undefined;
     if (model) {
@@ -156,7 +158,8 @@ export class AmqpClient implements Component {
 
   destroy(): void {
     this.abort.abort();
-    const socket = (this.model as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream;
+    // Also the connection close() is closing: a blocked broker never answers its close.
+    const socket = ((this.model ?? this.closing) as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream;
     socket?.destroy();
   }
 

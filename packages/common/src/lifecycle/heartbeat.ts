@@ -23,13 +23,29 @@ export interface HeartbeatOptions {
   redis: RedisClient;
   logger: Logger;
   stats: () => HeartbeatStats;
+  /** What the process waits for (its `StatusBoard` summary), '' when nothing: the `waiting` field. */
+  waiting?: () => string;
+}
+
+/** The longest `waiting` text a heartbeat carries; the rest is cut off with `…`. */
+export const HEARTBEAT_WAITING_MAX = 500;
+
+/**
+ * `text` as a heartbeat carries it: on one line, at most {@link HEARTBEAT_WAITING_MAX}
+ * characters, and without the user and password of any URL in it (the adapters' texts use
+ * labels without them already; this keeps it so whatever a reason quotes).
+ */
+export function heartbeatWaiting(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim().replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1');
+  return flat.length <= HEARTBEAT_WAITING_MAX ? flat : `${flat.slice(0, HEARTBEAT_WAITING_MAX - 1)}…`;
 }
 
 /**
  * Every `intervalMs`, writes this process's heartbeat to Redis (a hash that expires after three
  * intervals, so a dead process disappears by itself) and a `heartbeat` line to its log.
  * A graceful stop deletes the hash. Fields: see `HeartbeatFields` in @cmq/actions; among them
- * `interval_ms` and `loop_lag_ms`, the event loop's delay (p99 over the last interval, ms).
+ * `interval_ms`, `loop_lag_ms`, the event loop's delay (p99 over the last interval, ms), and
+ * `waiting`, what the process waits for ('' when nothing; see {@link heartbeatWaiting}).
  */
 export class Heartbeat implements Component {
   readonly name = 'heartbeat';
@@ -90,6 +106,7 @@ export class Heartbeat implements Component {
       rss: String(rss),
       interval_ms: String(this.opts.intervalMs),
       loop_lag_ms: String(loopLagMs),
+      waiting: heartbeatWaiting(this.opts.waiting?.() ?? ''),
     };
     await this.opts.redis.redis.multi().hset(this.key, fields).pexpire(this.key, this.opts.intervalMs * 3).exec();
   }

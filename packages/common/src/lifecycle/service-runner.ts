@@ -119,7 +119,7 @@ export function buildService<Own extends ProcessKeys>(def: ServiceDefinition<Own
       await def.amqpSetup?.(channel);
     },
   });
-  const heartbeat = new Heartbeat({ service: def.service, name: own.name, version: def.version, intervalMs: own.heartbeat.interval, redis, logger: logger.child({ component: 'heartbeat' }), stats: () => def.heartbeatStats(config) });
+  const heartbeat = new Heartbeat({ service: def.service, name: own.name, version: def.version, intervalMs: own.heartbeat.interval, redis, logger: logger.child({ component: 'heartbeat' }), stats: () => def.heartbeatStats(config), waiting: () => coordinator.status.summary() });
   const metrics = new MetricsFile({ dir: own.metrics.dir, service: def.service, name: own.name, intervalMs: own.metrics.interval, logger: logger.child({ component: 'metrics' }) });
   const ctx: ServiceContext<Own> = { config, logging, coordinator, database, redis, amqp, metrics };
   // Metrics first, so they close last and the final counts reach the file.
