@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { type ServiceDefinition, VERSION, startService } from '@cmq/common';
+import { hostname } from 'node:os';
+import { AmqpClient, type ServiceDefinition, VERSION, declareTopology, startService } from '@cmq/common';
 import { type SubscriberConfig, subscriberFile } from './config';
 import { Subscriber } from './subscriber';
 
@@ -11,8 +12,17 @@ const definition: ServiceDefinition<SubscriberConfig> = {
   version: VERSION,
   ownFile: subscriberFile,
   components: ({ config, database, amqp, redis, logging, coordinator, metrics }) => {
-    subscriber = new Subscriber({ config, database, amqp, redis, logger: logging.logger.child({ component: 'subscriber' }), status: coordinator.status, metrics });
-    return [subscriber];
+    // Dead copies go out on a connection of their own (see SubscriberDeps.publisher).
+    const publisher = new AmqpClient({
+      name: 'amqp-publish',
+      config: config.amqp,
+      connectionName: `cmq-subscriber-${config.own.name}@${hostname()}:${process.pid} publish`,
+      logger: logging.logger.child({ component: 'amqp-publish' }),
+      status: coordinator.status,
+      setup: declareTopology,
+    });
+    subscriber = new Subscriber({ config, database, amqp, publisher, redis, logger: logging.logger.child({ component: 'subscriber' }), status: coordinator.status, metrics });
+    return [publisher, subscriber];
   },
   heartbeatStats: (config) => ({ queues: config.own.queues, inFlight: subscriber?.inFlight ?? 0, processed: subscriber?.processed ?? 0, failed: subscriber?.failed ?? 0 }),
   runningStatus: (config) => `running: consuming ${config.own.queues.map((q) => `cmq.${q}`).join(', ')}`,

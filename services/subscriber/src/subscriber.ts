@@ -47,6 +47,12 @@ export interface SubscriberDeps {
   config: ProcessConfig<SubscriberConfig>;
   database: Database;
   amqp: AmqpClient;
+  /**
+   * The connection dead copies are published on. Not `amqp`: a broker under a resource alarm
+   * stops reading a connection that publishes, acks included, so one dead copy would stop this
+   * subscriber's consuming (which is what relieves a memory alarm) until the alarm cleared.
+   */
+  publisher: AmqpClient;
   redis: RedisClient;
   logger: Logger;
   status: StatusBoard;
@@ -267,7 +273,7 @@ export class Subscriber implements Component {
     if (tenant !== null) headers['x-cmq-tenant'] = tenant;
     if (actionId !== undefined) headers['x-cmq-action-id'] = actionId;
     try {
-      await this.deps.amqp.publish(Exchanges.dead, msg.fields.routingKey, msg.content, { headers });
+      await this.deps.publisher.publish(Exchanges.dead, msg.fields.routingKey, msg.content, { headers });
     } catch (err) {
       // The database already records it (dead action or dead letter); the copy is for broker tooling.
       this.deps.logger.warn({ err: errorText(err), queue: DEAD_QUEUE }, 'dead copy not published');

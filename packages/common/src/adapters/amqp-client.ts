@@ -18,6 +18,8 @@ export interface AmqpClientOptions {
    * consumers. Channels of a lost connection stay closed, so everything is made here.
    */
   setup: (channel: ConfirmChannel) => Promise<void>;
+  /** Component name and status-board key (default `amqp`): a second connection of a process needs its own. */
+  name?: string;
 }
 
 /** `amqp://host:port` without credentials, for messages. */
@@ -57,12 +59,12 @@ function coalesceWrites(model: ChannelModel): void {
 }
 
 /**
- * The one RabbitMQ connection of a process. Connects to the configured URLs in turn with
+ * A RabbitMQ connection of a process. Connects to the configured URLs in turn with
  * capped, jittered backoff, reruns `setup` after every reconnection, and publishes on a confirm
  * channel. While the broker is away it says so on the status board and keeps trying.
  */
 export class AmqpClient implements Component {
-  readonly name = 'amqp';
+  readonly name: string;
   private model: ChannelModel | undefined;
   private channel: ConfirmChannel | undefined;
   private readonly abort = new AbortController();
@@ -72,7 +74,9 @@ export class AmqpClient implements Component {
   private blockedReason: string | undefined;
   private closing: ChannelModel | undefined;
 
-  constructor(private readonly opts: AmqpClientOptions) {}
+  constructor(private readonly opts: AmqpClientOptions) {
+    this.name = opts.name ?? 'amqp';
+  }
 
   /**
    * Resolves after the first successful connection and setup, or without connecting when
@@ -197,7 +201,7 @@ export class AmqpClient implements Component {
   /** Opens a connection and channel, runs setup; `closed` resolves with the reason it closed. */
   private setBlocked(reason: string | undefined): void {
     this.blockedReason = reason;
-    this.opts.status.set('amqp-flow', reason === undefined ? undefined : `broker blocked publishing: ${reason}`);
+    this.opts.status.set(`${this.name}-flow`, reason === undefined ? undefined : `broker blocked publishing: ${reason}`);
   }
 
   private async connect(url: string): Promise<{ model: ChannelModel; closed: Promise<string> }> {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import amqp from 'amqplib';
 import { AlarmBroker } from '../helpers/alarm-broker';
 import { Pipeline } from '../helpers/pipeline';
 import { logLines, runCmq, waitForLog } from '../helpers/process';
@@ -7,7 +8,8 @@ import { waitFor } from '../helpers/wait';
 // A RabbitMQ resource alarm (memory, disk) blocks every publishing connection: the broker reads
 // nothing more from it, so the relay's batch waits for confirms that do not come. Its transaction
 // must not hold the batch's rows locked (a `cmq cancel` of one would hang) until the alarm clears;
-// the relay must not pile up copies while blocked; nothing may be lost or run twice.
+// the relay must not pile up copies while blocked; nothing may be lost or run twice; a subscriber
+// that publishes a dead copy must go on consuming (its acks must not share the blocked connection).
 
 let broker: AlarmBroker;
 let p: Pipeline;
@@ -92,4 +94,34 @@ it('cmq dead replay of a message, while the broker blocks publishing, fails in a
   await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE idempotency_key = $1 AND state = 'succeeded'", [key])).rowCount === 1, 30_000, 'the replayed action succeeded');
   await new Promise((r) => setTimeout(r, 1_000)); // the first attempt's copy, if it went out, arrives too
   expect((await p.pool.query('SELECT id FROM actions WHERE idempotency_key = $1', [key])).rowCount).toBe(1);
+}, 120_000);
+
+it('a subscriber that dead-letters a message while the broker blocks publishing goes on consuming; the dead copy goes out when the alarm clears', async () => {
+  const subscriber = p.processes[1];
+  subscriber?.kill('SIGTERM');
+  await subscriber?.exited;
+  // Queued while no subscriber runs: a message that is not JSON first, then 20 actions.
+  const conn = await amqp.connect(broker.url);
+  try {
+    const ch = await conn.createConfirmChannel();
+    ch.publish('cmq.actions', 'control.noop.t1', Buffer.from('not json'));
+    await ch.waitForConfirms();
+    const deadBefore = (await ch.checkQueue('cmq.dead')).messageCount;
+    const ids = await p.submit(Array.from({ length: 20 }, () => ({ type: 'noop', tenant: 't1' })));
+    await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'queued'", [ids])).rowCount === 20, 20_000, 'the 20 actions queued');
+
+    await broker.alarm(true);
+    try {
+      const restarted = p.start('subscriber', [], { CMQ_SUBSCRIBER_PREFETCH: '4', CMQ_SUBSCRIBER_CONCURRENCY: '4' });
+      await p.running('subscriber', 'default', restarted.pid);
+      await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [ids])).rowCount === 20, 30_000, 'all 20 actions succeeded during the alarm');
+      const letters = await p.pool.query<{ reason: string }>("SELECT reason FROM dead_letters WHERE body = 'not json'::bytea");
+      expect(letters.rows).toHaveLength(1);
+    } finally {
+      await broker.alarm(false);
+    }
+    await waitFor(async () => (await ch.checkQueue('cmq.dead')).messageCount === deadBefore + 1, 20_000, 'the dead copy in cmq.dead');
+  } finally {
+    await conn.close();
+  }
 }, 120_000);
