@@ -96,15 +96,15 @@ it('cmq dead replay of a message, while the broker blocks publishing, fails in a
   expect((await p.pool.query('SELECT id FROM actions WHERE idempotency_key = $1', [key])).rowCount).toBe(1);
 }, 120_000);
 
-it('a subscriber that dead-letters a message while the broker blocks publishing goes on consuming; the dead copy goes out when the alarm clears', async () => {
+it('a subscriber that dead-letters messages while the broker blocks publishing goes on consuming (dead copies on their own connection, not waited for past amqp.connect_timeout); the copies go out when the alarm clears', async () => {
   const subscriber = p.processes[1];
   subscriber?.kill('SIGTERM');
   await subscriber?.exited;
-  // Queued while no subscriber runs: a message that is not JSON first, then 20 actions.
+  // Queued while no subscriber runs: two messages that are not JSON first, then 20 actions.
   const conn = await amqp.connect(broker.url);
   try {
     const ch = await conn.createConfirmChannel();
-    ch.publish('cmq.actions', 'control.noop.t1', Buffer.from('not json'));
+    for (let i = 0; i < 2; i += 1) ch.publish('cmq.actions', 'control.noop.t1', Buffer.from('not json'));
     await ch.waitForConfirms();
     const deadBefore = (await ch.checkQueue('cmq.dead')).messageCount;
     const ids = await p.submit(Array.from({ length: 20 }, () => ({ type: 'noop', tenant: 't1' })));
@@ -112,15 +112,16 @@ it('a subscriber that dead-letters a message while the broker blocks publishing 
 
     await broker.alarm(true);
     try {
-      const restarted = p.start('subscriber', [], { CMQ_SUBSCRIBER_PREFETCH: '4', CMQ_SUBSCRIBER_CONCURRENCY: '4' });
+      // As many dead copies as prefetch: while each waited for its confirm, its delivery held a slot.
+      const restarted = p.start('subscriber', [], { CMQ_SUBSCRIBER_PREFETCH: '2', CMQ_SUBSCRIBER_CONCURRENCY: '2' });
       await p.running('subscriber', 'default', restarted.pid);
       await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [ids])).rowCount === 20, 30_000, 'all 20 actions succeeded during the alarm');
       const letters = await p.pool.query<{ reason: string }>("SELECT reason FROM dead_letters WHERE body = 'not json'::bytea");
-      expect(letters.rows).toHaveLength(1);
+      expect(letters.rows).toHaveLength(2);
     } finally {
       await broker.alarm(false);
     }
-    await waitFor(async () => (await ch.checkQueue('cmq.dead')).messageCount === deadBefore + 1, 20_000, 'the dead copy in cmq.dead');
+    await waitFor(async () => (await ch.checkQueue('cmq.dead')).messageCount === deadBefore + 2, 20_000, 'the dead copies in cmq.dead');
   } finally {
     await conn.close();
   }

@@ -135,12 +135,12 @@ it('outcomes with more text than one statement may carry are committed by severa
   const states = async (ids: string[]): Promise<string[]> =>
     (await database.sql.query<{ state: string }>('SELECT state FROM actions WHERE id = ANY($1::bigint[]) ORDER BY id', [ids])).rows.map((r) => r.state);
   const failing = counting(1);
-  await expect(commitOutcomes(failing.target, first.map(outcome), '1', 'test-worker', 250)).rejects.toThrow('connection lost (test)');
+  await expect(commitOutcomes(failing.target, first.map(outcome), '1', 'test-worker', 700)).rejects.toThrow('connection lost (test)');
   expect(await states(first.map((o) => o.id))).toEqual(['running', 'running', 'running', 'running']);
 
   const ok = counting();
-  const done = await commitOutcomes(ok.target, first.map(outcome), '1', 'test-worker', 250);
-  expect(ok.statements()).toBe(2); // two results of ~110 characters fit in 250
+  const done = await commitOutcomes(ok.target, first.map(outcome), '1', 'test-worker', 700);
+  expect(ok.statements()).toBe(2); // two results of ~110 characters (at most 3 bytes each) fit in 700 bytes
   expect([...done].sort()).toEqual(first.map((o) => o.id).sort());
   expect(await states(first.map((o) => o.id))).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
 
@@ -158,4 +158,12 @@ it('outcomes with more text than one statement may carry are committed by severa
     [big.map((o) => o.id)],
   );
   expect(rows).toEqual([{ n: 5 }]);
+
+  // Bytes, not characters: 3 results of 30 million '€' (90 MB each in UTF-8). Counted in
+  // characters they fitted one statement, whose jsonb went over PostgreSQL's 256 MB.
+  const euro = await claimed(3);
+  const wide = '€'.repeat(30_000_000);
+  const split = counting();
+  expect((await commitOutcomes(split.target, euro.map((o) => ({ ...o, state: 'succeeded', result: { out: wide } })), '1', 'test-worker')).size).toBe(3);
+  expect(split.statements()).toBe(3);
 }, 180_000);

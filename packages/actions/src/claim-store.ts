@@ -1,5 +1,5 @@
 import { CmqError, type Sql, type Transactor, errorText } from '@cmq/common';
-import { jsonDocArray, jsonTextArray, storableJson, storableText } from './storable';
+import { MAX_ARGUMENT_BYTES, jsonDocArray, jsonTextArray, sizeRanges, storableJson, storableText, utf8Bound } from './storable';
 
 /** Advisory lock class that a live worker holds on its own id (see migration 002, `workers`). */
 export const WORKER_LOCK = 7301;
@@ -175,6 +175,8 @@ function resultJson(o: Outcome): string | null {
   } catch (err) {
     throw new UnstorableOutcomeError(o.id, err);
   }
+  // JSON.stringify gives undefined for a value JSON has no form for at the top (a function): no result.
+  if ((text as string | undefined) === undefined) return null;
   // Cheap bound first: a UTF-16 unit is at most 3 bytes of UTF-8.
   if (text.length * 3 > MAX_RESULT_BYTES) {
     const bytes = Buffer.byteLength(text);
@@ -182,15 +184,6 @@ function resultJson(o: Outcome): string | null {
   }
   return text;
 }
-
-/**
- * Most result and error text (in UTF-16 units) one commit statement carries. pg builds each
- * argument as one JavaScript string (at most 2^29 units) and PostgreSQL takes a statement's
- * arguments as one message (at most 1 GB): 16 outcomes near a 64 MB `ssh.output_cap` failed
- * their batch, and again at every retry. A larger batch is committed by several statements in
- * one transaction. One result alone (at most MAX_RESULT_BYTES) always fits.
- */
-export const MAX_COMMIT_CHARS = 96 * 1024 * 1024;
 
 /** Where a commit goes: one statement, or several in one transaction. */
 export interface CommitTarget {
@@ -202,25 +195,6 @@ interface StoredOutcome {
   o: Outcome;
   result: string | null;
   error: string | null;
-}
-
-/** Splits outcomes, in order, into runs of at most `maxChars` of text (a larger one goes alone). */
-function bySize(items: readonly StoredOutcome[], maxChars: number): StoredOutcome[][] {
-  const chunks: StoredOutcome[][] = [];
-  let chunk: StoredOutcome[] = [];
-  let chars = 0;
-  for (const item of items) {
-    const size = (item.result?.length ?? 0) + (item.error?.length ?? 0);
-    if (chunk.length > 0 && chars + size > maxChars) {
-      chunks.push(chunk);
-      chunk = [];
-      chars = 0;
-    }
-    chunk.push(item);
-    chars += size;
-  }
-  if (chunk.length > 0) chunks.push(chunk);
-  return chunks;
 }
 
 async function commitChunk(sql: Sql, chunk: readonly StoredOutcome[], workerId: string, worker: string): Promise<string[]> {
@@ -240,16 +214,20 @@ async function commitChunk(sql: Sql, chunk: readonly StoredOutcome[], workerId: 
 
 /**
  * Commits outcomes (see COMMIT); returns the ids committed. Every result is written as JSON
- * before anything is sent (UnstorableOutcomeError names the first that cannot be).
+ * before anything is sent (UnstorableOutcomeError names the first that cannot be). Outcomes with
+ * more text than one statement may carry (`maxBytes`, MAX_ARGUMENT_BYTES: 16 outputs near a 64 MB
+ * `ssh.output_cap`) are committed by several statements in one transaction; one result alone
+ * (at most MAX_RESULT_BYTES) always fits.
  */
-export async function commitOutcomes(target: CommitTarget, outcomes: readonly Outcome[], workerId: string, worker: string, maxChars = MAX_COMMIT_CHARS): Promise<Set<string>> {
-  const chunks = bySize(outcomes.map((o) => ({ o, result: resultJson(o), error: o.error ?? null })), maxChars);
-  const [only] = chunks;
+export async function commitOutcomes(target: CommitTarget, outcomes: readonly Outcome[], workerId: string, worker: string, maxBytes = MAX_ARGUMENT_BYTES): Promise<Set<string>> {
+  const stored = outcomes.map((o) => ({ o, result: resultJson(o), error: o.error ?? null }));
+  const ranges = sizeRanges(stored.map((s) => utf8Bound(s.result) + utf8Bound(s.error)), maxBytes);
+  const [only] = ranges;
   if (only === undefined) return new Set();
-  if (chunks.length === 1) return new Set(await commitChunk(target.sql, only, workerId, worker));
+  if (ranges.length === 1) return new Set(await commitChunk(target.sql, stored, workerId, worker));
   return target.transaction(async (sql) => {
     const done = new Set<string>();
-    for (const chunk of chunks) for (const id of await commitChunk(sql, chunk, workerId, worker)) done.add(id);
+    for (const [from, to] of ranges) for (const id of await commitChunk(sql, stored.slice(from, to), workerId, worker)) done.add(id);
     return done;
   });
 }

@@ -1,7 +1,7 @@
 import { CmqError, type Sql, type Transactor } from '@cmq/common';
 import { type Mode, modeRefusal } from './modes';
 import type { ActionRequest } from './request';
-import { jsonDocArray } from './storable';
+import { jsonDocArray, sizeRanges, utf8Bound } from './storable';
 
 /** A request refused at intake (unknown tenant...): nothing of its batch was inserted. */
 export class IntakeError extends CmqError {
@@ -102,21 +102,27 @@ export async function insertActions(transaction: Transactor, requests: readonly 
     // the catalog each time it runs, seven times the cost of the nextval itself.
     const ids = await sql.query<{ id: string }>({ name: 'cmq_intake_ids', text: "SELECT nextval((SELECT pg_get_serial_sequence('actions', 'id')::regclass))::text AS id FROM generate_series(1, $1)", values: [requests.length] });
     const preassigned = ids.rows.map((r) => r.id);
-    const col = <T>(f: (r: ActionRequest) => T): T[] => requests.map(f);
-    const inserted = await sql.query<{ id: string }>({ name: 'cmq_intake_insert', text: INSERT, values: [
-      preassigned,
-      col((r) => r.tenant),
-      col((r) => r.type),
-      col((r) => r.family),
-      jsonDocArray(col((r) => JSON.stringify(r.args))),
-      col((r) => r.idempotencyKey),
-      col((r) => r.notBefore),
-      col((r) => r.expiresAt),
-      col((r) => r.priority),
-      col((r) => r.maxAttempts),
-      actor,
-    ] });
-    const fresh = new Set(inserted.rows.map((r) => r.id));
+    const args = requests.map((r) => JSON.stringify(r.args));
+    const fresh = new Set<string>();
+    // A large batch (`cmq call --stdin --batch` with large arguments) goes as several statements.
+    for (const [from, to] of sizeRanges(args.map(utf8Bound))) {
+      const part = requests.slice(from, to);
+      const col = <T>(f: (r: ActionRequest) => T): T[] => part.map(f);
+      const inserted = await sql.query<{ id: string }>({ name: 'cmq_intake_insert', text: INSERT, values: [
+        preassigned.slice(from, to),
+        col((r) => r.tenant),
+        col((r) => r.type),
+        col((r) => r.family),
+        jsonDocArray(args.slice(from, to)),
+        col((r) => r.idempotencyKey),
+        col((r) => r.notBefore),
+        col((r) => r.expiresAt),
+        col((r) => r.priority),
+        col((r) => r.maxAttempts),
+        actor,
+      ] });
+      for (const r of inserted.rows) fresh.add(r.id);
+    }
     if (fresh.size === requests.length) return preassigned;
     return resolveExisting(sql, requests, preassigned, fresh);
   });

@@ -1,7 +1,7 @@
 import { CmqError, type Sql, type Transactor } from '@cmq/common';
 import { type ResourceState, diffResources } from './resource-diff';
 import { RESOURCE_KINDS, type ResourceKind, type SyncKind } from './sync-definitions';
-import { jsonDocArray } from './storable';
+import { jsonDocArray, sizeRanges, utf8Bound } from './storable';
 
 /** Redis hash of the latest state of an account's resources of one kind: field resource id, value JSON state. */
 export function resourcesCacheKey(tenant: string, account: string, kind: ResourceKind): string {
@@ -86,7 +86,8 @@ export interface SyncRecord {
 }
 
 // Provider data goes as one JSON argument per statement (see jsonDocArray): a large account's
-// listing is megabytes of JSON, which pg's array literals escaped quote by quote.
+// listing is megabytes of JSON, which pg's array literals escaped quote by quote. A listing over
+// MAX_ARGUMENT_BYTES goes as several statements (see sizeRanges).
 const UPSERT = `
 INSERT INTO resources (account_id, kind, resource_id, tenant_id, state, first_seen, last_seen, gone_at)
 SELECT $1, $2, t.id, $3, t.state -> 0, $4, $4, NULL FROM ROWS FROM (unnest($5::text[]), jsonb_array_elements($6::jsonb)) AS t(id, state)
@@ -120,7 +121,10 @@ export async function recordSync(transaction: Transactor, o: SyncObservation): P
     const diff = diffResources(new Map(rows.map((r) => [r.resource_id, r.state])), o.listed);
 
     const ids = [...o.listed.keys()];
-    if (ids.length > 0) await sql.query(UPSERT, [o.account, o.kind, o.tenant, o.observedAt, ids, jsonDocArray(ids.map((id) => JSON.stringify(o.listed.get(id))))]);
+    const states = ids.map((id) => JSON.stringify(o.listed.get(id)));
+    for (const [from, to] of sizeRanges(states.map(utf8Bound))) {
+      await sql.query(UPSERT, [o.account, o.kind, o.tenant, o.observedAt, ids.slice(from, to), jsonDocArray(states.slice(from, to))]);
+    }
     if (diff.gone.length > 0) {
       await sql.query('UPDATE resources SET gone_at = $3 WHERE account_id = $1 AND kind = $2 AND resource_id = ANY($4::text[])', [o.account, o.kind, o.observedAt, diff.gone.map((g) => g.id)]);
     }
@@ -129,8 +133,10 @@ export async function recordSync(transaction: Transactor, o: SyncObservation): P
       ...diff.changed.map((c) => [c.id, 'changed', c.fields] as const),
       ...diff.gone.map((c) => [c.id, 'gone', c.state] as const),
     ];
-    if (changes.length > 0) {
-      await sql.query(CHANGES, [o.tenant, o.account, o.kind, o.actionId, changes.map((c) => c[0]), changes.map((c) => c[1]), jsonDocArray(changes.map((c) => JSON.stringify(c[2])))]);
+    const fields = changes.map((c) => JSON.stringify(c[2]));
+    for (const [from, to] of sizeRanges(fields.map(utf8Bound))) {
+      const part = changes.slice(from, to);
+      await sql.query(CHANGES, [o.tenant, o.account, o.kind, o.actionId, part.map((c) => c[0]), part.map((c) => c[1]), jsonDocArray(fields.slice(from, to))]);
     }
     await sql.query('UPDATE sync_schedule SET observed_at = $3 WHERE account_id = $1 AND kind = $2', [o.account, o.syncKind, o.observedAt]);
     return { created: diff.created.length, changed: diff.changed.length, gone: diff.gone.length, total: o.listed.size, stale: false };

@@ -105,6 +105,41 @@ export function jsonTextArray(texts: ReadonlyArray<string | null>): string {
  * wrapped in `[ ]` and a missing one written `[]`, so that it differs from a JSON null: unpack
  * with `jsonb_array_elements` and `-> 0` (SQL NULL for `[]`; not `null -> 0`, which is `null`).
  */
-export function jsonDocArray(docs: ReadonlyArray<string | null>): string {
-  return `[${docs.map((d) => (d === null ? '[]' : `[${d}]`)).join(',')}]`;
+export function jsonDocArray(docs: ReadonlyArray<string | null | undefined>): string {
+  // undefined: what JSON.stringify gives for a value JSON has no form for at the top (a function).
+  return `[${docs.map((d) => (d === null || d === undefined ? '[]' : `[${d}]`)).join(',')}]`;
+}
+
+/**
+ * Most bytes of JSON one statement's argument carries: PostgreSQL holds a jsonb value in at most
+ * 256 MB (and a statement's arguments in one message of at most 1 GB), and pg builds each
+ * argument as one JavaScript string (at most 2^29 UTF-16 units). A larger batch is sent by
+ * several statements (see sizeRanges).
+ */
+export const MAX_ARGUMENT_BYTES = 64 * 1024 * 1024;
+
+/** The UTF-8 bytes of `text`, or for a short one an upper bound (3 a UTF-16 unit): cheap to add up. */
+export function utf8Bound(text: string | null | undefined): number {
+  if (text === null || text === undefined) return 0;
+  return text.length <= 1_000_000 ? text.length * 3 : Buffer.byteLength(text);
+}
+
+/**
+ * Splits items of the given `sizes`, in order, into runs `[start, end)` of at most `max` in
+ * all; an item larger than `max` goes alone. One run when everything fits.
+ */
+export function sizeRanges(sizes: readonly number[], max = MAX_ARGUMENT_BYTES): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  let start = 0;
+  let total = 0;
+  sizes.forEach((size, i) => {
+    if (i > start && total + size > max) {
+      ranges.push([start, i]);
+      start = i;
+      total = 0;
+    }
+    total += size;
+  });
+  if (sizes.length > start) ranges.push([start, sizes.length]);
+  return ranges;
 }

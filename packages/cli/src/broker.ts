@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { AmqpClient, type MqConfig, StatusBoard, declareTopology, mqFile, sleep } from '@cmq/common';
+import { AmqpClient, type MqConfig, StatusBoard, declareTopology, mqFile, withDeadline } from '@cmq/common';
 import pino from 'pino';
 import { failure } from './command-error';
 import { type Env, loadConfigFile } from './config-set';
@@ -24,18 +24,14 @@ export async function publishOnce(config: MqConfig['amqp'], exchange: string, ro
   try {
     await client.start(give);
     if (!client.connected) throw failure(`no broker answered within ${config.connect_timeout / 1000} s (mq.cfg amqp.urls, amqp.connect_timeout): ${status.summary() || 'not connected'}`);
-    const late = AbortSignal.timeout(config.connect_timeout);
-    const unconfirmed = new Promise<never>((_, reject) => {
-      late.addEventListener('abort', () => {
-        const blocked = client.blocked === undefined ? '' : ` (broker blocked publishing: ${client.blocked})`;
-        reject(failure(`the broker did not confirm the message within ${config.connect_timeout / 1000} s${blocked}; it may still arrive when the broker takes it`));
-      }, { once: true });
+    await withDeadline(client.publish(exchange, routingKey, body, options), config.connect_timeout, () => {
+      const blocked = client.blocked === undefined ? '' : ` (broker blocked publishing: ${client.blocked})`;
+      return failure(`the broker did not confirm the message within ${config.connect_timeout / 1000} s${blocked}; it may still arrive when the broker takes it`);
     });
-    await Promise.race([client.publish(exchange, routingKey, body, options), unconfirmed]);
   } finally {
     // A blocked broker does not read the connection's close either: wait a moment, then drop
     // the socket (a no-op once the close went through).
-    await Promise.race([client.close(), sleep(1_000)]);
+    await withDeadline(client.close(), 1_000, () => new Error('close not answered')).catch(() => undefined);
     client.destroy();
   }
 }

@@ -1,5 +1,5 @@
 import { type DueAction, type RelayLimits, encodeAction, expireDue, msUntilNextDue, orphanedRunning, reapOrphans, relayFamily } from '@cmq/actions';
-import { type AmqpClient, CmqError, type Component, type Database, Exchanges, FAMILIES, type Logger, type MetricsFile, backoffDelay, errorText, sleep } from '@cmq/common';
+import { type AmqpClient, CmqError, type Component, type Database, Exchanges, FAMILIES, type Logger, type MetricsFile, backoffDelay, errorText, sleep, withDeadline } from '@cmq/common';
 import { RelayMetrics } from './relay-metrics';
 
 export interface RelayOptions {
@@ -38,6 +38,8 @@ export class Relay implements Component {
   /** Running actions seen without their worker's lock, and when first seen so. */
   private readonly orphans = new Map<string, number>();
   private lastOrphanLook = 0;
+  /** Settles when the confirms of a batch given up on (see publish) have all come or failed. */
+  private outstanding: Promise<void> | undefined;
 
   constructor(private readonly opts: RelayOptions) {
     this.counters = new RelayMetrics(opts.metrics.registry, opts.limits.window);
@@ -111,8 +113,9 @@ export class Relay implements Component {
     this.counters.expired.inc(expired);
     const reaped = await this.reapOrphans();
     let moved = reaped;
-    // Blocked by a resource alarm, the broker would take nothing: the due rows stay due, unlocked.
-    if (this.opts.amqp.blocked !== undefined) return moved + expired;
+    // Blocked by a resource alarm, the broker would take nothing; with confirms of an abandoned
+    // batch still outstanding, it is behind: the due rows stay due, unlocked.
+    if (this.opts.amqp.blocked !== undefined || this.outstanding !== undefined) return moved + expired;
     for (const family of FAMILIES) {
       const n = await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(rows), (total) => this.counters.inflight.set({ family }, total));
       this.counters.published.inc({ family }, n);
@@ -147,8 +150,9 @@ export class Relay implements Component {
    * Publishes a batch and waits for every confirm, at most `confirmTimeoutMs`: past it the cycle
    * fails and its transaction rolls back, so that its rows do not stay locked (`cmq cancel` of
    * one would wait) for as long as a broker blocked by a resource alarm confirms nothing. What was
-   * sent may still arrive later, beside the copy the next cycle sends: a claim runs an action once.
-   * Stopping (close) does not wait for confirms either.
+   * sent may still arrive later, beside the copy a later cycle sends (a claim runs an action
+   * once); no cycle publishes until those confirms settle, so a broker that is merely slow gets
+   * one such copy, not one every cycle. Stopping (close) does not wait for confirms either.
    */
   private async publish(rows: DueAction[]): Promise<void> {
     let confirmed = 0;
@@ -159,18 +163,23 @@ export class Relay implements Component {
         confirmed += 1;
       }),
     );
-    const timer = new AbortController();
-    const late = sleep(this.opts.confirmTimeoutMs, AbortSignal.any([timer.signal, this.abort.signal])).then((elapsed) => {
-      if (timer.signal.aborted) return; // the batch was confirmed (or failed) first
-      if (!elapsed) throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `stopping before the broker confirmed ${rows.length - confirmed} of ${rows.length} actions; the batch is rolled back and stays due`);
-      const blocked = this.opts.amqp.blocked;
-      const why = blocked === undefined ? '' : ` (broker blocked publishing: ${blocked})`;
-      throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${this.opts.confirmTimeoutMs} ms)${why}; the batch is rolled back and stays due`, { transient: true });
-    });
+    const ms = this.opts.confirmTimeoutMs;
     try {
-      await Promise.race([all, late]);
-    } finally {
-      timer.abort();
+      await withDeadline(all, ms, (stopped) => {
+        if (stopped) return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `stopping before the broker confirmed ${rows.length - confirmed} of ${rows.length} actions; the batch is rolled back and stays due`);
+        const blocked = this.opts.amqp.blocked;
+        const why = blocked === undefined ? '' : ` (broker blocked publishing: ${blocked})`;
+        return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${ms} ms)${why}; the batch is rolled back and stays due`, { transient: true });
+      }, this.abort.signal);
+    } catch (err) {
+      this.outstanding = all.then(
+        () => undefined,
+        () => undefined,
+      );
+      void this.outstanding.then(() => {
+        this.outstanding = undefined;
+      });
+      throw err;
     }
   }
 }

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { type Outcome, WORKER_LOCK, endActionUnread, insertActions, IntakeError, isActionId, recordDeadLetter, registerWorker, unstorable } from '@cmq/actions';
-import { type AmqpClient, type Component, type Database, DEAD_QUEUE, Exchanges, Keyring, type Logger, SshClient, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, isDataRefusal, queueName, sleep } from '@cmq/common';
+import { type AmqpClient, CmqError, type Component, type Database, DEAD_QUEUE, Exchanges, Keyring, type Logger, SshClient, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, isDataRefusal, queueName, sleep, withDeadline } from '@cmq/common';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { ChannelAcks } from './acks';
 import { type Claim, ClaimBatches } from './claims';
@@ -272,8 +272,15 @@ export class Subscriber implements Component {
     const headers: Record<string, string> = { 'x-cmq-reason': reason, 'x-cmq-routing-key': msg.fields.routingKey };
     if (tenant !== null) headers['x-cmq-tenant'] = tenant;
     if (actionId !== undefined) headers['x-cmq-action-id'] = actionId;
+    // Not waited for past amqp.connect_timeout: a broker blocked by a resource alarm confirms
+    // nothing until it clears, and the delivery, unacked meanwhile, would hold a prefetch slot.
+    const ms = this.deps.config.amqp.connect_timeout;
+    const publisher = this.deps.publisher;
     try {
-      await this.deps.publisher.publish(Exchanges.dead, msg.fields.routingKey, msg.content, { headers });
+      await withDeadline(publisher.publish(Exchanges.dead, msg.fields.routingKey, msg.content, { headers }), ms, () => {
+        const blocked = publisher.blocked === undefined ? '' : ` (broker blocked publishing: ${publisher.blocked})`;
+        return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `not confirmed within amqp.connect_timeout (${ms} ms)${blocked}; it may still go out when the broker takes it`, { transient: true });
+      });
     } catch (err) {
       // The database already records it (dead action or dead letter); the copy is for broker tooling.
       this.deps.logger.warn({ err: errorText(err), queue: DEAD_QUEUE }, 'dead copy not published');

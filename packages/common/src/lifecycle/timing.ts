@@ -41,3 +41,26 @@ export async function every(intervalMs: number, signal: AbortSignal, tick: () =>
     if (!(await sleep(intervalMs, signal))) return;
   }
 }
+
+/**
+ * `work`, unless `ms` pass first (then a rejection with `late(false)`) or `signal` aborts (with
+ * `late(true)`). The timer and the listener go as soon as either settles; `work` itself goes on
+ * (a broker's confirm may still come), so a caller that gives up must expect it.
+ */
+export async function withDeadline<T>(work: Promise<T>, ms: number, late: (stopped: boolean) => Error, signal?: AbortSignal): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late(false)), ms);
+    if (signal === undefined) return;
+    onAbort = () => reject(late(true));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+  }
+}
