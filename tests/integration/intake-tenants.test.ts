@@ -119,3 +119,23 @@ it('the arguments of each request are stored with its own action, quotes and bac
   const { rows } = await pool.query<{ id: string; args: unknown }>('SELECT id::text, args FROM actions WHERE id = ANY($1::bigint[])', [ids]);
   expect(ids.map((id) => rows.find((r) => r.id === id)?.args)).toEqual(args);
 });
+
+it('a batch with more argument text than one statement carries goes as several statements: every id keeps its own arguments, repeated keys resolve', async () => {
+  await pool.query("INSERT INTO tenants (id, name) VALUES ('bulk', 'bulk')");
+  const big = (i: number): { guest: string; command: string; env: { A: string } } => ({ guest: `g${i}`, command: `${i}:${'c'.repeat(60_000)}`, env: { A: 'e'.repeat(60_000) } });
+  // 400 requests of ~120 KB (counted as up to 3 bytes a character: ~170 a statement), the last
+  // 10 repeating the idempotency keys of the first 10.
+  const raw = Array.from({ length: 400 }, (_, i) => ({ type: 'guest.exec', tenant: 'bulk', args: big(i), idempotency_key: `k${i < 390 ? i : i - 390}` }));
+  const requests = raw.map((r) => {
+    const p = parseRequest(r);
+    if (!p.ok) throw new Error(p.error);
+    return p.request;
+  });
+  const ids = await insertActions(transactor, requests, 'test');
+  expect(ids.slice(390)).toEqual(ids.slice(0, 10));
+  expect(new Set(ids).size).toBe(390);
+  const { rows } = await pool.query<{ id: string; n: string }>("SELECT id::text, split_part(args ->> 'command', ':', 1) AS n FROM actions WHERE tenant_id = 'bulk'");
+  const byId = new Map(rows.map((r) => [r.id, Number(r.n)]));
+  expect(byId.size).toBe(390);
+  expect(ids.slice(0, 390).map((id) => byId.get(id))).toEqual(Array.from({ length: 390 }, (_, i) => i));
+});
