@@ -88,8 +88,8 @@ function writeConfig(dir) {
   const files = {
     'worker.properties': `db.database=${database}\ndb.pool.max=8\n`,
     'mq.cfg': `amqp.vhost=${vhost}\n`,
-    'publisher.properties': `log.dir=${dir}/log\nrelay.batch_size=2000\nrelay.window=4000\nrelay.tenant_cap=4000\nrelay.sweep_interval=50ms\n`,
-    'subscriber.properties': `log.dir=${dir}/log\nconcurrency=500\nprefetch=1000\n`,
+    'publisher.properties': `log.dir=${dir}/log\nmetrics.dir=${dir}/metrics\nrelay.batch_size=2000\nrelay.window=4000\nrelay.tenant_cap=4000\nrelay.sweep_interval=50ms\n`,
+    'subscriber.properties': `log.dir=${dir}/log\nmetrics.dir=${dir}/metrics\nconcurrency=500\nprefetch=1000\n`,
   };
   for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
 }

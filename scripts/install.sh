@@ -136,9 +136,20 @@ fi
 
 # mkdir_owned DIR MODE OWNER GROUP
 mkdir_owned() {
-  # An existing directory keeps its mode and owner: an operator's change (operations.md suggests
-  # chmod 0711 for STATE_DIR) must survive an upgrade.
-  if [ -d "$DESTDIR$1" ]; then return 0; fi
+  # An existing directory keeps its mode: an operator's change (operations.md suggests chmod
+  # 0711 for STATE_DIR) must survive an upgrade. One the services write to must still be theirs:
+  # made first by a process run as root (`npm run bench` with the default metrics.dir, say), it
+  # would stop every service at start ("not a writable directory").
+  if [ -d "$DESTDIR$1" ]; then
+    if [ "$manage_owner" = 1 ] && [ "$3" = "$CMQ_USER" ]; then
+      owner=$(stat -c %U "$DESTDIR$1")
+      if [ "$owner" != "$3" ]; then
+        chown "$3:$4" "$DESTDIR$1"
+        say "$1 was owned by $owner; now by $3:$4 (the services write there), its mode kept"
+      fi
+    fi
+    return 0
+  fi
   if [ "$manage_owner" = 1 ]; then
     install -d -m "$2" -o "$3" -g "$4" "$DESTDIR$1"
   else

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -256,6 +256,10 @@ describe('init/cmq-workers against a PREFIX install', () => {
     await writeFile(p.defaults, `${await readFile(p.defaults, 'utf8')}# edited by the operator\n`);
     // operations.md has the operator make STATE_DIR traversable: an upgrade must not undo it.
     await chmod(join(p.root, 'state'), 0o711);
+    // A directory the services write to, left to root by a process run as root (the bench's
+    // metrics): the install gives it back to cmq, its mode kept.
+    await chown(join(p.root, 'state', 'metrics'), 0, 0);
+    await chmod(join(p.root, 'state', 'metrics'), 0o750);
     await writeFile(join(p.prefix, 'left-over-from-old-release.js'), '');
     // Without DRAIN_TIMEOUT in the environment: the kept defaults file's value still sets the units'.
     const env = installEnv(p);
@@ -268,6 +272,9 @@ describe('init/cmq-workers against a PREFIX install', () => {
     expect(await readFile(join(p.config, 'worker.properties'), 'utf8')).toBe(`db.database=${db}\n`);
     expect(existsSync(join(p.prefix, 'left-over-from-old-release.js'))).toBe(false);
     expect((await stat(join(p.root, 'state'))).mode & 0o777).toBe(0o711);
+    const metrics = await stat(join(p.root, 'state', 'metrics'));
+    expect([metrics.uid, metrics.mode & 0o777]).toEqual([cmqUid, 0o750]);
+    expect(r.stdout).toContain(`${join(p.root, 'state', 'metrics')} was owned by root; now by cmq:cmq`);
     const check = await run(join(p.prefix, 'bin', 'cmq'), ['config', 'check', '--config-dir', p.config]);
     expect(check.code).toBe(0);
   }, 180_000);
