@@ -222,8 +222,7 @@ async function commitChunk(sql: Sql, chunk: readonly StoredOutcome[], workerId: 
 export async function commitOutcomes(target: CommitTarget, outcomes: readonly Outcome[], workerId: string, worker: string, maxBytes = MAX_ARGUMENT_BYTES): Promise<Set<string>> {
   const stored = outcomes.map((o) => ({ o, result: resultJson(o), error: o.error ?? null }));
   const ranges = sizeRanges(stored.map((s) => utf8Bound(s.result) + utf8Bound(s.error)), maxBytes);
-  const [only] = ranges;
-  if (only === undefined) return new Set();
+  if (ranges.length === 0) return new Set();
   if (ranges.length === 1) return new Set(await commitChunk(target.sql, stored, workerId, worker));
   return target.transaction(async (sql) => {
     const done = new Set<string>();

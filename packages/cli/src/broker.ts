@@ -24,10 +24,9 @@ export async function publishOnce(config: MqConfig['amqp'], exchange: string, ro
   try {
     await client.start(give);
     if (!client.connected) throw failure(`no broker answered within ${config.connect_timeout / 1000} s (mq.cfg amqp.urls, amqp.connect_timeout): ${status.summary() || 'not connected'}`);
-    await withDeadline(client.publish(exchange, routingKey, body, options), config.connect_timeout, () => {
-      const blocked = client.blocked === undefined ? '' : ` (broker blocked publishing: ${client.blocked})`;
-      return failure(`the broker did not confirm the message within ${config.connect_timeout / 1000} s${blocked}; it may still arrive when the broker takes it`);
-    });
+    await withDeadline(client.publish(exchange, routingKey, body, options), config.connect_timeout, () =>
+      failure(`the broker did not confirm the message within ${config.connect_timeout / 1000} s${client.blockedNote()}; it may still arrive when the broker takes it`),
+    );
   } finally {
     // A blocked broker does not read the connection's close either: wait a moment, then drop
     // the socket (a no-op once the close went through).

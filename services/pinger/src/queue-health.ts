@@ -1,5 +1,5 @@
 import { type DependencyCheck, type FamilyCounts, type WaitingProcess, familyCounts } from '@cmq/actions';
-import { type AmqpClient, type Database, FAMILIES, type Family, type RedisClient, errorText, heartbeatWaiting, queueName, scanKeys } from '@cmq/common';
+import { type AmqpClient, type Database, FAMILIES, type Family, type RedisClient, errorText, queueName, scanKeys } from '@cmq/common';
 
 /** Rejects after `ms` (a probe must not hold up the tick behind a half-open connection). */
 async function withTimeout<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
@@ -36,8 +36,8 @@ const HEARTBEAT_FIELDS = ['service', 'name', 'host', 'pid', 'queues', 'waiting']
 /**
  * Reads every heartbeat `cmq:heartbeat:*` still in Redis (they expire after three of their
  * intervals, so each is a live process; SCAN, then one pipelined HMGET): a subscriber counts for
- * each family in its `queues` field; a process whose `waiting` is not empty is listed (the text
- * bounded as a heartbeat writes it), sorted by service, name, host, pid.
+ * each family in its `queues` field; a process whose `waiting` is not empty is listed (as the
+ * heartbeat wrote it: one line, bounded, no URL credentials), sorted by service, name, host, pid.
  */
 async function readHeartbeats(redis: RedisClient): Promise<HeartbeatView> {
   const keys = await scanKeys(redis.redis, 'cmq:heartbeat:*');
@@ -53,7 +53,7 @@ async function readHeartbeats(redis: RedisClient): Promise<HeartbeatView> {
     // A key that expired between SCAN and HMGET reads as all nil: that process is gone.
     if (service === '') continue;
     if (service === 'subscriber') for (const family of new Set(queues.split(','))) if (family in consumers) consumers[family as Family] += 1;
-    if (text !== '') waiting.push({ service, name, host, pid: Number(pid) || 0, waiting: heartbeatWaiting(text) });
+    if (text !== '') waiting.push({ service, name, host, pid: Number(pid) || 0, waiting: text });
   }
   waiting.sort((a, b) => a.service.localeCompare(b.service) || a.name.localeCompare(b.name) || a.host.localeCompare(b.host) || a.pid - b.pid);
   return { consumers, waiting };

@@ -38,8 +38,8 @@ export class Relay implements Component {
   /** Running actions seen without their worker's lock, and when first seen so. */
   private readonly orphans = new Map<string, number>();
   private lastOrphanLook = 0;
-  /** Settles when the confirms of a batch given up on (see publish) have all come or failed. */
-  private outstanding: Promise<void> | undefined;
+  /** A batch was given up on (see publish) and not all of its confirms have come or failed yet. */
+  private awaitingConfirms = false;
 
   constructor(private readonly opts: RelayOptions) {
     this.counters = new RelayMetrics(opts.metrics.registry, opts.limits.window);
@@ -115,7 +115,7 @@ export class Relay implements Component {
     let moved = reaped;
     // Blocked by a resource alarm, the broker would take nothing; with confirms of an abandoned
     // batch still outstanding, it is behind: the due rows stay due, unlocked.
-    if (this.opts.amqp.blocked !== undefined || this.outstanding !== undefined) return moved + expired;
+    if (this.opts.amqp.blocked !== undefined || this.awaitingConfirms) return moved + expired;
     for (const family of FAMILIES) {
       const n = await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(rows), (total) => this.counters.inflight.set({ family }, total));
       this.counters.published.inc({ family }, n);
@@ -167,18 +167,14 @@ export class Relay implements Component {
     try {
       await withDeadline(all, ms, (stopped) => {
         if (stopped) return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `stopping before the broker confirmed ${rows.length - confirmed} of ${rows.length} actions; the batch is rolled back and stays due`);
-        const blocked = this.opts.amqp.blocked;
-        const why = blocked === undefined ? '' : ` (broker blocked publishing: ${blocked})`;
-        return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${ms} ms)${why}; the batch is rolled back and stays due`, { transient: true });
+        return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${ms} ms)${this.opts.amqp.blockedNote()}; the batch is rolled back and stays due`, { transient: true });
       }, this.abort.signal);
     } catch (err) {
-      this.outstanding = all.then(
-        () => undefined,
-        () => undefined,
-      );
-      void this.outstanding.then(() => {
-        this.outstanding = undefined;
-      });
+      this.awaitingConfirms = true;
+      const settled = (): void => {
+        this.awaitingConfirms = false;
+      };
+      void all.then(settled, settled);
       throw err;
     }
   }

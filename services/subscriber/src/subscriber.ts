@@ -277,10 +277,9 @@ export class Subscriber implements Component {
     const ms = this.deps.config.amqp.connect_timeout;
     const publisher = this.deps.publisher;
     try {
-      await withDeadline(publisher.publish(Exchanges.dead, msg.fields.routingKey, msg.content, { headers }), ms, () => {
-        const blocked = publisher.blocked === undefined ? '' : ` (broker blocked publishing: ${publisher.blocked})`;
-        return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `not confirmed within amqp.connect_timeout (${ms} ms)${blocked}; it may still go out when the broker takes it`, { transient: true });
-      });
+      await withDeadline(publisher.publish(Exchanges.dead, msg.fields.routingKey, msg.content, { headers }), ms, () =>
+        new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `not confirmed within amqp.connect_timeout (${ms} ms)${publisher.blockedNote()}; it may still go out when the broker takes it`, { transient: true }),
+      );
     } catch (err) {
       // The database already records it (dead action or dead letter); the copy is for broker tooling.
       this.deps.logger.warn({ err: errorText(err), queue: DEAD_QUEUE }, 'dead copy not published');

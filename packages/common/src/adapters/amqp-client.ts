@@ -22,6 +22,8 @@ export interface AmqpClientOptions {
   name?: string;
 }
 
+const blockedText = (reason: string): string => `broker blocked publishing: ${reason}`;
+
 /** `amqp://host:port` without credentials, for messages. */
 export function brokerLabel(url: string): string {
   try {
@@ -101,6 +103,11 @@ export class AmqpClient implements Component {
    */
   get blocked(): string | undefined {
     return this.blockedReason;
+  }
+
+  /** ` (broker blocked publishing: REASON)` while blocked, '' otherwise: for why a confirm did not come. */
+  blockedNote(): string {
+    return this.blockedReason === undefined ? '' : ` (${blockedText(this.blockedReason)})`;
   }
 
   /**
@@ -201,7 +208,7 @@ export class AmqpClient implements Component {
   /** Opens a connection and channel, runs setup; `closed` resolves with the reason it closed. */
   private setBlocked(reason: string | undefined): void {
     this.blockedReason = reason;
-    this.opts.status.set(`${this.name}-flow`, reason === undefined ? undefined : `broker blocked publishing: ${reason}`);
+    this.opts.status.set(`${this.name}-flow`, reason === undefined ? undefined : blockedText(reason));
   }
 
   private async connect(url: string): Promise<{ model: ChannelModel; closed: Promise<string> }> {
