@@ -9,7 +9,8 @@ import { waitFor } from '../helpers/wait';
 // nothing more from it, so the relay's batch waits for confirms that do not come. Its transaction
 // must not hold the batch's rows locked (a `cmq cancel` of one would hang) until the alarm clears;
 // the relay must not pile up copies while blocked; nothing may be lost or run twice; a subscriber
-// that publishes a dead copy must go on consuming (its acks must not share the blocked connection).
+// that publishes a dead copy must go on consuming (its acks must not share the blocked connection);
+// a publisher stopped while its batch waits on the blocked broker exits 0 at once, its rows still due.
 
 let broker: AlarmBroker;
 let p: Pipeline;
@@ -125,4 +126,45 @@ it('a subscriber that dead-letters messages while the broker blocks publishing g
   } finally {
     await conn.close();
   }
+}, 120_000);
+
+it('SIGTERM while the blocked broker leaves a batch unconfirmed: the publisher stops within shutdown.drain_timeout, exit 0, and its rows stay due; after the alarm, a new publisher relays them and each runs once', async () => {
+  for (const proc of p.processes) proc.kill('SIGTERM');
+  await Promise.all(p.processes.map((proc) => proc.exited));
+  const log = join(p.logDir, 'publisher-main.log');
+  // A confirm timeout far past the drain deadline: SIGTERM comes while the relay still waits on the batch.
+  const env = { CMQ_PUBLISHER_RELAY_CONFIRM_TIMEOUT: '120s', CMQ_PUBLISHER_SHUTDOWN_DRAIN_TIMEOUT: '5s' };
+  const publisher = p.start('publisher', [], env);
+  await p.running('publisher', 'main', publisher.pid);
+
+  await broker.alarm(true);
+  let ids: string[] = [];
+  try {
+    ids = await p.submit(Array.from({ length: 20 }, () => ({ type: 'noop', tenant: 't1' })));
+    // The batch went out: the broker blocked the connection for it, and the relay's transaction holds its rows.
+    const blocked = (l: Record<string, unknown>): boolean => Number(l.pid) === publisher.pid && l.waiting === 'broker blocked publishing: low on memory';
+    await waitForLog(log, blocked, 30_000, 'the publisher blocked by the alarm');
+    await waitFor(() => locked(ids), 10_000, 'the batch rows locked by the waiting relay');
+
+    publisher.kill('SIGTERM');
+    // exitCode fails if the process is still running after 5 s of drain timeout plus a margin.
+    expect(await publisher.exitCode(20_000)).toBe(0);
+    // The relay stopped waiting for the batch at once (its 20 confirms outstanding), not at the deadline.
+    const mine = logLines(log).filter((l) => Number(l.pid) === publisher.pid);
+    expect(mine.some((l) => l.msg === 'relay cycle failed; retrying' && l.err === 'stopping with 20 of 20 actions not yet confirmed by the broker; the batch is rolled back and stays due')).toBe(true);
+    expect(mine.some((l) => l.msg === 'shutdown deadline passed: exiting now')).toBe(false);
+    expect(mine.some((l) => l.msg === 'state stopped')).toBe(true); // drained (a forced exit skips it)
+    expect(await locked(ids)).toBe(false);
+    const { rows: states } = await p.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'pending'", [ids]);
+    expect(states).toEqual([{ n: 20 }]);
+  } finally {
+    await broker.alarm(false);
+  }
+
+  const again = p.start('publisher');
+  const subscriber = p.start('subscriber');
+  await Promise.all([p.running('publisher', 'main', again.pid), p.running('subscriber', 'default', subscriber.pid)]);
+  await p.allFinal(60_000, ids);
+  const { rows } = await p.pool.query<{ state: string; n: number }>("SELECT a.state, count(*)::int AS n FROM actions a JOIN action_events e ON e.action_id = a.id AND e.to_state = 'running' WHERE a.id = ANY($1::bigint[]) GROUP BY a.state", [ids]);
+  expect(rows).toEqual([{ state: 'succeeded', n: 20 }]);
 }, 120_000);

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -12,8 +13,9 @@ import { waitFor } from '../helpers/wait';
  * `cmq check` with the real pinger: every family consumed (control by a subscriber of its own),
  * kill -9 that subscriber → CRITICAL naming control within three heartbeat intervals; restart it
  * → OK again; a process that loses its broker says so in its heartbeat, the pinger's summary,
- * `cmq check` and `cmq status`. A Redis database of its own: the summary and heartbeats are
- * global names.
+ * `cmq check` and `cmq status`; so does one that waits for its broker or database at start
+ * (its heartbeat says `starting`, and a subscriber that never connected consumes nothing). A
+ * Redis database of its own: the summary and heartbeats are global names.
  */
 const REDIS_DB = 12;
 const HEARTBEAT_MS = 1_000;
@@ -22,8 +24,18 @@ let ctl: Spawned;
 const redis = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB, lazyConnect: true });
 redis.on('error', () => undefined);
 
-function startControlSubscriber(): Spawned {
-  return pipe.start('subscriber', ['--instance', 'ctl']);
+function startControlSubscriber(env: NodeJS.ProcessEnv = {}): Spawned {
+  return pipe.start('subscriber', ['--instance', 'ctl'], env);
+}
+
+/** A loopback port nothing listens on (one the kernel just gave out and took back). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
 }
 
 async function check(): Promise<{ code: number | null; word: string; text: string }> {
@@ -41,7 +53,7 @@ beforeAll(async () => {
     },
   });
   const own = { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': `${HEARTBEAT_MS}ms`, 'shutdown.drain_timeout': '5s' };
-  writeConfig({ 'subscriber-ctl.properties': { queues: 'control', ...own }, 'pinger-proxied.properties': { ...own, 'pinger.interval': '1s' } }, pipe.dir);
+  writeConfig({ 'subscriber-ctl.properties': { queues: 'control', ...own }, 'pinger-proxied.properties': { ...own, 'pinger.interval': '1s' }, 'publisher-nodb.properties': own }, pipe.dir);
   await redis.connect();
   await redis.flushdb();
   pipe.start('publisher');
@@ -78,7 +90,7 @@ it('OK with everything running; kill -9 the only subscriber of a family → CRIT
   expect(critical).toMatchObject({ code: 2, word: 'CRITICAL' });
   expect(critical.text).not.toMatch(/provision|monitor|guest/);
 
-  startControlSubscriber();
+  ctl = startControlSubscriber();
   // The canary that waited while nobody consumed control may come back slow (WARNING); the next is quick.
   await waitFor(async () => {
     const again = await check();
@@ -119,3 +131,52 @@ it('a process that lost its broker: its heartbeat, the pinger summary, cmq check
   expect(processes.filter((p) => p.name !== 'proxied').map((p) => [p.service, p.name, p.waiting])).toEqual([['pinger', 'main', ''], ['publisher', 'main', ''], ['subscriber', 'ctl', ''], ['subscriber', 'default', '']]);
   for (const out of [last.text, status.stdout, json.stdout, JSON.stringify(await redis.hgetall(key))]) expect(out).not.toContain('guest@');
 }, 60_000);
+
+it('processes waiting for their broker or database at start beat `starting` and say what they wait for; such a subscriber consumes nothing; a stop then is clean', async () => {
+  ctl.kill('SIGTERM');
+  expect(await ctl.exitCode()).toBe(0);
+  const [mqPort, dbPort] = [await closedPort(), await closedPort()];
+  const stuck = startControlSubscriber({ CMQ_AMQP_URLS: `amqp://guest:guest@127.0.0.1:${mqPort}` });
+  const second = pipe.start('publisher', ['--instance', 'nodb'], { CMQ_DB_PORT: String(dbPort) });
+  const beatOf = async (key: string): Promise<Record<string, string>> => redis.hgetall(key);
+  const subKey = `cmq:heartbeat:subscriber:ctl:${hostname()}:${stuck.pid}`;
+  const pubKey = `cmq:heartbeat:publisher:nodb:${hostname()}:${second.pid}`;
+  const brokerWait = new RegExp(`^waiting for broker at amqp://127\\.0\\.0\\.1:${mqPort} \\(.+\\)$`);
+  const dbWait = new RegExp(`^waiting for database at 127\\.0\\.0\\.1:${dbPort}/\\S+ \\(.+\\)$`);
+  await waitFor(async () => brokerWait.test((await beatOf(subKey)).waiting ?? ''), 15_000, 'the starting subscriber\'s heartbeat to say it waits for its broker');
+  await waitFor(async () => dbWait.test((await beatOf(pubKey)).waiting ?? ''), 15_000, 'the starting publisher\'s heartbeat to say it waits for its database');
+  expect(await beatOf(subKey)).toMatchObject({ state: 'starting', queues: 'control' });
+  expect((await beatOf(pubKey)).state).toBe('starting');
+
+  // The only subscriber of control never connected: control has no live subscriber (CRITICAL),
+  // and the check names what it waits for.
+  let last = { code: null as number | null, word: '', text: '' };
+  await waitFor(async () => {
+    last = await check();
+    return last.text.includes(`subscriber ctl@${hostname()}: waiting for broker at amqp://127.0.0.1:${mqPort} (`);
+  }, 15_000, 'cmq check to name the starting subscriber');
+  expect(last).toMatchObject({ code: 2, word: 'CRITICAL' });
+  expect(last.text).toMatch(/^no live subscriber consumes control[;,]/);
+  expect(last.text).toContain(`publisher nodb@${hostname()}: waiting for database at 127.0.0.1:${dbPort}/`);
+
+  const json = await runCmq(['status', '--json', '--config-dir', pipe.dir]);
+  const processes = (JSON.parse(json.stdout) as { processes: Array<{ service: string; name: string; pid: number; state: string; waiting: string }> }).processes;
+  expect(processes.find((p) => p.pid === stuck.pid)).toMatchObject({ service: 'subscriber', name: 'ctl', state: 'starting' });
+  expect(processes.find((p) => p.pid === second.pid)).toMatchObject({ service: 'publisher', name: 'nodb', state: 'starting' });
+  const status = await runCmq(['status', '--config-dir', pipe.dir]);
+  expect(status.stdout).toMatch(new RegExp(`^subscriber\\s+ctl\\s+\\S+\\s+${stuck.pid}\\s+\\S+\\s+starting\\s`, 'm'));
+  for (const out of [last.text, status.stdout, json.stdout, JSON.stringify(await beatOf(subKey))]) expect(out).not.toContain('guest@');
+
+  // Stopped while still starting: exit 0, and the heartbeat goes with it (not three intervals later).
+  for (const p of [stuck, second]) p.kill('SIGTERM');
+  expect(await stuck.exitCode()).toBe(0);
+  expect(await second.exitCode()).toBe(0);
+  expect(await redis.exists(subKey, pubKey)).toBe(0);
+  ctl = startControlSubscriber();
+  await pipe.running('subscriber', 'ctl', ctl.pid);
+  // (The pinger of the test before still waits for its broker: a WARNING naming only it.)
+  await waitFor(async () => {
+    last = await check();
+    return last.code === 1 && last.text.startsWith(`pinger proxied@${hostname()}: waiting for broker`) && !last.text.includes(';');
+  }, 30_000, 'cmq check to name nothing but the proxied pinger again');
+}, 90_000);

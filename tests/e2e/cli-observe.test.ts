@@ -102,12 +102,12 @@ describe('cmq status', () => {
     }, 15_000, 'a subscriber heartbeat with nothing in flight');
     const res = await runCmq(['status', '--config-dir', pipe.dir]);
     expect(res).toMatchObject({ code: 0, stderr: '' });
-    expect(res.stdout).toMatch(/^PROCESSES \(2 live\)\nSERVICE\s+NAME\s+HOST\s+PID\s+VERSION\s+UPTIME\s+QUEUES\s+IN-FLIGHT\s+PROCESSED\s+FAILED\s+HEARTBEAT\s+LOOP-LAG\n/);
-    expect(res.stdout).toMatch(new RegExp(`^subscriber\\s+obs\\s+\\S+\\s+${subscriber.pid}\\s+\\S+\\s+\\S+\\s+provision,monitor,guest,control\\s+0\\s+\\d+\\s+2\\s`, 'm'));
+    expect(res.stdout).toMatch(/^PROCESSES \(2 live\)\nSERVICE\s+NAME\s+HOST\s+PID\s+VERSION\s+STATE\s+UPTIME\s+QUEUES\s+IN-FLIGHT\s+PROCESSED\s+FAILED\s+HEARTBEAT\s+LOOP-LAG\n/);
+    expect(res.stdout).toMatch(new RegExp(`^subscriber\\s+obs\\s+\\S+\\s+${subscriber.pid}\\s+\\S+\\s+running\\s+\\S+\\s+provision,monitor,guest,control\\s+0\\s+\\d+\\s+2\\s`, 'm'));
     expect(res.stdout).toMatch(/^FAMILIES \(computed from PostgreSQL: no pinger summary\)\nFAMILY\s+BACKLOG\s+QUEUED\s+RUNNING\s+OLDEST\s+BROKER-DEPTH\n(?:(?:provision|monitor|guest|control)\s+0\s+0\s+0\s+-\s+-\n){4}/m);
     expect(res.stdout).toMatch(/^TENANT\s+SUCCEEDED\s+FAILED\s+TOTAL\nacme\s+9\s+1\s+10\nbeta\s+1\s+1\s+2\n$/m);
-    const json = JSON.parse((await runCmq(['status', '--json', '--config-dir', pipe.dir])).stdout) as { processes: Array<{ service: string; pid: number; processed: number }>; families_from: string; tenants: Record<string, Record<string, number>> };
-    expect(json.processes.map((p) => [p.service, p.pid]).sort()).toEqual([['publisher', publisher.pid], ['subscriber', subscriber.pid]]);
+    const json = JSON.parse((await runCmq(['status', '--json', '--config-dir', pipe.dir])).stdout) as { processes: Array<{ service: string; pid: number; processed: number; state: string }>; families_from: string; tenants: Record<string, Record<string, number>> };
+    expect(json.processes.map((p) => [p.service, p.pid, p.state]).sort()).toEqual([['publisher', publisher.pid, 'running'], ['subscriber', subscriber.pid, 'running']]);
     expect(json.families_from).toBe('postgres');
     expect(json.tenants).toEqual({ acme: { succeeded: 9, failed: 1 }, beta: { succeeded: 1, failed: 1 } });
   });

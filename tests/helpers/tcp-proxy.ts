@@ -11,11 +11,14 @@ interface Pair {
  * the ones that closed, and can make every open connection stale: `sever()` closes the server
  * side but leaves the client's socket open, so the client learns of it only when it next sends
  * (the proxy then resets it) — like a NAT or a host that forgot the connection.
+ * `pauseDownstream()` holds back what the target sends (the client hears nothing: a slow peer)
+ * while what the client sends still goes through, until `resumeDownstream()`.
  */
 export class TcpProxy {
   accepted = 0;
   closed = 0;
   private readonly pairs = new Set<Pair>();
+  private downstreamPaused = false;
 
   private constructor(
     private readonly server: Server,
@@ -44,6 +47,21 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * Stops passing on what the target sends, on every connection open now or accepted later;
+   * it waits, in order, in the proxy's socket and the kernel until `resumeDownstream()`.
+   */
+  pauseDownstream(): void {
+    this.downstreamPaused = true;
+    for (const pair of this.pairs) pair.server.pause();
+  }
+
+  /** Passes on again, first everything held back. */
+  resumeDownstream(): void {
+    this.downstreamPaused = false;
+    for (const pair of this.pairs) pair.server.resume();
+  }
+
   async close(): Promise<void> {
     for (const pair of this.pairs) {
       pair.client.destroy();
@@ -63,6 +81,7 @@ export class TcpProxy {
       else server.write(d);
     });
     server.on('data', (d: Buffer) => client.write(d));
+    if (this.downstreamPaused) server.pause();
     server.on('close', () => {
       if (!pair.severed) client.destroy();
     });

@@ -155,6 +155,36 @@ describe('Heartbeat', () => {
     expect(ticks).toBe(ticksAtClose);
   });
 
+  it('refresh() writes the state and what is waited for at once, between beats; nothing after close', async () => {
+    const { client } = makeClient(6379);
+    await client.start(new AbortController().signal);
+    const service = `hbtest${randomBytes(3).toString('hex')}`;
+    let state = 'starting';
+    let waiting = 'waiting for broker at amqp://user:secret@mq1:5672 (connect ECONNREFUSED)';
+    const stats = (): HeartbeatStats => ({ queues: ['control'], inFlight: 0, processed: 0, failed: 0 });
+    // An interval far longer than the test: every write after the first is a refresh.
+    const heartbeat = new Heartbeat({ service, name: 'one', version: '1', intervalMs: 600_000, redis: client, logger, stats, state: () => state, waiting: () => waiting });
+    const key = `cmq:heartbeat:${service}:one:${hostname()}:${process.pid}`;
+    heartbeat.refresh(); // before start: nothing
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await client.redis.exists(key)).toBe(0);
+    await heartbeat.start();
+    try {
+      await waitFor(async () => (await client.redis.hget(key, 'state')) === 'starting', 5_000, 'the first beat');
+      expect(await client.redis.hget(key, 'waiting')).toBe('waiting for broker at amqp://mq1:5672 (connect ECONNREFUSED)');
+      [state, waiting] = ['running', ''];
+      heartbeat.refresh();
+      await waitFor(async () => (await client.redis.hget(key, 'state')) === 'running', 2_000, 'the refreshed state');
+      expect(await client.redis.hget(key, 'waiting')).toBe('');
+    } finally {
+      await heartbeat.close();
+    }
+    state = 'stopped';
+    heartbeat.refresh();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await client.redis.exists(key)).toBe(0);
+  });
+
   it('keeps beating through a redis outage and writes the hash again once redis is back', async () => {
     const server = await privateServer();
     const { client } = makeClient(server.port);

@@ -9,9 +9,9 @@ const FAMILIES = ['provision', 'monitor', 'guest', 'control'] as const;
 const NOW = Date.parse('2026-03-04T03:00:00.000Z');
 const BLOCKED = 'broker blocked publishing: low on memory';
 
-function beat(service: string, name: string, host: string, pid: number, queues: string[], waiting = ''): ProcessBeat {
+function beat(service: string, name: string, host: string, pid: number, queues: string[], waiting = '', state = 'running'): ProcessBeat {
   const at = new Date(NOW - 1_000).toISOString();
-  return { service, name, host, pid, version: '0.1.0', started_at: at, at, queues, in_flight: 0, processed: 0, failed: 0, rss: 1, interval_ms: 2_000, loop_lag_ms: 1, waiting };
+  return { service, name, host, pid, version: '0.1.0', started_at: at, at, queues, in_flight: 0, processed: 0, failed: 0, rss: 1, interval_ms: 2_000, loop_lag_ms: 1, waiting, state };
 }
 
 function waiter(service: string, name: string, host: string, waiting: string, pid = 100): WaitingProcess {
@@ -87,4 +87,16 @@ it('without a fresh summary (no pinger), the live heartbeats say who waits, afte
   expect(stale.text).toMatch(new RegExp(`^pinger summary is 60s old .*; publisher main@host1: ${BLOCKED}$`));
   // A fresh summary is what counts: heartbeats read by the check itself are not listed twice.
   expect(evaluate(input(summary({ waiting: [waiter('publisher', 'main', 'host1', BLOCKED)] }), beats)).text).toBe(`publisher main@host1: ${BLOCKED}`);
+});
+
+it('a subscriber still starting or draining consumes nothing: its families have no live subscriber; one of a release without `state` counts', () => {
+  const waitingBroker = 'waiting for broker at amqp://mq1:5672 (connect ECONNREFUSED)';
+  const starting = evaluate(input(summary({ waiting: [waiter('subscriber', 'b', 'host3', waitingBroker)] }), [beat('subscriber', 'a', 'host2', 7, ['provision', 'monitor']), beat('subscriber', 'b', 'host3', 8, ['guest', 'control'], waitingBroker, 'starting')]));
+  expect(starting.code).toBe(2);
+  expect(starting.text).toBe(`no live subscriber consumes guest, control; subscriber b@host3: ${waitingBroker}`);
+  expect(parseNagios(statusLine(starting.code, starting.text, starting.perfdata)).perf).toMatchObject({ subscribers_guest: { value: '0' }, subscribers_provision: { value: '1' } });
+  const draining = evaluate(input(summary(), [beat('subscriber', 'a', 'host2', 7, [...FAMILIES], '', 'draining')]));
+  expect(draining.text).toMatch(/^no live subscriber consumes provision, monitor, guest, control/);
+  const older = evaluate(input(summary(), [beat('subscriber', 'a', 'host2', 7, [...FAMILIES], '', '')]));
+  expect(older.code).toBe(0);
 });

@@ -25,10 +25,11 @@ class FakeComponent implements Component {
   }
 }
 
-function setup(drainTimeoutMs = 1_000) {
+function setup(drainTimeoutMs = 1_000, onChange?: () => void) {
   const notify = new NotifySocket();
   const exits: number[] = [];
   const coordinator = new Coordinator({
+    onChange,
     logger: pino({ level: 'silent' }),
     notifier: SystemdNotifier.fromEnv({ NOTIFY_SOCKET: notify.path }, () => undefined),
     drainTimeoutMs,
@@ -42,6 +43,26 @@ function setup(drainTimeoutMs = 1_000) {
 describe('Coordinator', () => {
   let notify: NotifySocket;
   afterEach(() => notify.close());
+
+  it('calls onChange (the heartbeat\'s refresh) on every change of state and of what is waited for, seeing the new one', async () => {
+    const seen: string[] = [];
+    // eslint-disable-next-line prefer-const -- set once setup() returns; its onChange reads it
+    let coordinator: Coordinator | undefined;
+    const t = setup(1_000, () => seen.push(`${coordinator?.state ?? '?'}|${coordinator?.status.summary() ?? '?'}`));
+    coordinator = t.coordinator;
+    notify = t.notify;
+    let release: () => void = () => undefined;
+    const db = new FakeComponent('db', [], { start: () => new Promise<void>((r) => { release = r; }) });
+    t.coordinator.add(db);
+    const run = t.coordinator.run();
+    t.coordinator.status.set('db', 'waiting for database at db1:5432/cmq (refused)');
+    t.coordinator.status.set('db', undefined);
+    release();
+    await run;
+    t.coordinator.requestStop('test');
+    await waitFor(() => Promise.resolve(t.exits.length === 1), 2_000, 'the exit');
+    expect(seen).toEqual(['starting|waiting for database at db1:5432/cmq (refused)', 'starting|', 'running|', 'draining|', 'stopped|']);
+  });
 
   it('starts in order, says READY, drains in reverse order even when one close fails, exits 0', async () => {
     const events: string[] = [];

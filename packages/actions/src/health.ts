@@ -101,8 +101,19 @@ export interface PingerSummary {
  * `started_at` ISO; the numbers decimal. `interval_ms` is the process's `heartbeat.interval`,
  * `loop_lag_ms` the event loop's delay over the last interval (p99, ms), `waiting` what the
  * process waits for (its status board: "waiting for broker at ...", "broker blocked publishing:
- * low on memory"), '' when nothing (absent from heartbeats of releases before it).
+ * low on memory"), '' when nothing (absent from heartbeats of releases before it); `state` the
+ * process's lifecycle state, `starting` (waiting for PostgreSQL or the broker), `running` or
+ * `draining` (absent from releases before it).
  */
+/**
+ * Whether a heartbeat's process consumes the queues it lists: a subscriber neither still
+ * starting (waiting for PostgreSQL or the broker) nor draining (consuming no more). A heartbeat
+ * without `state` (a release before the field) counts.
+ */
+export function consumesQueues(beat: { service: string; state: string }): boolean {
+  return beat.service === 'subscriber' && (beat.state === 'running' || beat.state === '');
+}
+
 export interface HeartbeatFields {
   service: string;
   name: string;
@@ -119,4 +130,5 @@ export interface HeartbeatFields {
   interval_ms: string;
   loop_lag_ms: string;
   waiting: string;
+  state: string;
 }

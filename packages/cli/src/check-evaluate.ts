@@ -1,3 +1,4 @@
+import { consumesQueues } from '@cmq/actions';
 import type { Family } from '@cmq/common';
 import type { CheckThresholds } from './check-thresholds';
 import { oneLine } from './format';
@@ -35,9 +36,9 @@ function secs(ms: number): string {
   return String(Math.round(ms) / 1000);
 }
 
-/** Live subscribers per family: processes whose heartbeat (still in Redis) lists the family. */
+/** Live subscribers per family: processes whose heartbeat (still in Redis) lists the family and that consume (see consumesQueues). */
 export function consumersOf(beats: readonly ProcessBeat[], family: Family): number {
-  return beats.filter((b) => b.service === 'subscriber' && b.queues.includes(family)).length;
+  return beats.filter((b) => consumesQueues(b) && b.queues.includes(family)).length;
 }
 
 function summaryProblems(input: CheckInput, s: StoredSummary): Problem[] {

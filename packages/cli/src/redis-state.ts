@@ -28,6 +28,8 @@ export interface ProcessBeat {
   loop_lag_ms: number | null;
   /** What the process waits for ("waiting for broker at ..."), '' when nothing. */
   waiting: string;
+  /** `starting`, `running` or `draining`; '' from a release before the field. */
+  state: string;
 }
 
 /** Redis could not be read: the check says UNKNOWN with this message. */
@@ -93,6 +95,7 @@ function toBeat(h: Record<string, string>): ProcessBeat {
     interval_ms: num(h.interval_ms),
     loop_lag_ms: num(h.loop_lag_ms),
     waiting: h.waiting ?? '',
+    state: h.state ?? '',
   };
 }
 

@@ -1,4 +1,4 @@
-import { type DependencyCheck, type FamilyCounts, type WaitingProcess, familyCounts } from '@cmq/actions';
+import { type DependencyCheck, type FamilyCounts, type WaitingProcess, consumesQueues, familyCounts } from '@cmq/actions';
 import { type AmqpClient, type Database, FAMILIES, type Family, type RedisClient, errorText, queueName, scanKeys } from '@cmq/common';
 
 /** Rejects after `ms` (a probe must not hold up the tick behind a half-open connection). */
@@ -31,12 +31,12 @@ interface HeartbeatView {
   waiting: WaitingProcess[];
 }
 
-const HEARTBEAT_FIELDS = ['service', 'name', 'host', 'pid', 'queues', 'waiting'] as const;
+const HEARTBEAT_FIELDS = ['service', 'name', 'host', 'pid', 'queues', 'waiting', 'state'] as const;
 
 /**
  * Reads every heartbeat `cmq:heartbeat:*` still in Redis (they expire after three of their
- * intervals, so each is a live process; SCAN, then one pipelined HMGET): a subscriber counts for
- * each family in its `queues` field; a process whose `waiting` is not empty is listed (as the
+ * intervals, so each is a live process; SCAN, then one pipelined HMGET): a subscriber that
+ * consumes (running; see consumesQueues) counts for each family in its `queues` field; a process whose `waiting` is not empty is listed (as the
  * heartbeat wrote it: one line, bounded, no URL credentials), sorted by service, name, host, pid.
  */
 async function readHeartbeats(redis: RedisClient): Promise<HeartbeatView> {
@@ -49,10 +49,10 @@ async function readHeartbeats(redis: RedisClient): Promise<HeartbeatView> {
   const results = (await pipeline.exec()) ?? [];
   for (const [err, values] of results) {
     if (err !== null || !Array.isArray(values)) continue;
-    const [service = '', name = '', host = '', pid = '', queues = '', text = ''] = (values as Array<string | null>).map((v) => v ?? '');
+    const [service = '', name = '', host = '', pid = '', queues = '', text = '', state = ''] = (values as Array<string | null>).map((v) => v ?? '');
     // A key that expired between SCAN and HMGET reads as all nil: that process is gone.
     if (service === '') continue;
-    if (service === 'subscriber') for (const family of new Set(queues.split(','))) if (family in consumers) consumers[family as Family] += 1;
+    if (consumesQueues({ service, state })) for (const family of new Set(queues.split(','))) if (family in consumers) consumers[family as Family] += 1;
     if (text !== '') waiting.push({ service, name, host, pid: Number(pid) || 0, waiting: text });
   }
   waiting.sort((a, b) => a.service.localeCompare(b.service) || a.name.localeCompare(b.name) || a.host.localeCompare(b.host) || a.pid - b.pid);

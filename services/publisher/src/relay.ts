@@ -156,25 +156,25 @@ export class Relay implements Component {
    */
   private async publish(rows: DueAction[]): Promise<void> {
     let confirmed = 0;
-    const all = Promise.all(
-      rows.map(async (row) => {
-        const m = encodeAction(row);
-        await this.opts.amqp.publish(Exchanges.actions, m.routingKey, m.body, { messageId: m.messageId, contentType: 'application/json' });
-        confirmed += 1;
-      }),
-    );
+    const sends = rows.map(async (row) => {
+      const m = encodeAction(row);
+      await this.opts.amqp.publish(Exchanges.actions, m.routingKey, m.body, { messageId: m.messageId, contentType: 'application/json' });
+      confirmed += 1;
+    });
     const ms = this.opts.confirmTimeoutMs;
     try {
-      await withDeadline(all, ms, (stopped) => {
-        if (stopped) return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `stopping before the broker confirmed ${rows.length - confirmed} of ${rows.length} actions; the batch is rolled back and stays due`);
+      await withDeadline(Promise.all(sends), ms, (stopped) => {
+        if (stopped) return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `stopping with ${rows.length - confirmed} of ${rows.length} actions not yet confirmed by the broker; the batch is rolled back and stays due`);
         return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${ms} ms)${this.opts.amqp.blockedNote()}; the batch is rolled back and stays due`, { transient: true });
       }, this.abort.signal);
     } catch (err) {
+      // Until every publish of the batch has settled (a nack fails the batch at once, while the
+      // rest may still be on their way); then a cycle at once, not a sweep interval later.
       this.awaitingConfirms = true;
-      const settled = (): void => {
+      void Promise.allSettled(sends).then(() => {
         this.awaitingConfirms = false;
-      };
-      void all.then(settled, settled);
+        this.wake();
+      });
       throw err;
     }
   }

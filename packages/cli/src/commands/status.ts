@@ -55,8 +55,8 @@ async function gather(opts: StatusOpts, env: Env): Promise<Status> {
 function processesText(s: Status, now: number): string {
   if (s.redis_error !== undefined) return `PROCESSES: unknown (${s.redis_error})\n`;
   const n = (v: number | null): string => (v === null ? '-' : String(v));
-  const rows = s.processes.map((p) => [p.service, p.name, p.host, String(p.pid), p.version, duration(since(p.started_at, now)), p.queues.join(',') || '-', n(p.in_flight), n(p.processed), n(p.failed), duration(since(p.at, now)), duration(p.loop_lag_ms)]);
-  return `PROCESSES (${s.processes.length} live)\n${table(['SERVICE', 'NAME', 'HOST', 'PID', 'VERSION', 'UPTIME', 'QUEUES', 'IN-FLIGHT', 'PROCESSED', 'FAILED', 'HEARTBEAT', 'LOOP-LAG'], rows)}${waitingText(s)}`;
+  const rows = s.processes.map((p) => [p.service, p.name, p.host, String(p.pid), p.version, p.state || '-', duration(since(p.started_at, now)), p.queues.join(',') || '-', n(p.in_flight), n(p.processed), n(p.failed), duration(since(p.at, now)), duration(p.loop_lag_ms)]);
+  return `PROCESSES (${s.processes.length} live)\n${table(['SERVICE', 'NAME', 'HOST', 'PID', 'VERSION', 'STATE', 'UPTIME', 'QUEUES', 'IN-FLIGHT', 'PROCESSED', 'FAILED', 'HEARTBEAT', 'LOOP-LAG'], rows)}${waitingText(s)}`;
 }
 
 /** The processes that wait for something, with what (nothing when none does). */

@@ -15,6 +15,8 @@ export interface CoordinatorOptions {
   runningStatus: () => string;
   /** Ends the process; called exactly once, after logs are flushed by the caller. */
   exit: (code: number) => void;
+  /** Called after every change of the lifecycle state or of what is waited for (the heartbeat's refresh). */
+  onChange?: () => void;
 }
 
 /**
@@ -133,6 +135,7 @@ export class Coordinator {
     const from = this.current;
     this.current = state;
     this.opts.logger.info({ from, to: state }, `state ${state}`);
+    this.opts.onChange?.();
   }
 
   private statusLine(): string {
@@ -141,6 +144,7 @@ export class Coordinator {
   }
 
   private publishStatus(): void {
+    this.opts.onChange?.();
     if (this.stopping) return;
     const waiting = this.status.summary();
     if (waiting !== '') this.opts.logger.warn({ waiting }, waiting);

@@ -25,6 +25,8 @@ export interface HeartbeatOptions {
   stats: () => HeartbeatStats;
   /** What the process waits for (its `StatusBoard` summary), '' when nothing: the `waiting` field. */
   waiting?: () => string;
+  /** The process's lifecycle state (`starting`, `running`, `draining`): the `state` field. */
+  state?: () => string;
 }
 
 /** The longest `waiting` text a heartbeat carries; the rest is cut off with `…`. */
@@ -45,7 +47,9 @@ export function heartbeatWaiting(text: string): string {
  * intervals, so a dead process disappears by itself) and a `heartbeat` line to its log.
  * A graceful stop deletes the hash. Fields: see `HeartbeatFields` in @cmq/actions; among them
  * `interval_ms`, `loop_lag_ms`, the event loop's delay (p99 over the last interval, ms), and
- * `waiting`, what the process waits for ('' when nothing; see {@link heartbeatWaiting}).
+ * `waiting`, what the process waits for ('' when nothing; see {@link heartbeatWaiting}), and
+ * `state`, its lifecycle state: a process beats from the moment Redis answers, so one still
+ * `starting` (waiting for PostgreSQL or the broker) is seen, and says what it waits for.
  */
 export class Heartbeat implements Component {
   readonly name = 'heartbeat';
@@ -54,6 +58,7 @@ export class Heartbeat implements Component {
   private readonly key: string;
   private readonly startedAt = new Date();
   private readonly lag: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  private lastLagMs = 0;
 
   constructor(private readonly opts: HeartbeatOptions) {
     this.key = heartbeatKey(opts.service, opts.name, hostname(), process.pid);
@@ -65,6 +70,18 @@ export class Heartbeat implements Component {
       this.opts.logger.warn({ err: errorText(err) }, 'heartbeat not written to redis');
     });
     return Promise.resolve();
+  }
+
+  /**
+   * Writes the heartbeat now, between two regular ones, so that a change of state or of what the
+   * process waits for is seen at once rather than up to an interval later (a subscriber that
+   * starts consuming counts as a consumer from then on). Nothing before start() or after close().
+   */
+  refresh(): void {
+    if (this.loop === undefined || this.abort.signal.aborted || !this.opts.redis.ready) return;
+    this.write(this.opts.stats(), this.lastLagMs).catch((err: unknown) => {
+      this.opts.logger.warn({ err: errorText(err) }, 'heartbeat not written to redis');
+    });
   }
 
   async close(): Promise<void> {
@@ -88,9 +105,14 @@ export class Heartbeat implements Component {
 
   private async beat(): Promise<void> {
     const stats = this.opts.stats();
-    const rss = process.memoryUsage.rss();
     const loopLagMs = this.loopLagMs();
-    this.opts.logger.info({ ...stats, rss, loopLagMs }, 'heartbeat');
+    this.lastLagMs = loopLagMs;
+    this.opts.logger.info({ ...stats, rss: process.memoryUsage.rss(), loopLagMs }, 'heartbeat');
+    await this.write(stats, loopLagMs);
+  }
+
+  private async write(stats: HeartbeatStats, loopLagMs: number): Promise<void> {
+    const rss = process.memoryUsage.rss();
     const fields = {
       service: this.opts.service,
       name: this.opts.name,
@@ -107,6 +129,7 @@ export class Heartbeat implements Component {
       interval_ms: String(this.opts.intervalMs),
       loop_lag_ms: String(loopLagMs),
       waiting: heartbeatWaiting(this.opts.waiting?.() ?? ''),
+      state: this.opts.state?.() ?? '',
     };
     await this.opts.redis.redis.multi().hset(this.key, fields).pexpire(this.key, this.opts.intervalMs * 3).exec();
   }

@@ -105,7 +105,9 @@ export function buildService<Own extends ProcessKeys>(def: ServiceDefinition<Own
   const logging = createLogging({ dir: own.log.dir, service: def.service, name: own.name, level: own.log.level });
   const logger = logging.logger;
   const notifier = SystemdNotifier.fromEnv(env, (err) => logger.warn({ err }, 'cannot notify systemd'));
-  const coordinator = new Coordinator({ logger, notifier, drainTimeoutMs: own.shutdown.drain_timeout, runningStatus: () => def.runningStatus(config), exit });
+  // eslint-disable-next-line prefer-const -- assigned once below; the coordinator, made first, calls it
+  let heartbeat: Heartbeat | undefined;
+  const coordinator = new Coordinator({ logger, notifier, drainTimeoutMs: own.shutdown.drain_timeout, runningStatus: () => def.runningStatus(config), exit, onChange: () => heartbeat?.refresh() });
   const label = `cmq-${def.service}-${own.name}@${hostname()}:${process.pid}`;
   const database = new Database(config.db, logger.child({ component: 'postgres' }), coordinator.status, label, own.heartbeat.interval);
   const redis = new RedisClient(config.redis, logger.child({ component: 'redis' }), coordinator.status, label.replace(/[^A-Za-z0-9_-]/g, '_'));
@@ -119,11 +121,13 @@ export function buildService<Own extends ProcessKeys>(def: ServiceDefinition<Own
       await def.amqpSetup?.(channel);
     },
   });
-  const heartbeat = new Heartbeat({ service: def.service, name: own.name, version: def.version, intervalMs: own.heartbeat.interval, redis, logger: logger.child({ component: 'heartbeat' }), stats: () => def.heartbeatStats(config), waiting: () => coordinator.status.summary() });
+  heartbeat = new Heartbeat({ service: def.service, name: own.name, version: def.version, intervalMs: own.heartbeat.interval, redis, logger: logger.child({ component: 'heartbeat' }), stats: () => def.heartbeatStats(config), waiting: () => coordinator.status.summary(), state: () => coordinator.state });
   const metrics = new MetricsFile({ dir: own.metrics.dir, service: def.service, name: own.name, intervalMs: own.metrics.interval, logger: logger.child({ component: 'metrics' }) });
   const ctx: ServiceContext<Own> = { config, logging, coordinator, database, redis, amqp, metrics };
-  // Metrics first, so they close last and the final counts reach the file.
-  for (const component of [metrics, database, redis, amqp, heartbeat, ...def.components(ctx)]) coordinator.add(component);
+  // Metrics first, so they close last and the final counts reach the file. Redis and the
+  // heartbeat next: a process that waits for PostgreSQL or the broker at start is then seen
+  // (`cmq status`, `cmq check`) saying so, and it is still seen while it drains.
+  for (const component of [metrics, redis, heartbeat, database, amqp, ...def.components(ctx)]) coordinator.add(component);
   logger.info({ version: def.version, configDir: config.dir, files: config.files.map((f) => f.path) }, `cmq-${def.service} ${def.version} starting`);
   return ctx;
 }

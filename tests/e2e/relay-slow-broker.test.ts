@@ -1,0 +1,102 @@
+import { join } from 'node:path';
+import amqp, { type ChannelModel } from 'amqplib';
+import { Pipeline } from '../helpers/pipeline';
+import { type Spawned, logLines, waitForLog } from '../helpers/process';
+import { TcpProxy } from '../helpers/tcp-proxy';
+import { waitFor } from '../helpers/wait';
+
+// A broker that is slow but not blocked by a resource alarm (no connection.blocked): it takes the
+// relay's publishes but its confirms do not come within relay.confirm_timeout. The relay rolls the
+// batch back (its rows stay due) and must publish nothing more while those confirms are still
+// outstanding: otherwise every cycle would push one more copy of the same rows onto a broker that
+// is already behind. The publisher reaches the broker through a proxy that holds back everything
+// the broker sends (confirms) while passing on everything the publisher sends (publishes).
+
+const N = 20;
+const QUEUE = 'cmq.control'; // noop's family
+let p: Pipeline;
+let proxy: TcpProxy;
+let publisher: Spawned;
+let conn: ChannelModel;
+
+beforeAll(async () => {
+  p = await Pipeline.create({
+    config: {
+      // Heartbeats far apart: the publisher hears nothing from the broker while the proxy holds
+      // it back, and must not take that for a dead connection (a reconnection settles confirms).
+      'mq.cfg': { 'amqp.heartbeat': '120s' },
+      'publisher.properties': { 'relay.confirm_timeout': '1s', 'relay.sweep_interval': '500ms' },
+    },
+  });
+  await p.addTenants('t1');
+  proxy = await TcpProxy.start(5672);
+  publisher = p.start('publisher', [], { CMQ_AMQP_URLS: `amqp://guest:guest@127.0.0.1:${proxy.port}` });
+  await p.running('publisher', 'main', publisher.pid);
+  // The test's own look at the queue, straight to the broker.
+  conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(p.vhost)}`);
+}, 60_000);
+
+afterAll(async () => {
+  await conn?.close().catch(() => undefined);
+  await p?.destroy();
+  await proxy?.close();
+}, 60_000);
+
+/** Messages the broker holds in the family queue (nobody consumes it until the end). */
+async function depth(): Promise<number> {
+  const ch = await conn.createChannel();
+  try {
+    return (await ch.checkQueue(QUEUE)).messageCount;
+  } finally {
+    await ch.close();
+  }
+}
+
+/**
+ * Resolves once the relay has begun a new cycle: an action due in an hour is made expired now,
+ * and only a relay cycle (expireDue, which runs before the gate) ends it `expired`.
+ */
+async function relayCycle(): Promise<void> {
+  const [probe] = await p.submit([{ type: 'noop', tenant: 't1', countdown: 3_600 }]);
+  await p.pool.query('UPDATE actions SET expires_at = now() WHERE id = $1', [probe]);
+  await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = $1 AND state = 'expired'", [probe])).rowCount === 1, 20_000, 'a relay cycle to expire the probe action');
+}
+
+it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed batch while its confirms are outstanding, not one per cycle; once they come, every action runs once', async () => {
+  const log = join(p.logDir, 'publisher-main.log');
+  expect(await depth()).toBe(0);
+
+  proxy.pauseDownstream();
+  const ids = await p.submit(Array.from({ length: N }, () => ({ type: 'noop', tenant: 't1' })));
+  // Not blocked (no "(broker blocked publishing: ...)" note): only slow.
+  const timedOut = (l: Record<string, unknown>): boolean =>
+    l.msg === 'relay cycle failed; retrying' && String(l.err).includes(`the broker confirmed 0 of ${N} actions within relay.confirm_timeout (1000 ms); the batch is rolled back and stays due`);
+  await waitForLog(log, timedOut, 30_000, 'the relay giving up on the unconfirmed batch');
+  // The broker took the batch (publishes go through), once.
+  await waitFor(async () => (await depth()) >= N, 20_000, `the batch's ${N} messages in ${QUEUE}`);
+
+  // Several relay cycles since the timeout; without the gate each would have published the batch
+  // again (and timed out again), each copy reaching the broker before the next cycle begins.
+  for (let i = 0; i < 3; i += 1) await relayCycle();
+  expect(await depth()).toBe(N);
+  expect(logLines(log).filter(timedOut)).toHaveLength(1);
+  expect(await p.states()).toEqual({ pending: N, expired: 3 });
+  expect(proxy.accepted).toBe(1); // no reconnection settled the confirms meanwhile
+
+  // The confirms come: the relay publishes the batch again (the one copy the rollback costs)
+  // and, confirmed this time, marks it queued.
+  proxy.resumeDownstream();
+  await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'queued'", [ids])).rowCount === N, 20_000, `the ${N} actions queued`);
+  expect(await depth()).toBe(2 * N);
+  expect(logLines(log).filter(timedOut)).toHaveLength(1);
+  expect(proxy.accepted).toBe(1);
+
+  // A subscriber runs each action once; the second copy of each is acked unrun.
+  const subscriber = p.start('subscriber');
+  await p.running('subscriber', 'default', subscriber.pid);
+  await p.allFinal(60_000, ids);
+  expect(await p.states()).toEqual({ succeeded: N, expired: 3 });
+  const { rows } = await p.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE to_state = 'running' AND action_id = ANY($1::bigint[])", [ids]);
+  expect(rows).toEqual([{ n: N }]);
+  await waitFor(async () => (await depth()) === 0, 20_000, `${QUEUE} drained (the duplicates acked)`);
+}, 120_000);
