@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import amqp from 'amqplib';
-import { AlarmBroker } from '../helpers/alarm-broker';
+import { PrivateBroker } from '../helpers/private-broker';
 import { Pipeline } from '../helpers/pipeline';
 import { logLines, runCmq, waitForLog } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
@@ -12,11 +12,11 @@ import { waitFor } from '../helpers/wait';
 // that publishes a dead copy must go on consuming (its acks must not share the blocked connection);
 // a publisher stopped while its batch waits on the blocked broker exits 0 at once, its rows still due.
 
-let broker: AlarmBroker;
+let broker: PrivateBroker;
 let p: Pipeline;
 
 beforeAll(async () => {
-  broker = await AlarmBroker.start();
+  broker = await PrivateBroker.start('cmq-alarm', 5673);
   p = await Pipeline.create({ config: { 'mq.cfg': { 'amqp.urls': broker.url, 'amqp.vhost': '/', 'amqp.connect_timeout': '3s' }, 'publisher.properties': { 'relay.confirm_timeout': '2s' } } });
   await p.addTenants('t1');
   await p.startPublisherAndSubscriber();

@@ -1,4 +1,4 @@
-import { Coordinator, type Component, SchemaError, SystemdNotifier } from '@cmq/common';
+import { Coordinator, type Component, SchemaError, StatusBoard, SystemdNotifier } from '@cmq/common';
 import pino from 'pino';
 import { NotifySocket } from '../helpers/notify-socket';
 import { waitFor } from '../helpers/wait';
@@ -39,6 +39,23 @@ function setup(drainTimeoutMs = 1_000, onChange?: () => void) {
   });
   return { notify, exits, coordinator };
 }
+
+it('StatusBoard: one text per thing waited for, in the order they began; a text two components share is said once', () => {
+  const board = new StatusBoard();
+  const changes: string[] = [];
+  board.onChange(() => changes.push(board.summary()));
+  const broker = 'waiting for broker at amqp://mq1:5672 (connect ECONNREFUSED)';
+  board.set('amqp', broker);
+  board.set('amqp-publish', broker);
+  board.set('postgres', 'waiting for database at db1:5432/cmq (refused)');
+  expect(board.summary()).toBe(`${broker}; waiting for database at db1:5432/cmq (refused)`);
+  board.set('amqp', undefined);
+  expect(board.summary()).toBe(`${broker}; waiting for database at db1:5432/cmq (refused)`);
+  board.set('amqp-publish', undefined);
+  board.set('postgres', undefined);
+  expect(board.summary()).toBe('');
+  expect(changes).toHaveLength(6);
+});
 
 describe('Coordinator', () => {
   let notify: NotifySocket;

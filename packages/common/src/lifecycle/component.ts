@@ -34,9 +34,12 @@ export class StatusBoard {
     if (before !== text) this.listener?.();
   }
 
-  /** Everything waited for, joined; empty when nothing is. */
+  /**
+   * Everything waited for, joined; empty when nothing is. A text two components share (a
+   * subscriber's two connections to the same broker) is said once.
+   */
   summary(): string {
-    return [...this.waiting.values()].join('; ');
+    return [...new Set(this.waiting.values())].join('; ');
   }
 
   onChange(listener: () => void): void {
