@@ -33,9 +33,12 @@ beforeAll(async () => {
 }, 150_000);
 
 afterAll(async () => {
-  await p.destroy();
-  await broker.stop();
   redis.disconnect();
+  try {
+    await p?.destroy();
+  } finally {
+    await broker?.stop();
+  }
 }, 60_000);
 
 async function succeeded(): Promise<number> {
@@ -50,7 +53,7 @@ async function whenProgress(fraction: number): Promise<number> {
 }
 
 it('every action succeeds, each outcome committed once, across kill -9 of the broker mid-work and a graceful broker restart', async () => {
-  const requests = Array.from({ length: TOTAL }, (_, i) => ({ type: 'noop', tenant: tenants[i % 3] as string, args: { count: true, sleep_ms: 5 } }));
+  const requests = Array.from({ length: TOTAL }, (_, i) => ({ type: 'noop', tenant: tenants[i % 3] as string, args: { count: true, sleep_ms: 10 } }));
   const ids = await p.submit(requests);
   await p.startPublisherAndSubscriber();
 
@@ -63,7 +66,10 @@ it('every action succeeds, each outcome committed once, across kill -9 of the br
   await broker.boot();
 
   expect(await whenProgress(0.6)).toBeLessThan(TOTAL);
-  await broker.restartApp();
+  await broker.stopApp();
+  const atStop = await p.states();
+  expect((atStop.queued ?? 0) + (atStop.running ?? 0)).toBeGreaterThan(0);
+  await broker.startApp();
 
   await p.allFinal(180_000);
   expect(await p.states()).toEqual({ succeeded: TOTAL });

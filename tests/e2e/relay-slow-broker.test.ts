@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import amqp, { type ChannelModel } from 'amqplib';
 import { Pipeline } from '../helpers/pipeline';
-import { type Spawned, logLines, waitForLog } from '../helpers/process';
+import { type Spawned, logLines, runCmq, waitForLog } from '../helpers/process';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { waitFor } from '../helpers/wait';
 
@@ -9,8 +9,11 @@ import { waitFor } from '../helpers/wait';
 // relay's publishes but its confirms do not come within relay.confirm_timeout. The relay rolls the
 // batch back (its rows stay due) and must publish nothing more while those confirms are still
 // outstanding: otherwise every cycle would push one more copy of the same rows onto a broker that
-// is already behind. The publisher reaches the broker through a proxy that holds back everything
-// the broker sends (confirms) while passing on everything the publisher sends (publishes).
+// is already behind. It says so in its heartbeat while it waits, and after one more
+// confirm_timeout it reopens the connection (what still waited for a confirm fails), so that a
+// broker that never confirms cannot stop the relay for good. The publisher reaches the broker
+// through a proxy that holds back everything the broker sends (confirms, and the handshake of a
+// new connection) while passing on everything the publisher sends (publishes).
 
 const N = 20;
 const QUEUE = 'cmq.control'; // noop's family
@@ -25,7 +28,7 @@ beforeAll(async () => {
       // Heartbeats far apart: the publisher hears nothing from the broker while the proxy holds
       // it back, and must not take that for a dead connection (a reconnection settles confirms).
       'mq.cfg': { 'amqp.heartbeat': '120s' },
-      'publisher.properties': { 'relay.confirm_timeout': '1s', 'relay.sweep_interval': '500ms' },
+      'publisher.properties': { 'relay.confirm_timeout': '3s', 'relay.sweep_interval': '300ms' },
     },
   });
   await p.addTenants('t1');
@@ -62,7 +65,7 @@ async function relayCycle(): Promise<void> {
   await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = $1 AND state = 'expired'", [probe])).rowCount === 1, 20_000, 'a relay cycle to expire the probe action');
 }
 
-it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed batch while its confirms are outstanding, not one per cycle; once they come, every action runs once', async () => {
+it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed batch while its confirms are outstanding, not one per cycle; the wait is shown, and ended by reopening the connection; then every action runs once', async () => {
   const log = join(p.logDir, 'publisher-main.log');
   expect(await depth()).toBe(0);
 
@@ -70,26 +73,42 @@ it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed
   const ids = await p.submit(Array.from({ length: N }, () => ({ type: 'noop', tenant: 't1' })));
   // Not blocked (no "(broker blocked publishing: ...)" note): only slow.
   const timedOut = (l: Record<string, unknown>): boolean =>
-    l.msg === 'relay cycle failed; retrying' && String(l.err).includes(`the broker confirmed 0 of ${N} actions within relay.confirm_timeout (1000 ms); the batch is rolled back and stays due`);
+    l.msg === 'relay cycle failed; retrying' && String(l.err).includes(`the broker confirmed 0 of ${N} actions within relay.confirm_timeout (3000 ms); the batch is rolled back and stays due`);
   await waitForLog(log, timedOut, 30_000, 'the relay giving up on the unconfirmed batch');
   // The broker took the batch (publishes go through), once.
   await waitFor(async () => (await depth()) >= N, 20_000, `the batch's ${N} messages in ${QUEUE}`);
 
-  // Several relay cycles since the timeout; without the gate each would have published the batch
-  // again (and timed out again), each copy reaching the broker before the next cycle begins.
+  // Relay cycles since the timeout, while the gate holds; without it each would have published
+  // the batch again (and timed out again), each copy reaching the broker before the next cycle
+  // begins. (Once the connection is reopened, a new one cannot even be opened through the proxy.)
   for (let i = 0; i < 3; i += 1) await relayCycle();
   expect(await depth()).toBe(N);
   expect(logLines(log).filter(timedOut)).toHaveLength(1);
   expect(await p.states()).toEqual({ pending: N, expired: 3 });
-  expect(proxy.accepted).toBe(1); // no reconnection settled the confirms meanwhile
 
-  // The confirms come: the relay publishes the batch again (the one copy the rollback costs)
-  // and, confirmed this time, marks it queued.
+  // The wait is shown (heartbeat `waiting`, so `cmq status` and `cmq check`) while it lasts...
+  const waiting = new RegExp(`^relay: the broker has not confirmed ${N} of ${N} actions of a batch given up on at \\S+; relaying nothing until it does$`);
+  const reopened = (l: Record<string, unknown>): boolean => l.msg === 'confirms of an abandoned batch still missing: reopening the broker connection';
+  let shown = false;
+  await waitFor(async () => {
+    const status = JSON.parse((await runCmq(['status', '--json', '--config-dir', p.dir])).stdout) as { processes: Array<{ pid: number; waiting: string }> };
+    shown ||= status.processes.some((x) => x.pid === publisher.pid && waiting.test(x.waiting));
+    return shown || logLines(log).some(reopened);
+  }, 20_000, 'the relay\'s wait in cmq status');
+  expect(shown).toBe(true);
+  // ...and ended: a confirm_timeout later the relay reopens the connection, whose close the
+  // held-back broker does not answer either: its socket goes, and the confirms fail with it.
+  await waitForLog(log, reopened, 20_000, 'the relay reopening the broker connection');
+  await waitFor(() => Promise.resolve(proxy.accepted >= 2), 20_000, 'a new connection through the proxy');
+  expect(await depth()).toBe(N);
+
+  // The broker answers again: the new connection opens, and the relay publishes the batch again
+  // (the one copy the rollback costs) and, confirmed this time, marks it queued.
   proxy.resumeDownstream();
-  await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'queued'", [ids])).rowCount === N, 20_000, `the ${N} actions queued`);
+  await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'queued'", [ids])).rowCount === N, 30_000, `the ${N} actions queued`);
   expect(await depth()).toBe(2 * N);
   expect(logLines(log).filter(timedOut)).toHaveLength(1);
-  expect(proxy.accepted).toBe(1);
+  expect(logLines(log).filter(reopened)).toHaveLength(1);
 
   // A subscriber runs each action once; the second copy of each is acked unrun.
   const subscriber = p.start('subscriber');

@@ -42,12 +42,16 @@ export class PrivateBroker {
   async kill(): Promise<void> {
     const pid = Number(readFileSync(join(this.dir, 'pid'), 'utf8').trim());
     process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 100; i += 1) {
+    // Gone, or a zombie its parent has not reaped yet: dead either way.
+    const dead = (): boolean => {
       try {
-        process.kill(pid, 0);
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') === true;
       } catch {
-        return;
+        return true;
       }
+    };
+    for (let i = 0; i < 100; i += 1) {
+      if (dead()) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`broker pid ${pid} still alive 10 s after SIGKILL`);
@@ -79,9 +83,12 @@ export class PrivateBroker {
     }
   }
 
-  /** A graceful restart of the broker application (every connection closed, queues kept). */
-  async restartApp(): Promise<void> {
+  /** Stops the broker application gracefully (every connection closed; queues kept on disk). */
+  async stopApp(): Promise<void> {
     await this.ctl('stop_app');
+  }
+
+  async startApp(): Promise<void> {
     await this.ctl('start_app');
   }
 

@@ -91,10 +91,20 @@ function waitingProblems(waiting: ReadonlyArray<Pick<WaitingProcess, 'service' |
   return kept.map((text) => ({ code: 1, text }));
 }
 
+/** ` (1 subscriber starting, 2 subscribers draining)`: those of `families` that do not consume (yet, or any more); '' when none. */
+function idleSubscribers(beats: readonly ProcessBeat[], families: readonly Family[]): string {
+  const byState = new Map<string, number>();
+  for (const b of beats) {
+    if (b.service === 'subscriber' && !consumesQueues(b) && families.some((f) => b.queues.includes(f))) byState.set(b.state, (byState.get(b.state) ?? 0) + 1);
+  }
+  const parts = [...byState].map(([state, n]) => `${n} ${n === 1 ? 'subscriber' : 'subscribers'} ${state}`);
+  return parts.length === 0 ? '' : ` (${parts.join(', ')})`;
+}
+
 function problemsOf(input: CheckInput): Problem[] {
   const problems: Problem[] = [];
   const orphans = input.families.filter((f) => consumersOf(input.beats, f) === 0);
-  if (orphans.length > 0) problems.push({ code: 2, text: `no live subscriber consumes ${orphans.join(', ')}` });
+  if (orphans.length > 0) problems.push({ code: 2, text: `no live subscriber consumes ${orphans.join(', ')}${idleSubscribers(input.beats, orphans)}` });
   if (input.postgresError !== undefined) problems.push({ code: 2, text: `PostgreSQL unreachable: ${input.postgresError}` });
   const s = input.summary;
   // Without a fresh summary, the live heartbeats say who waits for what.

@@ -25,6 +25,7 @@ const definition: ServiceDefinition<PublisherConfig> = {
       metrics,
       sweepIntervalMs: own.relay.sweep_interval,
       confirmTimeoutMs: own.relay.confirm_timeout,
+      status: coordinator.status,
       limits: { batchSize: own.relay.batch_size, window: own.relay.window, tenantCap: own.relay.tenant_cap },
     });
     const r = relay;

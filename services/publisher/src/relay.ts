@@ -1,5 +1,5 @@
 import { type DueAction, type RelayLimits, encodeAction, expireDue, msUntilNextDue, orphanedRunning, reapOrphans, relayFamily } from '@cmq/actions';
-import { type AmqpClient, CmqError, type Component, type Database, Exchanges, FAMILIES, type Logger, type MetricsFile, backoffDelay, errorText, sleep, withDeadline } from '@cmq/common';
+import { type AmqpClient, CmqError, type Component, type Database, Exchanges, FAMILIES, type Logger, type MetricsFile, type StatusBoard, backoffDelay, errorText, sleep, withDeadline } from '@cmq/common';
 import { RelayMetrics } from './relay-metrics';
 
 export interface RelayOptions {
@@ -14,6 +14,8 @@ export interface RelayOptions {
   /** Who moved the rows, in action events. */
   actor: string;
   metrics: MetricsFile;
+  /** Where the relay says it waits for the confirms of a batch it gave up on. */
+  status: StatusBoard;
 }
 
 /** How often the relay looks for running actions whose worker is gone. */
@@ -40,6 +42,8 @@ export class Relay implements Component {
   private lastOrphanLook = 0;
   /** A batch was given up on (see publish) and not all of its confirms have come or failed yet. */
   private awaitingConfirms = false;
+  /** While awaitingConfirms: reopens the broker connection every confirmTimeoutMs (see gate). */
+  private gateTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: RelayOptions) {
     this.counters = new RelayMetrics(opts.metrics.registry, opts.limits.window);
@@ -58,12 +62,14 @@ export class Relay implements Component {
 
   async close(): Promise<void> {
     this.abort.abort();
+    clearInterval(this.gateTimer);
     this.wakeUp?.();
     await this.loop;
   }
 
   destroy(): void {
     this.abort.abort();
+    clearInterval(this.gateTimer);
     this.wakeUp?.();
   }
 
@@ -156,10 +162,15 @@ export class Relay implements Component {
    */
   private async publish(rows: DueAction[]): Promise<void> {
     let confirmed = 0;
+    let settled = 0;
     const sends = rows.map(async (row) => {
       const m = encodeAction(row);
-      await this.opts.amqp.publish(Exchanges.actions, m.routingKey, m.body, { messageId: m.messageId, contentType: 'application/json' });
-      confirmed += 1;
+      try {
+        await this.opts.amqp.publish(Exchanges.actions, m.routingKey, m.body, { messageId: m.messageId, contentType: 'application/json' });
+        confirmed += 1;
+      } finally {
+        settled += 1;
+      }
     });
     const ms = this.opts.confirmTimeoutMs;
     try {
@@ -168,14 +179,36 @@ export class Relay implements Component {
         return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${ms} ms)${this.opts.amqp.blockedNote()}; the batch is rolled back and stays due`, { transient: true });
       }, this.abort.signal);
     } catch (err) {
-      // Until every publish of the batch has settled (a nack fails the batch at once, while the
-      // rest may still be on their way); then a cycle at once, not a sweep interval later.
-      this.awaitingConfirms = true;
-      void Promise.allSettled(sends).then(() => {
-        this.awaitingConfirms = false;
-        this.wake();
-      });
+      if (settled < rows.length) this.gate(sends, rows.length, () => confirmed);
       throw err;
     }
+  }
+
+  /**
+   * Publishes nothing more until every publish of an abandoned batch has been confirmed or has
+   * failed (a nack fails the batch at once while the rest may still be on their way), then runs a
+   * cycle at once. Says so on the status board (heartbeat `waiting`, `cmq check` WARNING) for as
+   * long as it lasts. Unless a resource alarm explains the wait (the broker says so itself, and a
+   * new connection would be blocked too), the connection is reopened after each further
+   * confirmTimeoutMs: closing it fails what still waits, and the batch, still due, goes out again.
+   */
+  private gate(sends: Array<Promise<void>>, total: number, confirmed: () => number): void {
+    this.awaitingConfirms = true;
+    const since = new Date().toISOString();
+    const text = (): string => `relay: the broker has not confirmed ${total - confirmed()} of ${total} actions of a batch given up on at ${since}; relaying nothing until it does`;
+    this.opts.status.set(this.name, text());
+    this.gateTimer = setInterval(() => {
+      this.opts.status.set(this.name, text());
+      if (this.opts.amqp.blocked !== undefined) return;
+      this.opts.logger.warn({ outstanding: total - confirmed(), total, since }, 'confirms of an abandoned batch still missing: reopening the broker connection');
+      this.opts.amqp.reconnect(this.opts.confirmTimeoutMs);
+    }, this.opts.confirmTimeoutMs);
+    void Promise.allSettled(sends).then(() => {
+      clearInterval(this.gateTimer);
+      this.gateTimer = undefined;
+      this.awaitingConfirms = false;
+      this.opts.status.set(this.name, undefined);
+      this.wake();
+    });
   }
 }

@@ -60,6 +60,11 @@ function coalesceWrites(model: ChannelModel): void {
   };
 }
 
+/** The socket under an amqplib connection (not in its types). */
+function socketOf(model: ChannelModel | undefined): { destroy(err?: Error): void } | undefined {
+  return (model as unknown as { connection?: { stream?: { destroy(err?: Error): void } } } | undefined)?.connection?.stream;
+}
+
 /**
  * A RabbitMQ connection of a process. Connects to the configured URLs in turn with
  * capped, jittered backoff, reruns `setup` after every reconnection, and publishes on a confirm
@@ -146,9 +151,17 @@ export class AmqpClient implements Component {
     if (this.channel !== undefined) await setup(this.channel);
   }
 
-  /** Closes the current connection so that everything is set up again on a new one. */
-  reconnect(): void {
-    void this.model?.close().catch(() => undefined);
+  /**
+   * Closes the current connection so that everything is set up again on a new one. With
+   * `deadlineMs`, a close the broker does not answer in time (it stopped reading the connection)
+   * ends with the socket destroyed; either way what waited for a confirm on it fails then.
+   */
+  reconnect(deadlineMs?: number): void {
+    const model = this.model;
+    if (model === undefined) return;
+    // With an error: amqplib learns of a socket's end from 'error' or 'end', never from 'close'.
+    const timer = deadlineMs === undefined ? undefined : setTimeout(() => socketOf(model)?.destroy(new Error(`the broker did not answer the close within ${deadlineMs} ms`)), deadlineMs).unref();
+    void model.close().catch(() => undefined).finally(() => clearTimeout(timer));
   }
 
   async close(): Promise<void> {
@@ -170,8 +183,7 @@ export class AmqpClient implements Component {
   destroy(): void {
     this.abort.abort();
     // Also the connection close() is closing: a blocked broker never answers its close.
-    const socket = ((this.model ?? this.closing) as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream;
-    socket?.destroy();
+    socketOf(this.model ?? this.closing)?.destroy();
   }
 
   private async connectLoop(onFirst: () => void): Promise<void> {
