@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { type RawRequest, insertActions, parseRequest } from '@cmq/actions';
 import { withTransaction } from '@cmq/common';
+import type { Redis } from 'ioredis';
 import { Pool } from 'pg';
 import { type ConfigFiles, serviceConfig } from './config-dir';
 import { type Spawned, execFileP, runCmq, spawnBin, waitForLog } from './process';
@@ -112,6 +113,20 @@ export class Pipeline {
     } catch (err) {
       throw new Error(`${(err as Error).message} (now ${JSON.stringify(await this.states().catch(() => ({})))})`, { cause: err });
     }
+  }
+
+  /**
+   * Effectively-once evidence for `noop` actions submitted with `args.count`: those of `ids`
+   * whose handler never ran to completion (its run counter, one hash per tenant in `redis`), and
+   * every action whose `succeeded` was committed other than once. Both empty when all is well.
+   */
+  async onceEach(redis: Redis, tenants: readonly string[], ids: readonly string[]): Promise<{ neverRan: string[]; notCommittedOnce: Array<{ action_id: string; n: number }> }> {
+    const runs = new Map<string, number>();
+    for (const t of tenants) for (const [id, n] of Object.entries(await redis.hgetall(`cmq:noop:runs:${t}`))) runs.set(id, Number(n));
+    const { rows } = await this.pool.query<{ action_id: string; n: number }>(
+      "SELECT action_id::text, count(*)::int AS n FROM action_events WHERE to_state = 'succeeded' GROUP BY action_id HAVING count(*) <> 1",
+    );
+    return { neverRan: ids.filter((id) => (runs.get(id) ?? 0) < 1), notCommittedOnce: rows };
   }
 
   async destroy(): Promise<void> {

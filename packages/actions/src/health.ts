@@ -97,15 +97,6 @@ export interface PingerSummary {
 }
 
 /**
- * Fields of a heartbeat hash (all strings in Redis). `queues` is comma-separated; `at` and
- * `started_at` ISO; the numbers decimal. `interval_ms` is the process's `heartbeat.interval`,
- * `loop_lag_ms` the event loop's delay over the last interval (p99, ms), `waiting` what the
- * process waits for (its status board: "waiting for broker at ...", "broker blocked publishing:
- * low on memory"), '' when nothing (absent from heartbeats of releases before it); `state` the
- * process's lifecycle state, `starting` (waiting for PostgreSQL or the broker), `running` or
- * `draining` (absent from releases before it).
- */
-/**
  * Whether a heartbeat's process consumes the queues it lists: a subscriber neither still
  * starting (waiting for PostgreSQL or the broker) nor draining (consuming no more). A heartbeat
  * without `state` (a release before the field) counts.
@@ -114,6 +105,15 @@ export function consumesQueues(beat: { service: string; state: string }): boolea
   return beat.service === 'subscriber' && (beat.state === 'running' || beat.state === '');
 }
 
+/**
+ * Fields of a heartbeat hash (all strings in Redis). `queues` is comma-separated; `at` and
+ * `started_at` ISO; the numbers decimal. `interval_ms` is the process's `heartbeat.interval`,
+ * `loop_lag_ms` the event loop's delay over the last interval (p99, ms), `waiting` what the
+ * process waits for (its status board: "waiting for broker at ...", "broker blocked publishing:
+ * low on memory"), '' when nothing (absent from heartbeats of releases before it); `state` the
+ * process's lifecycle state, `starting` (waiting for PostgreSQL or the broker), `running` or
+ * `draining` (absent from releases before it).
+ */
 export interface HeartbeatFields {
   service: string;
   name: string;

@@ -36,8 +36,9 @@ const HEARTBEAT_FIELDS = ['service', 'name', 'host', 'pid', 'queues', 'waiting',
 /**
  * Reads every heartbeat `cmq:heartbeat:*` still in Redis (they expire after three of their
  * intervals, so each is a live process; SCAN, then one pipelined HMGET): a subscriber that
- * consumes (running; see consumesQueues) counts for each family in its `queues` field; a process whose `waiting` is not empty is listed (as the
- * heartbeat wrote it: one line, bounded, no URL credentials), sorted by service, name, host, pid.
+ * consumes (running; see consumesQueues) counts for each family in its `queues` field; a
+ * process whose `waiting` is not empty is listed (as the heartbeat wrote it: one line, bounded,
+ * no URL credentials), sorted by service, name, host, pid.
  */
 async function readHeartbeats(redis: RedisClient): Promise<HeartbeatView> {
   const keys = await scanKeys(redis.redis, 'cmq:heartbeat:*');
