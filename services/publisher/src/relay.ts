@@ -1,5 +1,6 @@
 import { type DueAction, type RelayLimits, encodeAction, expireDue, msUntilNextDue, orphanedRunning, reapOrphans, relayFamily } from '@cmq/actions';
-import { type AmqpClient, CmqError, type Component, type Database, Exchanges, FAMILIES, type Logger, type MetricsFile, type StatusBoard, backoffDelay, errorText, sleep, withDeadline } from '@cmq/common';
+import { type AmqpClient, CmqError, type Component, type Database, Exchanges, FAMILIES, type Family, type Logger, type MetricsFile, type StatusBoard, backoffDelay, errorText, sleep, withDeadline } from '@cmq/common';
+import { ConfirmGates } from './confirm-gates';
 import { RelayMetrics } from './relay-metrics';
 
 export interface RelayOptions {
@@ -18,6 +19,8 @@ export interface RelayOptions {
   status: StatusBoard;
 }
 
+/** A family's failures in a row (while others go through) after which the connection is reopened. */
+const REOPEN_AFTER = 5;
 /** How often the relay looks for running actions whose worker is gone. */
 const ORPHAN_LOOK_MS = 5_000;
 /** How long such an action must stay orphaned before it goes back to the relay. */
@@ -40,13 +43,14 @@ export class Relay implements Component {
   /** Running actions seen without their worker's lock, and when first seen so. */
   private readonly orphans = new Map<string, number>();
   private lastOrphanLook = 0;
-  /** A batch was given up on (see publish) and not all of its confirms have come or failed yet. */
-  private awaitingConfirms = false;
-  /** While awaitingConfirms: reopens the broker connection every confirmTimeoutMs (see gate). */
-  private gateTimer: NodeJS.Timeout | undefined;
+  /** Families whose abandoned batch the broker still owes confirms for (see publish). */
+  private readonly gates: ConfirmGates;
+  /** Families whose last relaying failed while others' went through: failures, and when to try again. */
+  private readonly retry = new Map<Family, { failures: number; at: number }>();
 
   constructor(private readonly opts: RelayOptions) {
     this.counters = new RelayMetrics(opts.metrics.registry, opts.limits.window);
+    this.gates = new ConfirmGates({ amqp: opts.amqp, logger: opts.logger, status: opts.status, confirmTimeoutMs: opts.confirmTimeoutMs, onOpen: () => this.wake() });
   }
 
   start(): Promise<void> {
@@ -62,14 +66,14 @@ export class Relay implements Component {
 
   async close(): Promise<void> {
     this.abort.abort();
-    clearInterval(this.gateTimer);
+    this.gates.clear();
     this.wakeUp?.();
     await this.loop;
   }
 
   destroy(): void {
     this.abort.abort();
-    clearInterval(this.gateTimer);
+    this.gates.clear();
     this.wakeUp?.();
   }
 
@@ -119,16 +123,46 @@ export class Relay implements Component {
     this.counters.expired.inc(expired);
     const reaped = await this.reapOrphans();
     let moved = reaped;
-    // Blocked by a resource alarm, the broker would take nothing; with confirms of an abandoned
-    // batch still outstanding, it is behind: the due rows stay due, unlocked.
-    if (this.opts.amqp.blocked !== undefined || this.awaitingConfirms) return moved + expired;
+    // Blocked by a resource alarm, the broker would take nothing: the due rows stay due, unlocked.
+    if (this.opts.amqp.blocked !== undefined) return moved + expired;
+    const failed: Array<{ family: Family; err: unknown }> = [];
+    let tried = 0;
     for (const family of FAMILIES) {
-      const n = await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(rows), (total) => this.counters.inflight.set({ family }, total));
-      this.counters.published.inc({ family }, n);
-      moved += n;
+      // A family the broker is behind on (gated), or whose last try failed, waits; the others go on.
+      if (this.abort.signal.aborted || this.gates.holds(family) || (this.retry.get(family)?.at ?? 0) > Date.now()) continue;
+      tried += 1;
+      try {
+        const n = await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(family, rows), (total) => this.counters.inflight.set({ family }, total));
+        this.retry.delete(family);
+        this.counters.published.inc({ family }, n);
+        moved += n;
+      } catch (err) {
+        failed.push({ family, err });
+      }
     }
     this.published += moved;
+    // Nothing went through (the broker or the database is away): the run loop backs off.
+    if (failed.length > 0 && failed.length === tried) throw (failed[0] as { err: unknown }).err;
+    for (const { family, err } of failed) this.retryLater(family, err);
     return moved + expired;
+  }
+
+  /**
+   * One family failed while others went through: it alone waits, with capped backoff. Every
+   * REOPEN_AFTER failures in a row (its queue refusing, say: a full queue with reject-publish)
+   * the broker connection is reopened as well: RabbitMQ 3.10 goes on refusing a channel that
+   * once hit a quorum queue's limit after the limit is lifted and the queue drained, while a
+   * new channel is taken at once.
+   */
+  private retryLater(family: Family, err: unknown): void {
+    const failures = (this.retry.get(family)?.failures ?? 0) + 1;
+    const retryInMs = backoffDelay(failures, 200, 10_000);
+    this.retry.set(family, { failures, at: Date.now() + retryInMs });
+    this.opts.logger.warn({ family, err: errorText(err), failures, retryInMs }, 'relaying a family failed; the others go on');
+    if (failures % REOPEN_AFTER === 0 && this.opts.amqp.connected && this.opts.amqp.blocked === undefined) {
+      this.opts.logger.warn({ family, failures }, 'a family failing again and again: reopening the broker connection');
+      this.opts.amqp.reconnect(this.opts.confirmTimeoutMs);
+    }
   }
 
   /**
@@ -157,10 +191,11 @@ export class Relay implements Component {
    * fails and its transaction rolls back, so that its rows do not stay locked (`cmq cancel` of
    * one would wait) for as long as a broker blocked by a resource alarm confirms nothing. What was
    * sent may still arrive later, beside the copy a later cycle sends (a claim runs an action
-   * once); no cycle publishes until those confirms settle, so a broker that is merely slow gets
-   * one such copy, not one every cycle. Stopping (close) does not wait for confirms either.
+   * once); nothing more goes to the family's queue until those confirms settle (ConfirmGates),
+   * so a broker that is merely slow gets one such copy, not one every cycle. Stopping (close)
+   * does not wait for confirms either.
    */
-  private async publish(rows: DueAction[]): Promise<void> {
+  private async publish(family: Family, rows: DueAction[]): Promise<void> {
     let confirmed = 0;
     let settled = 0;
     const sends = rows.map(async (row) => {
@@ -179,36 +214,8 @@ export class Relay implements Component {
         return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${ms} ms)${this.opts.amqp.blockedNote()}; the batch is rolled back and stays due`, { transient: true });
       }, this.abort.signal);
     } catch (err) {
-      if (settled < rows.length) this.gate(sends, rows.length, () => confirmed);
+      if (settled < rows.length) this.gates.hold(family, sends, rows.length, () => confirmed);
       throw err;
     }
-  }
-
-  /**
-   * Publishes nothing more until every publish of an abandoned batch has been confirmed or has
-   * failed (a nack fails the batch at once while the rest may still be on their way), then runs a
-   * cycle at once. Says so on the status board (heartbeat `waiting`, `cmq check` WARNING) for as
-   * long as it lasts. Unless a resource alarm explains the wait (the broker says so itself, and a
-   * new connection would be blocked too), the connection is reopened after each further
-   * confirmTimeoutMs: closing it fails what still waits, and the batch, still due, goes out again.
-   */
-  private gate(sends: Array<Promise<void>>, total: number, confirmed: () => number): void {
-    this.awaitingConfirms = true;
-    const since = new Date().toISOString();
-    const text = (): string => `relay: the broker has not confirmed ${total - confirmed()} of ${total} actions of a batch given up on at ${since}; relaying nothing until it does`;
-    this.opts.status.set(this.name, text());
-    this.gateTimer = setInterval(() => {
-      this.opts.status.set(this.name, text());
-      if (this.opts.amqp.blocked !== undefined) return;
-      this.opts.logger.warn({ outstanding: total - confirmed(), total, since }, 'confirms of an abandoned batch still missing: reopening the broker connection');
-      this.opts.amqp.reconnect(this.opts.confirmTimeoutMs);
-    }, this.opts.confirmTimeoutMs);
-    void Promise.allSettled(sends).then(() => {
-      clearInterval(this.gateTimer);
-      this.gateTimer = undefined;
-      this.awaitingConfirms = false;
-      this.opts.status.set(this.name, undefined);
-      this.wake();
-    });
   }
 }
