@@ -27,7 +27,7 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
         tenant_cap: { doc: 'Most actions of one tenant in one family queued or running at once, so no tenant starves another.', format: integer(1, 1_000_000), default: 200 },
         sweep_interval: { doc: 'How often the relay looks for due work when no notification woke it (retries and countdowns coming due).', format: duration(50, 60_000), default: 1_000 },
         confirm_timeout: {
-          doc: 'Longest the relay waits for the broker to confirm a batch; past it the batch is rolled back and its actions stay due, and nothing more goes to that family until the broker has answered for that batch; after each further such time (unless a resource alarm blocks publishing: nothing is published while it lasts) the broker connection is reopened.',
+          doc: 'Longest the relay waits for the broker to confirm a batch; past it the batch is rolled back and its actions stay due, and nothing more goes to that family until the broker has answered for that batch; after a further such time (unless a resource alarm blocks publishing: nothing is published while it lasts) the broker connection is reopened.',
           format: duration(100, 600_000),
           default: 30_000,
         },

@@ -1,12 +1,13 @@
-import { type AmqpClient, type Family, type Logger, type StatusBoard, queueName } from '@cmq/common';
+import { type AmqpClient, type Family, type StatusBoard, queueName } from '@cmq/common';
 
 export interface ConfirmGatesOptions {
   amqp: AmqpClient;
-  logger: Logger;
   status: StatusBoard;
   confirmTimeoutMs: number;
   /** Called when a family's gate opens (the relay runs a cycle at once). */
   onOpen: () => void;
+  /** Called once a gate has held for a further `confirmTimeoutMs` with no alarm to explain it: the relay reopens the connection. */
+  onStale: (family: Family, outstanding: number, since: string) => void;
 }
 
 /**
@@ -16,11 +17,13 @@ export interface ConfirmGatesOptions {
  * then gets one copy of that batch, not one every cycle, and the other families go on. Each gate
  * is on the status board (heartbeat `waiting`, a WARNING in `cmq check`) while it holds; unless
  * a resource alarm explains the wait (the broker says so itself, and a new connection would be
- * blocked too), the connection is reopened after each further `confirmTimeoutMs`, which fails
- * what still waits and so opens the gate: a queue that never confirms cannot hold it for good.
+ * blocked too), it asks for the connection to be reopened after a further `confirmTimeoutMs`,
+ * which fails what still waits and so opens the gate: a queue that never confirms cannot hold
+ * it for good.
  */
 export class ConfirmGates {
   private readonly timers = new Map<Family, NodeJS.Timeout>();
+  private closed = false;
 
   constructor(private readonly opts: ConfirmGatesOptions) {}
 
@@ -30,28 +33,38 @@ export class ConfirmGates {
 
   /** Holds `family` back until every one of `sends` (a batch of `total`) has settled. */
   hold(family: Family, sends: Array<Promise<void>>, total: number, confirmed: () => number): void {
-    const { amqp, logger, status, confirmTimeoutMs } = this.opts;
-    const key = `relay-${family}`;
+    if (this.closed) return;
+    const { amqp, status, confirmTimeoutMs } = this.opts;
     const since = new Date().toISOString();
     const queue = queueName(family);
     const text = (): string => `relay: the broker has not confirmed ${total - confirmed()} of ${total} actions of a ${queue} batch given up on at ${since}; relaying nothing to ${queue} until it does`;
-    status.set(key, text());
-    this.timers.set(family, setInterval(() => {
-      status.set(key, text());
-      if (amqp.blocked !== undefined) return;
-      logger.warn({ family, outstanding: total - confirmed(), total, since }, 'confirms of an abandoned batch still missing: reopening the broker connection');
-      amqp.reconnect(confirmTimeoutMs);
-    }, confirmTimeoutMs));
+    status.set(statusKey(family), text());
+    // Once per gate: reopening the connection fails whatever still waits on it, so the gate
+    // opens; while an alarm explains the wait, look again a confirm_timeout later.
+    const arm = (): NodeJS.Timeout => setTimeout(() => {
+      status.set(statusKey(family), text());
+      if (amqp.blocked !== undefined) this.timers.set(family, arm());
+      else this.opts.onStale(family, total - confirmed(), since);
+    }, confirmTimeoutMs);
+    this.timers.set(family, arm());
     void Promise.allSettled(sends).then(() => {
-      clearInterval(this.timers.get(family));
-      this.timers.delete(family);
-      status.set(key, undefined);
+      if (this.closed) return;
+      this.release(family);
       this.opts.onOpen();
     });
   }
 
-  /** Stops the timers (the relay closes; what still waits no longer matters). */
-  clear(): void {
-    for (const timer of this.timers.values()) clearInterval(timer);
+  /** The relay closes: no gate holds or asks for anything any more. */
+  close(): void {
+    this.closed = true;
+    for (const family of [...this.timers.keys()]) this.release(family);
+  }
+
+  private release(family: Family): void {
+    clearTimeout(this.timers.get(family));
+    this.timers.delete(family);
+    this.opts.status.set(statusKey(family), undefined);
   }
 }
+
+const statusKey = (family: Family): string => `relay-${family}`;

@@ -1,5 +1,5 @@
 import { type DueAction, type RelayLimits, encodeAction, expireDue, msUntilNextDue, orphanedRunning, reapOrphans, relayFamily } from '@cmq/actions';
-import { type AmqpClient, CmqError, type Component, type Database, Exchanges, FAMILIES, type Family, type Logger, type MetricsFile, type StatusBoard, backoffDelay, errorText, sleep, withDeadline } from '@cmq/common';
+import { type AmqpClient, CmqError, type Component, type Database, Exchanges, FAMILIES, type Family, type Logger, type MetricsFile, PublishRefused, type StatusBoard, backoffDelay, errorText, queueName, sleep, withDeadline } from '@cmq/common';
 import { ConfirmGates } from './confirm-gates';
 import { RelayMetrics } from './relay-metrics';
 
@@ -19,8 +19,9 @@ export interface RelayOptions {
   status: StatusBoard;
 }
 
-/** A family's failures in a row (while others go through) after which the connection is reopened. */
+/** A family's refusals (nacks) in a row after which the connection is reopened, and again every REOPEN_EVERY more. */
 const REOPEN_AFTER = 5;
+const REOPEN_EVERY = 6;
 /** How often the relay looks for running actions whose worker is gone. */
 const ORPHAN_LOOK_MS = 5_000;
 /** How long such an action must stay orphaned before it goes back to the relay. */
@@ -45,12 +46,23 @@ export class Relay implements Component {
   private lastOrphanLook = 0;
   /** Families whose abandoned batch the broker still owes confirms for (see publish). */
   private readonly gates: ConfirmGates;
-  /** Families whose last relaying failed while others' went through: failures, and when to try again. */
-  private readonly retry = new Map<Family, { failures: number; at: number }>();
+  /** Families whose last relaying failed: failures and refusals (nacks) in a row, and when to try again. */
+  private readonly retry = new Map<Family, { failures: number; refusals: number; at: number }>();
+  /** The broker connection should be reopened at the start of the next cycle (one reopen for every asker). */
+  private reopenWanted = false;
 
   constructor(private readonly opts: RelayOptions) {
     this.counters = new RelayMetrics(opts.metrics.registry, opts.limits.window);
-    this.gates = new ConfirmGates({ amqp: opts.amqp, logger: opts.logger, status: opts.status, confirmTimeoutMs: opts.confirmTimeoutMs, onOpen: () => this.wake() });
+    this.gates = new ConfirmGates({
+      amqp: opts.amqp,
+      status: opts.status,
+      confirmTimeoutMs: opts.confirmTimeoutMs,
+      onOpen: () => this.wake(),
+      onStale: (family, outstanding, since) => {
+        opts.logger.warn({ family, outstanding, since }, 'confirms of an abandoned batch still missing: reopening the broker connection');
+        this.reopen();
+      },
+    });
   }
 
   start(): Promise<void> {
@@ -66,14 +78,14 @@ export class Relay implements Component {
 
   async close(): Promise<void> {
     this.abort.abort();
-    this.gates.clear();
+    this.gates.close();
     this.wakeUp?.();
     await this.loop;
   }
 
   destroy(): void {
     this.abort.abort();
-    this.gates.clear();
+    this.gates.close();
     this.wakeUp?.();
   }
 
@@ -123,8 +135,19 @@ export class Relay implements Component {
     this.counters.expired.inc(expired);
     const reaped = await this.reapOrphans();
     let moved = reaped;
-    // Blocked by a resource alarm, the broker would take nothing: the due rows stay due, unlocked.
+    // Blocked by a resource alarm, or away, the broker would take nothing: the due rows stay
+    // due, unlocked (the connection's own status says why).
     if (this.opts.amqp.blocked !== undefined) return moved + expired;
+    if (!this.opts.amqp.connected) {
+      this.reopenWanted = false;
+      return moved + expired;
+    }
+    if (this.reopenWanted) {
+      // Between families, so that no batch of a family that is fine is cut off half-way.
+      this.reopenWanted = false;
+      this.opts.amqp.reconnect(this.opts.confirmTimeoutMs);
+      return moved + expired;
+    }
     const failed: Array<{ family: Family; err: unknown }> = [];
     let tried = 0;
     for (const family of FAMILIES) {
@@ -133,36 +156,48 @@ export class Relay implements Component {
       tried += 1;
       try {
         const n = await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(family, rows), (total) => this.counters.inflight.set({ family }, total));
-        this.retry.delete(family);
+        if (this.retry.delete(family)) this.opts.status.set(`relay-retry-${family}`, undefined);
         this.counters.published.inc({ family }, n);
         moved += n;
       } catch (err) {
+        if (this.abort.signal.aborted) throw err; // stopping: the batch rolled back; nothing to count
         failed.push({ family, err });
       }
     }
     this.published += moved;
-    // Nothing went through (the broker or the database is away): the run loop backs off.
-    if (failed.length > 0 && failed.length === tried) throw (failed[0] as { err: unknown }).err;
-    for (const { family, err } of failed) this.retryLater(family, err);
+    // Nothing went through (the database is away, say): counted, then the run loop backs off.
+    const nothingWent = failed.length > 0 && failed.length === tried;
+    for (const { family, err } of failed) this.retryLater(family, err, !nothingWent);
+    if (nothingWent) throw (failed[0] as { err: unknown }).err;
     return moved + expired;
   }
 
   /**
-   * One family failed while others went through: it alone waits, with capped backoff. Every
-   * REOPEN_AFTER failures in a row (its queue refusing, say: a full queue with reject-publish)
-   * the broker connection is reopened as well: RabbitMQ 3.10 goes on refusing a channel that
-   * once hit a quorum queue's limit after the limit is lifted and the queue drained, while a
-   * new channel is taken at once.
+   * A family failed: it waits, with capped backoff, while the others go on. Logged for the first
+   * three failures in a row and every tenth; from the third on, also on the status board (so in
+   * the heartbeat and `cmq check`) until it goes through. After REOPEN_AFTER refusals (nacks) in
+   * a row, and every REOPEN_EVERY more, the connection is reopened: RabbitMQ 3.10 goes on refusing
+   * a channel that once hit a quorum queue's limit after the limit is lifted, while a new
+   * channel is taken at once.
    */
-  private retryLater(family: Family, err: unknown): void {
-    const failures = (this.retry.get(family)?.failures ?? 0) + 1;
+  private retryLater(family: Family, err: unknown, log: boolean): void {
+    const before = this.retry.get(family);
+    const failures = (before?.failures ?? 0) + 1;
+    const refusals = err instanceof PublishRefused ? (before?.refusals ?? 0) + 1 : 0;
     const retryInMs = backoffDelay(failures, 200, 10_000);
-    this.retry.set(family, { failures, at: Date.now() + retryInMs });
-    this.opts.logger.warn({ family, err: errorText(err), failures, retryInMs }, 'relaying a family failed; the others go on');
-    if (failures % REOPEN_AFTER === 0 && this.opts.amqp.connected && this.opts.amqp.blocked === undefined) {
-      this.opts.logger.warn({ family, failures }, 'a family failing again and again: reopening the broker connection');
-      this.opts.amqp.reconnect(this.opts.confirmTimeoutMs);
+    this.retry.set(family, { failures, refusals, at: Date.now() + retryInMs });
+    const text = errorText(err);
+    if (log && (failures <= 3 || failures % 10 === 0)) this.opts.logger.warn({ family, err: text, failures, retryInMs }, 'relaying a family failed; the others go on');
+    if (failures >= 3) this.opts.status.set(`relay-retry-${family}`, `relay: ${queueName(family)} failed ${failures} times in a row (last: ${text}); retrying with backoff`);
+    if (refusals === REOPEN_AFTER || (refusals > REOPEN_AFTER && (refusals - REOPEN_AFTER) % REOPEN_EVERY === 0)) {
+      this.opts.logger.warn({ family, refusals }, 'the broker refused a family again and again: reopening the broker connection');
+      this.reopen();
     }
+  }
+
+  private reopen(): void {
+    this.reopenWanted = true;
+    this.wake();
   }
 
   /**

@@ -60,6 +60,9 @@ function coalesceWrites(model: ChannelModel): void {
   };
 }
 
+/** A publish the broker refused (nacked), as opposed to one it never answered for. */
+export class PublishRefused extends CmqError {}
+
 /** The socket under an amqplib connection (not in its types). */
 function socketOf(model: ChannelModel | undefined): { destroy(err?: Error): void } | undefined {
   return (model as unknown as { connection?: { stream?: { destroy(err?: Error): void } } } | undefined)?.connection?.stream;
@@ -117,15 +120,22 @@ export class AmqpClient implements Component {
 
   /**
    * Publishes and waits for the broker's confirm.
-   * @throws CmqError `CMQ_ERR_BROKER_UNAVAILABLE` (transient) when not connected or nacked.
+   * @throws CmqError `CMQ_ERR_BROKER_UNAVAILABLE` (transient) when not connected or not confirmed;
+   * a {@link PublishRefused} (the same code) when the broker nacked the message.
    */
   async publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish = {}): Promise<void> {
     const channel = this.channel;
     if (channel === undefined) throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', 'not connected to the broker', { transient: true });
     await new Promise<void>((resolve, reject) => {
       channel.publish(exchange, routingKey, content, { persistent: true, ...options }, (err: unknown) => {
-        if (err) reject(new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `publish to ${exchange} not confirmed: ${errorText(err)}`, { cause: err, transient: true }));
-        else resolve();
+        if (!err) {
+          resolve();
+          return;
+        }
+        const text = errorText(err);
+        // amqplib's error for a basic.nack: the broker refused the message (a full queue with reject-publish, say).
+        const Type = text === 'message nacked' ? PublishRefused : CmqError;
+        reject(new Type('CMQ_ERR_BROKER_UNAVAILABLE', `publish to ${exchange} not confirmed: ${text}`, { cause: err, transient: true }));
       });
     });
   }
