@@ -1,10 +1,10 @@
-import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { writeConfig } from '../helpers/config-dir';
 import { parseNagios } from '../helpers/nagios';
 import { Pipeline } from '../helpers/pipeline';
+import { freePort } from '../helpers/private-servers';
 import { type Spawned, runCmq, spawnBin } from '../helpers/process';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { waitFor } from '../helpers/wait';
@@ -26,16 +26,6 @@ redis.on('error', () => undefined);
 
 function startControlSubscriber(env: NodeJS.ProcessEnv = {}): Spawned {
   return pipe.start('subscriber', ['--instance', 'ctl'], env);
-}
-
-/** A loopback port nothing listens on (one the kernel just gave out and took back). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 async function check(): Promise<{ code: number | null; word: string; text: string }> {
@@ -135,7 +125,7 @@ it('a process that lost its broker: its heartbeat, the pinger summary, cmq check
 it('processes waiting for their broker or database at start beat `starting` and say what they wait for; such a subscriber consumes nothing; a stop then is clean', async () => {
   ctl.kill('SIGTERM');
   expect(await ctl.exitCode()).toBe(0);
-  const [mqPort, dbPort] = [await closedPort(), await closedPort()];
+  const [mqPort, dbPort] = [await freePort(), await freePort()];
   const stuck = startControlSubscriber({ CMQ_AMQP_URLS: `amqp://guest:guest@127.0.0.1:${mqPort}` });
   const second = pipe.start('publisher', ['--instance', 'nodb'], { CMQ_DB_PORT: String(dbPort) });
   const beatOf = async (key: string): Promise<Record<string, string>> => redis.hgetall(key);

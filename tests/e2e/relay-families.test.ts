@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import amqp from 'amqplib';
-import { Pipeline } from '../helpers/pipeline';
-import { execFileP, logLines, runCmq, waitForLog } from '../helpers/process';
+import { Pipeline, rabbitmqctl } from '../helpers/pipeline';
+import { logLines, runCmq, waitForLog } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
 
 // One family's queue refusing every publish (a max-length policy with reject-publish, full) must
@@ -11,7 +11,6 @@ import { waitFor } from '../helpers/wait';
 // goes out once its queue takes messages again; nothing is lost or run twice.
 
 let p: Pipeline;
-const rabbitmqctl = (...args: string[]): Promise<unknown> => execFileP('rabbitmqctl', ['-q', ...args], { timeout: 60_000 });
 
 beforeAll(async () => {
   p = await Pipeline.create({ config: { 'publisher.properties': { 'relay.sweep_interval': '200ms' } } });

@@ -10,7 +10,8 @@ import { waitFor } from './wait';
 
 const FINAL = ['succeeded', 'failed', 'dead', 'expired', 'cancelled', 'rejected'];
 
-async function rabbitmqctl(...args: string[]): Promise<void> {
+/** `rabbitmqctl -q ARGS` against the shared broker. */
+export async function rabbitmqctl(...args: string[]): Promise<void> {
   await execFileP('rabbitmqctl', ['-q', ...args], { timeout: 60_000 });
 }
 

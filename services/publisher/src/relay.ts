@@ -175,7 +175,8 @@ export class Relay implements Component {
   /**
    * A family failed: it waits, with capped backoff, while the others go on. Logged for the first
    * three failures in a row and every tenth; from the third on, also on the status board (so in
-   * the heartbeat and `cmq check`) until it goes through. After REOPEN_AFTER refusals (nacks) in
+   * the heartbeat and `cmq check`; its count brought up to date with each such log line) until
+   * it goes through. After REOPEN_AFTER refusals (nacks) in
    * a row, and every REOPEN_EVERY more, the connection is reopened: RabbitMQ 3.10 goes on refusing
    * a channel that once hit a quorum queue's limit after the limit is lifted, while a new
    * channel is taken at once.
@@ -187,8 +188,10 @@ export class Relay implements Component {
     const retryInMs = backoffDelay(failures, 200, 10_000);
     this.retry.set(family, { failures, refusals, at: Date.now() + retryInMs });
     const text = errorText(err);
-    if (log && (failures <= 3 || failures % 10 === 0)) this.opts.logger.warn({ family, err: text, failures, retryInMs }, 'relaying a family failed; the others go on');
-    if (failures >= 3) this.opts.status.set(`relay-retry-${family}`, `relay: ${queueName(family)} failed ${failures} times in a row (last: ${text}); retrying with backoff`);
+    // The status changes with the log line only: each change of it is a log line and a heartbeat too.
+    const noted = failures <= 3 || failures % 10 === 0;
+    if (log && noted) this.opts.logger.warn({ family, err: text, failures, retryInMs }, 'relaying a family failed; the others go on');
+    if (failures >= 3 && noted) this.opts.status.set(`relay-retry-${family}`, `relay: ${queueName(family)} failed ${failures} times in a row (last: ${text}); retrying with backoff`);
     if (refusals === REOPEN_AFTER || (refusals > REOPEN_AFTER && (refusals - REOPEN_AFTER) % REOPEN_EVERY === 0)) {
       this.opts.logger.warn({ family, refusals }, 'the broker refused a family again and again: reopening the broker connection');
       this.reopen();

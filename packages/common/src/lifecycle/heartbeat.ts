@@ -79,7 +79,7 @@ export class Heartbeat implements Component {
    */
   refresh(): void {
     if (this.loop === undefined || this.abort.signal.aborted || !this.opts.redis.ready) return;
-    this.write(this.opts.stats(), this.lastLagMs).catch((err: unknown) => {
+    this.write(this.opts.stats(), this.lastLagMs, process.memoryUsage.rss()).catch((err: unknown) => {
       this.opts.logger.warn({ err: errorText(err) }, 'heartbeat not written to redis');
     });
   }
@@ -107,12 +107,12 @@ export class Heartbeat implements Component {
     const stats = this.opts.stats();
     const loopLagMs = this.loopLagMs();
     this.lastLagMs = loopLagMs;
-    this.opts.logger.info({ ...stats, rss: process.memoryUsage.rss(), loopLagMs }, 'heartbeat');
-    await this.write(stats, loopLagMs);
+    const rss = process.memoryUsage.rss();
+    this.opts.logger.info({ ...stats, rss, loopLagMs }, 'heartbeat');
+    await this.write(stats, loopLagMs, rss);
   }
 
-  private async write(stats: HeartbeatStats, loopLagMs: number): Promise<void> {
-    const rss = process.memoryUsage.rss();
+  private async write(stats: HeartbeatStats, loopLagMs: number, rss: number): Promise<void> {
     const fields = {
       service: this.opts.service,
       name: this.opts.name,
