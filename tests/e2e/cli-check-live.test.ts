@@ -60,10 +60,10 @@ afterAll(async () => {
 
 it('OK with everything running; kill -9 the only subscriber of a family → CRITICAL naming it within 3 heartbeat intervals; restarted → OK', async () => {
   // OK at once (canaries pending), then with every canary's latency known.
-  await waitFor(async () => (await check()).text.includes('canaries ok'), 30_000, 'cmq check OK with canary latencies');
-  const ok = await check();
-  expect(ok.word).toBe('OK');
-  expect(ok.text).toMatch(/^live subscribers: provision 1, monitor 1, guest 1, control 1; canaries ok/);
+  let ok: Awaited<ReturnType<typeof check>> | undefined;
+  await waitFor(async () => (ok = await check()).text.includes('canaries ok'), 30_000, 'cmq check OK with canary latencies');
+  expect(ok?.word).toBe('OK');
+  expect(ok?.text).toMatch(/^live subscribers: provision 1, monitor 1, guest 1, control 1; canaries ok/);
 
   const heartbeat = (await redis.keys('cmq:heartbeat:subscriber:ctl:*')).find((k) => k.endsWith(`:${ctl.pid}`));
   expect(heartbeat).toBeDefined();
@@ -78,7 +78,8 @@ it('OK with everything running; kill -9 the only subscriber of a family → CRIT
   const critical = await check();
   expect(critical.text).toContain('no live subscriber consumes control');
   expect(critical).toMatchObject({ code: 2, word: 'CRITICAL' });
-  expect(critical.text).not.toMatch(/provision|monitor|guest/);
+  // Only control is unconsumed (a slow canary of another family may add a WARNING naming it).
+  expect(critical.text).toMatch(/no live subscriber consumes control(?!,)/);
 
   ctl = startControlSubscriber();
   // The canary that waited while nobody consumed control may come back slow (WARNING); the next is quick.

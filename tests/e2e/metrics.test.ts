@@ -72,8 +72,12 @@ it('each process writes a .prom file that parses as Prometheus text, and its cou
   const metricsDir = join(pipe.dir, 'metrics');
   const pingerFile = join(metricsDir, 'pinger-main.prom');
   await waitFor(() => existsSync(pingerFile) && readFileSync(pingerFile, 'utf8').includes('cmq_canary_latency_seconds{'), 30_000, 'a canary latency in the pinger metrics');
-  for (const p of [publisher, subscriber, pinger]) p.kill('SIGTERM');
-  for (const p of [publisher, subscriber, pinger]) expect(await p.exitCode(15_000)).toBe(0);
+  // The pinger first: its last metrics must still see the subscriber's heartbeat, which the
+  // subscriber removes when it stops.
+  pinger.kill('SIGTERM');
+  expect(await pinger.exitCode(15_000)).toBe(0);
+  for (const p of [publisher, subscriber]) p.kill('SIGTERM');
+  for (const p of [publisher, subscriber]) expect(await p.exitCode(15_000)).toBe(0);
 
   const tool = promtool();
   const files = ['publisher-main.prom', 'subscriber-default.prom', 'pinger-main.prom'].map((f) => join(metricsDir, f));

@@ -90,11 +90,14 @@ describe('operating modes', () => {
 });
 
 describe('tenants disable|enable', () => {
-  it('a disabled tenant is refused at intake; its already queued action ends rejected; enabled again, it runs', async () => {
+  it('a disabled tenant is refused at intake; its action submitted before ends rejected when it comes due; enabled again, it runs', async () => {
     setMode('passive');
-    const later = (await cmq(['call', 'noop', '--tenant', 't2', '--countdown', '3'])).stdout.trim();
+    // Due in an hour, made due only once the tenant is disabled: however slow the CLI, the claim
+    // comes after the disable.
+    const later = (await cmq(['call', 'noop', '--tenant', 't2', '--countdown', '3600'])).stdout.trim();
     const off = await cmq(['tenants', 'disable', 't2']);
     expect(off).toMatchObject({ code: 0, stdout: 'disabled tenant t2\n' });
+    await pipe.pool.query('UPDATE actions SET not_before = now() WHERE id = $1', [later]);
     expect((await cmq(['tenants', 'disable', 't2'])).stdout).toBe('already disabled: tenant t2\n');
     const listed = await cmq(['tenants', 'list', '--json']);
     expect(listed.stdout).toContain('"id":"t2","name":"t2","enabled":false');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import amqp from 'amqplib';
 import { Pipeline } from '../helpers/pipeline';
 import { execFileP } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
@@ -22,7 +23,19 @@ it('running actions of a worker that died, whose messages are lost too, go back 
   await waitFor(async () => (await pipe.states()).running === 5, 30_000, '5 running');
   first.kill('SIGKILL');
   await first.exited;
-  // The unacked messages went back to the queue: lose them, as a broker failure could.
+  // The unacked messages go back to the queue once the broker has seen the connection die: wait
+  // for that (purged before, they would come back, and be taken over rather than reaped)...
+  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(pipe.vhost)}`);
+  try {
+    const ch = await conn.createChannel();
+    await waitFor(async () => {
+      const q = await ch.checkQueue('cmq.control');
+      return q.consumerCount === 0 && q.messageCount === 5;
+    }, 30_000, 'the 5 unacked messages back in cmq.control');
+  } finally {
+    await conn.close();
+  }
+  // ...then lose them, as a broker failure could.
   await execFileP('rabbitmqctl', ['-q', 'purge_queue', '-p', pipe.vhost, 'cmq.control']);
   await pipe.pool.query("UPDATE actions SET args = '{}' WHERE id = ANY($1::bigint[])", [ids]);
   pipe.start('subscriber');

@@ -28,7 +28,7 @@ beforeAll(async () => {
       // Heartbeats far apart: the publisher hears nothing from the broker while the proxy holds
       // it back, and must not take that for a dead connection (a reconnection settles confirms).
       'mq.cfg': { 'amqp.heartbeat': '120s' },
-      'publisher.properties': { 'relay.confirm_timeout': '3s', 'relay.sweep_interval': '300ms' },
+      'publisher.properties': { 'relay.confirm_timeout': '6s', 'relay.sweep_interval': '300ms' },
     },
   });
   await p.addTenants('t1');
@@ -73,20 +73,13 @@ it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed
   const ids = await p.submit(Array.from({ length: N }, () => ({ type: 'noop', tenant: 't1' })));
   // Not blocked (no "(broker blocked publishing: ...)" note): only slow.
   const timedOut = (l: Record<string, unknown>): boolean =>
-    (l.msg === 'relay cycle failed; retrying' || l.msg === 'relaying a family failed; the others go on') && String(l.err).includes(`the broker confirmed 0 of ${N} actions within relay.confirm_timeout (3000 ms); the batch is rolled back and stays due`);
+    (l.msg === 'relay cycle failed; retrying' || l.msg === 'relaying a family failed; the others go on') && String(l.err).includes(`the broker confirmed 0 of ${N} actions within relay.confirm_timeout (6000 ms); the batch is rolled back and stays due`);
   await waitForLog(log, timedOut, 30_000, 'the relay giving up on the unconfirmed batch');
   // The broker took the batch (publishes go through), once.
   await waitFor(async () => (await depth()) >= N, 20_000, `the batch's ${N} messages in ${QUEUE}`);
 
-  // Relay cycles since the timeout, while the gate holds; without it each would have published
-  // the batch again (and timed out again), each copy reaching the broker before the next cycle
-  // begins. (Once the connection is reopened, a new one cannot even be opened through the proxy.)
-  for (let i = 0; i < 3; i += 1) await relayCycle();
-  expect(await depth()).toBe(N);
-  expect(logLines(log).filter(timedOut)).toHaveLength(1);
-  expect(await p.states()).toEqual({ pending: N, expired: 3 });
-
-  // The wait is shown (heartbeat `waiting`, so `cmq status` and `cmq check`) while it lasts...
+  // The wait is shown (heartbeat `waiting`, so `cmq status` and `cmq check`) while it lasts (from the
+  // timeout until the reopen a confirm_timeout later: read at once, before the relay cycles below)...
   const waiting = new RegExp(`^relay: the broker has not confirmed ${N} of ${N} actions of a cmq\\.control batch given up on at \\S+; relaying nothing to cmq\\.control until it does$`);
   const reopened = (l: Record<string, unknown>): boolean => l.msg === 'confirms of an abandoned batch still missing: reopening the broker connection';
   let shown = false;
@@ -96,7 +89,16 @@ it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed
     return shown || logLines(log).some(reopened);
   }, 20_000, 'the relay\'s wait in cmq status');
   expect(shown).toBe(true);
-  // ...and ended: a confirm_timeout later the relay reopens the connection, whose close the
+
+  // Relay cycles since the timeout, while the gate holds; without it each would have published
+  // the batch again (and timed out again), each copy reaching the broker before the next cycle
+  // begins. (Once the connection is reopened, a new one cannot even be opened through the proxy.)
+  for (let i = 0; i < 3; i += 1) await relayCycle();
+  expect(await depth()).toBe(N);
+  expect(logLines(log).filter(timedOut)).toHaveLength(1);
+  expect(await p.states()).toEqual({ pending: N, expired: 3 });
+
+  // The wait is ended: a confirm_timeout later the relay reopens the connection, whose close the
   // held-back broker does not answer either: its socket goes, and the confirms fail with it.
   await waitForLog(log, reopened, 20_000, 'the relay reopening the broker connection');
   await waitFor(() => Promise.resolve(proxy.accepted >= 2), 20_000, 'a new connection through the proxy');

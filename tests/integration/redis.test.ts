@@ -143,7 +143,7 @@ describe('Heartbeat', () => {
       await waitFor(async () => Number(await client.redis.hget(key, 'processed')) > first, 3_000, 'a refreshed heartbeat');
       await new Promise((r) => setTimeout(r, 4 * intervalMs));
       expect(await client.redis.exists(key)).toBe(1);
-      expect(ticks).toBeGreaterThanOrEqual(5);
+      await waitFor(() => Promise.resolve(ticks >= 5), 3_000, 'five heartbeats'); // timers run late on a loaded machine
     } finally {
       await heartbeat.close();
     }
