@@ -164,6 +164,17 @@ describe('AmqpClient', () => {
     await publishAndReadBack(h.client);
   });
 
+  it('reconnect(): not connected from the call until the new connection is set up; a publish meanwhile is refused as not connected', async () => {
+    const h = makeClient([BROKER]);
+    await h.client.start(new AbortController().signal);
+    const { routingKey } = await tap();
+    h.client.reconnect(5_000);
+    expect(h.client.connected).toBe(false);
+    await expect(h.client.publish(Exchanges.control, routingKey, Buffer.from('x'))).rejects.toMatchObject({ code: 'CMQ_ERR_BROKER_UNAVAILABLE', message: 'not connected to the broker' });
+    await waitFor(() => h.setups() === 2 && h.client.connected, 15_000, 'the client to reconnect');
+    await publishAndReadBack(h.client);
+  });
+
   it('reruns a setup that failed, saying why it waits', async () => {
     let calls = 0;
     const h = makeClient([BROKER], async (channel) => {

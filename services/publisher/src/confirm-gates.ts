@@ -8,6 +8,8 @@ export interface ConfirmGatesOptions {
   onOpen: () => void;
   /** Called once a gate has held for a further `confirmTimeoutMs` with no alarm to explain it: the relay reopens the connection. */
   onStale: (family: Family, outstanding: number, since: string) => void;
+  /** A gate's opening threw (its status change or the relay's wake-up): logged. */
+  onError: (err: unknown) => void;
 }
 
 /**
@@ -31,27 +33,32 @@ export class ConfirmGates {
     return this.timers.has(family);
   }
 
-  /** Holds `family` back until every one of `sends` (a batch of `total`) has settled. */
-  hold(family: Family, sends: Array<Promise<void>>, total: number, confirmed: () => number): void {
+  /**
+   * Holds `family` back until every one of `sends` (a batch of `total`) has settled;
+   * `unanswered` counts those the broker has neither confirmed nor refused yet.
+   */
+  hold(family: Family, sends: Array<Promise<void>>, total: number, unanswered: () => number): void {
     if (this.closed) return;
     const { amqp, status, confirmTimeoutMs } = this.opts;
     const since = new Date().toISOString();
     const queue = queueName(family);
-    const text = (): string => `relay: the broker has not confirmed ${total - confirmed()} of ${total} actions of a ${queue} batch given up on at ${since}; relaying nothing to ${queue} until it does`;
+    const text = (): string => `relay: the broker has not confirmed ${unanswered()} of ${total} actions of a ${queue} batch given up on at ${since}; relaying nothing to ${queue} until it does`;
     status.set(statusKey(family), text());
     // Once per gate: reopening the connection fails whatever still waits on it, so the gate
     // opens; while an alarm explains the wait, look again a confirm_timeout later.
     const arm = (): NodeJS.Timeout => setTimeout(() => {
       status.set(statusKey(family), text());
       if (amqp.blocked !== undefined) this.timers.set(family, arm());
-      else this.opts.onStale(family, total - confirmed(), since);
+      else this.opts.onStale(family, unanswered(), since);
     }, confirmTimeoutMs);
     this.timers.set(family, arm());
-    void Promise.allSettled(sends).then(() => {
-      if (this.closed) return;
-      this.release(family);
-      this.opts.onOpen();
-    });
+    void Promise.allSettled(sends)
+      .then(() => {
+        if (this.closed) return;
+        this.release(family);
+        this.opts.onOpen();
+      })
+      .catch(this.opts.onError);
   }
 
   /** The relay closes: no gate holds or asks for anything any more. */

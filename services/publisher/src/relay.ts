@@ -62,6 +62,7 @@ export class Relay implements Component {
         opts.logger.warn({ family, outstanding, since }, 'confirms of an abandoned batch still missing: reopening the broker connection');
         this.reopen();
       },
+      onError: (err) => opts.logger.error({ err: errorText(err) }, 'opening a confirm gate failed'),
     });
   }
 
@@ -252,7 +253,7 @@ export class Relay implements Component {
         return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${ms} ms)${this.opts.amqp.blockedNote()}; the batch is rolled back and stays due`, { transient: true });
       }, this.abort.signal);
     } catch (err) {
-      if (settled < rows.length) this.gates.hold(family, sends, rows.length, () => confirmed);
+      if (settled < rows.length) this.gates.hold(family, sends, rows.length, () => rows.length - settled);
       throw err;
     }
   }

@@ -169,6 +169,10 @@ export class AmqpClient implements Component {
   reconnect(deadlineMs?: number): void {
     const model = this.model;
     if (model === undefined) return;
+    // Not connected from now on: until the close is answered (up to deadlineMs when the broker
+    // does not read), a publish would fail with amqplib's "Connection closing" and count as a
+    // family's failure; "not connected" is what callers wait out quietly.
+    this.channel = undefined;
     // With an error: amqplib learns of a socket's end from 'error' or 'end', never from 'close'.
     const timer = deadlineMs === undefined ? undefined : setTimeout(() => socketOf(model)?.destroy(new Error(`the broker did not answer the close within ${deadlineMs} ms`)), deadlineMs).unref();
     void model.close().catch(() => undefined).finally(() => clearTimeout(timer));
