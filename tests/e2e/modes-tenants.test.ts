@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listDead } from '@cmq/actions';
-import amqp from 'amqplib';
 import { Pipeline } from '../helpers/pipeline';
 import { ROOT } from '../helpers/process';
+import { brokerConnection } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 // The subscriber runs with mode=passive throughout; the CLI's mode is rewritten per case.
@@ -121,7 +121,7 @@ describe('tenants disable|enable', () => {
 describe('direct intake (requests published straight onto cmq.actions)', () => {
   it('a type the subscriber\'s mode refuses, and a disabled tenant\'s request, are dead-lettered with the reason', async () => {
     expect((await cmq(['tenants', 'disable', 't2'])).code).toBe(0);
-    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(pipe.vhost)}`);
+    const conn = await brokerConnection(pipe.vhost);
     const ch = await conn.createConfirmChannel();
     ch.publish('cmq.actions', 'provision.server.launch.t1', Buffer.from(JSON.stringify({ tenant: 't1', type: 'server.launch', args: { account: '1' } })));
     ch.publish('cmq.actions', 'control.noop.t2', Buffer.from(JSON.stringify({ tenant: 't2', type: 'noop', args: {} })));

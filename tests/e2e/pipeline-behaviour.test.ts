@@ -1,8 +1,9 @@
 import { listDead, replayAllDead } from '@cmq/actions';
-import amqp from 'amqplib';
+import type { ConsumeMessage } from 'amqplib';
 import { join } from 'node:path';
 import { Pipeline } from '../helpers/pipeline';
 import { logLines } from '../helpers/process';
+import { brokerConnection } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 let pipe: Pipeline;
@@ -72,9 +73,9 @@ it('a countdown action does not run early', async () => {
 });
 
 it('malformed messages published straight onto cmq.actions are dead-lettered with a reason each; good work goes on', async () => {
-  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(pipe.vhost)}`);
+  const conn = await brokerConnection(pipe.vhost);
   const ch = await conn.createConfirmChannel();
-  const copies: amqp.ConsumeMessage[] = [];
+  const copies: ConsumeMessage[] = [];
   const { queue } = await ch.assertQueue('', { exclusive: true });
   await ch.bindQueue(queue, 'cmq.dead', '');
   await ch.consume(queue, (m) => m && copies.push(m), { noAck: true });
@@ -193,7 +194,7 @@ it("an action whose message is over the subscriber's max_body_bytes ends dead wi
   // An oversize message from someone else whose messageId names a waiting action, with another
   // routing key: a dead letter, and the action is left alone.
   const [waiting = ''] = await pipe.submit([{ type: 'noop', tenant: 't1', countdown: 3600 }]);
-  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(pipe.vhost)}`);
+  const conn = await brokerConnection(pipe.vhost);
   const ch = await conn.createConfirmChannel();
   ch.publish('cmq.actions', 'control.ping.t1', Buffer.alloc(5_000, 'y'), { messageId: waiting });
   await ch.waitForConfirms();

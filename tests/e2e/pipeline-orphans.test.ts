@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import amqp from 'amqplib';
 import { Pipeline } from '../helpers/pipeline';
 import { execFileP } from '../helpers/process';
+import { brokerConnection } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 let pipe: Pipeline;
@@ -25,7 +25,7 @@ it('running actions of a worker that died, whose messages are lost too, go back 
   await first.exited;
   // The unacked messages go back to the queue once the broker has seen the connection die: wait
   // for that (purged before, they would come back, and be taken over rather than reaped)...
-  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(pipe.vhost)}`);
+  const conn = await brokerConnection(pipe.vhost);
   try {
     const ch = await conn.createChannel();
     await waitFor(async () => {

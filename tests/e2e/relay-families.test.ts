@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import amqp from 'amqplib';
 import { Pipeline, rabbitmqctl } from '../helpers/pipeline';
 import { logLines, runCmq, waitForLog } from '../helpers/process';
+import { brokerConnection } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 // One family's queue refusing every publish (a max-length policy with reject-publish, full) must
@@ -28,7 +28,7 @@ it('a queue that refuses every publish holds back only its own family; the other
   await Promise.all([p.running('publisher', 'main'), p.running('subscriber', 'default', partial.pid)]);
   await rabbitmqctl('set_policy', '-p', p.vhost, '--apply-to', 'queues', 'full-provision', '^cmq\\.provision$', '{"max-length":0,"overflow":"reject-publish"}');
   // A quorum queue takes one message past its limit: a filler (dead-lettered at the end) fills it.
-  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(p.vhost)}`);
+  const conn = await brokerConnection(p.vhost);
   try {
     const ch = await conn.createConfirmChannel();
     let nacked = false;
@@ -59,8 +59,8 @@ it('a queue that refuses every publish holds back only its own family; the other
     return status.processes.some((x) => x.pid === publisher && stalled.test(x.waiting));
   }, 20_000, 'cmq status to show provision failing');
 
-  const cleared = Date.now();
   await rabbitmqctl('clear_policy', '-p', p.vhost, 'full-provision');
+  const cleared = Date.now(); // after the command: a reopen during it may come before the policy went
   partial.kill('SIGTERM');
   expect(await partial.exitCode()).toBe(0);
   const all = p.start('subscriber');

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import amqp, { type ChannelModel } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, logLines, runCmq, waitForLog } from '../helpers/process';
+import { brokerConnection } from '../helpers/services';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { waitFor } from '../helpers/wait';
 
@@ -36,7 +37,7 @@ beforeAll(async () => {
   publisher = p.start('publisher', [], { CMQ_AMQP_URLS: `amqp://guest:guest@127.0.0.1:${proxy.port}` });
   await p.running('publisher', 'main', publisher.pid);
   // The test's own look at the queue, straight to the broker.
-  conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(p.vhost)}`);
+  conn = await brokerConnection(p.vhost);
 }, 60_000);
 
 afterAll(async () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import amqp, { type ChannelModel } from 'amqplib';
 import { Client } from 'pg';
 import { execFileP } from './process';
 
@@ -11,6 +12,17 @@ async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A plain amqplib connection of a test's own to `vhost` of the local broker, to look at queues
+ * or publish straight onto them. A connection the broker closes fails what then uses it, not
+ * the Jest worker (an amqplib connection without an 'error' listener throws).
+ */
+export async function brokerConnection(vhost: string): Promise<ChannelModel> {
+  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(vhost)}`);
+  conn.on('error', () => undefined);
+  return conn;
 }
 
 /** Creates an empty database with a unique name. */
