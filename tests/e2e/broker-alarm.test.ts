@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import amqp from 'amqplib';
 import { PrivateBroker } from '../helpers/private-broker';
 import { Pipeline } from '../helpers/pipeline';
 import { logLines, runCmq, waitForLog } from '../helpers/process';
+import { brokerConnection } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 // A RabbitMQ resource alarm (memory, disk) blocks every publishing connection: the broker reads
@@ -106,7 +106,7 @@ it('a subscriber that dead-letters messages while the broker blocks publishing g
   subscriber?.kill('SIGTERM');
   await subscriber?.exited;
   // Queued while no subscriber runs: two messages that are not JSON first, then 20 actions.
-  const conn = await amqp.connect(broker.url);
+  const conn = await brokerConnection('/', broker.url);
   try {
     const ch = await conn.createConfirmChannel();
     for (let i = 0; i < 2; i += 1) ch.publish('cmq.actions', 'control.noop.t1', Buffer.from('not json'));

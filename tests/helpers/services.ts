@@ -15,12 +15,13 @@ async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
 }
 
 /**
- * A plain amqplib connection of a test's own to `vhost` of the local broker, to look at queues
- * or publish straight onto them. A connection the broker closes fails what then uses it, not
- * the Jest worker (an amqplib connection without an 'error' listener throws).
+ * A plain amqplib connection of a test's own to `vhost` of the local broker (or of the one at
+ * `broker`), to look at queues or publish straight onto them. A connection the broker closes
+ * fails what then uses it, not the Jest worker (an amqplib connection without an 'error'
+ * listener throws).
  */
-export async function brokerConnection(vhost: string): Promise<ChannelModel> {
-  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(vhost)}`);
+export async function brokerConnection(vhost: string, broker = 'amqp://guest:guest@127.0.0.1:5672'): Promise<ChannelModel> {
+  const conn = await amqp.connect(`${broker}/${encodeURIComponent(vhost)}`);
   conn.on('error', () => undefined);
   return conn;
 }
