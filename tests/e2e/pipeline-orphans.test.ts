@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Pipeline } from '../helpers/pipeline';
-import { execFileP } from '../helpers/process';
+import { Pipeline, rabbitmqctl } from '../helpers/pipeline';
 import { brokerConnection } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -36,7 +35,7 @@ it('running actions of a worker that died, whose messages are lost too, go back 
     await conn.close();
   }
   // ...then lose them, as a broker failure could.
-  await execFileP('rabbitmqctl', ['-q', 'purge_queue', '-p', pipe.vhost, 'cmq.control']);
+  await rabbitmqctl('purge_queue', '-p', pipe.vhost, 'cmq.control');
   await pipe.pool.query("UPDATE actions SET args = '{}' WHERE id = ANY($1::bigint[])", [ids]);
   pipe.start('subscriber');
   await pipe.allFinal(60_000, ids);

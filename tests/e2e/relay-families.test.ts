@@ -59,8 +59,8 @@ it('a queue that refuses every publish holds back only its own family; the other
     return status.processes.some((x) => x.pid === publisher && stalled.test(x.waiting));
   }, 20_000, 'cmq status to show provision failing');
 
+  const cleared = Date.now();
   await rabbitmqctl('clear_policy', '-p', p.vhost, 'full-provision');
-  const cleared = Date.now(); // after the command: a reopen during it may come before the policy went
   partial.kill('SIGTERM');
   expect(await partial.exitCode()).toBe(0);
   const all = p.start('subscriber');

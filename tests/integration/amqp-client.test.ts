@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import pino from 'pino';
 import { AmqpClient, CmqError, DELIVERY_LIMIT, Exchanges, FAMILIES, type MqConfig, StatusBoard, declareTopology, queueName } from '@cmq/common';
 import { freePort } from '../helpers/private-servers';
 import { execFileP } from '../helpers/process';
-import { brokerConnections, closeBrokerConnections } from '../helpers/services';
+import { brokerConnection, brokerConnections, closeBrokerConnections } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -98,8 +98,7 @@ beforeAll(async () => {
   const h = makeClient([BROKER]);
   await h.client.start(new AbortController().signal);
   await h.client.close();
-  observer = await amqp.connect(`${BROKER}/${encodeURIComponent(vhost)}`);
-  observer.on('error', () => undefined);
+  observer = await brokerConnection(vhost);
   observerChannel = await observer.createChannel();
 });
 
