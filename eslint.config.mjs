@@ -1,11 +1,23 @@
 // typescript-eslint with type information: no floating or misused promises, type-only imports.
+// Layout is prettier's (`npm run format`); eslint-config-prettier turns off rules that would fight it.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'jest.config.js', 'eslint.config.mjs', 'tests/setup/*.js'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'coverage/**',
+      'jest.config.js',
+      'eslint.config.mjs',
+      'tests/setup/*.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
+  prettier,
   {
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
@@ -16,7 +28,14 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../../packages/*', '../../services/*'], message: 'import other packages by name (@cmq/...)' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['../../packages/*', '../../services/*'], message: 'import other packages by name (@cmq/...)' },
+          ],
+        },
+      ],
     },
   },
   {
@@ -24,14 +43,40 @@ export default tseslint.config(
     files: ['packages/**/*.ts', 'services/**/*.ts'],
     ignores: ['packages/common/src/adapters/**', 'packages/common/src/topology.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: ['pg', 'ioredis', 'node-ssh', 'ssh2'].map((name) => ({ name, message: 'use the adapter in packages/common/src/adapters' })), patterns: [{ group: ['amqplib', '../../packages/*', '../../services/*'], allowTypeImports: true, message: 'use the adapter in packages/common/src/adapters' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['pg', 'ioredis', 'node-ssh', 'ssh2'].map((name) => ({
+            name,
+            message: 'use the adapter in packages/common/src/adapters',
+          })),
+          patterns: [
+            {
+              group: ['amqplib', '../../packages/*', '../../services/*'],
+              allowTypeImports: true,
+              message: 'use the adapter in packages/common/src/adapters',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // The benchmark is plain CommonJS run by node: lint it without type information.
     files: ['scripts/**/*.js'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { parserOptions: { projectService: false, project: null }, sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', Buffer: 'readonly', __dirname: 'readonly', setTimeout: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      parserOptions: { projectService: false, project: null },
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly',
+        process: 'readonly',
+        Buffer: 'readonly',
+        __dirname: 'readonly',
+        setTimeout: 'readonly',
+        console: 'readonly',
+      },
+    },
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
 );
