@@ -43,7 +43,9 @@ const PG_LOG = args.includes('--pg-log');
 const suffix = randomBytes(4).toString('hex');
 const database = `cmq_bench_${suffix}`;
 const vhost = `cmq-bench-${suffix}`;
-const say = (/** @type {string} */ m) => { if (!JSON_OUT) process.stderr.write(`bench: ${m}\n`); };
+const say = (/** @type {string} */ m) => {
+  if (!JSON_OUT) process.stderr.write(`bench: ${m}\n`);
+};
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const rabbitmqctl = (/** @type {string[]} */ ...a) => execFileSync('rabbitmqctl', ['-q', ...a], { stdio: 'pipe' });
@@ -68,12 +70,22 @@ async function rawCeiling(count, topic = false) {
   await sub.prefetch(500);
   let consumed = 0;
   /** @type {() => void} */ let done = () => undefined;
-  const finished = new Promise((r) => { done = () => r(undefined); });
+  const finished = new Promise((r) => {
+    done = () => r(undefined);
+  });
   const body = Buffer.from(JSON.stringify({ id: '123456', tenant: 'bench', type: 'noop', args: {} }));
   const started = process.hrtime.bigint();
-  await sub.consume(queue, (m) => { if (m) { sub.ack(m); consumed += 1; if (consumed === count) done(); } });
+  await sub.consume(queue, (m) => {
+    if (m) {
+      sub.ack(m);
+      consumed += 1;
+      if (consumed === count) done();
+    }
+  });
   for (let i = 0; i < count; i += 1) {
-    const sent = topic ? pub.publish('bench.actions', 'monitor.noop.bench', body, { persistent: true }) : pub.sendToQueue(queue, body, { persistent: true });
+    const sent = topic
+      ? pub.publish('bench.actions', 'monitor.noop.bench', body, { persistent: true })
+      : pub.sendToQueue(queue, body, { persistent: true });
     if (!sent) await new Promise((r) => pub.once('drain', r));
     if (i % 1000 === 999) await pub.waitForConfirms();
   }
@@ -96,15 +108,24 @@ function writeConfig(dir) {
 
 /** Starts a built service; BENCH_NODE_FLAGS (environment) adds Node flags, for experiments (`--single-threaded-gc`). */
 function start(service, dir) {
-  const prof = PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=${service}.cpuprofile`];
+  const prof =
+    PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=${service}.cpuprofile`];
   const extra = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extra, ...prof, join(ROOT, `services/${service}/dist/main.js`), '--config-dir', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [...extra, ...prof, join(ROOT, `services/${service}/dist/main.js`), '--config-dir', dir],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   return child;
 }
 
 async function waitRunning(dir, file) {
   for (let i = 0; i < 300; i += 1) {
-    try { if (readFileSync(join(dir, 'log', file), 'utf8').includes('"msg":"state running"')) return; } catch { /* not yet */ }
+    try {
+      if (readFileSync(join(dir, 'log', file), 'utf8').includes('"msg":"state running"')) return;
+    } catch {
+      /* not yet */
+    }
     await sleep(100);
   }
   throw new Error(`${file} never said it was running`);
@@ -164,7 +185,12 @@ class CpuMeter {
   async start() {
     await this.sample(true);
     this.running = true;
-    this.loop = (async () => { while (this.running) { await sleep(200); await this.sample().catch(() => undefined); } })();
+    this.loop = (async () => {
+      while (this.running) {
+        await sleep(200);
+        await this.sample().catch(() => undefined);
+      }
+    })();
   }
 
   /** @returns {Promise<Record<string, number>>} CPU seconds per group */
@@ -179,7 +205,8 @@ class CpuMeter {
   }
 }
 
-const pct = (/** @type {number[]} */ xs, /** @type {number} */ p) => xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+const pct = (/** @type {number[]} */ xs, /** @type {number} */ p) =>
+  xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 
 /** CPU seconds per group → ms per item, with the totals of the Node processes and of PostgreSQL. */
 function perAction(/** @type {Record<string, number>} */ groups, /** @type {number} */ n) {
@@ -187,7 +214,10 @@ function perAction(/** @type {Record<string, number>} */ groups, /** @type {numb
   /** @type {Record<string, number>} */
   const out = {};
   for (const k of Object.keys(groups).sort()) out[k] = ms(groups[k] ?? 0);
-  const sum = (/** @type {(k: string) => boolean} */ f) => Object.entries(groups).filter(([k]) => f(k)).reduce((a, [, v]) => a + v, 0);
+  const sum = (/** @type {(k: string) => boolean} */ f) =>
+    Object.entries(groups)
+      .filter(([k]) => f(k))
+      .reduce((a, [, v]) => a + v, 0);
   if ('publisher' in groups) {
     out.node_total = ms(sum((k) => k === 'publisher' || k === 'subscriber'));
     out.postgres_total = ms(sum((k) => k.startsWith('postgres_')));
@@ -201,20 +231,46 @@ async function main() {
   rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
   const dir = mkdtempSync(join(tmpdir(), 'cmq-bench-'));
   writeConfig(dir);
-  execFileSync(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), 'migrate', '--create-database', '--config-dir', dir], { stdio: 'ignore' });
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'packages/cli/dist/main.js'), 'migrate', '--create-database', '--config-dir', dir],
+    { stdio: 'ignore' },
+  );
   if (PG_LOG) {
-    for (const set of ['log_min_duration_statement = 0', "session_preload_libraries = 'auto_explain'", 'auto_explain.log_min_duration = 0']) {
-      execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atqc', `ALTER DATABASE ${database} SET ${set}`, 'postgres']);
+    for (const set of [
+      'log_min_duration_statement = 0',
+      "session_preload_libraries = 'auto_explain'",
+      'auto_explain.log_min_duration = 0',
+    ]) {
+      execFileSync('psql', [
+        '-h',
+        '127.0.0.1',
+        '-U',
+        'postgres',
+        '-Atqc',
+        `ALTER DATABASE ${database} SET ${set}`,
+        'postgres',
+      ]);
     }
   }
   // The bench submits as `cmq call --stdin` does: through insertActions, on connections set up as the product's are.
-  const pool = new Pool({ ...connectionConfig({ host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', connect_timeout: 10_000 }, 'cmq-bench'), max: 4 });
+  const pool = new Pool({
+    ...connectionConfig(
+      { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', connect_timeout: 10_000 },
+      'cmq-bench',
+    ),
+    max: 4,
+  });
   pool.on('error', () => undefined);
   const children = [];
   try {
     say(`raw amqplib ceiling: ${RAW_N} messages, quorum queue, confirms + acks`);
     const broker = brokerPid();
-    const rawMeter = () => new CpuMeter(async () => [{ pid: process.pid, group: 'client' }, ...(broker ? [{ pid: broker, group: 'broker' }] : [])]);
+    const rawMeter = () =>
+      new CpuMeter(async () => [
+        { pid: process.pid, group: 'client' },
+        ...(broker ? [{ pid: broker, group: 'broker' }] : []),
+      ]);
     const plainMeter = rawMeter();
     await plainMeter.start();
     const raw = await rawCeiling(RAW_N);
@@ -225,12 +281,25 @@ async function main() {
     const rawTopic = await rawCeiling(RAW_N, true);
     const rawTopicCpu = await topicMeter.stop();
     await pool.query("INSERT INTO tenants (id, name) VALUES ('bench', 'bench'), ('probe', 'probe')");
-    const submit = (reqs) => insertActions((fn) => withTransaction(pool, fn), reqs.map((r) => { const p = parseRequest(r); if (!p.ok) throw new Error(p.error); return p.request; }), 'bench');
+    const submit = (reqs) =>
+      insertActions(
+        (fn) => withTransaction(pool, fn),
+        reqs.map((r) => {
+          const p = parseRequest(r);
+          if (!p.ok) throw new Error(p.error);
+          return p.request;
+        }),
+        'bench',
+      );
 
     children.push(start('publisher', dir), start('subscriber', dir));
     await Promise.all([waitRunning(dir, 'publisher-main.log'), waitRunning(dir, 'subscriber-default.log')]);
     say(`pipeline: ${N} noop actions submitted in bulk`);
-    const xacts = async () => Number((await pool.query('SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()')).rows[0].xact_commit);
+    const xacts = async () =>
+      Number(
+        (await pool.query('SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()')).rows[0]
+          .xact_commit,
+      );
     const x0 = await xacts();
     const [publisher, subscriber] = children.map((c) => /** @type {number} */ (c.pid));
     const meter = new CpuMeter(async () => {
@@ -244,15 +313,27 @@ async function main() {
         ...(broker ? [{ pid: broker, group: 'broker' }] : []),
         ...rows.map((r) => ({
           pid: Number(r.pid),
-          group: r.shared ? 'server_wal_writer_checkpointer' : r.backend_type !== 'client backend' ? 'postgres_autovacuum' : r.application_name === 'cmq-bench' ? 'postgres_intake' : 'postgres_pipeline',
+          group: r.shared
+            ? 'server_wal_writer_checkpointer'
+            : r.backend_type !== 'client backend'
+              ? 'postgres_autovacuum'
+              : r.application_name === 'cmq-bench'
+                ? 'postgres_intake'
+                : 'postgres_pipeline',
         })),
       ];
     });
     await meter.start();
     const t0 = Date.now();
     let probing = true;
-    const probes = (async () => { while (probing) { await submit([{ type: 'noop', tenant: 'probe' }]); await sleep(20); } })();
-    for (let i = 0; i < N; i += 5_000) await submit(Array.from({ length: Math.min(5_000, N - i) }, () => ({ type: 'noop', tenant: 'bench' })));
+    const probes = (async () => {
+      while (probing) {
+        await submit([{ type: 'noop', tenant: 'probe' }]);
+        await sleep(20);
+      }
+    })();
+    for (let i = 0; i < N; i += 5_000)
+      await submit(Array.from({ length: Math.min(5_000, N - i) }, () => ({ type: 'noop', tenant: 'bench' })));
     const submittedMs = Date.now() - t0;
     // Polls whether any bench action is still unfinished through the relay's partial indexes
     // (each stops at the first row found): a count over the table scanned all of it four times a
@@ -272,9 +353,13 @@ async function main() {
     probing = false;
     await probes;
     const rss = peakRss(/** @type {number} */ (children[1].pid));
-    const { rows: lat } = await pool.query("SELECT extract(epoch FROM finished_at - created_at) * 1000 AS ms FROM actions WHERE tenant_id = 'probe' AND created_at <= (SELECT max(finished_at) FROM actions WHERE tenant_id = 'bench')");
+    const { rows: lat } = await pool.query(
+      "SELECT extract(epoch FROM finished_at - created_at) * 1000 AS ms FROM actions WHERE tenant_id = 'probe' AND created_at <= (SELECT max(finished_at) FROM actions WHERE tenant_id = 'bench')",
+    );
     const ms = lat.map((r) => Number(r.ms)).filter((x) => Number.isFinite(x));
-    const { rows: bad } = await pool.query("SELECT count(*)::int AS n FROM actions WHERE state <> 'succeeded' AND tenant_id = 'bench'");
+    const { rows: bad } = await pool.query(
+      "SELECT count(*)::int AS n FROM actions WHERE state <> 'succeeded' AND tenant_id = 'bench'",
+    );
     const result = {
       actions: N,
       seconds: Number(elapsed.toFixed(2)),
@@ -296,22 +381,38 @@ async function main() {
     };
     if (JSON_OUT) process.stdout.write(`${JSON.stringify(result)}\n`);
     else {
-      process.stdout.write([
-        `end-to-end: ${result.actions_per_second} actions/s (${N} noop actions in ${result.seconds} s, every state durable in PostgreSQL; bulk submission took ${result.submit_seconds} s of it)`,
-        `single-action latency under that load: p50 ${result.probe_latency_ms.p50} ms, p99 ${result.probe_latency_ms.p99} ms (${ms.length} probes)`,
-        `subscriber peak RSS: ${result.subscriber_peak_rss_mib} MiB`,
-        `raw amqplib ceiling (confirms + acks, quorum queue, no database): ${result.raw_amqplib_msgs_per_second} msgs/s`,
-        `ratio end-to-end / raw: ${result.ratio_to_raw}`,
-        `raw through a topic exchange (as actions are routed): ${result.raw_topic_msgs_per_second} msgs/s; ratio end-to-end / that: ${result.ratio_to_raw_topic}`,
-        `actions not succeeded: ${result.not_succeeded}; database transactions per action: ${result.database_transactions_per_action}`,
-        `CPU ms per action: ${Object.entries(result.cpu_ms_per_action).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-        `raw ceiling CPU ms per message: ${Object.entries(result.raw_cpu_ms_per_msg).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-        `raw through a topic exchange, CPU ms per message: ${Object.entries(result.raw_topic_cpu_ms_per_msg).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-      ].join('\n') + '\n');
+      process.stdout.write(
+        [
+          `end-to-end: ${result.actions_per_second} actions/s (${N} noop actions in ${result.seconds} s, every state durable in PostgreSQL; bulk submission took ${result.submit_seconds} s of it)`,
+          `single-action latency under that load: p50 ${result.probe_latency_ms.p50} ms, p99 ${result.probe_latency_ms.p99} ms (${ms.length} probes)`,
+          `subscriber peak RSS: ${result.subscriber_peak_rss_mib} MiB`,
+          `raw amqplib ceiling (confirms + acks, quorum queue, no database): ${result.raw_amqplib_msgs_per_second} msgs/s`,
+          `ratio end-to-end / raw: ${result.ratio_to_raw}`,
+          `raw through a topic exchange (as actions are routed): ${result.raw_topic_msgs_per_second} msgs/s; ratio end-to-end / that: ${result.ratio_to_raw_topic}`,
+          `actions not succeeded: ${result.not_succeeded}; database transactions per action: ${result.database_transactions_per_action}`,
+          `CPU ms per action: ${Object.entries(result.cpu_ms_per_action)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+          `raw ceiling CPU ms per message: ${Object.entries(result.raw_cpu_ms_per_msg)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+          `raw through a topic exchange, CPU ms per message: ${Object.entries(result.raw_topic_cpu_ms_per_msg)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+        ].join('\n') + '\n',
+      );
     }
   } finally {
     for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => new Promise((r) => { if (c.exitCode !== null) r(undefined); else c.on('exit', r); })));
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise((r) => {
+            if (c.exitCode !== null) r(undefined);
+            else c.on('exit', r);
+          }),
+      ),
+    );
     await pool.end();
     const admin = new Pool({ host: '127.0.0.1', user: 'postgres', database: 'postgres', max: 1 });
     admin.on('error', () => undefined);
@@ -322,4 +423,7 @@ async function main() {
   }
 }
 
-main().catch((err) => { process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`); process.exit(1); });
+main().catch((err) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -24,7 +24,9 @@ async function cmq(args: string[]): Promise<{ code: number | null; stdout: strin
 
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? filesUnder(join(dir, f)) : [join(dir, f)]));
+  return readdirSync(dir).flatMap((f) =>
+    statSync(join(dir, f)).isDirectory() ? filesUnder(join(dir, f)) : [join(dir, f)],
+  );
 }
 
 function setActiveKey(id: string): void {
@@ -32,7 +34,9 @@ function setActiveKey(id: string): void {
 }
 
 async function ciphertexts(): Promise<string[]> {
-  const { rows } = await pipe.pool.query<{ c: string }>('SELECT credentials AS c FROM accounts UNION ALL SELECT private_key FROM guests UNION ALL SELECT private_key FROM nodes');
+  const { rows } = await pipe.pool.query<{ c: string }>(
+    'SELECT credentials AS c FROM accounts UNION ALL SELECT private_key FROM guests UNION ALL SELECT private_key FROM nodes',
+  );
   return rows.map((r) => r.c);
 }
 
@@ -42,17 +46,45 @@ beforeAll(async () => {
   expect((await cmq(['keys', 'generate', '--out', keysFile, '--id', 'k1'])).code).toBe(0);
   setActiveKey('k1');
   await pipe.addTenants('t1');
-  writeFileSync(join(pipe.dir, 'ec2.json'), JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: SECRET_KEY }));
+  writeFileSync(
+    join(pipe.dir, 'ec2.json'),
+    JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: SECRET_KEY }),
+  );
   writeFileSync(join(pipe.dir, 'bad.json'), JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: 'short' }));
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(pipe.dir, 'guest_key')]);
   privateKey = readFileSync(join(pipe.dir, 'guest_key'), 'utf8');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'local-account', '-f', join(pipe.dir, 'local_key')]);
-  localCreds = JSON.stringify({ ssh_private_key: readFileSync(join(pipe.dir, 'local_key'), 'utf8'), ssh_public_key: readFileSync(join(pipe.dir, 'local_key.pub'), 'utf8').trim() });
+  execFileSync('ssh-keygen', [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    'local-account',
+    '-f',
+    join(pipe.dir, 'local_key'),
+  ]);
+  localCreds = JSON.stringify({
+    ssh_private_key: readFileSync(join(pipe.dir, 'local_key'), 'utf8'),
+    ssh_public_key: readFileSync(join(pipe.dir, 'local_key.pub'), 'utf8').trim(),
+  });
   writeFileSync(join(pipe.dir, 'local.json'), localCreds);
   // The guest's public key with the local account's private key: not a pair.
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'a passphrase', '-f', join(pipe.dir, 'locked_key')]);
-  writeFileSync(join(pipe.dir, 'local-locked.json'), JSON.stringify({ ssh_private_key: readFileSync(join(pipe.dir, 'locked_key'), 'utf8'), ssh_public_key: readFileSync(join(pipe.dir, 'locked_key.pub'), 'utf8').trim() }));
-  writeFileSync(join(pipe.dir, 'local-mismatch.json'), JSON.stringify({ ssh_private_key: readFileSync(join(pipe.dir, 'local_key'), 'utf8'), ssh_public_key: readFileSync(join(pipe.dir, 'guest_key.pub'), 'utf8').trim() }));
+  writeFileSync(
+    join(pipe.dir, 'local-locked.json'),
+    JSON.stringify({
+      ssh_private_key: readFileSync(join(pipe.dir, 'locked_key'), 'utf8'),
+      ssh_public_key: readFileSync(join(pipe.dir, 'locked_key.pub'), 'utf8').trim(),
+    }),
+  );
+  writeFileSync(
+    join(pipe.dir, 'local-mismatch.json'),
+    JSON.stringify({
+      ssh_private_key: readFileSync(join(pipe.dir, 'local_key'), 'utf8'),
+      ssh_public_key: readFileSync(join(pipe.dir, 'guest_key.pub'), 'utf8').trim(),
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -61,20 +93,86 @@ afterAll(async () => {
 
 describe('accounts with encrypted credentials', () => {
   it('add validates and encrypts; list and show never print a secret (show masks the access key id)', async () => {
-    const ec2 = await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'ec2', '--region', 'eu-west-1', '--endpoint', 'http://127.0.0.1:9', '--credentials-file', join(pipe.dir, 'ec2.json'), '--rate', '5', '--burst', '10']);
+    const ec2 = await cmq([
+      'accounts',
+      'add',
+      '--tenant',
+      't1',
+      '--provider',
+      'ec2',
+      '--region',
+      'eu-west-1',
+      '--endpoint',
+      'http://127.0.0.1:9',
+      '--credentials-file',
+      join(pipe.dir, 'ec2.json'),
+      '--rate',
+      '5',
+      '--burst',
+      '10',
+    ]);
     expect(ec2).toMatchObject({ code: 0, stdout: 'added account 1 (ec2 eu-west-1) of tenant t1\n' });
-    expect((await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'local', '--region', 'lo', '--credentials-file', join(pipe.dir, 'local.json')])).code).toBe(0);
-    const bad = await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'ec2', '--region', 'eu-west-1', '--credentials-file', join(pipe.dir, 'bad.json')]);
+    expect(
+      (
+        await cmq([
+          'accounts',
+          'add',
+          '--tenant',
+          't1',
+          '--provider',
+          'local',
+          '--region',
+          'lo',
+          '--credentials-file',
+          join(pipe.dir, 'local.json'),
+        ])
+      ).code,
+    ).toBe(0);
+    const bad = await cmq([
+      'accounts',
+      'add',
+      '--tenant',
+      't1',
+      '--provider',
+      'ec2',
+      '--region',
+      'eu-west-1',
+      '--credentials-file',
+      join(pipe.dir, 'bad.json'),
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('secret_access_key:');
-    const unknownTenant = await cmq(['accounts', 'add', '--tenant', 'nobody', '--provider', 'local', '--region', 'lo', '--credentials-file', join(pipe.dir, 'local.json')]);
+    const unknownTenant = await cmq([
+      'accounts',
+      'add',
+      '--tenant',
+      'nobody',
+      '--provider',
+      'local',
+      '--region',
+      'lo',
+      '--credentials-file',
+      join(pipe.dir, 'local.json'),
+    ]);
     expect(unknownTenant.code).toBe(2);
     expect(unknownTenant.stderr).toContain('unknown tenant "nobody"');
     // Without --provider: provisioning.cfg cloud.default_provider (local, which needs no credentials file; ec2 does).
-    const byDefault = await cmq(['accounts', 'add', '--tenant', 'nobody', '--region', 'lo', '--credentials-file', join(pipe.dir, 'local.json')]);
+    const byDefault = await cmq([
+      'accounts',
+      'add',
+      '--tenant',
+      'nobody',
+      '--region',
+      'lo',
+      '--credentials-file',
+      join(pipe.dir, 'local.json'),
+    ]);
     expect(byDefault.code).toBe(2);
     expect(byDefault.stderr).toContain('unknown tenant "nobody"');
-    const ec2ByDefault = await runCmq(['accounts', 'add', '--tenant', 't1', '--region', 'eu-west-1', '--config-dir', pipe.dir], { CMQ_CLOUD_DEFAULT_PROVIDER: 'ec2' });
+    const ec2ByDefault = await runCmq(
+      ['accounts', 'add', '--tenant', 't1', '--region', 'eu-west-1', '--config-dir', pipe.dir],
+      { CMQ_CLOUD_DEFAULT_PROVIDER: 'ec2' },
+    );
     expect(ec2ByDefault.code).toBe(2);
     expect(ec2ByDefault.stderr).toContain('--credentials-file is required for provider ec2');
     const list = await cmq(['accounts', 'list']);
@@ -83,57 +181,142 @@ describe('accounts with encrypted credentials', () => {
     expect(show.code).toBe(0);
     expect(show.stdout).toContain('access_key_id=****WXYZ secret_access_key=****');
     const json = JSON.parse((await cmq(['accounts', 'show', '1', '--json'])).stdout) as Record<string, unknown>;
-    expect(json).toMatchObject({ id: '1', provider: 'ec2', key_id: 'k1', credentials_masked: { access_key_id: '****WXYZ', secret_access_key: '[redacted]' } });
+    expect(json).toMatchObject({
+      id: '1',
+      provider: 'ec2',
+      key_id: 'k1',
+      credentials_masked: { access_key_id: '****WXYZ', secret_access_key: '[redacted]' },
+    });
     const stored = await ciphertexts();
     expect(stored.every((c) => c.startsWith('v1:k1:'))).toBe(true);
   });
 
   it('local accounts hold an SSH key pair: checked as a pair, generated when no file is given, never shown', async () => {
-    const mismatch = await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'local', '--region', 'lo', '--credentials-file', join(pipe.dir, 'local-mismatch.json')]);
+    const mismatch = await cmq([
+      'accounts',
+      'add',
+      '--tenant',
+      't1',
+      '--provider',
+      'local',
+      '--region',
+      'lo',
+      '--credentials-file',
+      join(pipe.dir, 'local-mismatch.json'),
+    ]);
     expect(mismatch.code).toBe(2);
     expect(mismatch.stderr).toContain('ssh_public_key: is not the public half of ssh_private_key');
-    const locked = await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'local', '--region', 'lo', '--credentials-file', join(pipe.dir, 'local-locked.json')]);
+    const locked = await cmq([
+      'accounts',
+      'add',
+      '--tenant',
+      't1',
+      '--provider',
+      'local',
+      '--region',
+      'lo',
+      '--credentials-file',
+      join(pipe.dir, 'local-locked.json'),
+    ]);
     expect(locked.stderr).toContain('ssh_private_key: encrypted with a passphrase');
-    expect((await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'ec2', '--region', 'eu-west-1'])).stderr).toContain('--credentials-file is required for provider ec2');
+    expect(
+      (await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'ec2', '--region', 'eu-west-1'])).stderr,
+    ).toContain('--credentials-file is required for provider ec2');
     const generated = await cmq(['accounts', 'add', '--tenant', 't1', '--provider', 'local', '--region', 'lo']);
     expect(generated).toMatchObject({ code: 0, stdout: 'added account 3 (local lo) of tenant t1\n' });
     const keyring = Keyring.fromText(readFileSync(keysFile, 'utf8'), 'k1');
-    const { rows } = await pipe.pool.query<{ credentials: string }>("SELECT credentials FROM accounts WHERE id = 3");
-    const creds = JSON.parse(keyring.decrypt(rows[0]?.credentials ?? '').toString('utf8')) as { ssh_private_key: string; ssh_public_key: string };
+    const { rows } = await pipe.pool.query<{ credentials: string }>('SELECT credentials FROM accounts WHERE id = 3');
+    const creds = JSON.parse(keyring.decrypt(rows[0]?.credentials ?? '').toString('utf8')) as {
+      ssh_private_key: string;
+      ssh_public_key: string;
+    };
     generatedPrivateKey = creds.ssh_private_key;
     expect(creds.ssh_public_key).toMatch(/^ssh-ed25519 AAAA[A-Za-z0-9+/]+={0,3} cmq-account-t1$/);
     expect(creds.ssh_private_key).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
     // cmq runs with PATH only (TMPDIR unset): its temporary directory is under /tmp.
-    expect([...new Set([tmpdir(), '/tmp'])].flatMap((d) => readdirSync(d)).filter((f) => f.startsWith('cmq-account-key-'))).toEqual([]);
+    expect(
+      [...new Set([tmpdir(), '/tmp'])].flatMap((d) => readdirSync(d)).filter((f) => f.startsWith('cmq-account-key-')),
+    ).toEqual([]);
     for (const id of ['2', '3']) {
       const show = await cmq(['accounts', 'show', id]);
       expect(show.stdout).toContain('credentials  ssh_private_key=**** ssh_public_key=****');
-      expect(JSON.parse((await cmq(['accounts', 'show', id, '--json'])).stdout)).toMatchObject({ provider: 'local', credentials_masked: { ssh_private_key: '[redacted]', ssh_public_key: '****' } });
+      expect(JSON.parse((await cmq(['accounts', 'show', id, '--json'])).stdout)).toMatchObject({
+        provider: 'local',
+        credentials_masked: { ssh_private_key: '[redacted]', ssh_public_key: '****' },
+      });
     }
     expect(outputs.join('')).not.toContain(creds.ssh_public_key.split(' ')[1]);
   });
 
   it('keys rotate re-encrypts every secret (accounts, guests, nodes) under the new active key; all still decrypt', async () => {
-    const guest = await cmq(['guests', 'add', '--tenant', 't1', '--address', '127.0.0.1', '--user', 'u', '--key-file', join(pipe.dir, 'guest_key'), '--name', 'g1']);
+    const guest = await cmq([
+      'guests',
+      'add',
+      '--tenant',
+      't1',
+      '--address',
+      '127.0.0.1',
+      '--user',
+      'u',
+      '--key-file',
+      join(pipe.dir, 'guest_key'),
+      '--name',
+      'g1',
+    ]);
     expect(guest.code).toBe(0);
-    const node = await cmq(['nodes', 'add', 'n1', '--address', '127.0.0.1', '--user', 'u', '--key-file', join(pipe.dir, 'guest_key'), '--start-cmd', 'true', '--stop-cmd', 'true', '--status-cmd', 'true']);
+    const node = await cmq([
+      'nodes',
+      'add',
+      'n1',
+      '--address',
+      '127.0.0.1',
+      '--user',
+      'u',
+      '--key-file',
+      join(pipe.dir, 'guest_key'),
+      '--start-cmd',
+      'true',
+      '--stop-cmd',
+      'true',
+      '--status-cmd',
+      'true',
+    ]);
     expect(node).toMatchObject({ code: 0 });
     expect((await cmq(['keys', 'generate', '--out', keysFile, '--id', 'k2'])).code).toBe(0);
     setActiveKey('k2');
     const rotated = await cmq(['keys', 'rotate']);
-    expect(rotated).toMatchObject({ code: 0, stdout: 're-encrypted 5 secrets under key k2 (accounts 3 of 3, guests 1 of 1, nodes 1 of 1)\n' });
+    expect(rotated).toMatchObject({
+      code: 0,
+      stdout: 're-encrypted 5 secrets under key k2 (accounts 3 of 3, guests 1 of 1, nodes 1 of 1)\n',
+    });
     const stored = await ciphertexts();
     expect(stored).toHaveLength(5);
     expect(stored.filter((c) => !c.startsWith('v1:k2:'))).toEqual([]);
-    const onlyNew = Keyring.fromText(readFileSync(keysFile, 'utf8').split('\n').filter((l) => l.startsWith('k2=')).join('\n'), 'k2');
+    const onlyNew = Keyring.fromText(
+      readFileSync(keysFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('k2='))
+        .join('\n'),
+      'k2',
+    );
     const plain = stored.map((c) => onlyNew.decrypt(c).toString('utf8'));
-    expect(plain).toEqual(expect.arrayContaining([JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: SECRET_KEY }), localCreds, privateKey]));
-    expect((await cmq(['keys', 'rotate'])).stdout).toBe('re-encrypted 0 secrets under key k2 (accounts 0 of 3, guests 0 of 1, nodes 0 of 1)\n');
+    expect(plain).toEqual(
+      expect.arrayContaining([
+        JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: SECRET_KEY }),
+        localCreds,
+        privateKey,
+      ]),
+    );
+    expect((await cmq(['keys', 'rotate'])).stdout).toBe(
+      're-encrypted 0 secrets under key k2 (accounts 0 of 3, guests 0 of 1, nodes 0 of 1)\n',
+    );
     expect((await cmq(['accounts', 'show', '1', '--json'])).stdout).toContain('"key_id":"k2"');
   });
 
   it('a rotation that cannot decrypt a secret changes nothing and says so without the secret', async () => {
-    await pipe.pool.query("INSERT INTO guests (tenant_id, id, address, \"user\", private_key) VALUES ('t1', 'g2', '127.0.0.2', 'u', 'v1:gone:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA==:AAAA')");
+    await pipe.pool.query(
+      "INSERT INTO guests (tenant_id, id, address, \"user\", private_key) VALUES ('t1', 'g2', '127.0.0.2', 'u', 'v1:gone:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA==:AAAA')",
+    );
     const before = await ciphertexts();
     expect((await cmq(['keys', 'generate', '--out', keysFile, '--id', 'k3'])).code).toBe(0);
     setActiveKey('k3');
@@ -152,7 +335,10 @@ describe('accounts with encrypted credentials', () => {
   });
 
   it('remove with Redis unreachable: the account is gone from PostgreSQL, a warning says how to finish the clean-up', async () => {
-    const res = await runCmq(['accounts', 'remove', '1', '--config-dir', pipe.dir], { CMQ_REDIS_PORT: String(await freePort()), CMQ_REDIS_CONNECT_TIMEOUT: '500ms' });
+    const res = await runCmq(['accounts', 'remove', '1', '--config-dir', pipe.dir], {
+      CMQ_REDIS_PORT: String(await freePort()),
+      CMQ_REDIS_CONNECT_TIMEOUT: '500ms',
+    });
     outputs.push(res.stdout, res.stderr);
     expect(res).toMatchObject({ code: 0, stdout: 'removed account 1\n' });
     expect(res.stderr).toContain('account 1 is removed, but its cached resources are still in Redis');
@@ -161,9 +347,14 @@ describe('accounts with encrypted credentials', () => {
   });
 
   it('no secret reaches any cmq output or log file', () => {
-    const keyMaterial = readFileSync(keysFile, 'utf8').trim().split('\n').map((l) => l.split('=').slice(1).join('='));
+    const keyMaterial = readFileSync(keysFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=').slice(1).join('='));
     const localKey = (JSON.parse(localCreds) as { ssh_private_key: string }).ssh_private_key;
-    const keyBody = [privateKey, localKey, generatedPrivateKey].flatMap((k) => k.split('\n').filter((l) => l !== '' && !l.startsWith('-----')));
+    const keyBody = [privateKey, localKey, generatedPrivateKey].flatMap((k) =>
+      k.split('\n').filter((l) => l !== '' && !l.startsWith('-----')),
+    );
     expect(generatedPrivateKey).not.toBe('');
     const secrets = [ACCESS_KEY, SECRET_KEY, ACCESS_KEY.slice(0, -4), ...keyMaterial, ...keyBody];
     const texts = [...outputs, ...filesUnder(pipe.logDir).map((f) => readFileSync(f, 'utf8'))];

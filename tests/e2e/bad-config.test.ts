@@ -60,21 +60,29 @@ describe('configuration edge cases', () => {
 
     const file = join(tempDir(), 'a-file');
     writeFileSync(file, '');
-    const dir = writeConfig({ 'pinger.properties': { 'log.dir': join(file, 'log'), 'metrics.dir': join(tempDir(), 'metrics') } });
+    const dir = writeConfig({
+      'pinger.properties': { 'log.dir': join(file, 'log'), 'metrics.dir': join(tempDir(), 'metrics') },
+    });
     const badLog = spawnBin('pinger', ['--config-dir', dir]);
     expect(await badLog.exitCode()).toBe(78);
     expect(badLog.stderr).toContain(`${join(dir, 'pinger.properties')}: log.dir:`);
   });
 
   it('a subscriber instance reads its own file and refuses prefetch below concurrency', async () => {
-    const dir = writeConfig({ 'subscriber-fast.properties': { concurrency: 8, prefetch: 4, 'log.dir': join(tempDir(), 'log') } });
+    const dir = writeConfig({
+      'subscriber-fast.properties': { concurrency: 8, prefetch: 4, 'log.dir': join(tempDir(), 'log') },
+    });
     const proc = spawnBin('subscriber', ['--config-dir', dir, '--instance', 'fast']);
     expect(await proc.exitCode()).toBe(78);
-    expect(proc.stderr).toContain(`${join(dir, 'subscriber-fast.properties')}: prefetch: must be at least concurrency (8)`);
+    expect(proc.stderr).toContain(
+      `${join(dir, 'subscriber-fast.properties')}: prefetch: must be at least concurrency (8)`,
+    );
   });
 
   it('instance "default" is subscriber.properties (what cmq-subscriber@default.service runs)', async () => {
-    const dir = writeConfig({ 'subscriber.properties': { concurrency: 8, prefetch: 4, 'log.dir': join(tempDir(), 'log') } });
+    const dir = writeConfig({
+      'subscriber.properties': { concurrency: 8, prefetch: 4, 'log.dir': join(tempDir(), 'log') },
+    });
     const proc = spawnBin('subscriber', ['--config-dir', dir, '--instance', 'default']);
     expect(await proc.exitCode()).toBe(78);
     expect(proc.stderr).toContain(`${join(dir, 'subscriber.properties')}: prefetch: must be at least concurrency (8)`);

@@ -17,7 +17,12 @@ let p: Pipeline;
 
 beforeAll(async () => {
   broker = await PrivateBroker.start('cmq-alarm', 5673);
-  p = await Pipeline.create({ config: { 'mq.cfg': { 'amqp.urls': broker.url, 'amqp.vhost': '/', 'amqp.connect_timeout': '3s' }, 'publisher.properties': { 'relay.confirm_timeout': '2s' } } });
+  p = await Pipeline.create({
+    config: {
+      'mq.cfg': { 'amqp.urls': broker.url, 'amqp.vhost': '/', 'amqp.connect_timeout': '3s' },
+      'publisher.properties': { 'relay.confirm_timeout': '2s' },
+    },
+  });
   await p.addTenants('t1');
   await p.startPublisherAndSubscriber();
 }, 150_000);
@@ -53,17 +58,31 @@ it('a batch the blocked broker does not confirm is rolled back within relay.conf
   await broker.alarm(true);
   const ids = await p.submit(Array.from({ length: 20 }, () => ({ type: 'noop', tenant: 't1' })));
   const log = join(p.logDir, 'publisher-main.log');
-  const timedOut = (l: Record<string, unknown>): boolean => (l.msg === 'relay cycle failed; retrying' || l.msg === 'relaying a family failed; the others go on') && String(l.err).includes('within relay.confirm_timeout (2000 ms) (broker blocked publishing: low on memory)');
+  const timedOut = (l: Record<string, unknown>): boolean =>
+    (l.msg === 'relay cycle failed; retrying' || l.msg === 'relaying a family failed; the others go on') &&
+    String(l.err).includes('within relay.confirm_timeout (2000 ms) (broker blocked publishing: low on memory)');
   await waitForLog(log, timedOut, 30_000, 'the relay giving up on an unconfirmed batch');
   await waitFor(async () => !(await locked(ids)), 10_000, 'the batch rows unlocked');
   expect(await p.states()).toEqual({ succeeded: 1, pending: 20 });
   // The publisher's heartbeat says why (cmq status; cmq check names it too).
   const publisher = p.processes[0]?.pid;
-  await waitFor(async () => {
-    const status = JSON.parse((await runCmq(['status', '--json', '--config-dir', p.dir])).stdout) as { processes: Array<{ pid: number; waiting: string }> };
-    // Blocked, and so holding back the batch it gave up on, whose confirms the broker still owes.
-    return status.processes.some((x) => x.pid === publisher && /^broker blocked publishing: low on memory; relay: the broker has not confirmed 20 of 20 actions of a cmq\.control batch given up on at \S+; relaying nothing to cmq\.control until it does$/.test(x.waiting));
-  }, 10_000, 'cmq status to show the publisher blocked');
+  await waitFor(
+    async () => {
+      const status = JSON.parse((await runCmq(['status', '--json', '--config-dir', p.dir])).stdout) as {
+        processes: Array<{ pid: number; waiting: string }>;
+      };
+      // Blocked, and so holding back the batch it gave up on, whose confirms the broker still owes.
+      return status.processes.some(
+        (x) =>
+          x.pid === publisher &&
+          /^broker blocked publishing: low on memory; relay: the broker has not confirmed 20 of 20 actions of a cmq\.control batch given up on at \S+; relaying nothing to cmq\.control until it does$/.test(
+            x.waiting,
+          ),
+      );
+    },
+    10_000,
+    'cmq status to show the publisher blocked',
+  );
 
   // Blocked, the relay sends nothing more: no second batch times out while the alarm lasts.
   await new Promise((r) => setTimeout(r, 6_000));
@@ -74,7 +93,10 @@ it('a batch the blocked broker does not confirm is rolled back within relay.conf
   await broker.alarm(false);
   await p.allFinal(60_000, ids);
   expect(await p.states()).toEqual({ succeeded: 21 });
-  const { rows } = await p.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE to_state = 'running' AND action_id = ANY($1::bigint[])", [ids]);
+  const { rows } = await p.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'running' AND action_id = ANY($1::bigint[])",
+    [ids],
+  );
   expect(rows).toEqual([{ n: 20 }]);
 }, 150_000);
 
@@ -89,14 +111,25 @@ it('cmq dead replay of a message, while the broker blocks publishing, fails in a
   try {
     const blocked = await runCmq(['dead', 'replay', letter, '--config-dir', p.dir]);
     expect(blocked.code).toBe(1);
-    expect(blocked.stderr).toContain('the broker did not confirm the message within 3 s (broker blocked publishing: low on memory); it may still arrive when the broker takes it');
+    expect(blocked.stderr).toContain(
+      'the broker did not confirm the message within 3 s (broker blocked publishing: low on memory); it may still arrive when the broker takes it',
+    );
   } finally {
     await broker.alarm(false);
   }
   const again = await runCmq(['dead', 'replay', letter, '--config-dir', p.dir]);
-  expect(again).toMatchObject({ code: 0, stdout: `${letter} published again to cmq.actions with routing key control.noop.t1\n` });
+  expect(again).toMatchObject({
+    code: 0,
+    stdout: `${letter} published again to cmq.actions with routing key control.noop.t1\n`,
+  });
   const key = `amqp:dead-letter-${letter}`;
-  await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE idempotency_key = $1 AND state = 'succeeded'", [key])).rowCount === 1, 30_000, 'the replayed action succeeded');
+  await waitFor(
+    async () =>
+      (await p.pool.query("SELECT 1 FROM actions WHERE idempotency_key = $1 AND state = 'succeeded'", [key]))
+        .rowCount === 1,
+    30_000,
+    'the replayed action succeeded',
+  );
   await new Promise((r) => setTimeout(r, 1_000)); // the first attempt's copy, if it went out, arrives too
   expect((await p.pool.query('SELECT id FROM actions WHERE idempotency_key = $1', [key])).rowCount).toBe(1);
 }, 120_000);
@@ -113,20 +146,38 @@ it('a subscriber that dead-letters messages while the broker blocks publishing g
     await ch.waitForConfirms();
     const deadBefore = (await ch.checkQueue('cmq.dead')).messageCount;
     const ids = await p.submit(Array.from({ length: 20 }, () => ({ type: 'noop', tenant: 't1' })));
-    await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'queued'", [ids])).rowCount === 20, 20_000, 'the 20 actions queued');
+    await waitFor(
+      async () =>
+        (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'queued'", [ids]))
+          .rowCount === 20,
+      20_000,
+      'the 20 actions queued',
+    );
 
     await broker.alarm(true);
     try {
       // As many dead copies as prefetch: while each waited for its confirm, its delivery held a slot.
       const restarted = p.start('subscriber', [], { CMQ_SUBSCRIBER_PREFETCH: '2', CMQ_SUBSCRIBER_CONCURRENCY: '2' });
       await p.running('subscriber', 'default', restarted.pid);
-      await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [ids])).rowCount === 20, 30_000, 'all 20 actions succeeded during the alarm');
-      const letters = await p.pool.query<{ reason: string }>("SELECT reason FROM dead_letters WHERE body = 'not json'::bytea");
+      await waitFor(
+        async () =>
+          (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [ids]))
+            .rowCount === 20,
+        30_000,
+        'all 20 actions succeeded during the alarm',
+      );
+      const letters = await p.pool.query<{ reason: string }>(
+        "SELECT reason FROM dead_letters WHERE body = 'not json'::bytea",
+      );
       expect(letters.rows).toHaveLength(2);
     } finally {
       await broker.alarm(false);
     }
-    await waitFor(async () => (await ch.checkQueue('cmq.dead')).messageCount === deadBefore + 2, 20_000, 'the dead copies in cmq.dead');
+    await waitFor(
+      async () => (await ch.checkQueue('cmq.dead')).messageCount === deadBefore + 2,
+      20_000,
+      'the dead copies in cmq.dead',
+    );
   } finally {
     await conn.close();
   }
@@ -146,7 +197,8 @@ it('SIGTERM while the blocked broker leaves a batch unconfirmed: the publisher s
   try {
     ids = await p.submit(Array.from({ length: 20 }, () => ({ type: 'noop', tenant: 't1' })));
     // The batch went out: the broker blocked the connection for it, and the relay's transaction holds its rows.
-    const blocked = (l: Record<string, unknown>): boolean => Number(l.pid) === publisher.pid && l.waiting === 'broker blocked publishing: low on memory';
+    const blocked = (l: Record<string, unknown>): boolean =>
+      Number(l.pid) === publisher.pid && l.waiting === 'broker blocked publishing: low on memory';
     await waitForLog(log, blocked, 30_000, 'the publisher blocked by the alarm');
     await waitFor(() => locked(ids), 10_000, 'the batch rows locked by the waiting relay');
 
@@ -155,11 +207,21 @@ it('SIGTERM while the blocked broker leaves a batch unconfirmed: the publisher s
     expect(await publisher.exitCode(20_000)).toBe(0);
     // The relay stopped waiting for the batch at once (its 20 confirms outstanding), not at the deadline.
     const mine = logLines(log).filter((l) => Number(l.pid) === publisher.pid);
-    expect(mine.some((l) => (l.msg === 'relay cycle failed; retrying' || l.msg === 'relaying a family failed; the others go on') && l.err === 'stopping with 20 of 20 actions not yet confirmed by the broker; the batch is rolled back and stays due')).toBe(true);
+    expect(
+      mine.some(
+        (l) =>
+          (l.msg === 'relay cycle failed; retrying' || l.msg === 'relaying a family failed; the others go on') &&
+          l.err ===
+            'stopping with 20 of 20 actions not yet confirmed by the broker; the batch is rolled back and stays due',
+      ),
+    ).toBe(true);
     expect(mine.some((l) => l.msg === 'shutdown deadline passed: exiting now')).toBe(false);
     expect(mine.some((l) => l.msg === 'state stopped')).toBe(true); // drained (a forced exit skips it)
     expect(await locked(ids)).toBe(false);
-    const { rows: states } = await p.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'pending'", [ids]);
+    const { rows: states } = await p.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'pending'",
+      [ids],
+    );
     expect(states).toEqual([{ n: 20 }]);
   } finally {
     await broker.alarm(false);
@@ -169,6 +231,9 @@ it('SIGTERM while the blocked broker leaves a batch unconfirmed: the publisher s
   const subscriber = p.start('subscriber');
   await Promise.all([p.running('publisher', 'main', again.pid), p.running('subscriber', 'default', subscriber.pid)]);
   await p.allFinal(60_000, ids);
-  const { rows } = await p.pool.query<{ state: string; n: number }>("SELECT a.state, count(*)::int AS n FROM actions a JOIN action_events e ON e.action_id = a.id AND e.to_state = 'running' WHERE a.id = ANY($1::bigint[]) GROUP BY a.state", [ids]);
+  const { rows } = await p.pool.query<{ state: string; n: number }>(
+    "SELECT a.state, count(*)::int AS n FROM actions a JOIN action_events e ON e.action_id = a.id AND e.to_state = 'running' WHERE a.id = ANY($1::bigint[]) GROUP BY a.state",
+    [ids],
+  );
   expect(rows).toEqual([{ state: 'succeeded', n: 20 }]);
 }, 120_000);

@@ -24,7 +24,12 @@ beforeAll(async () => {
       'mq.cfg': { 'amqp.urls': broker.url, 'amqp.vhost': '/', 'amqp.connect_timeout': '3s' },
       'persistence.properties': { 'redis.db': REDIS_DB },
       'publisher.properties': { 'relay.confirm_timeout': '5s' },
-      'subscriber.properties': { concurrency: 8, prefetch: 64, 'retry.initial_delay': '100ms', 'retry.max_delay': '1s' },
+      'subscriber.properties': {
+        concurrency: 8,
+        prefetch: 64,
+        'retry.initial_delay': '100ms',
+        'retry.max_delay': '1s',
+      },
     },
   });
   await p.addTenants(...tenants);
@@ -42,7 +47,9 @@ afterAll(async () => {
 }, 60_000);
 
 async function succeeded(): Promise<number> {
-  const { rows } = await p.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM actions WHERE state = 'succeeded'");
+  const { rows } = await p.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM actions WHERE state = 'succeeded'",
+  );
   return rows[0]?.n ?? 0;
 }
 
@@ -53,7 +60,11 @@ async function whenProgress(fraction: number): Promise<number> {
 }
 
 it('every action succeeds, each outcome committed once, across kill -9 of the broker mid-work and a graceful broker restart', async () => {
-  const requests = Array.from({ length: TOTAL }, (_, i) => ({ type: 'noop', tenant: tenants[i % 3] as string, args: { count: true, sleep_ms: 20 } }));
+  const requests = Array.from({ length: TOTAL }, (_, i) => ({
+    type: 'noop',
+    tenant: tenants[i % 3] as string,
+    args: { count: true, sleep_ms: 20 },
+  }));
   const ids = await p.submit(requests);
   await p.startPublisherAndSubscriber();
 

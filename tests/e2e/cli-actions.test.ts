@@ -28,7 +28,10 @@ interface Result {
 
 /** Runs the built `cmq` with `--config-dir` of this file, feeding `input` on stdin. */
 function cmq(args: string[], input = '', configDir = dir): Promise<Result> {
-  const child = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), ...args, '--config-dir', configDir], { env: { PATH: process.env.PATH }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), ...args, '--config-dir', configDir], {
+    env: { PATH: process.env.PATH },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -64,10 +67,16 @@ beforeAll(async () => {
   database = await createTestDatabase('cmq_cli');
   await rabbitmqctl('add_vhost', vhost);
   await rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
-  ({ dir, logDir } = serviceConfig({ 'mq.cfg': { 'amqp.vhost': vhost }, 'worker.properties': { 'db.password': DB_SECRET } }, database));
+  ({ dir, logDir } = serviceConfig(
+    { 'mq.cfg': { 'amqp.vhost': vhost }, 'worker.properties': { 'db.password': DB_SECRET } },
+    database,
+  ));
   const migrated = await cmq(['migrate']);
   expect(migrated.stderr).toBe('');
-  const added = await Promise.all([cmq(['tenants', 'add', 'acme', '--name', 'Acme Corp']), cmq(['tenants', 'add', 'beta', '--name', 'Beta'])]);
+  const added = await Promise.all([
+    cmq(['tenants', 'add', 'acme', '--name', 'Acme Corp']),
+    cmq(['tenants', 'add', 'beta', '--name', 'Beta']),
+  ]);
   expect(added.map((r) => r.code)).toEqual([0, 0]);
 });
 
@@ -85,17 +94,33 @@ describe('cmq tenants', () => {
     expect(table.stdout).toMatch(/^acme\s+Acme Corp\s+yes\s+\d{4}-/m);
     const json = await cmq(['tenants', 'list', '--json']);
     // cmq-canary comes with the schema: the pinger's canaries run as that tenant.
-    expect(lines(json.stdout).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(['acme', 'beta', 'cmq-canary', 'cmq-platform']);
+    expect(lines(json.stdout).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual([
+      'acme',
+      'beta',
+      'cmq-canary',
+      'cmq-platform',
+    ]);
   });
 
   it('refuses a malformed id (exit 2) and a taken one (exit 1), naming the problem', async () => {
-    const [bad, taken, noName] = await Promise.all([cmq(['tenants', 'add', 'Not OK!', '--name', 'x']), cmq(['tenants', 'add', 'acme', '--name', 'again']), cmq(['tenants', 'add', 'gamma'])]);
+    const [bad, taken, noName] = await Promise.all([
+      cmq(['tenants', 'add', 'Not OK!', '--name', 'x']),
+      cmq(['tenants', 'add', 'acme', '--name', 'again']),
+      cmq(['tenants', 'add', 'gamma']),
+    ]);
     expect(bad).toMatchObject({ code: 2, stdout: '' });
-    expect(bad.stderr).toBe('cmq: tenant id "Not OK!": use 1-63 of a-z, 0-9, _ and -, starting with a letter or digit\n');
+    expect(bad.stderr).toBe(
+      'cmq: tenant id "Not OK!": use 1-63 of a-z, 0-9, _ and -, starting with a letter or digit\n',
+    );
     expect(taken).toMatchObject({ code: 1, stderr: 'cmq: tenant "acme" already exists\n' });
     expect(noName.code).toBe(64);
     expect(noName.stderr).toContain("required option '--name <name>'");
-    expect((await sql('SELECT id FROM tenants ORDER BY id')).map((r) => r.id)).toEqual(['acme', 'beta', 'cmq-canary', 'cmq-platform']);
+    expect((await sql('SELECT id FROM tenants ORDER BY id')).map((r) => r.id)).toEqual([
+      'acme',
+      'beta',
+      'cmq-canary',
+      'cmq-platform',
+    ]);
   });
 });
 
@@ -114,7 +139,9 @@ describe('cmq call', () => {
       expect(lines(res.stderr)).toHaveLength(1);
     }
     expect(badArg.stderr).toMatch(/^cmq: args\.sleep_ms: /);
-    expect(unknownType.stderr).toMatch(/^cmq: unknown action type "nope" \(known: [a-z., ]*\bnoop, ping\b[a-z., ]*\)\n$/);
+    expect(unknownType.stderr).toMatch(
+      /^cmq: unknown action type "nope" \(known: [a-z., ]*\bnoop, ping\b[a-z., ]*\)\n$/,
+    );
     expect(unknownTenant.stderr).toBe('cmq: tenant: unknown tenant "ghost" (add it with `cmq tenants add`)\n');
     expect(notJson.stderr).toMatch(/^cmq: args: not JSON: /);
     expect(both.stderr).toBe('cmq: countdown and eta: give one of them, not both\n');
@@ -122,7 +149,12 @@ describe('cmq call', () => {
   });
 
   it('exits 64 for a bad command line', async () => {
-    const results = await Promise.all([cmq(['call', 'noop']), cmq(['call', 'noop', '--tenant', 'acme', '--timeout', '5']), cmq(['call', '--stdin', 'noop']), cmq(['result', 'abc'])]);
+    const results = await Promise.all([
+      cmq(['call', 'noop']),
+      cmq(['call', 'noop', '--tenant', 'acme', '--timeout', '5']),
+      cmq(['call', '--stdin', 'noop']),
+      cmq(['result', 'abc']),
+    ]);
     expect(results.map((r) => r.code)).toEqual([64, 64, 64, 64]);
     expect(results.map((r) => r.stderr)).toEqual([
       'cmq: call: --tenant T is required\n',
@@ -133,28 +165,76 @@ describe('cmq call', () => {
   });
 
   it('prints the id; the same idempotency key returns the same id (per tenant)', async () => {
-    const first = await cmq(['call', 'noop', '--tenant', 'acme', '--idempotency-key', 'order-42', '--countdown', '3600', '--priority', '7', '--max-attempts', '3']);
+    const first = await cmq([
+      'call',
+      'noop',
+      '--tenant',
+      'acme',
+      '--idempotency-key',
+      'order-42',
+      '--countdown',
+      '3600',
+      '--priority',
+      '7',
+      '--max-attempts',
+      '3',
+    ]);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/^\d+\n$/);
-    const again = await cmq(['call', 'noop', '--tenant', 'acme', '--idempotency-key', 'order-42', '--countdown', '3600']);
+    const again = await cmq([
+      'call',
+      'noop',
+      '--tenant',
+      'acme',
+      '--idempotency-key',
+      'order-42',
+      '--countdown',
+      '3600',
+    ]);
     expect(again).toMatchObject({ code: 0, stdout: first.stdout });
-    const other = await cmq(['call', 'noop', '--tenant', 'beta', '--idempotency-key', 'order-42', '--countdown', '3600']);
+    const other = await cmq([
+      'call',
+      'noop',
+      '--tenant',
+      'beta',
+      '--idempotency-key',
+      'order-42',
+      '--countdown',
+      '3600',
+    ]);
     expect(other.stdout).not.toBe(first.stdout);
-    const [row] = await sql('SELECT tenant_id, state, priority, max_attempts, not_before > now() + interval \'50 minutes\' AS later FROM actions WHERE id = $1', [first.stdout.trim()]);
+    const [row] = await sql(
+      "SELECT tenant_id, state, priority, max_attempts, not_before > now() + interval '50 minutes' AS later FROM actions WHERE id = $1",
+      [first.stdout.trim()],
+    );
     expect(row).toEqual({ tenant_id: 'acme', state: 'pending', priority: 7, max_attempts: 3, later: true });
-    const events = await sql('SELECT from_state, to_state, actor, reason FROM action_events WHERE action_id = $1', [first.stdout.trim()]);
-    expect(events).toEqual([{ from_state: null, to_state: 'pending', actor: expect.stringMatching(/^cli:.+@.+$/) as unknown, reason: 'submitted' }]);
+    const events = await sql('SELECT from_state, to_state, actor, reason FROM action_events WHERE action_id = $1', [
+      first.stdout.trim(),
+    ]);
+    expect(events).toEqual([
+      {
+        from_state: null,
+        to_state: 'pending',
+        actor: expect.stringMatching(/^cli:.+@.+$/) as unknown,
+        reason: 'submitted',
+      },
+    ]);
   });
 });
 
 describe('cmq call --stdin', () => {
   it('inserts good lines and prints one id per line, in input order (blank lines skipped)', async () => {
-    const input = [1, 2, 3].map((n) => JSON.stringify({ type: 'noop', tenant: 'beta', args: { sleep_ms: n }, countdown: 3600 }));
+    const input = [1, 2, 3].map((n) =>
+      JSON.stringify({ type: 'noop', tenant: 'beta', args: { sleep_ms: n }, countdown: 3600 }),
+    );
     const res = await cmq(['call', '--stdin'], `${input[0]}\n\n${input[1]}\n${input[2]}\n`);
     expect(res).toMatchObject({ code: 0, stderr: '' });
     const ids = lines(res.stdout);
     expect(ids).toHaveLength(3);
-    const rows = await sql<{ id: string; args: { sleep_ms: number } }>('SELECT id::text, args FROM actions WHERE id = ANY($1::bigint[])', [ids]);
+    const rows = await sql<{ id: string; args: { sleep_ms: number } }>(
+      'SELECT id::text, args FROM actions WHERE id = ANY($1::bigint[])',
+      [ids],
+    );
     const byId = new Map(rows.map((r) => [r.id, r.args.sleep_ms]));
     expect(ids.map((id) => byId.get(id))).toEqual([1, 2, 3]);
   });
@@ -235,15 +315,29 @@ describe('cmq actions, result, cancel', () => {
     expect(res).toMatchObject({ code: 0, stdout: `${pingId} cancelled (was pending)\n` });
     expect(await count('--state', 'cancelled')).toBe(1);
     const show = await cmq(['actions', 'show', pingId, '--json']);
-    const shown = JSON.parse(show.stdout) as { state: string; finished_at: string | null; events: Array<{ from_state: string; to_state: string; reason: string }> };
+    const shown = JSON.parse(show.stdout) as {
+      state: string;
+      finished_at: string | null;
+      events: Array<{ from_state: string; to_state: string; reason: string }>;
+    };
     expect(shown.state).toBe('cancelled');
     expect(shown.finished_at).not.toBeNull();
-    expect(shown.events.at(-1)).toMatchObject({ from_state: 'pending', to_state: 'cancelled', reason: 'cancelled by an operator' });
+    expect(shown.events.at(-1)).toMatchObject({
+      from_state: 'pending',
+      to_state: 'cancelled',
+      reason: 'cancelled by an operator',
+    });
     const again = await cmq(['cancel', pingId]);
-    expect(again).toMatchObject({ code: 1, stderr: `cmq: action ${pingId} is already cancelled: only pending, queued or retrying actions can be cancelled\n` });
+    expect(again).toMatchObject({
+      code: 1,
+      stderr: `cmq: action ${pingId} is already cancelled: only pending, queued or retrying actions can be cancelled\n`,
+    });
     const running = (await cmq(['call', 'noop', '--tenant', 'acme', '--countdown', '3600'])).stdout.trim();
     await sql("UPDATE actions SET state = 'running' WHERE id = $1", [running]);
-    expect(await cmq(['cancel', running])).toMatchObject({ code: 1, stderr: expect.stringContaining(`action ${running} is running: it cannot be cancelled`) as unknown });
+    expect(await cmq(['cancel', running])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(`action ${running} is running: it cannot be cancelled`) as unknown,
+    });
     expect(await cmq(['cancel', '987654321'])).toMatchObject({ code: 1, stderr: 'cmq: no action with id 987654321\n' });
   });
 
@@ -257,16 +351,28 @@ describe('cmq actions, result, cancel', () => {
   });
 
   it('result: exit 1 for an unknown id or an unfinished action, 0 with the result for a succeeded one', async () => {
-    expect(await cmq(['result', '987654321'])).toMatchObject({ code: 1, stdout: '', stderr: 'cmq: no action with id 987654321\n' });
+    expect(await cmq(['result', '987654321'])).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'cmq: no action with id 987654321\n',
+    });
     const id = (await cmq(['call', 'noop', '--tenant', 'acme', '--countdown', '3600'])).stdout.trim();
     expect(await cmq(['result', id])).toMatchObject({ code: 1, stdout: `${id} pending\n`, stderr: '' });
     const waited = await cmq(['result', id, '--wait', '--timeout', '0.5']);
     expect(waited).toMatchObject({ code: 1, stderr: `cmq: action ${id} still pending after 0.5 s\n` });
-    await sql(`UPDATE actions SET state = 'succeeded', result = '{"answer":42,"password":"hunter2"}', finished_at = now() WHERE id = $1`, [id]);
+    await sql(
+      `UPDATE actions SET state = 'succeeded', result = '{"answer":42,"password":"hunter2"}', finished_at = now() WHERE id = $1`,
+      [id],
+    );
     const done = await cmq(['result', id]);
     expect(done).toMatchObject({ code: 0, stdout: `${id} succeeded\n{"answer":42,"password":"[redacted]"}\n` });
     const json = await cmq(['result', id, '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ id, state: 'succeeded', tenant_id: 'acme', result: { answer: 42, password: '[redacted]' } });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      id,
+      state: 'succeeded',
+      tenant_id: 'acme',
+      result: { answer: 42, password: '[redacted]' },
+    });
   });
 });
 
@@ -277,8 +383,12 @@ describe('cmq dead', () => {
   let cutLetter: string;
   beforeAll(async () => {
     deadId = (await cmq(['call', 'noop', '--tenant', 'acme', '--max-attempts', '2'])).stdout.trim();
-    await sql("UPDATE actions SET state = 'dead', attempts = 2, throttles = 20, error = 'gave up after 2 attempts: boom', finished_at = now() WHERE id = $1", [deadId]);
-    const insert = 'INSERT INTO dead_letters (reason, routing_key, tenant_id, body, body_bytes, worker) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text';
+    await sql(
+      "UPDATE actions SET state = 'dead', attempts = 2, throttles = 20, error = 'gave up after 2 attempts: boom', finished_at = now() WHERE id = $1",
+      [deadId],
+    );
+    const insert =
+      'INSERT INTO dead_letters (reason, routing_key, tenant_id, body, body_bytes, worker) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text';
     const body = Buffer.from(JSON.stringify({ type: 'noop', tenant: 'acme', args: {} }));
     textLetter = `m${(await sql<{ id: string }>(insert, ['tenant: unknown tenant "acme"', 'control.noop.acme', 'acme', body, body.length, 'test']))[0]?.id}`;
     const binary = Buffer.from([0x00, 0x01, 0x1b, 0x5b, 0x33, 0x31, 0x6d, 0xff]);
@@ -289,10 +399,19 @@ describe('cmq dead', () => {
   it('lists dead actions and dead messages, filtered by tenant', async () => {
     const res = await cmq(['dead', 'list']);
     expect(res.code).toBe(0);
-    expect(res.stdout).toMatch(new RegExp(`^${deadId}\\s+\\S+Z\\s+acme\\s+noop\\s+control\\.noop\\.acme\\s+gave up after 2 attempts: boom$`, 'm'));
-    expect(res.stdout).toMatch(new RegExp(`^${binaryLetter}\\s+\\S+Z\\s+-\\s+-\\s+control\\.noop\\.acme\\s+body is not JSON`, 'm'));
+    expect(res.stdout).toMatch(
+      new RegExp(
+        `^${deadId}\\s+\\S+Z\\s+acme\\s+noop\\s+control\\.noop\\.acme\\s+gave up after 2 attempts: boom$`,
+        'm',
+      ),
+    );
+    expect(res.stdout).toMatch(
+      new RegExp(`^${binaryLetter}\\s+\\S+Z\\s+-\\s+-\\s+control\\.noop\\.acme\\s+body is not JSON`, 'm'),
+    );
     const beta = await cmq(['dead', 'list', '--tenant', 'beta', '--json']);
-    expect(lines(beta.stdout).map((l) => JSON.parse(l) as { id: string })).toEqual([expect.objectContaining({ id: cutLetter, tenant: 'beta', reason: 'body of 300000 bytes is over the limit' })]);
+    expect(lines(beta.stdout).map((l) => JSON.parse(l) as { id: string })).toEqual([
+      expect.objectContaining({ id: cutLetter, tenant: 'beta', reason: 'body of 300000 bytes is over the limit' }),
+    ]);
   });
 
   it('shows a dead action with its events, and a dead message with its body printed safely', async () => {
@@ -320,36 +439,75 @@ describe('cmq dead', () => {
     expect(res).toMatchObject({ code: 0, stdout: `${deadId} pending (replayed, attempts reset)\n` });
     const [row] = await sql('SELECT state, attempts, throttles, error FROM actions WHERE id = $1', [deadId]);
     expect(row).toEqual({ state: 'pending', attempts: 0, throttles: 0, error: null });
-    const [event] = await sql('SELECT from_state, to_state, actor, reason FROM action_events WHERE action_id = $1 ORDER BY id DESC LIMIT 1', [deadId]);
+    const [event] = await sql(
+      'SELECT from_state, to_state, actor, reason FROM action_events WHERE action_id = $1 ORDER BY id DESC LIMIT 1',
+      [deadId],
+    );
     expect(event).toMatchObject({ from_state: 'dead', to_state: 'pending', reason: 'replayed by an operator' });
-    expect(await cmq(['dead', 'replay', deadId])).toMatchObject({ code: 1, stderr: `cmq: action ${deadId} is pending, not dead: only dead actions are replayed\n` });
+    expect(await cmq(['dead', 'replay', deadId])).toMatchObject({
+      code: 1,
+      stderr: `cmq: action ${deadId} is pending, not dead: only dead actions are replayed\n`,
+    });
   });
 
   it('replay --all puts back every dead action of a tenant', async () => {
-    const ids = lines((await cmq(['call', '--stdin'], `${JSON.stringify({ type: 'noop', tenant: 'beta', countdown: 3600 })}\n`.repeat(3))).stdout);
+    const ids = lines(
+      (
+        await cmq(
+          ['call', '--stdin'],
+          `${JSON.stringify({ type: 'noop', tenant: 'beta', countdown: 3600 })}\n`.repeat(3),
+        )
+      ).stdout,
+    );
     await sql("UPDATE actions SET state = 'dead', throttles = 3 WHERE id = ANY($1::bigint[])", [ids]);
-    expect(await cmq(['dead', 'replay', '--all', '--tenant', 'acme'])).toMatchObject({ code: 0, stdout: 'replayed 0 dead actions\n' });
-    expect(await cmq(['dead', 'replay', '--all', '--tenant', 'beta'])).toMatchObject({ code: 0, stdout: 'replayed 3 dead actions\n' });
+    expect(await cmq(['dead', 'replay', '--all', '--tenant', 'acme'])).toMatchObject({
+      code: 0,
+      stdout: 'replayed 0 dead actions\n',
+    });
+    expect(await cmq(['dead', 'replay', '--all', '--tenant', 'beta'])).toMatchObject({
+      code: 0,
+      stdout: 'replayed 3 dead actions\n',
+    });
     expect(await count('--state', 'dead')).toBe(0);
-    expect(await sql('SELECT DISTINCT throttles FROM actions WHERE id = ANY($1::bigint[])', [ids])).toEqual([{ throttles: 0 }]);
+    expect(await sql('SELECT DISTINCT throttles FROM actions WHERE id = ANY($1::bigint[])', [ids])).toEqual([
+      { throttles: 0 },
+    ]);
   });
 
   it('replays a dead message onto cmq.actions once; refuses a truncated one', async () => {
     const res = await cmq(['dead', 'replay', textLetter]);
-    expect(res).toMatchObject({ code: 0, stdout: `${textLetter} published again to cmq.actions with routing key control.noop.acme\n`, stderr: '' });
-    const [letter] = await sql('SELECT replayed_at IS NOT NULL AS replayed FROM dead_letters WHERE id = $1', [textLetter.slice(1)]);
+    expect(res).toMatchObject({
+      code: 0,
+      stdout: `${textLetter} published again to cmq.actions with routing key control.noop.acme\n`,
+      stderr: '',
+    });
+    const [letter] = await sql('SELECT replayed_at IS NOT NULL AS replayed FROM dead_letters WHERE id = $1', [
+      textLetter.slice(1),
+    ]);
     expect(letter).toEqual({ replayed: true });
-    expect((await cmq(['dead', 'replay', textLetter])).stderr).toMatch(new RegExp(`^cmq: dead message ${textLetter} was already replayed at `));
+    expect((await cmq(['dead', 'replay', textLetter])).stderr).toMatch(
+      new RegExp(`^cmq: dead message ${textLetter} was already replayed at `),
+    );
     expect((await cmq(['dead', 'list'])).stdout).not.toContain(`${textLetter} `);
-    expect(await cmq(['dead', 'replay', cutLetter])).toMatchObject({ code: 1, stderr: `cmq: dead message ${cutLetter} cannot be replayed: only the first 1000 of its 300000 bytes were kept\n` });
+    expect(await cmq(['dead', 'replay', cutLetter])).toMatchObject({
+      code: 1,
+      stderr: `cmq: dead message ${cutLetter} cannot be replayed: only the first 1000 of its 300000 bytes were kept\n`,
+    });
   });
 
   it('says which broker did not answer, without its credentials', async () => {
     const port = await freePort();
-    const bad = writeConfig({ 'worker.properties': { 'db.database': database }, 'mq.cfg': { 'amqp.urls': `amqp://ops:s3cr3t-amqp@127.0.0.1:${port}`, 'amqp.connect_timeout': '1s' } });
+    const bad = writeConfig({
+      'worker.properties': { 'db.database': database },
+      'mq.cfg': { 'amqp.urls': `amqp://ops:s3cr3t-amqp@127.0.0.1:${port}`, 'amqp.connect_timeout': '1s' },
+    });
     const res = await cmq(['dead', 'replay', binaryLetter], '', bad);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(new RegExp(`^cmq: no broker answered within 1 s \\(mq.cfg amqp.urls, amqp.connect_timeout\\): waiting for broker at amqp://127.0.0.1:${port} \\(.*ECONNREFUSED.*\\)\n$`));
+    expect(res.stderr).toMatch(
+      new RegExp(
+        `^cmq: no broker answered within 1 s \\(mq.cfg amqp.urls, amqp.connect_timeout\\): waiting for broker at amqp://127.0.0.1:${port} \\(.*ECONNREFUSED.*\\)\n$`,
+      ),
+    );
     expect(res.stderr).not.toContain('s3cr3t');
   });
 
@@ -367,7 +525,12 @@ describe('cmq call --wait, with the publisher and subscriber running', () => {
     procs.push(spawnBin('publisher', ['--config-dir', dir]), spawnBin('subscriber', ['--config-dir', dir]));
     await Promise.all([
       waitForLog(join(logDir, 'publisher-main.log'), (l) => l.msg === 'state running', 30_000, 'publisher running'),
-      waitForLog(join(logDir, 'subscriber-default.log'), (l) => l.msg === 'state running', 30_000, 'subscriber running'),
+      waitForLog(
+        join(logDir, 'subscriber-default.log'),
+        (l) => l.msg === 'state running',
+        30_000,
+        'subscriber running',
+      ),
     ]);
   });
   afterAll(async () => {
@@ -385,7 +548,17 @@ describe('cmq call --wait, with the publisher and subscriber running', () => {
   });
 
   it('exits 1 printing dead and the error for a permanent failure', async () => {
-    const res = await cmq(['call', 'noop', '--tenant', 'acme', '--args', '{"fail":"permanent"}', '--wait', '--timeout', '30']);
+    const res = await cmq([
+      'call',
+      'noop',
+      '--tenant',
+      'acme',
+      '--args',
+      '{"fail":"permanent"}',
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(res.code).toBe(1);
     const [id, state, error] = lines(res.stdout);
     expect(state).toBe(`${id} dead`);
@@ -394,9 +567,24 @@ describe('cmq call --wait, with the publisher and subscriber running', () => {
   });
 
   it('times out with exit 1 naming the state; result --wait sees the end', async () => {
-    const res = await cmq(['call', 'noop', '--tenant', 'acme', '--args', '{"sleep_ms":1500}', '--wait', '--timeout', '0.3']);
+    const res = await cmq([
+      'call',
+      'noop',
+      '--tenant',
+      'acme',
+      '--args',
+      '{"sleep_ms":1500}',
+      '--wait',
+      '--timeout',
+      '0.3',
+    ]);
     const [id] = lines(res.stdout);
-    expect(res).toMatchObject({ code: 1, stderr: expect.stringMatching(new RegExp(`^cmq: action ${id} still (pending|queued|running) after 0.3 s\n$`)) as unknown });
+    expect(res).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(
+        new RegExp(`^cmq: action ${id} still (pending|queued|running) after 0.3 s\n$`),
+      ) as unknown,
+    });
     const waited = await cmq(['result', id ?? '', '--wait']);
     expect(waited).toMatchObject({ code: 0, stdout: `${id} succeeded\n{"attempt":1}\n` });
   });
@@ -410,7 +598,9 @@ describe('cmq call --wait, with the publisher and subscriber running', () => {
       if (rows.length > 0 && rows.every((r) => r.state === 'succeeded')) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    expect(rows.filter((r) => r.idempotency_key?.startsWith('amqp:dead-letter-m') === true)).toEqual([expect.objectContaining({ state: 'succeeded' })]);
+    expect(rows.filter((r) => r.idempotency_key?.startsWith('amqp:dead-letter-m') === true)).toEqual([
+      expect.objectContaining({ state: 'succeeded' }),
+    ]);
     expect(rows.every((r) => r.state === 'succeeded')).toBe(true);
   });
 });

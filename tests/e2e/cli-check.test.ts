@@ -21,7 +21,10 @@ beforeAll(async () => {
   redis = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true });
   redis.on('error', () => undefined);
   await redis.connect();
-  dir = writeConfig({ 'persistence.properties': { 'redis.port': server.port }, 'worker.properties': { 'db.database': 'postgres' } });
+  dir = writeConfig({
+    'persistence.properties': { 'redis.port': server.port },
+    'worker.properties': { 'db.database': 'postgres' },
+  });
 });
 
 afterAll(async () => {
@@ -35,20 +38,64 @@ beforeEach(async () => {
 
 type Canary = { state: string; latency_ms: number | null; sent_at: string | null };
 
-async function writeSummary(opts: { ageMs?: number; canaries?: Partial<Record<string, Canary>>; oldest?: Partial<Record<string, number>>; rabbitmq?: { ok: boolean; ms: number; error?: string } } = {}): Promise<void> {
+async function writeSummary(
+  opts: {
+    ageMs?: number;
+    canaries?: Partial<Record<string, Canary>>;
+    oldest?: Partial<Record<string, number>>;
+    rabbitmq?: { ok: boolean; ms: number; error?: string };
+  } = {},
+): Promise<void> {
   const at = new Date(Date.now() - (opts.ageMs ?? 0)).toISOString();
-  const families = Object.fromEntries(FAMILIES.map((f) => [f, {
-    consumers: 1, backlog: 3, queued: 1, running: 0, oldest_age_s: opts.oldest?.[f] ?? 1.5, broker_depth: 0,
-    canary: opts.canaries?.[f] ?? { state: 'ok', latency_ms: 12, sent_at: at },
-  }]));
-  const summary = { at, pinger: `pinger:main@${hostname()}:1`, interval_ms: 10_000, dependencies: { postgres: { ok: true, ms: 1 }, redis: { ok: true, ms: 1 }, rabbitmq: opts.rabbitmq ?? { ok: true, ms: 2 } }, families, dead_last_interval: 4, reaped_last_interval: 0 };
+  const families = Object.fromEntries(
+    FAMILIES.map((f) => [
+      f,
+      {
+        consumers: 1,
+        backlog: 3,
+        queued: 1,
+        running: 0,
+        oldest_age_s: opts.oldest?.[f] ?? 1.5,
+        broker_depth: 0,
+        canary: opts.canaries?.[f] ?? { state: 'ok', latency_ms: 12, sent_at: at },
+      },
+    ]),
+  );
+  const summary = {
+    at,
+    pinger: `pinger:main@${hostname()}:1`,
+    interval_ms: 10_000,
+    dependencies: {
+      postgres: { ok: true, ms: 1 },
+      redis: { ok: true, ms: 1 },
+      rabbitmq: opts.rabbitmq ?? { ok: true, ms: 2 },
+    },
+    families,
+    dead_last_interval: 4,
+    reaped_last_interval: 0,
+  };
   await redis.set('cmq:pinger:summary', JSON.stringify(summary));
 }
 
 async function beat(service: string, name: string, pid: number, queues: readonly string[]): Promise<void> {
   const key = `cmq:heartbeat:${service}:${name}:${hostname()}:${pid}`;
   const now = new Date().toISOString();
-  await redis.hset(key, { service, name, host: hostname(), pid: String(pid), version: '0.1.0', started_at: now, at: now, queues: queues.join(','), in_flight: '0', processed: '5', failed: '0', rss: '1000', interval_ms: '2000', loop_lag_ms: '1' });
+  await redis.hset(key, {
+    service,
+    name,
+    host: hostname(),
+    pid: String(pid),
+    version: '0.1.0',
+    started_at: now,
+    at: now,
+    queues: queues.join(','),
+    in_flight: '0',
+    processed: '5',
+    failed: '0',
+    rss: '1000',
+    interval_ms: '2000',
+    loop_lag_ms: '1',
+  });
   await redis.pexpire(key, 60_000);
 }
 
@@ -84,7 +131,17 @@ it('CRITICAL (exit 2) naming a family no live subscriber consumes; --families li
   expect(out.perf.subscribers_provision?.value).toBe('0');
   const limited = await check('--families', 'monitor,control');
   expect(limited.code).toBe(0);
-  expect(Object.keys(parseNagios(limited.stdout).perf)).toEqual(['canary_monitor', 'backlog_monitor', 'oldest_monitor', 'subscribers_monitor', 'canary_control', 'backlog_control', 'oldest_control', 'subscribers_control', 'dead']);
+  expect(Object.keys(parseNagios(limited.stdout).perf)).toEqual([
+    'canary_monitor',
+    'backlog_monitor',
+    'oldest_monitor',
+    'subscribers_monitor',
+    'canary_control',
+    'backlog_control',
+    'oldest_control',
+    'subscribers_control',
+    'dead',
+  ]);
 });
 
 it('CRITICAL when the summary is stale or missing (no pinger), a canary is lost, a dependency is down, PostgreSQL is unreachable; UNKNOWN when it is corrupt', async () => {
@@ -95,8 +152,13 @@ it('CRITICAL when the summary is stale or missing (no pinger), a canary is lost,
   await writeSummary({ ageMs: 60_000 });
   const stale = await check();
   expect(stale.code).toBe(2);
-  expect(parseNagios(stale.stdout).text).toMatch(/^pinger summary is 6\ds old \(check\.summary_max_age 30s\): is the pinger running\?$/);
-  await writeSummary({ canaries: { guest: { state: 'lost', latency_ms: null, sent_at: null } }, rabbitmq: { ok: false, ms: 3000, error: 'connect ECONNREFUSED 127.0.0.1:5672' } });
+  expect(parseNagios(stale.stdout).text).toMatch(
+    /^pinger summary is 6\ds old \(check\.summary_max_age 30s\): is the pinger running\?$/,
+  );
+  await writeSummary({
+    canaries: { guest: { state: 'lost', latency_ms: null, sent_at: null } },
+    rabbitmq: { ok: false, ms: 3000, error: 'connect ECONNREFUSED 127.0.0.1:5672' },
+  });
   const lost = parseNagios((await check()).stdout);
   expect(lost.word).toBe('CRITICAL');
   expect(lost.text).toContain('rabbitmq down (pinger pinger:main@');
@@ -105,8 +167,13 @@ it('CRITICAL when the summary is stale or missing (no pinger), a canary is lost,
   await redis.set('cmq:pinger:summary', '{"at":');
   const corrupt = await check();
   expect(corrupt.code).toBe(3);
-  expect(parseNagios(corrupt.stdout).text).toMatch(/^the pinger summary in redis \(cmq:pinger:summary\) cannot be read: /);
-  const noPg = writeConfig({ 'persistence.properties': { 'redis.port': server.port }, 'worker.properties': { 'db.port': await freePort() } });
+  expect(parseNagios(corrupt.stdout).text).toMatch(
+    /^the pinger summary in redis \(cmq:pinger:summary\) cannot be read: /,
+  );
+  const noPg = writeConfig({
+    'persistence.properties': { 'redis.port': server.port },
+    'worker.properties': { 'db.port': await freePort() },
+  });
   await writeSummary();
   const pg = await runCmq(['check', '--config-dir', noPg]);
   expect(pg.code).toBe(2);
@@ -140,7 +207,9 @@ it('UNKNOWN (exit 3) with the reason and no stack trace when Redis is gone, with
   const res = await check();
   expect(Date.now() - started).toBeLessThan(5_000);
   expect(res.code).toBe(3);
-  expect(res.stdout).toBe(`CMQ UNKNOWN - cannot read state from redis at 127.0.0.1:${server.port}: connect ECONNREFUSED 127.0.0.1:${server.port}\n`);
+  expect(res.stdout).toBe(
+    `CMQ UNKNOWN - cannot read state from redis at 127.0.0.1:${server.port}: connect ECONNREFUSED 127.0.0.1:${server.port}\n`,
+  );
   expect(res.stderr).toBe('');
   parseNagios(res.stdout);
 });

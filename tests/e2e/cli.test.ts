@@ -19,7 +19,9 @@ describe('cmq config', () => {
     expect(res.stdout).toContain('amqp.urls=amqp://ops:****@10.1.2.3:5672,amqps://ops:****@10.1.2.4:5671');
     expect(res.stdout).toContain('db.password=****');
     expect(res.stdout).toContain('redis.password=****');
-    expect(res.stdout).toContain(`# ${join(dir, 'subscriber-slow.properties')}\nname=slow\nlog.dir=/var/log/cmq-workers`);
+    expect(res.stdout).toContain(
+      `# ${join(dir, 'subscriber-slow.properties')}\nname=slow\nlog.dir=/var/log/cmq-workers`,
+    );
     expect(res.stdout).toContain('queues=provision\n');
     expect(res.stdout).toContain(`# ${join(dir, 'pinger.properties')} (absent: defaults)`);
     expect(res.stdout).toMatch(/configuration OK: 9 files checked/);
@@ -33,7 +35,9 @@ describe('cmq config', () => {
     const res = await runCmq(['config', 'check', '--config-dir', dir]);
     expect(res.code).toBe(78);
     expect(res.stderr).toContain(`${join(dir, 'mq.cfg')}: amqp.urls: an entry has scheme "http:"`);
-    expect(res.stderr).toContain(`${join(dir, 'pinger.properties')}: heartbeat.interval: must be a duration from 200ms`);
+    expect(res.stderr).toContain(
+      `${join(dir, 'pinger.properties')}: heartbeat.interval: must be a duration from 200ms`,
+    );
     expect(res.stderr).not.toMatch(/s3cr3t/);
   });
 
@@ -41,7 +45,9 @@ describe('cmq config', () => {
     const dir = writeConfig({ 'worker.properties': { 'db.host': 'db.example', 'db.password': "it's" } });
     const res = await runCmq(['config', 'pg-env', '--config-dir', dir]);
     expect(res.code).toBe(0);
-    expect(res.stdout).toBe("export PGHOST='db.example'\nexport PGPORT='5432'\nexport PGDATABASE='cmq'\nexport PGUSER='postgres'\nexport PGPASSWORD='it'\\''s'\n");
+    expect(res.stdout).toBe(
+      "export PGHOST='db.example'\nexport PGPORT='5432'\nexport PGDATABASE='cmq'\nexport PGUSER='postgres'\nexport PGPASSWORD='it'\\''s'\n",
+    );
   });
 
   it('the samples in etc/ are the ones the schemas generate (run `npm run samples` when this fails)', async () => {
@@ -49,10 +55,14 @@ describe('cmq config', () => {
     const res = await runCmq(['config', 'samples', '--write', out]);
     expect(res.code).toBe(0);
     const generated = readdirSync(out).sort();
-    const committed = readdirSync(join(ROOT, 'etc')).filter((f) => /\.(cfg|properties)$/.test(f)).sort();
+    const committed = readdirSync(join(ROOT, 'etc'))
+      .filter((f) => /\.(cfg|properties)$/.test(f))
+      .sort();
     expect(committed).toEqual(generated);
     for (const file of generated) {
-      expect(`${file}:\n${readFileSync(join(ROOT, 'etc', file), 'utf8')}`).toBe(`${file}:\n${readFileSync(join(out, file), 'utf8')}`);
+      expect(`${file}:\n${readFileSync(join(ROOT, 'etc', file), 'utf8')}`).toBe(
+        `${file}:\n${readFileSync(join(out, file), 'utf8')}`,
+      );
     }
   });
 
@@ -78,7 +88,10 @@ describe('fatal errors', () => {
     const { dir, logDir } = serviceConfig({}, database);
     // Preloaded into the real bin: throws from a timer when told to (SIGUSR2), once the process runs.
     const crash = join(tempDir(), 'crash.js');
-    writeFileSync(crash, "process.on('SIGUSR2', () => setImmediate(() => { throw new Error('boom from a timer'); }));\n");
+    writeFileSync(
+      crash,
+      "process.on('SIGUSR2', () => setImmediate(() => { throw new Error('boom from a timer'); }));\n",
+    );
     const proc = spawnBin('publisher', ['--config-dir', dir], {}, ['-r', crash]);
     const log = join(logDir, 'publisher-main.log');
     await waitForLog(log, (l) => l.msg === 'state running');

@@ -25,10 +25,33 @@ async function cmq(args: string[]): Promise<{ code: number | null; stdout: strin
 }
 
 /** `cmq call TYPE --wait`: the action's final row. */
-async function call(type: string, args: Record<string, unknown>): Promise<{ code: number | null; id: string; state: string; result: Record<string, unknown> | null; error: string | null }> {
-  const res = await cmq(['call', type, '--tenant', TENANT, '--args', JSON.stringify(args), '--wait', '--timeout', '90']);
+async function call(
+  type: string,
+  args: Record<string, unknown>,
+): Promise<{
+  code: number | null;
+  id: string;
+  state: string;
+  result: Record<string, unknown> | null;
+  error: string | null;
+}> {
+  const res = await cmq([
+    'call',
+    type,
+    '--tenant',
+    TENANT,
+    '--args',
+    JSON.stringify(args),
+    '--wait',
+    '--timeout',
+    '90',
+  ]);
   const id = res.stdout.split('\n')[0] ?? '';
-  const { rows } = await pipe.pool.query<{ state: string; result: Record<string, unknown> | null; error: string | null }>('SELECT state, result, error FROM actions WHERE id = $1', [id]);
+  const { rows } = await pipe.pool.query<{
+    state: string;
+    result: Record<string, unknown> | null;
+    error: string | null;
+  }>('SELECT state, result, error FROM actions WHERE id = $1', [id]);
   return { code: res.code, id, ...(rows[0] ?? { state: 'missing', result: null, error: res.stderr }) };
 }
 
@@ -57,7 +80,10 @@ interface ResourceJson {
 async function resources(): Promise<ResourceJson[]> {
   const res = await cmq(['resources', '--tenant', TENANT, '--kind', 'server', '--json', '--all']);
   expect(res.code).toBe(0);
-  return res.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ResourceJson);
+  return res.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as ResourceJson);
 }
 
 /** The unprivileged login the servers admit (cloud.local.login_user), made as tests/helpers/sshd.ts makes it. */
@@ -70,14 +96,20 @@ function ensureTestUser(): void {
 }
 
 beforeAll(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the local cloud e2e runs as root (its subscriber serves cloud.local.login_user, another user)');
+  if (process.getuid?.() !== 0)
+    throw new Error('the local cloud e2e runs as root (its subscriber serves cloud.local.login_user, another user)');
   ensureTestUser();
   // A port of its own: other test files run local clouds (addresses 127.0.X.Y are only unique per state dir).
   sshPort = await freePort();
   pipe = await Pipeline.create({
     config: {
       // The subscriber runs as root here: its servers admit another user, as a root install with a dedicated login user would.
-      'provisioning.cfg': { mode: 'dynamic', 'cloud.local.ssh_port': sshPort, 'cloud.local.forget_after': `${FORGET_AFTER_S}s`, 'cloud.local.login_user': SSH_TEST_USER },
+      'provisioning.cfg': {
+        mode: 'dynamic',
+        'cloud.local.ssh_port': sshPort,
+        'cloud.local.forget_after': `${FORGET_AFTER_S}s`,
+        'cloud.local.login_user': SSH_TEST_USER,
+      },
       'persistence.properties': { 'redis.db': REDIS_DB },
     },
   });
@@ -85,9 +117,23 @@ beforeAll(async () => {
   expect((await runCmq(['keys', 'generate', '--out', keysFile, '--id', 'k1'])).code).toBe(0);
   writeFileSync(join(pipe.dir, 'km-client.cfg'), `km.keys_file=${keysFile}\nkm.active_key_id=k1\n`);
   key = makeKeyPair(pipe.dir, 'local_account_key');
-  writeFileSync(join(pipe.dir, 'local.json'), JSON.stringify({ ssh_private_key: key.privateKey, ssh_public_key: key.publicKey.trim() }));
+  writeFileSync(
+    join(pipe.dir, 'local.json'),
+    JSON.stringify({ ssh_private_key: key.privateKey, ssh_public_key: key.publicKey.trim() }),
+  );
   expect((await cmq(['tenants', 'add', TENANT, '--name', 'Acme'])).code).toBe(0);
-  const added = await cmq(['accounts', 'add', '--tenant', TENANT, '--provider', 'local', '--region', 'lo', '--credentials-file', join(pipe.dir, 'local.json')]);
+  const added = await cmq([
+    'accounts',
+    'add',
+    '--tenant',
+    TENANT,
+    '--provider',
+    'local',
+    '--region',
+    'lo',
+    '--credentials-file',
+    join(pipe.dir, 'local.json'),
+  ]);
   expect(added.code).toBe(0);
   account = /added account (\d+)/.exec(added.stdout)?.[1] ?? '';
   await pipe.startPublisherAndSubscriber();
@@ -97,7 +143,8 @@ afterAll(async () => {
   // Every sshd the test launched is stopped, whatever happened.
   if (account !== undefined && pipe !== undefined) {
     const cloud = localCloud();
-    for (const s of await cloud.listServers().catch(() => [])) if (s.state !== 'terminated') await cloud.terminateServer(s.id).catch(() => undefined);
+    for (const s of await cloud.listServers().catch(() => []))
+      if (s.state !== 'terminated') await cloud.terminateServer(s.id).catch(() => undefined);
   }
   await pipe?.destroy();
 }, 60_000);
@@ -106,16 +153,35 @@ describe('the local cloud end to end', () => {
   const servers: string[] = [];
 
   it('three servers launched with cmq call server.launch --wait run, each registered as a guest with its host key pinned', async () => {
-    const launches = await Promise.all(['web1', 'web2', 'web3'].map((name) => call('server.launch', { account, name })));
+    const launches = await Promise.all(
+      ['web1', 'web2', 'web3'].map((name) => call('server.launch', { account, name })),
+    );
     for (const l of launches) expect(l).toMatchObject({ code: 0, state: 'succeeded' });
     servers.push(...launches.map((l) => String(l.result?.server)));
     expect(new Set(servers).size).toBe(3);
-    await waitFor(async () => {
-      const { rows } = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM actions WHERE type = 'server.await' AND state = 'succeeded' AND result->>'state' = 'running'");
-      return rows[0]?.n === 3;
-    }, 60_000, 'three await chains to end running');
+    await waitFor(
+      async () => {
+        const { rows } = await pipe.pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM actions WHERE type = 'server.await' AND state = 'succeeded' AND result->>'state' = 'running'",
+        );
+        return rows[0]?.n === 3;
+      },
+      60_000,
+      'three await chains to end running',
+    );
     const listed = await localCloud().listServers();
-    const { rows } = await pipe.pool.query<{ server_id: string; name: string; state: string; host_key_fingerprint: string; guest_id: string; address: string; port: number; user: string; pinned: string; tofu: boolean }>(
+    const { rows } = await pipe.pool.query<{
+      server_id: string;
+      name: string;
+      state: string;
+      host_key_fingerprint: string;
+      guest_id: string;
+      address: string;
+      port: number;
+      user: string;
+      pinned: string;
+      tofu: boolean;
+    }>(
       `SELECT s.server_id, s.name, s.state, s.host_key_fingerprint, s.guest_id, g.address, g.port, g."user", g.host_key_fingerprint AS pinned, g.trust_on_first_use AS tofu
        FROM servers s JOIN guests g ON g.tenant_id = s.tenant_id AND g.id = s.guest_id ORDER BY s.name`,
     );
@@ -123,27 +189,45 @@ describe('the local cloud end to end', () => {
     for (const r of rows) {
       const provider = listed.find((s) => s.id === r.server_id);
       expect(provider?.state).toBe('running');
-      expect(r).toMatchObject({ state: 'running', guest_id: r.server_id, address: provider?.addresses.public?.[0], port: sshPort, user: SSH_TEST_USER, pinned: provider?.hostKeyFingerprint, tofu: true });
+      expect(r).toMatchObject({
+        state: 'running',
+        guest_id: r.server_id,
+        address: provider?.addresses.public?.[0],
+        port: sshPort,
+        user: SSH_TEST_USER,
+        pinned: provider?.hostKeyFingerprint,
+        tofu: true,
+      });
       expect(r.host_key_fingerprint).toMatch(/^SHA256:/);
     }
   }, 150_000);
 
   it('each is reachable over SSH with its pinned host key (guest.exec on every registered guest)', async () => {
     for (const server of servers) {
-      const run = await call('guest.exec', { guest: server, command: 'echo "hello from $(hostname -s 2>/dev/null || echo host) $((6 * 7))"; id -un; test -w "$HOME/log/app.log"' });
+      const run = await call('guest.exec', {
+        guest: server,
+        command:
+          'echo "hello from $(hostname -s 2>/dev/null || echo host) $((6 * 7))"; id -un; test -w "$HOME/log/app.log"',
+      });
       expect(run).toMatchObject({ code: 0, state: 'succeeded' });
       expect(String(run.result?.stdout)).toMatch(new RegExp(`^hello from .* 42\\n${SSH_TEST_USER}\\n$`));
       expect(run.result?.code).toBe(0);
     }
     // Still pinned to what the provider reported (nothing re-recorded on contact).
-    const { rows } = await pipe.pool.query<{ same: boolean }>('SELECT s.host_key_fingerprint = g.host_key_fingerprint AS same FROM servers s JOIN guests g ON g.id = s.guest_id');
+    const { rows } = await pipe.pool.query<{ same: boolean }>(
+      'SELECT s.host_key_fingerprint = g.host_key_fingerprint AS same FROM servers s JOIN guests g ON g.id = s.guest_id',
+    );
     expect(rows.map((r) => r.same)).toEqual([true, true, true]);
   }, 90_000);
 
   it('a sync shows them running in cmq resources; terminating one stops its sshd, removes its guest, and a later sync records it gone', async () => {
     expect((await call('sync.servers', { account })).state).toBe('succeeded');
     const synced = await resources();
-    expect(synced.filter((r) => servers.includes(r.resource_id)).map((r) => r.state.state)).toEqual(['running', 'running', 'running']);
+    expect(synced.filter((r) => servers.includes(r.resource_id)).map((r) => r.state.state)).toEqual([
+      'running',
+      'running',
+      'running',
+    ]);
 
     const victim = servers[0] as string;
     const address = (await localCloud().getServer(victim))?.addresses.public?.[0] as string;
@@ -151,7 +235,9 @@ describe('the local cloud end to end', () => {
     expect(terminated).toMatchObject({ code: 0, state: 'succeeded', result: { guest_removed: victim } });
     expect(await tcpRefused(address, sshPort)).toBe(true);
     expect((await pipe.pool.query('SELECT id FROM guests WHERE id = $1', [victim])).rowCount).toBe(0);
-    expect((await pipe.pool.query('SELECT state FROM servers WHERE server_id = $1', [victim])).rows).toEqual([{ state: 'terminated' }]);
+    expect((await pipe.pool.query('SELECT state FROM servers WHERE server_id = $1', [victim])).rows).toEqual([
+      { state: 'terminated' },
+    ]);
 
     // The local cloud lists a terminated server (state terminated) for cloud.local.forget_after
     // (an hour by default, like EC2), then forgets it: the next sync after that records it gone.
@@ -160,10 +246,15 @@ describe('the local cloud end to end', () => {
     expect((await call('sync.servers', { account })).state).toBe('succeeded');
     const changes = await cmq(['changes', '--tenant', TENANT, '--since', since, '--json']);
     expect(changes.code).toBe(0);
-    const rows = changes.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { resource_id: string; change: string });
+    const rows = changes.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { resource_id: string; change: string });
     expect(rows.filter((c) => c.resource_id === victim).map((c) => c.change)).toEqual(['gone']);
     const after = await resources();
     expect(after.find((r) => r.resource_id === victim)?.gone_at).not.toBeNull();
-    expect(after.filter((r) => r.gone_at === null && servers.includes(r.resource_id)).map((r) => r.state.state)).toEqual(['running', 'running']);
+    expect(
+      after.filter((r) => r.gone_at === null && servers.includes(r.resource_id)).map((r) => r.state.state),
+    ).toEqual(['running', 'running']);
   }, 120_000);
 });

@@ -10,7 +10,15 @@ const LEASE_MS = 3_000;
 /** How often a publisher looks: min(1 s, lease / 3, shortest interval / 4). */
 const LOOK_MS = 500;
 /** The others are long: this test watches sync.servers only. */
-const SYNC = { 'sync.enabled': 'true', 'sync.interval.servers': '2s', 'sync.interval.firewalls': '1h', 'sync.interval.volumes': '1h', 'sync.interval.budget': '1h', 'sync.jitter': String(JITTER), 'sync.lease': '3s' };
+const SYNC = {
+  'sync.enabled': 'true',
+  'sync.interval.servers': '2s',
+  'sync.interval.firewalls': '1h',
+  'sync.interval.volumes': '1h',
+  'sync.interval.budget': '1h',
+  'sync.jitter': String(JITTER),
+  'sync.lease': '3s',
+};
 
 interface Run {
   id: string;
@@ -34,16 +42,33 @@ async function runs(): Promise<Run[]> {
 }
 
 async function leaseHolder(): Promise<string | undefined> {
-  const { rows } = await pipe.pool.query<{ holder: string }>("SELECT holder FROM sync_lease WHERE name = 'sync' AND expires_at > now()");
+  const { rows } = await pipe.pool.query<{ holder: string }>(
+    "SELECT holder FROM sync_lease WHERE name = 'sync' AND expires_at > now()",
+  );
   return rows[0]?.holder;
 }
 
 beforeAll(async () => {
   pipe = await Pipeline.create({ config: { 'publisher.properties': SYNC } });
-  writeConfig({ 'publisher-second.properties': { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': '1s', 'shutdown.drain_timeout': '5s', 'logs.paths': '', ...SYNC } }, pipe.dir);
+  writeConfig(
+    {
+      'publisher-second.properties': {
+        'log.dir': pipe.logDir,
+        'metrics.dir': join(pipe.dir, 'metrics'),
+        'heartbeat.interval': '1s',
+        'shutdown.drain_timeout': '5s',
+        'logs.paths': '',
+        ...SYNC,
+      },
+    },
+    pipe.dir,
+  );
   await pipe.addTenants(TENANT);
   // No subscriber runs: the runs stay pending, which is all this test looks at (credentials never decrypted).
-  const { rows } = await pipe.pool.query<{ id: string }>("INSERT INTO accounts (tenant_id, provider, region, endpoint, credentials) VALUES ($1, 'ec2', 'us-east-1', 'http://127.0.0.1:9', 'v1:none:unused') RETURNING id::text", [TENANT]);
+  const { rows } = await pipe.pool.query<{ id: string }>(
+    "INSERT INTO accounts (tenant_id, provider, region, endpoint, credentials) VALUES ($1, 'ec2', 'us-east-1', 'http://127.0.0.1:9', 'v1:none:unused') RETURNING id::text",
+    [TENANT],
+  );
   account = rows[0]?.id ?? '';
 }, 60_000);
 
@@ -55,7 +80,11 @@ describe('sync scheduling across a publisher failover (servers every 2 s, lease 
   it('kill -9 of the lease holder: the other takes over within the lease time; runs neither doubled nor skipped', async () => {
     const main = pipe.start('publisher');
     await pipe.running('publisher', 'main');
-    await waitFor(async () => (await leaseHolder())?.startsWith('publisher:main@') === true, 10_000, 'main holds the lease');
+    await waitFor(
+      async () => (await leaseHolder())?.startsWith('publisher:main@') === true,
+      10_000,
+      'main holds the lease',
+    );
     const second = pipe.start('publisher', ['--instance', 'second']);
     await pipe.running('publisher', 'second');
     await waitFor(async () => (await runs()).length >= 3, 20_000, 'three runs with both publishers up');
@@ -65,7 +94,11 @@ describe('sync scheduling across a publisher failover (servers every 2 s, lease 
     await main.exited;
     const killedAt = Date.now();
     const atKill = (await runs()).length;
-    await waitFor(async () => (await leaseHolder())?.startsWith('publisher:second@') === true, LEASE_MS + 3 * LOOK_MS + 2_000, 'second takes the lease');
+    await waitFor(
+      async () => (await leaseHolder())?.startsWith('publisher:second@') === true,
+      LEASE_MS + 3 * LOOK_MS + 2_000,
+      'second takes the lease',
+    );
     const tookOver = Date.now() - killedAt;
     // The lease time, one look, and slack for a loaded machine (kill, polling, queries).
     expect(tookOver).toBeLessThanOrEqual(LEASE_MS + LOOK_MS + 3_000);

@@ -44,11 +44,16 @@ const cmq = recordingCmq(() => pipe.dir, outputs);
 async function jsonLines<T>(args: string[]): Promise<T[]> {
   const res = await cmq(args);
   expect(res).toMatchObject({ code: 0, stderr: '' });
-  return res.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T);
+  return res.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as T);
 }
 
-const resources = (...extra: string[]): Promise<Resource[]> => jsonLines<Resource>(['resources', '--tenant', TENANT, '--json', ...extra]);
-const changes = (...extra: string[]): Promise<Change[]> => jsonLines<Change>(['changes', '--tenant', TENANT, '--json', '--limit', '1000', ...extra]);
+const resources = (...extra: string[]): Promise<Resource[]> =>
+  jsonLines<Resource>(['resources', '--tenant', TENANT, '--json', ...extra]);
+const changes = (...extra: string[]): Promise<Change[]> =>
+  jsonLines<Change>(['changes', '--tenant', TENANT, '--json', '--limit', '1000', ...extra]);
 
 /** An instance put straight into the fake (as if launched by someone else), already running. */
 function addInstance(id: string, name: string): FakeInstance {
@@ -90,20 +95,58 @@ beforeAll(async () => {
     config: {
       'persistence.properties': { 'redis.db': REDIS_DB },
       'provisioning.cfg': { 'cloud.rate': 50, 'cloud.burst': 10 },
-      'publisher.properties': { 'sync.enabled': 'true', 'sync.interval.servers': '1s', 'sync.interval.firewalls': '1s', 'sync.interval.volumes': '1s', 'sync.interval.budget': '2s', 'sync.jitter': '0.1', 'sync.lease': '3s' },
+      'publisher.properties': {
+        'sync.enabled': 'true',
+        'sync.interval.servers': '1s',
+        'sync.interval.firewalls': '1s',
+        'sync.interval.volumes': '1s',
+        'sync.interval.budget': '2s',
+        'sync.jitter': '0.1',
+        'sync.lease': '3s',
+      },
     },
   });
   const keysFile = join(pipe.dir, 'km.keys');
   expect((await runCmq(['keys', 'generate', '--out', keysFile, '--id', 'k1'])).code).toBe(0);
   writeFileSync(join(pipe.dir, 'km-client.cfg'), `km.keys_file=${keysFile}\nkm.active_key_id=k1\n`);
-  writeFileSync(join(pipe.dir, 'ec2.json'), JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: SECRET_KEY }));
-  redis = new RedisClient({ mode: 'standalone', host: '127.0.0.1', port: 6379, password: '', db: REDIS_DB, sentinels: [], sentinel: { master_name: 'mymaster' }, connect_timeout: 2_000 }, pino({ level: 'silent' }), new StatusBoard(), 'cmq-test-sync');
+  writeFileSync(
+    join(pipe.dir, 'ec2.json'),
+    JSON.stringify({ access_key_id: ACCESS_KEY, secret_access_key: SECRET_KEY }),
+  );
+  redis = new RedisClient(
+    {
+      mode: 'standalone',
+      host: '127.0.0.1',
+      port: 6379,
+      password: '',
+      db: REDIS_DB,
+      sentinels: [],
+      sentinel: { master_name: 'mymaster' },
+      connect_timeout: 2_000,
+    },
+    pino({ level: 'silent' }),
+    new StatusBoard(),
+    'cmq-test-sync',
+  );
   await redis.start(new AbortController().signal);
   const stale = [...(await redis.redis.keys('cmq:resources:*')), ...(await redis.redis.keys('cmq:ratelimit:*'))];
   if (stale.length > 0) await redis.redis.del(...stale);
   await pipe.addTenants(TENANT);
   addInstance('i-0000000000000aaa1', 'web');
-  const added = await cmq(['accounts', 'add', '--tenant', TENANT, '--provider', 'ec2', '--region', 'us-east-1', '--endpoint', fake.endpoint, '--credentials-file', join(pipe.dir, 'ec2.json')]);
+  const added = await cmq([
+    'accounts',
+    'add',
+    '--tenant',
+    TENANT,
+    '--provider',
+    'ec2',
+    '--region',
+    'us-east-1',
+    '--endpoint',
+    fake.endpoint,
+    '--credentials-file',
+    join(pipe.dir, 'ec2.json'),
+  ]);
   expect(added.code).toBe(0);
   account = /added account (\d+)/.exec(added.stdout)?.[1] ?? '';
   await pipe.startPublisherAndSubscriber();
@@ -116,12 +159,31 @@ afterAll(async () => {
 });
 
 describe('scheduled cloud sync against the fake EC2 endpoint', () => {
-  it('the scheduler emits sync.* for the account; cmq resources shows the fake\'s instances, security groups and volumes', async () => {
-    await waitFor(async () => (await resources()).length === 5, 20_000, 'one server, two firewalls, two volumes synced');
+  it("the scheduler emits sync.* for the account; cmq resources shows the fake's instances, security groups and volumes", async () => {
+    await waitFor(
+      async () => (await resources()).length === 5,
+      20_000,
+      'one server, two firewalls, two volumes synced',
+    );
     const rows = await resources();
-    expect(rows.map((r) => `${r.kind} ${r.resource_id}`).sort()).toEqual(['firewall sg-443d0a12', 'firewall sg-5ff8a023', 'server i-0000000000000aaa1', 'volume vol-10ae5e2b', 'volume vol-v24bfh75']);
-    expect(rows.find((r) => r.kind === 'server')?.state).toMatchObject({ id: 'i-0000000000000aaa1', name: 'web', state: 'running', image: 'ami-be3adfd7', size: 't3.micro' });
-    expect(rows.find((r) => r.resource_id === 'sg-443d0a12')?.state).toMatchObject({ name: 'WebServers', rules: [{ direction: 'ingress', protocol: 'tcp', fromPort: 80, toPort: 80, sources: ['0.0.0.0/0'] }] });
+    expect(rows.map((r) => `${r.kind} ${r.resource_id}`).sort()).toEqual([
+      'firewall sg-443d0a12',
+      'firewall sg-5ff8a023',
+      'server i-0000000000000aaa1',
+      'volume vol-10ae5e2b',
+      'volume vol-v24bfh75',
+    ]);
+    expect(rows.find((r) => r.kind === 'server')?.state).toMatchObject({
+      id: 'i-0000000000000aaa1',
+      name: 'web',
+      state: 'running',
+      image: 'ami-be3adfd7',
+      size: 't3.micro',
+    });
+    expect(rows.find((r) => r.resource_id === 'sg-443d0a12')?.state).toMatchObject({
+      name: 'WebServers',
+      rules: [{ direction: 'ingress', protocol: 'tcp', fromPort: 80, toPort: 80, sources: ['0.0.0.0/0'] }],
+    });
     expect(rows.every((r) => r.account_id === account && r.gone_at === null)).toBe(true);
 
     const table = await cmq(['resources', '--tenant', TENANT]);
@@ -134,18 +196,34 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
     // Aligned: every line's ID column starts where the header's does.
     const idColumn = (header ?? '').indexOf('ID');
     expect(lines.filter((l) => !l.slice(idColumn).startsWith(l.split(/\s+/)[2] ?? '?'))).toEqual([]);
-    expect((await cmq(['resources', '--tenant', TENANT, '--kind', 'volume'])).stdout).toMatch(/vol-v24bfh75\s+-\s+in-use/);
+    expect((await cmq(['resources', '--tenant', TENANT, '--kind', 'volume'])).stdout).toMatch(
+      /vol-v24bfh75\s+-\s+in-use/,
+    );
 
     const kinds = await pipe.pool.query<{ type: string; n: number; bad: number }>(
       "SELECT type, count(*)::int AS n, count(*) FILTER (WHERE state IN ('failed', 'dead'))::int AS bad FROM actions WHERE type LIKE 'sync.%' GROUP BY type ORDER BY type",
     );
     expect(kinds.rows.map((r) => r.type)).toEqual(['sync.budget', 'sync.firewalls', 'sync.servers', 'sync.volumes']);
     expect(kinds.rows.every((r) => r.bad === 0)).toBe(true);
-    const keys = await pipe.pool.query<{ key: string; args: unknown; family: string }>("SELECT idempotency_key AS key, args, family FROM actions WHERE type = 'sync.servers' ORDER BY id LIMIT 1");
-    expect(keys.rows[0]).toMatchObject({ key: expect.stringMatching(new RegExp(`^sync:${account}:servers:\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z$`)) as unknown, args: { account }, family: 'monitor' });
+    const keys = await pipe.pool.query<{ key: string; args: unknown; family: string }>(
+      "SELECT idempotency_key AS key, args, family FROM actions WHERE type = 'sync.servers' ORDER BY id LIMIT 1",
+    );
+    expect(keys.rows[0]).toMatchObject({
+      key: expect.stringMatching(new RegExp(`^sync:${account}:servers:\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z$`)) as unknown,
+      args: { account },
+      family: 'monitor',
+    });
     // The EC2 driver has no budget: sync.budget succeeds, records nothing.
-    await waitFor(async () => (await pipe.pool.query("SELECT 1 FROM actions WHERE type = 'sync.budget' AND state = 'succeeded'")).rowCount !== 0, 15_000, 'a sync.budget finished');
-    const budget = await pipe.pool.query("SELECT result FROM actions WHERE type = 'sync.budget' AND state = 'succeeded' LIMIT 1");
+    await waitFor(
+      async () =>
+        (await pipe.pool.query("SELECT 1 FROM actions WHERE type = 'sync.budget' AND state = 'succeeded'")).rowCount !==
+        0,
+      15_000,
+      'a sync.budget finished',
+    );
+    const budget = await pipe.pool.query(
+      "SELECT result FROM actions WHERE type = 'sync.budget' AND state = 'succeeded' LIMIT 1",
+    );
     expect(budget.rows[0]).toEqual({ result: { supported: false } });
     expect(await resources('--kind', 'budget')).toEqual([]);
   }, 60_000);
@@ -165,19 +243,41 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
     const group = fake.securityGroups[0];
     if (group === undefined) throw new Error('the fake has no security group');
     group.ingress.push({ protocol: 'tcp', from: 443, to: 443, cidrs: ['0.0.0.0/0'], groups: [] });
-    fake.volumes.splice(fake.volumes.findIndex((v) => v.id === 'vol-10ae5e2b'), 1);
-    await waitFor(async () => (await changes('--kind', 'firewall')).some((c) => c.change === 'changed'), 15_000, 'a firewall rule added');
-    await waitFor(async () => (await changes('--kind', 'volume')).some((c) => c.change === 'gone'), 15_000, 'a volume gone');
+    fake.volumes.splice(
+      fake.volumes.findIndex((v) => v.id === 'vol-10ae5e2b'),
+      1,
+    );
+    await waitFor(
+      async () => (await changes('--kind', 'firewall')).some((c) => c.change === 'changed'),
+      15_000,
+      'a firewall rule added',
+    );
+    await waitFor(
+      async () => (await changes('--kind', 'volume')).some((c) => c.change === 'gone'),
+      15_000,
+      'a volume gone',
+    );
 
     // Several more syncs of every kind with nothing new: still exactly once each.
-    const { rows: before } = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM actions WHERE type = 'sync.servers' AND state = 'succeeded'");
-    await waitFor(async () => {
-      const { rows } = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM actions WHERE type = 'sync.servers' AND state = 'succeeded'");
-      return (rows[0]?.n ?? 0) >= (before[0]?.n ?? 0) + 3;
-    }, 15_000, 'three more server syncs');
+    const { rows: before } = await pipe.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM actions WHERE type = 'sync.servers' AND state = 'succeeded'",
+    );
+    await waitFor(
+      async () => {
+        const { rows } = await pipe.pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM actions WHERE type = 'sync.servers' AND state = 'succeeded'",
+        );
+        return (rows[0]?.n ?? 0) >= (before[0]?.n ?? 0) + 3;
+      },
+      15_000,
+      'three more server syncs',
+    );
 
     const all = await changes();
-    const summary = all.map((c) => `${c.kind} ${c.resource_id} ${c.change}${c.change === 'changed' ? ` ${Object.keys(c.fields).sort().join(',')}` : ''}`);
+    const summary = all.map(
+      (c) =>
+        `${c.kind} ${c.resource_id} ${c.change}${c.change === 'changed' ? ` ${Object.keys(c.fields).sort().join(',')}` : ''}`,
+    );
     expect(summary).toEqual(
       expect.arrayContaining([
         'server i-0000000000000aaa1 created',
@@ -193,12 +293,18 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
     // Nothing else: the five first resources' and the new instance's creation, and the changes above.
     expect(summary).toHaveLength(5 + 1 + 5);
     expect(new Set(summary).size).toBe(summary.length);
-    const renamed = all.find((c) => c.resource_id === 'i-0000000000000aaa1' && c.change === 'changed' && 'name' in c.fields);
+    const renamed = all.find(
+      (c) => c.resource_id === 'i-0000000000000aaa1' && c.change === 'changed' && 'name' in c.fields,
+    );
     expect(renamed?.fields).toEqual({ name: { old: 'web', new: 'web-renamed' } });
-    const terminated = all.find((c) => c.resource_id === 'i-0000000000000aaa1' && c.change === 'changed' && 'state' in c.fields);
+    const terminated = all.find(
+      (c) => c.resource_id === 'i-0000000000000aaa1' && c.change === 'changed' && 'state' in c.fields,
+    );
     expect(terminated?.fields).toMatchObject({ state: { old: 'running', new: 'terminated' } });
     // Each change names the sync action that saw it.
-    const seen = await pipe.pool.query<{ type: string }>('SELECT type FROM actions WHERE id = $1', [renamed?.action_id]);
+    const seen = await pipe.pool.query<{ type: string }>('SELECT type FROM actions WHERE id = $1', [
+      renamed?.action_id,
+    ]);
     expect(seen.rows).toEqual([{ type: 'sync.servers' }]);
 
     // The human view of changes: aligned columns, old → new.
@@ -210,7 +316,10 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
     // --all shows the gone ones too.
     expect((await resources('--kind', 'server')).map((r) => r.resource_id)).toEqual(['i-0000000000000bbb2']);
     const withGone = await resources('--kind', 'server', '--all');
-    expect(withGone.map((r) => [r.resource_id, r.gone_at !== null])).toEqual([['i-0000000000000aaa1', true], ['i-0000000000000bbb2', false]]);
+    expect(withGone.map((r) => [r.resource_id, r.gone_at !== null])).toEqual([
+      ['i-0000000000000aaa1', true],
+      ['i-0000000000000bbb2', false],
+    ]);
 
     // --since: only what came after.
     const last = all.at(-1) as Change & { at: string };
@@ -223,7 +332,10 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
     for (const kind of ['server', 'firewall', 'volume']) {
       const stored = await resources('--kind', kind);
       const cached = await redis.redis.hgetall(`cmq:resources:${TENANT}:${account}:${kind}`);
-      expect({ kind, cached: Object.fromEntries(Object.entries(cached).map(([id, json]) => [id, JSON.parse(json) as unknown])) }).toEqual({ kind, cached: Object.fromEntries(stored.map((r) => [r.resource_id, r.state])) });
+      expect({
+        kind,
+        cached: Object.fromEntries(Object.entries(cached).map(([id, json]) => [id, JSON.parse(json) as unknown])),
+      }).toEqual({ kind, cached: Object.fromEntries(stored.map((r) => [r.resource_id, r.state])) });
     }
     expect(await redis.redis.hlen(`cmq:resources:${TENANT}:${account}:server`)).toBe(1);
   });
@@ -247,13 +359,23 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
     for (const kind of RESOURCE_KINDS) {
       const key = `cmq:resources:${TENANT}:${account}:${kind}`;
       expect({ kind, hash: await redis.redis.exists(key) }).toEqual({ kind, hash: 0 });
-      expect({ kind, stamp: await redis.redis.get(`${key}:observed_at`) }).toEqual({ kind, stamp: REMOVED_ACCOUNT_STAMP });
+      expect({ kind, stamp: await redis.redis.get(`${key}:observed_at`) }).toEqual({
+        kind,
+        stamp: REMOVED_ACCOUNT_STAMP,
+      });
       const ttl = await redis.redis.ttl(`${key}:observed_at`);
       expect(ttl > 0 && ttl <= 86_400).toBe(true);
     }
     // A sync that was in flight finishes after the removal, even one whose answer is newer than
     // anything cached before: refused.
-    const late = await replaceResourcesCache(redis.redis, TENANT, account, 'server', new Date(Date.now() + 60_000), new Map([['i-late', { state: 'running' }]]));
+    const late = await replaceResourcesCache(
+      redis.redis,
+      TENANT,
+      account,
+      'server',
+      new Date(Date.now() + 60_000),
+      new Map([['i-late', { state: 'running' }]]),
+    );
     expect(late).toBe(false);
     expect(await redis.redis.exists(`cmq:resources:${TENANT}:${account}:server`)).toBe(0);
     expect((await cmq(['accounts', 'remove', account])).stderr).toContain(`no account ${account}`);

@@ -32,7 +32,13 @@ beforeAll(async () => {
   // No scheduled log collection during these tests (slots are aligned to the interval: the next
   // one is at midnight UTC): a collection from a guest of the same sshd would add its own line to
   // the host-key test's security lines. tests/e2e/guest-logs*.test.ts cover collection.
-  pipe = await Pipeline.create({ config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8', 'ssh.output_cap': '4096' }, 'publisher.properties': { 'logs.collect_interval': '24h' } } });
+  pipe = await Pipeline.create({
+    config: {
+      'km-client.cfg': {},
+      'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8', 'ssh.output_cap': '4096' },
+      'publisher.properties': { 'logs.collect_interval': '24h' },
+    },
+  });
   const keys = join(pipe.dir, 'km.keys');
   const gen = await runCmq(['keys', 'generate', '--out', keys, '--id', 'k1']);
   outputs.push(gen.stdout, gen.stderr);
@@ -58,22 +64,59 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     const { rows } = await pipe.pool.query<{ private_key: string }>("SELECT private_key FROM guests WHERE id = 'web1'");
     expect(rows[0]?.private_key).toMatch(/^v1:k1:/);
     const list = await cmq(['guests', 'list', '--json']);
-    expect(JSON.parse(lines(list.stdout)[0] ?? '')).toMatchObject({ tenant_id: 't1', id: 'web1', port: sshd.port, user: sshd.user, host_key_fingerprint: sshd.hostKey.fingerprint, trust_on_first_use: false });
+    expect(JSON.parse(lines(list.stdout)[0] ?? '')).toMatchObject({
+      tenant_id: 't1',
+      id: 'web1',
+      port: sshd.port,
+      user: sshd.user,
+      host_key_fingerprint: sshd.hostKey.fingerprint,
+      trust_on_first_use: false,
+    });
 
-    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: 'echo hello $WHO', env: { WHO: 'ops' } }), '--wait', '--timeout', '30']);
+    const res = await cmq([
+      'call',
+      'guest.exec',
+      '--tenant',
+      't1',
+      '--args',
+      JSON.stringify({ guest: 'web1', command: 'echo hello $WHO', env: { WHO: 'ops' } }),
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(res.code).toBe(0);
     const [id, state, result] = lines(res.stdout);
     expect(state).toBe(`${id} succeeded`);
     expect(JSON.parse(result ?? '')).toEqual({ code: 0, stdout: 'hello ops\n', stderr: '', truncated: false });
 
-    const failed = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', '{"guest":"web1","command":"echo no >&2; exit 4"}', '--wait', '--timeout', '30']);
+    const failed = await cmq([
+      'call',
+      'guest.exec',
+      '--tenant',
+      't1',
+      '--args',
+      '{"guest":"web1","command":"echo no >&2; exit 4"}',
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/ failed\n/);
     expect(failed.stdout).toContain('command exited 4');
   });
 
   it('output with a NUL byte (which PostgreSQL text cannot hold) is kept with the NUL written \\u0000; other outcomes are not held up', async () => {
-    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: "printf 'a\\000b'; printf 'c\\000' >&2" }), '--wait', '--timeout', '30']);
+    const res = await cmq([
+      'call',
+      'guest.exec',
+      '--tenant',
+      't1',
+      '--args',
+      JSON.stringify({ guest: 'web1', command: "printf 'a\\000b'; printf 'c\\000' >&2" }),
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(res.code).toBe(0);
     const [id, state, result] = lines(res.stdout);
     expect(state).toBe(`${id} succeeded`);
@@ -83,7 +126,17 @@ describe('guest.exec through the pipeline against a real sshd', () => {
   });
 
   it('output with terminal escape sequences reaches cmq logs and cmq actions with the control characters shown, not sent', async () => {
-    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: "printf '\\033]0;retitled\\007\\n'; printf '\\033[2J' >&2; exit 5" }), '--wait', '--timeout', '30']);
+    const res = await cmq([
+      'call',
+      'guest.exec',
+      '--tenant',
+      't1',
+      '--args',
+      JSON.stringify({ guest: 'web1', command: "printf '\\033]0;retitled\\007\\n'; printf '\\033[2J' >&2; exit 5" }),
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(res.code).toBe(1);
     const [id = ''] = lines(res.stdout);
     const logs = await cmq(['logs', 't1']);
@@ -91,13 +144,27 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     expect(logs.stdout).toContain('\\u001b]0;retitled\\u0007');
     const listed = await cmq(['actions', '--tenant', 't1', '--type', 'guest.exec', '--limit', '200']);
     const shown = await cmq(['actions', 'show', id]);
-    const control = (text: string): string[] => [...text].filter((c) => { const n = c.charCodeAt(0); return (n < 32 && n !== 9 && n !== 10) || (n >= 0x7f && n <= 0x9f); });
+    const control = (text: string): string[] =>
+      [...text].filter((c) => {
+        const n = c.charCodeAt(0);
+        return (n < 32 && n !== 9 && n !== 10) || (n >= 0x7f && n <= 0x9f);
+      });
     for (const out of [logs.stdout, res.stdout, listed.stdout, shown.stdout]) expect(control(out)).toEqual([]);
   });
 
   it('a command past its timeout is killed and the action fails with a timeout reason', async () => {
     const marker = join(work, 'late-marker');
-    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: `sleep 3; touch ${marker}`, timeout: 0.5 }), '--wait', '--timeout', '30']);
+    const res = await cmq([
+      'call',
+      'guest.exec',
+      '--tenant',
+      't1',
+      '--args',
+      JSON.stringify({ guest: 'web1', command: `sleep 3; touch ${marker}`, timeout: 0.5 }),
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/ failed\n/);
     expect(res.stdout).toContain('command timed out after 0.5 s and was killed');
@@ -114,15 +181,34 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     // no race with a loaded machine's CLI start, relay and handshake.
     const gate = join(pipe.dir, `gate-${randomBytes(4).toString('hex')}`);
     const command = `echo "first $TOKEN"; echo warn-line >&2; i=0; while [ ! -e ${gate} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo last`;
-    const call = cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command, env: { TOKEN: secret } }), '--wait', '--timeout', '30']);
+    const call = cmq([
+      'call',
+      'guest.exec',
+      '--tenant',
+      't1',
+      '--args',
+      JSON.stringify({ guest: 'web1', command, env: { TOKEN: secret } }),
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     // While the command sleeps: its first lines are in the tenant log, and the action still runs.
     await waitFor(() => outputLines().length >= before + 2, 30_000, 'the first two output lines in the tenant log');
     const early = outputLines().slice(before);
     const id = String(early[0]?.action);
-    expect(early).toEqual(expect.arrayContaining([
-      expect.objectContaining({ tenant: 't1', action: id, guest: 'web1', host: `${sshd.user}@127.0.0.1:${sshd.port}`, stream: 'stdout', line: 'first ****' }),
-      expect.objectContaining({ action: id, stream: 'stderr', line: 'warn-line' }),
-    ]));
+    expect(early).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          tenant: 't1',
+          action: id,
+          guest: 'web1',
+          host: `${sshd.user}@127.0.0.1:${sshd.port}`,
+          stream: 'stdout',
+          line: 'first ****',
+        }),
+        expect.objectContaining({ action: id, stream: 'stderr', line: 'warn-line' }),
+      ]),
+    );
     const { rows } = await pipe.pool.query<{ state: string }>('SELECT state FROM actions WHERE id = $1', [id]);
     expect(rows[0]?.state).toBe('running');
 
@@ -133,17 +219,34 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     expect(doneId).toBe(id);
     expect(state).toBe(`${id} succeeded`);
     // The result keeps the output as it was.
-    expect(JSON.parse(result ?? '')).toEqual({ code: 0, stdout: `first ${secret}\nlast\n`, stderr: 'warn-line\n', truncated: false });
+    expect(JSON.parse(result ?? '')).toEqual({
+      code: 0,
+      stdout: `first ${secret}\nlast\n`,
+      stderr: 'warn-line\n',
+      truncated: false,
+    });
     const mine = logLines(tenantLog).filter((l) => l.action === id);
     expect(mine.filter((l) => l.msg === 'ssh output').map((l) => l.line)).toEqual(['first ****', 'warn-line', 'last']);
-    expect(mine).toEqual(expect.arrayContaining([expect.objectContaining({ msg: 'ssh command started', env: ['TOKEN'] })]));
+    expect(mine).toEqual(
+      expect.arrayContaining([expect.objectContaining({ msg: 'ssh command started', env: ['TOKEN'] })]),
+    );
     for (const f of filesUnder(pipe.logDir)) expect(readFileSync(f, 'utf8')).not.toContain(secret);
   });
 
   it('logs output up to ssh.output_cap, then one "output truncated" line', async () => {
     const tenantLog = join(pipe.logDir, 'tenants', 't1.log');
     // Lines of 100 bytes against ssh.output_cap=4096: 40 whole lines and a cut one, then nothing.
-    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: 'yes "$(printf "%099d" 0)" | head -n 20000' }), '--wait', '--timeout', '30']);
+    const res = await cmq([
+      'call',
+      'guest.exec',
+      '--tenant',
+      't1',
+      '--args',
+      JSON.stringify({ guest: 'web1', command: 'yes "$(printf "%099d" 0)" | head -n 20000' }),
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(res.code).toBe(0);
     const [id, , result] = lines(res.stdout);
     const out = JSON.parse(result ?? '') as { stdout: string; truncated: boolean };
@@ -153,15 +256,21 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     expect(logged.join('\n').length).toBeLessThanOrEqual(out.stdout.length);
     expect(logged.length).toBe(41);
     expect(out.stdout.length).toBe(4096);
-    expect(mine.filter((l) => String(l.msg).startsWith('output truncated'))).toEqual([expect.objectContaining({ level: 'warn', stream: 'stdout', guest: 'web1' })]);
+    expect(mine.filter((l) => String(l.msg).startsWith('output truncated'))).toEqual([
+      expect.objectContaining({ level: 'warn', stream: 'stdout', guest: 'web1' }),
+    ]);
   });
 
   it('cmq guests add --log-paths keeps the paths and lists them; a relative path is refused, named', async () => {
     const common = sshd.guestAddArgs('t1');
     const add = await cmq([...common, '--name', 'logs1', '--log-paths', '/var/log/app.log,/srv/app/worker.log']);
     expect(add).toMatchObject({ code: 0, stdout: 'added guest logs1 of tenant t1\n' });
-    const json = lines((await cmq(['guests', 'list', '--tenant', 't1', '--json'])).stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(json.find((g) => g.id === 'logs1')).toMatchObject({ log_paths: ['/var/log/app.log', '/srv/app/worker.log'] });
+    const json = lines((await cmq(['guests', 'list', '--tenant', 't1', '--json'])).stdout).map(
+      (l) => JSON.parse(l) as Record<string, unknown>,
+    );
+    expect(json.find((g) => g.id === 'logs1')).toMatchObject({
+      log_paths: ['/var/log/app.log', '/srv/app/worker.log'],
+    });
     expect(json.find((g) => g.id === 'web1')).toMatchObject({ log_paths: null });
     const table = (await cmq(['guests', 'list', '--tenant', 't1'])).stdout;
     expect(table).toMatch(/^TENANT +GUEST +TARGET +HOST KEY +LOG PATHS +CREATED/);
@@ -180,10 +289,25 @@ describe('guest.exec through the pipeline against a real sshd', () => {
 
   it('a guest the platform launched (trust on first use) has its host key recorded on first contact', async () => {
     const { rows } = await pipe.pool.query<{ private_key: string }>("SELECT private_key FROM guests WHERE id = 'web1'");
-    await pipe.pool.query(`INSERT INTO guests (tenant_id, id, address, port, "user", private_key, trust_on_first_use) VALUES ('t1', 'launched1', '127.0.0.1', $1, $2, $3, true)`, [sshd.port, sshd.user, rows[0]?.private_key]);
-    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', '{"guest":"launched1","command":"true"}', '--wait', '--timeout', '30']);
+    await pipe.pool.query(
+      `INSERT INTO guests (tenant_id, id, address, port, "user", private_key, trust_on_first_use) VALUES ('t1', 'launched1', '127.0.0.1', $1, $2, $3, true)`,
+      [sshd.port, sshd.user, rows[0]?.private_key],
+    );
+    const res = await cmq([
+      'call',
+      'guest.exec',
+      '--tenant',
+      't1',
+      '--args',
+      '{"guest":"launched1","command":"true"}',
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(res.code).toBe(0);
-    const after = await pipe.pool.query<{ host_key_fingerprint: string | null }>("SELECT host_key_fingerprint FROM guests WHERE id = 'launched1'");
+    const after = await pipe.pool.query<{ host_key_fingerprint: string | null }>(
+      "SELECT host_key_fingerprint FROM guests WHERE id = 'launched1'",
+    );
     expect(after.rows[0]?.host_key_fingerprint).toBe(sshd.hostKey.fingerprint);
   });
 
@@ -191,22 +315,52 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     const old = sshd.hostKey.fingerprint;
     await sshd.restart({ newHostKey: true });
     const marker = join(work, 'marker');
-    const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', JSON.stringify({ guest: 'web1', command: `touch ${marker}` }), '--wait', '--timeout', '30']);
+    const res = await cmq([
+      'call',
+      'guest.exec',
+      '--tenant',
+      't1',
+      '--args',
+      JSON.stringify({ guest: 'web1', command: `touch ${marker}` }),
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(res.code).toBe(1);
     const [id, state] = lines(res.stdout);
     expect(state).toBe(`${id} dead`);
     expect(res.stdout).toContain(`is ${sshd.hostKey.fingerprint}, not the pinned ${old}`);
     expect(existsSync(marker)).toBe(false);
     const tenantLog = readFileSync(join(pipe.logDir, 'tenants', 't1.log'), 'utf8');
-    const security = lines(tenantLog).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.security === true);
-    expect(security).toEqual([expect.objectContaining({ level: 'warn', tenant: 't1', guest: 'web1', expected: old, seen: sshd.hostKey.fingerprint })]);
+    const security = lines(tenantLog)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.security === true);
+    expect(security).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        tenant: 't1',
+        guest: 'web1',
+        expected: old,
+        seen: sshd.hostKey.fingerprint,
+      }),
+    ]);
   });
 
   it('the subscriber stops cleanly with a pooled SSH connection open: exit 0, the connection closed with a disconnect', async () => {
     const add = await cmq([...sshd.guestAddArgs('t1'), '--name', 'web9']);
     expect(add.code).toBe(0);
     for (let i = 0; i < 3; i += 1) {
-      const res = await cmq(['call', 'guest.exec', '--tenant', 't1', '--args', '{"guest":"web9","command":"true"}', '--wait', '--timeout', '30']);
+      const res = await cmq([
+        'call',
+        'guest.exec',
+        '--tenant',
+        't1',
+        '--args',
+        '{"guest":"web9","command":"true"}',
+        '--wait',
+        '--timeout',
+        '30',
+      ]);
       expect(res.code).toBe(0);
     }
     // Three commands, one connection: sshd accepted one login since its restart.
@@ -216,7 +370,11 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     subscriber.kill('SIGTERM');
     expect(await subscriber.exitCode()).toBe(0);
     // 11: SSH_DISCONNECT_BY_APPLICATION, sent by the pool's close (a killed process would just drop the TCP connection).
-    await waitFor(() => /Received disconnect from 127\.0\.0\.1 port \d+:11/.test(sshd.output.slice(logged)), 5_000, 'sshd to log the client\'s disconnect');
+    await waitFor(
+      () => /Received disconnect from 127\.0\.0\.1 port \d+:11/.test(sshd.output.slice(logged)),
+      5_000,
+      "sshd to log the client's disconnect",
+    );
   });
 
   it('no secret reaches a log file or any cmq output', () => {

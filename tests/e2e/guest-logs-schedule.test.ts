@@ -13,8 +13,10 @@ let main: Spawned;
 const TENANT = 'sched1';
 const SCHEDULE = { 'logs.collect_interval': '1s', 'logs.paths': '' };
 
-const numbered = (from: number, to: number): string => Array.from({ length: to - from + 1 }, (_, i) => `line ${from + i}\n`).join('');
-const localCopy = (remote: string): string => join(pipe.logDir, 'tenants', TENANT, 'guests', 'web1', remote.replace(/^\//, ''));
+const numbered = (from: number, to: number): string =>
+  Array.from({ length: to - from + 1 }, (_, i) => `line ${from + i}\n`).join('');
+const localCopy = (remote: string): string =>
+  join(pipe.logDir, 'tenants', TENANT, 'guests', 'web1', remote.replace(/^\//, ''));
 
 interface Scheduled {
   key: string;
@@ -32,12 +34,29 @@ async function scheduled(): Promise<Scheduled[]> {
 beforeAll(async () => {
   sshd = await Sshd.start();
   work = sshd.writableDir();
-  pipe = await Pipeline.create({ config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8' }, 'publisher.properties': SCHEDULE } });
+  pipe = await Pipeline.create({
+    config: {
+      'km-client.cfg': {},
+      'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8' },
+      'publisher.properties': SCHEDULE,
+    },
+  });
   const keys = join(pipe.dir, 'km.keys');
   expect((await runCmq(['keys', 'generate', '--out', keys, '--id', 'k1'])).code).toBe(0);
   writeFileSync(join(pipe.dir, 'km-client.cfg'), `km.keys_file=${keys}\nkm.active_key_id=k1\n`);
   // A second publisher, same database and broker, its own name.
-  writeConfig({ 'publisher-second.properties': { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': '1s', 'shutdown.drain_timeout': '5s', ...SCHEDULE } }, pipe.dir);
+  writeConfig(
+    {
+      'publisher-second.properties': {
+        'log.dir': pipe.logDir,
+        'metrics.dir': join(pipe.dir, 'metrics'),
+        'heartbeat.interval': '1s',
+        'shutdown.drain_timeout': '5s',
+        ...SCHEDULE,
+      },
+    },
+    pipe.dir,
+  );
   await pipe.addTenants(TENANT);
   const add = await runCmq([...sshd.guestAddArgs(TENANT), '--name', 'web1', '--config-dir', pipe.dir]);
   expect(add.code).toBe(0);
@@ -57,7 +76,11 @@ describe('scheduled guest.logs.collect (publisher logs.collect_interval=1s)', ()
     const app = join(work, 'growing.log');
     writeFileSync(app, numbered(1, 5));
     await pipe.pool.query('UPDATE guests SET log_paths = $1 WHERE tenant_id = $2 AND id = $3', [[app], TENANT, 'web1']);
-    await waitFor(() => existsSync(localCopy(app)) && readFileSync(localCopy(app), 'utf8') === numbered(1, 5), 15_000, 'first lines collected');
+    await waitFor(
+      () => existsSync(localCopy(app)) && readFileSync(localCopy(app), 'utf8') === numbered(1, 5),
+      15_000,
+      'first lines collected',
+    );
     for (let n = 6; n <= 30; n += 5) {
       appendFileSync(app, numbered(n, n + 4));
       await new Promise((r) => setTimeout(r, 400));
@@ -66,7 +89,9 @@ describe('scheduled guest.logs.collect (publisher logs.collect_interval=1s)', ()
     // A few more slots with nothing new: still exactly once.
     await new Promise((r) => setTimeout(r, 2_500));
     expect(readFileSync(localCopy(app), 'utf8')).toBe(numbered(1, 30));
-    const failed = await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE type = 'guest.logs.collect' AND state IN ('failed', 'dead', 'expired')");
+    const failed = await pipe.pool.query(
+      "SELECT count(*)::int AS n FROM actions WHERE type = 'guest.logs.collect' AND state IN ('failed', 'dead', 'expired')",
+    );
     expect(failed.rows[0]).toEqual({ n: 0 });
   }, 60_000);
 
@@ -78,7 +103,11 @@ describe('scheduled guest.logs.collect (publisher logs.collect_interval=1s)', ()
     main.kill('SIGKILL');
     await main.exited;
     const atKill = (await scheduled()).length;
-    await waitFor(async () => (await scheduled()).length >= atKill + 3, 15_000, 'three more slots after the first publisher died');
+    await waitFor(
+      async () => (await scheduled()).length >= atKill + 3,
+      15_000,
+      'three more slots after the first publisher died',
+    );
     second.kill('SIGTERM');
     await second.exited;
 

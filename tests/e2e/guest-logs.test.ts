@@ -12,10 +12,23 @@ let subscriber: Spawned;
 const TENANT = 'logs1';
 
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
-const numbered = (from: number, to: number): string => Array.from({ length: to - from + 1 }, (_, i) => `line ${from + i}\n`).join('');
+const numbered = (from: number, to: number): string =>
+  Array.from({ length: to - from + 1 }, (_, i) => `line ${from + i}\n`).join('');
 
 async function collect(paths: string[]): Promise<Array<Record<string, unknown>>> {
-  const res = await runCmq(['call', 'guest.logs.collect', '--tenant', TENANT, '--args', JSON.stringify({ guest: 'web1', paths }), '--wait', '--timeout', '30', '--config-dir', pipe.dir]);
+  const res = await runCmq([
+    'call',
+    'guest.logs.collect',
+    '--tenant',
+    TENANT,
+    '--args',
+    JSON.stringify({ guest: 'web1', paths }),
+    '--wait',
+    '--timeout',
+    '30',
+    '--config-dir',
+    pipe.dir,
+  ]);
   expect(res.stderr).toBe('');
   expect(res.code).toBe(0);
   return (JSON.parse(lines(res.stdout)[2] ?? '{}') as { files: Array<Record<string, unknown>> }).files;
@@ -50,7 +63,9 @@ describe('guest.logs.collect against a real sshd', () => {
   it('reads only what is new, across a logrotate (rename + new file) and a truncation: every line exactly once, in order', async () => {
     const app = join(work, 'app.log');
     writeFileSync(app, numbered(1, 3));
-    expect(await collect([app])).toEqual([{ path: app, bytes: numbered(1, 3).length, rotated: false, truncated: false, missing: false }]);
+    expect(await collect([app])).toEqual([
+      { path: app, bytes: numbered(1, 3).length, rotated: false, truncated: false, missing: false },
+    ]);
     expect(local(app)).toBe(numbered(1, 3));
 
     appendFileSync(app, numbered(4, 5));
@@ -87,8 +102,20 @@ describe('guest.logs.collect against a real sshd', () => {
     const other = join(work, 'other.log');
     writeFileSync(other, 'x\n');
     const files = await collect([join(work, 'nope.log'), other]);
-    expect(files).toEqual([expect.objectContaining({ missing: true, bytes: 0 }), expect.objectContaining({ path: other, bytes: 2 })]);
-    const bad = await runCmq(['call', 'guest.logs.collect', '--tenant', TENANT, '--args', '{"guest":"web1","paths":["relative/x.log"]}', '--config-dir', pipe.dir]);
+    expect(files).toEqual([
+      expect.objectContaining({ missing: true, bytes: 0 }),
+      expect.objectContaining({ path: other, bytes: 2 }),
+    ]);
+    const bad = await runCmq([
+      'call',
+      'guest.logs.collect',
+      '--tenant',
+      TENANT,
+      '--args',
+      '{"guest":"web1","paths":["relative/x.log"]}',
+      '--config-dir',
+      pipe.dir,
+    ]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('an absolute path');
   });
@@ -105,7 +132,16 @@ describe('guest.logs.collect against a real sshd', () => {
     const pause = join(pipe.dir, 'pause-before-commit');
     const paused = pipe.start('subscriber', [], { CMQ_TEST_PAUSE_BEFORE_OFFSET_COMMIT_FILE: pause });
     await pipe.running('subscriber', 'default', paused.pid);
-    const call = await runCmq(['call', 'guest.logs.collect', '--tenant', TENANT, '--args', JSON.stringify({ guest: 'web1', paths: [app] }), '--config-dir', pipe.dir]);
+    const call = await runCmq([
+      'call',
+      'guest.logs.collect',
+      '--tenant',
+      TENANT,
+      '--args',
+      JSON.stringify({ guest: 'web1', paths: [app] }),
+      '--config-dir',
+      pipe.dir,
+    ]);
     expect(call.code).toBe(0);
     await waitFor(() => existsSync(`${pause}.waiting`), 20_000, 'the subscriber paused before its offset commit');
     expect(local(app)).toBe(numbered(1, 6)); // appended and fsynced, offset not committed
@@ -119,10 +155,17 @@ describe('guest.logs.collect against a real sshd', () => {
 
     subscriber = pipe.start('subscriber');
     await pipe.running('subscriber', 'default', subscriber.pid);
-    await waitFor(async () => {
-      const { rows } = await pipe.pool.query<{ state: string }>("SELECT state FROM actions WHERE type = 'guest.logs.collect' AND args->'paths' ? $1 ORDER BY id DESC LIMIT 1", [app]);
-      return rows[0]?.state === 'succeeded';
-    }, 45_000, 'the interrupted collection ran again and succeeded');
+    await waitFor(
+      async () => {
+        const { rows } = await pipe.pool.query<{ state: string }>(
+          "SELECT state FROM actions WHERE type = 'guest.logs.collect' AND args->'paths' ? $1 ORDER BY id DESC LIMIT 1",
+          [app],
+        );
+        return rows[0]?.state === 'succeeded';
+      },
+      45_000,
+      'the interrupted collection ran again and succeeded',
+    );
     expect(local(app)).toBe(numbered(1, 10));
 
     writeFileSync(app, 'line 11\n'); // truncated

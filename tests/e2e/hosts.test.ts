@@ -48,7 +48,9 @@ beforeAll(async () => {
   work = sshd.writableDir();
   fakeCommand('qstat', 'qstat-Q.txt');
   fakeCommand('ipmitool', 'ipmitool-sensor.txt');
-  pipe = await Pipeline.create({ config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8', mode: 'static' } } });
+  pipe = await Pipeline.create({
+    config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8', mode: 'static' } },
+  });
   await keyring(pipe.dir);
   await pipe.addTenants(TENANT);
   await pipe.startPublisherAndSubscriber();
@@ -63,20 +65,47 @@ afterAll(async () => {
 
 describe('host.probe against fake qstat/ipmitool on a real sshd', () => {
   it('pbs-qstat: records in PostgreSQL, the latest in Redis, shown by cmq probes; the odd line kept raw with a warning', async () => {
-    const res = await cmq(['call', 'host.probe', '--tenant', TENANT, '--args', '{"target":"hpc1","probe":"pbs-qstat"}', '--wait', '--timeout', '30']);
+    const res = await cmq([
+      'call',
+      'host.probe',
+      '--tenant',
+      TENANT,
+      '--args',
+      '{"target":"hpc1","probe":"pbs-qstat"}',
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(res.code).toBe(0);
     expect(JSON.parse(lines(res.stdout)[2] ?? '')).toEqual({ records: 5, warnings: 1, code: 0 });
     const shown = await cmq(['probes', '--tenant', TENANT, '--target', 'hpc1', '--json']);
-    const [latest] = lines(shown.stdout).map((l) => JSON.parse(l) as { probe: string; records: unknown[]; warnings: string[] });
+    const [latest] = lines(shown.stdout).map(
+      (l) => JSON.parse(l) as { probe: string; records: unknown[]; warnings: string[] },
+    );
     expect(latest?.probe).toBe('pbs-qstat');
-    expect(latest?.records[0]).toEqual({ queue: 'workq', max: 0, total: 12, enabled: true, started: true, queued: 8, running: 3, held: 1, waiting: 0, transit: 0, exiting: 0, type: 'Exec' });
+    expect(latest?.records[0]).toEqual({
+      queue: 'workq',
+      max: 0,
+      total: 12,
+      enabled: true,
+      started: true,
+      queued: 8,
+      running: 3,
+      held: 1,
+      waiting: 0,
+      transit: 0,
+      exiting: 0,
+      type: 'Exec',
+    });
     expect(latest?.records[4]).toEqual({ raw: 'qstat: Warning: server pbs01 is slow to respond' });
     expect(latest?.warnings).toEqual([expect.stringContaining('slow to respond')]);
     const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
     redis.on('error', () => undefined);
     try {
       await redis.connect();
-      const cached = JSON.parse((await redis.get(`cmq:probe:${TENANT}:hpc1:pbs-qstat`)) ?? '{}') as { records?: unknown[] };
+      const cached = JSON.parse((await redis.get(`cmq:probe:${TENANT}:hpc1:pbs-qstat`)) ?? '{}') as {
+        records?: unknown[];
+      };
       expect(cached.records).toEqual(latest?.records);
       await redis.del(`cmq:probe:${TENANT}:hpc1:pbs-qstat`, `cmq:probe:${TENANT}:hpc1:ipmi-sensor`);
     } finally {
@@ -85,33 +114,79 @@ describe('host.probe against fake qstat/ipmitool on a real sshd', () => {
   });
 
   it('ipmi-sensor and command probes; cmq probes shows the latest of each', async () => {
-    const ipmi = await cmq(['call', 'host.probe', '--tenant', TENANT, '--args', '{"target":"hpc1","probe":"ipmi-sensor"}', '--wait', '--timeout', '30']);
+    const ipmi = await cmq([
+      'call',
+      'host.probe',
+      '--tenant',
+      TENANT,
+      '--args',
+      '{"target":"hpc1","probe":"ipmi-sensor"}',
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(ipmi.code).toBe(0);
-    const cmd = await cmq(['call', 'host.probe', '--tenant', TENANT, '--args', '{"target":"hpc1","probe":"command","command":"echo load 0.5"}', '--wait', '--timeout', '30']);
+    const cmd = await cmq([
+      'call',
+      'host.probe',
+      '--tenant',
+      TENANT,
+      '--args',
+      '{"target":"hpc1","probe":"command","command":"echo load 0.5"}',
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(cmd.code).toBe(0);
     const shown = await cmq(['probes', '--tenant', TENANT, '--target', 'hpc1']);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('ipmi-sensor on hpc1');
-    expect(shown.stdout).toContain('name=CPU Temp value=42 unit=degrees C status=ok thresholds={"lnr":0,"lcr":0,"lnc":0,"unc":95,"ucr":100,"unr":100}');
+    expect(shown.stdout).toContain(
+      'name=CPU Temp value=42 unit=degrees C status=ok thresholds={"lnr":0,"lcr":0,"lnc":0,"unc":95,"ucr":100,"unr":100}',
+    );
     expect(shown.stdout).toContain('raw=Get HPM.x Capabilities request failed, compcode = c9');
     expect(shown.stdout).toContain('output=load 0.5');
     expect(shown.stdout).toMatch(/pbs-qstat on hpc1 .*5 records, 1 warnings/);
   });
 
   it('a probe whose output holds a NUL byte is recorded, the NUL written \\u0000', async () => {
-    const cmd = await cmq(['call', 'host.probe', '--tenant', TENANT, '--args', JSON.stringify({ target: 'hpc1', probe: 'command', command: "printf 'bin\\000ary\\n'" }), '--wait', '--timeout', '30']);
+    const cmd = await cmq([
+      'call',
+      'host.probe',
+      '--tenant',
+      TENANT,
+      '--args',
+      JSON.stringify({ target: 'hpc1', probe: 'command', command: "printf 'bin\\000ary\\n'" }),
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(cmd.code).toBe(0);
     const shown = await cmq(['probes', '--tenant', TENANT, '--target', 'hpc1', '--json']);
-    const latest = lines(shown.stdout).map((l) => JSON.parse(l) as { probe: string; records: unknown[] }).find((r) => r.probe === 'command');
+    const latest = lines(shown.stdout)
+      .map((l) => JSON.parse(l) as { probe: string; records: unknown[] })
+      .find((r) => r.probe === 'command');
     expect(JSON.stringify(latest?.records)).toContain('bin\\\\u0000ary');
   });
 
   it('a probe command that fails is stored with its exit code and ends failed; a missing command argument is refused', async () => {
     fakeCommand('qstat', 'qstat-Q.txt', 2);
-    const res = await cmq(['call', 'host.probe', '--tenant', TENANT, '--args', '{"target":"hpc1","probe":"pbs-qstat"}', '--wait', '--timeout', '30']);
+    const res = await cmq([
+      'call',
+      'host.probe',
+      '--tenant',
+      TENANT,
+      '--args',
+      '{"target":"hpc1","probe":"pbs-qstat"}',
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(res.code).toBe(1);
     expect(res.stdout).toContain('probe command "qstat -Q" exited 2');
-    const { rows } = await pipe.pool.query<{ exit_code: number }>("SELECT exit_code FROM probe_results WHERE probe = 'pbs-qstat' ORDER BY id DESC LIMIT 1");
+    const { rows } = await pipe.pool.query<{ exit_code: number }>(
+      "SELECT exit_code FROM probe_results WHERE probe = 'pbs-qstat' ORDER BY id DESC LIMIT 1",
+    );
     expect(rows[0]?.exit_code).toBe(2);
     const bad = await cmq(['call', 'host.probe', '--tenant', TENANT, '--args', '{"target":"hpc1","probe":"command"}']);
     expect(bad.code).not.toBe(0);
@@ -122,10 +197,27 @@ describe('host.probe against fake qstat/ipmitool on a real sshd', () => {
 describe('nodes: start/stop/status of a real process over SSH', () => {
   it('adds a node (key encrypted, never printed), starts, checks, stops a process; the last status is kept', async () => {
     const pidFile = join(work, 'worker.pid');
-    const add = await cmq(['nodes', 'add', 'n1', '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint,
-      '--start-cmd', `sleep 300 >/dev/null 2>&1 & echo $! > ${pidFile}; echo started`,
-      '--status-cmd', `if [ -f ${pidFile} ] && kill -0 "$(cat ${pidFile})" 2>/dev/null; then echo running; else echo stopped; exit 3; fi`,
-      '--stop-cmd', `kill "$(cat ${pidFile})" && rm ${pidFile} && echo stopped`]);
+    const add = await cmq([
+      'nodes',
+      'add',
+      'n1',
+      '--address',
+      '127.0.0.1',
+      '--port',
+      String(sshd.port),
+      '--user',
+      sshd.user,
+      '--key-file',
+      sshd.clientKey.privatePath,
+      '--host-key',
+      sshd.hostKey.fingerprint,
+      '--start-cmd',
+      `sleep 300 >/dev/null 2>&1 & echo $! > ${pidFile}; echo started`,
+      '--status-cmd',
+      `if [ -f ${pidFile} ] && kill -0 "$(cat ${pidFile})" 2>/dev/null; then echo running; else echo stopped; exit 3; fi`,
+      '--stop-cmd',
+      `kill "$(cat ${pidFile})" && rm ${pidFile} && echo stopped`,
+    ]);
     expect(add).toMatchObject({ code: 0, stdout: 'added node n1\n' });
     const { rows } = await pipe.pool.query<{ private_key: string }>("SELECT private_key FROM nodes WHERE name = 'n1'");
     expect(rows[0]?.private_key).toMatch(/^v1:k1:/);
@@ -138,8 +230,17 @@ describe('nodes: start/stop/status of a real process over SSH', () => {
 
     const status = await cmq(['nodes', 'status', 'n1', '--wait', '--timeout', '30']);
     expect(status.code).toBe(0);
-    const listed = JSON.parse(lines((await cmq(['nodes', 'list', '--json'])).stdout)[0] ?? '') as Record<string, unknown>;
-    expect(listed).toMatchObject({ name: 'n1', active: true, last_action: 'status', last_exit_code: 0, last_output: 'running\n' });
+    const listed = JSON.parse(lines((await cmq(['nodes', 'list', '--json'])).stdout)[0] ?? '') as Record<
+      string,
+      unknown
+    >;
+    expect(listed).toMatchObject({
+      name: 'n1',
+      active: true,
+      last_action: 'status',
+      last_exit_code: 0,
+      last_output: 'running\n',
+    });
     expect(listed).not.toHaveProperty('private_key');
 
     const stop = await cmq(['nodes', 'stop', 'n1', '--wait', '--timeout', '30']);
@@ -158,12 +259,43 @@ describe('nodes: start/stop/status of a real process over SSH', () => {
 
   it('an inactive node is not started; node actions of another tenant are refused; remove forgets the node', async () => {
     const marker = join(work, 'inactive-started');
-    const add = await cmq(['nodes', 'add', 'n2', '--inactive', '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--start-cmd', `touch ${marker}`, '--stop-cmd', 'true', '--status-cmd', 'true']);
+    const add = await cmq([
+      'nodes',
+      'add',
+      'n2',
+      '--inactive',
+      '--address',
+      '127.0.0.1',
+      '--port',
+      String(sshd.port),
+      '--user',
+      sshd.user,
+      '--key-file',
+      sshd.clientKey.privatePath,
+      '--host-key',
+      sshd.hostKey.fingerprint,
+      '--start-cmd',
+      `touch ${marker}`,
+      '--stop-cmd',
+      'true',
+      '--status-cmd',
+      'true',
+    ]);
     expect(add.code).toBe(0);
     const start = await cmq(['nodes', 'start', 'n2', '--wait', '--timeout', '30']);
     expect(start.code).toBe(1);
     expect(start.stdout).toContain('node n2 is inactive');
-    const foreign = await cmq(['call', 'node.start', '--tenant', TENANT, '--args', '{"node":"n1"}', '--wait', '--timeout', '30']);
+    const foreign = await cmq([
+      'call',
+      'node.start',
+      '--tenant',
+      TENANT,
+      '--args',
+      '{"node":"n1"}',
+      '--wait',
+      '--timeout',
+      '30',
+    ]);
     expect(foreign.code).toBe(1);
     expect(foreign.stdout).toContain('node actions belong to tenant cmq-platform');
     expect(existsSync(marker)).toBe(false);
@@ -172,11 +304,35 @@ describe('nodes: start/stop/status of a real process over SSH', () => {
   });
 
   it('a node command printing a NUL byte: its status is kept, the NUL written \\u0000', async () => {
-    const add = await cmq(['nodes', 'add', 'n3', '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--start-cmd', 'true', '--stop-cmd', 'true', '--status-cmd', "printf 'up\\000\\n'"]);
+    const add = await cmq([
+      'nodes',
+      'add',
+      'n3',
+      '--address',
+      '127.0.0.1',
+      '--port',
+      String(sshd.port),
+      '--user',
+      sshd.user,
+      '--key-file',
+      sshd.clientKey.privatePath,
+      '--host-key',
+      sshd.hostKey.fingerprint,
+      '--start-cmd',
+      'true',
+      '--stop-cmd',
+      'true',
+      '--status-cmd',
+      "printf 'up\\000\\n'",
+    ]);
     expect(add.code).toBe(0);
     const status = await cmq(['nodes', 'status', 'n3', '--wait', '--timeout', '30']);
     expect(status.code).toBe(0);
-    expect(JSON.parse((await cmq(['nodes', 'show', 'n3'])).stdout)).toMatchObject({ name: 'n3', last_exit_code: 0, last_output: 'up\\u0000\n' });
+    expect(JSON.parse((await cmq(['nodes', 'show', 'n3'])).stdout)).toMatchObject({
+      name: 'n3',
+      last_exit_code: 0,
+      last_output: 'up\\u0000\n',
+    });
     expect((await cmq(['nodes', 'remove', 'n3'])).code).toBe(0);
   });
 
@@ -196,14 +352,39 @@ describe('passive mode refuses node actions', () => {
   });
 
   it('node.start is refused at intake, or ends rejected when it got in, with the reason naming provisioning.cfg mode; nothing runs', async () => {
-    passive = await Pipeline.create({ config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8', mode: 'passive' } } });
+    passive = await Pipeline.create({
+      config: { 'km-client.cfg': {}, 'provisioning.cfg': { SOURCE_CIDR: '127.0.0.0/8', mode: 'passive' } },
+    });
     await keyring(passive.dir);
     passive.start('publisher');
     passive.start('subscriber');
     await passive.running('publisher', 'main');
     await passive.running('subscriber', 'default');
     const marker = join(work, 'passive-started');
-    const add = await cmq(['nodes', 'add', 'p1', '--address', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--key-file', sshd.clientKey.privatePath, '--host-key', sshd.hostKey.fingerprint, '--start-cmd', `touch ${marker}`, '--stop-cmd', 'true', '--status-cmd', 'true'], passive.dir);
+    const add = await cmq(
+      [
+        'nodes',
+        'add',
+        'p1',
+        '--address',
+        '127.0.0.1',
+        '--port',
+        String(sshd.port),
+        '--user',
+        sshd.user,
+        '--key-file',
+        sshd.clientKey.privatePath,
+        '--host-key',
+        sshd.hostKey.fingerprint,
+        '--start-cmd',
+        `touch ${marker}`,
+        '--stop-cmd',
+        'true',
+        '--status-cmd',
+        'true',
+      ],
+      passive.dir,
+    );
     expect(add.code).toBe(0);
     const start = await cmq(['nodes', 'start', 'p1', '--wait', '--timeout', '30'], passive.dir);
     expect(start.code).not.toBe(0);
@@ -212,7 +393,10 @@ describe('passive mode refuses node actions', () => {
     // A row inserted without the intake check (an older requester) is rejected by the subscriber.
     const [id = ''] = await passive.submit([{ type: 'node.start', tenant: 'cmq-platform', args: { node: 'p1' } }]);
     await passive.allFinal(30_000, [id]);
-    const { rows } = await passive.pool.query<{ state: string; error: string }>('SELECT state, error FROM actions WHERE id = $1', [id]);
+    const { rows } = await passive.pool.query<{ state: string; error: string }>(
+      'SELECT state, error FROM actions WHERE id = $1',
+      [id],
+    );
     expect(rows[0]?.state).toBe('rejected');
     expect(rows[0]?.error).toContain('provisioning.cfg mode=passive refuses node.start');
     expect(existsSync(marker)).toBe(false);

@@ -78,13 +78,16 @@ describe('init/cmq-workers against a PREFIX install', () => {
   let db: string;
   let cmqUid: number;
   let impostor: ChildProcess | undefined;
-  const init = (action: string): ReturnType<typeof run> => run(join(p.initd, 'cmq-workers'), [action], { timeoutMs: 60_000 });
+  const init = (action: string): ReturnType<typeof run> =>
+    run(join(p.initd, 'cmq-workers'), [action], { timeoutMs: 60_000 });
   const pidOf = (proc: string): number => Number(readFileSync(join(p.run, `${proc}.pid`), 'utf8').trim());
 
   beforeAll(async () => {
-    if (process.getuid?.() !== 0) throw new Error('the init script test runs as root (it creates user cmq and switches to it)');
+    if (process.getuid?.() !== 0)
+      throw new Error('the init script test runs as root (it creates user cmq and switches to it)');
     for (const main of ['packages/cli', 'services/publisher', 'services/subscriber', 'services/pinger']) {
-      if (!existsSync(join(REPO, main, 'dist', 'main.js'))) throw new Error(`${main}/dist/main.js is missing: run 'npm run build' first`);
+      if (!existsSync(join(REPO, main, 'dist', 'main.js')))
+        throw new Error(`${main}/dist/main.js is missing: run 'npm run build' first`);
     }
     // mkdtemp makes a 0700 directory: user cmq must be able to traverse to its files.
     const root = await mkdtemp(join(tmpdir(), 'cmq-init-'));
@@ -96,7 +99,8 @@ describe('init/cmq-workers against a PREFIX install', () => {
     await mkdir(p.config, { recursive: true });
     await writeFile(join(p.config, 'worker.properties'), `db.database=${db}\n`);
     const own = `log.dir=${p.log}\nmetrics.dir=${join(p.root, 'state', 'metrics')}\nshutdown.drain_timeout=${DRAIN_S}s\nheartbeat.interval=1s\n`;
-    for (const file of ['publisher', 'subscriber', 'pinger']) await writeFile(join(p.config, `${file}.properties`), own);
+    for (const file of ['publisher', 'subscriber', 'pinger'])
+      await writeFile(join(p.config, `${file}.properties`), own);
     await writeFile(join(p.config, 'subscriber-second.properties'), `${own}queues=monitor,control\n`);
 
     const install = await run(join(REPO, 'scripts', 'install.sh'), [], { env: installEnv(p), timeoutMs: 180_000 });
@@ -116,7 +120,9 @@ describe('init/cmq-workers against a PREFIX install', () => {
 
   it('installed the production tree, the wrappers, the samples and the defaults, keeping edited files', async () => {
     const wrapper = await readFile(join(p.prefix, 'bin', 'cmq-subscriber'), 'utf8');
-    expect(wrapper).toMatch(new RegExp(`^exec '/[^']*node' '${p.prefix}/services/subscriber/dist/main\\.js' "\\$@"$`, 'm'));
+    expect(wrapper).toMatch(
+      new RegExp(`^exec '/[^']*node' '${p.prefix}/services/subscriber/dist/main\\.js' "\\$@"$`, 'm'),
+    );
     for (const bin of ['cmq', 'cmq-publisher', 'cmq-subscriber', 'cmq-pinger']) {
       expect((await stat(join(p.prefix, 'bin', bin))).mode & 0o111).toBeTruthy();
     }
@@ -133,7 +139,9 @@ describe('init/cmq-workers against a PREFIX install', () => {
     const defaults = await readFile(p.defaults, 'utf8');
     expect(defaults).toContain(`PREFIX='${p.prefix}'`);
     expect(defaults).toContain(`DRAIN_TIMEOUT=${DRAIN_S}`);
-    expect(await readFile(join(p.initd, 'cmq-workers'), 'utf8')).toContain(`CMQ_DEFAULTS=\${CMQ_DEFAULTS:-${p.defaults}}`);
+    expect(await readFile(join(p.initd, 'cmq-workers'), 'utf8')).toContain(
+      `CMQ_DEFAULTS=\${CMQ_DEFAULTS:-${p.defaults}}`,
+    );
     const dirs = await Promise.all([p.log, join(p.log, 'tenants'), p.run].map((d) => stat(d)));
     for (const d of dirs) expect(d.uid).toBe(cmqUid);
   });
@@ -145,7 +153,8 @@ describe('init/cmq-workers against a PREFIX install', () => {
     expect(`${r.stdout}${r.stderr}`).toBe('');
     expect(r.code).toBe(0);
     // systemd's stop timeout follows DRAIN_TIMEOUT (plus room), as the init script's does.
-    for (const f of files.filter((n) => n.endsWith('.service'))) expect([f, /^TimeoutStopSec=(\d+)$/m.exec(await readFile(f, 'utf8'))?.[1]]).toEqual([f, String(DRAIN_S + 10)]);
+    for (const f of files.filter((n) => n.endsWith('.service')))
+      expect([f, /^TimeoutStopSec=(\d+)$/m.exec(await readFile(f, 'utf8'))?.[1]]).toEqual([f, String(DRAIN_S + 10)]);
   });
 
   it('status before start: 3, every process stopped', async () => {
@@ -162,7 +171,11 @@ describe('init/cmq-workers against a PREFIX install', () => {
     expect(r.code).toBe(0);
     for (const proc of PROCS) {
       const log = join(p.log, `${proc}.log`);
-      await waitFor(() => existsSync(log) && readFileSync(log, 'utf8').includes('"msg":"state running"'), 30_000, `${proc} running`);
+      await waitFor(
+        () => existsSync(log) && readFileSync(log, 'utf8').includes('"msg":"state running"'),
+        30_000,
+        `${proc} running`,
+      );
       expect([log, (await stat(log)).mode & 0o007]).toEqual([log, 0]);
     }
     const status = await init('status');
@@ -191,7 +204,11 @@ describe('init/cmq-workers against a PREFIX install', () => {
     for (const proc of PROCS) {
       expect(existsSync(join(p.log, `${proc}.log.1`))).toBe(true);
       const log = join(p.log, `${proc}.log`);
-      await waitFor(() => existsSync(log) && readFileSync(log, 'utf8').includes('reopened'), 15_000, `${proc} to reopen its log`);
+      await waitFor(
+        () => existsSync(log) && readFileSync(log, 'utf8').includes('reopened'),
+        15_000,
+        `${proc} to reopen its log`,
+      );
     }
     expect((await init('status')).code).toBe(0);
   });
@@ -204,7 +221,11 @@ describe('init/cmq-workers against a PREFIX install', () => {
     expect(r.stdout).toMatch(/^publisher \(main\): running/m);
     // The pid reused by another process of user cmq (the local driver's sshd, a tenant's command):
     // not taken for the subscriber, and (next test) never signalled by stop.
-    impostor = spawn('sleep', ['300'], { uid: cmqUid, gid: Number((await run('id', ['-g', 'cmq'])).stdout.trim()), stdio: 'ignore' });
+    impostor = spawn('sleep', ['300'], {
+      uid: cmqUid,
+      gid: Number((await run('id', ['-g', 'cmq'])).stdout.trim()),
+      stdio: 'ignore',
+    });
     await writeFile(join(p.run, 'subscriber-second.pid'), `${impostor.pid}\n`);
     r = await init('status');
     expect(r.code).toBe(1);
@@ -240,10 +261,18 @@ describe('init/cmq-workers against a PREFIX install', () => {
     expect(backup.code).toBe(0);
     const [name] = await readdir(target);
     const members = (await run('tar', ['-tzf', join(target, name as string, 'tree.tar.gz')])).stdout.split('\n');
-    expect(members).toEqual(expect.arrayContaining(['prefix/bin/cmq-publisher', 'config/worker.properties', 'config/subscriber-second.properties']));
+    expect(members).toEqual(
+      expect.arrayContaining([
+        'prefix/bin/cmq-publisher',
+        'config/worker.properties',
+        'config/subscriber-second.properties',
+      ]),
+    );
     expect(members.filter((m) => m.endsWith('.log'))).toEqual([]);
 
-    const restore = await run(join(p.prefix, 'scripts', 'restore.sh'), [join(target, name as string), '--no-tree'], { env });
+    const restore = await run(join(p.prefix, 'scripts', 'restore.sh'), [join(target, name as string), '--no-tree'], {
+      env,
+    });
     expect(restore.code).toBe(0);
     const kept = /kept as (\S+):/.exec(restore.stdout)?.[1];
     expect(kept).toMatch(new RegExp(`^${db}_pre_`));
@@ -267,7 +296,9 @@ describe('init/cmq-workers against a PREFIX install', () => {
     const r = await run(join(REPO, 'scripts', 'install.sh'), [], { env, timeoutMs: 180_000 });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`kept existing ${join(p.config, 'worker.properties')}`);
-    expect(await readFile(join(p.units, 'cmq-publisher.service'), 'utf8')).toMatch(new RegExp(`^TimeoutStopSec=${DRAIN_S + 10}$`, 'm'));
+    expect(await readFile(join(p.units, 'cmq-publisher.service'), 'utf8')).toMatch(
+      new RegExp(`^TimeoutStopSec=${DRAIN_S + 10}$`, 'm'),
+    );
     expect(await readFile(p.defaults, 'utf8')).toContain('# edited by the operator');
     expect(await readFile(join(p.config, 'worker.properties'), 'utf8')).toBe(`db.database=${db}\n`);
     expect(existsSync(join(p.prefix, 'left-over-from-old-release.js'))).toBe(false);

@@ -15,7 +15,10 @@ function promtool(): string {
   try {
     return execFileSync('sh', ['-c', 'command -v promtool']).toString().trim();
   } catch {
-    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'prometheus'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'prometheus'], {
+      stdio: 'ignore',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     return '/usr/bin/promtool';
   }
 }
@@ -34,7 +37,8 @@ function parse(text: string): Map<string, number> {
 
 function sum(samples: Map<string, number>, name: string, ...labels: string[]): number {
   let total = 0;
-  for (const [key, value] of samples) if (key.startsWith(`${name}{`) && labels.every((l) => key.includes(l))) total += value;
+  for (const [key, value] of samples)
+    if (key.startsWith(`${name}{`) && labels.every((l) => key.includes(l))) total += value;
   return total;
 }
 
@@ -71,7 +75,11 @@ it('each process writes a .prom file that parses as Prometheus text, and its cou
   await pipe.allFinal(30_000);
   const metricsDir = join(pipe.dir, 'metrics');
   const pingerFile = join(metricsDir, 'pinger-main.prom');
-  await waitFor(() => existsSync(pingerFile) && readFileSync(pingerFile, 'utf8').includes('cmq_canary_latency_seconds{'), 30_000, 'a canary latency in the pinger metrics');
+  await waitFor(
+    () => existsSync(pingerFile) && readFileSync(pingerFile, 'utf8').includes('cmq_canary_latency_seconds{'),
+    30_000,
+    'a canary latency in the pinger metrics',
+  );
   // The pinger first: its last metrics must still see the subscriber's heartbeat, which the
   // subscriber removes when it stops.
   pinger.kill('SIGTERM');
@@ -88,7 +96,10 @@ it('each process writes a .prom file that parses as Prometheus text, and its cou
     expect([file, statSync(file).mode & 0o777]).toEqual([file, 0o644]);
   }
   const sub = parse(readFileSync(files[1] as string, 'utf8'));
-  const states = await pipe.pool.query<{ state: string; n: number }>("SELECT state, count(*)::int AS n FROM actions WHERE tenant_id = $1 GROUP BY state", [tenant]);
+  const states = await pipe.pool.query<{ state: string; n: number }>(
+    'SELECT state, count(*)::int AS n FROM actions WHERE tenant_id = $1 GROUP BY state',
+    [tenant],
+  );
   const byState = Object.fromEntries(states.rows.map((r) => [r.state, r.n]));
   expect(byState).toEqual({ succeeded: 34, dead: 5 });
   // Canaries (tenant cmq-canary) are noop-free pings: count noop outcomes only.
@@ -99,14 +110,18 @@ it('each process writes a .prom file that parses as Prometheus text, and its cou
   expect(sub.get('cmq_actions_in_flight{service="subscriber",name="default"}')).toBe(0);
 
   const pub = parse(readFileSync(files[0] as string, 'utf8'));
-  const pings = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE to_state = 'queued'");
+  const pings = await pipe.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'queued'",
+  );
   expect(sum(pub, 'cmq_relay_published_total')).toBe(pings.rows[0]?.n);
   expect(sum(pub, 'cmq_relay_window', 'family="control"')).toBe(1000);
 
   const ping = parse(readFileSync(files[2] as string, 'utf8'));
   expect(sum(ping, 'cmq_live_subscribers', 'family="control"')).toBe(1);
   expect(sum(ping, 'cmq_dependency_up')).toBe(3);
-  const ages = [...ping.entries()].filter(([k]) => k.startsWith('cmq_heartbeat_age_seconds{') && k.includes('process="subscriber:default@'));
+  const ages = [...ping.entries()].filter(
+    ([k]) => k.startsWith('cmq_heartbeat_age_seconds{') && k.includes('process="subscriber:default@'),
+  );
   expect(ages).toHaveLength(1);
   expect(ages[0]?.[1]).toBeLessThan(5);
 }, 90_000);

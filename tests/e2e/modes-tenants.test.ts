@@ -11,7 +11,10 @@ import { waitFor } from '../helpers/wait';
 let pipe: Pipeline;
 
 function cmq(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), ...args, '--config-dir', pipe.dir], { env: { PATH: process.env.PATH }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), ...args, '--config-dir', pipe.dir], {
+    env: { PATH: process.env.PATH },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -25,15 +28,28 @@ function setMode(mode: string): void {
 }
 
 async function row(id: string): Promise<{ state: string; error: string | null }> {
-  const { rows } = await pipe.pool.query<{ state: string; error: string | null }>('SELECT state, error FROM actions WHERE id = $1', [id]);
+  const { rows } = await pipe.pool.query<{ state: string; error: string | null }>(
+    'SELECT state, error FROM actions WHERE id = $1',
+    [id],
+  );
   return rows[0] as { state: string; error: string | null };
 }
 
 const REFUSES = {
-  passive: { 'server.launch': 'provisioning.cfg mode=passive refuses server.launch (provisioning actions need mode=dynamic)', 'node.start': 'provisioning.cfg mode=passive refuses node.start (node actions need mode=static or mode=dynamic)' },
-  static: { 'server.launch': 'provisioning.cfg mode=static refuses server.launch (provisioning actions need mode=dynamic)' },
+  passive: {
+    'server.launch': 'provisioning.cfg mode=passive refuses server.launch (provisioning actions need mode=dynamic)',
+    'node.start': 'provisioning.cfg mode=passive refuses node.start (node actions need mode=static or mode=dynamic)',
+  },
+  static: {
+    'server.launch': 'provisioning.cfg mode=static refuses server.launch (provisioning actions need mode=dynamic)',
+  },
 } as const;
-const ARGS: Record<string, string> = { 'server.launch': '{"account":"1"}', 'node.start': '{"node":"n1"}', noop: '{}', ping: '{}' };
+const ARGS: Record<string, string> = {
+  'server.launch': '{"account":"1"}',
+  'node.start': '{"node":"n1"}',
+  noop: '{}',
+  ping: '{}',
+};
 
 beforeAll(async () => {
   pipe = await Pipeline.create({ config: { 'provisioning.cfg': { mode: 'passive' } } });
@@ -58,7 +74,10 @@ describe('operating modes', () => {
       expect(res.code).toBe(2);
       expect(res.stderr).toContain(reason);
     }
-    const bulk = await cmq(['call', '--stdin'], `{"type":"noop","tenant":"t1"}\n{"type":"server.launch","tenant":"t1","args":{"account":"1"}}\n`);
+    const bulk = await cmq(
+      ['call', '--stdin'],
+      `{"type":"noop","tenant":"t1"}\n{"type":"server.launch","tenant":"t1","args":{"account":"1"}}\n`,
+    );
     expect(bulk.code).toBe(2);
     expect(bulk.stderr).toContain(`line 2: ${REFUSES.passive['server.launch']}`);
     expect(bulk.stderr).toContain('nothing inserted');
@@ -80,11 +99,18 @@ describe('operating modes', () => {
 
   it('the subscriber (mode=passive) rejects a claimed action its mode refuses, with the reason; a final state', async () => {
     setMode('dynamic');
-    const ids = await Promise.all(['server.launch', 'node.start'].map(async (type) => (await cmq(['call', type, '--tenant', 't2', '--args', ARGS[type] as string])).stdout.trim()));
+    const ids = await Promise.all(
+      ['server.launch', 'node.start'].map(async (type) =>
+        (await cmq(['call', type, '--tenant', 't2', '--args', ARGS[type] as string])).stdout.trim(),
+      ),
+    );
     await pipe.allFinal(30_000, ids);
     expect(await row(ids[0] as string)).toEqual({ state: 'rejected', error: REFUSES.passive['server.launch'] });
     expect(await row(ids[1] as string)).toEqual({ state: 'rejected', error: REFUSES.passive['node.start'] });
-    const { rows } = await pipe.pool.query('SELECT count(*)::int AS n FROM action_events WHERE action_id = ANY($1::bigint[]) AND to_state = \'rejected\'', [ids]);
+    const { rows } = await pipe.pool.query(
+      "SELECT count(*)::int AS n FROM action_events WHERE action_id = ANY($1::bigint[]) AND to_state = 'rejected'",
+      [ids],
+    );
     expect(rows[0]).toEqual({ n: 2 });
   });
 });
@@ -119,18 +145,30 @@ describe('tenants disable|enable', () => {
 });
 
 describe('direct intake (requests published straight onto cmq.actions)', () => {
-  it('a type the subscriber\'s mode refuses, and a disabled tenant\'s request, are dead-lettered with the reason', async () => {
+  it("a type the subscriber's mode refuses, and a disabled tenant's request, are dead-lettered with the reason", async () => {
     expect((await cmq(['tenants', 'disable', 't2'])).code).toBe(0);
     const conn = await brokerConnection(pipe.vhost);
     const ch = await conn.createConfirmChannel();
-    ch.publish('cmq.actions', 'provision.server.launch.t1', Buffer.from(JSON.stringify({ tenant: 't1', type: 'server.launch', args: { account: '1' } })));
+    ch.publish(
+      'cmq.actions',
+      'provision.server.launch.t1',
+      Buffer.from(JSON.stringify({ tenant: 't1', type: 'server.launch', args: { account: '1' } })),
+    );
     ch.publish('cmq.actions', 'control.noop.t2', Buffer.from(JSON.stringify({ tenant: 't2', type: 'noop', args: {} })));
     await ch.waitForConfirms();
     await conn.close();
-    const reasons = async (): Promise<string[]> => (await listDead(pipe.pool, { limit: 100 })).filter((d) => d.id.startsWith('m')).map((d) => d.reason);
+    const reasons = async (): Promise<string[]> =>
+      (await listDead(pipe.pool, { limit: 100 })).filter((d) => d.id.startsWith('m')).map((d) => d.reason);
     await waitFor(async () => (await reasons()).length >= 2, 20_000, 'two dead messages');
-    expect((await reasons()).sort()).toEqual([REFUSES.passive['server.launch'], 'tenant: tenant "t2" is disabled (`cmq tenants enable t2`)']);
-    expect(await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE type = 'server.launch' AND tenant_id = 't1' AND state <> 'rejected'")).toMatchObject({ rows: [{ n: 0 }] });
+    expect((await reasons()).sort()).toEqual([
+      REFUSES.passive['server.launch'],
+      'tenant: tenant "t2" is disabled (`cmq tenants enable t2`)',
+    ]);
+    expect(
+      await pipe.pool.query(
+        "SELECT count(*)::int AS n FROM actions WHERE type = 'server.launch' AND tenant_id = 't1' AND state <> 'rejected'",
+      ),
+    ).toMatchObject({ rows: [{ n: 0 }] });
     await cmq(['tenants', 'enable', 't2']);
   });
 });

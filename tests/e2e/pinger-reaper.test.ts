@@ -35,7 +35,9 @@ afterAll(async () => {
 });
 
 async function runningBy(): Promise<Map<string, string[]>> {
-  const { rows } = await pipe.pool.query<{ worker: string; ids: string[] }>("SELECT worker, array_agg(id::text ORDER BY id) AS ids FROM actions WHERE state = 'running' GROUP BY worker");
+  const { rows } = await pipe.pool.query<{ worker: string; ids: string[] }>(
+    "SELECT worker, array_agg(id::text ORDER BY id) AS ids FROM actions WHERE state = 'running' GROUP BY worker",
+  );
   return new Map(rows.map((r) => [r.worker, r.ids]));
 }
 
@@ -44,9 +46,16 @@ it('SIGSTOP a subscriber holding running actions: the pinger reaps them once its
   const a = pipe.start('subscriber', [], { CMQ_SUBSCRIBER_NAME: 'a' });
   const b = pipe.start('subscriber', [], { CMQ_SUBSCRIBER_NAME: 'b' });
   pipe.start('pinger');
-  await Promise.all([pipe.running('publisher', 'main'), pipe.running('subscriber', 'a'), pipe.running('subscriber', 'b'), pipe.running('pinger', 'main')]);
+  await Promise.all([
+    pipe.running('publisher', 'main'),
+    pipe.running('subscriber', 'a'),
+    pipe.running('subscriber', 'b'),
+    pipe.running('pinger', 'main'),
+  ]);
 
-  const ids = await pipe.submit(Array.from({ length: 8 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 3_000, count: true } })));
+  const ids = await pipe.submit(
+    Array.from({ length: 8 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 3_000, count: true } })),
+  );
   await waitFor(async () => [...(await runningBy()).values()].flat().length === 8, 15_000, '8 actions running');
   const [victimLabel, victimIds] = [...(await runningBy()).entries()][0] as [string, string[]];
   const victim = [a, b].find((p) => victimLabel.endsWith(`:${p.pid}`)) as Spawned;
@@ -59,25 +68,34 @@ it('SIGSTOP a subscriber holding running actions: the pinger reaps them once its
   await pipe.allFinal(30_000, ids);
   const reapedAfter = Date.now() - stoppedAt;
   expect(await pipe.states()).toEqual({ succeeded: 8 });
-  const { rows } = await pipe.pool.query<{ id: string; worker: string }>('SELECT id::text, worker FROM actions WHERE id = ANY($1::bigint[])', [victimIds]);
+  const { rows } = await pipe.pool.query<{ id: string; worker: string }>(
+    'SELECT id::text, worker FROM actions WHERE id = ANY($1::bigint[])',
+    [victimIds],
+  );
   for (const r of rows) expect(r.worker).toMatch(new RegExp(`:${survivor.pid}$`));
-  const reaps = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE action_id = ANY($1::bigint[]) AND from_state = 'running' AND to_state = 'pending' AND reason = $2", [
-    victimIds,
-    `reaped: worker ${victimLabel} stopped heartbeating`,
-  ]);
+  const reaps = await pipe.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM action_events WHERE action_id = ANY($1::bigint[]) AND from_state = 'running' AND to_state = 'pending' AND reason = $2",
+    [victimIds, `reaped: worker ${victimLabel} stopped heartbeating`],
+  );
   expect(reaps.rows[0]?.n).toBe(victimIds.length);
   expect(reapedAfter).toBeGreaterThan(3_000);
-  const history = await pipe.pool.query<{ n: number }>("SELECT coalesce(sum((summary->>'reaped_last_interval')::int), 0)::int AS n FROM pinger_history");
+  const history = await pipe.pool.query<{ n: number }>(
+    "SELECT coalesce(sum((summary->>'reaped_last_interval')::int), 0)::int AS n FROM pinger_history",
+  );
   expect(history.rows[0]?.n).toBe(victimIds.length);
 
   // SIGCONT: the frozen worker's handlers finish (each action's run counter reaches 2) and it
   // tries to commit; the fenced commit refuses, so each action keeps one `succeeded`.
   victim.kill('SIGCONT');
   frozen = undefined;
-  await waitFor(async () => {
-    const runs = await redis.hgetall(`cmq:noop:runs:${tenant}`);
-    return victimIds.every((id) => runs[id] === '2');
-  }, 15_000, 'the frozen worker finishing its runs');
+  await waitFor(
+    async () => {
+      const runs = await redis.hgetall(`cmq:noop:runs:${tenant}`);
+      return victimIds.every((id) => runs[id] === '2');
+    },
+    15_000,
+    'the frozen worker finishing its runs',
+  );
   await new Promise((r) => setTimeout(r, 2_000));
   const events = await pipe.pool.query<{ action_id: string; succeeded: number; reaped: number }>(
     `SELECT action_id::text, count(*) FILTER (WHERE to_state = 'succeeded')::int AS succeeded,
@@ -86,10 +104,17 @@ it('SIGSTOP a subscriber holding running actions: the pinger reaps them once its
     [ids],
   );
   for (const e of events.rows) {
-    expect({ id: e.action_id, succeeded: e.succeeded, reaped: e.reaped }).toEqual({ id: e.action_id, succeeded: 1, reaped: victimIds.includes(e.action_id) ? 1 : 0 });
+    expect({ id: e.action_id, succeeded: e.succeeded, reaped: e.reaped }).toEqual({
+      id: e.action_id,
+      succeeded: 1,
+      reaped: victimIds.includes(e.action_id) ? 1 : 0,
+    });
   }
   expect(await pipe.states()).toEqual({ succeeded: 8 });
-  const final = await pipe.pool.query<{ id: string; worker: string }>('SELECT id::text, worker FROM actions WHERE id = ANY($1::bigint[])', [victimIds]);
+  const final = await pipe.pool.query<{ id: string; worker: string }>(
+    'SELECT id::text, worker FROM actions WHERE id = ANY($1::bigint[])',
+    [victimIds],
+  );
   for (const r of final.rows) expect(r.worker).toMatch(new RegExp(`:${survivor.pid}$`));
   expect(victim.alive()).toBe(true);
 }, 60_000);

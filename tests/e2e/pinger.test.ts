@@ -38,7 +38,11 @@ it('the pinger writes a summary: canary latency for a consumed family, lost for 
   pipe.start('publisher');
   const subscriber = pipe.start('subscriber');
   const pinger = pipe.start('pinger');
-  await Promise.all([pipe.running('publisher', 'main'), pipe.running('subscriber', 'default'), pipe.running('pinger', 'main')]);
+  await Promise.all([
+    pipe.running('publisher', 'main'),
+    pipe.running('subscriber', 'default'),
+    pipe.running('pinger', 'main'),
+  ]);
 
   await waitFor(async () => (await summary())?.families.control.canary.state === 'ok', 20_000, 'the control canary ok');
   const s = (await summary()) as PingerSummary;
@@ -61,17 +65,25 @@ it('the pinger writes a summary: canary latency for a consumed family, lost for 
 
   // No subscriber consumes provision: its canary waits in the queue until canary.timeout, is
   // then reported lost and cancelled; the queue shows the message.
-  await waitFor(async () => (await summary())?.families.provision.canary.state === 'lost', 10_000, 'the provision canary lost');
+  await waitFor(
+    async () => (await summary())?.families.provision.canary.state === 'lost',
+    10_000,
+    'the provision canary lost',
+  );
   const lost = (await summary()) as PingerSummary;
   expect(lost.families.provision.canary.latency_ms).toBeNull();
   expect(lost.families.provision.broker_depth).toBeGreaterThanOrEqual(1);
   // Control's canaries still come back meanwhile: a later one than the first read's is ok (the
   // state of the moment may be pending: a newer canary in flight, the last latency kept).
   const firstOk = s.families.control.canary.sent_at;
-  await waitFor(async () => {
-    const c = (await summary())?.families.control.canary;
-    return c?.state === 'ok' && c.sent_at !== firstOk;
-  }, 5_000, 'a later control canary ok');
+  await waitFor(
+    async () => {
+      const c = (await summary())?.families.control.canary;
+      return c?.state === 'ok' && c.sent_at !== firstOk;
+    },
+    5_000,
+    'a later control canary ok',
+  );
   const cancelled = await pipe.pool.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM actions a JOIN action_events e ON e.action_id = a.id WHERE a.tenant_id = 'cmq-canary' AND a.family = 'provision' AND a.state = 'cancelled' AND e.reason LIKE 'canary lost%'",
   );
@@ -79,7 +91,11 @@ it('the pinger writes a summary: canary latency for a consumed family, lost for 
 
   // A tick writes its summary to Redis before its history row.
   const history = async (): Promise<{ n: number; pinger: string } | undefined> =>
-    (await pipe.pool.query<{ n: number; pinger: string }>('SELECT count(*)::int AS n, max(pinger) AS pinger FROM pinger_history')).rows[0];
+    (
+      await pipe.pool.query<{ n: number; pinger: string }>(
+        'SELECT count(*)::int AS n, max(pinger) AS pinger FROM pinger_history',
+      )
+    ).rows[0];
   await waitFor(async () => ((await history())?.n ?? 0) >= 3, 5_000, 'three summaries in pinger_history');
   expect((await history())?.pinger).toBe(s.pinger);
 

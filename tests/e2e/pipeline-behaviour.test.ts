@@ -12,17 +12,32 @@ let expiring: string[];
 type Event = { from_state: string | null; to_state: string; at: Date; reason: string | null };
 
 async function events(id: string): Promise<Event[]> {
-  const { rows } = await pipe.pool.query<Event>('SELECT from_state, to_state, at, reason FROM action_events WHERE action_id = $1 ORDER BY id', [id]);
+  const { rows } = await pipe.pool.query<Event>(
+    'SELECT from_state, to_state, at, reason FROM action_events WHERE action_id = $1 ORDER BY id',
+    [id],
+  );
   return rows;
 }
 
-async function row(id: string): Promise<{ state: string; attempts: number; error: string | null; created_at: Date; started_at: Date | null; not_before: Date }> {
-  const { rows } = await pipe.pool.query('SELECT state, attempts, error, created_at, started_at, not_before FROM actions WHERE id = $1', [id]);
+async function row(id: string): Promise<{
+  state: string;
+  attempts: number;
+  error: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  not_before: Date;
+}> {
+  const { rows } = await pipe.pool.query(
+    'SELECT state, attempts, error, created_at, started_at, not_before FROM actions WHERE id = $1',
+    [id],
+  );
   return rows[0] as never;
 }
 
 beforeAll(async () => {
-  pipe = await Pipeline.create({ config: { 'subscriber.properties': { 'retry.initial_delay': '300ms', max_body_bytes: 4096 } } });
+  pipe = await Pipeline.create({
+    config: { 'subscriber.properties': { 'retry.initial_delay': '300ms', max_body_bytes: 4096 } },
+  });
   await pipe.addTenants('t1');
   // Due to expire before anything runs: the services start after their expiry.
   expiring = await pipe.submit([{ type: 'noop', tenant: 't1', expires: new Date(Date.now() + 1_000).toISOString() }]);
@@ -46,7 +61,18 @@ it('a transient failure is retried with backoff and succeeds on the third attemp
   await pipe.allFinal(30_000, [id as string]);
   expect(await row(id as string)).toMatchObject({ state: 'succeeded', attempts: 3 });
   const ev = await events(id as string);
-  expect(ev.map((e) => e.to_state)).toEqual(['pending', 'queued', 'running', 'retrying', 'queued', 'running', 'retrying', 'queued', 'running', 'succeeded']);
+  expect(ev.map((e) => e.to_state)).toEqual([
+    'pending',
+    'queued',
+    'running',
+    'retrying',
+    'queued',
+    'running',
+    'retrying',
+    'queued',
+    'running',
+    'succeeded',
+  ]);
   const gap = (i: number): number => (ev[i + 2] as Event).at.getTime() - (ev[i] as Event).at.getTime();
   // retrying → (queued) → running: at least the jittered backoff (300 ms, then 600 ms, -20 %).
   expect(gap(3)).toBeGreaterThanOrEqual(240);
@@ -57,9 +83,17 @@ it('a transient failure is retried with backoff and succeeds on the third attemp
 it('a permanent failure ends dead at once; replay runs it again', async () => {
   const [id] = await pipe.submit([{ type: 'noop', tenant: 't1', args: { fail: 'permanent' } }]);
   await pipe.allFinal(20_000, [id as string]);
-  expect(await row(id as string)).toMatchObject({ state: 'dead', attempts: 1, error: 'noop failing permanently on purpose' });
+  expect(await row(id as string)).toMatchObject({
+    state: 'dead',
+    attempts: 1,
+    error: 'noop failing permanently on purpose',
+  });
   expect(await replayAllDead(pipe.pool, 't1', 'test')).toBe(1);
-  await waitFor(async () => (await events(id as string)).filter((e) => e.to_state === 'dead').length === 2, 20_000, 'a second run ending dead');
+  await waitFor(
+    async () => (await events(id as string)).filter((e) => e.to_state === 'dead').length === 2,
+    20_000,
+    'a second run ending dead',
+  );
   const ev = (await events(id as string)).map((e) => e.to_state);
   expect(ev).toEqual(['pending', 'queued', 'running', 'dead', 'pending', 'queued', 'running', 'dead']);
 });
@@ -93,18 +127,31 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
   send('control.noop.t1', JSON.stringify({ id: '9999999999999999999', tenant: 't1', type: 'noop', args: {} }));
   // What PostgreSQL cannot store (a NUL character, half a surrogate pair) in the arguments, the
   // tenant, the routing key: refused with the field named, never a database error retried forever.
-  send('guest.guest.exec.t1', JSON.stringify({ tenant: 't1', type: 'guest.exec', args: { guest: 'web1', command: 'echo a\u0000b' } }));
-  send('guest.guest.exec.t1', JSON.stringify({ tenant: 't1', type: 'guest.exec', args: { guest: 'web1', command: 'echo \ud800' } }));
+  send(
+    'guest.guest.exec.t1',
+    JSON.stringify({ tenant: 't1', type: 'guest.exec', args: { guest: 'web1', command: 'echo a\u0000b' } }),
+  );
+  send(
+    'guest.guest.exec.t1',
+    JSON.stringify({ tenant: 't1', type: 'guest.exec', args: { guest: 'web1', command: 'echo \ud800' } }),
+  );
   send('control.noop.t1', JSON.stringify({ tenant: 't1\u0000', type: 'noop', args: {} }));
   send('control.noop.t1\u0000', 'not json either');
   // A request whose AMQP messageId (its idempotency key) PostgreSQL cannot store.
-  ch.publish('cmq.actions', 'control.noop.t1', Buffer.from(JSON.stringify({ tenant: 't1', type: 'noop', args: {} })), { messageId: 'm\u0000' });
+  ch.publish('cmq.actions', 'control.noop.t1', Buffer.from(JSON.stringify({ tenant: 't1', type: 'noop', args: {} })), {
+    messageId: 'm\u0000',
+  });
   // A numeric id past 2^53 has lost digits in JSON.parse: refused, never read as another action's id.
   send('control.noop.t1', '{"id":9007199254740993,"tenant":"t1","type":"noop","args":{}}');
   await ch.waitForConfirms();
   const goodIds = await good;
   await pipe.allFinal(30_000, goodIds);
-  expect(await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [goodIds])).toMatchObject({ rows: [{ n: 50 }] });
+  expect(
+    await pipe.pool.query(
+      "SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'",
+      [goodIds],
+    ),
+  ).toMatchObject({ rows: [{ n: 50 }] });
 
   await waitFor(() => copies.length >= 13, 20_000, 'thirteen dead copies');
   const reasons = copies.map((m) => String(m.properties.headers?.['x-cmq-reason']));
@@ -130,7 +177,9 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
   expect(dead.find((d) => d.reason.startsWith('no action'))?.tenant).toBe('t1');
   // The routing key with a NUL is kept, the NUL written as \u0000.
   expect(dead.some((d) => d.routing_key === 'control.noop.t1\\u0000' && /^body is not JSON/.test(d.reason))).toBe(true);
-  expect((await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE type = 'guest.exec'")).rows[0]).toEqual({ n: 0 });
+  expect((await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE type = 'guest.exec'")).rows[0]).toEqual({
+    n: 0,
+  });
   expect(pipe.processes.every((p) => p.alive())).toBe(true);
   await conn.close();
 });
@@ -146,20 +195,34 @@ it('an outcome PostgreSQL refuses ends the action dead with the refusal; the out
   const retriesBefore = logLines(log).filter((l) => l.msg === 'database step failed; retrying').length;
   try {
     // Finishing together (same sleep, submitted together): their outcomes share commit batches.
-    const ids = await pipe.submit(Array.from({ length: 40 }, (_, i) => ({ type: 'noop', tenant: 't1', args: { sleep_ms: 300 }, ...(i === 20 ? { idempotency_key: 'refused-outcome' } : {}) })));
+    const ids = await pipe.submit(
+      Array.from({ length: 40 }, (_, i) => ({
+        type: 'noop',
+        tenant: 't1',
+        args: { sleep_ms: 300 },
+        ...(i === 20 ? { idempotency_key: 'refused-outcome' } : {}),
+      })),
+    );
     const refused = ids[20] as string;
     await pipe.allFinal(30_000, ids);
-    const others = await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND id <> $2 AND state = 'succeeded' AND attempts = 1", [ids, refused]);
+    const others = await pipe.pool.query(
+      "SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND id <> $2 AND state = 'succeeded' AND attempts = 1",
+      [ids, refused],
+    );
     expect(others.rows[0]).toEqual({ n: 39 });
     const r = await row(refused);
     expect(r).toMatchObject({ state: 'dead', attempts: 1 });
-    expect(r.error).toBe('its outcome (succeeded) could not be stored, PostgreSQL refused it: test refuses this outcome');
+    expect(r.error).toBe(
+      'its outcome (succeeded) could not be stored, PostgreSQL refused it: test refuses this outcome',
+    );
     expect((await events(refused)).map((e) => e.to_state)).toEqual(['pending', 'queued', 'running', 'dead']);
     expect((await listDead(pipe.pool, { limit: 100 })).some((d) => d.id === refused)).toBe(true);
     expect(pipe.processes.every((p) => p.alive())).toBe(true);
     // The refused batch was taken apart at once: no outcome went round the retry loop.
     expect(logLines(log).filter((l) => l.msg === 'database step failed; retrying').length).toBe(retriesBefore);
-    expect(logLines(log).some((l) => l.msg === 'outcome could not be stored; the action ends dead' && l.action === refused)).toBe(true);
+    expect(
+      logLines(log).some((l) => l.msg === 'outcome could not be stored; the action ends dead' && l.action === refused),
+    ).toBe(true);
   } finally {
     await pipe.pool.query('DROP TRIGGER refuse_outcome ON actions; DROP FUNCTION refuse_outcome()');
   }
@@ -171,10 +234,26 @@ it('a claim PostgreSQL refuses is dead-lettered naming the action; the claims ba
   await pipe.pool.query(`CREATE TRIGGER refuse_claim BEFORE UPDATE ON actions FOR EACH ROW
     WHEN (NEW.idempotency_key = 'refused-claim' AND NEW.state = 'running') EXECUTE FUNCTION refuse_claim()`);
   try {
-    const ids = await pipe.submit(Array.from({ length: 20 }, (_, i) => ({ type: 'noop', tenant: 't1', ...(i === 7 ? { idempotency_key: 'refused-claim' } : {}) })));
+    const ids = await pipe.submit(
+      Array.from({ length: 20 }, (_, i) => ({
+        type: 'noop',
+        tenant: 't1',
+        ...(i === 7 ? { idempotency_key: 'refused-claim' } : {}),
+      })),
+    );
     const refused = ids[7] as string;
-    await pipe.allFinal(30_000, ids.filter((id) => id !== refused));
-    await waitFor(async () => (await listDead(pipe.pool, { limit: 100 })).some((d) => d.reason === `its claim of action ${refused} was refused by PostgreSQL: test refuses this claim`), 15_000, 'the refused claim dead-lettered');
+    await pipe.allFinal(
+      30_000,
+      ids.filter((id) => id !== refused),
+    );
+    await waitFor(
+      async () =>
+        (await listDead(pipe.pool, { limit: 100 })).some(
+          (d) => d.reason === `its claim of action ${refused} was refused by PostgreSQL: test refuses this claim`,
+        ),
+      15_000,
+      'the refused claim dead-lettered',
+    );
     expect((await row(refused)).state).toBe('queued');
     expect(pipe.processes.every((p) => p.alive())).toBe(true);
   } finally {
@@ -184,7 +263,9 @@ it('a claim PostgreSQL refuses is dead-lettered naming the action; the claims ba
 
 it("an action whose message is over the subscriber's max_body_bytes ends dead with the reason; a stranger's look-alike ends nothing", async () => {
   // Intake takes arguments up to 128 KB; this suite's subscriber reads bodies up to 4,096 bytes.
-  const [id = ''] = await pipe.submit([{ type: 'guest.exec', tenant: 't1', args: { guest: 'web1', command: `echo ${'x'.repeat(5_000)}` } }]);
+  const [id = ''] = await pipe.submit([
+    { type: 'guest.exec', tenant: 't1', args: { guest: 'web1', command: `echo ${'x'.repeat(5_000)}` } },
+  ]);
   await pipe.allFinal(30_000, [id]);
   const r = await row(id);
   expect(r.state).toBe('dead');
@@ -199,6 +280,13 @@ it("an action whose message is over the subscriber's max_body_bytes ends dead wi
   ch.publish('cmq.actions', 'control.ping.t1', Buffer.alloc(5_000, 'y'), { messageId: waiting });
   await ch.waitForConfirms();
   await conn.close();
-  await waitFor(async () => (await listDead(pipe.pool, { limit: 100 })).some((d) => d.id.startsWith('m') && d.routing_key === 'control.ping.t1' && d.reason.startsWith('body of 5000 bytes')), 15_000, 'the look-alike dead-lettered');
+  await waitFor(
+    async () =>
+      (await listDead(pipe.pool, { limit: 100 })).some(
+        (d) => d.id.startsWith('m') && d.routing_key === 'control.ping.t1' && d.reason.startsWith('body of 5000 bytes'),
+      ),
+    15_000,
+    'the look-alike dead-lettered',
+  );
   expect((await row(waiting)).state).toBe('pending');
 });

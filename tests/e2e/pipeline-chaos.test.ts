@@ -24,7 +24,12 @@ beforeAll(async () => {
   pipe = await Pipeline.create({
     pgPort: cluster.port,
     config: {
-      'subscriber.properties': { concurrency: 64, prefetch: 256, 'retry.initial_delay': '100ms', 'retry.max_delay': '1s' },
+      'subscriber.properties': {
+        concurrency: 64,
+        prefetch: 256,
+        'retry.initial_delay': '100ms',
+        'retry.max_delay': '1s',
+      },
       'persistence.properties': { 'redis.port': redisServer.port },
     },
   });
@@ -41,16 +46,26 @@ afterAll(async () => {
 }, 120_000);
 
 async function succeeded(): Promise<number> {
-  const { rows } = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM actions WHERE state = 'succeeded'");
+  const { rows } = await pipe.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM actions WHERE state = 'succeeded'",
+  );
   return rows[0]?.n ?? 0;
 }
 
 async function whenProgress(fraction: number): Promise<void> {
-  await waitFor(async () => (await succeeded().catch(() => 0)) >= TOTAL * fraction, 120_000, `${fraction * 100} % succeeded`);
+  await waitFor(
+    async () => (await succeeded().catch(() => 0)) >= TOTAL * fraction,
+    120_000,
+    `${fraction * 100} % succeeded`,
+  );
 }
 
 it('10,000 actions all succeed across kill -9 of the subscriber and the publisher, a cut broker connection, a PostgreSQL and a Redis restart; each outcome committed once', async () => {
-  const requests = Array.from({ length: TOTAL }, (_, i) => ({ type: 'noop', tenant: tenants[i % 3] as string, args: { count: true, sleep_ms: 2 } }));
+  const requests = Array.from({ length: TOTAL }, (_, i) => ({
+    type: 'noop',
+    tenant: tenants[i % 3] as string,
+    args: { count: true, sleep_ms: 2 },
+  }));
   const ids = await pipe.submit(requests);
   let publisher = pipe.start('publisher');
   let subscriber = pipe.start('subscriber');
@@ -83,6 +98,8 @@ it('10,000 actions all succeed across kill -9 of the subscriber and the publishe
 
   // Each handler ran to completion at least once, and its outcome was committed exactly once.
   expect(await pipe.onceEach(redis, tenants, ids)).toEqual({ neverRan: [], notCommittedOnce: [] });
-  const takeovers = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE reason LIKE 'taken over%'");
+  const takeovers = await pipe.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM action_events WHERE reason LIKE 'taken over%'",
+  );
   expect(takeovers.rows[0]?.n).toBeGreaterThan(0);
 }, 300_000);

@@ -6,7 +6,9 @@ let pipe: Pipeline;
 const tenant = `drain-${randomBytes(3).toString('hex')}`;
 
 beforeAll(async () => {
-  pipe = await Pipeline.create({ config: { 'subscriber.properties': { concurrency: 50, prefetch: 60, 'shutdown.drain_timeout': '8s' } } });
+  pipe = await Pipeline.create({
+    config: { 'subscriber.properties': { concurrency: 50, prefetch: 60, 'shutdown.drain_timeout': '8s' } },
+  });
   await pipe.addTenants(tenant);
 });
 
@@ -15,13 +17,19 @@ afterAll(async () => {
 });
 
 async function count(state: string): Promise<number> {
-  const { rows } = await pipe.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM actions WHERE state = $1', [state]);
+  const { rows } = await pipe.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM actions WHERE state = $1', [
+    state,
+  ]);
   return rows[0]?.n ?? 0;
 }
 
 it('SIGTERM with 50 slow actions in flight: finishes what fits in the drain deadline, hands back the rest, exits 0; all succeed after a restart', async () => {
-  const quick = await pipe.submit(Array.from({ length: 25 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 3_000 } })));
-  const slow = await pipe.submit(Array.from({ length: 25 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 20_000 } })));
+  const quick = await pipe.submit(
+    Array.from({ length: 25 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 3_000 } })),
+  );
+  const slow = await pipe.submit(
+    Array.from({ length: 25 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 20_000 } })),
+  );
   pipe.start('publisher');
   const first = pipe.start('subscriber');
   await waitFor(async () => (await count('running')) === 50, 30_000, '50 actions running');
@@ -33,11 +41,15 @@ it('SIGTERM with 50 slow actions in flight: finishes what fits in the drain dead
   expect(await first.exitCode(15_000)).toBe(0);
   expect(Date.now() - stopAt).toBeLessThan(8_500);
 
-  const { rows } = await pipe.pool.query<{ id: string; state: string }>('SELECT id::text, state FROM actions ORDER BY id');
+  const { rows } = await pipe.pool.query<{ id: string; state: string }>(
+    'SELECT id::text, state FROM actions ORDER BY id',
+  );
   const state = new Map(rows.map((r) => [r.id, r.state]));
   expect(quick.map((id) => state.get(id))).toEqual(quick.map(() => 'succeeded'));
   expect(slow.map((id) => state.get(id))).toEqual(slow.map(() => 'queued'));
-  const handedBack = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE to_state = 'queued' AND reason LIKE 'handed back%'");
+  const handedBack = await pipe.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'queued' AND reason LIKE 'handed back%'",
+  );
   expect(handedBack.rows[0]?.n).toBe(25);
 
   pipe.start('subscriber');

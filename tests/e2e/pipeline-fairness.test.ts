@@ -7,7 +7,9 @@ const suffix = randomBytes(3).toString('hex');
 const [A, B] = [`flood-${suffix}`, `small-${suffix}`] as [string, string];
 
 beforeAll(async () => {
-  pipe = await Pipeline.create({ config: { 'publisher.properties': { 'relay.window': 200, 'relay.tenant_cap': 150 } } });
+  pipe = await Pipeline.create({
+    config: { 'publisher.properties': { 'relay.window': 200, 'relay.tenant_cap': 150 } },
+  });
   await pipe.addTenants(A, B);
 });
 
@@ -20,7 +22,13 @@ it("one tenant's flood does not starve another's few actions", async () => {
   pipe.start('publisher');
   pipe.start('subscriber');
   // B arrives once A's flood is flowing.
-  await waitFor(async () => ((await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM actions WHERE state = 'succeeded'")).rows[0]?.n ?? 0) > 0, 30_000, 'A flowing');
+  await waitFor(
+    async () =>
+      ((await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM actions WHERE state = 'succeeded'"))
+        .rows[0]?.n ?? 0) > 0,
+    30_000,
+    'A flowing',
+  );
   const bIds = await pipe.submit(Array.from({ length: 10 }, () => ({ type: 'noop', tenant: B })));
   await pipe.allFinal(60_000, bIds);
 
@@ -33,6 +41,9 @@ it("one tenant's flood does not starve another's few actions", async () => {
   );
   const doneA = rows[0]?.done_a ?? 0;
   expect(doneA).toBeLessThan(20_000 / 2);
-  expect((await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE tenant_id = $1 AND state = 'succeeded'", [B])).rows[0]).toEqual({ n: 10 });
+  expect(
+    (await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE tenant_id = $1 AND state = 'succeeded'", [B]))
+      .rows[0],
+  ).toEqual({ n: 10 });
   await pipe.allFinal(120_000);
 }, 180_000);

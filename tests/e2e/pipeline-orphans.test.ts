@@ -16,7 +16,9 @@ afterAll(async () => {
 });
 
 it('running actions of a worker that died, whose messages are lost too, go back to the relay and succeed', async () => {
-  const ids = await pipe.submit(Array.from({ length: 5 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 60_000 } })));
+  const ids = await pipe.submit(
+    Array.from({ length: 5 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 60_000 } })),
+  );
   pipe.start('publisher');
   const first = pipe.start('subscriber');
   await waitFor(async () => (await pipe.states()).running === 5, 30_000, '5 running');
@@ -27,10 +29,14 @@ it('running actions of a worker that died, whose messages are lost too, go back 
   const conn = await brokerConnection(pipe.vhost);
   try {
     const ch = await conn.createChannel();
-    await waitFor(async () => {
-      const q = await ch.checkQueue('cmq.control');
-      return q.consumerCount === 0 && q.messageCount === 5;
-    }, 30_000, 'the 5 unacked messages back in cmq.control');
+    await waitFor(
+      async () => {
+        const q = await ch.checkQueue('cmq.control');
+        return q.consumerCount === 0 && q.messageCount === 5;
+      },
+      30_000,
+      'the 5 unacked messages back in cmq.control',
+    );
   } finally {
     await conn.close();
   }
@@ -40,6 +46,8 @@ it('running actions of a worker that died, whose messages are lost too, go back 
   pipe.start('subscriber');
   await pipe.allFinal(60_000, ids);
   expect(await pipe.states()).toEqual({ succeeded: 5 });
-  const { rows } = await pipe.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE to_state = 'pending' AND reason LIKE 'reaped: worker subscriber:default@% is gone%'");
+  const { rows } = await pipe.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'pending' AND reason LIKE 'reaped: worker subscriber:default@% is gone%'",
+  );
   expect(rows[0]?.n).toBe(5);
 }, 90_000);

@@ -28,7 +28,18 @@ function published(name: string): number {
 
 beforeAll(async () => {
   pipe = await Pipeline.create({ config: { 'publisher.properties': RELAY } });
-  writeConfig({ 'publisher-second.properties': { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': '1s', 'shutdown.drain_timeout': '5s', ...RELAY } }, pipe.dir);
+  writeConfig(
+    {
+      'publisher-second.properties': {
+        'log.dir': pipe.logDir,
+        'metrics.dir': join(pipe.dir, 'metrics'),
+        'heartbeat.interval': '1s',
+        'shutdown.drain_timeout': '5s',
+        ...RELAY,
+      },
+    },
+    pipe.dir,
+  );
   await pipe.addTenants(...TENANTS);
   pipe.start('publisher');
   pipe.start('publisher', ['--instance', 'second']);
@@ -46,7 +57,11 @@ it('two publishers relaying at once publish every action exactly once', async ()
   // Submitted while both relays run, in batches: each batch's NOTIFY wakes both.
   const ids: string[] = [];
   for (let i = 0; i < N; i += 100) {
-    ids.push(...(await pipe.submit(Array.from({ length: 100 }, (_, j) => ({ type: 'noop', tenant: TENANTS[(i + j) % TENANTS.length] as string })))));
+    ids.push(
+      ...(await pipe.submit(
+        Array.from({ length: 100 }, (_, j) => ({ type: 'noop', tenant: TENANTS[(i + j) % TENANTS.length] as string })),
+      )),
+    );
   }
   await pipe.allFinal(120_000);
   expect(await pipe.states()).toEqual({ succeeded: N });

@@ -63,7 +63,12 @@ async function depth(): Promise<number> {
 async function relayCycle(): Promise<void> {
   const [probe] = await p.submit([{ type: 'noop', tenant: 't1', countdown: 3_600 }]);
   await p.pool.query('UPDATE actions SET expires_at = now() WHERE id = $1', [probe]);
-  await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = $1 AND state = 'expired'", [probe])).rowCount === 1, 20_000, 'a relay cycle to expire the probe action');
+  await waitFor(
+    async () =>
+      (await p.pool.query("SELECT 1 FROM actions WHERE id = $1 AND state = 'expired'", [probe])).rowCount === 1,
+    20_000,
+    'a relay cycle to expire the probe action',
+  );
 }
 
 it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed batch while its confirms are outstanding, not one per cycle; the wait is shown, and ended by reopening the connection; then every action runs once', async () => {
@@ -74,21 +79,33 @@ it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed
   const ids = await p.submit(Array.from({ length: N }, () => ({ type: 'noop', tenant: 't1' })));
   // Not blocked (no "(broker blocked publishing: ...)" note): only slow.
   const timedOut = (l: Record<string, unknown>): boolean =>
-    (l.msg === 'relay cycle failed; retrying' || l.msg === 'relaying a family failed; the others go on') && String(l.err).includes(`the broker confirmed 0 of ${N} actions within relay.confirm_timeout (6000 ms); the batch is rolled back and stays due`);
+    (l.msg === 'relay cycle failed; retrying' || l.msg === 'relaying a family failed; the others go on') &&
+    String(l.err).includes(
+      `the broker confirmed 0 of ${N} actions within relay.confirm_timeout (6000 ms); the batch is rolled back and stays due`,
+    );
   await waitForLog(log, timedOut, 30_000, 'the relay giving up on the unconfirmed batch');
   // The broker took the batch (publishes go through), once.
   await waitFor(async () => (await depth()) >= N, 20_000, `the batch's ${N} messages in ${QUEUE}`);
 
   // The wait is shown (heartbeat `waiting`, so `cmq status` and `cmq check`) while it lasts (from the
   // timeout until the reopen a confirm_timeout later: read at once, before the relay cycles below)...
-  const waiting = new RegExp(`^relay: the broker has not confirmed ${N} of ${N} actions of a cmq\\.control batch given up on at \\S+; relaying nothing to cmq\\.control until it does$`);
-  const reopened = (l: Record<string, unknown>): boolean => l.msg === 'confirms of an abandoned batch still missing: reopening the broker connection';
+  const waiting = new RegExp(
+    `^relay: the broker has not confirmed ${N} of ${N} actions of a cmq\\.control batch given up on at \\S+; relaying nothing to cmq\\.control until it does$`,
+  );
+  const reopened = (l: Record<string, unknown>): boolean =>
+    l.msg === 'confirms of an abandoned batch still missing: reopening the broker connection';
   let shown = false;
-  await waitFor(async () => {
-    const status = JSON.parse((await runCmq(['status', '--json', '--config-dir', p.dir])).stdout) as { processes: Array<{ pid: number; waiting: string }> };
-    shown ||= status.processes.some((x) => x.pid === publisher.pid && waiting.test(x.waiting));
-    return shown || logLines(log).some(reopened);
-  }, 20_000, 'the relay\'s wait in cmq status');
+  await waitFor(
+    async () => {
+      const status = JSON.parse((await runCmq(['status', '--json', '--config-dir', p.dir])).stdout) as {
+        processes: Array<{ pid: number; waiting: string }>;
+      };
+      shown ||= status.processes.some((x) => x.pid === publisher.pid && waiting.test(x.waiting));
+      return shown || logLines(log).some(reopened);
+    },
+    20_000,
+    "the relay's wait in cmq status",
+  );
   expect(shown).toBe(true);
 
   // Relay cycles since the timeout, while the gate holds; without it each would have published
@@ -108,7 +125,13 @@ it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed
   // The broker answers again: the new connection opens, and the relay publishes the batch again
   // (the one copy the rollback costs) and, confirmed this time, marks it queued.
   proxy.resumeDownstream();
-  await waitFor(async () => (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'queued'", [ids])).rowCount === N, 30_000, `the ${N} actions queued`);
+  await waitFor(
+    async () =>
+      (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'queued'", [ids]))
+        .rowCount === N,
+    30_000,
+    `the ${N} actions queued`,
+  );
   expect(await depth()).toBe(2 * N);
   expect(logLines(log).filter(timedOut)).toHaveLength(1);
   expect(logLines(log).filter(reopened)).toHaveLength(1);
@@ -118,7 +141,10 @@ it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed
   await p.running('subscriber', 'default', subscriber.pid);
   await p.allFinal(60_000, ids);
   expect(await p.states()).toEqual({ succeeded: N, expired: 3 });
-  const { rows } = await p.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM action_events WHERE to_state = 'running' AND action_id = ANY($1::bigint[])", [ids]);
+  const { rows } = await p.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'running' AND action_id = ANY($1::bigint[])",
+    [ids],
+  );
   expect(rows).toEqual([{ n: N }]);
   await waitFor(async () => (await depth()) === 0, 20_000, `${QUEUE} drained (the duplicates acked)`);
 }, 120_000);

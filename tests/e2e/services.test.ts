@@ -56,8 +56,16 @@ describe.each(['publisher', 'subscriber', 'pinger'])('cmq-%s', (service) => {
     await waitFor(async () => (await brokerConnections(marker)).some(Boolean), 20_000, 'the broker connection');
     const before = logLines(logFile).filter((l) => l.msg === 'connected to broker').length;
     expect(await closeBrokerConnections(marker)).toBeGreaterThan(0);
-    await waitFor(() => notify.statuses().some((s) => s.startsWith('waiting for broker at amqp://127.0.0.1:5672')), 20_000, 'STATUS waiting for broker');
-    await waitFor(() => logLines(logFile).filter((l) => l.msg === 'connected to broker').length > before, 20_000, 'a reconnection');
+    await waitFor(
+      () => notify.statuses().some((s) => s.startsWith('waiting for broker at amqp://127.0.0.1:5672')),
+      20_000,
+      'STATUS waiting for broker',
+    );
+    await waitFor(
+      () => logLines(logFile).filter((l) => l.msg === 'connected to broker').length > before,
+      20_000,
+      'a reconnection',
+    );
     await waitFor(() => notify.statuses().at(-1)?.startsWith('running') === true, 20_000, 'STATUS back to running');
     expect(proc.alive()).toBe(true);
 

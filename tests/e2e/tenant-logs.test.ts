@@ -23,7 +23,9 @@ describe('tenant log files shared by several processes', () => {
     const writers = ['w1', 'w2', 'w3'].map((name) => spawnBin(script, [dir, name, String(count)]));
     for (const w of writers) expect(await w.exitCode(60_000)).toBe(0);
 
-    const lines = readFileSync(join(dir, 'tenants', 'acme.log'), 'utf8').split('\n').filter(Boolean);
+    const lines = readFileSync(join(dir, 'tenants', 'acme.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean);
     const parsed = lines.map((l) => JSON.parse(l) as { writer: string; i: number });
     expect(parsed).toHaveLength(3 * count);
     for (const name of ['w1', 'w2', 'w3']) {

@@ -18,7 +18,9 @@ export function tempDir(prefix = 'cmq-test-'): string {
 /** Writes properties files into `dir` (created when absent) and returns it. */
 export function writeConfig(files: ConfigFiles, dir: string = tempDir()): string {
   for (const [file, values] of Object.entries(files)) {
-    const text = Object.entries(values).map(([k, v]) => `${k}=${v}`).join('\n');
+    const text = Object.entries(values)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n');
     writeFileSync(join(dir, file), `${text}\n`);
   }
   return dir;
@@ -28,7 +30,12 @@ export function writeConfig(files: ConfigFiles, dir: string = tempDir()): string
 export function serviceConfig(extra: ConfigFiles = {}, database = 'cmq'): { dir: string; logDir: string } {
   const dir = tempDir();
   const logDir = join(dir, 'log');
-  const own = { 'log.dir': logDir, 'metrics.dir': join(dir, 'metrics'), 'heartbeat.interval': '1s', 'shutdown.drain_timeout': '5s' };
+  const own = {
+    'log.dir': logDir,
+    'metrics.dir': join(dir, 'metrics'),
+    'heartbeat.interval': '1s',
+    'shutdown.drain_timeout': '5s',
+  };
   const files: ConfigFiles = {
     'worker.properties': { 'db.database': database },
     'mq.cfg': { 'amqp.reconnect.initial_delay': '100ms', 'amqp.reconnect.max_delay': '1s' },

@@ -36,10 +36,22 @@ export interface FakeVolume {
 }
 
 const NS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
-const STATE_CODES: Record<FakeInstance['state'], number> = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80 };
+const STATE_CODES: Record<FakeInstance['state'], number> = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+};
 
 export function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 function items(list: string[]): string {
@@ -82,16 +94,29 @@ export function instanceXml(i: FakeInstance): string {
 }
 
 export function runInstancesXml(i: FakeInstance, requestId: string): string {
-  return document('RunInstances', requestId, `<reservationId>${i.reservationId}</reservationId><ownerId>123456789098</ownerId><groupSet><item><groupId>sg-443d0a12</groupId></item></groupSet><instancesSet>${items([instanceXml(i)])}</instancesSet>`);
+  return document(
+    'RunInstances',
+    requestId,
+    `<reservationId>${i.reservationId}</reservationId><ownerId>123456789098</ownerId><groupSet><item><groupId>sg-443d0a12</groupId></item></groupSet><instancesSet>${items([instanceXml(i)])}</instancesSet>`,
+  );
 }
 
 export function describeInstancesXml(list: FakeInstance[], requestId: string): string {
-  const reservations = list.map((i) => `<reservationId>${i.reservationId}</reservationId><ownerId>123456789098</ownerId><groupSet/><instancesSet>${items([instanceXml(i)])}</instancesSet>`);
+  const reservations = list.map(
+    (i) =>
+      `<reservationId>${i.reservationId}</reservationId><ownerId>123456789098</ownerId><groupSet/><instancesSet>${items([instanceXml(i)])}</instancesSet>`,
+  );
   return document('DescribeInstances', requestId, `<reservationSet>${items(reservations)}</reservationSet>`);
 }
 
-export function terminateInstancesXml(changes: Array<{ id: string; previous: FakeInstance['state']; current: FakeInstance['state'] }>, requestId: string): string {
-  const list = changes.map((c) => `<instanceId>${c.id}</instanceId>${stateXml('currentState', c.current)}${stateXml('previousState', c.previous)}`);
+export function terminateInstancesXml(
+  changes: Array<{ id: string; previous: FakeInstance['state']; current: FakeInstance['state'] }>,
+  requestId: string,
+): string {
+  const list = changes.map(
+    (c) =>
+      `<instanceId>${c.id}</instanceId>${stateXml('currentState', c.current)}${stateXml('previousState', c.previous)}`,
+  );
   return document('TerminateInstances', requestId, `<instancesSet>${items(list)}</instancesSet>`);
 }
 
@@ -113,7 +138,12 @@ export function describeSecurityGroupsXml(groups: FakeSecurityGroup[], requestId
 
 export function describeVolumesXml(volumes: FakeVolume[], requestId: string): string {
   const list = volumes.map((v) => {
-    const attachment = v.attachedTo === undefined ? '' : items([`<volumeId>${v.id}</volumeId><instanceId>${v.attachedTo}</instanceId><device>/dev/sda1</device><status>attached</status><attachTime>2013-06-25T02:04:12.000Z</attachTime><deleteOnTermination>true</deleteOnTermination>`]);
+    const attachment =
+      v.attachedTo === undefined
+        ? ''
+        : items([
+            `<volumeId>${v.id}</volumeId><instanceId>${v.attachedTo}</instanceId><device>/dev/sda1</device><status>attached</status><attachTime>2013-06-25T02:04:12.000Z</attachTime><deleteOnTermination>true</deleteOnTermination>`,
+          ]);
     return `<volumeId>${v.id}</volumeId><size>${v.size}</size><snapshotId/><availabilityZone>us-east-1d</availabilityZone><status>${esc(v.status)}</status><createTime>2013-10-09T05:41:37.000Z</createTime><attachmentSet>${attachment}</attachmentSet><volumeType>standard</volumeType>`;
   });
   return document('DescribeVolumes', requestId, `<volumeSet>${items(list)}</volumeSet>`);

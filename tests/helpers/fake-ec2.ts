@@ -37,7 +37,11 @@ export interface FakeEc2Call {
 }
 
 class Ec2Fault extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -52,8 +56,18 @@ export class FakeEc2 {
   readonly calls: FakeEc2Call[] = [];
   readonly instances = new Map<string, FakeInstance>();
   readonly securityGroups: FakeSecurityGroup[] = [
-    { id: 'sg-443d0a12', name: 'WebServers', description: 'Web Servers', ingress: [{ protocol: 'tcp', from: 80, to: 80, cidrs: ['0.0.0.0/0'], groups: [] }] },
-    { id: 'sg-5ff8a023', name: 'RangedPortsBySource', description: 'Group A', ingress: [{ protocol: 'tcp', from: 6000, to: 7000, cidrs: [], groups: ['sg-99gh4012'] }] },
+    {
+      id: 'sg-443d0a12',
+      name: 'WebServers',
+      description: 'Web Servers',
+      ingress: [{ protocol: 'tcp', from: 80, to: 80, cidrs: ['0.0.0.0/0'], groups: [] }],
+    },
+    {
+      id: 'sg-5ff8a023',
+      name: 'RangedPortsBySource',
+      description: 'Group A',
+      ingress: [{ protocol: 'tcp', from: 6000, to: 7000, cidrs: [], groups: ['sg-99gh4012'] }],
+    },
   ];
   readonly volumes: FakeVolume[] = [
     { id: 'vol-10ae5e2b', size: 1, status: 'available' },
@@ -129,7 +143,8 @@ export class FakeEc2 {
       try {
         body = this.answer(action, params, accessKeyId, requestId);
       } catch (err) {
-        const fault = err instanceof Ec2Fault ? err : new Ec2Fault(500, 'InternalError', 'An internal error has occurred');
+        const fault =
+          err instanceof Ec2Fault ? err : new Ec2Fault(500, 'InternalError', 'An internal error has occurred');
         status = fault.status;
         body = errorDocument(fault.code, fault.message, requestId);
       }
@@ -139,10 +154,18 @@ export class FakeEc2 {
     });
   }
 
-  private answer(action: string, params: Record<string, string>, accessKeyId: string | undefined, requestId: string): string {
-    if (accessKeyId === undefined) throw new Ec2Fault(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
-    if (accessKeyId === this.opts.rejectAccessKey) throw new Ec2Fault(401, 'AuthFailure', `The access key id ${accessKeyId} is not valid for this account`);
-    if (params.Version === undefined) throw new Ec2Fault(400, 'MissingParameter', 'The request must contain the parameter Version');
+  private answer(
+    action: string,
+    params: Record<string, string>,
+    accessKeyId: string | undefined,
+    requestId: string,
+  ): string {
+    if (accessKeyId === undefined)
+      throw new Ec2Fault(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
+    if (accessKeyId === this.opts.rejectAccessKey)
+      throw new Ec2Fault(401, 'AuthFailure', `The access key id ${accessKeyId} is not valid for this account`);
+    if (params.Version === undefined)
+      throw new Ec2Fault(400, 'MissingParameter', 'The request must contain the parameter Version');
     this.checkThrottle();
     const failure = this.failures.shift();
     if (failure !== undefined) throw new Ec2Fault(failure.status, failure.code, failure.message);
@@ -172,7 +195,10 @@ export class FakeEc2 {
     }
     if (this.rate === undefined) return;
     const now = Date.now();
-    this.rate.tokens = Math.min(this.rate.burst, this.rate.tokens + ((now - this.rate.at) * this.rate.perSecond) / 1000);
+    this.rate.tokens = Math.min(
+      this.rate.burst,
+      this.rate.tokens + ((now - this.rate.at) * this.rate.perSecond) / 1000,
+    );
     this.rate.at = now;
     if (this.rate.tokens < 1) throw new Ec2Fault(503, 'RequestLimitExceeded', 'Request limit exceeded.');
     this.rate.tokens -= 1;
@@ -181,19 +207,27 @@ export class FakeEc2 {
   private run(params: Record<string, string>): FakeInstance {
     const image = params.ImageId;
     const type = params.InstanceType ?? 'm1.small';
-    if (image === undefined) throw new Ec2Fault(400, 'MissingParameter', 'The request must contain the parameter ImageId');
-    if (params.MinCount !== '1' || params.MaxCount !== '1') throw new Ec2Fault(400, 'InvalidParameterValue', 'this fake launches one instance at a time');
+    if (image === undefined)
+      throw new Ec2Fault(400, 'MissingParameter', 'The request must contain the parameter ImageId');
+    if (params.MinCount !== '1' || params.MaxCount !== '1')
+      throw new Ec2Fault(400, 'InvalidParameterValue', 'this fake launches one instance at a time');
     const token = params.ClientToken ?? '';
     const known = token === '' ? undefined : this.byToken.get(token);
     if (known !== undefined) {
       const instance = this.find(known);
       if (instance.image !== image || instance.type !== type) {
-        throw new Ec2Fault(400, 'IdempotentParameterMismatch', 'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).');
+        throw new Ec2Fault(
+          400,
+          'IdempotentParameterMismatch',
+          'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).',
+        );
       }
       return instance;
     }
-    if (!/^ami-[0-9a-z]+$/.test(image)) throw new Ec2Fault(400, 'InvalidAMIID.Malformed', `Invalid id: "${image}" (expecting "ami-...")`);
-    if (!this.images.has(image)) throw new Ec2Fault(400, 'InvalidAMIID.NotFound', `The image id '[${image}]' does not exist`);
+    if (!/^ami-[0-9a-z]+$/.test(image))
+      throw new Ec2Fault(400, 'InvalidAMIID.Malformed', `Invalid id: "${image}" (expecting "ami-...")`);
+    if (!this.images.has(image))
+      throw new Ec2Fault(400, 'InvalidAMIID.NotFound', `The image id '[${image}]' does not exist`);
     const n = this.nextIp++;
     const instance: FakeInstance = {
       id: `i-${randomBytes(8).toString('hex').slice(0, 17)}`,
@@ -226,7 +260,10 @@ export class FakeEc2 {
   private advance(i: FakeInstance): void {
     i.describes += 1;
     const waited = Date.now() - i.changedAt;
-    if (i.state === 'pending' && (i.describes >= (this.opts.runningAfterDescribes ?? 2) || waited >= (this.opts.runningAfterMs ?? Infinity))) {
+    if (
+      i.state === 'pending' &&
+      (i.describes >= (this.opts.runningAfterDescribes ?? 2) || waited >= (this.opts.runningAfterMs ?? Infinity))
+    ) {
       this.setState(i, 'running');
     } else if (i.state === 'shutting-down' && i.describes >= (this.opts.terminatedAfterDescribes ?? 1)) {
       this.setState(i, 'terminated');
@@ -241,7 +278,9 @@ export class FakeEc2 {
     i.changedAt = Date.now();
   }
 
-  private terminate(ids: string[]): Array<{ id: string; previous: FakeInstance['state']; current: FakeInstance['state'] }> {
+  private terminate(
+    ids: string[],
+  ): Array<{ id: string; previous: FakeInstance['state']; current: FakeInstance['state'] }> {
     const list = ids.map((id) => this.find(id));
     return list.map((i) => {
       const previous = i.state;
@@ -252,7 +291,8 @@ export class FakeEc2 {
 
   private find(id: string): FakeInstance {
     const instance = this.instances.get(id);
-    if (instance === undefined) throw new Ec2Fault(400, 'InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
+    if (instance === undefined)
+      throw new Ec2Fault(400, 'InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
     return instance;
   }
 }
@@ -270,7 +310,10 @@ function tagParams(params: Record<string, string>): Array<{ key: string; value: 
   for (let n = 1; params[`TagSpecification.${n}.ResourceType`] !== undefined; n += 1) {
     if (params[`TagSpecification.${n}.ResourceType`] !== 'instance') continue;
     for (let m = 1; params[`TagSpecification.${n}.Tag.${m}.Key`] !== undefined; m += 1) {
-      tags.push({ key: params[`TagSpecification.${n}.Tag.${m}.Key`] as string, value: params[`TagSpecification.${n}.Tag.${m}.Value`] ?? '' });
+      tags.push({
+        key: params[`TagSpecification.${n}.Tag.${m}.Key`] as string,
+        value: params[`TagSpecification.${n}.Tag.${m}.Value`] ?? '',
+      });
     }
   }
   return tags;

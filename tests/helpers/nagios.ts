@@ -7,7 +7,8 @@ export interface NagiosOutput {
 
 const STATUS_RE = /^CMQ (OK|WARNING|CRITICAL|UNKNOWN) - ([^|\n]+?)(?: \| ([^|\n]+))?$/;
 /** `label=value[UOM];warn;crit;min;max` (value `U` when it cannot be determined). */
-const PERF_RE = /^([A-Za-z_][A-Za-z0-9_]*)=(U|-?\d+(?:\.\d+)?)(s|ms|us|%|B|KB|MB|TB|c)?;((?:\d+(?:\.\d+)?)?:?(?:\d+(?:\.\d+)?)?);((?:\d+(?:\.\d+)?)?:?(?:\d+(?:\.\d+)?)?);(-?\d*(?:\.\d+)?);(-?\d*(?:\.\d+)?)$/;
+const PERF_RE =
+  /^([A-Za-z_][A-Za-z0-9_]*)=(U|-?\d+(?:\.\d+)?)(s|ms|us|%|B|KB|MB|TB|c)?;((?:\d+(?:\.\d+)?)?:?(?:\d+(?:\.\d+)?)?);((?:\d+(?:\.\d+)?)?:?(?:\d+(?:\.\d+)?)?);(-?\d*(?:\.\d+)?);(-?\d*(?:\.\d+)?)$/;
 
 /** Throws when `stdout` is not exactly one well-formed status line with well-formed perfdata. */
 export function parseNagios(stdout: string): NagiosOutput {
@@ -19,7 +20,14 @@ export function parseNagios(stdout: string): NagiosOutput {
   for (const item of (m[3] ?? '').split(' ').filter((s) => s !== '')) {
     const p = PERF_RE.exec(item);
     if (p === null) throw new Error(`not a perfdata item: ${item}`);
-    perf[p[1] as string] = { value: p[2] as string, uom: p[3] ?? '', warn: p[4] as string, crit: p[5] as string, min: p[6] as string, max: p[7] as string };
+    perf[p[1] as string] = {
+      value: p[2] as string,
+      uom: p[3] ?? '',
+      warn: p[4] as string,
+      crit: p[5] as string,
+      min: p[6] as string,
+      max: p[7] as string,
+    };
   }
   return { word: m[1] as NagiosOutput['word'], text: m[2] as string, perf };
 }

@@ -19,7 +19,10 @@ export class NotifySocket {
 
   /** Every `STATUS=` value received, in order. */
   statuses(): string[] {
-    return this.messages.flatMap((m) => m.split('\n')).filter((l) => l.startsWith('STATUS=')).map((l) => l.slice(7));
+    return this.messages
+      .flatMap((m) => m.split('\n'))
+      .filter((l) => l.startsWith('STATUS='))
+      .map((l) => l.slice(7));
   }
 
   has(line: string): boolean {

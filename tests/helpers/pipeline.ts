@@ -93,26 +93,39 @@ export class Pipeline {
    * `pid`, only that process's line counts (a restart's: pids wrap, so "newer" is not "greater").
    */
   async running(service: string, name: string, pid?: number): Promise<void> {
-    await waitForLog(join(this.logDir, `${service}-${name}.log`), (l) => l.msg === 'state running' && (pid === undefined || Number(l.pid) === pid), 30_000, `${service} ${name} running`);
+    await waitForLog(
+      join(this.logDir, `${service}-${name}.log`),
+      (l) => l.msg === 'state running' && (pid === undefined || Number(l.pid) === pid),
+      30_000,
+      `${service} ${name} running`,
+    );
   }
 
   async states(): Promise<Record<string, number>> {
-    const { rows } = await this.pool.query<{ state: string; n: number }>('SELECT state, count(*)::int AS n FROM actions GROUP BY state');
+    const { rows } = await this.pool.query<{ state: string; n: number }>(
+      'SELECT state, count(*)::int AS n FROM actions GROUP BY state',
+    );
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 
   /** Waits until every action (or those of `ids`) is final; on a timeout, says what the states are then. */
   async allFinal(timeoutMs: number, ids?: string[]): Promise<void> {
     try {
-      await waitFor(async () => {
-        const { rows } = await this.pool.query<{ n: number }>(
-          'SELECT count(*)::int AS n FROM actions WHERE NOT (state = ANY($1::text[])) AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[]))',
-          [FINAL, ids ?? null],
-        );
-        return rows[0]?.n === 0;
-      }, timeoutMs, 'every action final');
+      await waitFor(
+        async () => {
+          const { rows } = await this.pool.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM actions WHERE NOT (state = ANY($1::text[])) AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[]))',
+            [FINAL, ids ?? null],
+          );
+          return rows[0]?.n === 0;
+        },
+        timeoutMs,
+        'every action final',
+      );
     } catch (err) {
-      throw new Error(`${(err as Error).message} (now ${JSON.stringify(await this.states().catch(() => ({})))})`, { cause: err });
+      throw new Error(`${(err as Error).message} (now ${JSON.stringify(await this.states().catch(() => ({})))})`, {
+        cause: err,
+      });
     }
   }
 
@@ -121,9 +134,14 @@ export class Pipeline {
    * whose handler never ran to completion (its run counter, one hash per tenant in `redis`), and
    * every action whose `succeeded` was committed other than once. Both empty when all is well.
    */
-  async onceEach(redis: Redis, tenants: readonly string[], ids: readonly string[]): Promise<{ neverRan: string[]; notCommittedOnce: Array<{ action_id: string; n: number }> }> {
+  async onceEach(
+    redis: Redis,
+    tenants: readonly string[],
+    ids: readonly string[],
+  ): Promise<{ neverRan: string[]; notCommittedOnce: Array<{ action_id: string; n: number }> }> {
     const runs = new Map<string, number>();
-    for (const t of tenants) for (const [id, n] of Object.entries(await redis.hgetall(`cmq:noop:runs:${t}`))) runs.set(id, Number(n));
+    for (const t of tenants)
+      for (const [id, n] of Object.entries(await redis.hgetall(`cmq:noop:runs:${t}`))) runs.set(id, Number(n));
     const { rows } = await this.pool.query<{ action_id: string; n: number }>(
       "SELECT action_id::text, count(*)::int AS n FROM action_events WHERE to_state = 'succeeded' GROUP BY action_id HAVING count(*) <> 1",
     );

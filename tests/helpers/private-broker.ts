@@ -77,7 +77,8 @@ export class PrivateBroker {
         await this.ctl('await_startup', '--timeout', '60');
         return;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`RabbitMQ node ${this.node} never started (logs in ${this.dir}/log)`, { cause: err });
+        if (Date.now() > deadline)
+          throw new Error(`RabbitMQ node ${this.node} never started (logs in ${this.dir}/log)`, { cause: err });
         await new Promise((r) => setTimeout(r, 500));
       }
     }

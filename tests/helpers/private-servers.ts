@@ -38,14 +38,26 @@ export class RedisServer {
 
   /** Starts it and waits until it accepts connections. */
   async start(): Promise<void> {
-    const persistence = this.persistDir === undefined ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.persistDir];
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const persistence =
+      this.persistDir === undefined
+        ? ['--appendonly', 'no']
+        : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.persistDir];
+    const child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.child = child;
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    await waitFor(() => output.includes('Ready to accept connections') || child.exitCode !== null, 10_000, `redis-server on port ${this.port}`);
-    if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited ${child.exitCode}: ${output}`);
+    await waitFor(
+      () => output.includes('Ready to accept connections') || child.exitCode !== null,
+      10_000,
+      `redis-server on port ${this.port}`,
+    );
+    if (child.exitCode !== null)
+      throw new Error(`redis-server on port ${this.port} exited ${child.exitCode}: ${output}`);
   }
 
   /** Kills it (SIGKILL: a crash, no goodbye to clients) and waits for the exit. */
@@ -62,7 +74,9 @@ export class RedisServer {
 /** The newest PostgreSQL server binaries installed (Debian layout). */
 function pgBinDir(): string {
   const root = '/usr/lib/postgresql';
-  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'pg_ctl'))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, 'bin', 'pg_ctl')))
+    .sort((a, b) => Number(b) - Number(a));
   if (versions[0] === undefined) throw new Error(`no PostgreSQL server binaries under ${root}`);
   return join(root, versions[0], 'bin');
 }
@@ -90,7 +104,16 @@ export class PgCluster {
 
   async start(): Promise<void> {
     const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
-    await this.run('pg_ctl', ['-D', join(this.dir, 'data'), '-o', options, '-l', join(this.dir, 'server.log'), '-w', 'start']);
+    await this.run('pg_ctl', [
+      '-D',
+      join(this.dir, 'data'),
+      '-o',
+      options,
+      '-l',
+      join(this.dir, 'server.log'),
+      '-w',
+      'start',
+    ]);
   }
 
   /** Stops it at once: clients see their connections cut. */
@@ -106,7 +129,8 @@ export class PgCluster {
 
   private async run(tool: string, args: string[]): Promise<void> {
     const file = join(this.bin, tool);
-    const [cmd, cmdArgs]: [string, string[]] = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
+    const [cmd, cmdArgs]: [string, string[]] =
+      process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
     await execFileP(cmd, cmdArgs, { timeout: 60_000 });
   }
 }

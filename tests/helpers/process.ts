@@ -36,7 +36,12 @@ export class Spawned {
 
   /** Exit code, or fails if the process is still running after `timeoutMs`. */
   async exitCode(timeoutMs = 20_000): Promise<number | null> {
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`process ${this.pid} still running after ${timeoutMs} ms; stderr: ${this.stderr}`)), timeoutMs).unref());
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`process ${this.pid} still running after ${timeoutMs} ms; stderr: ${this.stderr}`)),
+        timeoutMs,
+      ).unref(),
+    );
     return (await Promise.race([this.exited, timeout])).code;
   }
 
@@ -49,7 +54,10 @@ export class Spawned {
 export function spawnBin(bin: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Spawned {
   const script = resolve(ROOT, BINS[bin] ?? bin);
   if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build`);
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Spawned(child);
 }
 
@@ -70,7 +78,10 @@ export interface CmqRun {
  * `cmq ARGS --config-dir DIR` with DIR read at each call (a test's config dir is made in
  * beforeAll), every stdout and stderr kept in `outputs` (for the no-secret-in-any-output checks).
  */
-export function recordingCmq(configDir: () => string, outputs: string[]): (args: string[], dir?: string) => Promise<CmqRun> {
+export function recordingCmq(
+  configDir: () => string,
+  outputs: string[],
+): (args: string[], dir?: string) => Promise<CmqRun> {
   return async (args, dir = configDir()) => {
     const res = await runCmq([...args, '--config-dir', dir]);
     outputs.push(res.stdout, res.stderr);
@@ -83,9 +94,18 @@ export function logLines(file: string): Array<Record<string, unknown>> {
   if (!existsSync(file)) return [];
   // Only complete lines: a line being written (no newline yet) is read on the next look.
   const text = readFileSync(file, 'utf8');
-  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .slice(0, text.lastIndexOf('\n') + 1)
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-export async function waitForLog(file: string, match: (line: Record<string, unknown>) => boolean, timeoutMs = 20_000, what = 'a log line'): Promise<void> {
+export async function waitForLog(
+  file: string,
+  match: (line: Record<string, unknown>) => boolean,
+  timeoutMs = 20_000,
+  what = 'a log line',
+): Promise<void> {
   await waitFor(() => logLines(file).some(match), timeoutMs, `${what} in ${file}`);
 }

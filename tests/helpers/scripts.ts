@@ -13,15 +13,29 @@ export interface RunResult {
 }
 
 /** Runs a command to completion; never rejects on a non-zero exit (the caller asserts it). */
-export function run(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(
+  file: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { env: opts.env ?? process.env, cwd: opts.cwd ?? REPO, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') {
-        reject(new Error(`${file} ${args.join(' ')} did not run to completion: ${err.message}\n${stderr}`));
-        return;
-      }
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
+    execFile(
+      file,
+      args,
+      {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd ?? REPO,
+        timeout: opts.timeoutMs ?? 120_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') {
+          reject(new Error(`${file} ${args.join(' ')} did not run to completion: ${err.message}\n${stderr}`));
+          return;
+        }
+        resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+      },
+    );
   });
 }
 

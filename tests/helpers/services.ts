@@ -20,7 +20,10 @@ async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
  * fails what then uses it, not the Jest worker (an amqplib connection without an 'error'
  * listener throws).
  */
-export async function brokerConnection(vhost: string, broker = 'amqp://guest:guest@127.0.0.1:5672'): Promise<ChannelModel> {
+export async function brokerConnection(
+  vhost: string,
+  broker = 'amqp://guest:guest@127.0.0.1:5672',
+): Promise<ChannelModel> {
   const conn = await amqp.connect(`${broker}/${encodeURIComponent(vhost)}`);
   conn.on('error', () => undefined);
   return conn;
@@ -43,14 +46,20 @@ export async function dropTestDatabase(name: string): Promise<void> {
  * would also take those of a suite running beside this one.
  */
 export async function brokerConnections(name: string): Promise<string[]> {
-  const { stdout } = await execFileP('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties'], { timeout: 60_000 });
+  const { stdout } = await execFileP('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties'], {
+    timeout: 60_000,
+  });
   const property = `{"connection_name",${JSON.stringify(name)}}`;
-  return stdout.split('\n').filter((l) => l.includes(property)).map((l) => l.split('\t')[0] as string);
+  return stdout
+    .split('\n')
+    .filter((l) => l.includes(property))
+    .map((l) => l.split('\t')[0] as string);
 }
 
 /** Closes (from the broker side) every connection named exactly `name`; returns how many. */
 export async function closeBrokerConnections(name: string): Promise<number> {
   const pids = await brokerConnections(name);
-  for (const pid of pids) await execFileP('rabbitmqctl', ['-q', 'close_connection', pid, 'closed by test'], { timeout: 60_000 });
+  for (const pid of pids)
+    await execFileP('rabbitmqctl', ['-q', 'close_connection', pid, 'closed by test'], { timeout: 60_000 });
   return pids.length;
 }

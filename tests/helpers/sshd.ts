@@ -18,8 +18,15 @@ export function makeKeyPair(dir: string, name: string): KeyPair {
   rmSync(privatePath, { force: true });
   rmSync(`${privatePath}.pub`, { force: true });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', privatePath]);
-  const fingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${privatePath}.pub`]).toString().split(' ')[1] as string;
-  return { privatePath, privateKey: readFileSync(privatePath, 'utf8'), publicKey: readFileSync(`${privatePath}.pub`, 'utf8'), fingerprint };
+  const fingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${privatePath}.pub`])
+    .toString()
+    .split(' ')[1] as string;
+  return {
+    privatePath,
+    privateKey: readFileSync(privatePath, 'utf8'),
+    publicKey: readFileSync(`${privatePath}.pub`, 'utf8'),
+    fingerprint,
+  };
 }
 
 /** The unprivileged login of the test sshd: sshd honours signal requests only for non-root sessions. */
@@ -98,7 +105,9 @@ export class Sshd {
 
   /** `extraConfig` (or options): more sshd_config lines, root login. */
   static async start(options: readonly string[] | SshdOptions = []): Promise<Sshd> {
-    const opts: SshdOptions = Array.isArray(options) ? { extraConfig: options as readonly string[] } : (options as SshdOptions);
+    const opts: SshdOptions = Array.isArray(options)
+      ? { extraConfig: options as readonly string[] }
+      : (options as SshdOptions);
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     ensureUser();
     const sshd = new Sshd(tempDir('cmq-sshd-'), await freePort(), opts.extraConfig ?? [], opts.permitRoot === true);
@@ -117,28 +126,35 @@ export class Sshd {
 
   private async launch(): Promise<void> {
     const config = join(this.dir, 'sshd_config');
-    writeFileSync(config, [
-      `Port ${this.port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${this.hostKey.privatePath}`,
-      `PidFile ${join(this.dir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${join(this.dir, 'authorized_keys')}`,
-      'UsePAM no',
-      'StrictModes no',
-      `PermitRootLogin ${this.permitRoot ? 'prohibit-password' : 'no'}`,
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'LogLevel VERBOSE',
-      ...this.extraConfig,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      config,
+      [
+        `Port ${this.port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${this.hostKey.privatePath}`,
+        `PidFile ${join(this.dir, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${join(this.dir, 'authorized_keys')}`,
+        'UsePAM no',
+        'StrictModes no',
+        `PermitRootLogin ${this.permitRoot ? 'prohibit-password' : 'no'}`,
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'LogLevel VERBOSE',
+        ...this.extraConfig,
+        '',
+      ].join('\n'),
+    );
     this.output = '';
     const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     const closed = new Promise((r) => child.once('close', r));
-    await waitFor(() => this.output.includes(`Server listening on 127.0.0.1 port ${this.port}`) || child.exitCode !== null, 10_000, `sshd on port ${this.port}`);
+    await waitFor(
+      () => this.output.includes(`Server listening on 127.0.0.1 port ${this.port}`) || child.exitCode !== null,
+      10_000,
+      `sshd on port ${this.port}`,
+    );
     if (child.exitCode !== null) {
       await closed; // all of its output read (the reason it exited may come after the exit)
       throw new Error(`sshd exited ${child.exitCode}: ${this.output}`);
@@ -147,7 +163,22 @@ export class Sshd {
 
   /** `cmq guests add` arguments for a guest of `tenant` on this server, its host key pinned (add `--name` and the rest). */
   guestAddArgs(tenant: string): string[] {
-    return ['guests', 'add', '--tenant', tenant, '--address', '127.0.0.1', '--port', String(this.port), '--user', this.user, '--key-file', this.clientKey.privatePath, '--host-key', this.hostKey.fingerprint];
+    return [
+      'guests',
+      'add',
+      '--tenant',
+      tenant,
+      '--address',
+      '127.0.0.1',
+      '--port',
+      String(this.port),
+      '--user',
+      this.user,
+      '--key-file',
+      this.clientKey.privatePath,
+      '--host-key',
+      this.hostKey.fingerprint,
+    ];
   }
 
   /** A directory the test user may write to (for marker files). */

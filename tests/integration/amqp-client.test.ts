@@ -1,7 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { Channel, ChannelModel } from 'amqplib';
 import pino from 'pino';
-import { AmqpClient, CmqError, DELIVERY_LIMIT, Exchanges, FAMILIES, type MqConfig, StatusBoard, declareTopology, queueName } from '@cmq/common';
+import {
+  AmqpClient,
+  CmqError,
+  DELIVERY_LIMIT,
+  Exchanges,
+  FAMILIES,
+  type MqConfig,
+  StatusBoard,
+  declareTopology,
+  queueName,
+} from '@cmq/common';
 import { freePort } from '../helpers/private-servers';
 import { execFileP } from '../helpers/process';
 import { brokerConnection, brokerConnections, closeBrokerConnections } from '../helpers/services';
@@ -72,11 +82,15 @@ async function tap(): Promise<{ queue: string; routingKey: string }> {
 
 async function readOne(queue: string): Promise<string> {
   let body: string | undefined;
-  await waitFor(async () => {
-    const msg = await observerChannel.get(queue, { noAck: true });
-    if (msg !== false) body = msg.content.toString();
-    return body !== undefined;
-  }, 5_000, `a message on ${queue}`);
+  await waitFor(
+    async () => {
+      const msg = await observerChannel.get(queue, { noAck: true });
+      if (msg !== false) body = msg.content.toString();
+      return body !== undefined;
+    },
+    5_000,
+    `a message on ${queue}`,
+  );
   return body as string;
 }
 
@@ -121,7 +135,9 @@ describe('AmqpClient', () => {
     expect(await brokerConnections(h.connectionName)).toHaveLength(1);
 
     type Row = { name: string; type: string; arguments: Array<[string, string, unknown]> };
-    const rows = JSON.parse(await rabbitmqctl('list_queues', '-p', vhost, 'name', 'type', 'arguments', '--formatter', 'json')) as Row[];
+    const rows = JSON.parse(
+      await rabbitmqctl('list_queues', '-p', vhost, 'name', 'type', 'arguments', '--formatter', 'json'),
+    ) as Row[];
     const byName = new Map(rows.map((r) => [r.name, r]));
     for (const family of FAMILIES) {
       const row = byName.get(queueName(family));
@@ -169,7 +185,10 @@ describe('AmqpClient', () => {
     const { routingKey } = await tap();
     h.client.reconnect(5_000);
     expect(h.client.connected).toBe(false);
-    await expect(h.client.publish(Exchanges.control, routingKey, Buffer.from('x'))).rejects.toMatchObject({ code: 'CMQ_ERR_BROKER_UNAVAILABLE', message: 'not connected to the broker' });
+    await expect(h.client.publish(Exchanges.control, routingKey, Buffer.from('x'))).rejects.toMatchObject({
+      code: 'CMQ_ERR_BROKER_UNAVAILABLE',
+      message: 'not connected to the broker',
+    });
     await waitFor(() => h.setups() === 2 && h.client.connected, 15_000, 'the client to reconnect');
     await publishAndReadBack(h.client);
   });
@@ -197,7 +216,10 @@ describe('AmqpClient', () => {
 
     void h.client.start(new AbortController().signal);
     await waitFor(() => h.status.summary() !== '', 5_000, 'a waiting status');
-    await expect(h.client.publish(Exchanges.control, 'control.test.x', Buffer.from('x'))).rejects.toMatchObject({ code: 'CMQ_ERR_BROKER_UNAVAILABLE', transient: true });
+    await expect(h.client.publish(Exchanges.control, 'control.test.x', Buffer.from('x'))).rejects.toMatchObject({
+      code: 'CMQ_ERR_BROKER_UNAVAILABLE',
+      transient: true,
+    });
   });
 
   it('close() resolves while still retrying an unreachable broker, and is idempotent', async () => {
@@ -240,6 +262,8 @@ describe('AmqpClient', () => {
     await h.client.close();
     expect(h.client.connected).toBe(false);
     await waitFor(async () => (await brokerConnections(h.connectionName)).length === 0, 10_000, 'the connection to go');
-    await expect(h.client.publish(Exchanges.control, 'control.test.x', Buffer.from('x'))).rejects.toMatchObject({ code: 'CMQ_ERR_BROKER_UNAVAILABLE' });
+    await expect(h.client.publish(Exchanges.control, 'control.test.x', Buffer.from('x'))).rejects.toMatchObject({
+      code: 'CMQ_ERR_BROKER_UNAVAILABLE',
+    });
   });
 });

@@ -55,13 +55,25 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
   });
 
   const rows = (database: string): Promise<{ id: number; tenant: string; state: string }[]> =>
-    withDb(database, async (c) => (await c.query<{ id: number; tenant: string; state: string }>('SELECT id, tenant, state FROM action ORDER BY id')).rows);
+    withDb(
+      database,
+      async (c) =>
+        (
+          await c.query<{ id: number; tenant: string; state: string }>(
+            'SELECT id, tenant, state FROM action ORDER BY id',
+          )
+        ).rows,
+    );
 
   it('backs up, and after the database is dropped restores the same rows and the same tree', async () => {
     const target = join(root, 'backups-roundtrip');
     const before = await rows(db);
 
-    const backup = await run(BACKUP, ['--target', target, '--keep', '3', '--prefix', tree.prefix, '--config-dir', tree.config], { env });
+    const backup = await run(
+      BACKUP,
+      ['--target', target, '--keep', '3', '--prefix', tree.prefix, '--config-dir', tree.config],
+      { env },
+    );
     expect(backup.stderr).toBe('');
     expect(backup.code).toBe(0);
     const made = await backups(target);
@@ -108,7 +120,9 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
       await c.query('CREATE TABLE owned_elsewhere (id int)');
       await c.query(`ALTER TABLE owned_elsewhere OWNER TO ${role}`);
     });
-    expect((await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env })).code).toBe(0);
+    expect(
+      (await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env })).code,
+    ).toBe(0);
     const dir = join(target, (await backups(target))[0] as string);
     await withDb(db, async (c) => {
       await c.query('DROP TABLE owned_elsewhere');
@@ -130,10 +144,18 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     try {
       const longEnv = { ...env, ...pgEnv(long) };
       const target = join(root, 'backups-long-name');
-      expect((await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env: longEnv })).code).toBe(0);
+      expect(
+        (
+          await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], {
+            env: longEnv,
+          })
+        ).code,
+      ).toBe(0);
       const r = await run(RESTORE, [join(target, (await backups(target))[0] as string), '--no-tree'], { env: longEnv });
       expect(r.code).not.toBe(0);
-      expect(r.stderr).toContain(`the database name ${long} is too long to set a copy aside beside it (at most 43 bytes)`);
+      expect(r.stderr).toContain(
+        `the database name ${long} is too long to set a copy aside beside it (at most 43 bytes)`,
+      );
       expect(await databaseExists(long)).toBe(true);
     } finally {
       await dropDatabase(long);
@@ -142,7 +164,9 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
 
   it('refuses to restore a backup whose checksums do not match', async () => {
     const target = join(root, 'backups-damaged');
-    const backup = await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env });
+    const backup = await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], {
+      env,
+    });
     expect(backup.code).toBe(0);
     const dir = join(target, (await backups(target))[0] as string);
     const dump = await readFile(join(dir, 'db.dump'));
@@ -160,7 +184,9 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
 
   it('refuses to restore over a database something is connected to, changing nothing', async () => {
     const target = join(root, 'backups-busy');
-    expect((await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env })).code).toBe(0);
+    expect(
+      (await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env })).code,
+    ).toBe(0);
     const dir = join(target, (await backups(target))[0] as string);
     const before = await rows(db);
     await withDb(db, async (c) => {
@@ -190,7 +216,9 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
 
   it('fails when the tree to archive is missing, before dumping anything', async () => {
     const target = join(root, 'backups-no-tree');
-    const r = await run(BACKUP, ['--target', target, '--prefix', join(root, 'nowhere'), '--config-dir', tree.config], { env });
+    const r = await run(BACKUP, ['--target', target, '--prefix', join(root, 'nowhere'), '--config-dir', tree.config], {
+      env,
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/no installed tree/);
     expect(await backups(target)).toEqual([]);
@@ -205,7 +233,9 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     const holder = spawn('flock', ['-o', target, 'sleep', '30'], { stdio: 'ignore', detached: true });
     try {
       await waitFor(async () => (await run('flock', ['-n', target, 'true'])).code !== 0, 5_000, 'the lock to be held');
-      const busy = await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], { env });
+      const busy = await run(BACKUP, ['--target', target, '--prefix', tree.prefix, '--config-dir', tree.config], {
+        env,
+      });
       expect(busy.code).not.toBe(0);
       expect(busy.stderr).toContain(`another backup.sh is writing to ${target}`);
       expect(existsSync(leftover)).toBe(true); // not touched while the other run may be writing it
@@ -223,19 +253,48 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
   it('warns when the encryption keys file is outside the config dir (and so not in the backup)', async () => {
     const other = await makeTree(join(root, 'keys-elsewhere'));
     await writeFile(join(other.config, 'km-client.cfg'), 'km.keys_file=/srv/cmq-keys/km.keys\nkm.active_key_id=k1\n');
-    const outside = await run(BACKUP, ['--target', join(root, 'backups-keys-outside'), '--prefix', other.prefix, '--config-dir', other.config], { env });
+    const outside = await run(
+      BACKUP,
+      ['--target', join(root, 'backups-keys-outside'), '--prefix', other.prefix, '--config-dir', other.config],
+      { env },
+    );
     expect(outside.code).toBe(0);
-    expect(outside.stderr).toContain(`backup.sh: warning: km.keys_file /srv/cmq-keys/km.keys is outside ${other.config} and not in this backup`);
+    expect(outside.stderr).toContain(
+      `backup.sh: warning: km.keys_file /srv/cmq-keys/km.keys is outside ${other.config} and not in this backup`,
+    );
     // The properties syntax `key value`, and a link in the config dir to a file elsewhere (tar keeps only the link).
     await writeFile(join(other.config, 'km-client.cfg'), 'km.keys_file /srv/cmq-keys/km.keys\n');
-    expect((await run(BACKUP, ['--target', join(root, 'backups-keys-space'), '--prefix', other.prefix, '--config-dir', other.config], { env })).stderr).toContain('km.keys_file /srv/cmq-keys/km.keys is outside');
+    expect(
+      (
+        await run(
+          BACKUP,
+          ['--target', join(root, 'backups-keys-space'), '--prefix', other.prefix, '--config-dir', other.config],
+          { env },
+        )
+      ).stderr,
+    ).toContain('km.keys_file /srv/cmq-keys/km.keys is outside');
     await mkdir(join(root, 'keys-elsewhere', 'vault'), { recursive: true });
     await writeFile(join(root, 'keys-elsewhere', 'vault', 'km.keys'), 'k1=x\n');
     await symlink(join(root, 'keys-elsewhere', 'vault', 'km.keys'), join(other.config, 'linked.keys'));
     await writeFile(join(other.config, 'km-client.cfg'), `km.keys_file=${other.config}/linked.keys\n`);
-    expect((await run(BACKUP, ['--target', join(root, 'backups-keys-link'), '--prefix', other.prefix, '--config-dir', other.config], { env })).stderr).toContain(`km.keys_file ${other.config}/linked.keys is outside`);
-    await writeFile(join(other.config, 'km-client.cfg'), `km.keys_file = ${other.config}/km.keys\nkm.active_key_id=k1\n`);
-    const inside = await run(BACKUP, ['--target', join(root, 'backups-keys-inside'), '--prefix', other.prefix, '--config-dir', `${other.config}/`], { env });
+    expect(
+      (
+        await run(
+          BACKUP,
+          ['--target', join(root, 'backups-keys-link'), '--prefix', other.prefix, '--config-dir', other.config],
+          { env },
+        )
+      ).stderr,
+    ).toContain(`km.keys_file ${other.config}/linked.keys is outside`);
+    await writeFile(
+      join(other.config, 'km-client.cfg'),
+      `km.keys_file = ${other.config}/km.keys\nkm.active_key_id=k1\n`,
+    );
+    const inside = await run(
+      BACKUP,
+      ['--target', join(root, 'backups-keys-inside'), '--prefix', other.prefix, '--config-dir', `${other.config}/`],
+      { env },
+    );
     expect(inside.code).toBe(0);
     expect(inside.stderr).toBe('');
   });
@@ -246,7 +305,11 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     await mkdir(join(target, 'cmq-backup-keep'), { recursive: true });
     const written: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const r = await run(BACKUP, ['--target', target, '--keep', '2', '--prefix', tree.prefix, '--config-dir', tree.config], { env });
+      const r = await run(
+        BACKUP,
+        ['--target', target, '--keep', '2', '--prefix', tree.prefix, '--config-dir', tree.config],
+        { env },
+      );
       expect(r.code).toBe(0);
       const m = /wrote (\S+)/.exec(r.stdout);
       expect(m).not.toBeNull();

@@ -26,8 +26,10 @@ describe('init/cmq-workers with stand-in services', () => {
   let root: string;
   let env: NodeJS.ProcessEnv;
   const dir = (...parts: string[]): string => join(root, ...parts);
-  const init = (action: string): ReturnType<typeof run> => run(join(REPO, 'init', 'cmq-workers'), [action], { env, timeoutMs: 60_000 });
-  const out = (proc: string): string => (existsSync(dir('log', `${proc}.out`)) ? readFileSync(dir('log', `${proc}.out`), 'utf8') : '');
+  const init = (action: string): ReturnType<typeof run> =>
+    run(join(REPO, 'init', 'cmq-workers'), [action], { env, timeoutMs: 60_000 });
+  const out = (proc: string): string =>
+    existsSync(dir('log', `${proc}.out`)) ? readFileSync(dir('log', `${proc}.out`), 'utf8') : '';
 
   beforeAll(async () => {
     if (process.getuid?.() !== 0) throw new Error('the init script test runs as root (start-stop-daemon --chuid)');
@@ -39,15 +41,29 @@ describe('init/cmq-workers with stand-in services', () => {
     for (const svc of ['publisher', 'subscriber', 'pinger']) {
       await mkdir(dir('services', svc, 'dist'), { recursive: true });
       await writeFile(dir('services', svc, 'dist', 'main.js'), FAKE);
-      await writeFile(dir('bin', `cmq-${svc}`), `#!/bin/sh\nexec '${process.execPath}' '${dir('services', svc, 'dist', 'main.js')}' ${svc} "$@"\n`);
+      await writeFile(
+        dir('bin', `cmq-${svc}`),
+        `#!/bin/sh\nexec '${process.execPath}' '${dir('services', svc, 'dist', 'main.js')}' ${svc} "$@"\n`,
+      );
       await chmod(dir('bin', `cmq-${svc}`), 0o755);
     }
     await writeFile(dir('etc', 'subscriber.properties'), '');
     // The script sources this file; root runs the stand-ins so no user needs creating here.
-    await writeFile(dir('defaults'), [
-      `PREFIX=${root}`, `CONFIG_DIR=${dir('etc')}`, `LOG_DIR=${dir('log')}`, `RUN_DIR=${dir('run')}`,
-      `STATE_DIR=${root}`, 'CMQ_USER=root', 'DRAIN_TIMEOUT=1', 'STOP_GRACE=1', 'START_CHECK=2', '',
-    ].join('\n'));
+    await writeFile(
+      dir('defaults'),
+      [
+        `PREFIX=${root}`,
+        `CONFIG_DIR=${dir('etc')}`,
+        `LOG_DIR=${dir('log')}`,
+        `RUN_DIR=${dir('run')}`,
+        `STATE_DIR=${root}`,
+        'CMQ_USER=root',
+        'DRAIN_TIMEOUT=1',
+        'STOP_GRACE=1',
+        'START_CHECK=2',
+        '',
+      ].join('\n'),
+    );
     env = { ...process.env, CMQ_DEFAULTS: dir('defaults'), CMQ_TEST_LEAK: 'leaked' };
   });
 
@@ -104,7 +120,9 @@ describe('init/cmq-workers with stand-in services', () => {
     expect(out('subscriber-stubborn')).toContain('TERM');
     expect(elapsed).toBeGreaterThanOrEqual(2_000);
     expect(elapsed).toBeLessThan(8_000);
-    expect(existsSync(`/proc/${stubborn}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${stubborn}/status`, 'utf8'))).toBe(false);
+    expect(
+      existsSync(`/proc/${stubborn}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${stubborn}/status`, 'utf8')),
+    ).toBe(false);
     expect((await init('status')).code).toBe(3);
   });
 

@@ -18,11 +18,21 @@ function request(tenant: string): ActionRequest {
 }
 
 const count = async (tenant: string): Promise<number> =>
-  (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM actions WHERE tenant_id = $1', [tenant])).rows[0]?.n ?? -1;
+  (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM actions WHERE tenant_id = $1', [tenant])).rows[0]
+    ?.n ?? -1;
 
 beforeAll(async () => {
   database = await createTestDatabase('cmq_intake_tenants');
-  const db = { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', pool: { max: 4 }, statement_timeout: 30_000, connect_timeout: 2_000 };
+  const db = {
+    host: '127.0.0.1',
+    port: 5432,
+    database,
+    user: 'postgres',
+    password: '',
+    pool: { max: 4 },
+    statement_timeout: 30_000,
+    connect_timeout: 2_000,
+  };
   pool = createPool(db, pino({ level: 'silent' }), 'cmq-intake-tenants-test');
   await migrate(pool);
   await pool.query("INSERT INTO tenants (id, name) VALUES ('t1', 't1'), ('t2', 't2'), ('empty', 'empty')");
@@ -33,17 +43,18 @@ afterAll(async () => {
   await dropTestDatabase(database);
 });
 
-const transactor = <T>(fn: (sql: Sql) => Promise<T>): Promise<T> => withClient(async (c) => {
-  await c.query('BEGIN');
-  try {
-    const r = await fn(c);
-    await c.query('COMMIT');
-    return r;
-  } catch (err) {
-    await c.query('ROLLBACK');
-    throw err;
-  }
-});
+const transactor = <T>(fn: (sql: Sql) => Promise<T>): Promise<T> =>
+  withClient(async (c) => {
+    await c.query('BEGIN');
+    try {
+      const r = await fn(c);
+      await c.query('COMMIT');
+      return r;
+    } catch (err) {
+      await c.query('ROLLBACK');
+      throw err;
+    }
+  });
 
 async function withClient<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
   const c = await pool.connect();
@@ -56,16 +67,24 @@ async function withClient<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
 
 describe('intake without a foreign key to tenants', () => {
   it('a batch naming an unknown tenant is refused whole, naming the request; nothing is inserted', async () => {
-    await expect(insertActions(transactor, [request('t1'), request('ghost')], 'test')).rejects.toThrow(new IntakeError('request 2: tenant: unknown tenant "ghost" (add it with `cmq tenants add`)'));
+    await expect(insertActions(transactor, [request('t1'), request('ghost')], 'test')).rejects.toThrow(
+      new IntakeError('request 2: tenant: unknown tenant "ghost" (add it with `cmq tenants add`)'),
+    );
     expect(await count('t1')).toBe(0);
     expect(await count('ghost')).toBe(0);
   });
 
   it('a tenant that has actions cannot be deleted or renamed; one without can', async () => {
     await insertActions(transactor, [request('t1')], 'test');
-    await expect(pool.query("DELETE FROM tenants WHERE id = 't1'")).rejects.toMatchObject({ code: '23503', message: 'tenant "t1" has actions: it cannot be deleted or renamed (disable it: cmq tenants disable t1)' });
+    await expect(pool.query("DELETE FROM tenants WHERE id = 't1'")).rejects.toMatchObject({
+      code: '23503',
+      message: 'tenant "t1" has actions: it cannot be deleted or renamed (disable it: cmq tenants disable t1)',
+    });
     await expect(pool.query("UPDATE tenants SET id = 't1b' WHERE id = 't1'")).rejects.toMatchObject({ code: '23503' });
-    await expect(pool.query('TRUNCATE tenants CASCADE')).rejects.toMatchObject({ code: '23503', message: 'tenants cannot be truncated while actions exist' });
+    await expect(pool.query('TRUNCATE tenants CASCADE')).rejects.toMatchObject({
+      code: '23503',
+      message: 'tenants cannot be truncated while actions exist',
+    });
     await pool.query("UPDATE tenants SET id = id, name = 'renamed', enabled = false WHERE id = 't1'");
     expect((await pool.query("DELETE FROM tenants WHERE id = 'empty'")).rowCount).toBe(1);
   });
@@ -76,19 +95,31 @@ describe('intake without a foreign key to tenants', () => {
     let checked!: () => void;
     const inside = new Promise<void>((r) => (checked = r));
     // The batch's transaction stays open after its insert until the delete has been sent.
-    const batch = insertActions(<T>(fn: (sql: Sql) => Promise<T>) => transactor(async (sql) => {
-      const r = await fn(sql);
-      checked();
-      await held;
-      return r;
-    }), [request('t2'), request('t2')], 'test');
+    const batch = insertActions(
+      <T>(fn: (sql: Sql) => Promise<T>) =>
+        transactor(async (sql) => {
+          const r = await fn(sql);
+          checked();
+          await held;
+          return r;
+        }),
+      [request('t2'), request('t2')],
+      'test',
+    );
     await inside;
     const deleting = pool.query("DELETE FROM tenants WHERE id = 't2' /* cmq-test-delete */");
     let settled = false;
-    deleting.then(() => (settled = true), () => (settled = true));
+    deleting.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     // The delete must be seen waiting for the batch's lock on the tenant (not merely not back yet).
     const waiting = async (): Promise<boolean> =>
-      (await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%cmq-test-delete%' AND pid <> pg_backend_pid()")).rows[0]?.n === 1;
+      (
+        await pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%cmq-test-delete%' AND pid <> pg_backend_pid()",
+        )
+      ).rows[0]?.n === 1;
     let waited = false;
     for (let i = 0; i < 100 && !waited && !settled; i++) {
       waited = await waiting();
@@ -116,16 +147,28 @@ it('the arguments of each request are stored with its own action, quotes and bac
     return p.request;
   });
   const ids = await insertActions(transactor, requests, 'test');
-  const { rows } = await pool.query<{ id: string; args: unknown }>('SELECT id::text, args FROM actions WHERE id = ANY($1::bigint[])', [ids]);
+  const { rows } = await pool.query<{ id: string; args: unknown }>(
+    'SELECT id::text, args FROM actions WHERE id = ANY($1::bigint[])',
+    [ids],
+  );
   expect(ids.map((id) => rows.find((r) => r.id === id)?.args)).toEqual(args);
 });
 
 it('a batch with more argument text than one statement carries goes as several statements: every id keeps its own arguments, repeated keys resolve', async () => {
   await pool.query("INSERT INTO tenants (id, name) VALUES ('bulk', 'bulk')");
-  const big = (i: number): { guest: string; command: string; env: { A: string } } => ({ guest: `g${i}`, command: `${i}:${'c'.repeat(60_000)}`, env: { A: 'e'.repeat(60_000) } });
+  const big = (i: number): { guest: string; command: string; env: { A: string } } => ({
+    guest: `g${i}`,
+    command: `${i}:${'c'.repeat(60_000)}`,
+    env: { A: 'e'.repeat(60_000) },
+  });
   // 400 requests of ~120 KB (counted as up to 3 bytes a character: ~170 a statement), the last
   // 10 repeating the idempotency keys of the first 10.
-  const raw = Array.from({ length: 400 }, (_, i) => ({ type: 'guest.exec', tenant: 'bulk', args: big(i), idempotency_key: `k${i < 390 ? i : i - 390}` }));
+  const raw = Array.from({ length: 400 }, (_, i) => ({
+    type: 'guest.exec',
+    tenant: 'bulk',
+    args: big(i),
+    idempotency_key: `k${i < 390 ? i : i - 390}`,
+  }));
   const requests = raw.map((r) => {
     const p = parseRequest(r);
     if (!p.ok) throw new Error(p.error);
@@ -134,7 +177,9 @@ it('a batch with more argument text than one statement carries goes as several s
   const ids = await insertActions(transactor, requests, 'test');
   expect(ids.slice(390)).toEqual(ids.slice(0, 10));
   expect(new Set(ids).size).toBe(390);
-  const { rows } = await pool.query<{ id: string; n: string }>("SELECT id::text, split_part(args ->> 'command', ':', 1) AS n FROM actions WHERE tenant_id = 'bulk'");
+  const { rows } = await pool.query<{ id: string; n: string }>(
+    "SELECT id::text, split_part(args ->> 'command', ':', 1) AS n FROM actions WHERE tenant_id = 'bulk'",
+  );
   const byId = new Map(rows.map((r) => [r.id, Number(r.n)]));
   expect(byId.size).toBe(390);
   expect(ids.slice(0, 390).map((id) => byId.get(id))).toEqual(Array.from({ length: 390 }, (_, i) => i));

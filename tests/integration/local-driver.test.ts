@@ -1,6 +1,16 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,7 +26,14 @@ import { rejection } from '../helpers/rejection';
 const run = promisify(execFile);
 const SETTINGS: SshSettings = {
   SOURCE_CIDR: ['127.0.0.0/8'],
-  ssh: { strict_host_keys: true, connect_timeout: 5_000, keepalive_interval: 5_000, command_timeout: 10_000, output_cap: 65_536, per_host_limit: 2 },
+  ssh: {
+    strict_host_keys: true,
+    connect_timeout: 5_000,
+    keepalive_interval: 5_000,
+    command_timeout: 10_000,
+    output_cap: 65_536,
+    per_host_limit: 2,
+  },
 };
 const ACCOUNT = '7';
 
@@ -32,7 +49,12 @@ function failure(p: Promise<unknown>): Promise<DriverError> {
 }
 
 /** Runs a command on the server over SSH, with its recorded host key fingerprint pinned. */
-async function sshExec(server: Server, command: string, fingerprint = server.hostKeyFingerprint, privateKey = key.privateKey): ReturnType<SshClient['exec']> {
+async function sshExec(
+  server: Server,
+  command: string,
+  fingerprint = server.hostKeyFingerprint,
+  privateKey = key.privateKey,
+): ReturnType<SshClient['exec']> {
   const client = new SshClient(SETTINGS);
   try {
     return await client.exec(
@@ -90,7 +112,8 @@ async function terminateAll(dir: string): Promise<void> {
   const accounts = existsSync(dir) ? readdirSync(dir).filter((a) => a !== 'addresses') : [];
   for (const account of accounts) {
     const d = new LocalDriver({ stateDir: dir, account, authorizedKey: key.publicKey, sshPort: options.sshPort });
-    for (const s of await d.listServers().catch(() => [])) if (s.state !== 'terminated') await d.terminateServer(s.id).catch(() => undefined);
+    for (const s of await d.listServers().catch(() => []))
+      if (s.state !== 'terminated') await d.terminateServer(s.id).catch(() => undefined);
   }
 }
 
@@ -114,7 +137,13 @@ describe('LocalDriver against the real sshd', () => {
 
   it('launches once per token: a repeated launch returns the same server', async () => {
     first = await launch('token-a', 'web-1');
-    expect(first).toMatchObject({ name: 'web-1', state: 'running', image: 'debian-12', size: 'small', sshPort: options.sshPort });
+    expect(first).toMatchObject({
+      name: 'web-1',
+      state: 'running',
+      image: 'debian-12',
+      size: 'small',
+      sshPort: options.sshPort,
+    });
     expect(first.id).toMatch(/^local-[0-9a-f]{12}$/);
     expect(first.hostKeyFingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
     const address = first.addresses.public?.[0] ?? '';
@@ -131,7 +160,9 @@ describe('LocalDriver against the real sshd', () => {
     const servers = await driver.listServers();
     expect(servers).toHaveLength(2);
     expect(new Set(servers.map((s) => s.addresses.public?.[0])).size).toBe(2);
-    expect(readFileSync(join(stateDir, 'addresses', a?.addresses.public?.[0] ?? ''), 'utf8').trim()).toBe(`${ACCOUNT}/${a?.id}`);
+    expect(readFileSync(join(stateDir, 'addresses', a?.addresses.public?.[0] ?? ''), 'utf8').trim()).toBe(
+      `${ACCOUNT}/${a?.id}`,
+    );
   });
 
   it('answers SSH on its address with the recorded host key, admits the account key, HOME is its own home', async () => {
@@ -143,7 +174,9 @@ describe('LocalDriver against the real sshd', () => {
     const other = makeKeyPair(tempDir('cmq-local-other-'), 'other');
     const refused = await sshExec(first, 'true', first.hostKeyFingerprint, other.privateKey).catch((e: Error) => e);
     expect(refused).toMatchObject({ code: 'CMQ_ERR_SSH_AUTH' });
-    const impostor = await sshExec(first, 'true', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA').catch((e: Error) => e);
+    const impostor = await sshExec(first, 'true', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA').catch(
+      (e: Error) => e,
+    );
     expect(impostor).toBeInstanceOf(Error);
     expect((impostor as { code?: string }).code).toMatch(/HOSTKEY/);
   });
@@ -152,23 +185,41 @@ describe('LocalDriver against the real sshd', () => {
     const log = first.logPaths?.[0] ?? '';
     const before = statSync(log).size;
     await waitFor(() => statSync(log).size > before, 5_000, `${log} to grow`);
-    expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ ${first.id} heartbeat \\d+$`, 'm'));
+    expect(readFileSync(log, 'utf8')).toMatch(
+      new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ ${first.id} heartbeat \\d+$`, 'm'),
+    );
   });
 
   it('its log writer rotates app.log to app.log.1 every appLogRotateLines lines and goes on in a new file', async () => {
-    for (const bad of [0, 1.5]) expect(() => new LocalDriver({ ...options, appLogRotateLines: bad })).toThrow(`appLogRotateLines ${bad}: a whole number of lines, at least 1`);
+    for (const bad of [0, 1.5])
+      expect(() => new LocalDriver({ ...options, appLogRotateLines: bad })).toThrow(
+        `appLogRotateLines ${bad}: a whole number of lines, at least 1`,
+      );
     const rotating = new LocalDriver({ ...options, appLogRotateLines: 3 });
     const server = await rotating.launchServer({ clientToken: 'token-rotate', name: 'rotate', image: 'i', size: 's' });
     try {
       const log = server.logPaths?.[0] ?? '';
-      const numbers = (file: string): number[] => (existsSync(file) ? readFileSync(file, 'utf8') : '').split('\n').filter(Boolean).map((l) => Number(/ heartbeat (\d+)$/.exec(l)?.[1]));
+      const numbers = (file: string): number[] =>
+        (existsSync(file) ? readFileSync(file, 'utf8') : '')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => Number(/ heartbeat (\d+)$/.exec(l)?.[1]));
       // Read app.log first: a rotation between the two reads then shows as a gap, and is read again.
-      await waitFor(() => {
-        const now = numbers(log);
-        const old = numbers(`${log}.1`);
-        const last = old[old.length - 1] ?? 0;
-        return old.length === 3 && last % 3 === 0 && old.join() === [last - 2, last - 1, last].join() && now[0] === last + 1;
-      }, 15_000, 'three lines in app.log.1, the next ones in a new app.log');
+      await waitFor(
+        () => {
+          const now = numbers(log);
+          const old = numbers(`${log}.1`);
+          const last = old[old.length - 1] ?? 0;
+          return (
+            old.length === 3 &&
+            last % 3 === 0 &&
+            old.join() === [last - 2, last - 1, last].join() &&
+            now[0] === last + 1
+          );
+        },
+        15_000,
+        'three lines in app.log.1, the next ones in a new app.log',
+      );
       expect(numbers(log).length).toBeLessThanOrEqual(3);
     } finally {
       await rotating.terminateServer(server.id);
@@ -178,7 +229,11 @@ describe('LocalDriver against the real sshd', () => {
   it('a dead sshd reports stopped; reboot ends its old sessions and brings it back with the same address and host key', async () => {
     const started = Date.now();
     const session = sshExec(first, 'echo up; sleep 30').catch((e: Error) => e);
-    await waitFor(() => readFileSync(join(stateDir, ACCOUNT, 'servers', first.id, 'sshd.log'), 'utf8').includes('Starting session'), 5_000, 'the session');
+    await waitFor(
+      () => readFileSync(join(stateDir, ACCOUNT, 'servers', first.id, 'sshd.log'), 'utf8').includes('Starting session'),
+      5_000,
+      'the session',
+    );
     const pid = Number(readFileSync(join(stateDir, ACCOUNT, 'servers', first.id, 'sshd.pid'), 'utf8'));
     process.kill(pid, 'SIGKILL');
     await waitFor(async () => (await driver.getServer(first.id))?.state === 'stopped', 5_000, 'state stopped');
@@ -186,7 +241,11 @@ describe('LocalDriver against the real sshd', () => {
     expect(await session).toBeInstanceOf(Error);
     expect(Date.now() - started).toBeLessThan(20_000);
     const after = await driver.getServer(first.id);
-    expect(after).toMatchObject({ state: 'running', hostKeyFingerprint: first.hostKeyFingerprint, addresses: first.addresses });
+    expect(after).toMatchObject({
+      state: 'running',
+      hostKeyFingerprint: first.hostKeyFingerprint,
+      addresses: first.addresses,
+    });
     expect((await sshExec(first, 'true')).code).toBe(0);
     await driver.rebootServer(first.id);
     expect((await sshExec(first, 'true')).code).toBe(0);
@@ -194,17 +253,33 @@ describe('LocalDriver against the real sshd', () => {
   });
 
   it('firewalls and volumes describe the local cloud', async () => {
-    const ingress = (port: number | undefined): unknown => ({ direction: 'ingress', protocol: 'tcp', fromPort: port, toPort: port, sources: ['127.0.0.0/8'] });
-    expect(await driver.listFirewalls()).toEqual([expect.objectContaining({ rules: expect.arrayContaining([ingress(options.sshPort)]) as unknown })]);
+    const ingress = (port: number | undefined): unknown => ({
+      direction: 'ingress',
+      protocol: 'tcp',
+      fromPort: port,
+      toPort: port,
+      sources: ['127.0.0.0/8'],
+    });
+    expect(await driver.listFirewalls()).toEqual([
+      expect.objectContaining({ rules: expect.arrayContaining([ingress(options.sshPort)]) as unknown }),
+    ]);
     const volumes = await driver.listVolumes();
     expect(volumes).toHaveLength(2);
     expect(volumes).toContainEqual({ id: `vol-${first.id}`, size_gb: 1, state: 'in-use', attachedTo: first.id });
     // A server launched on another port (ssh_port changed since) keeps it: admitted there too, once.
     const otherPort = await freePort();
-    const moved = await new LocalDriver({ ...options, sshPort: otherPort }).launchServer({ clientToken: 'token-port', name: 'p', image: 'i', size: 's' });
+    const moved = await new LocalDriver({ ...options, sshPort: otherPort }).launchServer({
+      clientToken: 'token-port',
+      name: 'p',
+      image: 'i',
+      size: 's',
+    });
     try {
       const rules = (await driver.listFirewalls())[0]?.rules ?? [];
-      expect(rules.filter((r) => r.direction === 'ingress')).toEqual([ingress(Math.min(otherPort, options.sshPort ?? 0)), ingress(Math.max(otherPort, options.sshPort ?? 0))]);
+      expect(rules.filter((r) => r.direction === 'ingress')).toEqual([
+        ingress(Math.min(otherPort, options.sshPort ?? 0)),
+        ingress(Math.max(otherPort, options.sshPort ?? 0)),
+      ]);
     } finally {
       await driver.terminateServer(moved.id);
     }
@@ -223,7 +298,10 @@ describe('LocalDriver against the real sshd', () => {
     expect(statSync(log).size).toBe(size);
     await driver.terminateServer(first.id);
     expect((await launch('token-a')).state).toBe('terminated');
-    expect(await failure(driver.rebootServer(first.id))).toMatchObject({ kind: 'permanent', providerCode: 'IncorrectInstanceState' });
+    expect(await failure(driver.rebootServer(first.id))).toMatchObject({
+      kind: 'permanent',
+      providerCode: 'IncorrectInstanceState',
+    });
     expect((await driver.listVolumes()).map((v) => v.attachedTo)).not.toContain(first.id);
   });
 
@@ -231,7 +309,12 @@ describe('LocalDriver against the real sshd', () => {
     for (const id of ['local-0123456789ab', '../../etc', 'i-0123']) {
       expect(await driver.getServer(id)).toBeUndefined();
       const err = await failure(driver.terminateServer(id));
-      expect(err).toMatchObject({ kind: 'permanent', provider: 'local', operation: 'terminateServer', providerCode: LOCAL_NOT_FOUND });
+      expect(err).toMatchObject({
+        kind: 'permanent',
+        provider: 'local',
+        operation: 'terminateServer',
+        providerCode: LOCAL_NOT_FOUND,
+      });
       expect(err.message).toContain(id);
       expect((await failure(driver.rebootServer(id))).providerCode).toBe(LOCAL_NOT_FOUND);
     }
@@ -257,7 +340,12 @@ describe('LocalDriver against the real sshd', () => {
   });
 
   it('as root, refuses root as the login user unless it is named (launch and reboot), and a login user that is not a user name', async () => {
-    const implicit = new LocalDriver({ stateDir, account: 'implicit-root', authorizedKey: key.publicKey, sshPort: options.sshPort });
+    const implicit = new LocalDriver({
+      stateDir,
+      account: 'implicit-root',
+      authorizedKey: key.publicKey,
+      sshPort: options.sshPort,
+    });
     const err = await failure(implicit.launchServer({ clientToken: 'token-root', name: 'r', image: 'i', size: 's' }));
     expect(err).toMatchObject({ kind: 'permanent', providerCode: 'InvalidParameterValue' });
     expect(err.message).toContain('root shell');
@@ -266,7 +354,12 @@ describe('LocalDriver against the real sshd', () => {
     // A server launched with root named is not rebooted by a driver that does not name it.
     const server = await launch('token-root');
     try {
-      const sameAccount = new LocalDriver({ stateDir, account: ACCOUNT, authorizedKey: key.publicKey, sshPort: options.sshPort });
+      const sameAccount = new LocalDriver({
+        stateDir,
+        account: ACCOUNT,
+        authorizedKey: key.publicKey,
+        sshPort: options.sshPort,
+      });
       expect((await failure(sameAccount.rebootServer(server.id))).message).toContain('cloud.local.login_user=root');
       expect((await driver.getServer(server.id))?.state).toBe('running');
     } finally {
@@ -284,7 +377,10 @@ describe('LocalDriver against the real sshd', () => {
     const original = readFileSync(state, 'utf8');
     try {
       // As if launched (and interrupted) while login_user named a user without a login shell.
-      writeFileSync(state, JSON.stringify({ ...(JSON.parse(original) as Record<string, unknown>), loginUser: 'nobody', state: 'pending' }));
+      writeFileSync(
+        state,
+        JSON.stringify({ ...(JSON.parse(original) as Record<string, unknown>), loginUser: 'nobody', state: 'pending' }),
+      );
       const relaunch = await failure(launch('token-rec'));
       expect(relaunch).toMatchObject({ kind: 'permanent', providerCode: 'InvalidParameterValue' });
       expect(relaunch.message).toContain('loginUser "nobody"');
@@ -342,7 +438,8 @@ describe('LocalDriver against the real sshd', () => {
   it('as root for another user, never writes or gives away through a link the user planted in the home', async () => {
     ensureTestUser();
     const other = new LocalDriver({ ...options, account: 'other-user', loginUser: SSH_TEST_USER });
-    const launchIt = (): Promise<Server> => other.launchServer({ clientToken: 'token-link', name: 'link', image: 'i', size: 's' });
+    const launchIt = (): Promise<Server> =>
+      other.launchServer({ clientToken: 'token-link', name: 'link', image: 'i', size: 's' });
     const server = await launchIt();
     const targets = tempDir('cmq-local-root-');
     chmodSync(targets, 0o755);
@@ -417,7 +514,10 @@ describe('LocalDriver against the real sshd', () => {
     let sleeper: number | undefined;
     try {
       // The user's links, and a process of the user still running in the home after terminate.
-      const planted = await sshExec(server, `ln -s ${targets} "$HOME/evil" && mkdir -p "$HOME/a/b" && ln -s ${targets} "$HOME/a/b/evil2" && cd "$HOME/a" && { nohup sleep 60 </dev/null >/dev/null 2>&1 & echo $!; }`);
+      const planted = await sshExec(
+        server,
+        `ln -s ${targets} "$HOME/evil" && mkdir -p "$HOME/a/b" && ln -s ${targets} "$HOME/a/b/evil2" && cd "$HOME/a" && { nohup sleep 60 </dev/null >/dev/null 2>&1 & echo $!; }`,
+      );
       sleeper = Number(planted.stdout.trim());
       expect(sleeper).toBeGreaterThan(1);
     } finally {
@@ -429,7 +529,9 @@ describe('LocalDriver against the real sshd', () => {
     expect(readFileSync(secret, 'utf8')).toBe('root only\n');
     expect(readdirSync(targets)).toEqual(['secret']);
     // Its process left in the home (it outlived terminate) was ended first.
-    expect(existsSync(`/proc/${sleeper}`) ? readFileSync(`/proc/${sleeper}/stat`, 'utf8') : 'gone').toMatch(/^gone$|^\d+ \(sleep\) Z/);
+    expect(existsSync(`/proc/${sleeper}`) ? readFileSync(`/proc/${sleeper}/stat`, 'utf8') : 'gone').toMatch(
+      /^gone$|^\d+ \(sleep\) Z/,
+    );
   });
 
   it('refuses a login user whose shell is nologin, naming the user and the shell', async () => {
@@ -446,26 +548,29 @@ describe('LocalDriver against the real sshd', () => {
   it.each([
     ['exits at once', '#!/bin/sh\nexit 1\n', 10_000, /sshd exited/],
     ['never answers', '#!/bin/sh\nwhile :; do sleep 0.2; done\n', 700, /did not answer .* within 700 ms/],
-  ])('a launch whose sshd %s fails and leaves no process of the server running', async (_, script, startTimeoutMs, reason) => {
-    const dir = tempDir('cmq-local-failing-');
-    stateDirs.add(join(dir, 'state'));
-    const sshdPath = join(dir, 'fake-sshd');
-    writeFileSync(sshdPath, script, { mode: 0o755 });
-    const failing = new LocalDriver({ ...options, stateDir: join(dir, 'state'), sshdPath, startTimeoutMs });
-    const err = await failure(failing.launchServer({ clientToken: 'token-f', name: 'f', image: 'i', size: 's' }));
-    expect(err.kind).toBe('transient');
-    expect(err.message).toMatch(reason);
-    const servers = join(dir, 'state', ACCOUNT, 'servers');
-    const [id] = readdirSync(servers);
-    expect(id).toMatch(/^local-/);
-    const serverDir = join(servers, id ?? '');
-    // No sshd (its command line names the server's sshd_config), no log writer (its app.log).
-    await waitFor(() => pidsWith(serverDir).length === 0, 3_000, `no process of ${serverDir}`);
-    await new Promise((r) => setTimeout(r, 1_500));
-    expect(pidsWith(serverDir)).toEqual([]);
-    const log = join(serverDir, 'home', 'log', 'app.log');
-    expect(readFileSync(log, 'utf8')).not.toContain('heartbeat');
-  });
+  ])(
+    'a launch whose sshd %s fails and leaves no process of the server running',
+    async (_, script, startTimeoutMs, reason) => {
+      const dir = tempDir('cmq-local-failing-');
+      stateDirs.add(join(dir, 'state'));
+      const sshdPath = join(dir, 'fake-sshd');
+      writeFileSync(sshdPath, script, { mode: 0o755 });
+      const failing = new LocalDriver({ ...options, stateDir: join(dir, 'state'), sshdPath, startTimeoutMs });
+      const err = await failure(failing.launchServer({ clientToken: 'token-f', name: 'f', image: 'i', size: 's' }));
+      expect(err.kind).toBe('transient');
+      expect(err.message).toMatch(reason);
+      const servers = join(dir, 'state', ACCOUNT, 'servers');
+      const [id] = readdirSync(servers);
+      expect(id).toMatch(/^local-/);
+      const serverDir = join(servers, id ?? '');
+      // No sshd (its command line names the server's sshd_config), no log writer (its app.log).
+      await waitFor(() => pidsWith(serverDir).length === 0, 3_000, `no process of ${serverDir}`);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(pidsWith(serverDir)).toEqual([]);
+      const log = join(serverDir, 'home', 'log', 'app.log');
+      expect(readFileSync(log, 'utf8')).not.toContain('heartbeat');
+    },
+  );
 
   it('a lock left by a previous boot, or by a recycled pid, is taken over at once', async () => {
     const server = await launch('token-lock');
@@ -541,7 +646,11 @@ describe('LocalDriver against the real sshd', () => {
       const d = new LocalDriver(JSON.parse(process.argv[1]));
       const call = process.argv[2] === 'launch' ? d.launchServer({ clientToken: 'token-n', name: 'n', image: 'i', size: 's' }) : d.terminateServer(process.argv[3]);
       call.then((s) => { process.stdout.write(JSON.stringify(s ?? null)); process.exit(0); }, (e) => { process.stderr.write(String(e)); process.exit(1); });`;
-    const as = (args: string[]): Promise<{ stdout: string }> => run('runuser', ['-u', SSH_TEST_USER, '--', process.execPath, '-e', script, JSON.stringify(mine), ...args], { timeout: 30_000, cwd: dir });
+    const as = (args: string[]): Promise<{ stdout: string }> =>
+      run('runuser', ['-u', SSH_TEST_USER, '--', process.execPath, '-e', script, JSON.stringify(mine), ...args], {
+        timeout: 30_000,
+        cwd: dir,
+      });
     const server = JSON.parse((await as(['launch'])).stdout) as Server;
     try {
       expect(server).toMatchObject({ state: 'running', sshUser: SSH_TEST_USER });
@@ -559,6 +668,6 @@ describe('LocalDriver against the real sshd', () => {
     await new Promise((r) => setTimeout(r, 5));
     expect((await quick.listServers()).map((s) => s.id)).not.toContain(server.id);
     expect(existsSync(join(stateDir, ACCOUNT, 'servers', server.id))).toBe(false);
-    expect((await driver.getServer(server.id))).toBeUndefined();
+    expect(await driver.getServer(server.id)).toBeUndefined();
   });
 });

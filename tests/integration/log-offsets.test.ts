@@ -12,10 +12,25 @@ let pool: Pool;
 
 beforeAll(async () => {
   name = await createTestDatabase('cmq_log_offsets');
-  pool = createPool({ host: '127.0.0.1', port: 5432, database: name, user: 'postgres', password: '', pool: { max: 2 }, statement_timeout: 30_000, connect_timeout: 2_000 }, pino({ level: 'silent' }), 'cmq-log-offsets-test');
+  pool = createPool(
+    {
+      host: '127.0.0.1',
+      port: 5432,
+      database: name,
+      user: 'postgres',
+      password: '',
+      pool: { max: 2 },
+      statement_timeout: 30_000,
+      connect_timeout: 2_000,
+    },
+    pino({ level: 'silent' }),
+    'cmq-log-offsets-test',
+  );
   await migrate(pool);
   await pool.query("INSERT INTO tenants (id, name) VALUES ('t1', 't1')");
-  await pool.query("INSERT INTO guests (tenant_id, id, address, \"user\", private_key) VALUES ('t1', 'g1', '127.0.0.1', 'u', 'v1:k1:x')");
+  await pool.query(
+    "INSERT INTO guests (tenant_id, id, address, \"user\", private_key) VALUES ('t1', 'g1', '127.0.0.1', 'u', 'v1:k1:x')",
+  );
 });
 
 afterAll(async () => {

@@ -3,7 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
 import pino from 'pino';
-import { type DbConfig, MIGRATIONS_DIR, SchemaError, checkSchema, createPool, listMigrations, migrate, schemaVersion, withTransaction } from '@cmq/common';
+import {
+  type DbConfig,
+  MIGRATIONS_DIR,
+  SchemaError,
+  checkSchema,
+  createPool,
+  listMigrations,
+  migrate,
+  schemaVersion,
+  withTransaction,
+} from '@cmq/common';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
 
 const logger = pino({ level: 'silent' });
@@ -15,7 +25,16 @@ const NEXT = LATEST + 1;
 const nextFile = (name: string): string => `${String(NEXT).padStart(3, '0')}_${name}.sql`;
 
 function dbConfig(database: string, max = 4): DbConfig['db'] {
-  return { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', pool: { max }, statement_timeout: 30_000, connect_timeout: 5_000 };
+  return {
+    host: '127.0.0.1',
+    port: 5432,
+    database,
+    user: 'postgres',
+    password: '',
+    pool: { max },
+    statement_timeout: 30_000,
+    connect_timeout: 5_000,
+  };
 }
 
 /** A copy of the shipped migrations in a temporary directory, with `extra` files added. */
@@ -33,7 +52,9 @@ async function tableExists(pool: Pool, table: string): Promise<boolean> {
 }
 
 async function recordedVersions(pool: Pool): Promise<number[]> {
-  return (await pool.query<{ version: number }>('SELECT version FROM cmq_schema_migrations ORDER BY version')).rows.map((r) => r.version);
+  return (await pool.query<{ version: number }>('SELECT version FROM cmq_schema_migrations ORDER BY version')).rows.map(
+    (r) => r.version,
+  );
 }
 
 const dirs: string[] = [];
@@ -83,7 +104,9 @@ describe('migrations', () => {
 
   it('two concurrent migrate() runs from two pools both succeed and apply each migration once', async () => {
     // A slow second migration widens the window in which the runs would overlap without the lock.
-    const dir = migrationsCopy({ [nextFile('slow')]: 'SELECT pg_sleep(0.3);\nCREATE TABLE slow_thing (id int PRIMARY KEY);\n' });
+    const dir = migrationsCopy({
+      [nextFile('slow')]: 'SELECT pg_sleep(0.3);\nCREATE TABLE slow_thing (id int PRIMARY KEY);\n',
+    });
     const [a, b] = await Promise.all([migrate(pool(), dir), migrate(pool(), dir)]);
     const applied = [...(a ?? []), ...(b ?? [])].map((m) => m.version).sort((x, y) => x - y);
     expect(applied).toEqual([...SHIPPED, NEXT]);
@@ -120,7 +143,9 @@ describe('migrations', () => {
   });
 
   it('a failing migration leaves nothing half-applied', async () => {
-    const dir = migrationsCopy({ [nextFile('broken')]: 'CREATE TABLE broken_thing (id int);\nSELECT no_such_function();\n' });
+    const dir = migrationsCopy({
+      [nextFile('broken')]: 'CREATE TABLE broken_thing (id int);\nSELECT no_such_function();\n',
+    });
     const p = pool();
     const err = await migrate(p, dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SchemaError);
@@ -139,7 +164,8 @@ describe('migrations', () => {
 
 describe('withTransaction', () => {
   let p: Pool;
-  const count = async (): Promise<number> => Number((await p.query<{ n: string }>('SELECT count(*) AS n FROM tx_test')).rows[0]?.n);
+  const count = async (): Promise<number> =>
+    Number((await p.query<{ n: string }>('SELECT count(*) AS n FROM tx_test')).rows[0]?.n);
 
   beforeEach(async () => {
     // One connection: a client that was not released would make the next query wait forever.

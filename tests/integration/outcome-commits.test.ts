@@ -1,5 +1,13 @@
 import pino from 'pino';
-import { type ActionRequest, type CommitTarget, MAX_RESULT_BYTES, type Outcome, commitOutcomes, insertActions, parseRequest } from '@cmq/actions';
+import {
+  type ActionRequest,
+  type CommitTarget,
+  MAX_RESULT_BYTES,
+  type Outcome,
+  commitOutcomes,
+  insertActions,
+  parseRequest,
+} from '@cmq/actions';
 import { Database, type Sql, StatusBoard, createPool, migrate, withTransaction } from '@cmq/common';
 import { ClaimBatches } from '@cmq/subscriber';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
@@ -15,7 +23,16 @@ const stop = new AbortController();
 
 beforeAll(async () => {
   name = await createTestDatabase('cmq_outcomes');
-  const db = { host: '127.0.0.1', port: 5432, database: name, user: 'postgres', password: '', pool: { max: 4 }, statement_timeout: 30_000, connect_timeout: 2_000 };
+  const db = {
+    host: '127.0.0.1',
+    port: 5432,
+    database: name,
+    user: 'postgres',
+    password: '',
+    pool: { max: 4 },
+    statement_timeout: 30_000,
+    connect_timeout: 2_000,
+  };
   const pool = createPool(db, logger, 'cmq-outcomes-test-migrate');
   await migrate(pool);
   await pool.query("INSERT INTO tenants (id, name) VALUES ('t1', 't1')");
@@ -37,7 +54,11 @@ function request(): ActionRequest {
 }
 
 it('an outcome whose result cannot be written as JSON ends its action dead with the reason; the outcomes batched with it commit', async () => {
-  const ids = await insertActions((fn) => withTransaction(database.pool, fn), [request(), request(), request()], 'test');
+  const ids = await insertActions(
+    (fn) => withTransaction(database.pool, fn),
+    [request(), request(), request()],
+    'test',
+  );
   const batches = new ClaimBatches(database, logger, { workerId: () => '1', worker: 'test-worker' });
   const claims = await Promise.all(ids.map((id) => batches.claim(id)));
   const attempt = (i: number): number => {
@@ -52,10 +73,14 @@ it('an outcome whose result cannot be written as JSON ends its action dead with 
     batches.commit({ id: bad, attempt: attempt(1), state: 'succeeded', result: { size: 10n } }),
     batches.commit({ id: good, attempt: attempt(2), state: 'succeeded', result: { ok: 2 } }),
   ]);
-  const reason = 'its outcome (succeeded) could not be stored, its result cannot be written as JSON: Do not know how to serialize a BigInt';
+  const reason =
+    'its outcome (succeeded) could not be stored, its result cannot be written as JSON: Do not know how to serialize a BigInt';
   expect(committed.map((o) => o?.state)).toEqual(['succeeded', 'dead', 'succeeded']);
   expect(committed[1]?.error).toBe(reason);
-  const { rows } = await database.sql.query<{ id: string; state: string; result: unknown; error: string | null }>('SELECT id::text, state, result, error FROM actions WHERE id = ANY($1::bigint[]) ORDER BY id', [ids]);
+  const { rows } = await database.sql.query<{ id: string; state: string; result: unknown; error: string | null }>(
+    'SELECT id::text, state, result, error FROM actions WHERE id = ANY($1::bigint[]) ORDER BY id',
+    [ids],
+  );
   expect(rows).toEqual([
     { id: first, state: 'succeeded', result: { ok: 1 }, error: null },
     { id: bad, state: 'dead', result: null, error: reason },
@@ -70,7 +95,12 @@ it('a result over MAX_RESULT_BYTES ends its action dead, naming its size, instea
   if (claim.kind !== 'claimed') throw new Error(`not claimed: ${JSON.stringify(claim)}`);
   const huge = '€'.repeat(Math.ceil(MAX_RESULT_BYTES / 3) + 1000); // 3 bytes each in UTF-8
   const bytes = Buffer.byteLength(JSON.stringify({ out: huge }));
-  const committed = await batches.commit({ id: id as string, attempt: claim.action.attempts, state: 'succeeded', result: { out: huge } });
+  const committed = await batches.commit({
+    id: id as string,
+    attempt: claim.action.attempts,
+    state: 'succeeded',
+    result: { out: huge },
+  });
   const reason = `its outcome (succeeded) could not be stored, its result cannot be written as JSON: it is ${bytes} bytes, over the ${MAX_RESULT_BYTES} bytes a result may take`;
   expect(committed).toMatchObject({ state: 'dead', error: reason });
   const { rows } = await database.sql.query('SELECT state, error FROM actions WHERE id = $1', [id]);
@@ -81,7 +111,11 @@ type Claimed = { id: string; attempt: number };
 
 /** Inserts and claims `n` noop actions. */
 async function claimed(n: number): Promise<Claimed[]> {
-  const ids = await insertActions((fn) => withTransaction(database.pool, fn), Array.from({ length: n }, request), 'test');
+  const ids = await insertActions(
+    (fn) => withTransaction(database.pool, fn),
+    Array.from({ length: n }, request),
+    'test',
+  );
   const batches = new ClaimBatches(database, logger, { workerId: () => '1', worker: 'test-worker' });
   return Promise.all(
     ids.map(async (id) => {
@@ -95,13 +129,24 @@ async function claimed(n: number): Promise<Claimed[]> {
 it('results and errors are stored as they were, quotes, backslashes and all (a NUL as \\u0000, half a surrogate pair as U+FFFD); a null result stays apart from none', async () => {
   const [a, b, c] = (await claimed(3)) as [Claimed, Claimed, Claimed];
   const text = 'say "hi" C:\\temp\\x [1,2] {"k": "v"} \'q\' é \u{1f600} \\u0041';
-  const committed = await commitOutcomes(database, [
-    { ...a, state: 'succeeded', result: { out: text, lines: [text, null], n: 1.5 } },
-    { ...b, state: 'succeeded', result: null },
-    { ...c, state: 'failed', error: `${text} nul\u0000 half\ud800` },
-  ], '1', 'test-worker');
+  const committed = await commitOutcomes(
+    database,
+    [
+      { ...a, state: 'succeeded', result: { out: text, lines: [text, null], n: 1.5 } },
+      { ...b, state: 'succeeded', result: null },
+      { ...c, state: 'failed', error: `${text} nul\u0000 half\ud800` },
+    ],
+    '1',
+    'test-worker',
+  );
   expect([...committed].sort()).toEqual([a.id, b.id, c.id].sort());
-  const { rows } = await database.sql.query<{ id: string; result: unknown; no_result: boolean; error: string | null; reason: string | null }>(
+  const { rows } = await database.sql.query<{
+    id: string;
+    result: unknown;
+    no_result: boolean;
+    error: string | null;
+    reason: string | null;
+  }>(
     `SELECT a.id::text, a.result, a.result IS NULL AS no_result, a.error, e.reason
        FROM actions a JOIN action_events e ON e.action_id = a.id AND e.from_state = 'running'
       WHERE a.id = ANY($1::bigint[]) ORDER BY a.id`,
@@ -126,16 +171,30 @@ function counting(failAfter = Infinity): { target: CommitTarget; statements: () 
     };
     return { query: query as Sql['query'] };
   };
-  return { target: { sql: wrap(database.sql), transaction: (fn) => database.transaction((sql) => fn(wrap(sql))) }, statements: () => sent };
+  return {
+    target: { sql: wrap(database.sql), transaction: (fn) => database.transaction((sql) => fn(wrap(sql))) },
+    statements: () => sent,
+  };
 }
 
 it('outcomes with more text than one statement may carry are committed by several statements, all or none', async () => {
-  const outcome = (o: Claimed, i: number): Outcome => ({ ...o, state: 'succeeded', result: { out: String(i).repeat(100) } });
+  const outcome = (o: Claimed, i: number): Outcome => ({
+    ...o,
+    state: 'succeeded',
+    result: { out: String(i).repeat(100) },
+  });
   const first = await claimed(4);
   const states = async (ids: string[]): Promise<string[]> =>
-    (await database.sql.query<{ state: string }>('SELECT state FROM actions WHERE id = ANY($1::bigint[]) ORDER BY id', [ids])).rows.map((r) => r.state);
+    (
+      await database.sql.query<{ state: string }>(
+        'SELECT state FROM actions WHERE id = ANY($1::bigint[]) ORDER BY id',
+        [ids],
+      )
+    ).rows.map((r) => r.state);
   const failing = counting(1);
-  await expect(commitOutcomes(failing.target, first.map(outcome), '1', 'test-worker', 700)).rejects.toThrow('connection lost (test)');
+  await expect(commitOutcomes(failing.target, first.map(outcome), '1', 'test-worker', 700)).rejects.toThrow(
+    'connection lost (test)',
+  );
   expect(await states(first.map((o) => o.id))).toEqual(['running', 'running', 'running', 'running']);
 
   const ok = counting();
@@ -150,7 +209,12 @@ it('outcomes with more text than one statement may carry are committed by severa
   const big = await claimed(5);
   const out = 'x'.repeat(110_000_000);
   const counted = counting();
-  const all = await commitOutcomes(counted.target, big.map((o) => ({ ...o, state: 'succeeded', result: { out } })), '1', 'test-worker');
+  const all = await commitOutcomes(
+    counted.target,
+    big.map((o) => ({ ...o, state: 'succeeded', result: { out } })),
+    '1',
+    'test-worker',
+  );
   expect(counted.statements()).toBe(5);
   expect(all.size).toBe(5);
   const { rows } = await database.sql.query<{ n: number }>(
@@ -164,6 +228,15 @@ it('outcomes with more text than one statement may carry are committed by severa
   const euro = await claimed(3);
   const wide = '€'.repeat(30_000_000);
   const split = counting();
-  expect((await commitOutcomes(split.target, euro.map((o) => ({ ...o, state: 'succeeded', result: { out: wide } })), '1', 'test-worker')).size).toBe(3);
+  expect(
+    (
+      await commitOutcomes(
+        split.target,
+        euro.map((o) => ({ ...o, state: 'succeeded', result: { out: wide } })),
+        '1',
+        'test-worker',
+      )
+    ).size,
+  ).toBe(3);
   expect(split.statements()).toBe(3);
 }, 180_000);

@@ -1,7 +1,18 @@
 import { hostname } from 'node:os';
 import pino from 'pino';
 import { PINGER_LEASE_KEY, PINGER_SUMMARY_KEY, type PingerSummary } from '@cmq/actions';
-import { AmqpClient, Database, type DbConfig, Heartbeat, type HeartbeatStats, type RedisConfig, RedisClient, StatusBoard, heartbeatKey, migrate } from '@cmq/common';
+import {
+  AmqpClient,
+  Database,
+  type DbConfig,
+  Heartbeat,
+  type HeartbeatStats,
+  type RedisConfig,
+  RedisClient,
+  StatusBoard,
+  heartbeatKey,
+  migrate,
+} from '@cmq/common';
 import { Pinger, type PingerConfig, Reaper } from '@cmq/pinger';
 import { RedisServer, freePort } from '../helpers/private-servers';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
@@ -20,10 +31,28 @@ const pingers: Pinger[] = [];
 const abort = new AbortController();
 
 function dbConfig(database: string): DbConfig['db'] {
-  return { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', pool: { max: 4 }, statement_timeout: 30_000, connect_timeout: 5_000 };
+  return {
+    host: '127.0.0.1',
+    port: 5432,
+    database,
+    user: 'postgres',
+    password: '',
+    pool: { max: 4 },
+    statement_timeout: 30_000,
+    connect_timeout: 5_000,
+  };
 }
 
-const redisConfig: RedisConfig['redis'] = { mode: 'standalone', host: '127.0.0.1', port: 6379, password: '', db: REDIS_DB, sentinels: [], sentinel: { master_name: 'mymaster' }, connect_timeout: 2_000 };
+const redisConfig: RedisConfig['redis'] = {
+  mode: 'standalone',
+  host: '127.0.0.1',
+  port: 6379,
+  password: '',
+  db: REDIS_DB,
+  sentinels: [],
+  sentinel: { master_name: 'mymaster' },
+  connect_timeout: 2_000,
+};
 
 /** A pinger with its own Redis connection; the broker client is never started (rabbitmq reported down). */
 async function makePinger(identity: string, retention = 7 * 24 * 3_600_000): Promise<Pinger> {
@@ -31,8 +60,25 @@ async function makePinger(identity: string, retention = 7 * 24 * 3_600_000): Pro
   const redis = new RedisClient(redisConfig, logger, status, `cmq-test-${identity.replace(/[^A-Za-z0-9_-]/g, '_')}`);
   await redis.start(abort.signal);
   redisClients.push(redis);
-  const amqp = new AmqpClient({ config: { urls: ['amqp://127.0.0.1:5672'], vhost: '/', heartbeat: 0, connect_timeout: 1_000, reconnect: { initial_delay: 100, max_delay: 1_000 }, tls: { ca: '', cert: '', key: '', passphrase: '' } }, connectionName: identity, logger, status, setup: () => Promise.resolve() });
-  const config: Pick<PingerConfig, 'pinger' | 'canary' | 'history'> = { pinger: { interval: INTERVAL }, canary: { families: [], timeout: 5_000 }, history: { retention } };
+  const amqp = new AmqpClient({
+    config: {
+      urls: ['amqp://127.0.0.1:5672'],
+      vhost: '/',
+      heartbeat: 0,
+      connect_timeout: 1_000,
+      reconnect: { initial_delay: 100, max_delay: 1_000 },
+      tls: { ca: '', cert: '', key: '', passphrase: '' },
+    },
+    connectionName: identity,
+    logger,
+    status,
+    setup: () => Promise.resolve(),
+  });
+  const config: Pick<PingerConfig, 'pinger' | 'canary' | 'history'> = {
+    pinger: { interval: INTERVAL },
+    canary: { families: [], timeout: 5_000 },
+    history: { retention },
+  };
   const pinger = new Pinger({ database, redis, amqp, logger, identity, config });
   pingers.push(pinger);
   return pinger;
@@ -44,7 +90,9 @@ async function summary(client: RedisClient): Promise<PingerSummary | undefined> 
 }
 
 async function historyBy(): Promise<Record<string, number>> {
-  const { rows } = await database.pool.query<{ pinger: string; n: number }>('SELECT pinger, count(*)::int AS n FROM pinger_history GROUP BY pinger');
+  const { rows } = await database.pool.query<{ pinger: string; n: number }>(
+    'SELECT pinger, count(*)::int AS n FROM pinger_history GROUP BY pinger',
+  );
   return Object.fromEntries(rows.map((r) => [r.pinger, r.n]));
 }
 
@@ -88,8 +136,16 @@ describe('Pinger', () => {
     expect(s?.pinger).toBe('pinger:one@test:1');
     expect(s?.dependencies.postgres.ok).toBe(true);
     expect(s?.dependencies.redis.ok).toBe(true);
-    expect(s?.dependencies.rabbitmq).toMatchObject({ ok: false, error: expect.stringContaining('not connected') as unknown });
-    expect(s?.families.control).toMatchObject({ consumers: expect.any(Number) as unknown, backlog: 0, broker_depth: null, canary: { state: 'none' } });
+    expect(s?.dependencies.rabbitmq).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('not connected') as unknown,
+    });
+    expect(s?.families.control).toMatchObject({
+      consumers: expect.any(Number) as unknown,
+      backlog: 0,
+      broker_depth: null,
+      canary: { state: 'none' },
+    });
     expect(await (redisClients[0] as RedisClient).redis.pttl(PINGER_LEASE_KEY)).toBeLessThanOrEqual(2 * INTERVAL);
 
     // A graceful stop releases the lease: the standby takes over at its next tick.
@@ -121,21 +177,39 @@ describe('Pinger', () => {
   });
 });
 
-describe('Pinger and the heartbeats\' waiting field', () => {
-  it('a heartbeat carries its status board\'s summary; the pinger lists each live process that waits, and drops it once it waits no more', async () => {
+describe("Pinger and the heartbeats' waiting field", () => {
+  it("a heartbeat carries its status board's summary; the pinger lists each live process that waits, and drops it once it waits no more", async () => {
     const client = new RedisClient(redisConfig, logger, new StatusBoard(), 'cmq-test-heartbeat');
     await client.start(abort.signal);
     redisClients.push(client);
     const stats = (): HeartbeatStats => ({ queues: ['control'], inFlight: 0, processed: 0, failed: 0 });
     // Wired as buildService wires it: the board the adapters report to.
     const board = new StatusBoard();
-    const blocked = new Heartbeat({ service: 'publisher', name: 'blocked', version: '0.1.0', intervalMs: 200, redis: client, logger, stats, waiting: () => board.summary() });
-    const calm = new Heartbeat({ service: 'subscriber', name: 'calm', version: '0.1.0', intervalMs: 200, redis: client, logger, stats });
+    const blocked = new Heartbeat({
+      service: 'publisher',
+      name: 'blocked',
+      version: '0.1.0',
+      intervalMs: 200,
+      redis: client,
+      logger,
+      stats,
+      waiting: () => board.summary(),
+    });
+    const calm = new Heartbeat({
+      service: 'subscriber',
+      name: 'calm',
+      version: '0.1.0',
+      intervalMs: 200,
+      redis: client,
+      logger,
+      stats,
+    });
     const key = heartbeatKey('publisher', 'blocked', hostname(), process.pid);
     const calmKey = heartbeatKey('subscriber', 'calm', hostname(), process.pid);
     board.set('amqp-flow', 'broker blocked publishing: low on memory');
     board.set('amqp', 'waiting for broker at amqp://guest:s3cret@127.0.0.1:5672 (connection lost: socket closed)');
-    const expected = 'broker blocked publishing: low on memory; waiting for broker at amqp://127.0.0.1:5672 (connection lost: socket closed)';
+    const expected =
+      'broker blocked publishing: low on memory; waiting for broker at amqp://127.0.0.1:5672 (connection lost: socket closed)';
     await Promise.all([blocked.start(), calm.start()]);
     try {
       await waitFor(async () => (await client.redis.exists(key, calmKey)) === 2, 5_000, 'both heartbeats');
@@ -144,13 +218,19 @@ describe('Pinger and the heartbeats\' waiting field', () => {
       const pinger = await makePinger('pinger:waits@test:5');
       await pinger.tick();
       const s = await summary(client);
-      expect(s?.waiting).toEqual([{ service: 'publisher', name: 'blocked', host: hostname(), pid: process.pid, waiting: expected }]);
+      expect(s?.waiting).toEqual([
+        { service: 'publisher', name: 'blocked', host: hostname(), pid: process.pid, waiting: expected },
+      ]);
       expect(s?.families.control.consumers).toBeGreaterThanOrEqual(1);
       expect(JSON.stringify(s)).not.toContain('s3cret');
 
       board.set('amqp-flow', undefined);
       board.set('amqp', undefined);
-      await waitFor(async () => (await client.redis.hget(key, 'waiting')) === '', 5_000, 'a heartbeat waiting for nothing');
+      await waitFor(
+        async () => (await client.redis.hget(key, 'waiting')) === '',
+        5_000,
+        'a heartbeat waiting for nothing',
+      );
       await pinger.tick();
       expect((await summary(client))?.waiting).toEqual([]);
     } finally {
@@ -161,7 +241,10 @@ describe('Pinger and the heartbeats\' waiting field', () => {
 
 describe('Reaper', () => {
   async function busyWorker(pid: number): Promise<{ workerId: string; actionId: string }> {
-    const w = await database.pool.query<{ id: string }>("INSERT INTO workers (service, name, host, pid) VALUES ('subscriber', 'r', 'test', $1) RETURNING id::text", [pid]);
+    const w = await database.pool.query<{ id: string }>(
+      "INSERT INTO workers (service, name, host, pid) VALUES ('subscriber', 'r', 'test', $1) RETURNING id::text",
+      [pid],
+    );
     const workerId = (w.rows[0] as { id: string }).id;
     const a = await database.pool.query<{ id: string }>(
       "INSERT INTO actions (tenant_id, type, family, state, attempts, worker_id, worker) VALUES ('cmq-canary', 'noop', 'control', 'running', 1, $1, $2) RETURNING id::text",
@@ -171,7 +254,10 @@ describe('Reaper', () => {
   }
 
   async function stateOf(id: string): Promise<{ state: string; worker_id: string | null }> {
-    const { rows } = await database.pool.query<{ state: string; worker_id: string | null }>('SELECT state, worker_id::text FROM actions WHERE id = $1', [id]);
+    const { rows } = await database.pool.query<{ state: string; worker_id: string | null }>(
+      'SELECT state, worker_id::text FROM actions WHERE id = $1',
+      [id],
+    );
     return rows[0] as { state: string; worker_id: string | null };
   }
 
@@ -194,8 +280,13 @@ describe('Reaper', () => {
     expect(await reaper.tick(t0 + 1_000)).toBe(1);
     expect(await stateOf(dead.actionId)).toEqual({ state: 'pending', worker_id: null });
     expect(await stateOf(live.actionId)).toEqual({ state: 'running', worker_id: live.workerId });
-    const ev = await database.pool.query<{ reason: string; actor: string }>("SELECT reason, actor FROM action_events WHERE action_id = $1 AND to_state = 'pending'", [dead.actionId]);
-    expect(ev.rows).toEqual([{ reason: 'reaped: worker subscriber:r@test:900001 stopped heartbeating', actor: 'pinger:test' }]);
+    const ev = await database.pool.query<{ reason: string; actor: string }>(
+      "SELECT reason, actor FROM action_events WHERE action_id = $1 AND to_state = 'pending'",
+      [dead.actionId],
+    );
+    expect(ev.rows).toEqual([
+      { reason: 'reaped: worker subscriber:r@test:900001 stopped heartbeating', actor: 'pinger:test' },
+    ]);
     await database.pool.query("UPDATE actions SET state = 'succeeded' WHERE id = $1", [live.actionId]);
   });
 

@@ -9,12 +9,24 @@ import { waitFor } from '../helpers/wait';
 const logger = pino({ level: 'silent' });
 
 function dbConfig(database: string, port = 5432): DbConfig['db'] {
-  return { host: '127.0.0.1', port, database, user: 'postgres', password: '', pool: { max: 2 }, statement_timeout: 30_000, connect_timeout: 2_000 };
+  return {
+    host: '127.0.0.1',
+    port,
+    database,
+    user: 'postgres',
+    password: '',
+    pool: { max: 2 },
+    statement_timeout: 30_000,
+    connect_timeout: 2_000,
+  };
 }
 
 const components: Database[] = [];
 
-function makeDatabase(db: DbConfig['db'], healthIntervalMs?: number): { database: Database; status: StatusBoard; statuses: string[] } {
+function makeDatabase(
+  db: DbConfig['db'],
+  healthIntervalMs?: number,
+): { database: Database; status: StatusBoard; statuses: string[] } {
   const status = new StatusBoard();
   const statuses: string[] = [];
   status.onChange(() => statuses.push(status.summary()));
@@ -55,7 +67,11 @@ describe('Database against the shared server', () => {
     const { database: db, status } = makeDatabase(dbConfig('cmq_nowhere', port));
     const abort = new AbortController();
     const starting = db.start(abort.signal);
-    await waitFor(() => status.summary().startsWith(`waiting for database at 127.0.0.1:${port}/cmq_nowhere (`), 10_000, 'the waiting status');
+    await waitFor(
+      () => status.summary().startsWith(`waiting for database at 127.0.0.1:${port}/cmq_nowhere (`),
+      10_000,
+      'the waiting status',
+    );
     abort.abort();
     await expect(starting).resolves.toBeUndefined();
   });

@@ -10,12 +10,26 @@ const logger = pino({ level: 'silent' });
 const clients: RedisClient[] = [];
 
 function redisConfig(port: number): RedisConfig['redis'] {
-  return { mode: 'standalone', host: '127.0.0.1', port, password: '', db: 0, sentinels: [], sentinel: { master_name: 'mymaster' }, connect_timeout: 2_000 };
+  return {
+    mode: 'standalone',
+    host: '127.0.0.1',
+    port,
+    password: '',
+    db: 0,
+    sentinels: [],
+    sentinel: { master_name: 'mymaster' },
+    connect_timeout: 2_000,
+  };
 }
 
 /** A RedisClient of its own, as a separate process would have. */
 async function client(): Promise<RedisClient> {
-  const c = new RedisClient(redisConfig(6379), logger, new StatusBoard(), `cmq-test-ratelimit-${randomBytes(4).toString('hex')}`);
+  const c = new RedisClient(
+    redisConfig(6379),
+    logger,
+    new StatusBoard(),
+    `cmq-test-ratelimit-${randomBytes(4).toString('hex')}`,
+  );
   clients.push(c);
   await c.start(new AbortController().signal);
   return c;
@@ -128,13 +142,22 @@ describe('RateLimiter (token bucket per account in Redis)', () => {
 
   it('a rate-limited driver slows down on throttling and still succeeds, with one instance', async () => {
     const fake = await new FakeEc2().start();
-    const ec2 = new Ec2Driver({ region: 'us-east-1', endpoint: fake.endpoint, credentials: { accessKeyId: 'AKIATESTRATELIMIT', secretAccessKey: 'secret-rate-limit-test' } });
+    const ec2 = new Ec2Driver({
+      region: 'us-east-1',
+      endpoint: fake.endpoint,
+      credentials: { accessKeyId: 'AKIATESTRATELIMIT', secretAccessKey: 'secret-rate-limit-test' },
+    });
     try {
       const l = await limiter({ rate: 50, burst: 5, penaltyStepMs: 60_000 });
       const driver = new RateLimitedDriver(ec2, l, { id: 'ec2-acct' }, 3);
       fake.throttleNext(2);
       const t0 = Date.now();
-      const server = await driver.launchServer({ image: 'ami-be3adfd7', size: 't3.micro', name: 'n', clientToken: randomUUID() });
+      const server = await driver.launchServer({
+        image: 'ami-be3adfd7',
+        size: 't3.micro',
+        name: 'n',
+        clientToken: randomUUID(),
+      });
       // Two penalties: 50/s → 12.5/s, so the third try waited ~80 ms for its token.
       expect(Date.now() - t0).toBeGreaterThanOrEqual(60);
       expect(fake.countCalls('RunInstances')).toBe(3);

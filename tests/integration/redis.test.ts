@@ -8,7 +8,16 @@ import { waitFor } from '../helpers/wait';
 const logger = pino({ level: 'silent' });
 
 function redisConfig(port: number): RedisConfig['redis'] {
-  return { mode: 'standalone', host: '127.0.0.1', port, password: '', db: 0, sentinels: [], sentinel: { master_name: 'mymaster' }, connect_timeout: 2_000 };
+  return {
+    mode: 'standalone',
+    host: '127.0.0.1',
+    port,
+    password: '',
+    db: 0,
+    sentinels: [],
+    sentinel: { master_name: 'mymaster' },
+    connect_timeout: 2_000,
+  };
 }
 
 const clients: RedisClient[] = [];
@@ -74,7 +83,11 @@ describe('RedisClient', () => {
     expect(status.summary()).toBe('');
 
     await server.kill();
-    await waitFor(() => status.summary().startsWith(`waiting for redis at 127.0.0.1:${server.port} (`), 10_000, 'the waiting status');
+    await waitFor(
+      () => status.summary().startsWith(`waiting for redis at 127.0.0.1:${server.port} (`),
+      10_000,
+      'the waiting status',
+    );
     expect(client.ready).toBe(false);
     // No offline queue: the command is refused now, not parked until Redis returns.
     const t0 = Date.now();
@@ -93,7 +106,11 @@ describe('RedisClient', () => {
     const { client, status } = makeClient(server.port);
     let started = false;
     const starting = client.start(new AbortController().signal).then(() => (started = true));
-    await waitFor(() => status.summary().startsWith(`waiting for redis at 127.0.0.1:${server.port} (`), 10_000, 'the waiting status');
+    await waitFor(
+      () => status.summary().startsWith(`waiting for redis at 127.0.0.1:${server.port} (`),
+      10_000,
+      'the waiting status',
+    );
     expect(started).toBe(false);
     await server.start();
     await starting;
@@ -127,13 +144,29 @@ describe('Heartbeat', () => {
       at.push(Date.now());
       return { queues: ['cmq.control', 'cmq.guest'], inFlight: 2, processed: ticks * 10, failed: 1 };
     };
-    const heartbeat = new Heartbeat({ service, name: 'one', version: '9.8.7', intervalMs, redis: client, logger, stats });
+    const heartbeat = new Heartbeat({
+      service,
+      name: 'one',
+      version: '9.8.7',
+      intervalMs,
+      redis: client,
+      logger,
+      stats,
+    });
     const key = `cmq:heartbeat:${service}:one:${hostname()}:${process.pid}`;
     await heartbeat.start();
     try {
       await waitFor(async () => (await client.redis.exists(key)) === 1, 5_000, `key ${key}`);
       const fields = await client.redis.hgetall(key);
-      expect(fields).toMatchObject({ service, name: 'one', pid: String(process.pid), version: '9.8.7', queues: 'cmq.control,cmq.guest', in_flight: '2', failed: '1' });
+      expect(fields).toMatchObject({
+        service,
+        name: 'one',
+        pid: String(process.pid),
+        version: '9.8.7',
+        queues: 'cmq.control,cmq.guest',
+        in_flight: '2',
+        failed: '1',
+      });
       expect(Number(fields.processed)).toBeGreaterThan(0);
       expect(Number(fields.rss)).toBeGreaterThan(1_000_000);
       const ttl = await client.redis.pttl(key);
@@ -142,12 +175,19 @@ describe('Heartbeat', () => {
 
       // Refreshed: new values arrive, and the key outlives its first TTL.
       const first = Number(fields.processed);
-      await waitFor(async () => Number(await client.redis.hget(key, 'processed')) > first, 3_000, 'a refreshed heartbeat');
+      await waitFor(
+        async () => Number(await client.redis.hget(key, 'processed')) > first,
+        3_000,
+        'a refreshed heartbeat',
+      );
       await new Promise((r) => setTimeout(r, 4 * intervalMs));
       expect(await client.redis.exists(key)).toBe(1);
       // Every interval: the median gap between writes (a late timer on a loaded machine moves one, not the median).
       await waitFor(() => Promise.resolve(ticks >= 5), 3_000, 'five heartbeats');
-      const gaps = at.slice(1).map((t, i) => t - (at[i] as number)).sort((x, y) => x - y);
+      const gaps = at
+        .slice(1)
+        .map((t, i) => t - (at[i] as number))
+        .sort((x, y) => x - y);
       expect(gaps[Math.floor(gaps.length / 2)]).toBeLessThanOrEqual(1.5 * intervalMs);
     } finally {
       await heartbeat.close();
@@ -168,7 +208,17 @@ describe('Heartbeat', () => {
     let waiting = 'waiting for broker at amqp://user:secret@mq1:5672 (connect ECONNREFUSED)';
     const stats = (): HeartbeatStats => ({ queues: ['control'], inFlight: 0, processed: 0, failed: 0 });
     // An interval far longer than the test: every write after the first is a refresh.
-    const heartbeat = new Heartbeat({ service, name: 'one', version: '1', intervalMs: 600_000, redis: client, logger, stats, state: () => state, waiting: () => waiting });
+    const heartbeat = new Heartbeat({
+      service,
+      name: 'one',
+      version: '1',
+      intervalMs: 600_000,
+      redis: client,
+      logger,
+      stats,
+      state: () => state,
+      waiting: () => waiting,
+    });
     const key = `cmq:heartbeat:${service}:one:${hostname()}:${process.pid}`;
     heartbeat.refresh(); // before start: nothing
     await new Promise((r) => setTimeout(r, 100));
@@ -176,7 +226,9 @@ describe('Heartbeat', () => {
     await heartbeat.start();
     try {
       await waitFor(async () => (await client.redis.hget(key, 'state')) === 'starting', 5_000, 'the first beat');
-      expect(await client.redis.hget(key, 'waiting')).toBe('waiting for broker at amqp://mq1:5672 (connect ECONNREFUSED)');
+      expect(await client.redis.hget(key, 'waiting')).toBe(
+        'waiting for broker at amqp://mq1:5672 (connect ECONNREFUSED)',
+      );
       [state, waiting] = ['running', ''];
       heartbeat.refresh();
       await waitFor(async () => (await client.redis.hget(key, 'state')) === 'running', 2_000, 'the refreshed state');
@@ -202,7 +254,15 @@ describe('Heartbeat', () => {
       at.push(Date.now());
       return { queues: [], inFlight: 0, processed: 0, failed: 0 };
     };
-    const heartbeat = new Heartbeat({ service, name: 'one', version: '1.0.0', intervalMs: 200, redis: client, logger, stats });
+    const heartbeat = new Heartbeat({
+      service,
+      name: 'one',
+      version: '1.0.0',
+      intervalMs: 200,
+      redis: client,
+      logger,
+      stats,
+    });
     const key = `cmq:heartbeat:${service}:one:${hostname()}:${process.pid}`;
     await heartbeat.start();
     try {

@@ -14,7 +14,15 @@ const clients: SshClient[] = [];
 
 const settings = (over: Partial<SshSettings['ssh']> = {}): SshSettings => ({
   SOURCE_CIDR: ['127.0.0.0/8'],
-  ssh: { strict_host_keys: false, connect_timeout: 5_000, keepalive_interval: 5_000, command_timeout: 10_000, output_cap: 4096, per_host_limit: 2, ...over },
+  ssh: {
+    strict_host_keys: false,
+    connect_timeout: 5_000,
+    keepalive_interval: 5_000,
+    command_timeout: 10_000,
+    output_cap: 4096,
+    per_host_limit: 2,
+    ...over,
+  },
 });
 
 function client(over: Partial<SshSettings['ssh']> = {}, idleMs?: number): SshClient {
@@ -27,7 +35,13 @@ const pinned = (): HostKeyPolicy => ({ pinned: sshd.hostKey.fingerprint, trustOn
 
 /** Through the counting proxy unless `direct`. */
 function target(hostKey: HostKeyPolicy = pinned(), username = sshd.user, direct = false): SshTarget {
-  return { host: '127.0.0.1', port: direct ? sshd.port : proxy.port, username, privateKey: Buffer.from(sshd.clientKey.privateKey), hostKey };
+  return {
+    host: '127.0.0.1',
+    port: direct ? sshd.port : proxy.port,
+    username,
+    privateKey: Buffer.from(sshd.clientKey.privateKey),
+    hostKey,
+  };
 }
 
 function failure(p: Promise<unknown>): Promise<SshError> {
@@ -123,7 +137,9 @@ describe('SSH connection reuse', () => {
     const old = sshd.hostKey.fingerprint;
     await sshd.restart({ newHostKey: true });
     const marker = join(work, `mitm-${randomBytes(4).toString('hex')}`);
-    const err = await failure(ssh.exec(target({ pinned: old, trustOnFirstUse: false, strict: false }), `touch ${marker}`));
+    const err = await failure(
+      ssh.exec(target({ pinned: old, trustOnFirstUse: false, strict: false }), `touch ${marker}`),
+    );
     expect(err).toMatchObject({ code: 'CMQ_ERR_SSH_HOSTKEY_MISMATCH', security: true, transient: false });
     expect(existsSync(marker)).toBe(false);
     expect(proxy.accepted).toBe(2);
@@ -138,7 +154,9 @@ describe('a command past its timeout is killed, whoever logs in', () => {
     const marker = join(work, `late-${token}`);
     const started = Date.now();
     // A background child and a foreground one: both are in the command's process group.
-    const res = await ssh.exec(target(pinned(), user, true), `sleep ${token} & sleep ${token}; touch ${marker}`, { timeoutMs: 500 });
+    const res = await ssh.exec(target(pinned(), user, true), `sleep ${token} & sleep ${token}; touch ${marker}`, {
+      timeoutMs: 500,
+    });
     expect(res).toMatchObject({ timedOut: true, code: null });
     expect(Date.now() - started).toBeLessThan(5_000); // the timeout, not the command's 300 s
     await waitFor(() => pidsWith(token).length === 0, 5_000, `no process running "sleep ${token}"`);

@@ -13,7 +13,11 @@ import { makeKeyPair } from '../helpers/sshd';
 let server: Server;
 let port = 0;
 let silent: 'session' | 'exec' = 'session';
-const hostKey = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey;
+const hostKey = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+}).privateKey;
 
 beforeAll(async () => {
   server = new Server({ hostKeys: [hostKey] }, (conn) => {
@@ -36,34 +40,55 @@ afterAll(async () => {
 
 const settings: SshSettings = {
   SOURCE_CIDR: ['127.0.0.0/8'],
-  ssh: { strict_host_keys: false, connect_timeout: 5_000, keepalive_interval: 1_000, command_timeout: 10_000, output_cap: 4096, per_host_limit: 1 },
+  ssh: {
+    strict_host_keys: false,
+    connect_timeout: 5_000,
+    keepalive_interval: 1_000,
+    command_timeout: 10_000,
+    output_cap: 4096,
+    per_host_limit: 1,
+  },
 };
 
 const clientKey = makeKeyPair(tempDir('cmq-silent-ssh-'), 'client');
 
 function target(): SshTarget {
   const key = clientKey;
-  return { host: '127.0.0.1', port, username: 'anyone', privateKey: Buffer.from(key.privateKey), hostKey: { trustOnFirstUse: true, strict: false } };
+  return {
+    host: '127.0.0.1',
+    port,
+    username: 'anyone',
+    privateKey: Buffer.from(key.privateKey),
+    hostKey: { trustOnFirstUse: true, strict: false },
+  };
 }
 
 describe('a server that never starts the command', () => {
-  it.each(['session', 'exec'] as const)('no answer to the %s request: the command timeout still ends it, the connection is dropped, the host slot freed', async (mode) => {
-    silent = mode;
-    const ssh = new SshClient(settings);
-    try {
-      const started = Date.now();
-      const err = await rejection(ssh.exec(target(), 'echo never', { timeoutMs: 800 }), CmqError);
-      expect(err).toMatchObject({ code: 'CMQ_ERR_SSH_CONNECT', transient: true });
-      expect(err.message).toBe('the server did not start the command within 0.8 s (no answer to the session or exec request); connection dropped');
-      expect(Date.now() - started).toBeLessThan(5_000);
-      // per_host_limit is 1: a second command gets the slot back (and its own timeout), it is not queued behind the first for ever.
-      const abort = new AbortController();
-      setTimeout(() => abort.abort(), 500);
-      const aborted = await rejection(ssh.exec(target(), 'echo never', { timeoutMs: 60_000, signal: abort.signal }), CmqError);
-      expect(aborted).toMatchObject({ code: 'CMQ_ERR_ABORTED', transient: true });
-      expect(Date.now() - started).toBeLessThan(8_000);
-    } finally {
-      ssh.close();
-    }
-  });
+  it.each(['session', 'exec'] as const)(
+    'no answer to the %s request: the command timeout still ends it, the connection is dropped, the host slot freed',
+    async (mode) => {
+      silent = mode;
+      const ssh = new SshClient(settings);
+      try {
+        const started = Date.now();
+        const err = await rejection(ssh.exec(target(), 'echo never', { timeoutMs: 800 }), CmqError);
+        expect(err).toMatchObject({ code: 'CMQ_ERR_SSH_CONNECT', transient: true });
+        expect(err.message).toBe(
+          'the server did not start the command within 0.8 s (no answer to the session or exec request); connection dropped',
+        );
+        expect(Date.now() - started).toBeLessThan(5_000);
+        // per_host_limit is 1: a second command gets the slot back (and its own timeout), it is not queued behind the first for ever.
+        const abort = new AbortController();
+        setTimeout(() => abort.abort(), 500);
+        const aborted = await rejection(
+          ssh.exec(target(), 'echo never', { timeoutMs: 60_000, signal: abort.signal }),
+          CmqError,
+        );
+        expect(aborted).toMatchObject({ code: 'CMQ_ERR_ABORTED', transient: true });
+        expect(Date.now() - started).toBeLessThan(8_000);
+      } finally {
+        ssh.close();
+      }
+    },
+  );
 });

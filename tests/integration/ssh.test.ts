@@ -11,10 +11,23 @@ let work: string;
 
 const settings = (over: Partial<SshSettings['ssh']> = {}, cidr = ['127.0.0.0/8']): SshSettings => ({
   SOURCE_CIDR: cidr,
-  ssh: { strict_host_keys: false, connect_timeout: 5_000, keepalive_interval: 5_000, command_timeout: 10_000, output_cap: 4096, per_host_limit: 2, ...over },
+  ssh: {
+    strict_host_keys: false,
+    connect_timeout: 5_000,
+    keepalive_interval: 5_000,
+    command_timeout: 10_000,
+    output_cap: 4096,
+    per_host_limit: 2,
+    ...over,
+  },
 });
 
-function target(hostKey: HostKeyPolicy, key: KeyPair = sshd.clientKey, host = '127.0.0.1', port = sshd.port): SshTarget {
+function target(
+  hostKey: HostKeyPolicy,
+  key: KeyPair = sshd.clientKey,
+  host = '127.0.0.1',
+  port = sshd.port,
+): SshTarget {
   return { host, port, username: sshd.user, privateKey: Buffer.from(key.privateKey), hostKey };
 }
 
@@ -45,8 +58,19 @@ describe('SshClient against a real sshd', () => {
   it('runs a command: exit code and output; a non-zero exit is returned, not thrown', async () => {
     const ssh = client(settings());
     const pinned = sshd.hostKey.fingerprint;
-    const ok = await ssh.exec(target({ pinned, trustOnFirstUse: false, strict: true }), 'echo "out $GREETING"; echo err >&2', { env: { GREETING: "it's me" } });
-    expect(ok).toMatchObject({ code: 0, stdout: "out it's me\n", stderr: 'err\n', truncated: false, timedOut: false, hostKey: { fingerprint: pinned, firstUse: false } });
+    const ok = await ssh.exec(
+      target({ pinned, trustOnFirstUse: false, strict: true }),
+      'echo "out $GREETING"; echo err >&2',
+      { env: { GREETING: "it's me" } },
+    );
+    expect(ok).toMatchObject({
+      code: 0,
+      stdout: "out it's me\n",
+      stderr: 'err\n',
+      truncated: false,
+      timedOut: false,
+      hostKey: { fingerprint: pinned, firstUse: false },
+    });
     const bad = await ssh.exec(target({ pinned, trustOnFirstUse: false, strict: true }), 'exit 3');
     expect(bad.code).toBe(3);
   });
@@ -54,9 +78,13 @@ describe('SshClient against a real sshd', () => {
   it('trusts on first use only when allowed, and returns the fingerprint to record', async () => {
     const tofu = await client(settings()).exec(target({ trustOnFirstUse: true, strict: false }), 'true');
     expect(tofu.hostKey).toEqual({ fingerprint: sshd.hostKey.fingerprint, firstUse: true });
-    const operatorAdded = await failure(client(settings()).exec(target({ trustOnFirstUse: false, strict: false }), 'true'));
+    const operatorAdded = await failure(
+      client(settings()).exec(target({ trustOnFirstUse: false, strict: false }), 'true'),
+    );
     expect(operatorAdded.code).toBe('CMQ_ERR_SSH_HOSTKEY_UNKNOWN');
-    const strict = await failure(client(settings({ strict_host_keys: true })).exec(target({ trustOnFirstUse: true, strict: true }), 'true'));
+    const strict = await failure(
+      client(settings({ strict_host_keys: true })).exec(target({ trustOnFirstUse: true, strict: true }), 'true'),
+    );
     expect(strict.code).toBe('CMQ_ERR_SSH_HOSTKEY_UNKNOWN');
     expect(strict.message).toContain('ssh.strict_host_keys');
   });
@@ -64,7 +92,11 @@ describe('SshClient against a real sshd', () => {
   it('kills a command past its timeout: the rest of it never runs', async () => {
     const marker = join(work, 'timeout-marker');
     const started = Date.now();
-    const res = await client(settings()).exec(target({ pinned: sshd.hostKey.fingerprint, trustOnFirstUse: false, strict: false }), `sleep 5; touch ${marker}`, { timeoutMs: 500 });
+    const res = await client(settings()).exec(
+      target({ pinned: sshd.hostKey.fingerprint, trustOnFirstUse: false, strict: false }),
+      `sleep 5; touch ${marker}`,
+      { timeoutMs: 500 },
+    );
     expect(res).toMatchObject({ timedOut: true, code: null });
     expect(Date.now() - started).toBeLessThan(4_500); // not the 5 s the command takes
     await new Promise((r) => setTimeout(r, started + 6_000 - Date.now()));
@@ -72,7 +104,10 @@ describe('SshClient against a real sshd', () => {
   });
 
   it('caps stdout and stderr at ssh.output_cap each and flags the result truncated', async () => {
-    const res = await client(settings({ output_cap: 1024 })).exec(target({ pinned: sshd.hostKey.fingerprint, trustOnFirstUse: false, strict: false }), 'head -c 100000 /dev/zero | tr "\\0" a; head -c 10 /dev/zero | tr "\\0" b >&2');
+    const res = await client(settings({ output_cap: 1024 })).exec(
+      target({ pinned: sshd.hostKey.fingerprint, trustOnFirstUse: false, strict: false }),
+      'head -c 100000 /dev/zero | tr "\\0" a; head -c 10 /dev/zero | tr "\\0" b >&2',
+    );
     expect(res.code).toBe(0);
     expect(res.stdout).toBe('a'.repeat(1024));
     expect(res.stderr).toBe('b'.repeat(10));
@@ -83,7 +118,9 @@ describe('SshClient against a real sshd', () => {
     const old = sshd.hostKey.fingerprint;
     await sshd.restart({ newHostKey: true });
     const marker = join(work, 'mitm-marker');
-    const err = await failure(client(settings()).exec(target({ pinned: old, trustOnFirstUse: true, strict: false }), `touch ${marker}`));
+    const err = await failure(
+      client(settings()).exec(target({ pinned: old, trustOnFirstUse: true, strict: false }), `touch ${marker}`),
+    );
     expect(err.code).toBe('CMQ_ERR_SSH_HOSTKEY_MISMATCH');
     expect(err.transient).toBe(false);
     expect(err.security).toBe(true);
@@ -103,11 +140,21 @@ describe('SshClient against a real sshd', () => {
     });
     await new Promise<void>((r) => listener.listen(port, '127.0.0.1', r));
     try {
-      const err = await failure(client(settings({}, ['10.0.0.0/8'])).exec(target({ trustOnFirstUse: true, strict: false }, sshd.clientKey, '127.0.0.1', port), 'true'));
+      const err = await failure(
+        client(settings({}, ['10.0.0.0/8'])).exec(
+          target({ trustOnFirstUse: true, strict: false }, sshd.clientKey, '127.0.0.1', port),
+          'true',
+        ),
+      );
       expect(err.code).toBe('CMQ_ERR_SSH_SOURCE_CIDR');
       expect(err.transient).toBe(false);
       expect(err.message).toContain('SOURCE_CIDR=10.0.0.0/8');
-      const byName = await failure(client(settings({}, ['10.0.0.0/8'])).exec(target({ trustOnFirstUse: true, strict: false }, sshd.clientKey, 'localhost', port), 'true'));
+      const byName = await failure(
+        client(settings({}, ['10.0.0.0/8'])).exec(
+          target({ trustOnFirstUse: true, strict: false }, sshd.clientKey, 'localhost', port),
+          'true',
+        ),
+      );
       expect(byName.code).toBe('CMQ_ERR_SSH_SOURCE_CIDR');
       await new Promise((r) => setTimeout(r, 200));
       expect(connections).toBe(0);
@@ -118,11 +165,21 @@ describe('SshClient against a real sshd', () => {
 
   it('classifies a refused key as permanent and an unreachable port as transient', async () => {
     const stranger = makeKeyPair(work, 'stranger');
-    const auth = await failure(client(settings()).exec(target({ pinned: sshd.hostKey.fingerprint, trustOnFirstUse: false, strict: false }, stranger), 'true'));
+    const auth = await failure(
+      client(settings()).exec(
+        target({ pinned: sshd.hostKey.fingerprint, trustOnFirstUse: false, strict: false }, stranger),
+        'true',
+      ),
+    );
     expect(auth.code).toBe('CMQ_ERR_SSH_AUTH');
     expect(auth.transient).toBe(false);
     expect(auth.message).not.toContain(stranger.privateKey.split('\n')[1]);
-    const closed = await failure(client(settings()).exec(target({ trustOnFirstUse: true, strict: false }, sshd.clientKey, '127.0.0.1', await freePort()), 'true'));
+    const closed = await failure(
+      client(settings()).exec(
+        target({ trustOnFirstUse: true, strict: false }, sshd.clientKey, '127.0.0.1', await freePort()),
+        'true',
+      ),
+    );
     expect(closed.code).toBe('CMQ_ERR_SSH_CONNECT');
     expect(closed.transient).toBe(true);
   });
@@ -150,8 +207,18 @@ describe('SshClient against a real sshd', () => {
     // The first line must arrive while the command still sleeps.
     let firstAt = 0;
     const started = Date.now();
-    const watch = { ...output, line: (stream: string, text: string) => { if (firstAt === 0) firstAt = Date.now(); output.line(stream, text); } };
-    const res = await client(settings({ output_cap: 1024 })).exec(target(pin), 'echo one; printf "two\\r\\nthree"; echo; echo oops >&2; sleep 1; yes 0123456789abcdef | head -c 3000; printf "tail"', { output: watch });
+    const watch = {
+      ...output,
+      line: (stream: string, text: string) => {
+        if (firstAt === 0) firstAt = Date.now();
+        output.line(stream, text);
+      },
+    };
+    const res = await client(settings({ output_cap: 1024 })).exec(
+      target(pin),
+      'echo one; printf "two\\r\\nthree"; echo; echo oops >&2; sleep 1; yes 0123456789abcdef | head -c 3000; printf "tail"',
+      { output: watch },
+    );
     expect(firstAt - started).toBeLessThan(Date.now() - started - 800);
     expect(res.truncated).toBe(true);
     expect(res.stdout.length).toBe(1024);

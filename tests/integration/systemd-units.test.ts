@@ -12,7 +12,10 @@ async function ensureSystemdAnalyze(): Promise<void> {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const update = await run('apt-get', ['update', '-q'], { env, timeoutMs: 300_000 });
   if (update.code !== 0) throw new Error(`apt-get update failed: ${update.stderr}`);
-  const install = await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'systemd'], { env, timeoutMs: 300_000 });
+  const install = await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'systemd'], {
+    env,
+    timeoutMs: 300_000,
+  });
   if (install.code !== 0) throw new Error(`apt-get install systemd failed: ${install.stderr}`);
 }
 
@@ -68,7 +71,12 @@ describe('init/systemd units', () => {
   });
 
   it('ships the four units', async () => {
-    expect((await readdir(UNITS)).sort()).toEqual(['cmq-pinger.service', 'cmq-publisher.service', 'cmq-subscriber@.service', 'cmq-workers.target']);
+    expect((await readdir(UNITS)).sort()).toEqual([
+      'cmq-pinger.service',
+      'cmq-publisher.service',
+      'cmq-subscriber@.service',
+      'cmq-workers.target',
+    ]);
   });
 
   it('systemd-analyze verify accepts every unit without a single warning', async () => {
@@ -113,18 +121,24 @@ describe('init/systemd units', () => {
     expect(svc('MemoryDenyWriteExecute')).toBeUndefined();
     const rw = (svc('ReadWritePaths') ?? '').split(/\s+/).map((p) => p.replace(/^-/, ''));
     expect(rw).toEqual(expect.arrayContaining(['/var/log/cmq-workers', '/var/lib/cmq-workers', '/run/cmq-workers']));
-    expect(svc('ExecStart')).toMatch(/^\/opt\/cmq-workers\/bin\/cmq-(publisher|subscriber|pinger) --config-dir \/etc\/cmq-workers/);
+    expect(svc('ExecStart')).toMatch(
+      /^\/opt\/cmq-workers\/bin\/cmq-(publisher|subscriber|pinger) --config-dir \/etc\/cmq-workers/,
+    );
 
     expect(value(unit, 'Unit', 'PartOf')).toBe('cmq-workers.target');
     expect(value(unit, 'Install', 'WantedBy')).toBe('cmq-workers.target');
     const deps = ['rabbitmq-server.service', 'postgresql.service', 'redis-server.service'];
-    expect(value(unit, 'Unit', 'After')?.split(/\s+/)).toEqual(expect.arrayContaining(['network-online.target', ...deps]));
+    expect(value(unit, 'Unit', 'After')?.split(/\s+/)).toEqual(
+      expect.arrayContaining(['network-online.target', ...deps]),
+    );
     expect(value(unit, 'Unit', 'Wants')?.split(/\s+/)).toEqual(expect.arrayContaining(deps));
     expect(value(unit, 'Unit', 'Requires')).toBeUndefined();
   });
 
   it('runs one subscriber per instance, reading subscriber-%i.properties', async () => {
     const unit = parseUnit(await readFile(join(UNITS, 'cmq-subscriber@.service'), 'utf8'));
-    expect(value(unit, 'Service', 'ExecStart')).toBe('/opt/cmq-workers/bin/cmq-subscriber --config-dir /etc/cmq-workers --instance %i');
+    expect(value(unit, 'Service', 'ExecStart')).toBe(
+      '/opt/cmq-workers/bin/cmq-subscriber --config-dir /etc/cmq-workers --instance %i',
+    );
   });
 });

@@ -5,7 +5,8 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 function fakeChannel(): { channel: Channel; frames: string[] } {
   const frames: string[] = [];
   const channel = {
-    ack: (m: ConsumeMessage, multiple = false) => frames.push(`ack ${m.fields.deliveryTag}${multiple ? ' multiple' : ''}`),
+    ack: (m: ConsumeMessage, multiple = false) =>
+      frames.push(`ack ${m.fields.deliveryTag}${multiple ? ' multiple' : ''}`),
     nack: (m: ConsumeMessage) => frames.push(`nack ${m.fields.deliveryTag}`),
   } as unknown as Channel;
   return { channel, frames };
@@ -60,7 +61,11 @@ describe('ChannelAcks', () => {
   });
 
   it('reports an ack that cannot be sent instead of throwing', async () => {
-    const channel = { ack: () => { throw new Error('channel closed'); } } as unknown as Channel;
+    const channel = {
+      ack: () => {
+        throw new Error('channel closed');
+      },
+    } as unknown as Channel;
     const errors: unknown[] = [];
     const acks = new ChannelAcks(channel, (err) => errors.push(err));
     acks.received(msg(1));

@@ -42,9 +42,23 @@ function issuesOf(fn: () => unknown): ConfigError {
 
 describe('properties parsing', () => {
   it('nests dotted keys and follows Java syntax (separators, continuations, escapes, comments)', () => {
-    const text = ['# comment', '! also a comment', 'amqp.urls = amqp://a:5672,\\', '    amqp://b:5672', 'amqp.vhost:/prod', 'name value with spaces', 'path=C\\:\\\\x', 'uni=\\u00e9'].join('\n');
+    const text = [
+      '# comment',
+      '! also a comment',
+      'amqp.urls = amqp://a:5672,\\',
+      '    amqp://b:5672',
+      'amqp.vhost:/prod',
+      'name value with spaces',
+      'path=C\\:\\\\x',
+      'uni=\\u00e9',
+    ].join('\n');
     const { values, clashes } = parseProperties(text);
-    expect(values).toEqual({ amqp: { urls: 'amqp://a:5672,amqp://b:5672', vhost: '/prod' }, name: 'value with spaces', path: 'C:\\x', uni: 'é' });
+    expect(values).toEqual({
+      amqp: { urls: 'amqp://a:5672,amqp://b:5672', vhost: '/prod' },
+      name: 'value with spaces',
+      path: 'C:\\x',
+      uni: 'é',
+    });
     expect(clashes).toEqual([]);
   });
 
@@ -77,11 +91,13 @@ describe.each(ALL_FILES.map((s) => [s.file, s] as const))('%s', (_file, spec: Fi
     const err = issuesOf(() => loadFiles(dir, [spec], {}));
     const path = join(dir, spec.file);
     expect(err.code).toBe('CMQ_ERR_CONFIG');
-    expect(err.issues).toEqual(expect.arrayContaining([
-      { source: path, key: typo, message: expect.stringContaining('unknown key') as string },
-      { source: path, key: bad[0], message: expect.stringMatching(/^must be/) as string },
-      { source: path, key: missing, message: expect.stringMatching(/^must/) as string },
-    ]));
+    expect(err.issues).toEqual(
+      expect.arrayContaining([
+        { source: path, key: typo, message: expect.stringContaining('unknown key') as string },
+        { source: path, key: bad[0], message: expect.stringMatching(/^must be/) as string },
+        { source: path, key: missing, message: expect.stringMatching(/^must/) as string },
+      ]),
+    );
     expect(err.issues).toHaveLength(3);
     expect(err.message).toContain(`${path}: ${bad[0]}: must be`);
   });
@@ -91,16 +107,26 @@ describe('loadFiles', () => {
   it('environment overrides beat the file, and a bad override names the variable', () => {
     const dir = writeConfig({ 'worker.properties': { 'db.host': 'from-file', 'db.port': '6543' } });
     const spec = SHARED_FILES.find((s) => s.file === 'worker.properties') as FileSpec;
-    const value = loadFiles(dir, [spec], { CMQ_DB_HOST: 'from-env' }).get(spec.file)?.value as { db: { host: string; port: number } };
+    const value = loadFiles(dir, [spec], { CMQ_DB_HOST: 'from-env' }).get(spec.file)?.value as {
+      db: { host: string; port: number };
+    };
     expect(value.db).toMatchObject({ host: 'from-env', port: 6543 });
     const err = issuesOf(() => loadFiles(dir, [spec], { CMQ_DB_PORT: '12abc' }));
-    expect(err.issues).toEqual([{ source: 'env CMQ_DB_PORT', key: 'db.port', message: 'must be an integer from 1 to 65535: value was "12abc"' }]);
+    expect(err.issues).toEqual([
+      { source: 'env CMQ_DB_PORT', key: 'db.port', message: 'must be an integer from 1 to 65535: value was "12abc"' },
+    ]);
   });
 
   it('collects problems across files and freezes the result', () => {
-    const dir = writeConfig({ 'mq.cfg': { 'amqp.heartbeat': '-1s' }, 'persistence.properties': { 'redis.mode': 'sentinel' } });
+    const dir = writeConfig({
+      'mq.cfg': { 'amqp.heartbeat': '-1s' },
+      'persistence.properties': { 'redis.mode': 'sentinel' },
+    });
     const err = issuesOf(() => loadFiles(dir, SHARED_FILES, {}));
-    expect(err.issues.map((i) => `${i.source.replace(dir, '')}:${i.key}`)).toEqual(['/mq.cfg:amqp.heartbeat', '/persistence.properties:redis.sentinels']);
+    expect(err.issues.map((i) => `${i.source.replace(dir, '')}:${i.key}`)).toEqual([
+      '/mq.cfg:amqp.heartbeat',
+      '/persistence.properties:redis.sentinels',
+    ]);
     const ok = loadFiles(tempDir(), SHARED_FILES, {}).get('mq.cfg')?.value as { amqp: { urls: string[] } };
     expect(Object.isFrozen(ok.amqp.urls)).toBe(true);
   });
@@ -117,10 +143,18 @@ describe('loadFiles', () => {
     for (const bad of ['root bob', 'a*', 'Bob', 'x.y', '-x', 'a'.repeat(33)]) {
       const dir = writeConfig({ 'provisioning.cfg': { 'cloud.local.login_user': bad } });
       const err = issuesOf(() => loadFiles(dir, [spec], {}));
-      expect(err.issues).toEqual([{ source: join(dir, 'provisioning.cfg'), key: 'cloud.local.login_user', message: expect.stringMatching(/^must be a user name/) as string }]);
+      expect(err.issues).toEqual([
+        {
+          source: join(dir, 'provisioning.cfg'),
+          key: 'cloud.local.login_user',
+          message: expect.stringMatching(/^must be a user name/) as string,
+        },
+      ]);
     }
     for (const good of ['', 'cmq', 'root', '_svc-1']) {
-      const value = loadFiles(writeConfig({ 'provisioning.cfg': { 'cloud.local.login_user': good } }), [spec], {}).get(spec.file)?.value as { cloud: { local: { login_user: string } } };
+      const value = loadFiles(writeConfig({ 'provisioning.cfg': { 'cloud.local.login_user': good } }), [spec], {}).get(
+        spec.file,
+      )?.value as { cloud: { local: { login_user: string } } };
       expect(value.cloud.local.login_user).toBe(good);
     }
   });

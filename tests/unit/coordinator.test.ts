@@ -8,7 +8,11 @@ class FakeComponent implements Component {
   constructor(
     readonly name: string,
     private readonly events: string[],
-    private readonly behaviour: { start?: (signal: AbortSignal) => Promise<void>; closeMs?: number; closeError?: boolean } = {},
+    private readonly behaviour: {
+      start?: (signal: AbortSignal) => Promise<void>;
+      closeMs?: number;
+      closeError?: boolean;
+    } = {},
   ) {}
   async start(signal: AbortSignal): Promise<void> {
     this.events.push(`start ${this.name}`);
@@ -61,7 +65,7 @@ describe('Coordinator', () => {
   let notify: NotifySocket;
   afterEach(() => notify.close());
 
-  it('calls onChange (the heartbeat\'s refresh) on every change of state and of what is waited for, seeing the new one', async () => {
+  it("calls onChange (the heartbeat's refresh) on every change of state and of what is waited for, seeing the new one", async () => {
     const seen: string[] = [];
     // eslint-disable-next-line prefer-const -- set once setup() returns; its onChange reads it
     let coordinator: Coordinator | undefined;
@@ -69,7 +73,12 @@ describe('Coordinator', () => {
     coordinator = t.coordinator;
     notify = t.notify;
     let release: () => void = () => undefined;
-    const db = new FakeComponent('db', [], { start: () => new Promise<void>((r) => { release = r; }) });
+    const db = new FakeComponent('db', [], {
+      start: () =>
+        new Promise<void>((r) => {
+          release = r;
+        }),
+    });
     t.coordinator.add(db);
     const run = t.coordinator.run();
     t.coordinator.status.set('db', 'waiting for database at db1:5432/cmq (refused)');
@@ -78,14 +87,23 @@ describe('Coordinator', () => {
     await run;
     t.coordinator.requestStop('test');
     await waitFor(() => Promise.resolve(t.exits.length === 1), 2_000, 'the exit');
-    expect(seen).toEqual(['starting|waiting for database at db1:5432/cmq (refused)', 'starting|', 'running|', 'draining|', 'stopped|']);
+    expect(seen).toEqual([
+      'starting|waiting for database at db1:5432/cmq (refused)',
+      'starting|',
+      'running|',
+      'draining|',
+      'stopped|',
+    ]);
   });
 
   it('starts in order, says READY, drains in reverse order even when one close fails, exits 0', async () => {
     const events: string[] = [];
     const t = setup();
     notify = t.notify;
-    t.coordinator.add(new FakeComponent('db', events)).add(new FakeComponent('broker', events, { closeError: true })).add(new FakeComponent('worker', events));
+    t.coordinator
+      .add(new FakeComponent('db', events))
+      .add(new FakeComponent('broker', events, { closeError: true }))
+      .add(new FakeComponent('worker', events));
     await t.coordinator.run();
     expect(t.coordinator.state).toBe('running');
     await notify.waitFor('READY=1');
@@ -103,17 +121,24 @@ describe('Coordinator', () => {
     const t = setup();
     notify = t.notify;
     let release = (): void => undefined;
-    t.coordinator.add(new FakeComponent('broker', events, {
-      start: () => new Promise<void>((resolve) => {
-        t.coordinator.status.set('broker', 'waiting for broker at amqp://127.0.0.1:5672 (ECONNREFUSED)');
-        release = () => {
-          t.coordinator.status.set('broker', undefined);
-          resolve();
-        };
+    t.coordinator.add(
+      new FakeComponent('broker', events, {
+        start: () =>
+          new Promise<void>((resolve) => {
+            t.coordinator.status.set('broker', 'waiting for broker at amqp://127.0.0.1:5672 (ECONNREFUSED)');
+            release = () => {
+              t.coordinator.status.set('broker', undefined);
+              resolve();
+            };
+          }),
       }),
-    }));
+    );
     const running = t.coordinator.run();
-    await waitFor(() => notify.statuses().includes('waiting for broker at amqp://127.0.0.1:5672 (ECONNREFUSED)'), 5_000, 'waiting STATUS');
+    await waitFor(
+      () => notify.statuses().includes('waiting for broker at amqp://127.0.0.1:5672 (ECONNREFUSED)'),
+      5_000,
+      'waiting STATUS',
+    );
     expect(notify.has('READY=1')).toBe(false);
     release();
     await running;
@@ -152,7 +177,13 @@ describe('Coordinator', () => {
     const events: string[] = [];
     const t = setup();
     notify = t.notify;
-    t.coordinator.add(new FakeComponent('broker', events, { start: (signal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve())) })).add(new FakeComponent('never', events));
+    t.coordinator
+      .add(
+        new FakeComponent('broker', events, {
+          start: (signal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve())),
+        }),
+      )
+      .add(new FakeComponent('never', events));
     const running = t.coordinator.run();
     t.coordinator.requestStop('SIGTERM');
     await running;
@@ -174,7 +205,9 @@ describe('Coordinator', () => {
 
     const t2 = setup();
     notify = t2.notify;
-    t2.coordinator.add(new FakeComponent('db', [], { start: () => Promise.reject(new SchemaError('run `cmq migrate`')) }));
+    t2.coordinator.add(
+      new FakeComponent('db', [], { start: () => Promise.reject(new SchemaError('run `cmq migrate`')) }),
+    );
     await t2.coordinator.run();
     await waitFor(() => t2.exits.length > 0, 5_000, 'exit');
     expect(t2.exits).toEqual([78]);
@@ -185,7 +218,12 @@ describe('Coordinator', () => {
     notify = t.notify;
     const notifier = SystemdNotifier.fromEnv({ NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '200000' }, () => undefined);
     expect(notifier.watchdogIntervalMs).toBe(100);
-    expect(SystemdNotifier.fromEnv({ NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '200000', WATCHDOG_PID: '1' }, () => undefined).watchdogIntervalMs).toBeUndefined();
+    expect(
+      SystemdNotifier.fromEnv(
+        { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '200000', WATCHDOG_PID: '1' },
+        () => undefined,
+      ).watchdogIntervalMs,
+    ).toBeUndefined();
     const silent = SystemdNotifier.fromEnv({}, () => undefined);
     expect(silent.enabled).toBe(false);
     silent.ready('x');

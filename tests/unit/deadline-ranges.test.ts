@@ -9,11 +9,20 @@ describe('withDeadline', () => {
     const signal = stop.signal;
     const add = signal.addEventListener.bind(signal);
     const remove = signal.removeEventListener.bind(signal);
-    signal.addEventListener = (...a: Parameters<AbortSignal['addEventListener']>) => { added += 1; add(...a); };
-    signal.removeEventListener = (...a: Parameters<AbortSignal['removeEventListener']>) => { removed += 1; remove(...a); };
-    for (let i = 0; i < 100; i += 1) expect(await withDeadline(Promise.resolve(i), 60_000, () => new Error('late'), signal)).toBe(i);
+    signal.addEventListener = (...a: Parameters<AbortSignal['addEventListener']>) => {
+      added += 1;
+      add(...a);
+    };
+    signal.removeEventListener = (...a: Parameters<AbortSignal['removeEventListener']>) => {
+      removed += 1;
+      remove(...a);
+    };
+    for (let i = 0; i < 100; i += 1)
+      expect(await withDeadline(Promise.resolve(i), 60_000, () => new Error('late'), signal)).toBe(i);
     expect([added, removed]).toEqual([100, 100]);
-    await expect(withDeadline(Promise.reject(new Error('own')), 60_000, () => new Error('late'))).rejects.toThrow('own');
+    await expect(withDeadline(Promise.reject(new Error('own')), 60_000, () => new Error('late'))).rejects.toThrow(
+      'own',
+    );
   });
 
   it('rejects with late(false) after ms, and with late(true) when the signal aborts (or had)', async () => {
@@ -23,14 +32,22 @@ describe('withDeadline', () => {
     const waiting = withDeadline(never, 60_000, (stopped) => new Error(`late ${stopped}`), stop.signal);
     stop.abort();
     await expect(waiting).rejects.toThrow('late true');
-    await expect(withDeadline(never, 60_000, (stopped) => new Error(`late ${stopped}`), stop.signal)).rejects.toThrow('late true');
+    await expect(withDeadline(never, 60_000, (stopped) => new Error(`late ${stopped}`), stop.signal)).rejects.toThrow(
+      'late true',
+    );
   });
 });
 
 describe('sizeRanges', () => {
   it('splits in order within the bound; an item over it goes alone; one range when all fits', () => {
     expect(sizeRanges([1, 2, 3], 10)).toEqual([[0, 3]]);
-    expect(sizeRanges([4, 4, 4, 20, 1, 9, 1], 10)).toEqual([[0, 2], [2, 3], [3, 4], [4, 6], [6, 7]]);
+    expect(sizeRanges([4, 4, 4, 20, 1, 9, 1], 10)).toEqual([
+      [0, 2],
+      [2, 3],
+      [3, 4],
+      [4, 6],
+      [6, 7],
+    ]);
     expect(sizeRanges([], 10)).toEqual([]);
   });
 

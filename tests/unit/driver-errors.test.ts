@@ -2,7 +2,12 @@ import { CmqError } from '@cmq/common';
 import { DriverError, classifyEc2Error, isThrottled, mapEc2Error, redactSecrets } from '@cmq/drivers';
 
 /** An error shaped like the SDK v3's ServiceException for an EC2 Query API error document. */
-function serviceError(code: string, message: string, status: number, fault: 'client' | 'server' = status >= 500 ? 'server' : 'client'): Error {
+function serviceError(
+  code: string,
+  message: string,
+  status: number,
+  fault: 'client' | 'server' = status >= 500 ? 'server' : 'client',
+): Error {
   const err = new Error(message) as Error & Record<string, unknown>;
   err.name = code;
   err.$fault = fault;
@@ -59,7 +64,11 @@ describe('EC2 error mapping', () => {
   });
 
   it("keeps the provider's code and message", () => {
-    const err = mapEc2Error(serviceError('InvalidAMIID.NotFound', "The image id '[ami-x]' does not exist", 400), 'RunInstances', []);
+    const err = mapEc2Error(
+      serviceError('InvalidAMIID.NotFound', "The image id '[ami-x]' does not exist", 400),
+      'RunInstances',
+      [],
+    );
     expect(err.message).toBe("ec2 RunInstances: InvalidAMIID.NotFound: The image id '[ami-x]' does not exist");
     expect(err.providerMessage).toBe("The image id '[ami-x]' does not exist");
     expect(err.operation).toBe('RunInstances');

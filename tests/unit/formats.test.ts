@@ -18,7 +18,14 @@ describe('durations', () => {
   });
 
   it('formats milliseconds as the shortest exact text', () => {
-    expect([0, 250, 1_000, 1_500, 90_000, 3_600_000].map(formatDuration)).toEqual(['0ms', '250ms', '1s', '1500ms', '90s', '1h']);
+    expect([0, 250, 1_000, 1_500, 90_000, 3_600_000].map(formatDuration)).toEqual([
+      '0ms',
+      '250ms',
+      '1s',
+      '1500ms',
+      '90s',
+      '1h',
+    ]);
   });
 });
 

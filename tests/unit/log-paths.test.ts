@@ -3,7 +3,18 @@ import { ConfigError, loadFiles } from '@cmq/common';
 import { publisherFile } from '@cmq/publisher';
 import { tempDir } from '../helpers/config-dir';
 
-const PATHS = ['/var/log/app.log', 'relative/x.log', '/var/log/', '/var/log/../../etc/shadow', '/var/./log/x', '/var/log/a\rb', '/var/log/a\nb', `/${'a'.repeat(4100)}`, `/${'é'.repeat(512)}`, `/${'a'.repeat(1023)}`];
+const PATHS = [
+  '/var/log/app.log',
+  'relative/x.log',
+  '/var/log/',
+  '/var/log/../../etc/shadow',
+  '/var/./log/x',
+  '/var/log/a\rb',
+  '/var/log/a\nb',
+  `/${'a'.repeat(4100)}`,
+  `/${'é'.repeat(512)}`,
+  `/${'a'.repeat(1023)}`,
+];
 
 function accepts(fn: () => unknown): boolean {
   try {
@@ -38,6 +49,8 @@ describe('remote log paths', () => {
 
   it('the refusal says what is wrong with the path', () => {
     const res = checkArgs('guest.logs.collect', { guest: 'web1', paths: ['/var/log/a\rb'] });
-    expect(res.ok ? '' : res.error).toBe('args.paths.0: an absolute path of a file on the guest, and this one contains a NUL or line break');
+    expect(res.ok ? '' : res.error).toBe(
+      'args.paths.0: an absolute path of a file on the guest, and this one contains a NUL or line break',
+    );
   });
 });

@@ -8,7 +8,20 @@ describe('pbs-qstat parser (qstat -Q)', () => {
   it('parses every queue of a recorded output and keeps an odd line raw with a warning', () => {
     const { records, warnings } = parseQstatQ(fixture('qstat-Q.txt'));
     expect(records).toHaveLength(5);
-    expect(records[0]).toEqual({ queue: 'workq', max: 0, total: 12, enabled: true, started: true, queued: 8, running: 3, held: 1, waiting: 0, transit: 0, exiting: 0, type: 'Exec' });
+    expect(records[0]).toEqual({
+      queue: 'workq',
+      max: 0,
+      total: 12,
+      enabled: true,
+      started: true,
+      queued: 8,
+      running: 3,
+      held: 1,
+      waiting: 0,
+      transit: 0,
+      exiting: 0,
+      type: 'Exec',
+    });
     expect(records[1]).toMatchObject({ queue: 'batch', max: 50, enabled: true, started: false });
     expect(records[2]).toMatchObject({ queue: 'long', enabled: false, started: false, queued: 1, held: 1 });
     expect(records[3]).toMatchObject({ queue: 'routeq', type: 'Rout' });
@@ -19,7 +32,11 @@ describe('pbs-qstat parser (qstat -Q)', () => {
   it('never throws: empty output, garbage, a row with a non-number count or bad yes/no', () => {
     expect(parseQstatQ('')).toEqual({ records: [], warnings: [] });
     const odd = parseQstatQ('workq 0 x yes yes 0 0 0 0 0 0 Exec\nq 0 0 maybe yes 0 0 0 0 0 0 Exec\n\u0000\u00ff|||\n');
-    expect(odd.records).toEqual([{ raw: 'workq 0 x yes yes 0 0 0 0 0 0 Exec' }, { raw: 'q 0 0 maybe yes 0 0 0 0 0 0 Exec' }, { raw: '\u0000\u00ff|||' }]);
+    expect(odd.records).toEqual([
+      { raw: 'workq 0 x yes yes 0 0 0 0 0 0 Exec' },
+      { raw: 'q 0 0 maybe yes 0 0 0 0 0 0 Exec' },
+      { raw: '\u0000\u00ff|||' },
+    ]);
     expect(odd.warnings).toHaveLength(3);
   });
 });
@@ -28,9 +45,21 @@ describe('ipmi-sensor parser (ipmitool sensor)', () => {
   it('parses values, units, statuses and the six thresholds; na is null; an error line stays raw', () => {
     const { records, warnings } = parseIpmiSensor(fixture('ipmitool-sensor.txt'));
     expect(records).toHaveLength(9);
-    expect(records[0]).toEqual({ name: 'CPU Temp', value: 42, unit: 'degrees C', status: 'ok', thresholds: { lnr: 0, lcr: 0, lnc: 0, unc: 95, ucr: 100, unr: 100 } });
+    expect(records[0]).toEqual({
+      name: 'CPU Temp',
+      value: 42,
+      unit: 'degrees C',
+      status: 'ok',
+      thresholds: { lnr: 0, lcr: 0, lnc: 0, unc: 95, ucr: 100, unr: 100 },
+    });
     expect(records[1]).toMatchObject({ name: 'System Temp', thresholds: { lnr: -10, lcr: -5 } });
-    expect(records[3]).toEqual({ name: 'FAN2', value: null, unit: 'RPM', status: 'na', thresholds: { lnr: null, lcr: null, lnc: null, unc: null, ucr: null, unr: null } });
+    expect(records[3]).toEqual({
+      name: 'FAN2',
+      value: null,
+      unit: 'RPM',
+      status: 'na',
+      thresholds: { lnr: null, lcr: null, lnc: null, unc: null, ucr: null, unr: null },
+    });
     expect(records[4]).toMatchObject({ name: '12V', value: 12.192, unit: 'Volts' });
     expect(records[5]).toMatchObject({ name: 'PS1 Status', value: 1, unit: 'discrete', status: '0x0100' });
     expect(records[7]).toEqual({ raw: 'Get HPM.x Capabilities request failed, compcode = c9' });
@@ -39,8 +68,13 @@ describe('ipmi-sensor parser (ipmitool sensor)', () => {
   });
 
   it('a short row or a non-number value is raw, not a crash', () => {
-    const { records, warnings } = parseIpmiSensor('FAN3 | 100 | RPM | ok\nTemp | hot | C | ok | na | na | na | na | na | na\n');
-    expect(records).toEqual([{ raw: 'FAN3 | 100 | RPM | ok' }, { raw: 'Temp | hot | C | ok | na | na | na | na | na | na' }]);
+    const { records, warnings } = parseIpmiSensor(
+      'FAN3 | 100 | RPM | ok\nTemp | hot | C | ok | na | na | na | na | na | na\n',
+    );
+    expect(records).toEqual([
+      { raw: 'FAN3 | 100 | RPM | ok' },
+      { raw: 'Temp | hot | C | ok | na | na | na | na | na | na' },
+    ]);
     expect(warnings).toHaveLength(2);
   });
 });

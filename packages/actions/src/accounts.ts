@@ -5,7 +5,8 @@ import { isRowId } from './ids';
 export const PROVIDERS = ['local', 'ec2'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
-const OPENSSH_PRIVATE_RE = /^-----BEGIN OPENSSH PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END OPENSSH PRIVATE KEY-----\s*$/;
+const OPENSSH_PRIVATE_RE =
+  /^-----BEGIN OPENSSH PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END OPENSSH PRIVATE KEY-----\s*$/;
 const PUBLIC_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) ([A-Za-z0-9+/]+={0,3})(?: [^\r\n]*)?$/;
 
 /**
@@ -39,22 +40,44 @@ export function opensshKeyInfo(privateKey: string): { publicBlob: Buffer; encryp
  */
 const LOCAL_CREDENTIALS = z
   .strictObject({
-    ssh_private_key: z.string().max(16_384).regex(OPENSSH_PRIVATE_RE, 'an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----, as ssh-keygen -t ed25519 writes it)'),
-    ssh_public_key: z.string().max(16_384).trim().regex(PUBLIC_KEY_RE, "one OpenSSH public key line ('ssh-ed25519 AAAA... comment')"),
+    ssh_private_key: z
+      .string()
+      .max(16_384)
+      .regex(
+        OPENSSH_PRIVATE_RE,
+        'an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----, as ssh-keygen -t ed25519 writes it)',
+      ),
+    ssh_public_key: z
+      .string()
+      .max(16_384)
+      .trim()
+      .regex(PUBLIC_KEY_RE, "one OpenSSH public key line ('ssh-ed25519 AAAA... comment')"),
   })
   .superRefine((creds, ctx) => {
     const info = opensshKeyInfo(creds.ssh_private_key);
     const blob = PUBLIC_KEY_RE.exec(creds.ssh_public_key)?.[2];
-    if (info === undefined) ctx.addIssue({ code: 'custom', path: ['ssh_private_key'], message: 'not a readable OpenSSH private key' });
-    else if (info.encrypted) ctx.addIssue({ code: 'custom', path: ['ssh_private_key'], message: 'encrypted with a passphrase: the platform needs an unencrypted key (ssh-keygen -N "")' });
-    else if (blob !== undefined && !info.publicBlob.equals(Buffer.from(blob, 'base64'))) ctx.addIssue({ code: 'custom', path: ['ssh_public_key'], message: 'is not the public half of ssh_private_key' });
+    if (info === undefined)
+      ctx.addIssue({ code: 'custom', path: ['ssh_private_key'], message: 'not a readable OpenSSH private key' });
+    else if (info.encrypted)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ssh_private_key'],
+        message: 'encrypted with a passphrase: the platform needs an unencrypted key (ssh-keygen -N "")',
+      });
+    else if (blob !== undefined && !info.publicBlob.equals(Buffer.from(blob, 'base64')))
+      ctx.addIssue({ code: 'custom', path: ['ssh_public_key'], message: 'is not the public half of ssh_private_key' });
   });
 
 /** What each provider's credentials file holds (JSON). */
 const CREDENTIALS: Record<Provider, z.ZodType<Record<string, unknown>>> = {
   local: LOCAL_CREDENTIALS,
   ec2: z.strictObject({
-    access_key_id: z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'an access key id: 8-128 of A-Z, a-z, 0-9, _ and - (EC2-compatible clouds use other shapes than AWS)'),
+    access_key_id: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_-]{8,128}$/,
+        'an access key id: 8-128 of A-Z, a-z, 0-9, _ and - (EC2-compatible clouds use other shapes than AWS)',
+      ),
     secret_access_key: z.string().min(16).max(256),
     session_token: z.string().min(1).max(4096).optional(),
     // The key pair launched instances admit (RunInstances KeyName) and its private key, with
@@ -78,9 +101,19 @@ export function checkCredentials(provider: Provider, text: string): string {
   }
   const parsed = CREDENTIALS[provider].safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : `${i.path.map(String).join('.') || '(file)'}: ${i.message}`));
-    const expected = provider === 'ec2' ? '{"access_key_id": ..., "secret_access_key": ...}' : '{"ssh_private_key": ..., "ssh_public_key": ...}';
-    throw new CmqError('CMQ_ERR_ACCOUNT', `credentials file for ${provider}: ${problems.join('; ')} (expected ${expected})`);
+    const problems = parsed.error.issues.map((i) =>
+      i.code === 'unrecognized_keys'
+        ? `unknown field(s) ${i.keys.join(', ')}`
+        : `${i.path.map(String).join('.') || '(file)'}: ${i.message}`,
+    );
+    const expected =
+      provider === 'ec2'
+        ? '{"access_key_id": ..., "secret_access_key": ...}'
+        : '{"ssh_private_key": ..., "ssh_public_key": ...}';
+    throw new CmqError(
+      'CMQ_ERR_ACCOUNT',
+      `credentials file for ${provider}: ${problems.join('; ')} (expected ${expected})`,
+    );
   }
   return JSON.stringify(parsed.data);
 }
@@ -92,7 +125,8 @@ export function checkCredentials(provider: Provider, text: string): string {
 export function maskCredentials(plain: string): Record<string, string> {
   const creds = JSON.parse(plain) as Record<string, unknown>;
   const masked: Record<string, string> = {};
-  for (const key of Object.keys(creds)) masked[key] = key === 'access_key_id' && typeof creds[key] === 'string' ? `****${creds[key].slice(-4)}` : '****';
+  for (const key of Object.keys(creds))
+    masked[key] = key === 'access_key_id' && typeof creds[key] === 'string' ? `****${creds[key].slice(-4)}` : '****';
   return masked;
 }
 
@@ -129,8 +163,10 @@ const INFO_COLUMNS = 'id::text, tenant_id, provider, region, endpoint, rate, bur
 
 /** Adds an account and returns its id. @throws CmqError CMQ_ERR_ACCOUNT for an unknown tenant or a bad region or endpoint. */
 export async function addAccount(sql: Sql, a: NewAccount): Promise<string> {
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(a.region)) throw new CmqError('CMQ_ERR_ACCOUNT', `region "${a.region}": use 1-63 of a-z, 0-9 and -`);
-  if (a.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(a.endpoint)) throw new CmqError('CMQ_ERR_ACCOUNT', `endpoint "${a.endpoint}": an http:// or https:// URL`);
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(a.region))
+    throw new CmqError('CMQ_ERR_ACCOUNT', `region "${a.region}": use 1-63 of a-z, 0-9 and -`);
+  if (a.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(a.endpoint))
+    throw new CmqError('CMQ_ERR_ACCOUNT', `endpoint "${a.endpoint}": an http:// or https:// URL`);
   const tenant = await sql.query('SELECT 1 FROM tenants WHERE id = $1', [a.tenant]);
   if (tenant.rowCount === 0) throw new CmqError('CMQ_ERR_ACCOUNT', `unknown tenant "${a.tenant}" (cmq tenants list)`);
   const { rows } = await sql.query<{ id: string }>(
@@ -141,20 +177,27 @@ export async function addAccount(sql: Sql, a: NewAccount): Promise<string> {
 }
 
 export async function listAccounts(sql: Sql, tenant?: string): Promise<AccountInfo[]> {
-  const { rows } = await sql.query<AccountInfo>(`SELECT ${INFO_COLUMNS} FROM accounts WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY id`, [tenant ?? null]);
+  const { rows } = await sql.query<AccountInfo>(
+    `SELECT ${INFO_COLUMNS} FROM accounts WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY id`,
+    [tenant ?? null],
+  );
   return rows;
 }
 
 /** The account with its encrypted credentials, or undefined. */
 export async function getAccountSecret(sql: Sql, id: string): Promise<AccountSecret | undefined> {
   if (!isRowId(id)) return undefined;
-  const { rows } = await sql.query<AccountSecret>(`SELECT ${INFO_COLUMNS}, credentials FROM accounts WHERE id = $1`, [id]);
+  const { rows } = await sql.query<AccountSecret>(`SELECT ${INFO_COLUMNS}, credentials FROM accounts WHERE id = $1`, [
+    id,
+  ]);
   return rows[0];
 }
 
 /** Removes an account (its resources, changes, schedule and servers go with it); returns its tenant, or undefined when there was none. */
 export async function removeAccount(sql: Sql, id: string): Promise<string | undefined> {
   if (!isRowId(id)) return undefined;
-  const { rows } = await sql.query<{ tenant_id: string }>('DELETE FROM accounts WHERE id = $1 RETURNING tenant_id', [id]);
+  const { rows } = await sql.query<{ tenant_id: string }>('DELETE FROM accounts WHERE id = $1 RETURNING tenant_id', [
+    id,
+  ]);
   return rows[0]?.tenant_id;
 }

@@ -1,5 +1,13 @@
 import { CmqError, type Sql, type Transactor, errorText } from '@cmq/common';
-import { MAX_ARGUMENT_BYTES, jsonDocArray, jsonTextArray, sizeRanges, storableJson, storableText, utf8Bound } from './storable';
+import {
+  MAX_ARGUMENT_BYTES,
+  jsonDocArray,
+  jsonTextArray,
+  sizeRanges,
+  storableJson,
+  storableText,
+  utf8Bound,
+} from './storable';
 
 /** Advisory lock class that a live worker holds on its own id (see migration 002, `workers`). */
 export const WORKER_LOCK = 7301;
@@ -66,14 +74,22 @@ old AS (
 )
 SELECT claimed.* FROM claimed, async`;
 
-export async function claimActions(sql: Sql, ids: readonly string[], workerId: string, worker: string): Promise<ClaimedAction[]> {
+export async function claimActions(
+  sql: Sql,
+  ids: readonly string[],
+  workerId: string,
+  worker: string,
+): Promise<ClaimedAction[]> {
   const { rows } = await sql.query<ClaimedAction>({ name: 'cmq_claim', text: CLAIM, values: [ids, workerId, worker] });
   return rows;
 }
 
 /** The states of actions by id (ids that match no action are absent). */
 export async function actionStates(sql: Sql, ids: readonly string[]): Promise<Map<string, string>> {
-  const { rows } = await sql.query<{ id: string; state: string }>('SELECT id::text, state FROM actions WHERE id = ANY($1::bigint[])', [ids]);
+  const { rows } = await sql.query<{ id: string; state: string }>(
+    'SELECT id::text, state FROM actions WHERE id = ANY($1::bigint[])',
+    [ids],
+  );
   return new Map(rows.map((r) => [r.id, r.state]));
 }
 
@@ -158,7 +174,9 @@ export class UnstorableOutcomeError extends CmqError {
     readonly id: string,
     cause: unknown,
   ) {
-    super('CMQ_ERR_UNSTORABLE_OUTCOME', `the result of action ${id} cannot be written as JSON: ${errorText(cause)}`, { cause });
+    super('CMQ_ERR_UNSTORABLE_OUTCOME', `the result of action ${id} cannot be written as JSON: ${errorText(cause)}`, {
+      cause,
+    });
   }
 }
 
@@ -180,7 +198,11 @@ function resultJson(o: Outcome): string | null {
   // Cheap bound first: a UTF-16 unit is at most 3 bytes of UTF-8.
   if (text.length * 3 > MAX_RESULT_BYTES) {
     const bytes = Buffer.byteLength(text);
-    if (bytes > MAX_RESULT_BYTES) throw new UnstorableOutcomeError(o.id, new Error(`it is ${bytes} bytes, over the ${MAX_RESULT_BYTES} bytes a result may take`));
+    if (bytes > MAX_RESULT_BYTES)
+      throw new UnstorableOutcomeError(
+        o.id,
+        new Error(`it is ${bytes} bytes, over the ${MAX_RESULT_BYTES} bytes a result may take`),
+      );
   }
   return text;
 }
@@ -197,18 +219,27 @@ interface StoredOutcome {
   error: string | null;
 }
 
-async function commitChunk(sql: Sql, chunk: readonly StoredOutcome[], workerId: string, worker: string): Promise<string[]> {
-  const { rows } = await sql.query<{ id: string }>({ name: 'cmq_commit', text: COMMIT, values: [
-    chunk.map((s) => s.o.id),
-    chunk.map((s) => s.o.attempt),
-    chunk.map((s) => s.o.state),
-    jsonDocArray(chunk.map((s) => s.result)),
-    jsonTextArray(chunk.map((s) => s.error)),
-    chunk.map((s) => s.o.notBefore ?? null),
-    workerId,
-    worker,
-    chunk.map((s) => s.o.refundAttempt === true),
-  ] });
+async function commitChunk(
+  sql: Sql,
+  chunk: readonly StoredOutcome[],
+  workerId: string,
+  worker: string,
+): Promise<string[]> {
+  const { rows } = await sql.query<{ id: string }>({
+    name: 'cmq_commit',
+    text: COMMIT,
+    values: [
+      chunk.map((s) => s.o.id),
+      chunk.map((s) => s.o.attempt),
+      chunk.map((s) => s.o.state),
+      jsonDocArray(chunk.map((s) => s.result)),
+      jsonTextArray(chunk.map((s) => s.error)),
+      chunk.map((s) => s.o.notBefore ?? null),
+      workerId,
+      worker,
+      chunk.map((s) => s.o.refundAttempt === true),
+    ],
+  });
   return rows.map((r) => r.id);
 }
 
@@ -219,14 +250,24 @@ async function commitChunk(sql: Sql, chunk: readonly StoredOutcome[], workerId: 
  * `ssh.output_cap`) are committed by several statements in one transaction; one result alone
  * (at most MAX_RESULT_BYTES) always fits.
  */
-export async function commitOutcomes(target: CommitTarget, outcomes: readonly Outcome[], workerId: string, worker: string, maxBytes = MAX_ARGUMENT_BYTES): Promise<Set<string>> {
+export async function commitOutcomes(
+  target: CommitTarget,
+  outcomes: readonly Outcome[],
+  workerId: string,
+  worker: string,
+  maxBytes = MAX_ARGUMENT_BYTES,
+): Promise<Set<string>> {
   const stored = outcomes.map((o) => ({ o, result: resultJson(o), error: o.error ?? null }));
-  const ranges = sizeRanges(stored.map((s) => utf8Bound(s.result) + utf8Bound(s.error)), maxBytes);
+  const ranges = sizeRanges(
+    stored.map((s) => utf8Bound(s.result) + utf8Bound(s.error)),
+    maxBytes,
+  );
   if (ranges.length === 0) return new Set();
   if (ranges.length === 1) return new Set(await commitChunk(target.sql, stored, workerId, worker));
   return target.transaction(async (sql) => {
     const done = new Set<string>();
-    for (const [from, to] of ranges) for (const id of await commitChunk(sql, stored.slice(from, to), workerId, worker)) done.add(id);
+    for (const [from, to] of ranges)
+      for (const id of await commitChunk(sql, stored.slice(from, to), workerId, worker)) done.add(id);
     return done;
   });
 }
@@ -239,7 +280,13 @@ export async function commitOutcomes(target: CommitTarget, outcomes: readonly Ou
  * merely looks like an action id ends nothing. Returns the action's tenant, or undefined when no
  * such action was waiting.
  */
-export async function endActionUnread(sql: Sql, id: string, routingKey: string, reason: string, actor: string): Promise<{ tenant: string } | undefined> {
+export async function endActionUnread(
+  sql: Sql,
+  id: string,
+  routingKey: string,
+  reason: string,
+  actor: string,
+): Promise<{ tenant: string } | undefined> {
   const { rows } = await sql.query<{ tenant_id: string }>(
     `WITH old AS (
        SELECT id, state FROM actions
@@ -259,8 +306,14 @@ export async function endActionUnread(sql: Sql, id: string, routingKey: string, 
 }
 
 /** Registers a worker; its id is what it locks (WORKER_LOCK, id) for its lifetime. */
-export async function registerWorker(sql: Sql, w: { service: string; name: string; host: string; pid: number }): Promise<string> {
-  const { rows } = await sql.query<{ id: string }>('INSERT INTO workers (service, name, host, pid) VALUES ($1, $2, $3, $4) RETURNING id::text', [w.service, w.name, w.host, w.pid]);
+export async function registerWorker(
+  sql: Sql,
+  w: { service: string; name: string; host: string; pid: number },
+): Promise<string> {
+  const { rows } = await sql.query<{ id: string }>(
+    'INSERT INTO workers (service, name, host, pid) VALUES ($1, $2, $3, $4) RETURNING id::text',
+    [w.service, w.name, w.host, w.pid],
+  );
   return (rows[0] as { id: string }).id;
 }
 

@@ -15,11 +15,22 @@ export interface DeadLetter {
  * key or tenant (PostgreSQL text cannot hold one) is written `\u0000`: a malformed message must
  * still be recorded, never fail its own dead-lettering. Returns the id and that tenant.
  */
-export async function recordDeadLetter(sql: Sql, d: DeadLetter, keepBytes = 64 * 1024): Promise<{ id: string; tenant: string | null }> {
+export async function recordDeadLetter(
+  sql: Sql,
+  d: DeadLetter,
+  keepBytes = 64 * 1024,
+): Promise<{ id: string; tenant: string | null }> {
   const { rows } = await sql.query<{ id: string; tenant_id: string | null }>(
     `INSERT INTO dead_letters (reason, routing_key, tenant_id, body, body_bytes, worker)
      VALUES ($1, $2, (SELECT id FROM tenants WHERE id = $3), $4, $5, $6) RETURNING id::text, tenant_id`,
-    [storableText(d.reason), storableText(d.routingKey), d.tenant === null ? null : storableText(d.tenant), d.body.subarray(0, keepBytes), d.body.length, d.worker],
+    [
+      storableText(d.reason),
+      storableText(d.routingKey),
+      d.tenant === null ? null : storableText(d.tenant),
+      d.body.subarray(0, keepBytes),
+      d.body.length,
+      d.worker,
+    ],
   );
   const row = rows[0] as { id: string; tenant_id: string | null };
   return { id: row.id, tenant: row.tenant_id };
@@ -63,7 +74,10 @@ export interface DeadLetterRow {
 }
 
 export async function getDeadLetter(sql: Sql, id: string): Promise<DeadLetterRow | undefined> {
-  const { rows } = await sql.query<DeadLetterRow>('SELECT id::text, at, reason, routing_key, tenant_id, body, body_bytes, worker, replayed_at FROM dead_letters WHERE id = $1', [id]);
+  const { rows } = await sql.query<DeadLetterRow>(
+    'SELECT id::text, at, reason, routing_key, tenant_id, body, body_bytes, worker, replayed_at FROM dead_letters WHERE id = $1',
+    [id],
+  );
   return rows[0];
 }
 

@@ -30,17 +30,34 @@ const ping: ActionDefinition = {
 
 const guestExec: ActionDefinition = {
   type: 'guest.exec',
-  description: 'runs a shell command on a guest over SSH: {code, stdout, stderr, truncated}; a non-zero exit ends the action failed',
+  description:
+    'runs a shell command on a guest over SSH: {code, stdout, stderr, truncated}; a non-zero exit ends the action failed',
   schema: z.strictObject({
     guest: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'a guest id of the tenant (cmq guests list)'),
-    command: z.string().min(1).max(64 * 1024),
+    command: z
+      .string()
+      .min(1)
+      .max(64 * 1024),
     timeout: z.number().positive().max(86_400).optional(),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a shell variable name'), z.string().max(64 * 1024)).optional(),
+    env: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a shell variable name'), z.string().max(64 * 1024))
+      .optional(),
   }),
   family: () => 'guest',
 };
 
-const DEFINITIONS = new Map<string, ActionDefinition>([noop, ping, guestExec, ...SERVER_DEFINITIONS, ...NODE_DEFINITIONS, ...PROBE_DEFINITIONS, ...LOG_DEFINITIONS, ...SYNC_DEFINITIONS].map((d) => [d.type, d]));
+const DEFINITIONS = new Map<string, ActionDefinition>(
+  [
+    noop,
+    ping,
+    guestExec,
+    ...SERVER_DEFINITIONS,
+    ...NODE_DEFINITIONS,
+    ...PROBE_DEFINITIONS,
+    ...LOG_DEFINITIONS,
+    ...SYNC_DEFINITIONS,
+  ].map((d) => [d.type, d]),
+);
 
 export function knownActionTypes(): string[] {
   return [...DEFINITIONS.keys()].sort();
@@ -56,12 +73,15 @@ export type ArgsCheck = { ok: true; args: Record<string, unknown>; family: Famil
 /** Validates `args` against the type's schema; the error names each offending field. */
 export function checkArgs(type: string, args: unknown): ArgsCheck {
   const def = DEFINITIONS.get(type);
-  if (def === undefined) return { ok: false, error: `unknown action type "${type}" (known: ${knownActionTypes().join(', ')})` };
+  if (def === undefined)
+    return { ok: false, error: `unknown action type "${type}" (known: ${knownActionTypes().join(', ')})` };
   const parsed = def.schema.safeParse(args ?? {});
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => {
       const field = ['args', ...i.path.map(String)].join('.');
-      return i.code === 'unrecognized_keys' ? `${field}: unknown field(s) ${i.keys.join(', ')}` : `${field}: ${i.message}`;
+      return i.code === 'unrecognized_keys'
+        ? `${field}: unknown field(s) ${i.keys.join(', ')}`
+        : `${field}: ${i.message}`;
     });
     return { ok: false, error: problems.join('; ') };
   }

@@ -5,7 +5,12 @@
  * @param candidates per tenant, its due actions in the order they should go
  * @param inflight per tenant, how many are queued or running
  */
-export function pickFair<T>(candidates: ReadonlyMap<string, readonly T[]>, inflight: ReadonlyMap<string, number>, free: number, tenantCap: number): T[] {
+export function pickFair<T>(
+  candidates: ReadonlyMap<string, readonly T[]>,
+  inflight: ReadonlyMap<string, number>,
+  free: number,
+  tenantCap: number,
+): T[] {
   const queues = [...candidates.entries()]
     .map(([tenant, items]) => ({ tenant, items, next: 0, room: Math.max(0, tenantCap - (inflight.get(tenant) ?? 0)) }))
     .filter((q) => q.room > 0 && q.items.length > 0)

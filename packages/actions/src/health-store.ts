@@ -18,7 +18,13 @@ export interface FamilyCounts {
  * rows in unfinished states, which the partial indexes of migration 002 cover.
  */
 export async function familyCounts(sql: Sql): Promise<Record<Family, FamilyCounts>> {
-  const { rows } = await sql.query<{ family: Family; backlog: number; queued: number; running: number; oldest: number | null }>(
+  const { rows } = await sql.query<{
+    family: Family;
+    backlog: number;
+    queued: number;
+    running: number;
+    oldest: number | null;
+  }>(
     `SELECT family,
        count(*) FILTER (WHERE state IN ('pending', 'retrying') AND not_before <= now())::int AS backlog,
        count(*) FILTER (WHERE state = 'queued')::int AS queued,
@@ -31,7 +37,12 @@ export async function familyCounts(sql: Sql): Promise<Record<Family, FamilyCount
   const out = {} as Record<Family, FamilyCounts>;
   for (const family of FAMILIES) out[family] = { backlog: 0, queued: 0, running: 0, oldest_age_s: null };
   for (const r of rows) {
-    out[r.family] = { backlog: r.backlog, queued: r.queued, running: r.running, oldest_age_s: r.oldest === null ? null : Math.max(0, Math.round(r.oldest * 10) / 10) };
+    out[r.family] = {
+      backlog: r.backlog,
+      queued: r.queued,
+      running: r.running,
+      oldest_age_s: r.oldest === null ? null : Math.max(0, Math.round(r.oldest * 10) / 10),
+    };
   }
   return out;
 }
@@ -56,17 +67,26 @@ export interface CanaryRow {
 
 export async function canaryRows(sql: Sql, ids: readonly string[]): Promise<Map<string, CanaryRow>> {
   if (ids.length === 0) return new Map();
-  const { rows } = await sql.query<CanaryRow>('SELECT id::text, state, created_at, finished_at FROM actions WHERE id = ANY($1::bigint[])', [ids]);
+  const { rows } = await sql.query<CanaryRow>(
+    'SELECT id::text, state, created_at, finished_at FROM actions WHERE id = ANY($1::bigint[])',
+    [ids],
+  );
   return new Map(rows.map((r) => [r.id, r]));
 }
 
 /** Appends one summary to `pinger_history`. */
 export async function recordSummary(sql: Sql, summary: PingerSummary): Promise<void> {
-  await sql.query('INSERT INTO pinger_history (at, pinger, summary) VALUES ($1, $2, $3)', [summary.at, summary.pinger, JSON.stringify(summary)]);
+  await sql.query('INSERT INTO pinger_history (at, pinger, summary) VALUES ($1, $2, $3)', [
+    summary.at,
+    summary.pinger,
+    JSON.stringify(summary),
+  ]);
 }
 
 /** Deletes history rows older than `retentionMs`; returns how many went. */
 export async function pruneHistory(sql: Sql, retentionMs: number): Promise<number> {
-  const { rowCount } = await sql.query("DELETE FROM pinger_history WHERE at < now() - $1 * interval '1 millisecond'", [retentionMs]);
+  const { rowCount } = await sql.query("DELETE FROM pinger_history WHERE at < now() - $1 * interval '1 millisecond'", [
+    retentionMs,
+  ]);
   return rowCount ?? 0;
 }

@@ -39,7 +39,11 @@ export function tenantRefusal(tenant: string, enabled: boolean | undefined): str
  */
 async function checkTenants(sql: Sql, requests: readonly ActionRequest[]): Promise<void> {
   const wanted = [...new Set(requests.map((r) => r.tenant))];
-  const { rows } = await sql.query<{ id: string; enabled: boolean }>({ name: 'cmq_intake_tenants', text: 'SELECT id, enabled FROM tenants WHERE id = ANY($1::text[]) FOR KEY SHARE', values: [wanted] });
+  const { rows } = await sql.query<{ id: string; enabled: boolean }>({
+    name: 'cmq_intake_tenants',
+    text: 'SELECT id, enabled FROM tenants WHERE id = ANY($1::text[]) FOR KEY SHARE',
+    values: [wanted],
+  });
   const enabled = new Map(rows.map((r) => [r.id, r.enabled]));
   for (const [index, r] of requests.entries()) {
     const refusal = tenantRefusal(r.tenant, enabled.get(r.tenant));
@@ -93,14 +97,23 @@ SELECT id::text FROM ins`;
  * A request whose idempotency key its tenant already used gets the existing action's id.
  * @throws IntakeError when a tenant is unknown or disabled, or the mode refuses a type (nothing inserted).
  */
-export async function insertActions(transaction: Transactor, requests: readonly ActionRequest[], actor: string, options: IntakeOptions = {}): Promise<string[]> {
+export async function insertActions(
+  transaction: Transactor,
+  requests: readonly ActionRequest[],
+  actor: string,
+  options: IntakeOptions = {},
+): Promise<string[]> {
   if (requests.length === 0) return [];
   checkMode(requests, options.mode);
   return transaction(async (sql) => {
     await checkTenants(sql, requests);
     // The sequence is looked up once (an InitPlan), not per row: pg_get_serial_sequence searches
     // the catalog each time it runs, seven times the cost of the nextval itself.
-    const ids = await sql.query<{ id: string }>({ name: 'cmq_intake_ids', text: "SELECT nextval((SELECT pg_get_serial_sequence('actions', 'id')::regclass))::text AS id FROM generate_series(1, $1)", values: [requests.length] });
+    const ids = await sql.query<{ id: string }>({
+      name: 'cmq_intake_ids',
+      text: "SELECT nextval((SELECT pg_get_serial_sequence('actions', 'id')::regclass))::text AS id FROM generate_series(1, $1)",
+      values: [requests.length],
+    });
     const preassigned = ids.rows.map((r) => r.id);
     const args = requests.map((r) => JSON.stringify(r.args));
     const fresh = new Set<string>();
@@ -108,19 +121,23 @@ export async function insertActions(transaction: Transactor, requests: readonly 
     for (const [from, to] of sizeRanges(args.map(utf8Bound))) {
       const part = requests.slice(from, to);
       const col = <T>(f: (r: ActionRequest) => T): T[] => part.map(f);
-      const inserted = await sql.query<{ id: string }>({ name: 'cmq_intake_insert', text: INSERT, values: [
-        preassigned.slice(from, to),
-        col((r) => r.tenant),
-        col((r) => r.type),
-        col((r) => r.family),
-        jsonDocArray(args.slice(from, to)),
-        col((r) => r.idempotencyKey),
-        col((r) => r.notBefore),
-        col((r) => r.expiresAt),
-        col((r) => r.priority),
-        col((r) => r.maxAttempts),
-        actor,
-      ] });
+      const inserted = await sql.query<{ id: string }>({
+        name: 'cmq_intake_insert',
+        text: INSERT,
+        values: [
+          preassigned.slice(from, to),
+          col((r) => r.tenant),
+          col((r) => r.type),
+          col((r) => r.family),
+          jsonDocArray(args.slice(from, to)),
+          col((r) => r.idempotencyKey),
+          col((r) => r.notBefore),
+          col((r) => r.expiresAt),
+          col((r) => r.priority),
+          col((r) => r.maxAttempts),
+          actor,
+        ],
+      });
       for (const r of inserted.rows) fresh.add(r.id);
     }
     if (fresh.size === requests.length) return preassigned;
@@ -129,7 +146,12 @@ export async function insertActions(transaction: Transactor, requests: readonly 
 }
 
 /** For requests not inserted (idempotency key already used), the id of the action that has it. */
-async function resolveExisting(sql: Sql, requests: readonly ActionRequest[], preassigned: string[], fresh: Set<string>): Promise<string[]> {
+async function resolveExisting(
+  sql: Sql,
+  requests: readonly ActionRequest[],
+  preassigned: string[],
+  fresh: Set<string>,
+): Promise<string[]> {
   const missing = requests.map((r, i) => ({ r, i })).filter(({ i }) => !fresh.has(preassigned[i] as string));
   const { rows } = await sql.query<{ id: string; tenant_id: string; idempotency_key: string }>(
     'SELECT id::text, tenant_id, idempotency_key FROM actions WHERE (tenant_id, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))',
@@ -137,6 +159,7 @@ async function resolveExisting(sql: Sql, requests: readonly ActionRequest[], pre
   );
   const byKey = new Map(rows.map((row) => [`${row.tenant_id}\0${row.idempotency_key}`, row.id]));
   const result = [...preassigned];
-  for (const { r, i } of missing) result[i] = byKey.get(`${r.tenant}\0${r.idempotencyKey ?? ''}`) ?? (preassigned[i] as string);
+  for (const { r, i } of missing)
+    result[i] = byKey.get(`${r.tenant}\0${r.idempotencyKey ?? ''}`) ?? (preassigned[i] as string);
   return result;
 }

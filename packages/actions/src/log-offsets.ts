@@ -7,7 +7,12 @@ export interface LogOffset {
   localSize: number;
 }
 
-export async function getLogOffset(sql: Sql, tenant: string, guest: string, path: string): Promise<LogOffset | undefined> {
+export async function getLogOffset(
+  sql: Sql,
+  tenant: string,
+  guest: string,
+  path: string,
+): Promise<LogOffset | undefined> {
   const { rows } = await sql.query<{ inode: string; offset: string; local_size: string }>(
     'SELECT inode::text AS inode, "offset", local_size FROM guest_log_offsets WHERE tenant_id = $1 AND guest_id = $2 AND path = $3',
     [tenant, guest, path],
@@ -17,7 +22,13 @@ export async function getLogOffset(sql: Sql, tenant: string, guest: string, path
 }
 
 /** Commits a position: call only after the bytes up to `offset` are appended and fsynced locally. */
-export async function saveLogOffset(sql: Sql, tenant: string, guest: string, path: string, pos: LogOffset): Promise<void> {
+export async function saveLogOffset(
+  sql: Sql,
+  tenant: string,
+  guest: string,
+  path: string,
+  pos: LogOffset,
+): Promise<void> {
   await sql.query(
     `INSERT INTO guest_log_offsets (tenant_id, guest_id, path, inode, "offset", local_size) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (tenant_id, guest_id, path) DO UPDATE SET inode = $4, "offset" = $5, local_size = $6, updated_at = now()`,

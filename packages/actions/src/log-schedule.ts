@@ -24,9 +24,16 @@ export function logCollectKey(guest: string, slot: number): string {
  * would race on the offsets), and a stopped subscriber leaves at most one waiting per guest.
  * Returns how many guests were scheduled (or already were, for this slot).
  */
-export async function scheduleLogCollection(transaction: Transactor, slot: number, defaultPaths: readonly string[], actor: string): Promise<number | undefined> {
+export async function scheduleLogCollection(
+  transaction: Transactor,
+  slot: number,
+  defaultPaths: readonly string[],
+  actor: string,
+): Promise<number | undefined> {
   return transaction(async (sql: Sql) => {
-    const lock = await sql.query<{ got: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS got', [LOG_SCHEDULE_LOCK.toString()]);
+    const lock = await sql.query<{ got: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS got', [
+      LOG_SCHEDULE_LOCK.toString(),
+    ]);
     if (lock.rows[0]?.got !== true) return undefined;
     const { rows } = await sql.query<{ tenant_id: string; id: string; paths: string[] }>(
       `SELECT g.tenant_id, g.id, COALESCE(g.log_paths, $1::text[]) AS paths

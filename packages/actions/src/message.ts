@@ -15,7 +15,22 @@ export interface OutgoingMessage {
 }
 
 /** Encodes an action row for publishing (routing key `<family>.<type>.<tenant>`). */
-export function encodeAction(row: { id: string; tenant_id: string; type: string; family: Family; args: unknown }): OutgoingMessage {
-  const message: ActionMessage = { id: row.id, tenant: row.tenant_id, type: row.type, args: (row.args ?? {}) as Record<string, unknown> };
-  return { routingKey: routingKey(row.family, row.type, row.tenant_id), body: Buffer.from(JSON.stringify(message)), messageId: row.id };
+export function encodeAction(row: {
+  id: string;
+  tenant_id: string;
+  type: string;
+  family: Family;
+  args: unknown;
+}): OutgoingMessage {
+  const message: ActionMessage = {
+    id: row.id,
+    tenant: row.tenant_id,
+    type: row.type,
+    args: (row.args ?? {}) as Record<string, unknown>,
+  };
+  return {
+    routingKey: routingKey(row.family, row.type, row.tenant_id),
+    body: Buffer.from(JSON.stringify(message)),
+    messageId: row.id,
+  };
 }

@@ -27,8 +27,10 @@ export function modeRefusal(mode: Mode, type: string): string | undefined {
   if (modeAllows(mode, type)) return undefined;
   const needed = requiredMode(type);
   const why =
-    needed === 'dynamic' ? 'provisioning actions need mode=dynamic'
-    : needed === 'static' ? 'node actions need mode=static or mode=dynamic'
-    : 'no mode allows it';
+    needed === 'dynamic'
+      ? 'provisioning actions need mode=dynamic'
+      : needed === 'static'
+        ? 'node actions need mode=static or mode=dynamic'
+        : 'no mode allows it';
   return `provisioning.cfg mode=${mode} refuses ${type} (${why})`;
 }

@@ -46,17 +46,37 @@ export interface NewNode {
 
 /** @throws CmqError CMQ_ERR_NODE for a bad name or fingerprint, or a taken name. */
 export async function addNode(sql: Sql, n: NewNode): Promise<void> {
-  if (!NODE_NAME_RE.test(n.name)) throw new CmqError('CMQ_ERR_NODE', `node name "${n.name}": use 1-63 of a-z, 0-9, _ . and -, starting with a letter or digit`);
-  if (n.hostKey !== undefined && !FINGERPRINT_RE.test(n.hostKey)) throw new CmqError('CMQ_ERR_NODE', `host key "${n.hostKey}" is not a SHA256:... fingerprint as ssh-keygen -l prints it`);
+  if (!NODE_NAME_RE.test(n.name))
+    throw new CmqError(
+      'CMQ_ERR_NODE',
+      `node name "${n.name}": use 1-63 of a-z, 0-9, _ . and -, starting with a letter or digit`,
+    );
+  if (n.hostKey !== undefined && !FINGERPRINT_RE.test(n.hostKey))
+    throw new CmqError(
+      'CMQ_ERR_NODE',
+      `host key "${n.hostKey}" is not a SHA256:... fingerprint as ssh-keygen -l prints it`,
+    );
   const { rowCount } = await sql.query(
     `INSERT INTO nodes (name, address, port, "user", private_key, host_key_fingerprint, start_cmd, stop_cmd, status_cmd, active)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING`,
-    [n.name, n.address, n.port, n.user, n.encryptedKey, n.hostKey ?? null, n.startCmd, n.stopCmd, n.statusCmd, n.active],
+    [
+      n.name,
+      n.address,
+      n.port,
+      n.user,
+      n.encryptedKey,
+      n.hostKey ?? null,
+      n.startCmd,
+      n.stopCmd,
+      n.statusCmd,
+      n.active,
+    ],
   );
   if (rowCount === 0) throw new CmqError('CMQ_ERR_NODE', `node "${n.name}" already exists`);
 }
 
-const INFO_COLUMNS = 'name, address, port, "user", host_key_fingerprint, start_cmd, stop_cmd, status_cmd, active, last_action, last_exit_code, last_output, last_at, created_at';
+const INFO_COLUMNS =
+  'name, address, port, "user", host_key_fingerprint, start_cmd, stop_cmd, status_cmd, active, last_action, last_exit_code, last_output, last_at, created_at';
 
 export async function listNodes(sql: Sql): Promise<NodeInfo[]> {
   return (await sql.query<NodeInfo>(`SELECT ${INFO_COLUMNS} FROM nodes ORDER BY name`)).rows;
@@ -67,7 +87,8 @@ export async function getNode(sql: Sql, name: string): Promise<NodeInfo | undefi
 }
 
 export async function getNodeSecret(sql: Sql, name: string): Promise<NodeSecret | undefined> {
-  return (await sql.query<NodeSecret>(`SELECT ${INFO_COLUMNS}, private_key FROM nodes WHERE name = $1`, [name])).rows[0];
+  return (await sql.query<NodeSecret>(`SELECT ${INFO_COLUMNS}, private_key FROM nodes WHERE name = $1`, [name]))
+    .rows[0];
 }
 
 /** Returns whether a node was removed. */
@@ -76,6 +97,15 @@ export async function removeNode(sql: Sql, name: string): Promise<boolean> {
 }
 
 /** Keeps the outcome of the node's last start/stop/status command. */
-export async function recordNodeStatus(sql: Sql, name: string, action: NodeCommand, exitCode: number | null, output: string): Promise<void> {
-  await sql.query('UPDATE nodes SET last_action = $2, last_exit_code = $3, last_output = $4, last_at = now(), updated_at = now() WHERE name = $1', [name, action, exitCode, storableText(output)]);
+export async function recordNodeStatus(
+  sql: Sql,
+  name: string,
+  action: NodeCommand,
+  exitCode: number | null,
+  output: string,
+): Promise<void> {
+  await sql.query(
+    'UPDATE nodes SET last_action = $2, last_exit_code = $3, last_output = $4, last_at = now(), updated_at = now() WHERE name = $1',
+    [name, action, exitCode, storableText(output)],
+  );
 }

@@ -61,7 +61,20 @@ function qstatLine(line: string): QstatQueue | undefined {
   const started = YES_NO[str.toLowerCase()];
   if (enabled === undefined || started === undefined) return undefined;
   const [mx, tot, que, run, hld, wat, trn, ext] = counts.map((c) => Number(c));
-  return { queue, max: mx ?? 0, total: tot ?? 0, enabled, started, queued: que ?? 0, running: run ?? 0, held: hld ?? 0, waiting: wat ?? 0, transit: trn ?? 0, exiting: ext ?? 0, type };
+  return {
+    queue,
+    max: mx ?? 0,
+    total: tot ?? 0,
+    enabled,
+    started,
+    queued: que ?? 0,
+    running: run ?? 0,
+    held: hld ?? 0,
+    waiting: wat ?? 0,
+    transit: trn ?? 0,
+    exiting: ext ?? 0,
+    type,
+  };
 }
 
 /** `qstat -Q` (PBS/Torque queue summary): one record per queue; header and dashes skipped. */
@@ -97,7 +110,10 @@ function ipmiLine(line: string): IpmiSensor | undefined {
   const value = ipmiNumber(valueText);
   const numbers = limits.map(ipmiNumber);
   if (name === '' || value === undefined || numbers.some((n) => n === undefined)) return undefined;
-  const thresholds = Object.fromEntries(THRESHOLDS.map((t, i) => [t, numbers[i] ?? null])) as Record<IpmiThreshold, number | null>;
+  const thresholds = Object.fromEntries(THRESHOLDS.map((t, i) => [t, numbers[i] ?? null])) as Record<
+    IpmiThreshold,
+    number | null
+  >;
   return { name, value, unit, status, thresholds };
 }
 

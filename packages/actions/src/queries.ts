@@ -41,7 +41,10 @@ export async function getAction(sql: Sql, id: string): Promise<ActionRow | undef
 }
 
 export async function actionEvents(sql: Sql, id: string): Promise<ActionEvent[]> {
-  const { rows } = await sql.query<ActionEvent>('SELECT at, from_state, to_state, actor, reason FROM action_events WHERE action_id = $1 ORDER BY id', [id]);
+  const { rows } = await sql.query<ActionEvent>(
+    'SELECT at, from_state, to_state, actor, reason FROM action_events WHERE action_id = $1 ORDER BY id',
+    [id],
+  );
   return rows;
 }
 
@@ -55,12 +58,19 @@ export interface ActionFilter {
 const WHERE = `($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR type = $3)`;
 
 export async function listActions(sql: Sql, f: ActionFilter): Promise<ActionRow[]> {
-  const { rows } = await sql.query<ActionRow>(`SELECT ${COLUMNS} FROM actions WHERE ${WHERE} ORDER BY id DESC LIMIT $4`, [f.tenant ?? null, f.state ?? null, f.type ?? null, f.limit]);
+  const { rows } = await sql.query<ActionRow>(
+    `SELECT ${COLUMNS} FROM actions WHERE ${WHERE} ORDER BY id DESC LIMIT $4`,
+    [f.tenant ?? null, f.state ?? null, f.type ?? null, f.limit],
+  );
   return rows;
 }
 
 export async function countActions(sql: Sql, f: Omit<ActionFilter, 'limit'>): Promise<number> {
-  const { rows } = await sql.query<{ n: string }>(`SELECT count(*) AS n FROM actions WHERE ${WHERE}`, [f.tenant ?? null, f.state ?? null, f.type ?? null]);
+  const { rows } = await sql.query<{ n: string }>(`SELECT count(*) AS n FROM actions WHERE ${WHERE}`, [
+    f.tenant ?? null,
+    f.state ?? null,
+    f.type ?? null,
+  ]);
   return Number(rows[0]?.n ?? 0);
 }
 
@@ -68,7 +78,15 @@ export async function countActions(sql: Sql, f: Omit<ActionFilter, 'limit'>): Pr
  * Moves an action to `to` from one of `from`, with an event. Returns the state it was in, or
  * undefined when it does not exist; when it was not in `from`, nothing changes.
  */
-export async function transition(sql: Sql, id: string, from: readonly string[], to: string, actor: string, reason: string, reset = false): Promise<{ before: string | undefined; changed: boolean }> {
+export async function transition(
+  sql: Sql,
+  id: string,
+  from: readonly string[],
+  to: string,
+  actor: string,
+  reason: string,
+  reset = false,
+): Promise<{ before: string | undefined; changed: boolean }> {
   const { rows } = await sql.query<{ before: string; changed: boolean }>(
     `WITH old AS (SELECT id, state FROM actions WHERE id = $1 FOR UPDATE),
      upd AS (

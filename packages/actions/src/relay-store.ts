@@ -77,14 +77,22 @@ export function relayFamily(
   observeInflight?: (total: number) => void,
 ): Promise<number> {
   return transaction(async (sql) => {
-    const lock = await sql.query<{ ok: boolean }>({ name: 'cmq_relay_lock', text: 'SELECT pg_try_advisory_xact_lock($1, $2) AS ok', values: [RELAY_LOCK, FAMILIES.indexOf(family)] });
+    const lock = await sql.query<{ ok: boolean }>({
+      name: 'cmq_relay_lock',
+      text: 'SELECT pg_try_advisory_xact_lock($1, $2) AS ok',
+      values: [RELAY_LOCK, FAMILIES.indexOf(family)],
+    });
     if (lock.rows[0]?.ok !== true) return 0;
     const inflight = await inflightByTenant(sql, family);
     const total = [...inflight.values()].reduce((a, b) => a + b, 0);
     observeInflight?.(total);
     const free = Math.min(limits.batchSize, limits.window - total);
     if (free <= 0) return 0;
-    const { rows } = await sql.query<DueAction>({ name: 'cmq_relay_candidates', text: CANDIDATES, values: [family, Math.min(free, limits.tenantCap)] });
+    const { rows } = await sql.query<DueAction>({
+      name: 'cmq_relay_candidates',
+      text: CANDIDATES,
+      values: [family, Math.min(free, limits.tenantCap)],
+    });
     if (rows.length === 0) return 0;
     const byTenant = new Map<string, DueAction[]>();
     for (const row of rows) {
@@ -101,7 +109,11 @@ export function relayFamily(
     // outcome commits that follow are synchronous and flush this WAL with theirs. Intake and
     // outcomes never commit asynchronously.
     await sql.query('SET LOCAL synchronous_commit = off');
-    await sql.query({ name: 'cmq_relay_mark_queued', text: MARK_QUEUED, values: [chosen.map((r) => r.id), chosen.map((r) => r.state ?? 'pending'), actor] });
+    await sql.query({
+      name: 'cmq_relay_mark_queued',
+      text: MARK_QUEUED,
+      values: [chosen.map((r) => r.id), chosen.map((r) => r.state ?? 'pending'), actor],
+    });
     return chosen.length;
   });
 }

@@ -39,25 +39,42 @@ export type RequestCheck = { ok: true; request: ActionRequest } | { ok: false; e
 export function parseRequest(raw: unknown, now: Date = new Date()): RequestCheck {
   const shape = RequestShape.safeParse(raw);
   if (!shape.success) {
-    return { ok: false, error: shape.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : i.message}`).join('; ') };
+    return {
+      ok: false,
+      error: shape.error.issues
+        .map(
+          (i) =>
+            `${i.path.join('.') || '(request)'}: ${i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : i.message}`,
+        )
+        .join('; '),
+    };
   }
   const r = shape.data;
   for (const field of ['type', 'tenant', 'idempotency_key'] as const) {
     const bad = unstorable(r[field], field);
     if (bad !== undefined) return { ok: false, error: bad };
   }
-  if (r.countdown !== undefined && r.eta !== undefined) return { ok: false, error: 'countdown and eta: give one of them, not both' };
+  if (r.countdown !== undefined && r.eta !== undefined)
+    return { ok: false, error: 'countdown and eta: give one of them, not both' };
   const args = checkArgs(r.type, r.args ?? {});
   if (!args.ok) return { ok: false, error: args.error };
   const argsJson = JSON.stringify(args.args);
   const badArg = unstorableJson(args.args, argsJson, 'args');
   if (badArg !== undefined) return { ok: false, error: badArg };
   const size = Buffer.byteLength(argsJson);
-  if (size > MAX_ARGS_BYTES) return { ok: false, error: `args: ${size} bytes, more than the ${MAX_ARGS_BYTES} allowed` };
-  const notBefore = r.countdown !== undefined ? new Date(now.getTime() + r.countdown * 1000) : r.eta !== undefined ? new Date(r.eta) : null;
-  if (notBefore !== null && Number.isNaN(notBefore.getTime())) return { ok: false, error: 'countdown: too far in the future' };
+  if (size > MAX_ARGS_BYTES)
+    return { ok: false, error: `args: ${size} bytes, more than the ${MAX_ARGS_BYTES} allowed` };
+  const notBefore =
+    r.countdown !== undefined
+      ? new Date(now.getTime() + r.countdown * 1000)
+      : r.eta !== undefined
+        ? new Date(r.eta)
+        : null;
+  if (notBefore !== null && Number.isNaN(notBefore.getTime()))
+    return { ok: false, error: 'countdown: too far in the future' };
   const expiresAt = r.expires !== undefined ? new Date(r.expires) : null;
-  if (expiresAt !== null && notBefore !== null && expiresAt <= notBefore) return { ok: false, error: 'expires: must be later than the countdown or eta' };
+  if (expiresAt !== null && notBefore !== null && expiresAt <= notBefore)
+    return { ok: false, error: 'expires: must be later than the countdown or eta' };
   return {
     ok: true,
     request: {

@@ -68,7 +68,10 @@ export function diffFields(before: ResourceState, after: ResourceState): Record<
  * not stored is created, stored and not listed is gone, both with differing fields is changed.
  * (A server in state `terminated` is listed, so it is a change of state, not gone.)
  */
-export function diffResources(stored: ReadonlyMap<string, ResourceState>, listed: ReadonlyMap<string, ResourceState>): ResourceDiff {
+export function diffResources(
+  stored: ReadonlyMap<string, ResourceState>,
+  listed: ReadonlyMap<string, ResourceState>,
+): ResourceDiff {
   const diff: ResourceDiff = { created: [], changed: [], gone: [], unchanged: 0 };
   for (const [id, state] of listed) {
     const before = stored.get(id);

@@ -30,7 +30,11 @@ return 1`;
 /** The Redis commands the cache functions need (an ioredis client has them). */
 export interface ResourcesCache {
   eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
-  multi(): { del(key: string): unknown; set(key: string, value: string, ex: 'EX', seconds: number): unknown; exec(): Promise<unknown> };
+  multi(): {
+    del(key: string): unknown;
+    set(key: string, value: string, ex: 'EX', seconds: number): unknown;
+    exec(): Promise<unknown>;
+  };
 }
 
 /**
@@ -38,10 +42,26 @@ export interface ResourcesCache {
  * provider answered at `observedAt`); returns false, writing nothing, when the cache holds a newer
  * answer (or the account was removed: {@link forgetAccountCache}).
  */
-export async function replaceResourcesCache(redis: ResourcesCache, tenant: string, account: string, kind: ResourceKind, observedAt: Date, listed: ReadonlyMap<string, ResourceState>): Promise<boolean> {
+export async function replaceResourcesCache(
+  redis: ResourcesCache,
+  tenant: string,
+  account: string,
+  kind: ResourceKind,
+  observedAt: Date,
+  listed: ReadonlyMap<string, ResourceState>,
+): Promise<boolean> {
   const pairs: string[] = [];
   for (const [id, state] of listed) pairs.push(id, JSON.stringify(state));
-  return (await redis.eval(REPLACE_CACHE, 2, resourcesCacheKey(tenant, account, kind), resourcesCacheStampKey(tenant, account, kind), String(observedAt.getTime()), ...pairs)) === 1;
+  return (
+    (await redis.eval(
+      REPLACE_CACHE,
+      2,
+      resourcesCacheKey(tenant, account, kind),
+      resourcesCacheStampKey(tenant, account, kind),
+      String(observedAt.getTime()),
+      ...pairs,
+    )) === 1
+  );
 }
 
 /**
@@ -112,21 +132,41 @@ ORDER BY t.n`;
  */
 export async function recordSync(transaction: Transactor, o: SyncObservation): Promise<SyncRecord> {
   return transaction(async (sql) => {
-    await sql.query('INSERT INTO sync_schedule (account_id, kind, next_run_at) VALUES ($1, $2, now()) ON CONFLICT DO NOTHING', [o.account, o.syncKind]);
-    const lock = await sql.query<{ observed_at: Date | null }>('SELECT observed_at FROM sync_schedule WHERE account_id = $1 AND kind = $2 FOR UPDATE', [o.account, o.syncKind]);
+    await sql.query(
+      'INSERT INTO sync_schedule (account_id, kind, next_run_at) VALUES ($1, $2, now()) ON CONFLICT DO NOTHING',
+      [o.account, o.syncKind],
+    );
+    const lock = await sql.query<{ observed_at: Date | null }>(
+      'SELECT observed_at FROM sync_schedule WHERE account_id = $1 AND kind = $2 FOR UPDATE',
+      [o.account, o.syncKind],
+    );
     const last = lock.rows[0]?.observed_at ?? null;
-    if (last !== null && last.getTime() > o.observedAt.getTime()) return { created: 0, changed: 0, gone: 0, total: o.listed.size, stale: true };
+    if (last !== null && last.getTime() > o.observedAt.getTime())
+      return { created: 0, changed: 0, gone: 0, total: o.listed.size, stale: true };
 
-    const { rows } = await sql.query<{ resource_id: string; state: ResourceState }>('SELECT resource_id, state FROM resources WHERE account_id = $1 AND kind = $2 AND gone_at IS NULL', [o.account, o.kind]);
+    const { rows } = await sql.query<{ resource_id: string; state: ResourceState }>(
+      'SELECT resource_id, state FROM resources WHERE account_id = $1 AND kind = $2 AND gone_at IS NULL',
+      [o.account, o.kind],
+    );
     const diff = diffResources(new Map(rows.map((r) => [r.resource_id, r.state])), o.listed);
 
     const ids = [...o.listed.keys()];
     const states = ids.map((id) => JSON.stringify(o.listed.get(id)));
     for (const [from, to] of sizeRanges(states.map(utf8Bound))) {
-      await sql.query(UPSERT, [o.account, o.kind, o.tenant, o.observedAt, ids.slice(from, to), jsonDocArray(states.slice(from, to))]);
+      await sql.query(UPSERT, [
+        o.account,
+        o.kind,
+        o.tenant,
+        o.observedAt,
+        ids.slice(from, to),
+        jsonDocArray(states.slice(from, to)),
+      ]);
     }
     if (diff.gone.length > 0) {
-      await sql.query('UPDATE resources SET gone_at = $3 WHERE account_id = $1 AND kind = $2 AND resource_id = ANY($4::text[])', [o.account, o.kind, o.observedAt, diff.gone.map((g) => g.id)]);
+      await sql.query(
+        'UPDATE resources SET gone_at = $3 WHERE account_id = $1 AND kind = $2 AND resource_id = ANY($4::text[])',
+        [o.account, o.kind, o.observedAt, diff.gone.map((g) => g.id)],
+      );
     }
     const changes = [
       ...diff.created.map((c) => [c.id, 'created', c.state] as const),
@@ -136,10 +176,28 @@ export async function recordSync(transaction: Transactor, o: SyncObservation): P
     const fields = changes.map((c) => JSON.stringify(c[2]));
     for (const [from, to] of sizeRanges(fields.map(utf8Bound))) {
       const part = changes.slice(from, to);
-      await sql.query(CHANGES, [o.tenant, o.account, o.kind, o.actionId, part.map((c) => c[0]), part.map((c) => c[1]), jsonDocArray(fields.slice(from, to))]);
+      await sql.query(CHANGES, [
+        o.tenant,
+        o.account,
+        o.kind,
+        o.actionId,
+        part.map((c) => c[0]),
+        part.map((c) => c[1]),
+        jsonDocArray(fields.slice(from, to)),
+      ]);
     }
-    await sql.query('UPDATE sync_schedule SET observed_at = $3 WHERE account_id = $1 AND kind = $2', [o.account, o.syncKind, o.observedAt]);
-    return { created: diff.created.length, changed: diff.changed.length, gone: diff.gone.length, total: o.listed.size, stale: false };
+    await sql.query('UPDATE sync_schedule SET observed_at = $3 WHERE account_id = $1 AND kind = $2', [
+      o.account,
+      o.syncKind,
+      o.observedAt,
+    ]);
+    return {
+      created: diff.created.length,
+      changed: diff.changed.length,
+      gone: diff.gone.length,
+      total: o.listed.size,
+      stale: false,
+    };
   });
 }
 

@@ -18,14 +18,24 @@ export interface RotationCount {
  * whichever key it names, encrypt with the active one). Run it inside one transaction: rows are
  * locked as read, so a secret is never half-rotated, and a failure rotates nothing.
  */
-export async function rotateSecrets(sql: Sql, activeKeyId: string, reencrypt: (ciphertext: string) => string): Promise<RotationCount[]> {
+export async function rotateSecrets(
+  sql: Sql,
+  activeKeyId: string,
+  reencrypt: (ciphertext: string) => string,
+): Promise<RotationCount[]> {
   const counts: RotationCount[] = [];
   for (const { table, key, column } of SECRET_COLUMNS) {
     const keyList = key.join(', ');
-    const { rows } = await sql.query<{ k: string[]; secret: string }>(`SELECT ARRAY[${key.map((k) => `${k}::text`).join(', ')}] AS k, ${column} AS secret FROM ${table} ORDER BY ${keyList} FOR UPDATE`);
+    const { rows } = await sql.query<{ k: string[]; secret: string }>(
+      `SELECT ARRAY[${key.map((k) => `${k}::text`).join(', ')}] AS k, ${column} AS secret FROM ${table} ORDER BY ${keyList} FOR UPDATE`,
+    );
     const stale = rows.filter((r) => !r.secret.startsWith(`v1:${activeKeyId}:`));
     const where = key.map((k, i) => `${k}::text = $${i + 2}`).join(' AND ');
-    for (const r of stale) await sql.query(`UPDATE ${table} SET ${column} = $1, updated_at = now() WHERE ${where}`, [reencrypt(r.secret), ...r.k]);
+    for (const r of stale)
+      await sql.query(`UPDATE ${table} SET ${column} = $1, updated_at = now() WHERE ${where}`, [
+        reencrypt(r.secret),
+        ...r.k,
+      ]);
     counts.push({ table, rotated: stale.length, total: rows.length });
   }
   return counts;

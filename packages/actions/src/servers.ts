@@ -55,19 +55,48 @@ export async function upsertServer(sql: Sql, s: ServerFacts, launchActionId?: st
        host_key_fingerprint = COALESCE(EXCLUDED.host_key_fingerprint, servers.host_key_fingerprint),
        updated_at = now()
      RETURNING ${COLUMNS}`,
-    [s.tenant, s.account, s.serverId, launchActionId ?? null, s.name, s.image, s.size, s.state, JSON.stringify(s.addresses), s.sshPort ?? null, s.hostKeyFingerprint ?? null],
+    [
+      s.tenant,
+      s.account,
+      s.serverId,
+      launchActionId ?? null,
+      s.name,
+      s.image,
+      s.size,
+      s.state,
+      JSON.stringify(s.addresses),
+      s.sshPort ?? null,
+      s.hostKeyFingerprint ?? null,
+    ],
   );
   return rows[0] as ServerRow;
 }
 
-export async function getServerRow(sql: Sql, tenant: string, account: string, serverId: string): Promise<ServerRow | undefined> {
-  const { rows } = await sql.query<ServerRow>(`SELECT ${COLUMNS} FROM servers WHERE tenant_id = $1 AND account_id = $2 AND server_id = $3`, [tenant, account, serverId]);
+export async function getServerRow(
+  sql: Sql,
+  tenant: string,
+  account: string,
+  serverId: string,
+): Promise<ServerRow | undefined> {
+  const { rows } = await sql.query<ServerRow>(
+    `SELECT ${COLUMNS} FROM servers WHERE tenant_id = $1 AND account_id = $2 AND server_id = $3`,
+    [tenant, account, serverId],
+  );
   return rows[0];
 }
 
 /** Sets a recorded server's state (nothing when it is not recorded); returns whether it is recorded. */
-export async function setServerState(sql: Sql, tenant: string, account: string, serverId: string, state: string): Promise<boolean> {
-  const { rowCount } = await sql.query('UPDATE servers SET state = $4, updated_at = now() WHERE tenant_id = $1 AND account_id = $2 AND server_id = $3', [tenant, account, serverId, state]);
+export async function setServerState(
+  sql: Sql,
+  tenant: string,
+  account: string,
+  serverId: string,
+  state: string,
+): Promise<boolean> {
+  const { rowCount } = await sql.query(
+    'UPDATE servers SET state = $4, updated_at = now() WHERE tenant_id = $1 AND account_id = $2 AND server_id = $3',
+    [tenant, account, serverId, state],
+  );
   return rowCount === 1;
 }
 
@@ -91,7 +120,13 @@ export interface ServerGuest {
  * of one of the tenant's servers; an operator's guest of the same id is left alone.
  * @throws CmqError CMQ_ERR_SERVER_GUEST (permanent) when the id belongs to an operator's guest.
  */
-export async function registerServerGuest(sql: Sql, tenant: string, account: string, serverId: string, g: ServerGuest): Promise<void> {
+export async function registerServerGuest(
+  sql: Sql,
+  tenant: string,
+  account: string,
+  serverId: string,
+  g: ServerGuest,
+): Promise<void> {
   const { rows } = await sql.query<{ guest: number }>(
     `WITH g AS (
        INSERT INTO guests AS x (tenant_id, id, address, port, "user", private_key, host_key_fingerprint, trust_on_first_use, log_paths)
@@ -106,10 +141,24 @@ export async function registerServerGuest(sql: Sql, tenant: string, account: str
        WHERE servers.tenant_id = $1 AND servers.account_id = $2 AND servers.server_id = $3
      )
      SELECT count(*)::int AS guest FROM g`,
-    [tenant, account, serverId, g.id, g.address, g.port, g.user, g.encryptedKey, g.hostKeyFingerprint ?? null, g.logPaths ?? null],
+    [
+      tenant,
+      account,
+      serverId,
+      g.id,
+      g.address,
+      g.port,
+      g.user,
+      g.encryptedKey,
+      g.hostKeyFingerprint ?? null,
+      g.logPaths ?? null,
+    ],
   );
   if (rows[0]?.guest !== 1) {
-    throw new CmqError('CMQ_ERR_SERVER_GUEST', `tenant "${tenant}" already has a guest "${g.id}" that is not a launched server's (cmq guests list --tenant ${tenant}): server ${serverId} not registered as a guest`);
+    throw new CmqError(
+      'CMQ_ERR_SERVER_GUEST',
+      `tenant "${tenant}" already has a guest "${g.id}" that is not a launched server's (cmq guests list --tenant ${tenant}): server ${serverId} not registered as a guest`,
+    );
   }
 }
 
@@ -118,7 +167,12 @@ export async function registerServerGuest(sql: Sql, tenant: string, account: str
  * more, and scheduled log collection would only fail). Only a guest that is some server's guest;
  * the server keeps `guest_id` as history. Returns the guest id removed, if any.
  */
-export async function removeServerGuest(sql: Sql, tenant: string, account: string, serverId: string): Promise<string | undefined> {
+export async function removeServerGuest(
+  sql: Sql,
+  tenant: string,
+  account: string,
+  serverId: string,
+): Promise<string | undefined> {
   const { rows } = await sql.query<{ id: string }>(
     `DELETE FROM guests g USING servers s
      WHERE s.tenant_id = $1 AND s.account_id = $2 AND s.server_id = $3 AND g.tenant_id = s.tenant_id AND g.id = s.guest_id

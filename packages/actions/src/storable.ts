@@ -11,7 +11,8 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 function problem(text: string): string | undefined {
   if (text.includes('\u0000')) return 'contains U+0000 (NUL), which cannot be stored';
   const lone = LONE_SURROGATE.exec(text);
-  if (lone !== null) return `contains U+${lone[0].charCodeAt(0).toString(16).toUpperCase()}, half a UTF-16 surrogate pair (not Unicode text), which cannot be stored`;
+  if (lone !== null)
+    return `contains U+${lone[0].charCodeAt(0).toString(16).toUpperCase()}, half a UTF-16 surrogate pair (not Unicode text), which cannot be stored`;
   return undefined;
 }
 
@@ -73,7 +74,8 @@ function storableValue(value: unknown, key = '', toJSONDone = false): unknown {
   if (typeof value === 'string') return storableString(value);
   if (typeof value !== 'object' || value === null) return value;
   const toJSON = (value as { toJSON?: unknown }).toJSON;
-  if (!toJSONDone && typeof toJSON === 'function') return storableValue((toJSON as (k: string) => unknown).call(value, key), key, true);
+  if (!toJSONDone && typeof toJSON === 'function')
+    return storableValue((toJSON as (k: string) => unknown).call(value, key), key, true);
   if (Array.isArray(value)) return value.map((v, i) => storableValue(v, String(i)));
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableString(k), storableValue(v, k)]));
 }

@@ -7,11 +7,15 @@ export const SYNC_KINDS = ['servers', 'firewalls', 'volumes', 'budget'] as const
 export type SyncKind = (typeof SYNC_KINDS)[number];
 
 /** The resource kind (resources.kind) each sync kind records. */
-export const RESOURCE_KIND: Record<SyncKind, ResourceKind> = { servers: 'server', firewalls: 'firewall', volumes: 'volume', budget: 'budget' };
+export const RESOURCE_KIND: Record<SyncKind, ResourceKind> = {
+  servers: 'server',
+  firewalls: 'firewall',
+  volumes: 'volume',
+  budget: 'budget',
+};
 
 export const RESOURCE_KINDS = ['server', 'firewall', 'volume', 'budget'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
-
 
 function sync(kind: SyncKind, what: string): ActionDefinition {
   return {

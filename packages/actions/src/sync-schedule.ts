@@ -92,7 +92,10 @@ interface DueRun {
 export async function emitDueSyncs(transaction: Transactor, opts: SyncScheduleOptions): Promise<number | undefined> {
   const random = opts.random ?? Math.random;
   return transaction(async (sql) => {
-    const lease = await sql.query('SELECT 1 FROM sync_lease WHERE name = $1 AND holder = $2 AND expires_at > now() FOR SHARE', [SYNC_LEASE, opts.actor]);
+    const lease = await sql.query(
+      'SELECT 1 FROM sync_lease WHERE name = $1 AND holder = $2 AND expires_at > now() FOR SHARE',
+      [SYNC_LEASE, opts.actor],
+    );
     if (lease.rowCount !== 1) return undefined;
     const kinds = [...SYNC_KINDS];
     await sql.query(

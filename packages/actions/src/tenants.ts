@@ -11,8 +11,15 @@ export interface Tenant {
 
 /** Adds a tenant. @throws CmqError CMQ_ERR_TENANT for a bad or taken id. */
 export async function addTenant(sql: Sql, id: string, name: string): Promise<void> {
-  if (!TENANT_ID_RE.test(id)) throw new CmqError('CMQ_ERR_TENANT', `tenant id "${id}": use 1-63 of a-z, 0-9, _ and -, starting with a letter or digit`);
-  const { rowCount } = await sql.query('INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, name]);
+  if (!TENANT_ID_RE.test(id))
+    throw new CmqError(
+      'CMQ_ERR_TENANT',
+      `tenant id "${id}": use 1-63 of a-z, 0-9, _ and -, starting with a letter or digit`,
+    );
+  const { rowCount } = await sql.query('INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [
+    id,
+    name,
+  ]);
   if (rowCount === 0) throw new CmqError('CMQ_ERR_TENANT', `tenant "${id}" already exists`);
 }
 

@@ -17,15 +17,32 @@ type PublishOptions = NonNullable<Parameters<AmqpClient['publish']>[3]>;
  * nothing until it clears), and closes. Messages name the broker without its credentials.
  * @throws CommandFailed (exit 1) when no broker answered or confirmed in time.
  */
-export async function publishOnce(config: MqConfig['amqp'], exchange: string, routingKey: string, body: Buffer, options: PublishOptions): Promise<void> {
+export async function publishOnce(
+  config: MqConfig['amqp'],
+  exchange: string,
+  routingKey: string,
+  body: Buffer,
+  options: PublishOptions,
+): Promise<void> {
   const status = new StatusBoard();
-  const client = new AmqpClient({ config, connectionName: `cmq-cli@${hostname()}:${process.pid}`, logger: pino({ level: 'silent' }), status, setup: declareTopology });
+  const client = new AmqpClient({
+    config,
+    connectionName: `cmq-cli@${hostname()}:${process.pid}`,
+    logger: pino({ level: 'silent' }),
+    status,
+    setup: declareTopology,
+  });
   const give = AbortSignal.timeout(config.connect_timeout);
   try {
     await client.start(give);
-    if (!client.connected) throw failure(`no broker answered within ${config.connect_timeout / 1000} s (mq.cfg amqp.urls, amqp.connect_timeout): ${status.summary() || 'not connected'}`);
+    if (!client.connected)
+      throw failure(
+        `no broker answered within ${config.connect_timeout / 1000} s (mq.cfg amqp.urls, amqp.connect_timeout): ${status.summary() || 'not connected'}`,
+      );
     await withDeadline(client.publish(exchange, routingKey, body, options), config.connect_timeout, () =>
-      failure(`the broker did not confirm the message within ${config.connect_timeout / 1000} s${client.blockedNote()}; it may still arrive when the broker takes it`),
+      failure(
+        `the broker did not confirm the message within ${config.connect_timeout / 1000} s${client.blockedNote()}; it may still arrive when the broker takes it`,
+      ),
     );
   } finally {
     // A blocked broker does not read the connection's close either: wait a moment, then drop

@@ -1,6 +1,15 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { type ActionRequest, IntakeError, type Mode, insertActions, listTenants, modeRefusal, parseRequest, tenantRefusal } from '@cmq/actions';
+import {
+  type ActionRequest,
+  IntakeError,
+  type Mode,
+  insertActions,
+  listTenants,
+  modeRefusal,
+  parseRequest,
+  tenantRefusal,
+} from '@cmq/actions';
 import { errorText } from '@cmq/common';
 import type { CliDb } from './cli-db';
 import { failure, refused } from './command-error';
@@ -58,7 +67,14 @@ async function write(out: Writable, text: string): Promise<void> {
  * `cmq call --stdin`: validates every line first (any bad line: exit 2, nothing inserted), then
  * inserts in transactions of `batch` and prints one id per line, in input order.
  */
-export async function submitStdin(db: CliDb, input: Readable, out: Writable, batch: number, actor: string, mode: Mode): Promise<number> {
+export async function submitStdin(
+  db: CliDb,
+  input: Readable,
+  out: Writable,
+  batch: number,
+  actor: string,
+  mode: Mode,
+): Promise<number> {
   const read = await readRequests(input);
   await checkRefusals(db, read, mode);
   if (read.errors.length > 0) {

@@ -45,19 +45,27 @@ function summaryProblems(input: CheckInput, s: StoredSummary): Problem[] {
   const t = input.thresholds;
   const problems: Problem[] = [];
   for (const [dep, health] of Object.entries(s.dependencies)) {
-    if (health !== undefined && !health.ok) problems.push({ code: 2, text: `${dep} down (pinger ${s.pinger}: ${health.error ?? 'no answer'})` });
+    if (health !== undefined && !health.ok)
+      problems.push({ code: 2, text: `${dep} down (pinger ${s.pinger}: ${health.error ?? 'no answer'})` });
   }
   for (const f of input.families) {
     const h = s.families[f];
     if (h === undefined) continue;
     const lat = h.canary.latency_ms;
     if (h.canary.state === 'lost') problems.push({ code: 2, text: `canary lost on ${f}` });
-    else if (lat !== null && lat > t.canaryCriticalMs) problems.push({ code: 2, text: `canary ${f} ${secs(lat)}s (critical ${secs(t.canaryCriticalMs)}s)` });
-    else if (lat !== null && lat > t.canaryWarningMs) problems.push({ code: 1, text: `canary ${f} ${secs(lat)}s (warning ${secs(t.canaryWarningMs)}s)` });
+    else if (lat !== null && lat > t.canaryCriticalMs)
+      problems.push({ code: 2, text: `canary ${f} ${secs(lat)}s (critical ${secs(t.canaryCriticalMs)}s)` });
+    else if (lat !== null && lat > t.canaryWarningMs)
+      problems.push({ code: 1, text: `canary ${f} ${secs(lat)}s (warning ${secs(t.canaryWarningMs)}s)` });
     else if (h.canary.state === 'late') problems.push({ code: 1, text: `canary late on ${f}` });
     const age = h.oldest_age_s;
-    if (age !== null && age > t.oldestCriticalS) problems.push({ code: 2, text: `oldest ${f} action waiting ${Math.round(age)}s (critical ${t.oldestCriticalS}s)` });
-    else if (age !== null && age > t.oldestWarningS) problems.push({ code: 1, text: `oldest ${f} action waiting ${Math.round(age)}s (warning ${t.oldestWarningS}s)` });
+    if (age !== null && age > t.oldestCriticalS)
+      problems.push({
+        code: 2,
+        text: `oldest ${f} action waiting ${Math.round(age)}s (critical ${t.oldestCriticalS}s)`,
+      });
+    else if (age !== null && age > t.oldestWarningS)
+      problems.push({ code: 1, text: `oldest ${f} action waiting ${Math.round(age)}s (warning ${t.oldestWarningS}s)` });
   }
   return problems;
 }
@@ -73,7 +81,9 @@ const WAITING_NAMES_MAX = 3;
  * and 4 more: waiting for broker at ...`), and past {@link WAITING_TEXTS_MAX} texts the rest are
  * counted, so that the line stays short enough for Nagios to keep the perfdata.
  */
-function waitingProblems(waiting: ReadonlyArray<Pick<WaitingProcess, 'service' | 'name' | 'host' | 'waiting'>>): Problem[] {
+function waitingProblems(
+  waiting: ReadonlyArray<Pick<WaitingProcess, 'service' | 'name' | 'host' | 'waiting'>>,
+): Problem[] {
   const byText = new Map<string, string[]>();
   for (const w of waiting) {
     if (w.waiting === '') continue;
@@ -84,10 +94,16 @@ function waitingProblems(waiting: ReadonlyArray<Pick<WaitingProcess, 'service' |
     byText.set(text, names);
   }
   const texts = [...byText].map(([text, names]) => {
-    const shown = names.length <= WAITING_NAMES_MAX ? names.join(', ') : `${names.slice(0, WAITING_NAMES_MAX - 1).join(', ')} and ${names.length - WAITING_NAMES_MAX + 1} more`;
+    const shown =
+      names.length <= WAITING_NAMES_MAX
+        ? names.join(', ')
+        : `${names.slice(0, WAITING_NAMES_MAX - 1).join(', ')} and ${names.length - WAITING_NAMES_MAX + 1} more`;
     return `${oneLine(shown, WAITING_TEXT_MAX)}: ${text}`;
   });
-  const kept = texts.length <= WAITING_TEXTS_MAX ? texts : [...texts.slice(0, WAITING_TEXTS_MAX - 1), `${texts.length - WAITING_TEXTS_MAX + 1} more waiting (cmq status)`];
+  const kept =
+    texts.length <= WAITING_TEXTS_MAX
+      ? texts
+      : [...texts.slice(0, WAITING_TEXTS_MAX - 1), `${texts.length - WAITING_TEXTS_MAX + 1} more waiting (cmq status)`];
   return kept.map((text) => ({ code: 1, text }));
 }
 
@@ -95,7 +111,8 @@ function waitingProblems(waiting: ReadonlyArray<Pick<WaitingProcess, 'service' |
 function idleSubscribers(beats: readonly ProcessBeat[], families: readonly Family[]): string {
   const byState = new Map<string, number>();
   for (const b of beats) {
-    if (b.service === 'subscriber' && !consumesQueues(b) && families.some((f) => b.queues.includes(f))) byState.set(b.state, (byState.get(b.state) ?? 0) + 1);
+    if (b.service === 'subscriber' && !consumesQueues(b) && families.some((f) => b.queues.includes(f)))
+      byState.set(b.state, (byState.get(b.state) ?? 0) + 1);
   }
   const parts = [...byState].map(([state, n]) => `${n} ${n === 1 ? 'subscriber' : 'subscribers'} ${state}`);
   return parts.length === 0 ? '' : ` (${parts.join(', ')})`;
@@ -104,16 +121,30 @@ function idleSubscribers(beats: readonly ProcessBeat[], families: readonly Famil
 function problemsOf(input: CheckInput): Problem[] {
   const problems: Problem[] = [];
   const orphans = input.families.filter((f) => consumersOf(input.beats, f) === 0);
-  if (orphans.length > 0) problems.push({ code: 2, text: `no live subscriber consumes ${orphans.join(', ')}${idleSubscribers(input.beats, orphans)}` });
-  if (input.postgresError !== undefined) problems.push({ code: 2, text: `PostgreSQL unreachable: ${input.postgresError}` });
+  if (orphans.length > 0)
+    problems.push({
+      code: 2,
+      text: `no live subscriber consumes ${orphans.join(', ')}${idleSubscribers(input.beats, orphans)}`,
+    });
+  if (input.postgresError !== undefined)
+    problems.push({ code: 2, text: `PostgreSQL unreachable: ${input.postgresError}` });
   const s = input.summary;
   // Without a fresh summary, the live heartbeats say who waits for what.
   const beatsWaiting = (): Problem[] => waitingProblems(input.beats);
-  if (s === undefined) return [...problems, { code: 2, text: 'no pinger summary in redis: is a pinger running?' }, ...beatsWaiting()];
+  if (s === undefined)
+    return [...problems, { code: 2, text: 'no pinger summary in redis: is a pinger running?' }, ...beatsWaiting()];
   const age = input.now - Date.parse(s.at);
   const maxAge = input.thresholds.summaryMaxAgeMs;
   // A stale summary says nothing about now: only its age is reported (and who waits, from the heartbeats).
-  if (age > maxAge) return [...problems, { code: 2, text: `pinger summary is ${Math.round(age / 1000)}s old (check.summary_max_age ${secs(maxAge)}s): is the pinger running?` }, ...beatsWaiting()];
+  if (age > maxAge)
+    return [
+      ...problems,
+      {
+        code: 2,
+        text: `pinger summary is ${Math.round(age / 1000)}s old (check.summary_max_age ${secs(maxAge)}s): is the pinger running?`,
+      },
+      ...beatsWaiting(),
+    ];
   return [...problems, ...summaryProblems(input, s), ...waitingProblems(s.waiting)];
 }
 
@@ -127,14 +158,21 @@ function familyPerf(f: Family, h: FamilyHealth | undefined, n: number, t: CheckT
   return [
     perfItem(`canary_${f}`, lat === null ? 'U' : `${secs(lat)}s`, secs(t.canaryWarningMs), secs(t.canaryCriticalMs)),
     perfItem(`backlog_${f}`, h === undefined ? 'U' : String(h.backlog)),
-    perfItem(`oldest_${f}`, age === null ? (h === undefined ? 'U' : '0s') : `${Math.round(age)}s`, String(t.oldestWarningS), String(t.oldestCriticalS)),
+    perfItem(
+      `oldest_${f}`,
+      age === null ? (h === undefined ? 'U' : '0s') : `${Math.round(age)}s`,
+      String(t.oldestWarningS),
+      String(t.oldestCriticalS),
+    ),
     perfItem(`subscribers_${f}`, String(n), '', '1:'),
   ];
 }
 
 function okText(input: CheckInput): string {
   const consumers = input.families.map((f) => `${f} ${consumersOf(input.beats, f)}`).join(', ');
-  const lats = input.families.map((f) => input.summary?.families[f]?.canary.latency_ms ?? null).filter((l): l is number => l !== null);
+  const lats = input.families
+    .map((f) => input.summary?.families[f]?.canary.latency_ms ?? null)
+    .filter((l): l is number => l !== null);
   const canaries = lats.length === 0 ? 'no canary latency yet' : `canaries ok (slowest ${secs(Math.max(...lats))}s)`;
   return `live subscribers: ${consumers}; ${canaries}`;
 }
@@ -147,7 +185,9 @@ export function evaluate(input: CheckInput): CheckResult {
   const problems = problemsOf(input).sort((a, b) => b.code - a.code);
   const code: NagiosCode = problems[0]?.code ?? NagiosState.OK;
   const text = problems.length === 0 ? okText(input) : problems.map((p) => p.text).join('; ');
-  const perfdata = input.families.flatMap((f) => familyPerf(f, input.summary?.families[f], consumersOf(input.beats, f), input.thresholds));
+  const perfdata = input.families.flatMap((f) =>
+    familyPerf(f, input.summary?.families[f], consumersOf(input.beats, f), input.thresholds),
+  );
   perfdata.push(perfItem('dead', input.summary === undefined ? 'U' : String(input.summary.dead_last_interval)));
   return { code, text, perfdata };
 }

@@ -1,5 +1,15 @@
 import { hostname, userInfo } from 'node:os';
-import { type DbConfig, SchemaError, type Sql, type Transactor, createPool, databaseLabel, errorText, withTransaction, workerFile } from '@cmq/common';
+import {
+  type DbConfig,
+  SchemaError,
+  type Sql,
+  type Transactor,
+  createPool,
+  databaseLabel,
+  errorText,
+  withTransaction,
+  workerFile,
+} from '@cmq/common';
 import pino from 'pino';
 import { type Env, loadConfigFile } from './config-set';
 
@@ -28,10 +38,14 @@ export function loadDbConfig(dirOption: string | undefined, env: Env): DbConfig[
 /** PostgreSQL errors an operator fixes with `cmq migrate` become a SchemaError (exit 78). */
 function explain(err: unknown, db: DbConfig['db']): unknown {
   const code = (err as { code?: string }).code;
-  if (code === '3D000') return new SchemaError(`database "${db.database}" does not exist: run \`cmq migrate --create-database\``);
-  if (code === '42P01') return new SchemaError(`${databaseLabel(db)} has no cmq schema (${errorText(err)}): run \`cmq migrate\``);
-  if (err instanceof AggregateError) return new Error(`cannot reach PostgreSQL at ${databaseLabel(db)}: ${err.errors.map(errorText).join('; ')}`);
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT') return new Error(`cannot reach PostgreSQL at ${databaseLabel(db)}: ${errorText(err)}`);
+  if (code === '3D000')
+    return new SchemaError(`database "${db.database}" does not exist: run \`cmq migrate --create-database\``);
+  if (code === '42P01')
+    return new SchemaError(`${databaseLabel(db)} has no cmq schema (${errorText(err)}): run \`cmq migrate\``);
+  if (err instanceof AggregateError)
+    return new Error(`cannot reach PostgreSQL at ${databaseLabel(db)}: ${err.errors.map(errorText).join('; ')}`);
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT')
+    return new Error(`cannot reach PostgreSQL at ${databaseLabel(db)}: ${errorText(err)}`);
   return err;
 }
 
@@ -39,7 +53,11 @@ function explain(err: unknown, db: DbConfig['db']): unknown {
  * Runs `fn` with a small pool on the database of `worker.properties`, and always ends the pool.
  * Database errors come out as one readable line (never the password, never a stack).
  */
-export async function withDatabase<T>(dirOption: string | undefined, env: Env, fn: (db: CliDb) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(
+  dirOption: string | undefined,
+  env: Env,
+  fn: (db: CliDb) => Promise<T>,
+): Promise<T> {
   const db = loadDbConfig(dirOption, env);
   const pool = createPool({ ...db, pool: { max: Math.min(db.pool.max, 2) } }, pino({ level: 'silent' }), 'cmq');
   try {

@@ -28,7 +28,9 @@ const MAX_GAPS = 2_000;
 
 /** The last event id handed out (cheap: the identity sequence, not a scan); 0 when none yet. */
 export async function latestEventId(sql: Sql): Promise<bigint> {
-  const { rows } = await sql.query<{ last: string | null }>("SELECT pg_sequence_last_value(pg_get_serial_sequence('action_events', 'id'))::text AS last");
+  const { rows } = await sql.query<{ last: string | null }>(
+    "SELECT pg_sequence_last_value(pg_get_serial_sequence('action_events', 'id'))::text AS last",
+  );
   return BigInt(rows[0]?.last ?? '0');
 }
 
@@ -66,12 +68,16 @@ export class EventFeed {
 
   private advance(id: bigint, now: number): void {
     if (this.gaps.delete(id) || id <= this.last) return;
-    for (let missing = this.last + 1n; missing < id && this.gaps.size < MAX_GAPS; missing += 1n) this.gaps.set(missing, now);
+    for (let missing = this.last + 1n; missing < id && this.gaps.size < MAX_GAPS; missing += 1n)
+      this.gaps.set(missing, now);
     this.last = id;
   }
 
   private matches(e: FeedEvent): boolean {
-    return (this.filter.tenant === undefined || e.tenant_id === this.filter.tenant) && (this.filter.type === undefined || e.type === this.filter.type);
+    return (
+      (this.filter.tenant === undefined || e.tenant_id === this.filter.tenant) &&
+      (this.filter.type === undefined || e.type === this.filter.type)
+    );
   }
 }
 
@@ -94,5 +100,7 @@ function took(e: FeedEvent): string {
 /** `TIME TENANT TYPE ID from → to by ACTOR [in DURATION] [: reason]`, one line. */
 export function eventLine(e: FeedEvent): string {
   const reason = e.reason === null || e.reason === '' ? '' : `: ${oneLine(e.reason, 120)}`;
-  return printable(`${e.at.toISOString()} ${e.tenant_id ?? '?'} ${e.type ?? '?'} ${e.action_id} ${e.from_state ?? '(new)'} → ${e.to_state} by ${e.actor}${took(e)}${reason}`);
+  return printable(
+    `${e.at.toISOString()} ${e.tenant_id ?? '?'} ${e.type ?? '?'} ${e.action_id} ${e.from_state ?? '(new)'} → ${e.to_state} by ${e.actor}${took(e)}${reason}`,
+  );
 }

@@ -48,7 +48,10 @@ export class EventsScreen {
     if (!this.entered) return;
     const rows = Math.max(this.out.rows ?? 24, 5);
     const cols = Math.max(this.out.columns ?? 80, 20);
-    const counts = ACTION_STATES.filter((s) => (this.counts[s] ?? 0) > 0).map((s) => `${s} ${this.counts[s]}`).join('  ') || 'no actions';
+    const counts =
+      ACTION_STATES.filter((s) => (this.counts[s] ?? 0) > 0)
+        .map((s) => `${s} ${this.counts[s]}`)
+        .join('  ') || 'no actions';
     const header = [`cmq events  ${this.title}  ${new Date().toISOString()}  (q quits)`, counts, this.note];
     const room = rows - header.length;
     const body = this.lines.slice(-room);

@@ -6,7 +6,10 @@ const SECRET_KEYS = new Set(REDACT_PATHS.filter((p) => !p.includes('.')).map((p)
 
 /** JSON on one line, with the value of every secret-named field replaced. */
 export function safeJson(value: unknown): string {
-  return JSON.stringify(value, (key, v: unknown) => (key !== '' && SECRET_KEYS.has(key.toLowerCase()) ? '[redacted]' : v)) ?? 'null';
+  return (
+    JSON.stringify(value, (key, v: unknown) => (key !== '' && SECRET_KEYS.has(key.toLowerCase()) ? '[redacted]' : v)) ??
+    'null'
+  );
 }
 
 /** One line of `safeJson` per row (`--json` listings). */
@@ -25,8 +28,11 @@ export function time(d: Date | null | undefined): string {
  * escape sequence in it must not reach the terminal as one (retitling it, rewriting the screen).
  */
 export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** One line, at most `max` characters (the rest replaced by `…`), control characters shown escaped. */
@@ -41,7 +47,8 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
   // Escaped before measuring: an escaped control character is six columns wide.
   const shown = rows.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...shown.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
   return [line(header), ...shown.map(line)].map((l) => `${l}\n`).join('');
 }
 
@@ -49,7 +56,16 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
 export function actionsTable(rows: readonly ActionRow[]): string {
   return table(
     ['ID', 'TENANT', 'TYPE', 'STATE', 'ATTEMPTS', 'CREATED', 'FINISHED', 'ERROR'],
-    rows.map((r) => [r.id, r.tenant_id, r.type, r.state, `${r.attempts}/${r.max_attempts}`, time(r.created_at), time(r.finished_at), oneLine(r.error, 60)]),
+    rows.map((r) => [
+      r.id,
+      r.tenant_id,
+      r.type,
+      r.state,
+      `${r.attempts}/${r.max_attempts}`,
+      time(r.created_at),
+      time(r.finished_at),
+      oneLine(r.error, 60),
+    ]),
   );
 }
 
@@ -60,7 +76,10 @@ export function actionDetails(row: ActionRow): string {
     ['tenant', row.tenant_id],
     ['type', `${row.type} (family ${row.family})`],
     ['state', row.state],
-    ['attempts', `${row.attempts} of ${row.max_attempts}${row.throttles > 0 ? ` (and ${row.throttles} throttled runs not counted)` : ''}`],
+    [
+      'attempts',
+      `${row.attempts} of ${row.max_attempts}${row.throttles > 0 ? ` (and ${row.throttles} throttled runs not counted)` : ''}`,
+    ],
     ['priority', String(row.priority)],
     ['idempotency key', row.idempotency_key ?? '-'],
     ['args', safeJson(row.args)],

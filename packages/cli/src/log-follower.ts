@@ -61,7 +61,13 @@ async function inodeOf(path: string): Promise<number | undefined> {
  * drained and still watched a few seconds, the new one read from its start; a truncated file is
  * read again from its start. `emit` gets every line once, in file order per file.
  */
-export async function readLog(path: string, follow: boolean, signal: AbortSignal, emit: (line: string) => void, pollMs = 200): Promise<boolean> {
+export async function readLog(
+  path: string,
+  follow: boolean,
+  signal: AbortSignal,
+  emit: (line: string) => void,
+  pollMs = 200,
+): Promise<boolean> {
   let current = await Reader.open(path);
   if (!follow) {
     if (current === undefined) return false;
@@ -90,7 +96,10 @@ export async function readLog(path: string, follow: boolean, signal: AbortSignal
   return true;
 }
 
-async function closeExpired(retired: Array<{ reader: Reader; until: number }>, emit: (line: string) => void): Promise<void> {
+async function closeExpired(
+  retired: Array<{ reader: Reader; until: number }>,
+  emit: (line: string) => void,
+): Promise<void> {
   const now = Date.now();
   for (let i = retired.length - 1; i >= 0; i -= 1) {
     const r = retired[i];

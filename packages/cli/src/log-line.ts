@@ -8,7 +8,10 @@ const ORDER = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 /** Shown in the line's fixed part, or not at all. */
 const FIXED = new Set(['time', 'level', 'service', 'name', 'pid', 'hostname', 'msg', 'tenant', 'action']);
 /** Never printed, even though the files are already redacted: any field named like a secret. */
-const SECRET_RE = new RegExp(`^(${REDACT_PATHS.filter((p) => !p.includes('.')).join('|')}|pass.*|.*secret.*|.*credential.*|.*private.?key.*)$`, 'i');
+const SECRET_RE = new RegExp(
+  `^(${REDACT_PATHS.filter((p) => !p.includes('.')).join('|')}|pass.*|.*secret.*|.*credential.*|.*private.?key.*)$`,
+  'i',
+);
 
 export interface LineFilter {
   /** Only lines at or after this time (ms since the epoch). */
@@ -60,10 +63,13 @@ export function formatLogLine(text: string, filter: LineFilter): string | undefi
   }
   const level = levelName(line.level);
   if (filter.level !== undefined && severity(level) < severity(filter.level)) return undefined;
-  const time = typeof line.time === 'string' ? line.time : typeof line.time === 'number' ? new Date(line.time).toISOString() : '?';
+  const time =
+    typeof line.time === 'string' ? line.time : typeof line.time === 'number' ? new Date(line.time).toISOString() : '?';
   if (filter.since !== undefined && !(Date.parse(time) >= filter.since)) return undefined;
   const action = line.action === undefined ? '' : ` [${plain(line.action)}]`;
   const rest = fields(line);
   // Values are what hosts and messages sent: control characters shown escaped, never sent to the terminal.
-  return printable(`${time} ${level.toUpperCase().padEnd(5)} ${plain(line.service ?? '?')}/${plain(line.name ?? '?')}${action} ${plain(line.msg ?? '')}${rest === '' ? '' : ` ${rest}`}`);
+  return printable(
+    `${time} ${level.toUpperCase().padEnd(5)} ${plain(line.service ?? '?')}/${plain(line.name ?? '?')}${action} ${plain(line.msg ?? '')}${rest === '' ? '' : ` ${rest}`}`,
+  );
 }

@@ -13,7 +13,8 @@ export function withConfigDir(command: Command): Command {
 /** Commander parser: an integer from 1 to `max`. */
 export function positiveInt(max: number): (value: string) => number {
   return (value) => {
-    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`must be an integer from 1 to ${max}`);
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max)
+      throw new InvalidArgumentError(`must be an integer from 1 to ${max}`);
     return Number(value);
   };
 }
@@ -21,13 +22,15 @@ export function positiveInt(max: number): (value: string) => number {
 /** Commander parser: a number of seconds, more than 0. */
 export function seconds(value: string): number {
   const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0 || n > 86_400 * 365) throw new InvalidArgumentError('must be a number of seconds, more than 0');
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0 || n > 86_400 * 365)
+    throw new InvalidArgumentError('must be a number of seconds, more than 0');
   return n;
 }
 
 /** Commander parser: one of the action states. */
 export function actionState(value: string): string {
-  if (!(ACTION_STATES as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${ACTION_STATES.join(', ')}`);
+  if (!(ACTION_STATES as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`must be one of ${ACTION_STATES.join(', ')}`);
   return value;
 }
 

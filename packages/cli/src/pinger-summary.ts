@@ -17,7 +17,15 @@ function waitingOf(value: unknown): WaitingProcess[] {
   if (!Array.isArray(value)) return [];
   return value.filter((w): w is WaitingProcess => {
     const x = w as Partial<WaitingProcess> | null;
-    return typeof x === 'object' && x !== null && typeof x.service === 'string' && typeof x.name === 'string' && typeof x.host === 'string' && typeof x.waiting === 'string' && x.waiting !== '';
+    return (
+      typeof x === 'object' &&
+      x !== null &&
+      typeof x.service === 'string' &&
+      typeof x.name === 'string' &&
+      typeof x.host === 'string' &&
+      typeof x.waiting === 'string' &&
+      x.waiting !== ''
+    );
   });
 }
 
@@ -31,5 +39,13 @@ export function parseSummary(text: string): StoredSummary {
   const s = value as Partial<StoredSummary>;
   if (typeof s.at !== 'string' || Number.isNaN(Date.parse(s.at))) throw new Error('pinger summary has no valid "at"');
   if (typeof s.families !== 'object' || s.families === null) throw new Error('pinger summary has no "families"');
-  return { dependencies: {}, dead_last_interval: 0, reaped_last_interval: 0, interval_ms: 0, pinger: '?', ...s, waiting: waitingOf(s.waiting) } as StoredSummary;
+  return {
+    dependencies: {},
+    dead_last_interval: 0,
+    reaped_last_interval: 0,
+    interval_ms: 0,
+    pinger: '?',
+    ...s,
+    waiting: waitingOf(s.waiting),
+  } as StoredSummary;
 }

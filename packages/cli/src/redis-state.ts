@@ -1,5 +1,15 @@
 import { hostname } from 'node:os';
-import { CmqError, RedisClient, type RedisConfig, StatusBoard, errorText, heartbeatKey, persistenceFile, redisLabel, scanKeys } from '@cmq/common';
+import {
+  CmqError,
+  RedisClient,
+  type RedisConfig,
+  StatusBoard,
+  errorText,
+  heartbeatKey,
+  persistenceFile,
+  redisLabel,
+  scanKeys,
+} from '@cmq/common';
 import pino from 'pino';
 import { type Env, loadConfigFile } from './config-set';
 import { PINGER_SUMMARY_KEY, type StoredSummary, parseSummary } from './pinger-summary';
@@ -50,7 +60,12 @@ export function loadRedisConfig(dirOption: string | undefined, env: Env): RedisC
  * @throws RedisUnreachable naming the server and the reason.
  */
 export async function withRedis<T>(cfg: RedisCfg, timeoutMs: number, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const client = new RedisClient({ ...cfg, connect_timeout: Math.min(cfg.connect_timeout, timeoutMs) }, pino({ level: 'silent' }), new StatusBoard(), `cmq-cli@${hostname()}:${process.pid}`);
+  const client = new RedisClient(
+    { ...cfg, connect_timeout: Math.min(cfg.connect_timeout, timeoutMs) },
+    pino({ level: 'silent' }),
+    new StatusBoard(),
+    `cmq-cli@${hostname()}:${process.pid}`,
+  );
   const give = new AbortController();
   let reason: string | undefined;
   client.redis.on('error', (err: Error) => {
@@ -106,8 +121,17 @@ export async function readHeartbeats(redis: Redis): Promise<ProcessBeat[]> {
   for (const k of keys) pipeline.hgetall(k);
   const replies = (await pipeline.exec()) ?? [];
   // A key that expired between SCAN and HGETALL reads as an empty hash: that process is gone.
-  const beats = replies.map(([, h]) => h as Record<string, string> | null).filter((h): h is Record<string, string> => h !== null && Object.keys(h).length > 0).map(toBeat);
-  return beats.sort((a, b) => a.service.localeCompare(b.service) || a.name.localeCompare(b.name) || a.host.localeCompare(b.host) || a.pid - b.pid);
+  const beats = replies
+    .map(([, h]) => h as Record<string, string> | null)
+    .filter((h): h is Record<string, string> => h !== null && Object.keys(h).length > 0)
+    .map(toBeat);
+  return beats.sort(
+    (a, b) =>
+      a.service.localeCompare(b.service) ||
+      a.name.localeCompare(b.name) ||
+      a.host.localeCompare(b.host) ||
+      a.pid - b.pid,
+  );
 }
 
 /** The pinger's summary, `undefined` when there is none. @throws CmqError `CMQ_ERR_SUMMARY` when it cannot be parsed. */
@@ -117,6 +141,9 @@ export async function readSummary(redis: Redis): Promise<StoredSummary | undefin
   try {
     return parseSummary(text);
   } catch (err) {
-    throw new CmqError('CMQ_ERR_SUMMARY', `the pinger summary in redis (${PINGER_SUMMARY_KEY}) cannot be read: ${errorText(err)}`);
+    throw new CmqError(
+      'CMQ_ERR_SUMMARY',
+      `the pinger summary in redis (${PINGER_SUMMARY_KEY}) cannot be read: ${errorText(err)}`,
+    );
   }
 }

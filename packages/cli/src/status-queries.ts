@@ -30,7 +30,9 @@ export async function familyLoads(sql: Sql): Promise<FamilyLoad[]> {
 
 /** Counts by state per tenant: tenant → state → count. */
 export async function tenantStates(sql: Sql): Promise<Record<string, Record<string, number>>> {
-  const { rows } = await sql.query<{ tenant_id: string; state: string; n: number }>('SELECT tenant_id, state, count(*)::int AS n FROM actions GROUP BY tenant_id, state ORDER BY tenant_id, state');
+  const { rows } = await sql.query<{ tenant_id: string; state: string; n: number }>(
+    'SELECT tenant_id, state, count(*)::int AS n FROM actions GROUP BY tenant_id, state ORDER BY tenant_id, state',
+  );
   const out: Record<string, Record<string, number>> = {};
   for (const r of rows) (out[r.tenant_id] ??= {})[r.state] = r.n;
   return out;

@@ -9,7 +9,13 @@ import { reportOutcome, waitForFinal } from './wait-final';
  * Inserts one validated request (refused at intake → exit 2 with the reason), prints its id,
  * and with `waitMs` waits for its final state and reports it (exit 0 only for succeeded).
  */
-export async function submitOne(db: CliDb, request: ActionRequest, env: Env, mode: ProvisioningConfig['mode'], waitMs: number | undefined): Promise<void> {
+export async function submitOne(
+  db: CliDb,
+  request: ActionRequest,
+  env: Env,
+  mode: ProvisioningConfig['mode'],
+  waitMs: number | undefined,
+): Promise<void> {
   let id: string;
   try {
     [id = ''] = await insertActions(db.transaction, [request], cliActor(env), { mode });

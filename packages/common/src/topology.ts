@@ -14,7 +14,11 @@ export async function declareTopology(channel: Channel): Promise<void> {
     const queue = queueName(family);
     await channel.assertQueue(queue, {
       durable: true,
-      arguments: { 'x-queue-type': 'quorum', 'x-dead-letter-exchange': Exchanges.dead, 'x-delivery-limit': DELIVERY_LIMIT },
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-dead-letter-exchange': Exchanges.dead,
+        'x-delivery-limit': DELIVERY_LIMIT,
+      },
     });
     await channel.bindQueue(queue, Exchanges.actions, `${family}.#`);
   }

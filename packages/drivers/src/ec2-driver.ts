@@ -11,7 +11,19 @@ import {
   TerminateInstancesCommand,
   type Volume as Ec2Volume,
 } from '@aws-sdk/client-ec2';
-import { CLIENT_TOKEN_RE, CLIENT_TOKEN_RULE, type CallOptions, type Driver, type Firewall, type FirewallRule, type LaunchRequest, type Server, type ServerState, type Volume, type VolumeState } from './driver';
+import {
+  CLIENT_TOKEN_RE,
+  CLIENT_TOKEN_RULE,
+  type CallOptions,
+  type Driver,
+  type Firewall,
+  type FirewallRule,
+  type LaunchRequest,
+  type Server,
+  type ServerState,
+  type Volume,
+  type VolumeState,
+} from './driver';
 import { DriverError } from './errors';
 import { mapEc2Error } from './ec2-errors';
 import type { Ec2DriverOptions } from './ec2-driver-options';
@@ -37,25 +49,39 @@ export class Ec2Driver implements Driver {
   private readonly secrets: readonly string[];
 
   constructor(opts: Ec2DriverOptions) {
-    this.secrets = [opts.credentials.accessKeyId, opts.credentials.secretAccessKey, opts.credentials.sessionToken ?? ''];
+    this.secrets = [
+      opts.credentials.accessKeyId,
+      opts.credentials.secretAccessKey,
+      opts.credentials.sessionToken ?? '',
+    ];
     this.client = new EC2Client({
       region: opts.region,
       ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
       credentials: { ...opts.credentials },
       maxAttempts: 1,
-      requestHandler: { connectionTimeout: opts.connectTimeoutMs ?? 5_000, requestTimeout: opts.requestTimeoutMs ?? 30_000 },
+      requestHandler: {
+        connectionTimeout: opts.connectTimeoutMs ?? 5_000,
+        requestTimeout: opts.requestTimeoutMs ?? 30_000,
+      },
     });
   }
 
   async listServers(opts?: CallOptions): Promise<Server[]> {
-    return this.paginate('DescribeInstances', (next, o) => this.client.send(new DescribeInstancesCommand({ NextToken: next }), o), opts, (out) =>
-      (out.Reservations ?? []).flatMap((r) => (r.Instances ?? []).map(toServer)),
+    return this.paginate(
+      'DescribeInstances',
+      (next, o) => this.client.send(new DescribeInstancesCommand({ NextToken: next }), o),
+      opts,
+      (out) => (out.Reservations ?? []).flatMap((r) => (r.Instances ?? []).map(toServer)),
     );
   }
 
   async getServer(id: string, opts?: CallOptions): Promise<Server | undefined> {
     try {
-      const out = await this.call('DescribeInstances', (o) => this.client.send(new DescribeInstancesCommand({ InstanceIds: [id] }), o), opts);
+      const out = await this.call(
+        'DescribeInstances',
+        (o) => this.client.send(new DescribeInstancesCommand({ InstanceIds: [id] }), o),
+        opts,
+      );
       const instance = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === id);
       return instance === undefined ? undefined : toServer(instance);
     } catch (err) {
@@ -67,7 +93,12 @@ export class Ec2Driver implements Driver {
 
   async launchServer(req: LaunchRequest, opts?: CallOptions): Promise<Server> {
     if (!CLIENT_TOKEN_RE.test(req.clientToken)) {
-      throw new DriverError({ kind: 'permanent', provider: 'ec2', operation: 'RunInstances', providerMessage: CLIENT_TOKEN_RULE });
+      throw new DriverError({
+        kind: 'permanent',
+        provider: 'ec2',
+        operation: 'RunInstances',
+        providerMessage: CLIENT_TOKEN_RULE,
+      });
     }
     const command = new RunInstancesCommand({
       ImageId: req.image,
@@ -82,28 +113,49 @@ export class Ec2Driver implements Driver {
     const out = await this.call('RunInstances', (o) => this.client.send(command, o), opts);
     const instance = out.Instances?.[0];
     if (instance === undefined) {
-      throw new DriverError({ kind: 'transient', provider: 'ec2', operation: 'RunInstances', providerMessage: 'the answer names no instance' });
+      throw new DriverError({
+        kind: 'transient',
+        provider: 'ec2',
+        operation: 'RunInstances',
+        providerMessage: 'the answer names no instance',
+      });
     }
     const server = toServer(instance);
     return server.name === '' ? { ...server, name: req.name } : server;
   }
 
   async terminateServer(id: string, opts?: CallOptions): Promise<void> {
-    await this.call('TerminateInstances', (o) => this.client.send(new TerminateInstancesCommand({ InstanceIds: [id] }), o), opts);
+    await this.call(
+      'TerminateInstances',
+      (o) => this.client.send(new TerminateInstancesCommand({ InstanceIds: [id] }), o),
+      opts,
+    );
   }
 
   async rebootServer(id: string, opts?: CallOptions): Promise<void> {
-    await this.call('RebootInstances', (o) => this.client.send(new RebootInstancesCommand({ InstanceIds: [id] }), o), opts);
+    await this.call(
+      'RebootInstances',
+      (o) => this.client.send(new RebootInstancesCommand({ InstanceIds: [id] }), o),
+      opts,
+    );
   }
 
   async listFirewalls(opts?: CallOptions): Promise<Firewall[]> {
-    return this.paginate('DescribeSecurityGroups', (next, o) => this.client.send(new DescribeSecurityGroupsCommand({ NextToken: next }), o), opts, (out) =>
-      (out.SecurityGroups ?? []).map(toFirewall),
+    return this.paginate(
+      'DescribeSecurityGroups',
+      (next, o) => this.client.send(new DescribeSecurityGroupsCommand({ NextToken: next }), o),
+      opts,
+      (out) => (out.SecurityGroups ?? []).map(toFirewall),
     );
   }
 
   async listVolumes(opts?: CallOptions): Promise<Volume[]> {
-    return this.paginate('DescribeVolumes', (next, o) => this.client.send(new DescribeVolumesCommand({ NextToken: next }), o), opts, (out) => (out.Volumes ?? []).map(toVolume));
+    return this.paginate(
+      'DescribeVolumes',
+      (next, o) => this.client.send(new DescribeVolumesCommand({ NextToken: next }), o),
+      opts,
+      (out) => (out.Volumes ?? []).map(toVolume),
+    );
   }
 
   /** Closes the SDK's keep-alive sockets. */
@@ -129,7 +181,11 @@ export class Ec2Driver implements Driver {
     return all;
   }
 
-  private async call<O>(operation: string, send: (o: { abortSignal?: AbortSignal }) => Promise<O>, opts: CallOptions | undefined): Promise<O> {
+  private async call<O>(
+    operation: string,
+    send: (o: { abortSignal?: AbortSignal }) => Promise<O>,
+    opts: CallOptions | undefined,
+  ): Promise<O> {
     try {
       return await send(opts?.signal === undefined ? {} : { abortSignal: opts.signal });
     } catch (err) {
@@ -141,7 +197,8 @@ export class Ec2Driver implements Driver {
 function toServer(i: Instance): Server {
   const privateIps = new Set<string>();
   if (i.PrivateIpAddress) privateIps.add(i.PrivateIpAddress);
-  for (const ni of i.NetworkInterfaces ?? []) for (const p of ni.PrivateIpAddresses ?? []) if (p.PrivateIpAddress) privateIps.add(p.PrivateIpAddress);
+  for (const ni of i.NetworkInterfaces ?? [])
+    for (const p of ni.PrivateIpAddresses ?? []) if (p.PrivateIpAddress) privateIps.add(p.PrivateIpAddress);
   const addresses: Server['addresses'] = {};
   if (i.PublicIpAddress) addresses.public = [i.PublicIpAddress];
   if (privateIps.size > 0) addresses.private = [...privateIps];
@@ -164,7 +221,11 @@ function toRules(direction: FirewallRule['direction'], perms: IpPermission[] | u
       ...(p.Ipv6Ranges ?? []).map((r) => r.CidrIpv6 ?? ''),
       ...(p.UserIdGroupPairs ?? []).map((g) => g.GroupId ?? g.GroupName ?? ''),
     ].filter((s) => s !== '');
-    const rule: FirewallRule = { direction, protocol: p.IpProtocol === '-1' ? 'all' : (p.IpProtocol ?? 'all'), sources };
+    const rule: FirewallRule = {
+      direction,
+      protocol: p.IpProtocol === '-1' ? 'all' : (p.IpProtocol ?? 'all'),
+      sources,
+    };
     if (p.FromPort !== undefined) rule.fromPort = p.FromPort;
     if (p.ToPort !== undefined) rule.toPort = p.ToPort;
     return rule;
@@ -181,7 +242,11 @@ function toFirewall(g: SecurityGroup): Firewall {
 
 function toVolume(v: Ec2Volume): Volume {
   const state = v.State ?? 'unknown';
-  const volume: Volume = { id: v.VolumeId ?? '', size_gb: v.Size ?? 0, state: VOLUME_STATES.has(state) ? state : 'unknown' };
+  const volume: Volume = {
+    id: v.VolumeId ?? '',
+    size_gb: v.Size ?? 0,
+    state: VOLUME_STATES.has(state) ? state : 'unknown',
+  };
   const attached = v.Attachments?.find((a) => a.InstanceId !== undefined && a.State !== 'detached');
   if (attached?.InstanceId !== undefined) volume.attachedTo = attached.InstanceId;
   return volume;

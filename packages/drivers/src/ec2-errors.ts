@@ -54,7 +54,11 @@ function str(v: unknown): string | undefined {
 }
 
 /** Decides the kind from the provider code, the HTTP status and the SDK's fault side. */
-export function classifyEc2Error(code: string | undefined, httpStatus: number | undefined, fault: string | undefined): DriverErrorKind {
+export function classifyEc2Error(
+  code: string | undefined,
+  httpStatus: number | undefined,
+  fault: string | undefined,
+): DriverErrorKind {
   if (code !== undefined && THROTTLING_CODES.has(code)) return 'throttled';
   if (httpStatus === 429) return 'throttled';
   if (code !== undefined && TRANSIENT_CODES.has(code)) return 'transient';
@@ -71,7 +75,7 @@ export function classifyEc2Error(code: string | undefined, httpStatus: number | 
  */
 export function mapEc2Error(err: unknown, operation: string, secrets: readonly string[]): DriverError {
   if (err instanceof DriverError) return err;
-  const e: ErrorShape = typeof err === 'object' && err !== null ? (err) : {};
+  const e: ErrorShape = typeof err === 'object' && err !== null ? err : {};
   const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
   const requestId = str(e.$metadata?.requestId);
   const fault = str(e.$fault);
@@ -85,5 +89,13 @@ export function mapEc2Error(err: unknown, operation: string, secrets: readonly s
   const kind = classifyEc2Error(isServiceError ? providerCode : undefined, status, fault);
   const rawMessage = str(e.message) ?? (typeof err === 'string' ? err : 'unknown error');
   const providerMessage = redactSecrets(rawMessage.replace(/\s+/g, ' ').trim(), secrets);
-  return new DriverError({ kind, provider: 'ec2', operation, providerCode, providerMessage, httpStatus: status, requestId });
+  return new DriverError({
+    kind,
+    provider: 'ec2',
+    operation,
+    providerCode,
+    providerMessage,
+    httpStatus: status,
+    requestId,
+  });
 }

@@ -47,7 +47,10 @@ export class DriverError extends CmqError {
   readonly requestId: string | undefined;
 
   constructor(details: DriverErrorDetails) {
-    const what = details.providerCode === undefined ? details.providerMessage : `${details.providerCode}: ${details.providerMessage}`;
+    const what =
+      details.providerCode === undefined
+        ? details.providerMessage
+        : `${details.providerCode}: ${details.providerMessage}`;
     super(DRIVER_ERROR_CODES[details.kind], `${details.provider} ${details.operation}: ${what}`, {
       transient: details.kind !== 'permanent',
     });

@@ -26,8 +26,15 @@ export class RateLimiter {
   private readonly minFactor: number;
   private readonly maxSleepMs: number;
 
-  constructor(private readonly client: RedisClient, private readonly opts: RateLimiterOptions) {
-    if (!(opts.rate > 0) || !(opts.burst >= 1)) throw new CmqError('CMQ_ERR_RATE_LIMIT_CONFIG', `rate limiter: rate must be > 0 and burst >= 1 (got rate ${opts.rate}, burst ${opts.burst})`);
+  constructor(
+    private readonly client: RedisClient,
+    private readonly opts: RateLimiterOptions,
+  ) {
+    if (!(opts.rate > 0) || !(opts.burst >= 1))
+      throw new CmqError(
+        'CMQ_ERR_RATE_LIMIT_CONFIG',
+        `rate limiter: rate must be > 0 and burst >= 1 (got rate ${opts.rate}, burst ${opts.burst})`,
+      );
     this.prefix = opts.prefix ?? 'cmq:ratelimit';
     this.stepMs = opts.penaltyStepMs ?? 30_000;
     this.minFactor = opts.minRateFactor ?? 1 / 16;
@@ -45,7 +52,8 @@ export class RateLimiter {
       const [wait] = await this.run(account, 'take');
       if (wait === 0) return Date.now() - started;
       const jitter = Math.random() * Math.min(20, wait / 4);
-      if (!(await sleep(Math.min(wait, this.maxSleepMs) + jitter, signal))) throw signal?.reason instanceof Error ? signal.reason : new Error('aborted');
+      if (!(await sleep(Math.min(wait, this.maxSleepMs) + jitter, signal)))
+        throw signal?.reason instanceof Error ? signal.reason : new Error('aborted');
     }
   }
 
@@ -71,9 +79,18 @@ export class RateLimiter {
     return `${this.prefix}:{${typeof account === 'string' ? account : account.id}}`;
   }
 
-  private async run(account: string | RateAccount, mode: 'take' | 'penalize' | 'peek'): Promise<[number, number, number]> {
+  private async run(
+    account: string | RateAccount,
+    mode: 'take' | 'penalize' | 'peek',
+  ): Promise<[number, number, number]> {
     const a = typeof account === 'string' ? { id: account } : account;
-    const args = [String(a.rate ?? this.opts.rate), String(a.burst ?? this.opts.burst), String(this.stepMs), String(this.minFactor), mode];
+    const args = [
+      String(a.rate ?? this.opts.rate),
+      String(a.burst ?? this.opts.burst),
+      String(this.stepMs),
+      String(this.minFactor),
+      mode,
+    ];
     const redis: Redis = this.client.redis;
     let reply: unknown;
     try {
@@ -84,7 +101,11 @@ export class RateLimiter {
         reply = await redis.eval(TOKEN_BUCKET_LUA, 1, this.key(a), ...args);
       }
     } catch (err) {
-      throw new CmqError('CMQ_ERR_RATE_LIMIT_UNAVAILABLE', `rate limiter for account ${a.id}: redis did not answer (${errorText(err)})`, { cause: err, transient: true });
+      throw new CmqError(
+        'CMQ_ERR_RATE_LIMIT_UNAVAILABLE',
+        `rate limiter for account ${a.id}: redis did not answer (${errorText(err)})`,
+        { cause: err, transient: true },
+      );
     }
     const [wait, tokens, factor] = reply as [number, number, number];
     return [wait, tokens, factor];

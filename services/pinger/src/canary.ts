@@ -1,4 +1,12 @@
-import { CANARY_TENANT, type CanaryReport, type CanaryRow, canaryRows, insertActions, parseRequest, transition } from '@cmq/actions';
+import {
+  CANARY_TENANT,
+  type CanaryReport,
+  type CanaryRow,
+  canaryRows,
+  insertActions,
+  parseRequest,
+  transition,
+} from '@cmq/actions';
 import { FAMILIES, FINAL_STATES, type Family, type Sql, type Transactor } from '@cmq/common';
 
 export interface CanariesOptions {
@@ -31,9 +39,15 @@ export class Canaries {
 
   /** Reads the canaries in flight, sends new ones, and returns each family's report. */
   async tick(now: Date = new Date()): Promise<Record<Family, CanaryReport>> {
-    const rows = await canaryRows(this.opts.sql, [...this.inFlight.values()].map((c) => c.id));
+    const rows = await canaryRows(
+      this.opts.sql,
+      [...this.inFlight.values()].map((c) => c.id),
+    );
     for (const [family, canary] of this.inFlight) await this.settle(family, canary, rows.get(canary.id), now);
-    await this.send(this.opts.families.filter((f) => !this.inFlight.has(f)), now);
+    await this.send(
+      this.opts.families.filter((f) => !this.inFlight.has(f)),
+      now,
+    );
     return this.reports();
   }
 
@@ -51,7 +65,14 @@ export class Canaries {
       this.inFlight.delete(family);
     } else if (row === undefined || FINAL.has(row.state) || age > this.opts.timeoutMs) {
       if (row !== undefined && !FINAL.has(row.state)) {
-        await transition(this.opts.sql, canary.id, ['pending', 'queued', 'retrying'], 'cancelled', this.opts.actor, `canary lost: not finished within ${this.opts.timeoutMs} ms`);
+        await transition(
+          this.opts.sql,
+          canary.id,
+          ['pending', 'queued', 'retrying'],
+          'cancelled',
+          this.opts.actor,
+          `canary lost: not finished within ${this.opts.timeoutMs} ms`,
+        );
       }
       this.last.set(family, { state: 'lost', latency_ms: null, sent_at });
       this.inFlight.delete(family);
@@ -65,7 +86,10 @@ export class Canaries {
     const sent_at = now.toISOString();
     const expires = new Date(now.getTime() + this.opts.timeoutMs).toISOString();
     const requests = families.map((family) => {
-      const parsed = parseRequest({ type: 'ping', tenant: CANARY_TENANT, args: { family, sent_at }, expires, max_attempts: 1 }, now);
+      const parsed = parseRequest(
+        { type: 'ping', tenant: CANARY_TENANT, args: { family, sent_at }, expires, max_attempts: 1 },
+        now,
+      );
       if (!parsed.ok) throw new Error(`canary request refused: ${parsed.error}`);
       return parsed.request;
     });
@@ -80,7 +104,9 @@ export class Canaries {
   reports(): Record<Family, CanaryReport> {
     const out = {} as Record<Family, CanaryReport>;
     for (const family of FAMILIES) {
-      out[family] = this.opts.families.includes(family) ? (this.last.get(family) ?? { state: 'pending', latency_ms: null, sent_at: null }) : { state: 'none', latency_ms: null, sent_at: null };
+      out[family] = this.opts.families.includes(family)
+        ? (this.last.get(family) ?? { state: 'pending', latency_ms: null, sent_at: null })
+        : { state: 'none', latency_ms: null, sent_at: null };
     }
     return out;
   }

@@ -2,7 +2,8 @@ import { PINGER_LEASE_KEY } from '@cmq/actions';
 import type { RedisClient } from '@cmq/common';
 
 /** Extends the lease only when `me` still holds it (atomic: no one else's lease is touched). */
-const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+const RENEW =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 /** Deletes the lease only when `me` holds it. */
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 

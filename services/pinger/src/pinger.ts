@@ -1,5 +1,23 @@
-import { type CanaryReport, type FamilyHealth, PINGER_SUMMARY_KEY, type PingerSummary, deadSince, pruneHistory, recordSummary } from '@cmq/actions';
-import { type AmqpClient, type Component, type Database, FAMILIES, type Family, type Logger, type RedisClient, errorText, every } from '@cmq/common';
+import {
+  type CanaryReport,
+  type FamilyHealth,
+  PINGER_SUMMARY_KEY,
+  type PingerSummary,
+  deadSince,
+  pruneHistory,
+  recordSummary,
+} from '@cmq/actions';
+import {
+  type AmqpClient,
+  type Component,
+  type Database,
+  FAMILIES,
+  type Family,
+  type Logger,
+  type RedisClient,
+  errorText,
+  every,
+} from '@cmq/common';
 import { Canaries } from './canary';
 import type { PingerConfig } from './config';
 import { PingerLease } from './lease';
@@ -42,8 +60,20 @@ export class Pinger implements Component {
     const { database, redis, logger, identity, config } = opts;
     this.intervalMs = config.pinger.interval;
     this.lease = new PingerLease(redis, identity, 2 * this.intervalMs);
-    this.canaries = new Canaries({ sql: database.sql, transaction: (fn) => database.transaction(fn), families: config.canary.families, timeoutMs: config.canary.timeout, actor: identity });
-    this.reaper = new Reaper({ sql: database.sql, redis, logger: logger.child({ component: 'reaper' }), graceMs: this.intervalMs, actor: identity });
+    this.canaries = new Canaries({
+      sql: database.sql,
+      transaction: (fn) => database.transaction(fn),
+      families: config.canary.families,
+      timeoutMs: config.canary.timeout,
+      actor: identity,
+    });
+    this.reaper = new Reaper({
+      sql: database.sql,
+      redis,
+      logger: logger.child({ component: 'reaper' }),
+      graceMs: this.intervalMs,
+      actor: identity,
+    });
   }
 
   /** True while this pinger holds the lease. */
@@ -52,7 +82,12 @@ export class Pinger implements Component {
   }
 
   start(): Promise<void> {
-    this.loop = every(this.intervalMs, this.abort.signal, () => this.tick(), (err) => this.opts.logger.warn({ err: errorText(err) }, 'pinger tick failed'));
+    this.loop = every(
+      this.intervalMs,
+      this.abort.signal,
+      () => this.tick(),
+      (err) => this.opts.logger.warn({ err: errorText(err) }, 'pinger tick failed'),
+    );
     return Promise.resolve();
   }
 
@@ -85,17 +120,24 @@ export class Pinger implements Component {
   private setRole(role: 'holder' | 'standby'): void {
     if (role === this.role) return;
     this.role = role;
-    if (role === 'holder') this.opts.logger.info({ pinger: this.opts.identity }, 'holding the pinger lease: canaries, reaper, summary');
+    if (role === 'holder')
+      this.opts.logger.info({ pinger: this.opts.identity }, 'holding the pinger lease: canaries, reaper, summary');
     else {
       this.canaries.reset();
       this.reaper.reset();
-      this.opts.logger.info({ pinger: this.opts.identity }, 'standby: another pinger holds the lease (or redis does not answer); writing nothing');
+      this.opts.logger.info(
+        { pinger: this.opts.identity },
+        'standby: another pinger holds the lease (or redis does not answer); writing nothing',
+      );
     }
   }
 
   private async summarize(): Promise<PingerSummary> {
     const { database, redis, amqp, logger } = this.opts;
-    const [measured, canaries] = await Promise.all([measure({ database, redis, amqp }, Math.max(1_000, Math.min(this.intervalMs, 5_000))), this.runCanaries()]);
+    const [measured, canaries] = await Promise.all([
+      measure({ database, redis, amqp }, Math.max(1_000, Math.min(this.intervalMs, 5_000))),
+      this.runCanaries(),
+    ]);
     const reaped = measured.dependencies.redis.ok ? await this.runReaper() : 0;
     const dead = await deadSince(database.sql, this.intervalMs).catch((err: unknown) => {
       logger.debug({ err: errorText(err) }, 'cannot count dead actions');
@@ -155,7 +197,12 @@ function familiesOf(m: Measurements, canaries: Record<Family, CanaryReport>): Re
   const out = {} as Record<Family, FamilyHealth>;
   for (const family of FAMILIES) {
     const counts = m.counts?.[family] ?? { backlog: 0, queued: 0, running: 0, oldest_age_s: null };
-    out[family] = { consumers: m.consumers?.[family] ?? 0, ...counts, broker_depth: m.depths?.[family] ?? null, canary: canaries[family] };
+    out[family] = {
+      consumers: m.consumers?.[family] ?? 0,
+      ...counts,
+      broker_depth: m.depths?.[family] ?? null,
+      canary: canaries[family],
+    };
   }
   return out;
 }

@@ -1,5 +1,20 @@
-import { type DependencyCheck, type FamilyCounts, type WaitingProcess, consumesQueues, familyCounts } from '@cmq/actions';
-import { type AmqpClient, type Database, FAMILIES, type Family, type RedisClient, errorText, queueName, scanKeys } from '@cmq/common';
+import {
+  type DependencyCheck,
+  type FamilyCounts,
+  type WaitingProcess,
+  consumesQueues,
+  familyCounts,
+} from '@cmq/actions';
+import {
+  type AmqpClient,
+  type Database,
+  FAMILIES,
+  type Family,
+  type RedisClient,
+  errorText,
+  queueName,
+  scanKeys,
+} from '@cmq/common';
 
 /** Rejects after `ms` (a probe must not hold up the tick behind a half-open connection). */
 async function withTimeout<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
@@ -15,7 +30,11 @@ async function withTimeout<T>(ms: number, what: string, work: Promise<T>): Promi
 }
 
 /** Runs `probe` under a timeout and reports how it went and how long it took. */
-async function timed<T>(timeoutMs: number, what: string, probe: () => Promise<T>): Promise<{ check: DependencyCheck; value: T | undefined }> {
+async function timed<T>(
+  timeoutMs: number,
+  what: string,
+  probe: () => Promise<T>,
+): Promise<{ check: DependencyCheck; value: T | undefined }> {
   const start = performance.now();
   try {
     const value = await withTimeout(timeoutMs, what, probe());
@@ -50,13 +69,22 @@ async function readHeartbeats(redis: RedisClient): Promise<HeartbeatView> {
   const results = (await pipeline.exec()) ?? [];
   for (const [err, values] of results) {
     if (err !== null || !Array.isArray(values)) continue;
-    const [service = '', name = '', host = '', pid = '', queues = '', text = '', state = ''] = (values as Array<string | null>).map((v) => v ?? '');
+    const [service = '', name = '', host = '', pid = '', queues = '', text = '', state = ''] = (
+      values as Array<string | null>
+    ).map((v) => v ?? '');
     // A key that expired between SCAN and HMGET reads as all nil: that process is gone.
     if (service === '') continue;
-    if (consumesQueues({ service, state })) for (const family of new Set(queues.split(','))) if (family in consumers) consumers[family as Family] += 1;
+    if (consumesQueues({ service, state }))
+      for (const family of new Set(queues.split(','))) if (family in consumers) consumers[family as Family] += 1;
     if (text !== '') waiting.push({ service, name, host, pid: Number(pid) || 0, waiting: text });
   }
-  waiting.sort((a, b) => a.service.localeCompare(b.service) || a.name.localeCompare(b.name) || a.host.localeCompare(b.host) || a.pid - b.pid);
+  waiting.sort(
+    (a, b) =>
+      a.service.localeCompare(b.service) ||
+      a.name.localeCompare(b.name) ||
+      a.host.localeCompare(b.host) ||
+      a.pid - b.pid,
+  );
   return { consumers, waiting };
 }
 
@@ -82,7 +110,10 @@ export interface Measurements {
  * each family's actions, Redis by reading every live heartbeat, RabbitMQ by a passive
  * declare of each family queue. A probe that failed leaves its values undefined.
  */
-export async function measure(deps: { database: Database; redis: RedisClient; amqp: AmqpClient }, timeoutMs: number): Promise<Measurements> {
+export async function measure(
+  deps: { database: Database; redis: RedisClient; amqp: AmqpClient },
+  timeoutMs: number,
+): Promise<Measurements> {
   const [pg, redis, broker] = await Promise.all([
     timed(timeoutMs, 'postgres', () => familyCounts(deps.database.sql)),
     timed(timeoutMs, 'redis', () => readHeartbeats(deps.redis)),

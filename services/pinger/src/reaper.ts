@@ -70,9 +70,18 @@ export class Reaper {
 
   private async reap(worker: BusyWorker, missingMs: number): Promise<number> {
     const label = workerLabel(worker);
-    const ids = await reapWorker(this.opts.sql, worker.id, this.opts.actor, `reaped: worker ${label} stopped heartbeating`);
+    const ids = await reapWorker(
+      this.opts.sql,
+      worker.id,
+      this.opts.actor,
+      `reaped: worker ${label} stopped heartbeating`,
+    );
     this.missingSince.delete(worker.id);
-    if (ids.length > 0) this.opts.logger.warn({ worker: label, workerId: worker.id, missingMs, actions: ids }, `reaped ${ids.length} action(s) of worker ${label}: no heartbeat for ${Math.round(missingMs / 1000)} s`);
+    if (ids.length > 0)
+      this.opts.logger.warn(
+        { worker: label, workerId: worker.id, missingMs, actions: ids },
+        `reaped ${ids.length} action(s) of worker ${label}: no heartbeat for ${Math.round(missingMs / 1000)} s`,
+      );
     return ids.length;
   }
 }

@@ -10,22 +10,44 @@ function checkRemotePath(p: string): void {
 export interface PublisherConfig extends ProcessKeys {
   relay: { batch_size: number; window: number; tenant_cap: number; sweep_interval: number; confirm_timeout: number };
   logs: { collect_interval: number; paths: string[] };
-  sync: { enabled: boolean; interval: { servers: number; firewalls: number; volumes: number; budget: number }; jitter: number; lease: number };
+  sync: {
+    enabled: boolean;
+    interval: { servers: number; firewalls: number; volumes: number; budget: number };
+    jitter: number;
+    lease: number;
+  };
 }
 
 /** `publisher.properties` (or `publisher-NAME.properties` for `--instance NAME`). */
 export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
   return {
     file: instance === undefined ? 'publisher.properties' : `publisher-${instance}.properties`,
-    title: 'The publisher process: the relay (outbox to broker), guest log collection schedule, cloud sync schedule, logs, heartbeat, shutdown.',
+    title:
+      'The publisher process: the relay (outbox to broker), guest log collection schedule, cloud sync schedule, logs, heartbeat, shutdown.',
     envPrefix: 'CMQ_PUBLISHER_',
     schema: {
       ...processKeys(instance ?? 'main'),
       relay: {
-        batch_size: { doc: 'Most actions the relay moves onto the broker in one transaction.', format: integer(1, 10_000), default: 500 },
-        window: { doc: 'Most actions of one queue family queued or running at once; the backlog waits in PostgreSQL. Size it from the consumers\' prefetch.', format: integer(1, 1_000_000), default: 1000 },
-        tenant_cap: { doc: 'Most actions of one tenant in one family queued or running at once, so no tenant starves another.', format: integer(1, 1_000_000), default: 200 },
-        sweep_interval: { doc: 'How often the relay looks for due work when no notification woke it (retries and countdowns coming due).', format: duration(50, 60_000), default: 1_000 },
+        batch_size: {
+          doc: 'Most actions the relay moves onto the broker in one transaction.',
+          format: integer(1, 10_000),
+          default: 500,
+        },
+        window: {
+          doc: "Most actions of one queue family queued or running at once; the backlog waits in PostgreSQL. Size it from the consumers' prefetch.",
+          format: integer(1, 1_000_000),
+          default: 1000,
+        },
+        tenant_cap: {
+          doc: 'Most actions of one tenant in one family queued or running at once, so no tenant starves another.',
+          format: integer(1, 1_000_000),
+          default: 200,
+        },
+        sweep_interval: {
+          doc: 'How often the relay looks for due work when no notification woke it (retries and countdowns coming due).',
+          format: duration(50, 60_000),
+          default: 1_000,
+        },
         confirm_timeout: {
           doc: 'Longest the relay waits for the broker to confirm a batch; past it the batch is rolled back and its actions stay due, and nothing more goes to that family until the broker has answered for that batch; after a further such time (unless a resource alarm blocks publishing: nothing is published while it lasts) the broker connection is reopened.',
           format: duration(100, 600_000),
@@ -33,19 +55,55 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
         },
       },
       logs: {
-        collect_interval: { doc: 'How often a guest.logs.collect action is scheduled for each guest (one per guest per interval, whichever publisher schedules it). A guest whose previous collection has not finished is left out of that interval.', format: duration(1_000, 86_400_000), default: 60_000 },
-        paths: { doc: 'Absolute remote files, comma-separated, collected on every guest that has no log_paths of its own (empty: only guests with their own are collected).', format: list('remote-path', checkRemotePath, 0), default: ['/var/log/syslog'] },
+        collect_interval: {
+          doc: 'How often a guest.logs.collect action is scheduled for each guest (one per guest per interval, whichever publisher schedules it). A guest whose previous collection has not finished is left out of that interval.',
+          format: duration(1_000, 86_400_000),
+          default: 60_000,
+        },
+        paths: {
+          doc: 'Absolute remote files, comma-separated, collected on every guest that has no log_paths of its own (empty: only guests with their own are collected).',
+          format: list('remote-path', checkRemotePath, 0),
+          default: ['/var/log/syslog'],
+        },
       },
       sync: {
-        enabled: { doc: 'Whether this publisher schedules sync.servers, sync.firewalls, sync.volumes and sync.budget for every enabled account of an enabled tenant (one publisher at a time holds the scheduling lease).', format: bool, default: true },
-        interval: {
-          servers: { doc: 'Time between two sync.servers of one account.', format: duration(1_000, 86_400_000), default: 60_000 },
-          firewalls: { doc: 'Time between two sync.firewalls of one account.', format: duration(1_000, 86_400_000), default: 15_000 },
-          volumes: { doc: 'Time between two sync.volumes of one account.', format: duration(1_000, 86_400_000), default: 300_000 },
-          budget: { doc: 'Time between two sync.budget of one account.', format: duration(1_000, 7 * 86_400_000), default: 3_600_000 },
+        enabled: {
+          doc: 'Whether this publisher schedules sync.servers, sync.firewalls, sync.volumes and sync.budget for every enabled account of an enabled tenant (one publisher at a time holds the scheduling lease).',
+          format: bool,
+          default: true,
         },
-        jitter: { doc: 'Each next run moves by up to this fraction of its interval, either way, so accounts do not all poll at once (0 for none).', format: decimal(0, 0.5), default: 0.1 },
-        lease: { doc: 'The scheduling lease (in PostgreSQL): the holder renews it every third of this; when it dies, another publisher takes over within this time.', format: duration(1_000, 600_000), default: 15_000 },
+        interval: {
+          servers: {
+            doc: 'Time between two sync.servers of one account.',
+            format: duration(1_000, 86_400_000),
+            default: 60_000,
+          },
+          firewalls: {
+            doc: 'Time between two sync.firewalls of one account.',
+            format: duration(1_000, 86_400_000),
+            default: 15_000,
+          },
+          volumes: {
+            doc: 'Time between two sync.volumes of one account.',
+            format: duration(1_000, 86_400_000),
+            default: 300_000,
+          },
+          budget: {
+            doc: 'Time between two sync.budget of one account.',
+            format: duration(1_000, 7 * 86_400_000),
+            default: 3_600_000,
+          },
+        },
+        jitter: {
+          doc: 'Each next run moves by up to this fraction of its interval, either way, so accounts do not all poll at once (0 for none).',
+          format: decimal(0, 0.5),
+          default: 0.1,
+        },
+        lease: {
+          doc: 'The scheduling lease (in PostgreSQL): the holder renews it every third of this; when it dies, another publisher takes over within this time.',
+          format: duration(1_000, 600_000),
+          default: 15_000,
+        },
       },
     },
   };

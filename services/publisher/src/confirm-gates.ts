@@ -42,15 +42,17 @@ export class ConfirmGates {
     const { amqp, status, confirmTimeoutMs } = this.opts;
     const since = new Date().toISOString();
     const queue = queueName(family);
-    const text = (): string => `relay: the broker has not confirmed ${unanswered()} of ${total} actions of a ${queue} batch given up on at ${since}; relaying nothing to ${queue} until it does`;
+    const text = (): string =>
+      `relay: the broker has not confirmed ${unanswered()} of ${total} actions of a ${queue} batch given up on at ${since}; relaying nothing to ${queue} until it does`;
     status.set(statusKey(family), text());
     // Once per gate: reopening the connection fails whatever still waits on it, so the gate
     // opens; while an alarm explains the wait, look again a confirm_timeout later.
-    const arm = (): NodeJS.Timeout => setTimeout(() => {
-      status.set(statusKey(family), text());
-      if (amqp.blocked !== undefined) this.timers.set(family, arm());
-      else this.opts.onStale(family, unanswered(), since);
-    }, confirmTimeoutMs);
+    const arm = (): NodeJS.Timeout =>
+      setTimeout(() => {
+        status.set(statusKey(family), text());
+        if (amqp.blocked !== undefined) this.timers.set(family, arm());
+        else this.opts.onStale(family, unanswered(), since);
+      }, confirmTimeoutMs);
     this.timers.set(family, arm());
     void Promise.allSettled(sends)
       .then(() => {

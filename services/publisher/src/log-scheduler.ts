@@ -27,7 +27,12 @@ export class LogScheduler implements Component {
 
   start(): Promise<void> {
     const look = Math.max(50, Math.floor(this.opts.intervalMs / 4));
-    this.loop = every(look, this.abort.signal, () => this.tick(), (err) => this.opts.logger.warn({ err: errorText(err) }, 'log collection scheduling failed; retrying'));
+    this.loop = every(
+      look,
+      this.abort.signal,
+      () => this.tick(),
+      (err) => this.opts.logger.warn({ err: errorText(err) }, 'log collection scheduling failed; retrying'),
+    );
     return Promise.resolve();
   }
 

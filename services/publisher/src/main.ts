@@ -50,7 +50,16 @@ const definition: ServiceDefinition<PublisherConfig> = {
     });
     const components: Component[] = [listener, relay, scheduler];
     if (own.sync.enabled) {
-      components.push(new SyncScheduler({ database, logger: logging.logger.child({ component: 'sync-scheduler' }), intervals: own.sync.interval, jitter: own.sync.jitter, leaseMs: own.sync.lease, actor }));
+      components.push(
+        new SyncScheduler({
+          database,
+          logger: logging.logger.child({ component: 'sync-scheduler' }),
+          intervals: own.sync.interval,
+          jitter: own.sync.jitter,
+          leaseMs: own.sync.lease,
+          actor,
+        }),
+      );
     }
     return components;
   },

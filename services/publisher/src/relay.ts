@@ -1,5 +1,31 @@
-import { type DueAction, type RelayLimits, encodeAction, expireDue, msUntilNextDue, orphanedRunning, reapOrphans, relayFamily } from '@cmq/actions';
-import { type AmqpClient, CmqError, type Component, type Database, Exchanges, FAMILIES, type Family, type Logger, type MetricsFile, PublishRefused, type StatusBoard, backoffDelay, errorText, queueName, sleep, withDeadline } from '@cmq/common';
+import {
+  type DueAction,
+  type RelayLimits,
+  encodeAction,
+  expireDue,
+  msUntilNextDue,
+  orphanedRunning,
+  reapOrphans,
+  relayFamily,
+} from '@cmq/actions';
+import {
+  type AmqpClient,
+  CmqError,
+  type Component,
+  type Database,
+  Exchanges,
+  FAMILIES,
+  type Family,
+  type Logger,
+  type MetricsFile,
+  PublishRefused,
+  type StatusBoard,
+  backoffDelay,
+  errorText,
+  queueName,
+  sleep,
+  withDeadline,
+} from '@cmq/common';
 import { ConfirmGates } from './confirm-gates';
 import { RelayMetrics } from './relay-metrics';
 
@@ -59,7 +85,10 @@ export class Relay implements Component {
       confirmTimeoutMs: opts.confirmTimeoutMs,
       onOpen: () => this.wake(),
       onStale: (family, outstanding, since) => {
-        opts.logger.warn({ family, outstanding, since }, 'confirms of an abandoned batch still missing: reopening the broker connection');
+        opts.logger.warn(
+          { family, outstanding, since },
+          'confirms of an abandoned batch still missing: reopening the broker connection',
+        );
         this.reopen();
       },
       onError: (err) => opts.logger.error({ err: errorText(err) }, 'opening a confirm gate failed'),
@@ -116,7 +145,10 @@ export class Relay implements Component {
   private async idle(): Promise<void> {
     const nextDue = await msUntilNextDue(this.opts.database.sql).catch(() => undefined);
     // Due now but nothing moved: the window is full; a commit's NOTIFY wakes us when it frees.
-    const wait = nextDue === undefined || nextDue === 0 ? this.opts.sweepIntervalMs : Math.min(nextDue + 5, this.opts.sweepIntervalMs);
+    const wait =
+      nextDue === undefined || nextDue === 0
+        ? this.opts.sweepIntervalMs
+        : Math.min(nextDue + 5, this.opts.sweepIntervalMs);
     if (this.woken || this.abort.signal.aborted) return;
     // One controller per wait, aborted by a wake-up or close(), so no timer or listener outlives it.
     const waiting = new AbortController();
@@ -153,10 +185,18 @@ export class Relay implements Component {
     let tried = 0;
     for (const family of FAMILIES) {
       // A family the broker is behind on (gated), or whose last try failed, waits; the others go on.
-      if (this.abort.signal.aborted || this.gates.holds(family) || (this.retry.get(family)?.at ?? 0) > Date.now()) continue;
+      if (this.abort.signal.aborted || this.gates.holds(family) || (this.retry.get(family)?.at ?? 0) > Date.now())
+        continue;
       tried += 1;
       try {
-        const n = await relayFamily((fn) => database.transaction(fn), family, limits, actor, (rows) => this.publish(family, rows), (total) => this.counters.inflight.set({ family }, total));
+        const n = await relayFamily(
+          (fn) => database.transaction(fn),
+          family,
+          limits,
+          actor,
+          (rows) => this.publish(family, rows),
+          (total) => this.counters.inflight.set({ family }, total),
+        );
         if (this.retry.delete(family)) this.opts.status.set(`relay-retry-${family}`, undefined);
         this.counters.published.inc({ family }, n);
         moved += n;
@@ -191,10 +231,18 @@ export class Relay implements Component {
     const text = errorText(err);
     // The status changes with the log line only: each change of it is a log line and a heartbeat too.
     const noted = failures <= 3 || failures % 10 === 0;
-    if (log && noted) this.opts.logger.warn({ family, err: text, failures, retryInMs }, 'relaying a family failed; the others go on');
-    if (failures >= 3 && noted) this.opts.status.set(`relay-retry-${family}`, `relay: ${queueName(family)} failed ${failures} times in a row (last: ${text}); retrying with backoff`);
+    if (log && noted)
+      this.opts.logger.warn({ family, err: text, failures, retryInMs }, 'relaying a family failed; the others go on');
+    if (failures >= 3 && noted)
+      this.opts.status.set(
+        `relay-retry-${family}`,
+        `relay: ${queueName(family)} failed ${failures} times in a row (last: ${text}); retrying with backoff`,
+      );
     if (refusals === REOPEN_AFTER || (refusals > REOPEN_AFTER && (refusals - REOPEN_AFTER) % REOPEN_EVERY === 0)) {
-      this.opts.logger.warn({ family, refusals }, 'the broker refused a family again and again: reopening the broker connection');
+      this.opts.logger.warn(
+        { family, refusals },
+        'the broker refused a family again and again: reopening the broker connection',
+      );
       this.reopen();
     }
   }
@@ -240,7 +288,10 @@ export class Relay implements Component {
     const sends = rows.map(async (row) => {
       const m = encodeAction(row);
       try {
-        await this.opts.amqp.publish(Exchanges.actions, m.routingKey, m.body, { messageId: m.messageId, contentType: 'application/json' });
+        await this.opts.amqp.publish(Exchanges.actions, m.routingKey, m.body, {
+          messageId: m.messageId,
+          contentType: 'application/json',
+        });
         confirmed += 1;
       } finally {
         settled += 1;
@@ -248,10 +299,23 @@ export class Relay implements Component {
     });
     const ms = this.opts.confirmTimeoutMs;
     try {
-      await withDeadline(Promise.all(sends), ms, (stopped) => {
-        if (stopped) return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `stopping with ${rows.length - confirmed} of ${rows.length} actions not yet confirmed by the broker; the batch is rolled back and stays due`);
-        return new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${ms} ms)${this.opts.amqp.blockedNote()}; the batch is rolled back and stays due`, { transient: true });
-      }, this.abort.signal);
+      await withDeadline(
+        Promise.all(sends),
+        ms,
+        (stopped) => {
+          if (stopped)
+            return new CmqError(
+              'CMQ_ERR_BROKER_UNAVAILABLE',
+              `stopping with ${rows.length - confirmed} of ${rows.length} actions not yet confirmed by the broker; the batch is rolled back and stays due`,
+            );
+          return new CmqError(
+            'CMQ_ERR_BROKER_UNAVAILABLE',
+            `the broker confirmed ${confirmed} of ${rows.length} actions within relay.confirm_timeout (${ms} ms)${this.opts.amqp.blockedNote()}; the batch is rolled back and stays due`,
+            { transient: true },
+          );
+        },
+        this.abort.signal,
+      );
     } catch (err) {
       if (settled < rows.length) this.gates.hold(family, sends, rows.length, () => rows.length - settled);
       throw err;

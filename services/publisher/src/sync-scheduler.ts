@@ -42,7 +42,12 @@ export class SyncScheduler implements Component {
   start(): Promise<void> {
     const shortest = Math.min(...Object.values(this.opts.intervals));
     const look = Math.max(50, Math.min(1_000, Math.floor(this.opts.leaseMs / 3), Math.floor(shortest / 4)));
-    this.loop = every(look, this.abort.signal, () => this.tick(), (err) => this.opts.logger.warn({ err: errorText(err) }, 'sync scheduling failed; retrying'));
+    this.loop = every(
+      look,
+      this.abort.signal,
+      () => this.tick(),
+      (err) => this.opts.logger.warn({ err: errorText(err) }, 'sync scheduling failed; retrying'),
+    );
     return Promise.resolve();
   }
 
@@ -82,7 +87,12 @@ export class SyncScheduler implements Component {
     await this.loop;
     if (this.holding) {
       this.holding = false;
-      await releaseSyncLease(this.opts.database.sql, this.opts.actor).catch((err: unknown) => this.opts.logger.warn({ err: errorText(err) }, 'could not release the sync scheduling lease (it expires by itself)'));
+      await releaseSyncLease(this.opts.database.sql, this.opts.actor).catch((err: unknown) =>
+        this.opts.logger.warn(
+          { err: errorText(err) },
+          'could not release the sync scheduling lease (it expires by itself)',
+        ),
+      );
     }
   }
 

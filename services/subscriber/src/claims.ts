@@ -1,4 +1,11 @@
-import { type ClaimedAction, type Outcome, UnstorableOutcomeError, actionStates, claimActions, commitOutcomes } from '@cmq/actions';
+import {
+  type ClaimedAction,
+  type Outcome,
+  UnstorableOutcomeError,
+  actionStates,
+  claimActions,
+  commitOutcomes,
+} from '@cmq/actions';
 import { type Database, type Logger, errorText, isDataRefusal } from '@cmq/common';
 import { Batcher } from './batcher';
 
@@ -71,13 +78,32 @@ export class ClaimBatches {
         const done = await commitOutcomes(this.database, committed, this.claimant.workerId(), this.claimant.worker);
         return committed.map((o) => (done.has(o.id) ? o : null));
       } catch (err) {
-        const at = err instanceof UnstorableOutcomeError ? committed.findIndex((o) => o.id === err.id) : committed.length === 1 && isDataRefusal(err) ? 0 : -1;
+        const at =
+          err instanceof UnstorableOutcomeError
+            ? committed.findIndex((o) => o.id === err.id)
+            : committed.length === 1 && isDataRefusal(err)
+              ? 0
+              : -1;
         const bad = committed[at];
         if (bad === undefined || replaced.has(bad.id)) throw err;
         replaced.add(bad.id);
-        const why = isDataRefusal(err) ? `PostgreSQL refused it: ${errorText(err)}` : `its result cannot be written as JSON: ${errorText((err as UnstorableOutcomeError).cause)}`;
-        this.logger.error({ action: bad.id, state: bad.state, err: why }, 'outcome could not be stored; the action ends dead');
-        committed = committed.map((o, i) => (i === at ? { id: bad.id, attempt: bad.attempt, state: 'dead', error: `its outcome (${bad.state}) could not be stored, ${why}` } : o));
+        const why = isDataRefusal(err)
+          ? `PostgreSQL refused it: ${errorText(err)}`
+          : `its result cannot be written as JSON: ${errorText((err as UnstorableOutcomeError).cause)}`;
+        this.logger.error(
+          { action: bad.id, state: bad.state, err: why },
+          'outcome could not be stored; the action ends dead',
+        );
+        committed = committed.map((o, i) =>
+          i === at
+            ? {
+                id: bad.id,
+                attempt: bad.attempt,
+                state: 'dead',
+                error: `its outcome (${bad.state}) could not be stored, ${why}`,
+              }
+            : o,
+        );
       }
     }
   }

@@ -23,13 +23,35 @@ export function subscriberFile(instance?: string): FileSpec<SubscriberConfig> {
     envPrefix: 'CMQ_SUBSCRIBER_',
     schema: {
       ...processKeys(instance ?? 'default'),
-      queues: { doc: `Families whose queues this subscriber consumes, comma-separated (like celery worker -Q): ${FAMILIES.join(', ')}.`, format: listOf(FAMILIES), default: [...FAMILIES] },
+      queues: {
+        doc: `Families whose queues this subscriber consumes, comma-separated (like celery worker -Q): ${FAMILIES.join(', ')}.`,
+        format: listOf(FAMILIES),
+        default: [...FAMILIES],
+      },
       concurrency: { doc: 'Actions run at once.', format: integer(1, 1000), default: 16 },
-      prefetch: { doc: 'Unacknowledged deliveries the broker may send ahead (at least concurrency).', format: integer(1, 10_000), default: 32 },
-      action: { timeout: { doc: 'Time limit of one handler run: its AbortSignal fires then and the attempt counts as a transient failure.', format: duration(100, 3_600_000), default: 60_000 } },
-      max_body_bytes: { doc: 'Largest message body accepted; a larger one is dead-lettered unread.', format: integer(1024, 64 * 1024 * 1024), default: 256 * 1024 },
+      prefetch: {
+        doc: 'Unacknowledged deliveries the broker may send ahead (at least concurrency).',
+        format: integer(1, 10_000),
+        default: 32,
+      },
+      action: {
+        timeout: {
+          doc: 'Time limit of one handler run: its AbortSignal fires then and the attempt counts as a transient failure.',
+          format: duration(100, 3_600_000),
+          default: 60_000,
+        },
+      },
+      max_body_bytes: {
+        doc: 'Largest message body accepted; a larger one is dead-lettered unread.',
+        format: integer(1024, 64 * 1024 * 1024),
+        default: 256 * 1024,
+      },
       retry: {
-        initial_delay: { doc: 'Delay before the first retry of a transient failure (doubles each attempt, with jitter).', format: duration(10, 3_600_000), default: 1_000 },
+        initial_delay: {
+          doc: 'Delay before the first retry of a transient failure (doubles each attempt, with jitter).',
+          format: duration(10, 3_600_000),
+          default: 1_000,
+        },
         max_delay: { doc: 'Longest delay between retries.', format: duration(10, 86_400_000), default: 600_000 },
         max_throttled: {
           doc: "Runs of one action that a cloud provider's rate limit may send back without counting them as attempts; later throttled runs count like any other transient failure (a provider that throttles for ever must not keep an action retrying for ever).",
@@ -38,6 +60,7 @@ export function subscriberFile(instance?: string): FileSpec<SubscriberConfig> {
         },
       },
     },
-    crossCheck: (v) => (v.prefetch < v.concurrency ? [['prefetch', `must be at least concurrency (${v.concurrency})`]] : []),
+    crossCheck: (v) =>
+      v.prefetch < v.concurrency ? [['prefetch', `must be at least concurrency (${v.concurrency})`]] : [],
   };
 }

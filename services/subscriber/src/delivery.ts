@@ -17,7 +17,9 @@ function shown(value: unknown): string {
 }
 
 function tenantOf(value: unknown): string | null {
-  return typeof value === 'object' && value !== null && typeof (value as { tenant?: unknown }).tenant === 'string' ? (value as { tenant: string }).tenant : null;
+  return typeof value === 'object' && value !== null && typeof (value as { tenant?: unknown }).tenant === 'string'
+    ? (value as { tenant: string }).tenant
+    : null;
 }
 
 /**
@@ -27,7 +29,12 @@ function tenantOf(value: unknown): string | null {
  */
 export function classify(content: Buffer, maxBytes: number): Delivery {
   if (content.length > maxBytes) {
-    return { kind: 'invalid', reason: `body of ${content.length} bytes is over the ${maxBytes}-byte limit (subscriber max_body_bytes)`, tenant: null, unread: true };
+    return {
+      kind: 'invalid',
+      reason: `body of ${content.length} bytes is over the ${maxBytes}-byte limit (subscriber max_body_bytes)`,
+      tenant: null,
+      unread: true,
+    };
   }
   let body: unknown;
   try {
@@ -43,7 +50,8 @@ export function classify(content: Buffer, maxBytes: number): Delivery {
   if (message.id !== undefined) {
     // A number past 2^53 has lost digits in JSON.parse: it would name another action.
     const id = typeof message.id === 'number' && Number.isSafeInteger(message.id) ? String(message.id) : message.id;
-    if (typeof id !== 'string' || !isActionId(id)) return { kind: 'invalid', reason: `id: ${shown(message.id)} is not an action id`, tenant };
+    if (typeof id !== 'string' || !isActionId(id))
+      return { kind: 'invalid', reason: `id: ${shown(message.id)} is not an action id`, tenant };
     return { kind: 'action', id, tenant };
   }
   const { type, args } = message;

@@ -34,27 +34,45 @@ export class Executor {
   async run(action: ClaimedAction, stop: AbortSignal, handingBack: () => boolean): Promise<Outcome> {
     const base = { id: action.id, attempt: action.attempts };
     if (action.expires_at !== null && new Date(action.expires_at) <= new Date()) {
-      return { ...base, state: 'expired', error: `expired at ${new Date(action.expires_at).toISOString()} before it could run` };
+      return {
+        ...base,
+        state: 'expired',
+        error: `expired at ${new Date(action.expires_at).toISOString()} before it could run`,
+      };
     }
     const refusal = this.refusal(action);
     if (refusal !== undefined) {
-      this.opts.logger.warn({ tenant: action.tenant_id, action: action.id, type: action.type, reason: refusal }, 'action rejected');
+      this.opts.logger.warn(
+        { tenant: action.tenant_id, action: action.id, type: action.type, reason: refusal },
+        'action rejected',
+      );
       return { ...base, state: 'rejected', error: refusal };
     }
     if (action.attempts > action.max_attempts) {
-      return { ...base, state: 'dead', error: `attempt ${action.attempts} is over max_attempts ${action.max_attempts}: earlier attempts never finished (their worker died)` };
+      return {
+        ...base,
+        state: 'dead',
+        error: `attempt ${action.attempts} is over max_attempts ${action.max_attempts}: earlier attempts never finished (their worker died)`,
+      };
     }
     const checked = checkArgs(action.type, action.args);
     if (!checked.ok) return { ...base, state: 'dead', error: checked.error };
     const handler = HANDLERS.get(action.type);
-    if (handler === undefined) return { ...base, state: 'dead', error: `no handler for action type "${action.type}" in this subscriber` };
+    if (handler === undefined)
+      return { ...base, state: 'dead', error: `no handler for action type "${action.type}" in this subscriber` };
 
     // The child logger, the AbortController, its timer and the stop listener cost more than a
     // noop handler itself (pino redacts a child's bindings): each is made only when the handler
     // reads `ctx.logger` / `ctx.signal`, or when an outcome is worth a log line. A handler that
     // never reads its signal could not be interrupted by it anyway.
     let childLogger: Logger | undefined;
-    const logger = (): Logger => (childLogger ??= this.opts.logger.child({ tenant: action.tenant_id, action: action.id, type: action.type, attempt: action.attempts }));
+    const logger = (): Logger =>
+      (childLogger ??= this.opts.logger.child({
+        tenant: action.tenant_id,
+        action: action.id,
+        type: action.type,
+        attempt: action.attempts,
+      }));
     let run: AbortController | undefined;
     let timer: NodeJS.Timeout | undefined;
     const onStop = (): void => run?.abort();
@@ -92,10 +110,16 @@ export class Executor {
       if (result.status === 'succeeded') {
         if (this.opts.logger.isLevelEnabled('debug')) logger().debug({ ms: Date.now() - started }, 'action succeeded');
       } else logger().warn({ ms: Date.now() - started, error: result.error }, 'action failed');
-      return result.status === 'succeeded' ? { ...base, state: 'succeeded', result: result.result ?? null } : { ...base, state: 'failed', result: result.result ?? null, error: result.error };
+      return result.status === 'succeeded'
+        ? { ...base, state: 'succeeded', result: result.result ?? null }
+        : { ...base, state: 'failed', result: result.result ?? null, error: result.error };
     } catch (err) {
-      if (handingBack()) return { ...base, state: 'queued', error: 'handed back: the subscriber stopped before it finished' };
-      const timedOut = run !== undefined ? run.signal.aborted && !stop.aborted : Date.now() - started >= this.opts.timeoutMs && !stop.aborted;
+      if (handingBack())
+        return { ...base, state: 'queued', error: 'handed back: the subscriber stopped before it finished' };
+      const timedOut =
+        run !== undefined
+          ? run.signal.aborted && !stop.aborted
+          : Date.now() - started >= this.opts.timeoutMs && !stop.aborted;
       const text = timedOut ? `timed out after ${this.opts.timeoutMs} ms (subscriber action.timeout)` : errorText(err);
       // Only a CmqError can say "permanent"; anything unexpected is worth another attempt.
       const transient = timedOut || !(err instanceof CmqError) || err.transient;
@@ -108,11 +132,25 @@ export class Executor {
         // The provider's rate limit outlasted the driver's own retries: a retry that does not
         // count as an attempt (the account's bucket was already slowed down), a limited number
         // of times (retry.max_throttled).
-        return { ...base, state: 'retrying', refundAttempt: true, error: `${text} (throttled: attempt ${action.attempts} not counted; retry in ${delay} ms)`, notBefore: new Date(Date.now() + delay) };
+        return {
+          ...base,
+          state: 'retrying',
+          refundAttempt: true,
+          error: `${text} (throttled: attempt ${action.attempts} not counted; retry in ${delay} ms)`,
+          notBefore: new Date(Date.now() + delay),
+        };
       }
-      const counted = throttled ? `${text} (throttled, counted as an attempt: ${action.throttles} throttled runs already went uncounted, retry.max_throttled=${this.opts.retry.maxThrottled})` : text;
-      if (action.attempts >= action.max_attempts) return { ...base, state: 'dead', error: `gave up after ${action.attempts} attempts: ${counted}` };
-      return { ...base, state: 'retrying', error: `${counted} (retry in ${delay} ms)`, notBefore: new Date(Date.now() + delay) };
+      const counted = throttled
+        ? `${text} (throttled, counted as an attempt: ${action.throttles} throttled runs already went uncounted, retry.max_throttled=${this.opts.retry.maxThrottled})`
+        : text;
+      if (action.attempts >= action.max_attempts)
+        return { ...base, state: 'dead', error: `gave up after ${action.attempts} attempts: ${counted}` };
+      return {
+        ...base,
+        state: 'retrying',
+        error: `${counted} (retry in ${delay} ms)`,
+        notBefore: new Date(Date.now() + delay),
+      };
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       if (run !== undefined) stop.removeEventListener('abort', onStop);

@@ -21,10 +21,24 @@ const definition: ServiceDefinition<SubscriberConfig> = {
       status: coordinator.status,
       setup: declareTopology,
     });
-    subscriber = new Subscriber({ config, database, amqp, publisher, redis, logger: logging.logger.child({ component: 'subscriber' }), status: coordinator.status, metrics });
+    subscriber = new Subscriber({
+      config,
+      database,
+      amqp,
+      publisher,
+      redis,
+      logger: logging.logger.child({ component: 'subscriber' }),
+      status: coordinator.status,
+      metrics,
+    });
     return [publisher, subscriber];
   },
-  heartbeatStats: (config) => ({ queues: config.own.queues, inFlight: subscriber?.inFlight ?? 0, processed: subscriber?.processed ?? 0, failed: subscriber?.failed ?? 0 }),
+  heartbeatStats: (config) => ({
+    queues: config.own.queues,
+    inFlight: subscriber?.inFlight ?? 0,
+    processed: subscriber?.processed ?? 0,
+    failed: subscriber?.failed ?? 0,
+  }),
   runningStatus: (config) => `running: consuming ${config.own.queues.map((q) => `cmq.${q}`).join(', ')}`,
 };
 

@@ -7,7 +7,12 @@ export class SubscriberMetrics {
   readonly deadLetters: Counter;
 
   constructor(registry: Registry, inFlight: () => number) {
-    this.outcomes = new Counter({ name: 'cmq_actions_total', help: 'Outcomes committed by this subscriber, by action type and resulting state (retrying counts retries).', labelNames: ['type', 'state'], registers: [registry] });
+    this.outcomes = new Counter({
+      name: 'cmq_actions_total',
+      help: 'Outcomes committed by this subscriber, by action type and resulting state (retrying counts retries).',
+      labelNames: ['type', 'state'],
+      registers: [registry],
+    });
     this.duration = new Histogram({
       name: 'cmq_action_duration_seconds',
       help: 'Handler run time per attempt, by action type.',
@@ -15,12 +20,26 @@ export class SubscriberMetrics {
       buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 30, 120],
       registers: [registry],
     });
-    this.deadLetters = new Counter({ name: 'cmq_dead_letters_total', help: 'Messages that matched no action and were dead-lettered.', registers: [registry] });
-    new Gauge({ name: 'cmq_actions_in_flight', help: 'Deliveries being handled now.', registers: [registry], collect() { this.set(inFlight()); } });
+    this.deadLetters = new Counter({
+      name: 'cmq_dead_letters_total',
+      help: 'Messages that matched no action and were dead-lettered.',
+      registers: [registry],
+    });
+    new Gauge({
+      name: 'cmq_actions_in_flight',
+      help: 'Deliveries being handled now.',
+      registers: [registry],
+      collect() {
+        this.set(inFlight());
+      },
+    });
   }
 
   /** Per action type, its duration histogram and its outcome counters by state (labelled once, not per action). */
-  private readonly byType = new Map<string, { duration: { observe(v: number): void }; outcomes: Map<string, { inc(): void }> }>();
+  private readonly byType = new Map<
+    string,
+    { duration: { observe(v: number): void }; outcomes: Map<string, { inc(): void }> }
+  >();
 
   /** Counts one committed outcome and its handler's run time. */
   observe(type: string, state: string, seconds: number): void {

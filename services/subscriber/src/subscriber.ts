@@ -1,7 +1,38 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { type Outcome, WORKER_LOCK, endActionUnread, insertActions, IntakeError, isActionId, recordDeadLetter, registerWorker, unstorable } from '@cmq/actions';
-import { type AmqpClient, CmqError, type Component, type Database, DEAD_QUEUE, Exchanges, Keyring, type Logger, SshClient, type MetricsFile, PgSession, type ProcessConfig, type RedisClient, type StatusBoard, backoffDelay, errorText, isDataRefusal, queueName, sleep, withDeadline } from '@cmq/common';
+import {
+  type Outcome,
+  WORKER_LOCK,
+  endActionUnread,
+  insertActions,
+  IntakeError,
+  isActionId,
+  recordDeadLetter,
+  registerWorker,
+  unstorable,
+} from '@cmq/actions';
+import {
+  type AmqpClient,
+  CmqError,
+  type Component,
+  type Database,
+  DEAD_QUEUE,
+  Exchanges,
+  Keyring,
+  type Logger,
+  SshClient,
+  type MetricsFile,
+  PgSession,
+  type ProcessConfig,
+  type RedisClient,
+  type StatusBoard,
+  backoffDelay,
+  errorText,
+  isDataRefusal,
+  queueName,
+  sleep,
+  withDeadline,
+} from '@cmq/common';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { ChannelAcks } from './acks';
 import { type Claim, ClaimBatches } from './claims';
@@ -92,7 +123,15 @@ export class Subscriber implements Component {
     this.slots = new Semaphore(own.concurrency);
     const keyring = lazyKeyring(deps);
     this.ssh = sshServices(deps, keyring);
-    this.executor = new Executor({ timeoutMs: own.action.timeout, retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay, maxThrottled: own.retry.max_throttled }, logger: deps.logger, redis: deps.redis, ssh: this.ssh, cloud: cloudServices(deps, keyring), mode: deps.config.provisioning.mode });
+    this.executor = new Executor({
+      timeoutMs: own.action.timeout,
+      retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay, maxThrottled: own.retry.max_throttled },
+      logger: deps.logger,
+      redis: deps.redis,
+      ssh: this.ssh,
+      cloud: cloudServices(deps, keyring),
+      mode: deps.config.provisioning.mode,
+    });
     this.batches = new ClaimBatches(deps.database, deps.logger, { workerId: () => this.workerId, worker: this.worker });
     this.counters = new SubscriberMetrics(deps.metrics.registry, () => this.inFlight);
     // Every running action listens to the stop signal.
@@ -101,7 +140,12 @@ export class Subscriber implements Component {
 
   async start(signal: AbortSignal): Promise<void> {
     const { config, database } = this.deps;
-    this.workerId = await registerWorker(database.sql, { service: 'subscriber', name: config.own.name, host: hostname(), pid: process.pid });
+    this.workerId = await registerWorker(database.sql, {
+      service: 'subscriber',
+      name: config.own.name,
+      host: hostname(),
+      pid: process.pid,
+    });
     this.lockSession = new PgSession({
       name: 'worker-lock',
       db: config.db,
@@ -146,24 +190,33 @@ export class Subscriber implements Component {
     this.consumers = [];
     if (this.draining) return;
     await channel.prefetch(own.prefetch);
-    const acks = new ChannelAcks(channel, (err) => this.deps.logger.debug({ err: errorText(err) }, 'ack on a closed channel'));
+    const acks = new ChannelAcks(channel, (err) =>
+      this.deps.logger.debug({ err: errorText(err) }, 'ack on a closed channel'),
+    );
     this.acks.set(channel, acks);
     for (const family of own.queues) {
-      const { consumerTag } = await channel.consume(queueName(family), (msg) => {
-        if (msg === null) {
-          this.deps.logger.warn({ family }, 'the broker cancelled the consumer; reconnecting');
-          this.deps.amqp.reconnect();
-          return;
-        }
-        acks.received(msg);
-        void this.handle(channel, msg).catch((err: unknown) => {
-          // Unexpected (a bug, not the database: its failures are retried). Hand the message back,
-          // after a pause so a persistent fault is no hot loop: a redelivery whose row is already
-          // final is acked without running, and the queue's delivery limit ends endless repeats.
-          this.deps.logger.error({ err, routingKey: msg.fields.routingKey }, 'delivery handling failed; requeued in 1 s');
-          setTimeout(() => this.settle(channel, msg, 'requeue'), 1_000).unref();
-        });
-      }, { noAck: false });
+      const { consumerTag } = await channel.consume(
+        queueName(family),
+        (msg) => {
+          if (msg === null) {
+            this.deps.logger.warn({ family }, 'the broker cancelled the consumer; reconnecting');
+            this.deps.amqp.reconnect();
+            return;
+          }
+          acks.received(msg);
+          void this.handle(channel, msg).catch((err: unknown) => {
+            // Unexpected (a bug, not the database: its failures are retried). Hand the message back,
+            // after a pause so a persistent fault is no hot loop: a redelivery whose row is already
+            // final is acked without running, and the queue's delivery limit ends endless repeats.
+            this.deps.logger.error(
+              { err, routingKey: msg.fields.routingKey },
+              'delivery handling failed; requeued in 1 s',
+            );
+            setTimeout(() => this.settle(channel, msg, 'requeue'), 1_000).unref();
+          });
+        },
+        { noAck: false },
+      );
       this.consumers.push({ channel, tag: consumerTag });
     }
   }
@@ -203,7 +256,12 @@ export class Subscriber implements Component {
       claim = await this.withRetry(() => this.batches.claim(id), isDataRefusal);
     } catch (err) {
       if (!isDataRefusal(err) || this.stop.signal.aborted) throw err;
-      return this.deadLetter(channel, msg, `its claim of action ${id} was refused by PostgreSQL: ${errorText(err)}`, tenant);
+      return this.deadLetter(
+        channel,
+        msg,
+        `its claim of action ${id} was refused by PostgreSQL: ${errorText(err)}`,
+        tenant,
+      );
     }
     if (claim.kind === 'missing') return this.deadLetter(channel, msg, `no action with id ${id}`, tenant);
     if (claim.kind === 'skip') return this.settle(channel, msg, 'ack');
@@ -212,7 +270,12 @@ export class Subscriber implements Component {
     let outcome: Outcome;
     try {
       outcome = this.handingBack
-        ? { id, attempt: claim.action.attempts, state: 'queued', error: 'handed back: the subscriber stopped before it started' }
+        ? {
+            id,
+            attempt: claim.action.attempts,
+            state: 'queued',
+            error: 'handed back: the subscriber stopped before it started',
+          }
         : await this.executor.run(claim.action, this.stop.signal, () => this.handingBack);
     } finally {
       release();
@@ -221,20 +284,35 @@ export class Subscriber implements Component {
     // A hand-back whose commit was refused ended dead (commitBatch): ack it with its dead copy.
     if (outcome.state === 'queued' && committed?.state !== 'dead') return this.settle(channel, msg, 'requeue');
     if (committed !== null) this.count(committed, claim.action.type, Number(process.hrtime.bigint() - started) / 1e9);
-    if (committed?.state === 'dead') await this.publishDeadCopy(msg, committed.error ?? 'dead', claim.action.tenant_id, id);
+    if (committed?.state === 'dead')
+      await this.publishDeadCopy(msg, committed.error ?? 'dead', claim.action.tenant_id, id);
     this.settle(channel, msg, 'ack');
   }
 
-  private async intake(channel: Channel, msg: ConsumeMessage, delivery: Extract<Delivery, { kind: 'direct' }>): Promise<void> {
+  private async intake(
+    channel: Channel,
+    msg: ConsumeMessage,
+    delivery: Extract<Delivery, { kind: 'direct' }>,
+  ): Promise<void> {
     const messageId = typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined;
-    const badId = unstorable(messageId, 'messageId (the idempotency key of a request published straight onto the broker)');
+    const badId = unstorable(
+      messageId,
+      'messageId (the idempotency key of a request published straight onto the broker)',
+    );
     if (badId !== undefined) return this.deadLetter(channel, msg, badId, delivery.request.tenant);
     const request = { ...delivery.request, idempotencyKey: messageId === undefined ? null : `amqp:${messageId}` };
     try {
-      await this.withRetry(() => insertActions((fn) => this.deps.database.transaction(fn), [request], this.worker, { mode: this.deps.config.provisioning.mode }), isDataRefusal);
+      await this.withRetry(
+        () =>
+          insertActions((fn) => this.deps.database.transaction(fn), [request], this.worker, {
+            mode: this.deps.config.provisioning.mode,
+          }),
+        isDataRefusal,
+      );
     } catch (err) {
       if (err instanceof IntakeError) return this.deadLetter(channel, msg, err.message, request.tenant);
-      if (isDataRefusal(err) && !this.stop.signal.aborted) return this.deadLetter(channel, msg, `refused by PostgreSQL: ${errorText(err)}`, request.tenant);
+      if (isDataRefusal(err) && !this.stop.signal.aborted)
+        return this.deadLetter(channel, msg, `refused by PostgreSQL: ${errorText(err)}`, request.tenant);
       throw err;
     }
     this.settle(channel, msg, 'ack');
@@ -245,13 +323,22 @@ export class Subscriber implements Component {
    * messageId is the action id): that action ends `dead` with the reason, or it would wait
    * forever; anything else becomes a dead letter.
    */
-  private async invalid(channel: Channel, msg: ConsumeMessage, delivery: Extract<Delivery, { kind: 'invalid' }>): Promise<void> {
+  private async invalid(
+    channel: Channel,
+    msg: ConsumeMessage,
+    delivery: Extract<Delivery, { kind: 'invalid' }>,
+  ): Promise<void> {
     const id: unknown = msg.properties.messageId;
     if (delivery.unread === true && typeof id === 'string' && isActionId(id)) {
-      const ended = await this.withRetry(() => endActionUnread(this.deps.database.sql, id, msg.fields.routingKey, delivery.reason, this.worker));
+      const ended = await this.withRetry(() =>
+        endActionUnread(this.deps.database.sql, id, msg.fields.routingKey, delivery.reason, this.worker),
+      );
       if (ended !== undefined) {
         this.failed += 1;
-        this.deps.logger.warn({ tenant: ended.tenant, action: id, reason: delivery.reason }, 'action dead: its message cannot be read');
+        this.deps.logger.warn(
+          { tenant: ended.tenant, action: id, reason: delivery.reason },
+          'action dead: its message cannot be read',
+        );
         await this.publishDeadCopy(msg, delivery.reason, ended.tenant, id);
         return this.settle(channel, msg, 'ack');
       }
@@ -259,16 +346,42 @@ export class Subscriber implements Component {
     return this.deadLetter(channel, msg, delivery.reason, delivery.tenant);
   }
 
-  private async deadLetter(channel: Channel, msg: ConsumeMessage, reason: string, tenant: string | null): Promise<void> {
-    const recorded = await this.withRetry(() => recordDeadLetter(this.deps.database.sql, { reason, routingKey: msg.fields.routingKey, tenant, body: msg.content, worker: this.worker }));
+  private async deadLetter(
+    channel: Channel,
+    msg: ConsumeMessage,
+    reason: string,
+    tenant: string | null,
+  ): Promise<void> {
+    const recorded = await this.withRetry(() =>
+      recordDeadLetter(this.deps.database.sql, {
+        reason,
+        routingKey: msg.fields.routingKey,
+        tenant,
+        body: msg.content,
+        worker: this.worker,
+      }),
+    );
     this.failed += 1;
     this.counters.deadLetters.inc();
-    this.deps.logger.warn({ tenant: recorded.tenant ?? undefined, deadLetter: `m${recorded.id}`, routingKey: msg.fields.routingKey, reason }, 'message dead-lettered');
+    this.deps.logger.warn(
+      {
+        tenant: recorded.tenant ?? undefined,
+        deadLetter: `m${recorded.id}`,
+        routingKey: msg.fields.routingKey,
+        reason,
+      },
+      'message dead-lettered',
+    );
     await this.publishDeadCopy(msg, reason, recorded.tenant, undefined);
     this.settle(channel, msg, 'ack');
   }
 
-  private async publishDeadCopy(msg: ConsumeMessage, reason: string, tenant: string | null, actionId: string | undefined): Promise<void> {
+  private async publishDeadCopy(
+    msg: ConsumeMessage,
+    reason: string,
+    tenant: string | null,
+    actionId: string | undefined,
+  ): Promise<void> {
     const headers: Record<string, string> = { 'x-cmq-reason': reason, 'x-cmq-routing-key': msg.fields.routingKey };
     if (tenant !== null) headers['x-cmq-tenant'] = tenant;
     if (actionId !== undefined) headers['x-cmq-action-id'] = actionId;
@@ -277,8 +390,15 @@ export class Subscriber implements Component {
     const ms = this.deps.config.amqp.connect_timeout;
     const publisher = this.deps.publisher;
     try {
-      await withDeadline(publisher.publish(Exchanges.dead, msg.fields.routingKey, msg.content, { headers }), ms, () =>
-        new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', `not confirmed within amqp.connect_timeout (${ms} ms)${publisher.blockedNote()}; it may still go out when the broker takes it`, { transient: true }),
+      await withDeadline(
+        publisher.publish(Exchanges.dead, msg.fields.routingKey, msg.content, { headers }),
+        ms,
+        () =>
+          new CmqError(
+            'CMQ_ERR_BROKER_UNAVAILABLE',
+            `not confirmed within amqp.connect_timeout (${ms} ms)${publisher.blockedNote()}; it may still go out when the broker takes it`,
+            { transient: true },
+          ),
       );
     } catch (err) {
       // The database already records it (dead action or dead letter); the copy is for broker tooling.

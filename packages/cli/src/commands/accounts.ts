@@ -2,7 +2,19 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AccountInfo, PROVIDERS, type Provider, addAccount, checkCredentials, forgetAccountCache, getAccountSecret, listAccounts, maskCredentials, removeAccount, resourcesCacheKey } from '@cmq/actions';
+import {
+  type AccountInfo,
+  PROVIDERS,
+  type Provider,
+  addAccount,
+  checkCredentials,
+  forgetAccountCache,
+  getAccountSecret,
+  listAccounts,
+  maskCredentials,
+  removeAccount,
+  resourcesCacheKey,
+} from '@cmq/actions';
 import { CmqError, errorText } from '@cmq/common';
 import { type Command, Option } from 'commander';
 import { type Env } from '../config-set';
@@ -51,12 +63,22 @@ function generateLocalCredentials(tenant: string): string {
     chmodSync(dir, 0o700);
     const path = join(dir, 'id_ed25519');
     try {
-      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `cmq-account-${tenant}`, '-f', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `cmq-account-${tenant}`, '-f', path], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw failure(`cannot generate a key pair with ssh-keygen: ${code === 'ENOENT' ? 'ssh-keygen not found (install openssh-client)' : 'it failed'}; or pass --credentials-file`);
+      throw failure(
+        `cannot generate a key pair with ssh-keygen: ${code === 'ENOENT' ? 'ssh-keygen not found (install openssh-client)' : 'it failed'}; or pass --credentials-file`,
+      );
     }
-    return checkCredentials('local', JSON.stringify({ ssh_private_key: readFileSync(path, 'utf8'), ssh_public_key: readFileSync(`${path}.pub`, 'utf8').trim() }));
+    return checkCredentials(
+      'local',
+      JSON.stringify({
+        ssh_private_key: readFileSync(path, 'utf8'),
+        ssh_public_key: readFileSync(`${path}.pub`, 'utf8').trim(),
+      }),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -71,14 +93,23 @@ function credentials(opts: AddOpts): string {
 function rate(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new CommandFailed(`--rate ${value}: a positive number of calls per second`, Exit.REFUSED);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new CommandFailed(`--rate ${value}: a positive number of calls per second`, Exit.REFUSED);
   return n;
 }
 
 async function add(opts: AddOpts, env: Env): Promise<string> {
   const plain = credentials(opts);
   const encryptedCredentials = loadKeyring(opts.configDir, env).encrypt(plain);
-  const account = { tenant: opts.tenant, provider: opts.provider, region: opts.region, endpoint: opts.endpoint, encryptedCredentials, rate: rate(opts.rate), burst: opts.burst };
+  const account = {
+    tenant: opts.tenant,
+    provider: opts.provider,
+    region: opts.region,
+    endpoint: opts.endpoint,
+    encryptedCredentials,
+    rate: rate(opts.rate),
+    burst: opts.burst,
+  };
   return withDatabase(opts.configDir, env, async ({ sql }) => {
     try {
       return await addAccount(sql, account);
@@ -95,14 +126,27 @@ function limits(a: AccountInfo): string {
 
 /** `cmq accounts add|list|show|remove`: tenants' cloud accounts (credentials encrypted, never printed). */
 export function registerAccountCommands(program: Command, env: Env): void {
-  const accounts = program.command('accounts').description('cloud accounts of tenants; credentials are stored encrypted and never printed');
+  const accounts = program
+    .command('accounts')
+    .description('cloud accounts of tenants; credentials are stored encrypted and never printed');
 
-  withConfigDir(accounts.command('add').description('add an account; its credentials are validated and encrypted with km.active_key_id'))
+  withConfigDir(
+    accounts
+      .command('add')
+      .description('add an account; its credentials are validated and encrypted with km.active_key_id'),
+  )
     .requiredOption('--tenant <tenant>', 'tenant id')
-    .addOption(new Option('--provider <provider>', 'cloud provider (default: provisioning.cfg cloud.default_provider)').choices([...PROVIDERS]))
+    .addOption(
+      new Option('--provider <provider>', 'cloud provider (default: provisioning.cfg cloud.default_provider)').choices([
+        ...PROVIDERS,
+      ]),
+    )
     .requiredOption('--region <region>', 'provider region (local: any name)')
     .option('--endpoint <url>', 'API endpoint, for EC2-compatible clouds')
-    .option('--credentials-file <file>', 'JSON: {"access_key_id", "secret_access_key"} for ec2 (required); {"ssh_private_key", "ssh_public_key"} for local (default: a new ed25519 pair)')
+    .option(
+      '--credentials-file <file>',
+      'JSON: {"access_key_id", "secret_access_key"} for ec2 (required); {"ssh_private_key", "ssh_public_key"} for local (default: a new ed25519 pair)',
+    )
     .option('--rate <n>', 'API calls per second for this account (default: provisioning.cfg)')
     .option('--burst <n>', 'bucket size for this account (default: provisioning.cfg)', positiveInt(1_000_000))
     .action(async (given: Omit<AddOpts, 'provider'> & { provider?: Provider }) => {
@@ -117,10 +161,29 @@ export function registerAccountCommands(program: Command, env: Env): void {
     .action(async (opts: { configDir?: string; tenant?: string; json?: boolean }) => {
       const rows = await withDatabase(opts.configDir, env, ({ sql }) => listAccounts(sql, opts.tenant));
       if (opts.json === true) process.stdout.write(jsonLines(rows));
-      else process.stdout.write(table(['ID', 'TENANT', 'PROVIDER', 'REGION', 'ENDPOINT', 'RATE', 'CREATED'], rows.map((r) => [r.id, r.tenant_id, r.provider, r.region, r.endpoint ?? '-', limits(r), time(r.created_at)])));
+      else
+        process.stdout.write(
+          table(
+            ['ID', 'TENANT', 'PROVIDER', 'REGION', 'ENDPOINT', 'RATE', 'CREATED'],
+            rows.map((r) => [
+              r.id,
+              r.tenant_id,
+              r.provider,
+              r.region,
+              r.endpoint ?? '-',
+              limits(r),
+              time(r.created_at),
+            ]),
+          ),
+        );
     });
 
-  withConfigDir(accounts.command('show').argument('<id>', 'account id').description('show an account; credentials masked (the access key id\'s last 4 characters at most)'))
+  withConfigDir(
+    accounts
+      .command('show')
+      .argument('<id>', 'account id')
+      .description("show an account; credentials masked (the access key id's last 4 characters at most)"),
+  )
     .option('--json', 'as one JSON object')
     .action(async (id: string, opts: { configDir?: string; json?: boolean }) => {
       const keyring = loadKeyring(opts.configDir, env);
@@ -132,27 +195,43 @@ export function registerAccountCommands(program: Command, env: Env): void {
       const shown = { ...info, credentials_masked: masked, key_id: keyId };
       if (opts.json === true) process.stdout.write(`${safeJson(shown)}\n`);
       else {
-        const fields: Array<[string, string]> = [['id', info.id], ['tenant', info.tenant_id], ['provider', info.provider], ['region', info.region], ['endpoint', info.endpoint ?? '-'], ['rate', limits(info)], ['credentials', Object.entries(masked).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'], ['key id', keyId], ['created', time(info.created_at)]];
+        const fields: Array<[string, string]> = [
+          ['id', info.id],
+          ['tenant', info.tenant_id],
+          ['provider', info.provider],
+          ['region', info.region],
+          ['endpoint', info.endpoint ?? '-'],
+          ['rate', limits(info)],
+          [
+            'credentials',
+            Object.entries(masked)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ') || '(none)',
+          ],
+          ['key id', keyId],
+          ['created', time(info.created_at)],
+        ];
         process.stdout.write(fields.map(([k, v]) => `${k.padEnd(12)} ${v}\n`).join(''));
       }
     });
 
-  withConfigDir(accounts.command('remove').argument('<id>', 'account id').description('remove an account and its credentials'))
-    .action(async (id: string, opts: { configDir?: string }) => {
-      const tenant = await withDatabase(opts.configDir, env, ({ sql }) => removeAccount(sql, id));
-      if (tenant === undefined) throw failure(`no account ${id} (cmq accounts list)`);
-      process.stdout.write(`removed account ${id}\n`);
-      // PostgreSQL is the record and the account is gone from it; its Redis cache goes too, or
-      // readers of the cache would go on seeing a removed account's resources.
-      try {
-        await withRedis(loadRedisConfig(opts.configDir, env), 3_000, (redis) => forgetAccountCache(redis, tenant, id));
-      } catch (err) {
-        // Removing the account again would stop at "no account": say how to finish by hand.
-        const pattern = resourcesCacheKey(tenant, id, 'server').replace(/:server$/, ':*');
-        process.stderr.write(
-          `cmq: warning: account ${id} is removed, but its cached resources are still in Redis: ${errorText(err)}\n` +
-            `cmq: once Redis answers: redis-cli [-h HOST -p PORT -n DB] --scan --pattern '${pattern}' | xargs -r redis-cli [-h HOST -p PORT -n DB] del\n`,
-        );
-      }
-    });
+  withConfigDir(
+    accounts.command('remove').argument('<id>', 'account id').description('remove an account and its credentials'),
+  ).action(async (id: string, opts: { configDir?: string }) => {
+    const tenant = await withDatabase(opts.configDir, env, ({ sql }) => removeAccount(sql, id));
+    if (tenant === undefined) throw failure(`no account ${id} (cmq accounts list)`);
+    process.stdout.write(`removed account ${id}\n`);
+    // PostgreSQL is the record and the account is gone from it; its Redis cache goes too, or
+    // readers of the cache would go on seeing a removed account's resources.
+    try {
+      await withRedis(loadRedisConfig(opts.configDir, env), 3_000, (redis) => forgetAccountCache(redis, tenant, id));
+    } catch (err) {
+      // Removing the account again would stop at "no account": say how to finish by hand.
+      const pattern = resourcesCacheKey(tenant, id, 'server').replace(/:server$/, ':*');
+      process.stderr.write(
+        `cmq: warning: account ${id} is removed, but its cached resources are still in Redis: ${errorText(err)}\n` +
+          `cmq: once Redis answers: redis-cli [-h HOST -p PORT -n DB] --scan --pattern '${pattern}' | xargs -r redis-cli [-h HOST -p PORT -n DB] del\n`,
+      );
+    }
+  });
 }

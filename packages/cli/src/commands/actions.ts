@@ -29,7 +29,13 @@ async function list(opts: ListOpts, env: Env): Promise<void> {
 }
 
 /** Prints an action with its events: the life of an action. Shared with `cmq dead show`. */
-export async function showAction(configDirOption: string | undefined, env: Env, id: string, json: boolean, check?: (state: string) => void): Promise<void> {
+export async function showAction(
+  configDirOption: string | undefined,
+  env: Env,
+  id: string,
+  json: boolean,
+  check?: (state: string) => void,
+): Promise<void> {
   await withDatabase(configDirOption, env, async ({ sql }) => {
     const row = await mustGetAction(sql, id);
     check?.(row.state);
@@ -43,7 +49,7 @@ export async function showAction(configDirOption: string | undefined, env: Env, 
 export function registerActionsCommands(program: Command, env: Env): void {
   const actions = withConfigDir(program.command('actions'))
     .description('list actions, newest first (or count them); `actions show ID` for one action and its events')
-    .option('--tenant <tenant>', 'only this tenant\'s')
+    .option('--tenant <tenant>', "only this tenant's")
     .option('--state <state>', 'only actions in this state', actionState)
     .option('--type <type>', 'only actions of this type')
     .option('--limit <n>', 'at most this many (default 50)', positiveInt(1_000_000), 50)
@@ -52,7 +58,7 @@ export function registerActionsCommands(program: Command, env: Env): void {
     .action((opts: ListOpts) => list(opts, env));
 
   withConfigDir(actions.command('show').argument('<id>', 'action id'))
-    .description('an action\'s every field and its events (at, from → to, actor, reason)')
+    .description("an action's every field and its events (at, from → to, actor, reason)")
     .option('--json', 'one JSON object, with its events')
     // `actions` has --config-dir and --json too, and takes them wherever they are written.
     .action((text: string, _opts: unknown, command: Command) => {

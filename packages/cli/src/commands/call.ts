@@ -53,7 +53,18 @@ function rawRequest(type: string, opts: CallOpts): Record<string, unknown> {
   return raw;
 }
 
-const SINGLE_ONLY = ['tenant', 'args', 'idempotencyKey', 'countdown', 'eta', 'expires', 'priority', 'maxAttempts', 'wait', 'timeout'] as const;
+const SINGLE_ONLY = [
+  'tenant',
+  'args',
+  'idempotencyKey',
+  'countdown',
+  'eta',
+  'expires',
+  'priority',
+  'maxAttempts',
+  'wait',
+  'timeout',
+] as const;
 
 async function callOne(type: string | undefined, opts: CallOpts, env: Env): Promise<void> {
   if (type === undefined) throw usage('call: give an action TYPE, or --stdin');
@@ -67,11 +78,15 @@ async function callOne(type: string | undefined, opts: CallOpts, env: Env): Prom
 }
 
 async function callStdin(type: string | undefined, opts: CallOpts, env: Env): Promise<void> {
-  const extra = SINGLE_ONLY.filter((k) => opts[k] !== undefined).map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  const extra = SINGLE_ONLY.filter((k) => opts[k] !== undefined).map(
+    (k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+  );
   if (type !== undefined) extra.unshift(`TYPE ${type}`);
   if (extra.length > 0) throw usage(`call --stdin: every request comes from stdin; drop ${extra.join(', ')}`);
   const mode = loadMode(opts.configDir, env);
-  await withDatabase(opts.configDir, env, (db) => submitStdin(db, process.stdin, process.stdout, opts.batch ?? 1000, cliActor(env), mode));
+  await withDatabase(opts.configDir, env, (db) =>
+    submitStdin(db, process.stdin, process.stdout, opts.batch ?? 1000, cliActor(env), mode),
+  );
 }
 
 /** `cmq call`: submit one action (optionally waiting for its outcome), or many from stdin. */
@@ -79,8 +94,8 @@ export function registerCallCommand(program: Command, env: Env): void {
   withConfigDir(program.command('call').argument('[type]', 'action type (noop, ping, ...)'))
     .description('submit an action and print its id; with --stdin, one JSON request per line, one id per line')
     .option('--tenant <tenant>', 'tenant the action is for')
-    .option('--args <json>', 'arguments, a JSON object (checked against the type\'s schema)')
-    .option('--idempotency-key <key>', 'the same key (per tenant) returns the existing action\'s id')
+    .option('--args <json>', "arguments, a JSON object (checked against the type's schema)")
+    .option('--idempotency-key <key>', "the same key (per tenant) returns the existing action's id")
     .option('--countdown <seconds>', 'run no earlier than this many seconds from now')
     .option('--eta <iso>', 'run no earlier than this time (ISO 8601 with offset)')
     .option('--expires <iso>', 'never run after this time (the action ends expired)')
@@ -88,7 +103,10 @@ export function registerCallCommand(program: Command, env: Env): void {
     .option('--max-attempts <n>', 'attempts before it ends dead (default 5)')
     .option('--wait', 'wait for a final state; print it with the result or error (exit 0 only for succeeded)')
     .option('--timeout <seconds>', 'with --wait: give up after this long (default 60; exit 1)', seconds)
-    .option('--stdin', 'read JSON requests, one per line (fields: type, tenant, args, idempotency_key, countdown, eta, expires, priority, max_attempts)')
+    .option(
+      '--stdin',
+      'read JSON requests, one per line (fields: type, tenant, args, idempotency_key, countdown, eta, expires, priority, max_attempts)',
+    )
     .option('--batch <n>', 'with --stdin: requests per transaction (default 1000)', positiveInt(100_000))
     .action(async (type: string | undefined, opts: CallOpts) => {
       if (opts.stdin === true) await callStdin(type, opts, env);

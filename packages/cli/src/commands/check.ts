@@ -21,8 +21,13 @@ interface CheckOpts {
 }
 
 function familyList(value: string): Family[] {
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const f of items) if (!(FAMILIES as readonly string[]).includes(f)) throw new InvalidArgumentError(`"${f}" is not a family (${FAMILIES.join(', ')})`);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const f of items)
+    if (!(FAMILIES as readonly string[]).includes(f))
+      throw new InvalidArgumentError(`"${f}" is not a family (${FAMILIES.join(', ')})`);
   if (items.length === 0) throw new InvalidArgumentError(`name at least one family (${FAMILIES.join(', ')})`);
   return items as Family[];
 }
@@ -30,7 +35,11 @@ function familyList(value: string): Family[] {
 /** Why PostgreSQL does not answer `SELECT 1` within the connect timeout, or undefined. */
 async function probePostgres(db: DbConfig['db']): Promise<string | undefined> {
   const timeout = Math.min(db.connect_timeout, CONNECT_TIMEOUT_MS);
-  const pool = createPool({ ...db, pool: { max: 1 }, connect_timeout: timeout, statement_timeout: timeout }, pino({ level: 'silent' }), 'cmq-check');
+  const pool = createPool(
+    { ...db, pool: { max: 1 }, connect_timeout: timeout, statement_timeout: timeout },
+    pino({ level: 'silent' }),
+    'cmq-check',
+  );
   try {
     await pool.query('SELECT 1');
     return undefined;
@@ -46,7 +55,10 @@ function thresholds(opts: CheckOpts, env: Env): CheckThresholds {
   const t = loadCheckThresholds(opts.configDir, env);
   const warning = opts.warning === undefined ? t.canaryWarningMs : opts.warning * 1000;
   const critical = opts.critical === undefined ? t.canaryCriticalMs : opts.critical * 1000;
-  if (warning > critical) throw new InvalidArgumentError(`the warning threshold (${warning / 1000}s) is above the critical one (${critical / 1000}s)`);
+  if (warning > critical)
+    throw new InvalidArgumentError(
+      `the warning threshold (${warning / 1000}s) is above the critical one (${critical / 1000}s)`,
+    );
   return { ...t, canaryWarningMs: warning, canaryCriticalMs: critical };
 }
 
@@ -55,23 +67,44 @@ async function runCheck(opts: CheckOpts, env: Env): Promise<CheckResult> {
   const db = loadDbConfig(opts.configDir, env);
   const redisCfg = loadRedisConfig(opts.configDir, env);
   const [state, postgresError] = await Promise.all([
-    withRedis(redisCfg, CONNECT_TIMEOUT_MS, async (redis) => ({ beats: await readHeartbeats(redis), summary: await readSummary(redis) })),
+    withRedis(redisCfg, CONNECT_TIMEOUT_MS, async (redis) => ({
+      beats: await readHeartbeats(redis),
+      summary: await readSummary(redis),
+    })),
     probePostgres(db),
   ]);
-  const families = opts.families ?? (state.summary === undefined ? FAMILIES : FAMILIES.filter((f) => state.summary?.families[f] !== undefined));
-  return evaluate({ families: families.length === 0 ? FAMILIES : families, ...state, postgresError, thresholds: t, now: Date.now() });
+  const families =
+    opts.families ??
+    (state.summary === undefined ? FAMILIES : FAMILIES.filter((f) => state.summary?.families[f] !== undefined));
+  return evaluate({
+    families: families.length === 0 ? FAMILIES : families,
+    ...state,
+    postgresError,
+    thresholds: t,
+    now: Date.now(),
+  });
 }
 
 function unknown(err: unknown): CheckResult {
-  const text = err instanceof ConfigError ? err.issues.map((i) => `${i.source}: ${i.key}: ${i.message}`).join('; ') : errorText(err);
-  return { code: NagiosState.UNKNOWN, text: err instanceof ConfigError ? `invalid configuration: ${text}` : text, perfdata: [] };
+  const text =
+    err instanceof ConfigError
+      ? err.issues.map((i) => `${i.source}: ${i.key}: ${i.message}`).join('; ')
+      : errorText(err);
+  return {
+    code: NagiosState.UNKNOWN,
+    text: err instanceof ConfigError ? `invalid configuration: ${text}` : text,
+    perfdata: [],
+  };
 }
 
 /** Prints the plugin's line and ends with its exit status (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). */
 async function check(opts: CheckOpts, env: Env): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<CheckResult>((resolve) => {
-    timer = setTimeout(() => resolve(unknown(new Error(`no verdict within ${CHECK_DEADLINE_MS / 1000} s`))), CHECK_DEADLINE_MS);
+    timer = setTimeout(
+      () => resolve(unknown(new Error(`no verdict within ${CHECK_DEADLINE_MS / 1000} s`))),
+      CHECK_DEADLINE_MS,
+    );
   });
   const result = await Promise.race([runCheck(opts, env).catch(unknown), deadline]);
   clearTimeout(timer);
@@ -90,9 +123,21 @@ function usageUnknown(err: CommanderError): never {
 export function registerCheckCommand(program: Command, env: Env): void {
   withConfigDir(program.command('check'))
     .description('Nagios plugin: CMQ OK|WARNING|CRITICAL|UNKNOWN - text | perfdata; exit 0/1/2/3')
-    .option('--warning <seconds>', 'canary latency warning threshold (default check.canary_warning of pinger.properties)', seconds)
-    .option('--critical <seconds>', 'canary latency critical threshold (default check.canary_critical of pinger.properties)', seconds)
-    .option('--families <list>', `families to check, comma-separated (default: those in the pinger summary, else ${FAMILIES.join(',')})`, familyList)
+    .option(
+      '--warning <seconds>',
+      'canary latency warning threshold (default check.canary_warning of pinger.properties)',
+      seconds,
+    )
+    .option(
+      '--critical <seconds>',
+      'canary latency critical threshold (default check.canary_critical of pinger.properties)',
+      seconds,
+    )
+    .option(
+      '--families <list>',
+      `families to check, comma-separated (default: those in the pinger summary, else ${FAMILIES.join(',')})`,
+      familyList,
+    )
     .exitOverride(usageUnknown)
     .action((opts: CheckOpts) => check(opts, env));
 }

@@ -43,7 +43,12 @@ export function registerConfigCommands(program: Command, env: Env): void {
     .option('--config-dir <dir>', CONFIG_DIR_HELP)
     .action((opts: { configDir?: string }) => {
       const db = loadDbConfig(opts.configDir, env);
-      const vars: Array<[string, string]> = [['PGHOST', db.host], ['PGPORT', String(db.port)], ['PGDATABASE', db.database], ['PGUSER', db.user]];
+      const vars: Array<[string, string]> = [
+        ['PGHOST', db.host],
+        ['PGPORT', String(db.port)],
+        ['PGDATABASE', db.database],
+        ['PGUSER', db.user],
+      ];
       if (db.password !== '') vars.push(['PGPASSWORD', db.password]);
       for (const [k, v] of vars) process.stdout.write(`export ${k}=${shellQuote(v)}\n`);
     });

@@ -1,4 +1,11 @@
-import { getDeadLetter, listDead, markDeadLetterReplayed, replayAllDead, transition, type DeadLetterRow } from '@cmq/actions';
+import {
+  getDeadLetter,
+  listDead,
+  markDeadLetterReplayed,
+  replayAllDead,
+  transition,
+  type DeadLetterRow,
+} from '@cmq/actions';
 import { Exchanges } from '@cmq/common';
 import type { Command } from 'commander';
 import { renderBody } from '../body-text';
@@ -41,7 +48,9 @@ async function show(id: DeadId, opts: ConfigOpts, env: Env): Promise<void> {
 }
 
 async function replayAction(id: string, opts: ConfigOpts, env: Env): Promise<void> {
-  const { before, changed } = await withDatabase(opts.configDir, env, ({ sql }) => transition(sql, id, ['dead'], 'pending', cliActor(env), 'replayed by an operator', true));
+  const { before, changed } = await withDatabase(opts.configDir, env, ({ sql }) =>
+    transition(sql, id, ['dead'], 'pending', cliActor(env), 'replayed by an operator', true),
+  );
   if (before === undefined) throw failure(`no action with id ${id}`);
   if (!changed) throw failure(`action ${id} is ${before}, not dead: only dead actions are replayed`);
   process.stdout.write(`${id} pending (replayed, attempts reset)\n`);
@@ -54,16 +63,26 @@ async function replayMessage(id: string, opts: ConfigOpts, env: Env): Promise<vo
     const d = await getDeadLetter(sql, id);
     if (d === undefined) throw failure(`no dead message m${id}`);
     if (d.replayed_at !== null) throw failure(`dead message m${id} was already replayed at ${time(d.replayed_at)}`);
-    if (d.body.length < d.body_bytes) throw failure(`dead message m${id} cannot be replayed: only the first ${d.body.length} of its ${d.body_bytes} bytes were kept`);
+    if (d.body.length < d.body_bytes)
+      throw failure(
+        `dead message m${id} cannot be replayed: only the first ${d.body.length} of its ${d.body_bytes} bytes were kept`,
+      );
     // The message id makes a replay idempotent at intake (the subscriber keys direct requests on it).
-    await publishOnce(mq, Exchanges.actions, d.routing_key, d.body, { messageId: `dead-letter-m${id}`, headers: { 'x-cmq-replay-of': `m${id}` } });
+    await publishOnce(mq, Exchanges.actions, d.routing_key, d.body, {
+      messageId: `dead-letter-m${id}`,
+      headers: { 'x-cmq-replay-of': `m${id}` },
+    });
     await markDeadLetterReplayed(sql, id);
     return d;
   });
   process.stdout.write(`m${id} published again to ${Exchanges.actions} with routing key ${letter.routing_key}\n`);
 }
 
-async function replay(text: string | undefined, opts: ConfigOpts & { all?: boolean; tenant?: string }, env: Env): Promise<void> {
+async function replay(
+  text: string | undefined,
+  opts: ConfigOpts & { all?: boolean; tenant?: string },
+  env: Env,
+): Promise<void> {
   if (opts.all === true) {
     if (text !== undefined) throw usage('dead replay: give an ID or --all, not both');
     const n = await withDatabase(opts.configDir, env, ({ sql }) => replayAllDead(sql, opts.tenant, cliActor(env)));
@@ -78,16 +97,33 @@ async function replay(text: string | undefined, opts: ConfigOpts & { all?: boole
 
 /** `cmq dead list|show|replay`: dead actions (`123`) and dead messages (`m45`). */
 export function registerDeadCommands(program: Command, env: Env): void {
-  const dead = program.command('dead').description('dead actions (id 123) and dead messages (id m45): list, show, replay');
+  const dead = program
+    .command('dead')
+    .description('dead actions (id 123) and dead messages (id m45): list, show, replay');
 
   withConfigDir(dead.command('list').description('dead actions and dead messages not yet replayed, newest first'))
-    .option('--tenant <tenant>', 'only this tenant\'s')
+    .option('--tenant <tenant>', "only this tenant's")
     .option('--limit <n>', 'at most this many (default 50)', positiveInt(1_000_000), 50)
     .option('--json', 'one JSON object per line')
     .action(async (opts: ConfigOpts & { tenant?: string; limit: number; json?: boolean }) => {
-      const rows = await withDatabase(opts.configDir, env, ({ sql }) => listDead(sql, { tenant: opts.tenant, limit: opts.limit }));
+      const rows = await withDatabase(opts.configDir, env, ({ sql }) =>
+        listDead(sql, { tenant: opts.tenant, limit: opts.limit }),
+      );
       if (opts.json === true) process.stdout.write(jsonLines(rows));
-      else process.stdout.write(table(['ID', 'AT', 'TENANT', 'TYPE', 'ROUTING KEY', 'REASON'], rows.map((r) => [r.id, time(r.at), r.tenant ?? '-', r.type ?? '-', r.routing_key ?? '-', oneLine(r.reason, 100)])));
+      else
+        process.stdout.write(
+          table(
+            ['ID', 'AT', 'TENANT', 'TYPE', 'ROUTING KEY', 'REASON'],
+            rows.map((r) => [
+              r.id,
+              time(r.at),
+              r.tenant ?? '-',
+              r.type ?? '-',
+              r.routing_key ?? '-',
+              oneLine(r.reason, 100),
+            ]),
+          ),
+        );
     });
 
   withConfigDir(dead.command('show').argument('<id>', 'dead action id (123) or dead message id (m45)'))
@@ -97,6 +133,8 @@ export function registerDeadCommands(program: Command, env: Env): void {
   withConfigDir(dead.command('replay').argument('[id]', 'dead action id (123) or dead message id (m45)'))
     .description('run a dead action again (back to pending, attempts reset) or publish a dead message again')
     .option('--all', 'every dead action (of --tenant)')
-    .option('--tenant <tenant>', 'with --all: only this tenant\'s')
-    .action((text: string | undefined, opts: ConfigOpts & { all?: boolean; tenant?: string }) => replay(text, opts, env));
+    .option('--tenant <tenant>', "with --all: only this tenant's")
+    .action((text: string | undefined, opts: ConfigOpts & { all?: boolean; tenant?: string }) =>
+      replay(text, opts, env),
+    );
 }

@@ -25,7 +25,12 @@ function eventId(value: string): bigint {
 }
 
 /** Polls until `signal` aborts; a failed poll (database restart) is reported and retried. */
-async function pollLoop(feed: EventFeed, signal: AbortSignal, show: (lines: string[]) => void, trouble: (text: string) => void): Promise<void> {
+async function pollLoop(
+  feed: EventFeed,
+  signal: AbortSignal,
+  show: (lines: string[]) => void,
+  trouble: (text: string) => void,
+): Promise<void> {
   let failing = false;
   while (!signal.aborted) {
     try {
@@ -44,9 +49,14 @@ async function pollLoop(feed: EventFeed, signal: AbortSignal, show: (lines: stri
 
 /** Piped (or --plain): one line per event, written as it comes. */
 function plain(feed: EventFeed, signal: AbortSignal): Promise<void> {
-  return pollLoop(feed, signal, (lines) => process.stdout.write(`${lines.join('\n')}\n`), (text) => {
-    if (text !== '') process.stderr.write(`cmq: events: ${text}\n`);
-  });
+  return pollLoop(
+    feed,
+    signal,
+    (lines) => process.stdout.write(`${lines.join('\n')}\n`),
+    (text) => {
+      if (text !== '') process.stderr.write(`cmq: events: ${text}\n`);
+    },
+  );
 }
 
 /** Reads keys in raw mode: `q` or Ctrl-C stops. Returns the undo. */
@@ -67,8 +77,20 @@ function watchKeys(stop: () => void): () => void {
   };
 }
 
-async function fullScreen(db: CliDb, feed: EventFeed, filter: FeedFilter, signal: AbortSignal, stop: () => void): Promise<void> {
-  const title = [filter.tenant === undefined ? '' : `tenant ${filter.tenant}`, filter.type === undefined ? '' : `type ${filter.type}`].filter((s) => s !== '').join(', ') || 'all tenants, all types';
+async function fullScreen(
+  db: CliDb,
+  feed: EventFeed,
+  filter: FeedFilter,
+  signal: AbortSignal,
+  stop: () => void,
+): Promise<void> {
+  const title =
+    [
+      filter.tenant === undefined ? '' : `tenant ${filter.tenant}`,
+      filter.type === undefined ? '' : `type ${filter.type}`,
+    ]
+      .filter((s) => s !== '')
+      .join(', ') || 'all tenants, all types';
   const screen = new EventsScreen(process.stdout, title);
   const unkeys = watchKeys(stop);
   const redraw = (): void => screen.draw();
@@ -82,7 +104,15 @@ async function fullScreen(db: CliDb, feed: EventFeed, filter: FeedFilter, signal
     }
   };
   try {
-    await Promise.all([counts(), pollLoop(feed, signal, (lines) => (screen.add(lines), screen.draw()), (text) => (screen.setNote(text), screen.draw()))]);
+    await Promise.all([
+      counts(),
+      pollLoop(
+        feed,
+        signal,
+        (lines) => (screen.add(lines), screen.draw()),
+        (text) => (screen.setNote(text), screen.draw()),
+      ),
+    ]);
   } finally {
     process.stdout.off('resize', redraw);
     unkeys();
@@ -106,10 +136,16 @@ async function events(opts: EventsOpts, env: Env): Promise<void> {
 /** `cmq events`: action transitions as they happen, full-screen in a terminal, streamed when piped. */
 export function registerEventsCommand(program: Command, env: Env): void {
   withConfigDir(program.command('events'))
-    .description('live action transitions (time, tenant, type, id, from → to, actor, duration); full-screen in a terminal, one line per event when piped')
-    .option('--tenant <tenant>', 'only this tenant\'s actions')
+    .description(
+      'live action transitions (time, tenant, type, id, from → to, actor, duration); full-screen in a terminal, one line per event when piped',
+    )
+    .option('--tenant <tenant>', "only this tenant's actions")
     .option('--type <type>', 'only actions of this type')
-    .option('--since-id <n>', 'start after this event id (default: new events only; full-screen shows the last 200)', eventId)
+    .option(
+      '--since-id <n>',
+      'start after this event id (default: new events only; full-screen shows the last 200)',
+      eventId,
+    )
     .option('--plain', 'one line per event even in a terminal')
     .action((opts: EventsOpts) => events(opts, env));
 }

@@ -23,7 +23,10 @@ interface AddOpts {
 /** `--log-paths P1,P2`: absolute remote files; '' means none (no scheduled collection). */
 function parseLogPaths(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const paths = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const paths = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   try {
     checkLogPaths(paths);
   } catch (err) {
@@ -56,13 +59,24 @@ async function add(opts: AddOpts, env: Env): Promise<string> {
   const logPaths = parseLogPaths(opts.logPaths);
   const keyring = loadKeyring(opts.configDir, env);
   const key = readKeyFile(opts.keyFile);
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString('utf8'))) throw failure(`--key-file ${opts.keyFile} is not a PEM or OpenSSH private key`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString('utf8')))
+    throw failure(`--key-file ${opts.keyFile} is not a PEM or OpenSSH private key`);
   const encryptedKey = keyring.encrypt(key);
   key.fill(0);
   const id = opts.name ?? defaultGuestId(opts.address);
   await withDatabase(opts.configDir, env, async ({ sql }) => {
     try {
-      await addGuest(sql, { tenant: opts.tenant, id, address: opts.address, port: opts.port, user: opts.user, encryptedKey, hostKey: opts.hostKey, trustOnFirstUse: false, logPaths });
+      await addGuest(sql, {
+        tenant: opts.tenant,
+        id,
+        address: opts.address,
+        port: opts.port,
+        user: opts.user,
+        encryptedKey,
+        hostKey: opts.hostKey,
+        trustOnFirstUse: false,
+        logPaths,
+      });
     } catch (err) {
       if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_GUEST') throw err;
       throw new CommandFailed(err.message, GUEST_ID_RE.test(id) ? Exit.FAILURE : Exit.REFUSED);
@@ -73,20 +87,34 @@ async function add(opts: AddOpts, env: Env): Promise<string> {
 
 /** `cmq guests add|list`: tenants' machines reached over SSH (keys stored encrypted, never printed). */
 export function registerGuestCommands(program: Command, env: Env): void {
-  const guests = program.command('guests').description('add and list guests: tenant machines that guest.* actions reach over SSH');
+  const guests = program
+    .command('guests')
+    .description('add and list guests: tenant machines that guest.* actions reach over SSH');
 
-  withConfigDir(guests.command('add').description('add a guest; its private key is encrypted with km.active_key_id and never printed'))
+  withConfigDir(
+    guests
+      .command('add')
+      .description('add a guest; its private key is encrypted with km.active_key_id and never printed'),
+  )
     .requiredOption('--tenant <tenant>', 'tenant id')
     .requiredOption('--address <address>', 'IPv4 address or host name (must be inside SOURCE_CIDR when used)')
     .option('--port <port>', 'SSH port', positiveInt(65535), 22)
     .requiredOption('--user <user>', 'login user')
     .requiredOption('--key-file <file>', 'private key file (unencrypted PEM or OpenSSH)')
-    .option('--host-key <fingerprint>', 'pinned host key, SHA256:... as ssh-keygen -l prints it; without it, the guest is refused until pinned')
+    .option(
+      '--host-key <fingerprint>',
+      'pinned host key, SHA256:... as ssh-keygen -l prints it; without it, the guest is refused until pinned',
+    )
     .option('--name <name>', 'guest id within the tenant (default: the address)')
-    .option('--log-paths <paths>', 'absolute remote files the publisher collects on a schedule, comma-separated (default: publisher.properties logs.paths; "" for none)')
+    .option(
+      '--log-paths <paths>',
+      'absolute remote files the publisher collects on a schedule, comma-separated (default: publisher.properties logs.paths; "" for none)',
+    )
     .action(async (opts: AddOpts) => {
       const id = await add(opts, env);
-      process.stdout.write(`added guest ${id} of tenant ${opts.tenant}${opts.hostKey === undefined ? ' (no host key pinned: connections are refused until one is)' : ''}\n`);
+      process.stdout.write(
+        `added guest ${id} of tenant ${opts.tenant}${opts.hostKey === undefined ? ' (no host key pinned: connections are refused until one is)' : ''}\n`,
+      );
     });
 
   withConfigDir(guests.command('list').description('list guests (never their keys)'))
@@ -96,8 +124,16 @@ export function registerGuestCommands(program: Command, env: Env): void {
       const rows = await withDatabase(opts.configDir, env, ({ sql }) => listGuests(sql, opts.tenant));
       if (opts.json === true) process.stdout.write(jsonLines(rows));
       else {
-        const logPaths = (r: (typeof rows)[number]): string => (r.log_paths === null ? '(logs.paths)' : r.log_paths.length === 0 ? '(none)' : r.log_paths.join(','));
-        const cells = rows.map((r) => [r.tenant_id, r.id, `${r.user}@${r.address}:${r.port}`, r.host_key_fingerprint ?? (r.trust_on_first_use ? '(first use)' : '(none)'), logPaths(r), time(r.created_at)]);
+        const logPaths = (r: (typeof rows)[number]): string =>
+          r.log_paths === null ? '(logs.paths)' : r.log_paths.length === 0 ? '(none)' : r.log_paths.join(',');
+        const cells = rows.map((r) => [
+          r.tenant_id,
+          r.id,
+          `${r.user}@${r.address}:${r.port}`,
+          r.host_key_fingerprint ?? (r.trust_on_first_use ? '(first use)' : '(none)'),
+          logPaths(r),
+          time(r.created_at),
+        ]);
         process.stdout.write(table(['TENANT', 'GUEST', 'TARGET', 'HOST KEY', 'LOG PATHS', 'CREATED'], cells));
       }
     });

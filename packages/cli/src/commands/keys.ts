@@ -31,7 +31,9 @@ async function rotate(opts: { configDir?: string }, env: Env): Promise<void> {
   });
   const rotated = counts.reduce((n, c) => n + c.rotated, 0);
   const detail = counts.map((c) => `${c.table} ${c.rotated} of ${c.total}`).join(', ');
-  process.stdout.write(`re-encrypted ${rotated} secret${rotated === 1 ? '' : 's'} under key ${keyring.activeKeyId} (${detail})\n`);
+  process.stdout.write(
+    `re-encrypted ${rotated} secret${rotated === 1 ? '' : 's'} under key ${keyring.activeKeyId} (${detail})\n`,
+  );
 }
 
 /** `cmq keys generate|rotate`: keys for secrets at rest (km-client.cfg); no key is ever printed. */
@@ -39,7 +41,9 @@ export function registerKeysCommands(program: Command, env: Env): void {
   const keys = program.command('keys').description('encryption keys for secrets at rest (km-client.cfg)');
   keys
     .command('generate')
-    .description('append a new key line "id=base64(32 random bytes)" to FILE (created with mode 0600); the key is never printed')
+    .description(
+      'append a new key line "id=base64(32 random bytes)" to FILE (created with mode 0600); the key is never printed',
+    )
     .requiredOption('--out <file>', 'keys file to append to (km.keys_file)')
     .option('--id <id>', 'key id (default: k<UTC date and time>)')
     .action((opts: { out: string; id?: string }) => {
@@ -60,6 +64,11 @@ export function registerKeysCommands(program: Command, env: Env): void {
       process.stdout.write(`added key ${id} to ${opts.out}; set km.active_key_id=${id} to encrypt with it\n`);
     });
 
-  withConfigDir(keys.command('rotate').description('re-encrypt every stored secret (accounts\' credentials, guests\' and nodes\' keys) under km.active_key_id, in one transaction; prints how many'))
-    .action((opts: { configDir?: string }) => rotate(opts, env));
+  withConfigDir(
+    keys
+      .command('rotate')
+      .description(
+        "re-encrypt every stored secret (accounts' credentials, guests' and nodes' keys) under km.active_key_id, in one transaction; prints how many",
+      ),
+  ).action((opts: { configDir?: string }) => rotate(opts, env));
 }

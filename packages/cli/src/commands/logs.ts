@@ -21,18 +21,21 @@ interface LogsOpts {
 
 function isoTime(value: string): number {
   const t = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t)) throw new InvalidArgumentError('must be an ISO 8601 time, e.g. 2024-05-01T12:00:00Z');
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t))
+    throw new InvalidArgumentError('must be an ISO 8601 time, e.g. 2024-05-01T12:00:00Z');
   return t;
 }
 
 function level(value: string): LineFilter['level'] {
-  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`must be one of ${LOG_LEVELS.join(', ')}`);
   return value as LineFilter['level'];
 }
 
 /** `<log.dir>/tenants/<tenant>.log`, log.dir from subscriber.properties (every process shares the tenant file). */
 function tenantLogPath(tenant: string, opts: LogsOpts, env: Env): string {
-  if (!TENANT_RE.test(tenant)) throw usage(`"${tenant}" is not a tenant id (1-63 of a-z, 0-9, _ and -, starting with a letter or digit)`);
+  if (!TENANT_RE.test(tenant))
+    throw usage(`"${tenant}" is not a tenant id (1-63 of a-z, 0-9, _ and -, starting with a letter or digit)`);
   const own = loadConfigFile(opts.configDir, env, subscriberFile());
   return join(own.log.dir, 'tenants', `${tenant}.log`);
 }
@@ -52,7 +55,9 @@ async function logs(tenant: string, opts: LogsOpts, env: Env): Promise<void> {
 /** `cmq logs TENANT`: the tenant's log file, human-readable, optionally followed across rotations. */
 export function registerLogsCommand(program: Command, env: Env): void {
   withConfigDir(program.command('logs').argument('<tenant>', 'tenant id'))
-    .description('a tenant\'s log (<log.dir>/tenants/<tenant>.log): TIME LEVEL service/name [action] message key=value...')
+    .description(
+      "a tenant's log (<log.dir>/tenants/<tenant>.log): TIME LEVEL service/name [action] message key=value...",
+    )
     .option('-f, --follow', 'keep printing lines as they are written, across logrotate (rename + HUP) and truncation')
     .option('--since <iso>', 'only lines at or after this time', isoTime)
     .option('--level <level>', `only lines at or above this level (${LOG_LEVELS.join(', ')})`, level)

@@ -29,7 +29,8 @@ export function registerMigrateCommand(program: Command, env: Env): void {
     .action(async (opts: { configDir?: string; createDatabase?: boolean }) => {
       const db = loadDbConfig(opts.configDir, env);
       const logger = pino({ level: 'warn' }, pino.destination(2));
-      if (opts.createDatabase && (await createDatabase(db, logger))) process.stdout.write(`created database ${db.database}\n`);
+      if (opts.createDatabase && (await createDatabase(db, logger)))
+        process.stdout.write(`created database ${db.database}\n`);
       const pool = createPool(db, logger, 'cmq migrate');
       try {
         const applied = await migrate(pool);

@@ -1,4 +1,13 @@
-import { NODE_NAME_RE, type NodeInfo, PLATFORM_TENANT, addNode, getNode, listNodes, parseRequest, removeNode } from '@cmq/actions';
+import {
+  NODE_NAME_RE,
+  type NodeInfo,
+  PLATFORM_TENANT,
+  addNode,
+  getNode,
+  listNodes,
+  parseRequest,
+  removeNode,
+} from '@cmq/actions';
 import { CmqError } from '@cmq/common';
 import type { Command } from 'commander';
 import { type Env } from '../config-set';
@@ -26,12 +35,24 @@ interface AddOpts {
 async function add(name: string, opts: AddOpts, env: Env): Promise<void> {
   const keyring = loadKeyring(opts.configDir, env);
   const key = readKeyFile(opts.keyFile);
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString('utf8'))) throw failure(`--key-file ${opts.keyFile} is not a PEM or OpenSSH private key`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString('utf8')))
+    throw failure(`--key-file ${opts.keyFile} is not a PEM or OpenSSH private key`);
   const encryptedKey = keyring.encrypt(key);
   key.fill(0);
   await withDatabase(opts.configDir, env, async ({ sql }) => {
     try {
-      await addNode(sql, { name, address: opts.address, port: opts.port, user: opts.user, encryptedKey, hostKey: opts.hostKey, startCmd: opts.startCmd, stopCmd: opts.stopCmd, statusCmd: opts.statusCmd, active: opts.active !== false });
+      await addNode(sql, {
+        name,
+        address: opts.address,
+        port: opts.port,
+        user: opts.user,
+        encryptedKey,
+        hostKey: opts.hostKey,
+        startCmd: opts.startCmd,
+        stopCmd: opts.stopCmd,
+        statusCmd: opts.statusCmd,
+        active: opts.active !== false,
+      });
     } catch (err) {
       if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_NODE') throw err;
       throw new CommandFailed(err.message, NODE_NAME_RE.test(name) ? Exit.FAILURE : Exit.REFUSED);
@@ -49,11 +70,23 @@ function printNodes(rows: readonly NodeInfo[], json: boolean | undefined): void 
     process.stdout.write(jsonLines(rows));
     return;
   }
-  const cells = rows.map((r) => [r.name, `${r.user}@${r.address}:${r.port}`, r.active ? 'yes' : 'no', r.host_key_fingerprint ?? '(none)', lastStatus(r), oneLine(r.last_output, 40)]);
+  const cells = rows.map((r) => [
+    r.name,
+    `${r.user}@${r.address}:${r.port}`,
+    r.active ? 'yes' : 'no',
+    r.host_key_fingerprint ?? '(none)',
+    lastStatus(r),
+    oneLine(r.last_output, 40),
+  ]);
   process.stdout.write(table(['NODE', 'TARGET', 'ACTIVE', 'HOST KEY', 'LAST STATUS', 'OUTPUT'], cells));
 }
 
-async function submit(which: 'start' | 'stop' | 'status', name: string, opts: { configDir?: string; wait?: boolean; timeout?: number }, env: Env): Promise<void> {
+async function submit(
+  which: 'start' | 'stop' | 'status',
+  name: string,
+  opts: { configDir?: string; wait?: boolean; timeout?: number },
+  env: Env,
+): Promise<void> {
   const wait = waitMs(opts);
   const checked = parseRequest({ type: `node.${which}`, tenant: PLATFORM_TENANT, args: { node: name } });
   if (!checked.ok) throw refused(checked.error);
@@ -66,14 +99,26 @@ async function submit(which: 'start' | 'stop' | 'status', name: string, opts: { 
 
 /** `cmq nodes add|list|show|remove|start|stop|status`: the platform's own hosts (tenant cmq-platform). */
 export function registerNodeCommands(program: Command, env: Env): void {
-  const nodes = program.command('nodes').description(`the platform's own hosts whose worker processes node.* actions start and stop over SSH (tenant ${PLATFORM_TENANT})`);
+  const nodes = program
+    .command('nodes')
+    .description(
+      `the platform's own hosts whose worker processes node.* actions start and stop over SSH (tenant ${PLATFORM_TENANT})`,
+    );
 
-  withConfigDir(nodes.command('add').argument('<name>', 'node name').description('register a node; its private key is encrypted with km.active_key_id and never printed'))
+  withConfigDir(
+    nodes
+      .command('add')
+      .argument('<name>', 'node name')
+      .description('register a node; its private key is encrypted with km.active_key_id and never printed'),
+  )
     .requiredOption('--address <address>', 'IPv4 address or host name (must be inside SOURCE_CIDR when used)')
     .option('--port <port>', 'SSH port', positiveInt(65535), 22)
     .requiredOption('--user <user>', 'login user')
     .requiredOption('--key-file <file>', 'private key file (unencrypted PEM or OpenSSH)')
-    .option('--host-key <fingerprint>', 'pinned host key, SHA256:... as ssh-keygen -l prints it; without it, connections are refused')
+    .option(
+      '--host-key <fingerprint>',
+      'pinned host key, SHA256:... as ssh-keygen -l prints it; without it, connections are refused',
+    )
     .requiredOption('--start-cmd <command>', 'shell command that starts the worker process')
     .requiredOption('--stop-cmd <command>', 'shell command that stops it')
     .requiredOption('--status-cmd <command>', 'shell command that reports it (exit 0: running)')
@@ -81,7 +126,9 @@ export function registerNodeCommands(program: Command, env: Env): void {
     .option('--inactive', 'registered but never started')
     .action(async (name: string, opts: AddOpts & { inactive?: boolean }) => {
       await add(name, { ...opts, active: opts.inactive !== true }, env);
-      process.stdout.write(`added node ${name}${opts.hostKey === undefined ? ' (no host key pinned: connections are refused until one is)' : ''}\n`);
+      process.stdout.write(
+        `added node ${name}${opts.hostKey === undefined ? ' (no host key pinned: connections are refused until one is)' : ''}\n`,
+      );
     });
 
   withConfigDir(nodes.command('list').description('list nodes with their last status (never their keys)'))
@@ -90,23 +137,33 @@ export function registerNodeCommands(program: Command, env: Env): void {
       printNodes(await withDatabase(opts.configDir, env, ({ sql }) => listNodes(sql)), opts.json);
     });
 
-  withConfigDir(nodes.command('show').argument('<name>', 'node name').description('one node, with its commands and last output'))
-    .action(async (name: string, opts: { configDir?: string }) => {
-      const node = await withDatabase(opts.configDir, env, ({ sql }) => getNode(sql, name));
-      if (node === undefined) throw failure(`no node "${name}"`);
-      process.stdout.write(`${safeJson(node)}\n`);
-    });
+  withConfigDir(
+    nodes.command('show').argument('<name>', 'node name').description('one node, with its commands and last output'),
+  ).action(async (name: string, opts: { configDir?: string }) => {
+    const node = await withDatabase(opts.configDir, env, ({ sql }) => getNode(sql, name));
+    if (node === undefined) throw failure(`no node "${name}"`);
+    process.stdout.write(`${safeJson(node)}\n`);
+  });
 
-  withConfigDir(nodes.command('remove').argument('<name>', 'node name').description('forget a node (its key is deleted)'))
-    .action(async (name: string, opts: { configDir?: string }) => {
-      if (!(await withDatabase(opts.configDir, env, ({ sql }) => removeNode(sql, name)))) throw failure(`no node "${name}"`);
-      process.stdout.write(`removed node ${name}\n`);
-    });
+  withConfigDir(
+    nodes.command('remove').argument('<name>', 'node name').description('forget a node (its key is deleted)'),
+  ).action(async (name: string, opts: { configDir?: string }) => {
+    if (!(await withDatabase(opts.configDir, env, ({ sql }) => removeNode(sql, name))))
+      throw failure(`no node "${name}"`);
+    process.stdout.write(`removed node ${name}\n`);
+  });
 
   for (const which of ['start', 'stop', 'status'] as const) {
-    withConfigDir(nodes.command(which).argument('<name>', 'node name').description(`submit node.${which}: run the node's ${which} command over SSH; prints the action id`))
+    withConfigDir(
+      nodes
+        .command(which)
+        .argument('<name>', 'node name')
+        .description(`submit node.${which}: run the node's ${which} command over SSH; prints the action id`),
+    )
       .option('--wait', 'wait for a final state (exit 0 only for succeeded)')
       .option('--timeout <seconds>', 'with --wait: give up after this long (default 60)', seconds)
-      .action((name: string, opts: { configDir?: string; wait?: boolean; timeout?: number }) => submit(which, name, opts, env));
+      .action((name: string, opts: { configDir?: string; wait?: boolean; timeout?: number }) =>
+        submit(which, name, opts, env),
+      );
   }
 }

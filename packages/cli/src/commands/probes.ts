@@ -6,7 +6,33 @@ import { jsonLines, printable, safeJson } from '../format';
 import { withConfigDir } from '../options';
 
 /** jsonb keeps no key order: print fields in the order the probe's output has them. */
-const FIELD_ORDER = ['queue', 'name', 'max', 'total', 'enabled', 'started', 'queued', 'running', 'held', 'waiting', 'transit', 'exiting', 'type', 'value', 'unit', 'status', 'thresholds', 'lnr', 'lcr', 'lnc', 'unc', 'ucr', 'unr', 'raw', 'output'];
+const FIELD_ORDER = [
+  'queue',
+  'name',
+  'max',
+  'total',
+  'enabled',
+  'started',
+  'queued',
+  'running',
+  'held',
+  'waiting',
+  'transit',
+  'exiting',
+  'type',
+  'value',
+  'unit',
+  'status',
+  'thresholds',
+  'lnr',
+  'lcr',
+  'lnc',
+  'unc',
+  'ucr',
+  'unr',
+  'raw',
+  'output',
+];
 
 function rank(key: string): number {
   const i = FIELD_ORDER.indexOf(key);
@@ -20,7 +46,10 @@ function ordered(value: Record<string, unknown>): Array<[string, unknown]> {
 function recordLine(record: unknown): string {
   if (typeof record !== 'object' || record === null) return String(record);
   return ordered(record as Record<string, unknown>)
-    .map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? safeJson(Object.fromEntries(ordered(v as Record<string, unknown>))) : String(v)}`)
+    .map(
+      ([k, v]) =>
+        `${k}=${typeof v === 'object' && v !== null ? safeJson(Object.fromEntries(ordered(v as Record<string, unknown>))) : String(v)}`,
+    )
     .join(' ');
 }
 
@@ -31,17 +60,25 @@ export function registerProbesCommand(program: Command, env: Env): void {
     .requiredOption('--target <target>', 'guest id')
     .option('--json', 'one JSON object per probe')
     .action(async (opts: { configDir?: string; tenant: string; target: string; json?: boolean }) => {
-      const results = await withDatabase(opts.configDir, env, ({ sql }) => latestProbeResults(sql, opts.tenant, opts.target));
+      const results = await withDatabase(opts.configDir, env, ({ sql }) =>
+        latestProbeResults(sql, opts.tenant, opts.target),
+      );
       if (opts.json === true) {
         process.stdout.write(jsonLines(results));
         return;
       }
-      const blocks = results.map((r) => [
-        `${r.probe} on ${r.target} at ${r.at} (exit ${r.exit_code ?? 'killed'}, ${r.records.length} records, ${r.warnings.length} warnings)`,
-        ...r.records.map((rec) => `  ${recordLine(rec)}`),
-        ...r.warnings.map((w) => `  warning: ${w}`),
-      ].join('\n'));
+      const blocks = results.map((r) =>
+        [
+          `${r.probe} on ${r.target} at ${r.at} (exit ${r.exit_code ?? 'killed'}, ${r.records.length} records, ${r.warnings.length} warnings)`,
+          ...r.records.map((rec) => `  ${recordLine(rec)}`),
+          ...r.warnings.map((w) => `  warning: ${w}`),
+        ].join('\n'),
+      );
       // Records and warnings hold the host's raw output: control characters shown escaped.
-      process.stdout.write(blocks.length === 0 ? `no probe results for ${opts.target} of tenant ${opts.tenant}\n` : `${printable(blocks.join('\n\n'))}\n`);
+      process.stdout.write(
+        blocks.length === 0
+          ? `no probe results for ${opts.target} of tenant ${opts.tenant}\n`
+          : `${printable(blocks.join('\n\n'))}\n`,
+      );
     });
 }

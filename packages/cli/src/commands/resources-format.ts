@@ -1,10 +1,18 @@
-import { RESOURCE_KINDS, type ChangeRow, type ResourceKind, type ResourceRow, type ResourceState, isRowId } from '@cmq/actions';
+import {
+  RESOURCE_KINDS,
+  type ChangeRow,
+  type ResourceKind,
+  type ResourceRow,
+  type ResourceState,
+  isRowId,
+} from '@cmq/actions';
 import { InvalidArgumentError } from 'commander';
 import { oneLine, safeJson, table, time } from '../format';
 
 /** Commander parser: a resource kind. */
 export function resourceKind(value: string): ResourceKind {
-  if (!(RESOURCE_KINDS as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${RESOURCE_KINDS.join(', ')}`);
+  if (!(RESOURCE_KINDS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`must be one of ${RESOURCE_KINDS.join(', ')}`);
   return value as ResourceKind;
 }
 
@@ -36,18 +44,42 @@ function summary(kind: ResourceKind, s: ResourceState): [string, string, string]
     case 'volume':
       return ['-', str(s.state), `${str(s.size_gb)} GB${s.attachedTo === undefined ? '' : ` on ${str(s.attachedTo)}`}`];
     case 'budget':
-      return ['-', '-', `${str(s.amount)} ${str(s.currency)} since ${str(s.periodStart)}${s.limit === undefined ? '' : ` of ${str(s.limit)}`}`];
+      return [
+        '-',
+        '-',
+        `${str(s.amount)} ${str(s.currency)} since ${str(s.periodStart)}${s.limit === undefined ? '' : ` of ${str(s.limit)}`}`,
+      ];
   }
 }
 
 /** `cmq resources`: one line per resource. */
 export function resourcesTable(rows: readonly ResourceRow[], withGone: boolean): string {
-  const header = ['ACCOUNT', 'KIND', 'ID', 'NAME', 'STATE', 'FIRST SEEN', 'LAST SEEN', ...(withGone ? ['GONE'] : []), 'DETAILS'];
+  const header = [
+    'ACCOUNT',
+    'KIND',
+    'ID',
+    'NAME',
+    'STATE',
+    'FIRST SEEN',
+    'LAST SEEN',
+    ...(withGone ? ['GONE'] : []),
+    'DETAILS',
+  ];
   return table(
     header,
     rows.map((r) => {
       const [name, state, details] = summary(r.kind, r.state);
-      return [r.account_id, r.kind, r.resource_id, name, state, time(r.first_seen), time(r.last_seen), ...(withGone ? [time(r.gone_at)] : []), oneLine(details, 120)];
+      return [
+        r.account_id,
+        r.kind,
+        r.resource_id,
+        name,
+        state,
+        time(r.first_seen),
+        time(r.last_seen),
+        ...(withGone ? [time(r.gone_at)] : []),
+        oneLine(details, 120),
+      ];
     }),
   );
 }

@@ -25,18 +25,28 @@ export function tenantFailure(err: unknown): never {
 
 /** `cmq resources --tenant T [--kind K] [--account A] [--all] [--json]`: the latest state synced from the provider. */
 export function registerResourcesCommand(program: Command, env: Env): void {
-  withConfigDir(program.command('resources').description('a tenant\'s cloud resources as the last sync saw them (sync.servers, sync.firewalls, sync.volumes, sync.budget)'))
+  withConfigDir(
+    program
+      .command('resources')
+      .description(
+        "a tenant's cloud resources as the last sync saw them (sync.servers, sync.firewalls, sync.volumes, sync.budget)",
+      ),
+  )
     .requiredOption('--tenant <tenant>', 'tenant id')
     .option('--kind <kind>', 'server, firewall, volume or budget', resourceKind)
     .option('--account <id>', 'only this account', accountId)
     .option('--all', 'include resources that are gone')
     .option('--json', 'one JSON object per resource')
     .action(async (opts: ResourcesOpts) => {
-      const rows = await withDatabase(opts.configDir, env, ({ sql }) => listResources(sql, { tenant: opts.tenant, kind: opts.kind, account: opts.account, all: opts.all === true })).catch(tenantFailure);
+      const rows = await withDatabase(opts.configDir, env, ({ sql }) =>
+        listResources(sql, { tenant: opts.tenant, kind: opts.kind, account: opts.account, all: opts.all === true }),
+      ).catch(tenantFailure);
       if (opts.json === true) {
         process.stdout.write(jsonLines(rows));
         return;
       }
-      process.stdout.write(rows.length === 0 ? `no resources synced for tenant ${opts.tenant}\n` : resourcesTable(rows, opts.all === true));
+      process.stdout.write(
+        rows.length === 0 ? `no resources synced for tenant ${opts.tenant}\n` : resourcesTable(rows, opts.all === true),
+      );
     });
 }

@@ -29,13 +29,30 @@ interface Status {
 function fromSummary(s: StoredSummary): FamilyLoad[] {
   return FAMILIES.flatMap((family) => {
     const h = s.families[family];
-    return h === undefined ? [] : [{ family, backlog: h.backlog, queued: h.queued, running: h.running, oldest_age_s: h.oldest_age_s, broker_depth: h.broker_depth }];
+    return h === undefined
+      ? []
+      : [
+          {
+            family,
+            backlog: h.backlog,
+            queued: h.queued,
+            running: h.running,
+            oldest_age_s: h.oldest_age_s,
+            broker_depth: h.broker_depth,
+          },
+        ];
   });
 }
 
-async function redisPart(opts: StatusOpts, env: Env): Promise<{ processes: ProcessBeat[]; summary?: StoredSummary; redis_error?: string }> {
+async function redisPart(
+  opts: StatusOpts,
+  env: Env,
+): Promise<{ processes: ProcessBeat[]; summary?: StoredSummary; redis_error?: string }> {
   try {
-    return await withRedis(loadRedisConfig(opts.configDir, env), 3_000, async (redis) => ({ processes: await readHeartbeats(redis), summary: await readSummary(redis) }));
+    return await withRedis(loadRedisConfig(opts.configDir, env), 3_000, async (redis) => ({
+      processes: await readHeartbeats(redis),
+      summary: await readSummary(redis),
+    }));
   } catch (err) {
     return { processes: [], redis_error: errorText(err) };
   }
@@ -47,7 +64,14 @@ async function gather(opts: StatusOpts, env: Env): Promise<Status> {
     families: summary === undefined ? await familyLoads(sql) : fromSummary(summary),
     tenants: await tenantStates(sql),
   }));
-  const status: Status = { at: new Date().toISOString(), processes, families, families_from: summary === undefined ? 'postgres' : 'pinger', summary_at: summary?.at ?? null, tenants };
+  const status: Status = {
+    at: new Date().toISOString(),
+    processes,
+    families,
+    families_from: summary === undefined ? 'postgres' : 'pinger',
+    summary_at: summary?.at ?? null,
+    tenants,
+  };
   if (redis_error !== undefined) status.redis_error = redis_error;
   return status;
 }
@@ -55,7 +79,21 @@ async function gather(opts: StatusOpts, env: Env): Promise<Status> {
 function processesText(s: Status, now: number): string {
   if (s.redis_error !== undefined) return `PROCESSES: unknown (${s.redis_error})\n`;
   const n = (v: number | null): string => (v === null ? '-' : String(v));
-  const rows = s.processes.map((p) => [p.service, p.name, p.host, String(p.pid), p.version, p.state || '-', duration(since(p.started_at, now)), p.queues.join(',') || '-', n(p.in_flight), n(p.processed), n(p.failed), duration(since(p.at, now)), duration(p.loop_lag_ms)]);
+  const rows = s.processes.map((p) => [
+    p.service,
+    p.name,
+    p.host,
+    String(p.pid),
+    p.version,
+    p.state || '-',
+    duration(since(p.started_at, now)),
+    p.queues.join(',') || '-',
+    n(p.in_flight),
+    n(p.processed),
+    n(p.failed),
+    duration(since(p.at, now)),
+    duration(p.loop_lag_ms),
+  ]);
   return `PROCESSES (${s.processes.length} live)\n${table(['SERVICE', 'NAME', 'HOST', 'PID', 'VERSION', 'STATE', 'UPTIME', 'QUEUES', 'IN-FLIGHT', 'PROCESSED', 'FAILED', 'HEARTBEAT', 'LOOP-LAG'], rows)}${waitingText(s)}`;
 }
 
@@ -68,19 +106,33 @@ function waitingText(s: Status): string {
 }
 
 function familiesText(s: Status, now: number): string {
-  const from = s.families_from === 'pinger' ? `pinger summary of ${time(new Date(s.summary_at ?? 0))}, ${duration(since(s.summary_at, now))} old` : 'computed from PostgreSQL: no pinger summary';
+  const from =
+    s.families_from === 'pinger'
+      ? `pinger summary of ${time(new Date(s.summary_at ?? 0))}, ${duration(since(s.summary_at, now))} old`
+      : 'computed from PostgreSQL: no pinger summary';
   const byName = new Map(s.families.map((f) => [f.family, f]));
   const rows = FAMILIES.map((family) => {
     const f = byName.get(family);
     const age = f?.oldest_age_s ?? null;
-    return [family, String(f?.backlog ?? 0), String(f?.queued ?? 0), String(f?.running ?? 0), age === null ? '-' : duration(age * 1000), f?.broker_depth === null || f === undefined ? '-' : String(f.broker_depth)];
+    return [
+      family,
+      String(f?.backlog ?? 0),
+      String(f?.queued ?? 0),
+      String(f?.running ?? 0),
+      age === null ? '-' : duration(age * 1000),
+      f?.broker_depth === null || f === undefined ? '-' : String(f.broker_depth),
+    ];
   });
   return `FAMILIES (${from})\n${table(['FAMILY', 'BACKLOG', 'QUEUED', 'RUNNING', 'OLDEST', 'BROKER-DEPTH'], rows)}`;
 }
 
 function tenantsText(s: Status): string {
   const present = ACTION_STATES.filter((st) => Object.values(s.tenants).some((c) => (c[st] ?? 0) > 0));
-  const rows = Object.entries(s.tenants).map(([tenant, counts]) => [tenant, ...present.map((st) => String(counts[st] ?? 0)), String(Object.values(counts).reduce((a, b) => a + b, 0))]);
+  const rows = Object.entries(s.tenants).map(([tenant, counts]) => [
+    tenant,
+    ...present.map((st) => String(counts[st] ?? 0)),
+    String(Object.values(counts).reduce((a, b) => a + b, 0)),
+  ]);
   return `TENANTS (actions by state)\n${table(['TENANT', ...present.map((st) => st.toUpperCase()), 'TOTAL'], rows)}`;
 }
 
@@ -90,11 +142,17 @@ function tenantsText(s: Status): string {
  */
 export function registerStatusCommand(program: Command, env: Env): void {
   withConfigDir(program.command('status'))
-    .description('live processes (from their heartbeats) and what they wait for, each family\'s backlog and oldest age, each tenant\'s actions by state')
+    .description(
+      "live processes (from their heartbeats) and what they wait for, each family's backlog and oldest age, each tenant's actions by state",
+    )
     .option('--json', 'one JSON object')
     .action(async (opts: StatusOpts) => {
       const s = await gather(opts, env);
       const now = Date.now();
-      process.stdout.write(opts.json === true ? `${safeJson(s)}\n` : `${processesText(s, now)}\n${familiesText(s, now)}\n${tenantsText(s)}`);
+      process.stdout.write(
+        opts.json === true
+          ? `${safeJson(s)}\n`
+          : `${processesText(s, now)}\n${familiesText(s, now)}\n${tenantsText(s)}`,
+      );
     });
 }

@@ -47,7 +47,13 @@ function coalesceWrites(model: ChannelModel): void {
   const muxer = (model as unknown as { connection?: { muxer?: Muxer } }).connection?.muxer;
   const out = muxer?.out;
   const readIncoming = muxer?._readIncoming;
-  if (muxer === undefined || typeof readIncoming !== 'function' || typeof out?.cork !== 'function' || typeof out.uncork !== 'function') return;
+  if (
+    muxer === undefined ||
+    typeof readIncoming !== 'function' ||
+    typeof out?.cork !== 'function' ||
+    typeof out.uncork !== 'function'
+  )
+    return;
   const cork = out.cork.bind(out);
   const uncork = out.uncork.bind(out);
   muxer._readIncoming = function coalesced(this: Muxer): void {
@@ -65,7 +71,8 @@ export class PublishRefused extends CmqError {}
 
 /** The socket under an amqplib connection (not in its types). */
 function socketOf(model: ChannelModel | undefined): { destroy(err?: Error): void } | undefined {
-  return (model as unknown as { connection?: { stream?: { destroy(err?: Error): void } } } | undefined)?.connection?.stream;
+  return (model as unknown as { connection?: { stream?: { destroy(err?: Error): void } } } | undefined)?.connection
+    ?.stream;
 }
 
 /**
@@ -125,7 +132,8 @@ export class AmqpClient implements Component {
    */
   async publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish = {}): Promise<void> {
     const channel = this.channel;
-    if (channel === undefined) throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', 'not connected to the broker', { transient: true });
+    if (channel === undefined)
+      throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', 'not connected to the broker', { transient: true });
     await new Promise<void>((resolve, reject) => {
       channel.publish(exchange, routingKey, content, { persistent: true, ...options }, (err: unknown) => {
         if (!err) {
@@ -135,7 +143,12 @@ export class AmqpClient implements Component {
         const text = errorText(err);
         // amqplib's error for a basic.nack: the broker refused the message (a full queue with reject-publish, say).
         const Type = text === 'message nacked' ? PublishRefused : CmqError;
-        reject(new Type('CMQ_ERR_BROKER_UNAVAILABLE', `publish to ${exchange} not confirmed: ${text}`, { cause: err, transient: true }));
+        reject(
+          new Type('CMQ_ERR_BROKER_UNAVAILABLE', `publish to ${exchange} not confirmed: ${text}`, {
+            cause: err,
+            transient: true,
+          }),
+        );
       });
     });
   }
@@ -147,7 +160,8 @@ export class AmqpClient implements Component {
    */
   async checkQueue(queue: string): Promise<{ messages: number; consumers: number }> {
     const channel = this.channel;
-    if (channel === undefined) throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', 'not connected to the broker', { transient: true });
+    if (channel === undefined)
+      throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', 'not connected to the broker', { transient: true });
     const ok = await channel.checkQueue(queue);
     return { messages: ok.messageCount, consumers: ok.consumerCount };
   }
@@ -174,8 +188,17 @@ export class AmqpClient implements Component {
     // family's failure; "not connected" is what callers wait out quietly.
     this.channel = undefined;
     // With an error: amqplib learns of a socket's end from 'error' or 'end', never from 'close'.
-    const timer = deadlineMs === undefined ? undefined : setTimeout(() => socketOf(model)?.destroy(new Error(`the broker did not answer the close within ${deadlineMs} ms`)), deadlineMs).unref();
-    void model.close().catch(() => undefined).finally(() => clearTimeout(timer));
+    const timer =
+      deadlineMs === undefined
+        ? undefined
+        : setTimeout(
+            () => socketOf(model)?.destroy(new Error(`the broker did not answer the close within ${deadlineMs} ms`)),
+            deadlineMs,
+          ).unref();
+    void model
+      .close()
+      .catch(() => undefined)
+      .finally(() => clearTimeout(timer));
   }
 
   async close(): Promise<void> {

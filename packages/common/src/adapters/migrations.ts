@@ -24,7 +24,12 @@ export function listMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
     .filter((f): f is { file: string; m: RegExpExecArray } => f.m !== null)
     .map(({ file, m }) => {
       const sql = readFileSync(join(dir, file), 'utf8');
-      return { version: Number(m[1]), name: m[2] as string, sql, sha256: createHash('sha256').update(sql).digest('hex') };
+      return {
+        version: Number(m[1]),
+        name: m[2] as string,
+        sql,
+        sha256: createHash('sha256').update(sql).digest('hex'),
+      };
     })
     .sort((a, b) => a.version - b.version);
 }
@@ -50,10 +55,14 @@ export async function checkSchema(pool: Pool, database: string, dir: string = MI
   const required = requiredSchemaVersion(dir);
   const current = await schemaVersion(pool);
   if (current === undefined) {
-    throw new SchemaError(`database "${database}" has no cmq schema (version ${required} required): run \`cmq migrate\``);
+    throw new SchemaError(
+      `database "${database}" has no cmq schema (version ${required} required): run \`cmq migrate\``,
+    );
   }
   if (current < required) {
-    throw new SchemaError(`database "${database}" has schema version ${current}, older than version ${required} that this release needs: run \`cmq migrate\``);
+    throw new SchemaError(
+      `database "${database}" has schema version ${current}, older than version ${required} that this release needs: run \`cmq migrate\``,
+    );
   }
   return current;
 }
@@ -76,17 +85,28 @@ export async function migrate(pool: Pool, dir: string = MIGRATIONS_DIR): Promise
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_ID]);
     await client.query(`CREATE TABLE IF NOT EXISTS cmq_schema_migrations (
       version int PRIMARY KEY, name text NOT NULL, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const done = new Map((await client.query<{ version: number; sha256: string }>('SELECT version, sha256 FROM cmq_schema_migrations')).rows.map((r) => [r.version, r.sha256]));
+    const done = new Map(
+      (
+        await client.query<{ version: number; sha256: string }>('SELECT version, sha256 FROM cmq_schema_migrations')
+      ).rows.map((r) => [r.version, r.sha256]),
+    );
     for (const m of listMigrations(dir)) {
       const sha = done.get(m.version);
       if (sha !== undefined) {
-        if (sha !== m.sha256) throw new SchemaError(`migration ${m.version}_${m.name} was changed after it was applied; restore the original file`);
+        if (sha !== m.sha256)
+          throw new SchemaError(
+            `migration ${m.version}_${m.name} was changed after it was applied; restore the original file`,
+          );
         continue;
       }
       try {
         await client.query('BEGIN');
         await client.query(m.sql);
-        await client.query('INSERT INTO cmq_schema_migrations (version, name, sha256) VALUES ($1, $2, $3)', [m.version, m.name, m.sha256]);
+        await client.query('INSERT INTO cmq_schema_migrations (version, name, sha256) VALUES ($1, $2, $3)', [
+          m.version,
+          m.name,
+          m.sha256,
+        ]);
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK');

@@ -35,7 +35,11 @@ export function connectionConfig(db: Db, applicationName: string) {
 
 /** A pg Pool with the mandatory error listener (an idle client's backend dying must not crash the process). */
 export function createPool(db: Db, logger: Logger, applicationName: string): Pool {
-  const pool = new Pool({ ...connectionConfig(db, applicationName), max: db.pool.max, statement_timeout: db.statement_timeout });
+  const pool = new Pool({
+    ...connectionConfig(db, applicationName),
+    max: db.pool.max,
+    statement_timeout: db.statement_timeout,
+  });
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
   return pool;
 }
@@ -116,7 +120,12 @@ export class Database implements Component {
         const version = await checkSchema(this.pool, this.db.database);
         this.status.set(this.name, undefined);
         this.logger.info({ database: databaseLabel(this.db), schemaVersion: version }, 'database ready');
-        this.health = every(this.healthIntervalMs, this.healthAbort.signal, () => this.probe(), () => undefined);
+        this.health = every(
+          this.healthIntervalMs,
+          this.healthAbort.signal,
+          () => this.probe(),
+          () => undefined,
+        );
         return;
       } catch (err) {
         if (err instanceof SchemaError) throw err;

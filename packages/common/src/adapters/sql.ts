@@ -22,7 +22,10 @@ export interface PreparedQuery {
  */
 export interface Sql {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- mirrors pg's QueryResultRow, whose values are any
-  query<R extends { [column: string]: any } = Record<string, unknown>>(text: string, values?: unknown[]): Promise<SqlResult<R>>;
+  query<R extends { [column: string]: any } = Record<string, unknown>>(
+    text: string,
+    values?: unknown[],
+  ): Promise<SqlResult<R>>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
   query<R extends { [column: string]: any } = Record<string, unknown>>(prepared: PreparedQuery): Promise<SqlResult<R>>;
 }

@@ -49,7 +49,15 @@ function open(client: Client, command: string, attach: (ch: ClientChannel) => vo
         if (err) {
           // 'Unable to exec' may also mean the connection died after the request was sent: the
           // command may have started, so it is not retried here (the action's retry decides).
-          reject(err.message === 'Unable to exec' ? new SshError('CMQ_ERR_SSH_CONNECT', 'the command was refused by the server, or the connection dropped as it started', { transient: true, cause: err }) : new NotStarted(err.message, { cause: err }));
+          reject(
+            err.message === 'Unable to exec'
+              ? new SshError(
+                  'CMQ_ERR_SSH_CONNECT',
+                  'the command was refused by the server, or the connection dropped as it started',
+                  { transient: true, cause: err },
+                )
+              : new NotStarted(err.message, { cause: err }),
+          );
           return;
         }
         attach(ch);
@@ -97,7 +105,11 @@ async function killGroup(client: Client, pgid: number, ms: number): Promise<void
  * left waiting on it); whether the command started is unknown, so the error is transient and
  * never retried here on another connection.
  */
-async function openWithin(client: Client, opts: ChannelOptions, opening: Promise<ClientChannel>): Promise<ClientChannel> {
+async function openWithin(
+  client: Client,
+  opts: ChannelOptions,
+  opening: Promise<ClientChannel>,
+): Promise<ClientChannel> {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const gaveUp = new Promise<'timeout' | 'abort'>((resolve) => {
@@ -109,10 +121,22 @@ async function openWithin(client: Client, opts: ChannelOptions, opening: Promise
   try {
     const first = await Promise.race([opening, gaveUp]);
     if (typeof first !== 'string') return first;
-    opening.then((ch) => ch.close(), () => undefined);
+    opening.then(
+      (ch) => ch.close(),
+      () => undefined,
+    );
     client.destroy();
-    if (first === 'abort') throw new CmqError('CMQ_ERR_ABORTED', 'remote command interrupted (action timeout or shutdown) before the server started it; connection dropped', { transient: true });
-    throw new SshError('CMQ_ERR_SSH_CONNECT', `the server did not start the command within ${opts.timeoutMs / 1000} s (no answer to the session or exec request); connection dropped`, { transient: true });
+    if (first === 'abort')
+      throw new CmqError(
+        'CMQ_ERR_ABORTED',
+        'remote command interrupted (action timeout or shutdown) before the server started it; connection dropped',
+        { transient: true },
+      );
+    throw new SshError(
+      'CMQ_ERR_SSH_CONNECT',
+      `the server did not start the command within ${opts.timeoutMs / 1000} s (no answer to the session or exec request); connection dropped`,
+      { transient: true },
+    );
   } finally {
     clearTimeout(timer);
     if (onAbort !== undefined) opts.signal?.removeEventListener('abort', onAbort);
@@ -137,25 +161,29 @@ export async function runOnChannel(client: Client, command: string, opts: Channe
   let code: number | null = null;
   let sig: string | null = null;
   let closed!: Promise<void>;
-  const channel = await openWithin(client, opts, open(client, wrapCommand(command, nonce), (ch) => {
-    ch.on('data', (d: Buffer) => sniffer.push(d));
-    ch.stderr.on('data', (d: Buffer) => {
-      stderr.push(d);
-      errTap?.push(d);
-    });
-    ch.on('exit', (c: number | null, sg?: string) => {
-      code = typeof c === 'number' ? c : null;
-      sig = sg ?? null;
-    });
-    closed = new Promise<void>((resolve) =>
-      ch.on('close', () => {
-        sniffer.end();
-        outTap?.end();
-        errTap?.end();
-        resolve();
-      }),
-    );
-  }));
+  const channel = await openWithin(
+    client,
+    opts,
+    open(client, wrapCommand(command, nonce), (ch) => {
+      ch.on('data', (d: Buffer) => sniffer.push(d));
+      ch.stderr.on('data', (d: Buffer) => {
+        stderr.push(d);
+        errTap?.push(d);
+      });
+      ch.on('exit', (c: number | null, sg?: string) => {
+        code = typeof c === 'number' ? c : null;
+        sig = sg ?? null;
+      });
+      closed = new Promise<void>((resolve) =>
+        ch.on('close', () => {
+          sniffer.end();
+          outTap?.end();
+          errTap?.end();
+          resolve();
+        }),
+      );
+    }),
+  );
   let killed: ChannelRun['killed'];
   let killing: Promise<void> | undefined;
   let forceEnd!: () => void;
@@ -192,5 +220,12 @@ export async function runOnChannel(client: Client, command: string, opts: Channe
   // The group kill completes before the result (and the connection) is handed back.
   if (killing !== undefined) await killing;
   sniffer.end();
-  return { code, signal: sig, stdout: stdout.text(), stderr: stderr.text(), truncated: stdout.truncated || stderr.truncated, killed };
+  return {
+    code,
+    signal: sig,
+    stdout: stdout.text(),
+    stderr: stderr.text(),
+    truncated: stdout.truncated || stderr.truncated,
+    killed,
+  };
 }

@@ -113,7 +113,10 @@ export class PgidSniffer {
     const nl = at === -1 ? -1 : all.indexOf(0x0a, at);
     if (nl !== -1) {
       const pid = Number(all.subarray(at + tag.length, nl).toString('latin1'));
-      this.finish(Number.isSafeInteger(pid) && pid > 1 ? pid : undefined, Buffer.concat([all.subarray(0, at), all.subarray(nl + 1)]));
+      this.finish(
+        Number.isSafeInteger(pid) && pid > 1 ? pid : undefined,
+        Buffer.concat([all.subarray(0, at), all.subarray(nl + 1)]),
+      );
     } else if (this.heldSize > SNIFF_LIMIT) this.finish(undefined, all);
   }
 

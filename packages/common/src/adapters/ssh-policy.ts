@@ -9,7 +9,16 @@ export class SshError extends CmqError {
   /** For a host-key mismatch: what was pinned and what the server showed (fingerprints, never keys). */
   readonly hostKey: { expected?: string; seen?: string } | undefined;
 
-  constructor(code: string, message: string, options: { cause?: unknown; transient?: boolean; security?: boolean; hostKey?: { expected?: string; seen?: string } } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: {
+      cause?: unknown;
+      transient?: boolean;
+      security?: boolean;
+      hostKey?: { expected?: string; seen?: string };
+    } = {},
+  ) {
     super(code, message, options);
     this.security = options.security ?? false;
     this.hostKey = options.hostKey;
@@ -45,14 +54,21 @@ export async function allowedAddress(host: string, cidrs: readonly string[]): Pr
     try {
       addresses = (await lookup(host, { all: true, family: 4 })).map((a) => a.address);
     } catch (err) {
-      throw new SshError('CMQ_ERR_SSH_RESOLVE', `cannot resolve ${host}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { transient: true });
+      throw new SshError(
+        'CMQ_ERR_SSH_RESOLVE',
+        `cannot resolve ${host}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+        { transient: true },
+      );
     }
   }
   const networks = allowedNetworks(cidrs);
   const inside = addresses.find((a) => networks.check(a, 'ipv4'));
   if (inside === undefined) {
     const shown = addresses.join(', ') === host ? host : `${host} (${addresses.join(', ')})`;
-    throw new SshError('CMQ_ERR_SSH_SOURCE_CIDR', `SSH target ${shown} is outside the allowed networks SOURCE_CIDR=${cidrs.join(',')} (provisioning.cfg): refused, nothing sent`);
+    throw new SshError(
+      'CMQ_ERR_SSH_SOURCE_CIDR',
+      `SSH target ${shown} is outside the allowed networks SOURCE_CIDR=${cidrs.join(',')} (provisioning.cfg): refused, nothing sent`,
+    );
   }
   return inside;
 }
@@ -74,17 +90,35 @@ export function judgeHostKey(target: string, seen: string, policy: HostKeyPolicy
   const pinned = policy.pinned ?? undefined;
   if (pinned !== undefined && pinned !== '') {
     if (seen === pinned) return { ok: true, fingerprint: seen, firstUse: false };
-    const error = new SshError('CMQ_ERR_SSH_HOSTKEY_MISMATCH', `host key of ${target} is ${seen}, not the pinned ${pinned}: refused before authentication, no command sent (possible man-in-the-middle, or the host was rebuilt)`, {
-      security: true,
-      hostKey: { expected: pinned, seen },
-    });
+    const error = new SshError(
+      'CMQ_ERR_SSH_HOSTKEY_MISMATCH',
+      `host key of ${target} is ${seen}, not the pinned ${pinned}: refused before authentication, no command sent (possible man-in-the-middle, or the host was rebuilt)`,
+      {
+        security: true,
+        hostKey: { expected: pinned, seen },
+      },
+    );
     return { ok: false, error };
   }
   if (policy.strict) {
-    return { ok: false, error: new SshError('CMQ_ERR_SSH_HOSTKEY_UNKNOWN', `host key of ${target} (${seen}) is not known and ssh.strict_host_keys=true (provisioning.cfg): refused`, { security: true, hostKey: { seen } }) };
+    return {
+      ok: false,
+      error: new SshError(
+        'CMQ_ERR_SSH_HOSTKEY_UNKNOWN',
+        `host key of ${target} (${seen}) is not known and ssh.strict_host_keys=true (provisioning.cfg): refused`,
+        { security: true, hostKey: { seen } },
+      ),
+    };
   }
   if (!policy.trustOnFirstUse) {
-    return { ok: false, error: new SshError('CMQ_ERR_SSH_HOSTKEY_UNKNOWN', `host key of ${target} (${seen}) is not pinned and the target was not launched by the platform (no trust on first use): pin it with --host-key`, { security: true, hostKey: { seen } }) };
+    return {
+      ok: false,
+      error: new SshError(
+        'CMQ_ERR_SSH_HOSTKEY_UNKNOWN',
+        `host key of ${target} (${seen}) is not pinned and the target was not launched by the platform (no trust on first use): pin it with --host-key`,
+        { security: true, hostKey: { seen } },
+      ),
+    };
   }
   return { ok: true, fingerprint: seen, firstUse: true };
 }

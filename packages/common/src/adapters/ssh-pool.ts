@@ -153,5 +153,7 @@ export function dispose(conn: SshConnection): void {
 }
 
 function aborted(slot: string): CmqError {
-  return new CmqError('CMQ_ERR_ABORTED', `interrupted while waiting for an SSH slot to ${slot} (ssh.per_host_limit)`, { transient: true });
+  return new CmqError('CMQ_ERR_ABORTED', `interrupted while waiting for an SSH slot to ${slot} (ssh.per_host_limit)`, {
+    transient: true,
+  });
 }

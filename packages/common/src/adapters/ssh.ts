@@ -132,7 +132,11 @@ export class SshClient {
         reusable = run.killed === undefined;
         return this.result(conn, run);
       } catch (err) {
-        if (err instanceof NotStarted) throw new SshError('CMQ_ERR_SSH_CONNECT', `cannot start the command on ${label}: ${err.message}`, { transient: true, cause: err });
+        if (err instanceof NotStarted)
+          throw new SshError('CMQ_ERR_SSH_CONNECT', `cannot start the command on ${label}: ${err.message}`, {
+            transient: true,
+            cause: err,
+          });
         throw err;
       } finally {
         this.pool.release(slot, conn, reusable);
@@ -144,19 +148,41 @@ export class SshClient {
 
   private start(conn: SshConnection, command: string, opts: SshExecOptions): Promise<ChannelRun> {
     const client = conn.ssh.connection;
-    if (client === null || conn.closed) return Promise.reject(new NotStarted('SSH connection closed before the command'));
+    if (client === null || conn.closed)
+      return Promise.reject(new NotStarted('SSH connection closed before the command'));
     const { ssh } = this.settings;
-    return runOnChannel(client, command, { timeoutMs: opts.timeoutMs ?? ssh.command_timeout, cap: ssh.output_cap, killWaitMs: Math.min(ssh.connect_timeout, 5_000), signal: opts.signal, output: opts.output });
+    return runOnChannel(client, command, {
+      timeoutMs: opts.timeoutMs ?? ssh.command_timeout,
+      cap: ssh.output_cap,
+      killWaitMs: Math.min(ssh.connect_timeout, 5_000),
+      signal: opts.signal,
+      output: opts.output,
+    });
   }
 
   private result(conn: SshConnection, run: ChannelRun): SshExecResult {
-    if (run.killed === 'abort') throw new CmqError('CMQ_ERR_ABORTED', 'remote command interrupted (action timeout or shutdown): killed', { transient: true });
+    if (run.killed === 'abort')
+      throw new CmqError('CMQ_ERR_ABORTED', 'remote command interrupted (action timeout or shutdown): killed', {
+        transient: true,
+      });
     const timedOut = run.killed === 'timeout';
     if (!timedOut && run.code === null && run.signal === null) {
       const lost = conn.lost;
-      throw new SshError('CMQ_ERR_SSH_CONNECT', `SSH connection lost during the command${lost ? `: ${lost.message}` : ''} (keepalive ssh.keepalive_interval)`, { transient: true });
+      throw new SshError(
+        'CMQ_ERR_SSH_CONNECT',
+        `SSH connection lost during the command${lost ? `: ${lost.message}` : ''} (keepalive ssh.keepalive_interval)`,
+        { transient: true },
+      );
     }
-    return { code: timedOut ? null : run.code, signal: timedOut ? 'KILL' : run.signal, stdout: run.stdout, stderr: run.stderr, truncated: run.truncated, timedOut, hostKey: conn.hostKey };
+    return {
+      code: timedOut ? null : run.code,
+      signal: timedOut ? 'KILL' : run.signal,
+      stdout: run.stdout,
+      stderr: run.stderr,
+      truncated: run.truncated,
+      timedOut,
+      hostKey: conn.hostKey,
+    };
   }
 
   private poolKey(slot: string, target: SshTarget): string {
@@ -166,7 +192,13 @@ export class SshClient {
   }
 
   /** A new connection; the host key is judged during key exchange, before authentication. */
-  private async connect(target: SshTarget, address: string, slot: string, key: string, label: string): Promise<SshConnection> {
+  private async connect(
+    target: SshTarget,
+    address: string,
+    slot: string,
+    key: string,
+    label: string,
+  ): Promise<SshConnection> {
     const ssh = new NodeSSH();
     let verdict: ReturnType<typeof judgeHostKey> | undefined;
     try {
@@ -194,7 +226,14 @@ export class SshClient {
       ssh.dispose();
       throw new SshError('CMQ_ERR_SSH_HOSTKEY_UNKNOWN', `host key of ${label} was never verified`, { security: true });
     }
-    const conn: SshConnection = { ssh, slot, key, hostKey: { fingerprint: verdict.fingerprint, firstUse: verdict.firstUse }, lost: undefined, closed: false };
+    const conn: SshConnection = {
+      ssh,
+      slot,
+      key,
+      hostKey: { fingerprint: verdict.fingerprint, firstUse: verdict.firstUse },
+      lost: undefined,
+      closed: false,
+    };
     const client = ssh.connection;
     // node-ssh drops its 'error' listener once ready: without one, a later socket error would crash the process.
     client?.on('error', (err: Error) => {
@@ -213,14 +252,26 @@ function classifyConnectError(err: unknown, label: string, timeoutMs: number): S
   const level = (err as { level?: string }).level;
   const text = err instanceof Error ? err.message : String(err);
   if (level === 'client-authentication') {
-    return new SshError('CMQ_ERR_SSH_AUTH', `authentication refused by ${label}: the key was not accepted`, { cause: err });
+    return new SshError('CMQ_ERR_SSH_AUTH', `authentication refused by ${label}: the key was not accepted`, {
+      cause: err,
+    });
   }
   if (level === 'client-timeout' || /timed out/i.test(text)) {
-    return new SshError('CMQ_ERR_SSH_CONNECT', `cannot connect to ${label}: no SSH handshake within ${timeoutMs} ms (ssh.connect_timeout)`, { transient: true, cause: err });
+    return new SshError(
+      'CMQ_ERR_SSH_CONNECT',
+      `cannot connect to ${label}: no SSH handshake within ${timeoutMs} ms (ssh.connect_timeout)`,
+      { transient: true, cause: err },
+    );
   }
   if (/private key|unsupported key|cannot parse/i.test(text)) {
-    return new SshError('CMQ_ERR_SSH_KEY', `the stored private key for ${label} cannot be used (unsupported or encrypted format)`);
+    return new SshError(
+      'CMQ_ERR_SSH_KEY',
+      `the stored private key for ${label} cannot be used (unsupported or encrypted format)`,
+    );
   }
   const code = (err as NodeJS.ErrnoException).code;
-  return new SshError('CMQ_ERR_SSH_CONNECT', `cannot connect to ${label}: ${code ?? text}`, { transient: true, cause: err });
+  return new SshError('CMQ_ERR_SSH_CONNECT', `cannot connect to ${label}: ${code ?? text}`, {
+    transient: true,
+    cause: err,
+  });
 }

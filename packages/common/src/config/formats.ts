@@ -71,14 +71,25 @@ export function duration(minMs: number, maxMs: number = 7 * 24 * 3_600_000): str
     `cmq-duration:${minMs}:${maxMs}`,
     (v) => {
       if (typeof v !== 'number' || !Number.isFinite(v) || v < minMs || v > maxMs) {
-        throw new Error(`must be a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)} (e.g. 500ms, 30s, 5m, 1h)`);
+        throw new Error(
+          `must be a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)} (e.g. 500ms, 30s, 5m, 1h)`,
+        );
       }
     },
     (v) => (typeof v === 'string' ? (parseDuration(v) ?? v) : v),
   );
 }
 
-const BOOLS: Record<string, boolean> = { true: true, yes: true, on: true, '1': true, false: false, no: false, off: false, '0': false };
+const BOOLS: Record<string, boolean> = {
+  true: true,
+  yes: true,
+  on: true,
+  '1': true,
+  false: false,
+  no: false,
+  off: false,
+  '0': false,
+};
 
 export const bool = register(
   'cmq-bool',
@@ -100,7 +111,8 @@ export const text = register('cmq-string', (v) => {
 
 /** A POSIX user name (`^[a-z_][a-z0-9_-]{0,31}$`: no dots, `$`, wildcards or spaces), or empty for "not set". */
 export const optionalUserName = register('cmq-optional-user-name', (v) => {
-  if (typeof v !== 'string' || (v !== '' && !/^[a-z_][a-z0-9_-]{0,31}$/.test(v))) throw new Error('must be a user name (a-z or _, then up to 31 of a-z 0-9 _ -) or empty');
+  if (typeof v !== 'string' || (v !== '' && !/^[a-z_][a-z0-9_-]{0,31}$/.test(v)))
+    throw new Error('must be a user name (a-z or _, then up to 31 of a-z 0-9 _ -) or empty');
 });
 
 /** An absolute filesystem path, or empty for "not set". */
@@ -115,7 +127,10 @@ export const path = register('cmq-path', (v) => {
 
 function splitList(v: unknown): unknown {
   return typeof v === 'string'
-    ? v.split(',').map((s) => s.trim()).filter((s) => s !== '')
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')
     : v;
 }
 
@@ -134,16 +149,24 @@ export function list(name: string, check: (item: string) => void, minItems = 1):
 
 /** A comma-separated list drawn from `allowed`. */
 export function listOf(allowed: readonly string[], minItems = 1): string {
-  return list(allowed.join('|'), (item) => {
-    if (!allowed.includes(item)) throw new Error(`"${item}" is not one of ${allowed.join(', ')}`);
-  }, minItems);
+  return list(
+    allowed.join('|'),
+    (item) => {
+      if (!allowed.includes(item)) throw new Error(`"${item}" is not one of ${allowed.join(', ')}`);
+    },
+    minItems,
+  );
 }
 
 /** One of `allowed`. */
 export function oneOf(allowed: readonly string[]): string {
-  return register(`cmq-enum:${allowed.join('|')}`, (v) => {
-    if (typeof v !== 'string' || !allowed.includes(v)) throw new Error(`must be one of ${allowed.join(', ')}`);
-  }, (v) => (typeof v === 'string' ? v.trim() : v));
+  return register(
+    `cmq-enum:${allowed.join('|')}`,
+    (v) => {
+      if (typeof v !== 'string' || !allowed.includes(v)) throw new Error(`must be one of ${allowed.join(', ')}`);
+    },
+    (v) => (typeof v === 'string' ? v.trim() : v),
+  );
 }
 
 const CIDR_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;

@@ -79,7 +79,9 @@ export function loadFile<T>(dir: string, spec: FileSpec<T>, env: Env, issues: Co
 export function loadFiles(dir: string, specs: readonly FileSpec[], env: Env): Map<string, LoadedFile<unknown>> {
   const issues: ConfigIssue[] = [];
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new ConfigError([{ source: dir, key: '(config dir)', message: 'is not a directory (set --config-dir or CMQ_CONFIG_DIR)' }]);
+    throw new ConfigError([
+      { source: dir, key: '(config dir)', message: 'is not a directory (set --config-dir or CMQ_CONFIG_DIR)' },
+    ]);
   }
   const loaded = new Map<string, LoadedFile<unknown>>();
   for (const spec of specs) loaded.set(spec.file, loadFile(dir, spec, env, issues));

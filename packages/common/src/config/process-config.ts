@@ -26,7 +26,11 @@ export interface ProcessConfig<Own> {
  * Loads and validates the shared files and the process's own file from `dir`.
  * @throws ConfigError listing every problem in every file, each with its file and key.
  */
-export function loadProcessConfig<Own>(dir: string, own: FileSpec<Own>, env: Readonly<Record<string, string | undefined>>): ProcessConfig<Own> {
+export function loadProcessConfig<Own>(
+  dir: string,
+  own: FileSpec<Own>,
+  env: Readonly<Record<string, string | undefined>>,
+): ProcessConfig<Own> {
   const files = loadFiles(dir, [...SHARED_FILES, own], env);
   const get = <T>(file: string): T => (files.get(file) as LoadedFile<T>).value;
   return Object.freeze({

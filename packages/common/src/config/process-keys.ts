@@ -13,17 +13,39 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] a
 /** The keys every process's own properties file has. */
 export function processKeys(defaultName: string) {
   return {
-    name: { doc: 'Name of this process: in its log file name, pid file, heartbeats and `cmq status`.', format: nonEmpty, default: defaultName },
+    name: {
+      doc: 'Name of this process: in its log file name, pid file, heartbeats and `cmq status`.',
+      format: nonEmpty,
+      default: defaultName,
+    },
     log: {
-      dir: { doc: 'Directory of <service>-<name>.log and tenants/<tenant>.log.', format: path, default: '/var/log/cmq-workers' },
+      dir: {
+        doc: 'Directory of <service>-<name>.log and tenants/<tenant>.log.',
+        format: path,
+        default: '/var/log/cmq-workers',
+      },
       level: { doc: 'Least severe level written.', format: oneOf(LOG_LEVELS), default: 'info' },
     },
-    heartbeat: { interval: { doc: 'How often this process writes its heartbeat to Redis and its log.', format: duration(200, 300_000), default: 2_000 } },
+    heartbeat: {
+      interval: {
+        doc: 'How often this process writes its heartbeat to Redis and its log.',
+        format: duration(200, 300_000),
+        default: 2_000,
+      },
+    },
     shutdown: {
-      drain_timeout: { doc: 'After SIGTERM, how long in-flight work may take before the process exits anyway (exit 1, nothing lost).', format: duration(0, 3_600_000), default: 30_000 },
+      drain_timeout: {
+        doc: 'After SIGTERM, how long in-flight work may take before the process exits anyway (exit 1, nothing lost).',
+        format: duration(0, 3_600_000),
+        default: 30_000,
+      },
     },
     metrics: {
-      dir: { doc: "Directory of <service>-<name>.prom (Prometheus text format, for node_exporter's textfile collector).", format: path, default: '/var/lib/cmq-workers/metrics' },
+      dir: {
+        doc: "Directory of <service>-<name>.prom (Prometheus text format, for node_exporter's textfile collector).",
+        format: path,
+        default: '/var/lib/cmq-workers/metrics',
+      },
       interval: { doc: 'How often the metrics file is rewritten.', format: duration(200, 300_000), default: 15_000 },
     },
   };

@@ -35,7 +35,13 @@ function masked(leaf: LeafSchema, value: unknown): string {
 
 /** The commented sample of one file: every key commented out at its default, with its doc and env. */
 export function renderSample(spec: FileSpec): string {
-  const out = [`# ${spec.file} — ${spec.title}`, '#', '# Java properties syntax. Every key is optional: a commented key keeps the default shown.', '# Generated from the schema by `npm run samples`; a test fails when this file is stale.', ''];
+  const out = [
+    `# ${spec.file} — ${spec.title}`,
+    '#',
+    '# Java properties syntax. Every key is optional: a commented key keeps the default shown.',
+    '# Generated from the schema by `npm run samples`; a test fails when this file is stale.',
+    '',
+  ];
   walkSchema(spec.schema, (key, leaf) => {
     out.push(`# ${leaf.doc}`);
     out.push(`# env: ${envName(spec.envPrefix, key)}${leaf.sensitive ? ' (secret: masked in every output)' : ''}`);

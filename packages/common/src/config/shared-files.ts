@@ -1,5 +1,19 @@
 import type { FileSpec } from './file-spec';
-import { bool, checkAmqpUrl, checkCidr, decimal, duration, integer, list, nonEmpty, oneOf, optionalPath, optionalUserName, path, text } from './formats';
+import {
+  bool,
+  checkAmqpUrl,
+  checkCidr,
+  decimal,
+  duration,
+  integer,
+  list,
+  nonEmpty,
+  oneOf,
+  optionalPath,
+  optionalUserName,
+  path,
+  text,
+} from './formats';
 
 export interface MqConfig {
   amqp: {
@@ -25,21 +39,46 @@ export const mqFile: FileSpec<MqConfig> = {
         sensitive: true,
       },
       vhost: { doc: 'Virtual host.', format: nonEmpty, default: '/' },
-      heartbeat: { doc: 'AMQP heartbeat interval (0 turns heartbeats off).', format: duration(0, 600_000), default: 30_000 },
-      connect_timeout: { doc: 'Time allowed for one connection attempt.', format: duration(100, 300_000), default: 10_000 },
+      heartbeat: {
+        doc: 'AMQP heartbeat interval (0 turns heartbeats off).',
+        format: duration(0, 600_000),
+        default: 30_000,
+      },
+      connect_timeout: {
+        doc: 'Time allowed for one connection attempt.',
+        format: duration(100, 300_000),
+        default: 10_000,
+      },
       reconnect: {
-        initial_delay: { doc: 'First delay before reconnecting after a lost connection (doubles, with jitter).', format: duration(10, 600_000), default: 200 },
-        max_delay: { doc: 'Longest delay between reconnection attempts.', format: duration(100, 3_600_000), default: 30_000 },
+        initial_delay: {
+          doc: 'First delay before reconnecting after a lost connection (doubles, with jitter).',
+          format: duration(10, 600_000),
+          default: 200,
+        },
+        max_delay: {
+          doc: 'Longest delay between reconnection attempts.',
+          format: duration(100, 3_600_000),
+          default: 30_000,
+        },
       },
       tls: {
-        ca: { doc: 'CA certificate (PEM) that signed the broker certificate; empty = system CAs.', format: optionalPath, default: '' },
-        cert: { doc: 'Client certificate (PEM) for amqps:// with client authentication.', format: optionalPath, default: '' },
+        ca: {
+          doc: 'CA certificate (PEM) that signed the broker certificate; empty = system CAs.',
+          format: optionalPath,
+          default: '',
+        },
+        cert: {
+          doc: 'Client certificate (PEM) for amqps:// with client authentication.',
+          format: optionalPath,
+          default: '',
+        },
         key: { doc: 'Client private key (PEM) for amqps://.', format: optionalPath, default: '' },
         passphrase: { doc: 'Passphrase of the client private key.', format: text, default: '', sensitive: true },
       },
     },
   },
-  crossCheck: (v) => (v.amqp.tls.cert !== '' && v.amqp.tls.key === '' ? [['amqp.tls.key', 'must be set when amqp.tls.cert is set']] : []),
+  crossCheck: (v) =>
+    v.amqp.tls.cert !== '' && v.amqp.tls.key === '' ? [['amqp.tls.key', 'must be set when amqp.tls.cert is set']] : [],
 };
 
 export interface DbConfig {
@@ -65,10 +104,23 @@ export const workerFile: FileSpec<DbConfig> = {
       port: { doc: 'PostgreSQL port.', format: integer(1, 65535), default: 5432 },
       database: { doc: 'Database name.', format: nonEmpty, default: 'cmq' },
       user: { doc: 'Database user.', format: nonEmpty, default: 'postgres' },
-      password: { doc: 'Database password (empty for trust or peer authentication).', format: text, default: '', sensitive: true },
+      password: {
+        doc: 'Database password (empty for trust or peer authentication).',
+        format: text,
+        default: '',
+        sensitive: true,
+      },
       pool: { max: { doc: 'Connections in the pool of each process.', format: integer(1, 500), default: 10 } },
-      statement_timeout: { doc: 'Longest a single SQL statement may run.', format: duration(100, 3_600_000), default: 30_000 },
-      connect_timeout: { doc: 'Time allowed for one connection attempt.', format: duration(100, 300_000), default: 10_000 },
+      statement_timeout: {
+        doc: 'Longest a single SQL statement may run.',
+        format: duration(100, 3_600_000),
+        default: 30_000,
+      },
+      connect_timeout: {
+        doc: 'Time allowed for one connection attempt.',
+        format: duration(100, 300_000),
+        default: 10_000,
+      },
     },
   },
 };
@@ -97,17 +149,34 @@ export const persistenceFile: FileSpec<RedisConfig> = {
   envPrefix: 'CMQ_',
   schema: {
     redis: {
-      mode: { doc: 'standalone (redis.host/redis.port) or sentinel (redis.sentinels).', format: oneOf(['standalone', 'sentinel']), default: 'standalone' },
+      mode: {
+        doc: 'standalone (redis.host/redis.port) or sentinel (redis.sentinels).',
+        format: oneOf(['standalone', 'sentinel']),
+        default: 'standalone',
+      },
       host: { doc: 'Redis host (standalone mode).', format: nonEmpty, default: '127.0.0.1' },
       port: { doc: 'Redis port (standalone mode).', format: integer(1, 65535), default: 6379 },
       password: { doc: 'Redis password (empty for none).', format: text, default: '', sensitive: true },
       db: { doc: 'Redis logical database number.', format: integer(0, 15), default: 0 },
-      sentinels: { doc: 'Sentinel addresses, comma-separated host:port (sentinel mode).', format: list('host-port', checkHostPort, 0), default: [] },
-      sentinel: { master_name: { doc: 'Name of the master the Sentinels watch.', format: nonEmpty, default: 'mymaster' } },
-      connect_timeout: { doc: 'Time allowed for one connection attempt.', format: duration(100, 300_000), default: 10_000 },
+      sentinels: {
+        doc: 'Sentinel addresses, comma-separated host:port (sentinel mode).',
+        format: list('host-port', checkHostPort, 0),
+        default: [],
+      },
+      sentinel: {
+        master_name: { doc: 'Name of the master the Sentinels watch.', format: nonEmpty, default: 'mymaster' },
+      },
+      connect_timeout: {
+        doc: 'Time allowed for one connection attempt.',
+        format: duration(100, 300_000),
+        default: 10_000,
+      },
     },
   },
-  crossCheck: (v) => (v.redis.mode === 'sentinel' && v.redis.sentinels.length === 0 ? [['redis.sentinels', 'must list at least one host:port when redis.mode=sentinel']] : []),
+  crossCheck: (v) =>
+    v.redis.mode === 'sentinel' && v.redis.sentinels.length === 0
+      ? [['redis.sentinels', 'must list at least one host:port when redis.mode=sentinel']]
+      : [],
 };
 
 export interface KmConfig {
@@ -120,11 +189,22 @@ export const kmFile: FileSpec<KmConfig> = {
   envPrefix: 'CMQ_',
   schema: {
     km: {
-      keys_file: { doc: 'File of encryption keys, one "id=base64 of 32 random bytes" per line; readable by the cmq user only.', format: optionalPath, default: '' },
-      active_key_id: { doc: 'Id of the key that encrypts new secrets; older ids keep decrypting until rotation is done.', format: text, default: '' },
+      keys_file: {
+        doc: 'File of encryption keys, one "id=base64 of 32 random bytes" per line; readable by the cmq user only.',
+        format: optionalPath,
+        default: '',
+      },
+      active_key_id: {
+        doc: 'Id of the key that encrypts new secrets; older ids keep decrypting until rotation is done.',
+        format: text,
+        default: '',
+      },
     },
   },
-  crossCheck: (v) => (v.km.keys_file !== '' && v.km.active_key_id === '' ? [['km.active_key_id', 'must be set when km.keys_file is set']] : []),
+  crossCheck: (v) =>
+    v.km.keys_file !== '' && v.km.active_key_id === ''
+      ? [['km.active_key_id', 'must be set when km.keys_file is set']]
+      : [],
 };
 
 export interface ProvisioningConfig {
@@ -136,7 +216,14 @@ export interface ProvisioningConfig {
     burst: number;
     local: { state_dir: string; ssh_port: number; forget_after: number; login_user: string };
   };
-  ssh: { strict_host_keys: boolean; connect_timeout: number; keepalive_interval: number; command_timeout: number; output_cap: number; per_host_limit: number };
+  ssh: {
+    strict_host_keys: boolean;
+    connect_timeout: number;
+    keepalive_interval: number;
+    command_timeout: number;
+    output_cap: number;
+    per_host_limit: number;
+  };
 }
 
 export const provisioningFile: FileSpec<ProvisioningConfig> = {
@@ -149,32 +236,90 @@ export const provisioningFile: FileSpec<ProvisioningConfig> = {
       format: oneOf(['passive', 'static', 'dynamic']),
       default: 'dynamic',
     },
-    SOURCE_CIDR: { doc: 'Networks SSH targets must be in, comma-separated CIDRs; anything else is refused before a packet is sent.', format: list('cidr', checkCidr), default: ['127.0.0.0/8'] },
+    SOURCE_CIDR: {
+      doc: 'Networks SSH targets must be in, comma-separated CIDRs; anything else is refused before a packet is sent.',
+      format: list('cidr', checkCidr),
+      default: ['127.0.0.0/8'],
+    },
     cloud: {
-      default_provider: { doc: 'Provider of accounts added without --provider.', format: oneOf(['local', 'ec2']), default: 'local' },
-      rate: { doc: 'Provider API calls per second per cloud account (a token bucket in Redis shared by every subscriber); `cmq accounts add --rate` overrides it per account.', format: decimal(0.01, 10_000), default: 5 },
-      burst: { doc: 'Calls a cloud account may make at once after a quiet spell (the bucket size); `cmq accounts add --burst` overrides it per account.', format: integer(1, 100_000), default: 10 },
+      default_provider: {
+        doc: 'Provider of accounts added without --provider.',
+        format: oneOf(['local', 'ec2']),
+        default: 'local',
+      },
+      rate: {
+        doc: 'Provider API calls per second per cloud account (a token bucket in Redis shared by every subscriber); `cmq accounts add --rate` overrides it per account.',
+        format: decimal(0.01, 10_000),
+        default: 5,
+      },
+      burst: {
+        doc: 'Calls a cloud account may make at once after a quiet spell (the bucket size); `cmq accounts add --burst` overrides it per account.',
+        format: integer(1, 100_000),
+        default: 10,
+      },
       local: {
-        state_dir: { doc: 'Where the local cloud driver keeps its servers (sshd configs, host keys, homes): the provider\'s own state, not cmq\'s database.', format: path, default: '/var/lib/cmq-workers/local-cloud' },
-        ssh_port: { doc: 'Port the local driver\'s servers listen on, each on its own 127.0.0.0/8 address.', format: integer(1, 65535), default: 2222 },
-        forget_after: { doc: 'How long the local driver lists a terminated server (state terminated) before it forgets it, as EC2 does; a sync then records it gone.', format: duration(0, 7 * 24 * 3_600_000), default: 3_600_000 },
+        state_dir: {
+          doc: "Where the local cloud driver keeps its servers (sshd configs, host keys, homes): the provider's own state, not cmq's database.",
+          format: path,
+          default: '/var/lib/cmq-workers/local-cloud',
+        },
+        ssh_port: {
+          doc: "Port the local driver's servers listen on, each on its own 127.0.0.0/8 address.",
+          format: integer(1, 65535),
+          default: 2222,
+        },
+        forget_after: {
+          doc: 'How long the local driver lists a terminated server (state terminated) before it forgets it, as EC2 does; a sync then records it gone.',
+          format: duration(0, 7 * 24 * 3_600_000),
+          default: 3_600_000,
+        },
         login_user: {
-          doc: 'User the local driver\'s servers admit and run commands as; empty = the user running the subscriber. Only a subscriber running as root can name another user (a non-root sshd admits only its own). It needs a login shell (not nologin), and its commands can read what it can read: the local cloud is one trust domain, not an isolation boundary between tenants. A POSIX user name (a-z or _, then a-z 0-9 _ -). Root (uid 0) is refused unless named explicitly (login_user=root): a root subscriber with this empty would give tenants root shells. Serving another user, state_dir and its parents must be traversable by it (chmod 0711).',
+          doc: "User the local driver's servers admit and run commands as; empty = the user running the subscriber. Only a subscriber running as root can name another user (a non-root sshd admits only its own). It needs a login shell (not nologin), and its commands can read what it can read: the local cloud is one trust domain, not an isolation boundary between tenants. A POSIX user name (a-z or _, then a-z 0-9 _ -). Root (uid 0) is refused unless named explicitly (login_user=root): a root subscriber with this empty would give tenants root shells. Serving another user, state_dir and its parents must be traversable by it (chmod 0711).",
           format: optionalUserName,
           default: '',
         },
       },
     },
     ssh: {
-      strict_host_keys: { doc: 'Refuse hosts whose key is not already known (no trust on first use, even for guests the platform launched).', format: bool, default: false },
-      connect_timeout: { doc: 'Time allowed to connect and authenticate.', format: duration(100, 300_000), default: 10_000 },
-      keepalive_interval: { doc: 'SSH keepalive interval; a connection is dropped after 3 unanswered keepalives (0 turns them off).', format: duration(0, 600_000), default: 15_000 },
-      per_host_limit: { doc: 'Most SSH connections open at once to one host:port from one process; more wait their turn.', format: integer(1, 1000), default: 4 },
-      command_timeout: { doc: 'Default limit for one remote command.', format: duration(100, 86_400_000), default: 60_000 },
-      output_cap: { doc: 'Bytes of stdout and of stderr kept per command; the rest is dropped and the result marked truncated.', format: integer(1024, 64 * 1024 * 1024), default: 1024 * 1024 },
+      strict_host_keys: {
+        doc: 'Refuse hosts whose key is not already known (no trust on first use, even for guests the platform launched).',
+        format: bool,
+        default: false,
+      },
+      connect_timeout: {
+        doc: 'Time allowed to connect and authenticate.',
+        format: duration(100, 300_000),
+        default: 10_000,
+      },
+      keepalive_interval: {
+        doc: 'SSH keepalive interval; a connection is dropped after 3 unanswered keepalives (0 turns them off).',
+        format: duration(0, 600_000),
+        default: 15_000,
+      },
+      per_host_limit: {
+        doc: 'Most SSH connections open at once to one host:port from one process; more wait their turn.',
+        format: integer(1, 1000),
+        default: 4,
+      },
+      command_timeout: {
+        doc: 'Default limit for one remote command.',
+        format: duration(100, 86_400_000),
+        default: 60_000,
+      },
+      output_cap: {
+        doc: 'Bytes of stdout and of stderr kept per command; the rest is dropped and the result marked truncated.',
+        format: integer(1024, 64 * 1024 * 1024),
+        default: 1024 * 1024,
+      },
     },
   },
 };
 
 /** The files every process reads, in load order. */
-export const SHARED_FILES: readonly FileSpec[] = [mqFile, workerFile, persistenceFile, kmFile, provisioningFile] as readonly FileSpec[];
+export const SHARED_FILES: readonly FileSpec[] = [
+  mqFile,
+  workerFile,
+  persistenceFile,
+  kmFile,
+  provisioningFile,
+] as readonly FileSpec[];

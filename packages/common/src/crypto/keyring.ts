@@ -26,7 +26,10 @@ export function parseKeysFile(text: string, source: string): Map<string, Buffer>
     const key = /^[A-Za-z0-9+/]+={0,2}$/.test(b64) ? Buffer.from(b64, 'base64') : Buffer.alloc(0);
     const where = `${source} line ${index + 1}`;
     if (!KEY_ID_RE.test(id) || key.length !== KEY_BYTES) {
-      throw new CmqError('CMQ_ERR_KEYS_FILE', `${where}: not "id=base64 of ${KEY_BYTES} bytes" (id: 1-64 of A-Z a-z 0-9 _ . -); see km.keys_file`);
+      throw new CmqError(
+        'CMQ_ERR_KEYS_FILE',
+        `${where}: not "id=base64 of ${KEY_BYTES} bytes" (id: 1-64 of A-Z a-z 0-9 _ . -); see km.keys_file`,
+      );
     }
     if (keys.has(id)) throw new CmqError('CMQ_ERR_KEYS_FILE', `${where}: key id "${id}" appears twice`);
     keys.set(id, key);
@@ -55,14 +58,18 @@ export class Keyring {
   static fromText(text: string, activeKeyId: string, source = 'keys'): Keyring {
     const keys = parseKeysFile(text, source);
     if (!keys.has(activeKeyId)) {
-      throw new CmqError('CMQ_ERR_KEY_UNKNOWN', `km.active_key_id "${activeKeyId}" is not in ${source} (ids there: ${[...keys.keys()].join(', ') || 'none'})`);
+      throw new CmqError(
+        'CMQ_ERR_KEY_UNKNOWN',
+        `km.active_key_id "${activeKeyId}" is not in ${source} (ids there: ${[...keys.keys()].join(', ') || 'none'})`,
+      );
     }
     return new Keyring(keys, activeKeyId);
   }
 
   /** Reads `km.keys_file`. @throws CmqError CMQ_ERR_KEYS_FILE when unset or unreadable. */
   static fromConfig(km: KmConfig['km']): Keyring {
-    if (km.keys_file === '') throw new CmqError('CMQ_ERR_KEYS_FILE', 'no keys file: set km.keys_file and km.active_key_id in km-client.cfg');
+    if (km.keys_file === '')
+      throw new CmqError('CMQ_ERR_KEYS_FILE', 'no keys file: set km.keys_file and km.active_key_id in km-client.cfg');
     let text: string;
     try {
       text = readFileSync(km.keys_file, 'utf8');
@@ -83,7 +90,13 @@ export class Keyring {
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(Buffer.from(`${VERSION}:${this.activeKeyId}`));
     const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return [VERSION, this.activeKeyId, iv.toString('base64'), cipher.getAuthTag().toString('base64'), ct.toString('base64')].join(':');
+    return [
+      VERSION,
+      this.activeKeyId,
+      iv.toString('base64'),
+      cipher.getAuthTag().toString('base64'),
+      ct.toString('base64'),
+    ].join(':');
   }
 
   /**
@@ -93,21 +106,39 @@ export class Keyring {
   decrypt(ciphertext: string): Buffer {
     const parts = ciphertext.split(':');
     const [version, keyId, ivB64, tagB64, ctB64] = parts;
-    if (parts.length !== 5 || version !== VERSION || keyId === undefined || ivB64 === undefined || tagB64 === undefined || ctB64 === undefined) {
-      throw new CmqError('CMQ_ERR_CIPHERTEXT', `not a ${VERSION} ciphertext (expected ${VERSION}:<key id>:<iv>:<tag>:<data>)`);
+    if (
+      parts.length !== 5 ||
+      version !== VERSION ||
+      keyId === undefined ||
+      ivB64 === undefined ||
+      tagB64 === undefined ||
+      ctB64 === undefined
+    ) {
+      throw new CmqError(
+        'CMQ_ERR_CIPHERTEXT',
+        `not a ${VERSION} ciphertext (expected ${VERSION}:<key id>:<iv>:<tag>:<data>)`,
+      );
     }
     const key = this.keys.get(keyId);
-    if (key === undefined) throw new CmqError('CMQ_ERR_KEY_UNKNOWN', `secret encrypted under key id "${keyId}", which is not in km.keys_file`);
+    if (key === undefined)
+      throw new CmqError(
+        'CMQ_ERR_KEY_UNKNOWN',
+        `secret encrypted under key id "${keyId}", which is not in km.keys_file`,
+      );
     const iv = Buffer.from(ivB64, 'base64');
     const tag = Buffer.from(tagB64, 'base64');
-    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new CmqError('CMQ_ERR_CIPHERTEXT', `malformed ${VERSION} ciphertext (iv or tag length)`);
+    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES)
+      throw new CmqError('CMQ_ERR_CIPHERTEXT', `malformed ${VERSION} ciphertext (iv or tag length)`);
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, iv);
       decipher.setAAD(Buffer.from(`${VERSION}:${keyId}`));
       decipher.setAuthTag(tag);
       return Buffer.concat([decipher.update(Buffer.from(ctB64, 'base64')), decipher.final()]);
     } catch {
-      throw new CmqError('CMQ_ERR_DECRYPT', `secret under key id "${keyId}" failed authentication: wrong key for that id, or altered data`);
+      throw new CmqError(
+        'CMQ_ERR_DECRYPT',
+        `secret under key id "${keyId}" failed authentication: wrong key for that id, or altered data`,
+      );
     }
   }
 }

@@ -155,6 +155,11 @@ export class Coordinator {
   private startWatchdog(): void {
     const interval = this.opts.notifier.watchdogIntervalMs;
     if (interval === undefined) return;
-    void every(interval, this.watchdogAbort.signal, () => Promise.resolve(this.opts.notifier.watchdog()), () => undefined);
+    void every(
+      interval,
+      this.watchdogAbort.signal,
+      () => Promise.resolve(this.opts.notifier.watchdog()),
+      () => undefined,
+    );
   }
 }

@@ -38,7 +38,10 @@ export const HEARTBEAT_WAITING_MAX = 500;
  * labels without them already; this keeps it so whatever a reason quotes).
  */
 export function heartbeatWaiting(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim().replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1');
+  const flat = text
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1');
   return flat.length <= HEARTBEAT_WAITING_MAX ? flat : `${flat.slice(0, HEARTBEAT_WAITING_MAX - 1)}…`;
 }
 
@@ -66,9 +69,14 @@ export class Heartbeat implements Component {
 
   start(): Promise<void> {
     this.lag.enable();
-    this.loop = every(this.opts.intervalMs, this.abort.signal, () => this.beat(), (err) => {
-      this.opts.logger.warn({ err: errorText(err) }, 'heartbeat not written to redis');
-    });
+    this.loop = every(
+      this.opts.intervalMs,
+      this.abort.signal,
+      () => this.beat(),
+      (err) => {
+        this.opts.logger.warn({ err: errorText(err) }, 'heartbeat not written to redis');
+      },
+    );
     return Promise.resolve();
   }
 
@@ -131,6 +139,10 @@ export class Heartbeat implements Component {
       waiting: heartbeatWaiting(this.opts.waiting?.() ?? ''),
       state: this.opts.state?.() ?? '',
     };
-    await this.opts.redis.redis.multi().hset(this.key, fields).pexpire(this.key, this.opts.intervalMs * 3).exec();
+    await this.opts.redis.redis
+      .multi()
+      .hset(this.key, fields)
+      .pexpire(this.key, this.opts.intervalMs * 3)
+      .exec();
   }
 }

@@ -53,15 +53,24 @@ const USAGE = (service: string): string =>
   `  --instance NAME   read ${service}-NAME.properties instead of ${service}.properties\n`;
 
 /** Parses the command line; exits 64 (EX_USAGE) on a bad one. */
-export function parseServiceArgs(service: string, argv: string[], env: Env): { configDir: string; instance: string | undefined } {
+export function parseServiceArgs(
+  service: string,
+  argv: string[],
+  env: Env,
+): { configDir: string; instance: string | undefined } {
   try {
-    const { values } = parseArgs({ args: argv, options: { 'config-dir': { type: 'string' }, instance: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+    const { values } = parseArgs({
+      args: argv,
+      options: { 'config-dir': { type: 'string' }, instance: { type: 'string' }, help: { type: 'boolean' } },
+      strict: true,
+    });
     if (values.help) {
       process.stdout.write(USAGE(service));
       process.exit(ExitCode.OK);
     }
     const instance = values.instance;
-    if (instance !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(instance)) throw new Error(`--instance "${instance}" may hold only letters, digits, _ and -`);
+    if (instance !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(instance))
+      throw new Error(`--instance "${instance}" may hold only letters, digits, _ and -`);
     return { configDir: values['config-dir'] ?? env.CMQ_CONFIG_DIR ?? '/etc/cmq-workers', instance };
   } catch (err) {
     process.stderr.write(`cmq-${service}: ${errorText(err)}\n${USAGE(service)}`);
@@ -70,7 +79,12 @@ export function parseServiceArgs(service: string, argv: string[], env: Env): { c
 }
 
 /** Loads the configuration or exits 78 with every problem on stderr, before any connection. */
-export function loadOrExit<Own extends ProcessKeys>(def: ServiceDefinition<Own>, configDir: string, instance: string | undefined, env: Env): ProcessConfig<Own> {
+export function loadOrExit<Own extends ProcessKeys>(
+  def: ServiceDefinition<Own>,
+  configDir: string,
+  instance: string | undefined,
+  env: Env,
+): ProcessConfig<Own> {
   try {
     const config = loadProcessConfig(configDir, def.ownFile(instance), env);
     checkWritableDirs(config);
@@ -84,7 +98,10 @@ export function loadOrExit<Own extends ProcessKeys>(def: ServiceDefinition<Own>,
 /** The directories a process writes (logs, metrics) must be writable before it starts. */
 function checkWritableDirs(config: ProcessConfig<ProcessKeys>): void {
   const file = config.files.at(-1)?.path ?? config.dir;
-  const issues = [['log.dir', config.own.log.dir], ['metrics.dir', config.own.metrics.dir]].flatMap(([key, dir]) => {
+  const issues = [
+    ['log.dir', config.own.log.dir],
+    ['metrics.dir', config.own.metrics.dir],
+  ].flatMap(([key, dir]) => {
     try {
       mkdirSync(dir as string, { recursive: true });
       accessSync(dir as string, constants.W_OK);
@@ -100,17 +117,40 @@ function checkWritableDirs(config: ProcessConfig<ProcessKeys>): void {
  * Wires a service: logging, systemd notification, PostgreSQL, Redis, RabbitMQ (with the
  * topology), the heartbeat and the service's own components, under one coordinator.
  */
-export function buildService<Own extends ProcessKeys>(def: ServiceDefinition<Own>, config: ProcessConfig<Own>, env: Env, exit: (code: number) => void): ServiceContext<Own> {
+export function buildService<Own extends ProcessKeys>(
+  def: ServiceDefinition<Own>,
+  config: ProcessConfig<Own>,
+  env: Env,
+  exit: (code: number) => void,
+): ServiceContext<Own> {
   const { own } = config;
   const logging = createLogging({ dir: own.log.dir, service: def.service, name: own.name, level: own.log.level });
   const logger = logging.logger;
   const notifier = SystemdNotifier.fromEnv(env, (err) => logger.warn({ err }, 'cannot notify systemd'));
   // eslint-disable-next-line prefer-const -- assigned once below; the coordinator, made first, calls it
   let heartbeat: Heartbeat | undefined;
-  const coordinator = new Coordinator({ logger, notifier, drainTimeoutMs: own.shutdown.drain_timeout, runningStatus: () => def.runningStatus(config), exit, onChange: () => heartbeat?.refresh() });
+  const coordinator = new Coordinator({
+    logger,
+    notifier,
+    drainTimeoutMs: own.shutdown.drain_timeout,
+    runningStatus: () => def.runningStatus(config),
+    exit,
+    onChange: () => heartbeat?.refresh(),
+  });
   const label = `cmq-${def.service}-${own.name}@${hostname()}:${process.pid}`;
-  const database = new Database(config.db, logger.child({ component: 'postgres' }), coordinator.status, label, own.heartbeat.interval);
-  const redis = new RedisClient(config.redis, logger.child({ component: 'redis' }), coordinator.status, label.replace(/[^A-Za-z0-9_-]/g, '_'));
+  const database = new Database(
+    config.db,
+    logger.child({ component: 'postgres' }),
+    coordinator.status,
+    label,
+    own.heartbeat.interval,
+  );
+  const redis = new RedisClient(
+    config.redis,
+    logger.child({ component: 'redis' }),
+    coordinator.status,
+    label.replace(/[^A-Za-z0-9_-]/g, '_'),
+  );
   const amqp = new AmqpClient({
     config: config.amqp,
     connectionName: label,
@@ -121,14 +161,34 @@ export function buildService<Own extends ProcessKeys>(def: ServiceDefinition<Own
       await def.amqpSetup?.(channel);
     },
   });
-  heartbeat = new Heartbeat({ service: def.service, name: own.name, version: def.version, intervalMs: own.heartbeat.interval, redis, logger: logger.child({ component: 'heartbeat' }), stats: () => def.heartbeatStats(config), waiting: () => coordinator.status.summary(), state: () => coordinator.state });
-  const metrics = new MetricsFile({ dir: own.metrics.dir, service: def.service, name: own.name, intervalMs: own.metrics.interval, logger: logger.child({ component: 'metrics' }) });
+  heartbeat = new Heartbeat({
+    service: def.service,
+    name: own.name,
+    version: def.version,
+    intervalMs: own.heartbeat.interval,
+    redis,
+    logger: logger.child({ component: 'heartbeat' }),
+    stats: () => def.heartbeatStats(config),
+    waiting: () => coordinator.status.summary(),
+    state: () => coordinator.state,
+  });
+  const metrics = new MetricsFile({
+    dir: own.metrics.dir,
+    service: def.service,
+    name: own.name,
+    intervalMs: own.metrics.interval,
+    logger: logger.child({ component: 'metrics' }),
+  });
   const ctx: ServiceContext<Own> = { config, logging, coordinator, database, redis, amqp, metrics };
   // Metrics first, so they close last and the final counts reach the file. Redis and the
   // heartbeat next: a process that waits for PostgreSQL or the broker at start is then seen
   // (`cmq status`, `cmq check`) saying so, and it is still seen while it drains.
-  for (const component of [metrics, redis, heartbeat, database, amqp, ...def.components(ctx)]) coordinator.add(component);
-  logger.info({ version: def.version, configDir: config.dir, files: config.files.map((f) => f.path) }, `cmq-${def.service} ${def.version} starting`);
+  for (const component of [metrics, redis, heartbeat, database, amqp, ...def.components(ctx)])
+    coordinator.add(component);
+  logger.info(
+    { version: def.version, configDir: config.dir, files: config.files.map((f) => f.path) },
+    `cmq-${def.service} ${def.version} starting`,
+  );
   return ctx;
 }
 
@@ -136,7 +196,10 @@ export function buildService<Own extends ProcessKeys>(def: ServiceDefinition<Own
  * A service's whole main(): arguments, configuration (exit 78 before any connection when bad),
  * wiring, signal handlers on `proc`, then the coordinator's run.
  */
-export function startService<Own extends ProcessKeys>(def: ServiceDefinition<Own>, proc: NodeJS.Process): ServiceContext<Own> {
+export function startService<Own extends ProcessKeys>(
+  def: ServiceDefinition<Own>,
+  proc: NodeJS.Process,
+): ServiceContext<Own> {
   const env = proc.env;
   const { configDir, instance } = parseServiceArgs(def.service, proc.argv.slice(2), env);
   const config = loadOrExit(def, configDir, instance, env);

@@ -22,7 +22,8 @@ export class SystemdNotifier {
     const socket = env.NOTIFY_SOCKET;
     const usec = Number(env.WATCHDOG_USEC);
     const forUs = env.WATCHDOG_PID === undefined || Number(env.WATCHDOG_PID) === process.pid;
-    const interval = socket && Number.isFinite(usec) && usec > 0 && forUs ? Math.max(1, Math.floor(usec / 2000)) : undefined;
+    const interval =
+      socket && Number.isFinite(usec) && usec > 0 && forUs ? Math.max(1, Math.floor(usec / 2000)) : undefined;
     const path = socket?.startsWith('@') ? `\0${socket.slice(1)}` : socket;
     return new SystemdNotifier(path || undefined, interval, onError);
   }

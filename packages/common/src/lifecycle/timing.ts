@@ -21,7 +21,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
  * Capped exponential backoff with ±20 % jitter: attempt 1 waits about `initialMs`, each next
  * attempt twice as long, never more than `maxMs`.
  */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  initialMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
   const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
   const jittered = base * (0.8 + 0.4 * random());
   return Math.round(Math.min(maxMs, jittered));
@@ -31,7 +36,12 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number, 
  * Runs `tick` every `intervalMs` until `signal` aborts. Ticks never overlap: the next delay
  * starts when the previous tick has finished. A tick's error goes to `onError`, not up.
  */
-export async function every(intervalMs: number, signal: AbortSignal, tick: () => Promise<void>, onError: (err: unknown) => void): Promise<void> {
+export async function every(
+  intervalMs: number,
+  signal: AbortSignal,
+  tick: () => Promise<void>,
+  onError: (err: unknown) => void,
+): Promise<void> {
   while (!signal.aborted) {
     try {
       await tick();
@@ -47,7 +57,12 @@ export async function every(intervalMs: number, signal: AbortSignal, tick: () =>
  * `late(true)`). The timer and the listener go as soon as either settles; `work` itself goes on
  * (a broker's confirm may still come), so a caller that gives up must expect it.
  */
-export async function withDeadline<T>(work: Promise<T>, ms: number, late: (stopped: boolean) => Error, signal?: AbortSignal): Promise<T> {
+export async function withDeadline<T>(
+  work: Promise<T>,
+  ms: number,
+  late: (stopped: boolean) => Error,
+  signal?: AbortSignal,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const deadline = new Promise<never>((_, reject) => {

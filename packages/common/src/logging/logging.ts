@@ -14,7 +14,22 @@ export interface LoggingOptions {
 }
 
 /** Field names that hold secrets wherever they appear (top level or one level down). */
-const SECRET_FIELDS = ['password', 'passphrase', 'secret', 'secretAccessKey', 'secret_access_key', 'sessionToken', 'session_token', 'credentials', 'privateKey', 'private_key', 'ssh_private_key', 'sshPrivateKey', 'token', 'authorization'];
+const SECRET_FIELDS = [
+  'password',
+  'passphrase',
+  'secret',
+  'secretAccessKey',
+  'secret_access_key',
+  'sessionToken',
+  'session_token',
+  'credentials',
+  'privateKey',
+  'private_key',
+  'ssh_private_key',
+  'sshPrivateKey',
+  'token',
+  'authorization',
+];
 
 export const REDACT_PATHS = SECRET_FIELDS.flatMap((f) => [f, `*.${f}`]);
 

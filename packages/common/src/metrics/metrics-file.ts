@@ -36,9 +36,14 @@ export class MetricsFile implements Component {
 
   start(): Promise<void> {
     mkdirSync(this.opts.dir, { recursive: true });
-    this.loop = every(this.opts.intervalMs, this.abort.signal, () => this.write(), (err) => {
-      this.opts.logger.warn({ err: errorText(err), path: this.path }, 'metrics file not written');
-    });
+    this.loop = every(
+      this.opts.intervalMs,
+      this.abort.signal,
+      () => this.write(),
+      (err) => {
+        this.opts.logger.warn({ err: errorText(err), path: this.path }, 'metrics file not written');
+      },
+    );
     return Promise.resolve();
   }
 

@@ -31,7 +31,13 @@ async function alreadyTaken(operation: string, layout: Layout, owner: string): P
  * the state dir: the file `addresses/<address>` is created exclusively. An address where
  * something already listens on `port` (another state dir, another program) is skipped.
  */
-export async function allocateAddress(operation: string, layout: Layout, owner: string, port: number, skip: ReadonlySet<string> = new Set()): Promise<string> {
+export async function allocateAddress(
+  operation: string,
+  layout: Layout,
+  owner: string,
+  port: number,
+  skip: ReadonlySet<string> = new Set(),
+): Promise<string> {
   await ensureDir(operation, layout.addressesDir);
   const earlier = await alreadyTaken(operation, layout, owner);
   if (earlier !== undefined && !skip.has(earlier)) return earlier;
@@ -41,7 +47,12 @@ export async function allocateAddress(operation: string, layout: Layout, owner: 
     if (!(await portTaken(address, port))) return address;
     await rm(layout.addressFile(address), { force: true });
   }
-  throw localError('transient', operation, `no free loopback address in 127.0.0.0/16 for port ${port} (${layout.addressesDir})`, 'InsufficientAddressCapacity');
+  throw localError(
+    'transient',
+    operation,
+    `no free loopback address in 127.0.0.0/16 for port ${port} (${layout.addressesDir})`,
+    'InsufficientAddressCapacity',
+  );
 }
 
 /** Gives the address back, unless it has been handed to another server meanwhile. */

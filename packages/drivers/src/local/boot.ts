@@ -11,13 +11,22 @@ import { sshdConfig, startLogLoop, startSshd } from './sshd';
 const ADDRESS_TRIES = 4;
 
 /** A server's process (its recorded pid, else its pid file's) when it is ours and alive, else undefined. */
-async function running(operation: string, recorded: number | undefined, pidFile: string, marker: string): Promise<number | undefined> {
+async function running(
+  operation: string,
+  recorded: number | undefined,
+  pidFile: string,
+  marker: string,
+): Promise<number | undefined> {
   if (isOurs(recorded, marker)) return recorded;
   return livePid(operation, pidFile, marker);
 }
 
 /** The server's sshd (from the record, else its pid file) when it is alive, else undefined. */
-export async function runningSshd(operation: string, record: ServerRecord, paths: ServerPaths): Promise<number | undefined> {
+export async function runningSshd(
+  operation: string,
+  record: ServerRecord,
+  paths: ServerPaths,
+): Promise<number | undefined> {
   return running(operation, record.pids.sshd, paths.sshdPid, paths.config);
 }
 
@@ -36,7 +45,12 @@ export async function halt(operation: string, record: ServerRecord, paths: Serve
   ]);
   // Sessions left over from a listener that died (crash, kill -9) end with the server too.
   killAll(holders(paths.sshdLog));
-  if (stopped.includes(false)) throw localError('transient', operation, `a process of ${paths.dir} survived SIGKILL (sshd pid ${sshd ?? '-'}, log writer pid ${log ?? '-'})`);
+  if (stopped.includes(false))
+    throw localError(
+      'transient',
+      operation,
+      `a process of ${paths.dir} survived SIGKILL (sshd pid ${sshd ?? '-'}, log writer pid ${log ?? '-'})`,
+    );
 }
 
 export interface BootOptions {
@@ -81,7 +95,8 @@ async function ensureSshd(record: ServerRecord, o: BootOptions): Promise<number>
   const owner = `${settings.account}/${record.id}`;
   const running = await runningSshd(operation, record, paths);
   if (running !== undefined) {
-    if (record.address !== undefined && (await sshAnswers(record.address, settings.sshPort, settings.startTimeoutMs))) return running;
+    if (record.address !== undefined && (await sshAnswers(record.address, settings.sshPort, settings.startTimeoutMs)))
+      return running;
     // Alive but not answering (a stale or wedged sshd): start afresh.
     await stopProcess(running, paths.config);
   }
@@ -96,7 +111,11 @@ async function ensureSshd(record: ServerRecord, o: BootOptions): Promise<number>
     const started = await startSshd(operation, settings, paths, record.address, o.signal);
     if (started.ok) return started.pid;
     if (!started.addressInUse || !o.mayMove || attempt >= ADDRESS_TRIES) {
-      throw localError('transient', operation, `${record.id} on ${record.address}:${settings.sshPort}: ${started.reason}`);
+      throw localError(
+        'transient',
+        operation,
+        `${record.id} on ${record.address}:${settings.sshPort}: ${started.reason}`,
+      );
     }
     // Someone outside this state dir listens there (another state dir, another program).
     skip.add(record.address);

@@ -25,13 +25,20 @@ async function passwdEntry(operation: string, user: string): Promise<PasswdEntry
   try {
     line = (await run('getent', ['passwd', user])).stdout.split('\n')[0] ?? '';
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') throw localError('permanent', operation, `loginUser "${user}": getent not found (install libc-bin)`);
-    throw localError('permanent', operation, `loginUser "${user}": no such user on this machine (getent passwd ${user})`, 'InvalidParameterValue');
+    if (errnoCode(err) === 'ENOENT')
+      throw localError('permanent', operation, `loginUser "${user}": getent not found (install libc-bin)`);
+    throw localError(
+      'permanent',
+      operation,
+      `loginUser "${user}": no such user on this machine (getent passwd ${user})`,
+      'InvalidParameterValue',
+    );
   }
   const fields = line.split(':');
   const uid = Number(fields[2]);
   const gid = Number(fields[3]);
-  if (fields.length < 7 || !Number.isInteger(uid) || !Number.isInteger(gid)) throw localError('permanent', operation, `loginUser "${user}": unexpected passwd entry from getent passwd ${user}`);
+  if (fields.length < 7 || !Number.isInteger(uid) || !Number.isInteger(gid))
+    throw localError('permanent', operation, `loginUser "${user}": unexpected passwd entry from getent passwd ${user}`);
   return { uid, gid, shell: fields[6] ?? '' };
 }
 
@@ -49,7 +56,12 @@ export async function checkLoginUser(operation: string, settings: LocalSettings)
   const self = userInfo().username;
   const user = settings.loginUser;
   if (process.getuid?.() !== 0 && user !== self) {
-    throw localError('permanent', operation, `loginUser "${user}": a non-root sshd (this process runs as ${self}) admits only its own user`, 'InvalidParameterValue');
+    throw localError(
+      'permanent',
+      operation,
+      `loginUser "${user}": a non-root sshd (this process runs as ${self}) admits only its own user`,
+      'InvalidParameterValue',
+    );
   }
   const { uid, shell: field } = await passwdEntry(operation, user);
   if (uid === 0 && !(settings.rootNamed && user === 'root')) {
@@ -64,12 +76,22 @@ export async function checkLoginUser(operation: string, settings: LocalSettings)
   const shell = field === '' ? '/bin/sh' : field;
   const fix = `give it a shell (usermod -s /bin/sh ${user}) or, with the subscriber running as root, set provisioning.cfg cloud.local.login_user to a user with one`;
   if (NO_LOGIN_SHELL_RE.test(shell)) {
-    throw localError('permanent', operation, `loginUser "${user}" has the login shell ${shell}: every command on its servers would be refused; ${fix}`, 'InvalidParameterValue');
+    throw localError(
+      'permanent',
+      operation,
+      `loginUser "${user}" has the login shell ${shell}: every command on its servers would be refused; ${fix}`,
+      'InvalidParameterValue',
+    );
   }
   try {
     await access(shell, constants.X_OK);
   } catch (err) {
-    throw localError('permanent', operation, `loginUser "${user}": its login shell ${shell} is missing or not executable (${errnoCode(err)}); ${fix}`, 'InvalidParameterValue');
+    throw localError(
+      'permanent',
+      operation,
+      `loginUser "${user}": its login shell ${shell} is missing or not executable (${errnoCode(err)}); ${fix}`,
+      'InvalidParameterValue',
+    );
   }
 }
 
@@ -77,7 +99,10 @@ export async function checkLoginUser(operation: string, settings: LocalSettings)
  * The user a server's home and log writer belong to when it is not this process's own: the
  * subscriber runs as root and serves another login user. undefined otherwise (nothing to give away).
  */
-export async function otherLoginUser(operation: string, settings: LocalSettings): Promise<{ uid: number; gid: number } | undefined> {
+export async function otherLoginUser(
+  operation: string,
+  settings: LocalSettings,
+): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0 || settings.loginUser === userInfo().username) return undefined;
   const { uid, gid } = await passwdEntry(operation, settings.loginUser);
   return { uid, gid };
@@ -102,15 +127,30 @@ function pathFromRoot(dir: string): string[] {
  * it. Checked by running `test -x` as that user, with the rights the log writer has (its uid and
  * primary group: spawning as a user drops the supplementary groups), so ACLs count as they will.
  */
-export async function checkHomeReachable(operation: string, settings: LocalSettings, paths: ServerPaths): Promise<void> {
+export async function checkHomeReachable(
+  operation: string,
+  settings: LocalSettings,
+  paths: ServerPaths,
+): Promise<void> {
   const other = await otherLoginUser(operation, settings);
   if (other === undefined) return;
   const script = 'for d in "$@"; do test -x "$d" || { printf %s "$d"; exit 0; }; done';
   let blocked: string;
   try {
-    blocked = (await run('/bin/sh', ['-c', script, 'cmq-local-check', ...pathFromRoot(paths.dir)], { cwd: '/', env: USER_ENV, uid: other.uid, gid: other.gid })).stdout;
+    blocked = (
+      await run('/bin/sh', ['-c', script, 'cmq-local-check', ...pathFromRoot(paths.dir)], {
+        cwd: '/',
+        env: USER_ENV,
+        uid: other.uid,
+        gid: other.gid,
+      })
+    ).stdout;
   } catch (err) {
-    throw localError('transient', operation, `cannot check as ${settings.loginUser} that ${paths.home} is reachable: /bin/sh ${errnoCode(err)}`);
+    throw localError(
+      'transient',
+      operation,
+      `cannot check as ${settings.loginUser} that ${paths.home} is reachable: /bin/sh ${errnoCode(err)}`,
+    );
   }
   if (blocked !== '') {
     throw localError(
@@ -141,18 +181,23 @@ export async function removeServerDir(operation: string, paths: ServerPaths): Pr
     if (st?.isDirectory() === true && st.uid !== 0) {
       const pids = userProcessesIn(st.uid, paths.dir);
       killAll(pids);
-      for (const deadline = Date.now() + 2_000; pids.some(processExists) && Date.now() < deadline; ) await sleep(20);
+      for (const deadline = Date.now() + 2_000; pids.some(processExists) && Date.now() < deadline;) await sleep(20);
       try {
         await run('rm', ['-rf', '--', paths.home], { cwd: '/', env: USER_ENV, uid: st.uid, gid: st.gid });
       } catch (err) {
         // Expected: rm cannot unlink the home itself (the server's directory is root's). What it left is seen below.
-        if (errnoCode(err) === 'ENOENT') throw localError('permanent', operation, `cannot remove ${paths.home}: rm not found (install coreutils)`);
+        if (errnoCode(err) === 'ENOENT')
+          throw localError('permanent', operation, `cannot remove ${paths.home}: rm not found (install coreutils)`);
       }
       try {
         await rmdir(paths.home);
       } catch (err) {
         if (errnoCode(err) === 'ENOTEMPTY' || errnoCode(err) === 'EEXIST') {
-          throw localError('transient', operation, `cannot remove ${paths.home}: its user (uid ${st.uid}) could not remove all of its content; remove it by hand`);
+          throw localError(
+            'transient',
+            operation,
+            `cannot remove ${paths.home}: its user (uid ${st.uid}) could not remove all of its content; remove it by hand`,
+          );
         }
         if (errnoCode(err) !== 'ENOENT') throw fsError(operation, 'cannot remove', paths.home, err);
       }
@@ -162,7 +207,12 @@ export async function removeServerDir(operation: string, paths: ServerPaths): Pr
 }
 
 function linkRefused(operation: string, path: string, what: string): Error {
-  return localError('permanent', operation, `${path} ${what}: the local cloud does not follow links in a server's home (its login user controls it); remove it`, 'InvalidHomeContent');
+  return localError(
+    'permanent',
+    operation,
+    `${path} ${what}: the local cloud does not follow links in a server's home (its login user controls it); remove it`,
+    'InvalidHomeContent',
+  );
 }
 
 /**
@@ -189,23 +239,32 @@ export async function openAppLog(operation: string, settings: LocalSettings, pat
   try {
     dir = await open(paths.logDir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (err) {
-    if (['ELOOP', 'ENOTDIR'].includes(errnoCode(err))) throw linkRefused(operation, paths.logDir, 'is a symbolic link or not a directory');
+    if (['ELOOP', 'ENOTDIR'].includes(errnoCode(err)))
+      throw linkRefused(operation, paths.logDir, 'is a symbolic link or not a directory');
     throw fsError(operation, 'cannot open', paths.logDir, err);
   }
   try {
     const dirStat = await dir.stat();
-    if (!owners.has(dirStat.uid)) throw linkRefused(operation, paths.logDir, `is owned by uid ${dirStat.uid}, not by ${settings.loginUser}`);
+    if (!owners.has(dirStat.uid))
+      throw linkRefused(operation, paths.logDir, `is owned by uid ${dirStat.uid}, not by ${settings.loginUser}`);
     if (other !== undefined && dirCreated) await dir.chown(other.uid, other.gid);
     const through = join('/proc/self/fd', String(dir.fd), 'app.log');
     let file: FileHandle;
     let created = true;
     try {
       try {
-        file = await open(through, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+        file = await open(
+          through,
+          constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          0o644,
+        );
       } catch (err) {
         if (errnoCode(err) !== 'EEXIST') throw err;
         created = false;
-        file = await open(through, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+        file = await open(
+          through,
+          constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+        );
       }
     } catch (err) {
       if (errnoCode(err) === 'ELOOP') throw linkRefused(operation, paths.appLog, 'is a symbolic link');
@@ -217,7 +276,8 @@ export async function openAppLog(operation: string, settings: LocalSettings, pat
       const st = await file.stat();
       if (!st.isFile()) throw linkRefused(operation, paths.appLog, 'is not a regular file');
       if (st.nlink !== 1) throw linkRefused(operation, paths.appLog, `has ${st.nlink} hard links`);
-      if (!owners.has(st.uid)) throw linkRefused(operation, paths.appLog, `is owned by uid ${st.uid}, not by ${settings.loginUser}`);
+      if (!owners.has(st.uid))
+        throw linkRefused(operation, paths.appLog, `is owned by uid ${st.uid}, not by ${settings.loginUser}`);
       if (other !== undefined && created) await file.chown(other.uid, other.gid);
       return file;
     } catch (err) {
@@ -236,7 +296,12 @@ export async function openAppLog(operation: string, settings: LocalSettings, pat
  * changed: nothing below the home is followed or given away by path (see `openAppLog`), and
  * the README is only written when missing.
  */
-export async function prepareHome(operation: string, settings: LocalSettings, paths: ServerPaths, id: string): Promise<void> {
+export async function prepareHome(
+  operation: string,
+  settings: LocalSettings,
+  paths: ServerPaths,
+  id: string,
+): Promise<void> {
   await ensureDir(operation, paths.home, 0o755);
   const other = await otherLoginUser(operation, settings);
   if (other !== undefined) {
@@ -250,7 +315,11 @@ export async function prepareHome(operation: string, settings: LocalSettings, pa
   const readme = join(paths.home, 'README');
   let handle: FileHandle | undefined;
   try {
-    handle = await open(readme, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    handle = await open(
+      readme,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o644,
+    );
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw fsError(operation, 'cannot create', readme, err);
   }

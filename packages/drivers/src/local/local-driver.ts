@@ -1,6 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, readdir } from 'node:fs/promises';
-import { CLIENT_TOKEN_RE, CLIENT_TOKEN_RULE, type CallOptions, type Driver, type Firewall, type FirewallRule, type LaunchRequest, type Server, type Volume } from '../driver';
+import {
+  CLIENT_TOKEN_RE,
+  CLIENT_TOKEN_RULE,
+  type CallOptions,
+  type Driver,
+  type Firewall,
+  type FirewallRule,
+  type LaunchRequest,
+  type Server,
+  type Volume,
+} from '../driver';
 import { releaseAddress } from './addresses';
 import { boot, halt } from './boot';
 import { createExclusive, ensureDir, readIfExists, remove } from './files';
@@ -80,15 +90,19 @@ export class LocalDriver implements Driver {
   async launchServer(req: LaunchRequest, opts?: CallOptions): Promise<Server> {
     const op = 'launchServer';
     checkAborted(op, opts?.signal);
-    if (!CLIENT_TOKEN_RE.test(req.clientToken)) throw localError('permanent', op, CLIENT_TOKEN_RULE, 'InvalidParameterValue');
+    if (!CLIENT_TOKEN_RE.test(req.clientToken))
+      throw localError('permanent', op, CLIENT_TOKEN_RULE, 'InvalidParameterValue');
     await checkSshd(op, this.settings.sshdPath);
     const tokenFile = this.layout.tokenFile(tokenHash(req.clientToken));
     // A fresh token launches with the current settings: refused before anything is made. A known
     // one completes its server with the user it was launched with (checked in complete).
     if ((await readIfExists(op, tokenFile)) === undefined) await checkLoginUser(op, this.settings);
-    for (const dir of [this.layout.accountDir, this.layout.tokensDir, this.layout.locksDir, this.layout.serversDir]) await ensureDir(op, dir);
+    for (const dir of [this.layout.accountDir, this.layout.tokensDir, this.layout.locksDir, this.layout.serversDir])
+      await ensureDir(op, dir);
     const fresh = `local-${randomBytes(6).toString('hex')}`;
-    const id = (await createExclusive(op, tokenFile, `${fresh}\n`)) ? fresh : (await readIfExists(op, tokenFile))?.trim() ?? '';
+    const id = (await createExclusive(op, tokenFile, `${fresh}\n`))
+      ? fresh
+      : ((await readIfExists(op, tokenFile))?.trim() ?? '');
     if (!SERVER_ID_RE.test(id)) throw localError('transient', op, `${tokenFile}: does not name a server id`);
     return this.locked(op, id, () => this.complete(id, req, opts?.signal));
   }
@@ -117,7 +131,8 @@ export class LocalDriver implements Driver {
     await checkSshd(op, this.settings.sshdPath);
     await this.locked(op, id, async () => {
       const { record, paths } = await this.known(op, id);
-      if (record.state === 'terminated') throw localError('permanent', op, `${id} is terminated`, 'IncorrectInstanceState');
+      if (record.state === 'terminated')
+        throw localError('permanent', op, `${id} is terminated`, 'IncorrectInstanceState');
       const settings = this.settingsOf(record);
       await checkLoginUser(op, settings);
       await checkHomeReachable(op, settings, paths);
@@ -139,13 +154,24 @@ export class LocalDriver implements Driver {
    */
   async listFirewalls(opts?: CallOptions): Promise<Firewall[]> {
     const servers = await this.listServers(opts);
-    const ports = [...new Set([this.settings.sshPort, ...servers.filter((s) => s.state !== 'terminated').map((s) => s.sshPort ?? this.settings.sshPort)])].sort((a, b) => a - b);
+    const ports = [
+      ...new Set([
+        this.settings.sshPort,
+        ...servers.filter((s) => s.state !== 'terminated').map((s) => s.sshPort ?? this.settings.sshPort),
+      ]),
+    ].sort((a, b) => a - b);
     return [
       {
         id: 'fw-local',
         name: 'local loopback',
         rules: [
-          ...ports.map((port): FirewallRule => ({ direction: 'ingress', protocol: 'tcp', fromPort: port, toPort: port, sources: ['127.0.0.0/8'] })),
+          ...ports.map((port): FirewallRule => ({
+            direction: 'ingress',
+            protocol: 'tcp',
+            fromPort: port,
+            toPort: port,
+            sources: ['127.0.0.0/8'],
+          })),
           { direction: 'egress', protocol: 'all', sources: ['0.0.0.0/0'] },
         ],
       },
@@ -155,7 +181,9 @@ export class LocalDriver implements Driver {
   /** One nominal 1 GB volume per server that is not terminated: its home. */
   async listVolumes(opts?: CallOptions): Promise<Volume[]> {
     const servers = await this.listServers(opts);
-    return servers.filter((s) => s.state !== 'terminated').map((s) => ({ id: `vol-${s.id}`, size_gb: 1, state: 'in-use', attachedTo: s.id }));
+    return servers
+      .filter((s) => s.state !== 'terminated')
+      .map((s) => ({ id: `vol-${s.id}`, size_gb: 1, state: 'in-use', attachedTo: s.id }));
   }
 
   private async complete(id: string, req: LaunchRequest, signal: AbortSignal | undefined): Promise<Server> {
@@ -205,7 +233,10 @@ export class LocalDriver implements Driver {
   }
 
   private expired(record: ServerRecord): boolean {
-    return record.state === 'terminated' && Date.now() - Date.parse(record.terminatedAt ?? record.launchedAt) > this.settings.forgetAfterMs;
+    return (
+      record.state === 'terminated' &&
+      Date.now() - Date.parse(record.terminatedAt ?? record.launchedAt) > this.settings.forgetAfterMs
+    );
   }
 
   /**
@@ -235,7 +266,8 @@ export class LocalDriver implements Driver {
 
   /** Gives the server's address back, if the address file still names this server. */
   private async releaseAddressOf(operation: string, record: ServerRecord): Promise<void> {
-    if (record.address !== undefined) await releaseAddress(operation, this.layout, record.address, `${this.settings.account}/${record.id}`);
+    if (record.address !== undefined)
+      await releaseAddress(operation, this.layout, record.address, `${this.settings.account}/${record.id}`);
   }
 
   private async serverIds(operation: string): Promise<string[]> {

@@ -4,8 +4,19 @@ import { DriverError, type DriverErrorKind } from '../errors';
 export const LOCAL_NOT_FOUND = 'InvalidInstanceID.NotFound';
 
 /** A DriverError of provider `local`. Messages name paths and commands, never key material. */
-export function localError(kind: DriverErrorKind, operation: string, message: string, providerCode?: string): DriverError {
-  return new DriverError({ kind, provider: 'local', operation, providerMessage: message, ...(providerCode === undefined ? {} : { providerCode }) });
+export function localError(
+  kind: DriverErrorKind,
+  operation: string,
+  message: string,
+  providerCode?: string,
+): DriverError {
+  return new DriverError({
+    kind,
+    provider: 'local',
+    operation,
+    providerMessage: message,
+    ...(providerCode === undefined ? {} : { providerCode }),
+  });
 }
 
 /** The errno code of a Node error (`ENOENT`, ...), or `error`. */
@@ -21,7 +32,11 @@ export function errnoCode(err: unknown): string {
 export function fsError(operation: string, what: string, path: string, err: unknown): DriverError {
   if (err instanceof DriverError) return err;
   const code = errnoCode(err);
-  const kind: DriverErrorKind = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOLONG'].includes(code) ? 'permanent' : 'transient';
+  const kind: DriverErrorKind = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOLONG'].includes(
+    code,
+  )
+    ? 'permanent'
+    : 'transient';
   return localError(kind, operation, `${what} ${path}: ${code}`);
 }
 

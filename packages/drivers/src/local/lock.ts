@@ -100,7 +100,12 @@ async function takeOver(operation: string, path: string, stale: string): Promise
  * recycled since) is taken over at once; waiting longer than `timeoutMs` for a live one fails
  * transient. The lock is removed at the end only while it is still this call's.
  */
-export async function withLock<T>(operation: string, path: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  operation: string,
+  path: string,
+  timeoutMs: number,
+  fn: () => Promise<T>,
+): Promise<T> {
   const mine = lockText();
   const deadline = Date.now() + timeoutMs;
   while (!(await createExclusive(operation, path, mine))) {
@@ -111,7 +116,12 @@ export async function withLock<T>(operation: string, path: string, timeoutMs: nu
       await takeOver(operation, path, held);
       continue;
     }
-    if (Date.now() > deadline) throw localError('transient', operation, `${path} is held by process ${held.trim().split(/\s+/)[0]} for more than ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw localError(
+        'transient',
+        operation,
+        `${path} is held by process ${held.trim().split(/\s+/)[0]} for more than ${timeoutMs} ms`,
+      );
     await sleep(50);
   }
   try {

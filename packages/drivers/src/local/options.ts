@@ -71,18 +71,23 @@ function invalid(message: string): never {
 
 /** Fills in the defaults and refuses what would break a path or an sshd_config line. */
 export function localSettings(opts: LocalDriverOptions): LocalSettings {
-  if (!isAbsolute(opts.stateDir) || !SAFE_PATH_RE.test(opts.stateDir)) invalid(`stateDir "${opts.stateDir}": an absolute path without whitespace, quotes, backslashes or %`);
-  if (!ACCOUNT_RE.test(opts.account) || RESERVED.has(opts.account)) invalid(`account "${opts.account}": 1-64 of A-Z a-z 0-9 _ . - (not "addresses")`);
+  if (!isAbsolute(opts.stateDir) || !SAFE_PATH_RE.test(opts.stateDir))
+    invalid(`stateDir "${opts.stateDir}": an absolute path without whitespace, quotes, backslashes or %`);
+  if (!ACCOUNT_RE.test(opts.account) || RESERVED.has(opts.account))
+    invalid(`account "${opts.account}": 1-64 of A-Z a-z 0-9 _ . - (not "addresses")`);
   const authorizedKey = opts.authorizedKey.trim();
-  if (!PUBLIC_KEY_RE.test(authorizedKey)) invalid('authorizedKey: one OpenSSH public key line (ssh-ed25519 AAAA... [comment])');
+  if (!PUBLIC_KEY_RE.test(authorizedKey))
+    invalid('authorizedKey: one OpenSSH public key line (ssh-ed25519 AAAA... [comment])');
   const sshPort = opts.sshPort ?? 2222;
   if (!Number.isInteger(sshPort) || sshPort < 1 || sshPort > 65535) invalid(`sshPort ${sshPort}: 1-65535`);
   const sshdPath = opts.sshdPath ?? '/usr/sbin/sshd';
   // sshd re-executes itself for every connection: it insists on an absolute path.
   if (!isAbsolute(sshdPath) || !SAFE_PATH_RE.test(sshdPath)) invalid(`sshdPath "${sshdPath}": an absolute path`);
-  if (opts.loginUser !== undefined && !POSIX_USER_RE.test(opts.loginUser)) invalid(`loginUser "${opts.loginUser}": a POSIX user name (a-z or _, then up to 31 of a-z 0-9 _ -)`);
+  if (opts.loginUser !== undefined && !POSIX_USER_RE.test(opts.loginUser))
+    invalid(`loginUser "${opts.loginUser}": a POSIX user name (a-z or _, then up to 31 of a-z 0-9 _ -)`);
   const appLogRotateLines = opts.appLogRotateLines ?? 20_000;
-  if (!Number.isSafeInteger(appLogRotateLines) || appLogRotateLines < 1) invalid(`appLogRotateLines ${appLogRotateLines}: a whole number of lines, at least 1`);
+  if (!Number.isSafeInteger(appLogRotateLines) || appLogRotateLines < 1)
+    invalid(`appLogRotateLines ${appLogRotateLines}: a whole number of lines, at least 1`);
   const loginUser = opts.loginUser ?? userInfo().username;
   if (!OWN_USER_RE.test(loginUser)) invalid(`loginUser "${loginUser}": a user name`);
   return {

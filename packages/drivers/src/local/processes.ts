@@ -69,14 +69,16 @@ export function descendants(pid: number): number[] {
  * that is gone meanwhile, or not ours to look at, throws and is skipped.
  */
 function scanProcesses(matches: (pid: string) => boolean): number[] {
-  return procEntries().filter((entry) => {
-    if (Number(entry) === process.pid) return false;
-    try {
-      return matches(entry);
-    } catch {
-      return false;
-    }
-  }).map(Number);
+  return procEntries()
+    .filter((entry) => {
+      if (Number(entry) === process.pid) return false;
+      try {
+        return matches(entry);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 /**
@@ -84,7 +86,11 @@ function scanProcesses(matches: (pid: string) => boolean): number[] {
  * this finds the sessions of a server whose listener died (they are nobody's descendants then).
  */
 export function holders(path: string): number[] {
-  return scanProcesses((entry) => readFileSync(`/proc/${entry}/cmdline`, 'utf8').startsWith('sshd') && readdirSync(`/proc/${entry}/fd`).some((fd) => readlinkOrEmpty(`/proc/${entry}/fd/${fd}`) === path));
+  return scanProcesses(
+    (entry) =>
+      readFileSync(`/proc/${entry}/cmdline`, 'utf8').startsWith('sshd') &&
+      readdirSync(`/proc/${entry}/fd`).some((fd) => readlinkOrEmpty(`/proc/${entry}/fd/${fd}`) === path),
+  );
 }
 
 /**
@@ -94,7 +100,12 @@ export function holders(path: string): number[] {
 export function userProcessesIn(uid: number, dir: string): number[] {
   return scanProcesses((entry) => {
     // Real, effective, saved and file system uid: any of them being the user's counts.
-    const uids = /^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+    const uids =
+      /^Uid:\s+(.*)$/m
+        .exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]
+        ?.trim()
+        .split(/\s+/)
+        .map(Number) ?? [];
     if (!uids.includes(uid)) return false;
     const cwd = readlinkOrEmpty(`/proc/${entry}/cwd`);
     return cwd === dir || cwd.startsWith(`${dir}/`) || readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir);
@@ -160,11 +171,22 @@ export async function stopProcess(pid: number, marker: string, graceMs = 3_000):
  * process group does not reach it), no stdio tied to ours, not waited for. Resolves with its pid
  * once it has started, or rejects with the spawn error (ENOENT, EACCES).
  */
-export function spawnDetached(command: string, args: readonly string[], cwd: string, as?: { uid: number; gid: number }): Promise<number> {
+export function spawnDetached(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  as?: { uid: number; gid: number },
+): Promise<number> {
   return new Promise((resolve, reject) => {
     // A minimal environment: the subscriber's own (database passwords in env overrides...) stays with it.
     // `as`: run as that user (libuv drops the supplementary groups too).
-    const child = spawn(command, args, { cwd, detached: true, stdio: 'ignore', env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' }, ...(as ?? {}) });
+    const child = spawn(command, args, {
+      cwd,
+      detached: true,
+      stdio: 'ignore',
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+      ...(as ?? {}),
+    });
     child.once('error', reject);
     child.once('spawn', () => {
       child.unref();

@@ -21,7 +21,11 @@ function failureText(err: unknown): string {
 
 /** Makes the server's ed25519 host key once (a crash mid-way leaves no half key: rename). */
 export async function ensureHostKey(operation: string, paths: ServerPaths): Promise<void> {
-  if ((await readIfExists(operation, `${paths.hostKey}.pub`)) !== undefined && (await readIfExists(operation, paths.hostKey)) !== undefined) return;
+  if (
+    (await readIfExists(operation, `${paths.hostKey}.pub`)) !== undefined &&
+    (await readIfExists(operation, paths.hostKey)) !== undefined
+  )
+    return;
   const tmp = `${paths.hostKey}.new`;
   await rm(tmp, { force: true });
   await rm(`${tmp}.pub`, { force: true });
@@ -29,7 +33,11 @@ export async function ensureHostKey(operation: string, paths: ServerPaths): Prom
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `cmq-local ${paths.dir}`, '-f', tmp]);
   } catch (err) {
     const kind = errnoCode(err) === 'ENOENT' ? 'permanent' : 'transient';
-    throw localError(kind, operation, `ssh-keygen -t ed25519 -f ${tmp}: ${errnoCode(err) === 'ENOENT' ? 'ssh-keygen not found (install openssh-client)' : failureText(err)}`);
+    throw localError(
+      kind,
+      operation,
+      `ssh-keygen -t ed25519 -f ${tmp}: ${errnoCode(err) === 'ENOENT' ? 'ssh-keygen not found (install openssh-client)' : failureText(err)}`,
+    );
   }
   // The private half first: the public half's presence says the pair is complete.
   try {
@@ -88,7 +96,12 @@ export async function checkSshd(operation: string, sshdPath: string): Promise<vo
   try {
     await access(sshdPath, constants.X_OK);
   } catch (err) {
-    throw localError('permanent', operation, `${sshdPath}: ${errnoCode(err)} (install openssh-server, or set the driver's sshdPath)`, 'SshdMissing');
+    throw localError(
+      'permanent',
+      operation,
+      `${sshdPath}: ${errnoCode(err)} (install openssh-server, or set the driver's sshdPath)`,
+      'SshdMissing',
+    );
   }
   if (process.getuid?.() === 0) {
     // Root's sshd separates privileges and wants its empty directory (the Debian unit makes it).
@@ -108,25 +121,44 @@ async function logTail(operation: string, paths: ServerPaths): Promise<string> {
  * Starts the server's sshd detached (`-D`: no fork, so the pid is sshd's; its own session, so it
  * outlives the process that launched it) and waits until it answers SSH on address:port.
  */
-export async function startSshd(operation: string, settings: LocalSettings, paths: ServerPaths, address: string, signal?: AbortSignal): Promise<SshdStart> {
+export async function startSshd(
+  operation: string,
+  settings: LocalSettings,
+  paths: ServerPaths,
+  address: string,
+  signal?: AbortSignal,
+): Promise<SshdStart> {
   const logBefore = ((await readIfExists(operation, paths.sshdLog)) ?? '').length;
   let pid: number;
   try {
     pid = await spawnDetached(settings.sshdPath, ['-D', '-f', paths.config, '-E', paths.sshdLog], paths.dir);
   } catch (err) {
-    throw localError('permanent', operation, `cannot start ${settings.sshdPath}: ${errnoCode(err)} (install openssh-server)`, 'SshdMissing');
+    throw localError(
+      'permanent',
+      operation,
+      `cannot start ${settings.sshdPath}: ${errnoCode(err)} (install openssh-server)`,
+      'SshdMissing',
+    );
   }
   const deadline = Date.now() + settings.startTimeoutMs;
   for (;;) {
     if (await sshAnswers(address, settings.sshPort)) return { ok: true, pid };
     if (!isOurs(pid, paths.config)) {
       const log = ((await readIfExists(operation, paths.sshdLog)) ?? '').slice(logBefore);
-      return { ok: false, addressInUse: /Address already in use|Cannot bind any address/.test(log), reason: `sshd exited: ${await logTail(operation, paths)}` };
+      return {
+        ok: false,
+        addressInUse: /Address already in use|Cannot bind any address/.test(log),
+        reason: `sshd exited: ${await logTail(operation, paths)}`,
+      };
     }
     if (Date.now() > deadline || signal?.aborted === true) {
       // With whatever it started (a wedged sshd's children), so that nothing of it lingers.
       killAll([pid, ...descendants(pid)]);
-      return { ok: false, addressInUse: false, reason: `sshd did not answer on ${address}:${settings.sshPort} within ${settings.startTimeoutMs} ms (${paths.sshdLog}: ${await logTail(operation, paths)})` };
+      return {
+        ok: false,
+        addressInUse: false,
+        reason: `sshd did not answer on ${address}:${settings.sshPort} within ${settings.startTimeoutMs} ms (${paths.sshdLog}: ${await logTail(operation, paths)})`,
+      };
     }
     await sleep(100);
   }
@@ -144,15 +176,30 @@ export async function startSshd(operation: string, settings: LocalSettings, path
  * stops by itself when it cannot append (its log directory gone). Its pid file, in the server's
  * directory (not the user's), is written here.
  */
-const LOG_LOOP = 'n=0; while :; do n=$((n+1)); printf "%s %s heartbeat %d\\n" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$n" >> "$1" || exit 0; [ $((n % $3)) -ne 0 ] || mv -fT -- "$1" "$1.1" 2>/dev/null; sleep 1; done';
+const LOG_LOOP =
+  'n=0; while :; do n=$((n+1)); printf "%s %s heartbeat %d\\n" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$n" >> "$1" || exit 0; [ $((n % $3)) -ne 0 ] || mv -fT -- "$1" "$1.1" 2>/dev/null; sleep 1; done';
 
-export async function startLogLoop(operation: string, settings: LocalSettings, paths: ServerPaths, id: string): Promise<number> {
+export async function startLogLoop(
+  operation: string,
+  settings: LocalSettings,
+  paths: ServerPaths,
+  id: string,
+): Promise<number> {
   const as = await otherLoginUser(operation, settings);
   let pid: number;
   try {
-    pid = await spawnDetached('/bin/sh', ['-c', LOG_LOOP, 'cmq-local-log', paths.appLog, id, String(settings.appLogRotateLines)], paths.home, as);
+    pid = await spawnDetached(
+      '/bin/sh',
+      ['-c', LOG_LOOP, 'cmq-local-log', paths.appLog, id, String(settings.appLogRotateLines)],
+      paths.home,
+      as,
+    );
   } catch (err) {
-    throw localError('permanent', operation, `cannot start /bin/sh for ${paths.appLog}${as === undefined ? '' : ` as ${settings.loginUser}`}: ${errnoCode(err)}`);
+    throw localError(
+      'permanent',
+      operation,
+      `cannot start /bin/sh for ${paths.appLog}${as === undefined ? '' : ` as ${settings.loginUser}`}: ${errnoCode(err)}`,
+    );
   }
   try {
     await writeAtomic(operation, paths.logPid, `${pid}\n`);

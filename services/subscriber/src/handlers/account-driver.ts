@@ -1,5 +1,12 @@
 import { type AccountInfo, getAccountSecret } from '@cmq/actions';
-import { CmqError, type Keyring, type ProvisioningConfig, type RedisClient, type Sql, type Transactor } from '@cmq/common';
+import {
+  CmqError,
+  type Keyring,
+  type ProvisioningConfig,
+  type RedisClient,
+  type Sql,
+  type Transactor,
+} from '@cmq/common';
 import { type Driver, Ec2Driver, LocalDriver, RateLimitedDriver, RateLimiter } from '@cmq/drivers';
 
 /** What the cloud handlers (server.*, sync.*) need besides the action itself. */
@@ -22,11 +29,16 @@ export interface AccountDriver {
   close(): void;
 }
 
-type DriverMaker = (account: AccountInfo, credentials: Record<string, unknown>, provisioning: ProvisioningConfig) => Driver;
+type DriverMaker = (
+  account: AccountInfo,
+  credentials: Record<string, unknown>,
+  provisioning: ProvisioningConfig,
+) => Driver;
 
 function str(creds: Record<string, unknown>, key: string): string {
   const v = creds[key];
-  if (typeof v !== 'string') throw new CmqError('CMQ_ERR_ACCOUNT', `account credentials lack "${key}" (cmq accounts add --credentials-file)`);
+  if (typeof v !== 'string')
+    throw new CmqError('CMQ_ERR_ACCOUNT', `account credentials lack "${key}" (cmq accounts add --credentials-file)`);
   return v;
 }
 
@@ -37,7 +49,11 @@ const MAKERS: Readonly<Record<AccountInfo['provider'], DriverMaker>> = {
     return new Ec2Driver({
       region: account.region,
       ...(account.endpoint !== null ? { endpoint: account.endpoint } : {}),
-      credentials: { accessKeyId: str(creds, 'access_key_id'), secretAccessKey: str(creds, 'secret_access_key'), ...(typeof sessionToken === 'string' ? { sessionToken } : {}) },
+      credentials: {
+        accessKeyId: str(creds, 'access_key_id'),
+        secretAccessKey: str(creds, 'secret_access_key'),
+        ...(typeof sessionToken === 'string' ? { sessionToken } : {}),
+      },
     });
   },
   // Every account's servers live under provisioning.cfg cloud.local.state_dir, on cloud.local.ssh_port,
@@ -46,7 +62,14 @@ const MAKERS: Readonly<Record<AccountInfo['provider'], DriverMaker>> = {
   local: (account, creds, provisioning) => {
     const { state_dir, ssh_port, forget_after, login_user } = provisioning.cloud.local;
     const loginUser = login_user.trim();
-    return new LocalDriver({ stateDir: state_dir, account: account.id, authorizedKey: str(creds, 'ssh_public_key'), sshPort: ssh_port, forgetAfterMs: forget_after, ...(loginUser === '' ? {} : { loginUser }) });
+    return new LocalDriver({
+      stateDir: state_dir,
+      account: account.id,
+      authorizedKey: str(creds, 'ssh_public_key'),
+      sshPort: ssh_port,
+      forgetAfterMs: forget_after,
+      ...(loginUser === '' ? {} : { loginUser }),
+    });
   },
 };
 
@@ -56,10 +79,20 @@ const MAKERS: Readonly<Record<AccountInfo['provider'], DriverMaker>> = {
  * cloud.rate/cloud.burst, or the account's own rate/burst).
  * @throws CmqError (permanent) for an unknown, foreign or disabled account.
  */
-export async function accountDriver(cloud: CloudServices, redis: RedisClient, tenant: string, accountId: string): Promise<AccountDriver> {
+export async function accountDriver(
+  cloud: CloudServices,
+  redis: RedisClient,
+  tenant: string,
+  accountId: string,
+): Promise<AccountDriver> {
   const secret = await getAccountSecret(cloud.sql, accountId);
-  if (secret === undefined || secret.tenant_id !== tenant) throw new CmqError('CMQ_ERR_ACCOUNT_UNKNOWN', `tenant "${tenant}" has no account ${accountId} (cmq accounts list --tenant ${tenant})`);
-  if (!secret.enabled) throw new CmqError('CMQ_ERR_ACCOUNT_DISABLED', `account ${accountId} of tenant "${tenant}" is disabled`);
+  if (secret === undefined || secret.tenant_id !== tenant)
+    throw new CmqError(
+      'CMQ_ERR_ACCOUNT_UNKNOWN',
+      `tenant "${tenant}" has no account ${accountId} (cmq accounts list --tenant ${tenant})`,
+    );
+  if (!secret.enabled)
+    throw new CmqError('CMQ_ERR_ACCOUNT_DISABLED', `account ${accountId} of tenant "${tenant}" is disabled`);
   const { credentials: ciphertext, ...account } = secret;
   const plain = cloud.keyring().decrypt(ciphertext);
   let credentials: Record<string, unknown>;
@@ -68,9 +101,16 @@ export async function accountDriver(cloud: CloudServices, redis: RedisClient, te
   } finally {
     plain.fill(0);
   }
-  const limiter = new RateLimiter(redis, { rate: cloud.provisioning.cloud.rate, burst: cloud.provisioning.cloud.burst });
+  const limiter = new RateLimiter(redis, {
+    rate: cloud.provisioning.cloud.rate,
+    burst: cloud.provisioning.cloud.burst,
+  });
   const inner = MAKERS[account.provider](account, credentials, cloud.provisioning);
-  const rateAccount = { id: account.id, ...(account.rate !== null ? { rate: account.rate } : {}), ...(account.burst !== null ? { burst: account.burst } : {}) };
+  const rateAccount = {
+    id: account.id,
+    ...(account.rate !== null ? { rate: account.rate } : {}),
+    ...(account.burst !== null ? { burst: account.burst } : {}),
+  };
   const close = (): void => {
     if (inner instanceof Ec2Driver) inner.destroy();
   };

@@ -15,9 +15,23 @@ interface GuestExecArgs {
  */
 export const guestExec: Handler = async (ctx) => {
   const args = ctx.args as unknown as GuestExecArgs;
-  const result = await runOnGuest(ctx, args.guest, args.command, { timeoutMs: args.timeout === undefined ? undefined : args.timeout * 1000, env: args.env, logOutput: true });
+  const result = await runOnGuest(ctx, args.guest, args.command, {
+    timeoutMs: args.timeout === undefined ? undefined : args.timeout * 1000,
+    env: args.env,
+    logOutput: true,
+  });
   const out = { code: result.code, stdout: result.stdout, stderr: result.stderr, truncated: result.truncated };
-  if (result.timedOut) return { status: 'failed', result: out, error: `command timed out after ${args.timeout ?? 'ssh.command_timeout'}${args.timeout === undefined ? '' : ' s'} and was killed` };
-  if (result.code !== 0) return { status: 'failed', result: out, error: `command exited ${result.code ?? `on signal ${result.signal ?? '?'}`}` };
+  if (result.timedOut)
+    return {
+      status: 'failed',
+      result: out,
+      error: `command timed out after ${args.timeout ?? 'ssh.command_timeout'}${args.timeout === undefined ? '' : ' s'} and was killed`,
+    };
+  if (result.code !== 0)
+    return {
+      status: 'failed',
+      result: out,
+      error: `command exited ${result.code ?? `on signal ${result.signal ?? '?'}`}`,
+    };
   return { status: 'succeeded', result: out };
 };

@@ -31,7 +31,8 @@ export interface HandlerContext {
 }
 
 /** A handler's own verdict; errors are thrown instead (CmqError with `transient` says retry). */
-export type HandlerResult = { status: 'succeeded'; result?: unknown } | { status: 'failed'; result?: unknown; error: string };
+export type HandlerResult =
+  { status: 'succeeded'; result?: unknown } | { status: 'failed'; result?: unknown; error: string };
 
 /** A plain module function per action type. */
 export type Handler = (ctx: HandlerContext) => Promise<HandlerResult>;

@@ -17,15 +17,28 @@ interface HostProbeArgs {
 export const hostProbe: Handler = async (ctx) => {
   const args = ctx.args as unknown as HostProbeArgs;
   const command = args.probe === 'command' ? (args.command ?? '') : PROBE_COMMANDS[args.probe];
-  const res = await runOnGuest(ctx, args.target, command, { timeoutMs: args.timeout === undefined ? undefined : args.timeout * 1000, logOutput: true });
+  const res = await runOnGuest(ctx, args.target, command, {
+    timeoutMs: args.timeout === undefined ? undefined : args.timeout * 1000,
+    logOutput: true,
+  });
   const parsed = parseProbe(args.probe, res.stdout);
   if (res.stderr.trim() !== '') parsed.warnings.push(`stderr: ${res.stderr.trim().slice(0, 2000)}`);
   if (res.truncated) parsed.warnings.push('output over ssh.output_cap was truncated');
   const stored = await recordProbeResult(sshServices(ctx).sql, ctx.tenant, args.target, args.probe, res.code, parsed);
   await ctx.redis.redis.set(probeKey(ctx.tenant, args.target, args.probe), JSON.stringify(stored));
-  if (parsed.warnings.length > 0) ctx.logger.warn({ target: args.target, probe: args.probe, warnings: parsed.warnings.slice(0, 20) }, 'probe output had lines the parser did not understand');
+  if (parsed.warnings.length > 0)
+    ctx.logger.warn(
+      { target: args.target, probe: args.probe, warnings: parsed.warnings.slice(0, 20) },
+      'probe output had lines the parser did not understand',
+    );
   const summary = { records: parsed.records.length, warnings: parsed.warnings.length, code: res.code };
-  if (res.timedOut) return { status: 'failed', result: summary, error: `probe command "${command}" timed out and was killed` };
-  if (res.code !== 0) return { status: 'failed', result: summary, error: `probe command "${command}" exited ${res.code ?? `on signal ${res.signal ?? '?'}`}` };
+  if (res.timedOut)
+    return { status: 'failed', result: summary, error: `probe command "${command}" timed out and was killed` };
+  if (res.code !== 0)
+    return {
+      status: 'failed',
+      result: summary,
+      error: `probe command "${command}" exited ${res.code ?? `on signal ${res.signal ?? '?'}`}`,
+    };
   return { status: 'succeeded', result: summary };
 };

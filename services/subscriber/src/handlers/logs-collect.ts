@@ -21,7 +21,11 @@ interface FileReport {
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Remote inode and size of `path`, or undefined when it does not exist. */
-async function remoteStat(ctx: HandlerContext, guest: string, path: string): Promise<{ inode: string; size: number } | undefined> {
+async function remoteStat(
+  ctx: HandlerContext,
+  guest: string,
+  path: string,
+): Promise<{ inode: string; size: number } | undefined> {
   const res = await runOnGuest(ctx, guest, `stat -L -c '%i %s' -- ${quote(path)}`);
   const m = /^(\d+) (\d+)\s*$/.exec(res.stdout);
   if (res.code !== 0 || m === null) return undefined;
@@ -32,10 +36,21 @@ async function remoteStat(ctx: HandlerContext, guest: string, path: string): Pro
  * Up to `n` bytes of `path` from `start`, read through one open descriptor so the inode checked
  * is the one read; undefined when the file is gone or is no longer `inode` (rotated meanwhile).
  */
-async function remoteRead(ctx: HandlerContext, guest: string, path: string, inode: string, start: number, n: number): Promise<Buffer | undefined> {
+async function remoteRead(
+  ctx: HandlerContext,
+  guest: string,
+  path: string,
+  inode: string,
+  start: number,
+  n: number,
+): Promise<Buffer | undefined> {
   const script = `exec 3< ${quote(path)} || exit 66; stat -L -c '%i' /dev/fd/3 || exit 67; tail -c +${start + 1} <&3 | head -c ${n} | base64 -w0`;
   const res = await runOnGuest(ctx, guest, script);
-  if (res.truncated) throw new CmqError('CMQ_ERR_LOGS_CAP', `a ${CHUNK}-byte log chunk went over ssh.output_cap once base64-encoded: raise ssh.output_cap in provisioning.cfg`);
+  if (res.truncated)
+    throw new CmqError(
+      'CMQ_ERR_LOGS_CAP',
+      `a ${CHUNK}-byte log chunk went over ssh.output_cap once base64-encoded: raise ssh.output_cap in provisioning.cfg`,
+    );
   const [seen = '', data = ''] = res.stdout.split('\n');
   if (res.code !== 0 || seen.trim() !== inode) return undefined;
   return Buffer.from(data.trim(), 'base64');
@@ -56,7 +71,10 @@ async function appendDurably(local: string, bytes: Buffer): Promise<number> {
 /** Size of the local copy, cut back to the last commit (bytes of a run that died before committing). */
 async function restoreLocal(local: string, committed: number | undefined): Promise<number> {
   await mkdir(dirname(local), { recursive: true });
-  const size = await stat(local).then((s) => s.size, () => -1);
+  const size = await stat(local).then(
+    (s) => s.size,
+    () => -1,
+  );
   if (size < 0) {
     await (await open(local, 'a')).close();
     return 0;
@@ -84,11 +102,22 @@ class FileCollector {
   async copy(remote: string, inode: string, size: number): Promise<number> {
     let copied = 0;
     for (let i = 0; i < MAX_CHUNKS && this.pos.offset < size; i++) {
-      const bytes = await remoteRead(this.ctx, this.guest, remote, inode, this.pos.offset, Math.min(CHUNK, size - this.pos.offset));
+      const bytes = await remoteRead(
+        this.ctx,
+        this.guest,
+        remote,
+        inode,
+        this.pos.offset,
+        Math.min(CHUNK, size - this.pos.offset),
+      );
       if (bytes === undefined || bytes.length === 0) break;
       const localSize = await appendDurably(this.local, bytes);
       this.pos = { inode, offset: this.pos.offset + bytes.length, localSize };
-      await testPause(this.ctx, TEST_PAUSE_ENV, 'TEST HOOK: pausing before the log offset commit (never set this variable in production)');
+      await testPause(
+        this.ctx,
+        TEST_PAUSE_ENV,
+        'TEST HOOK: pausing before the log offset commit (never set this variable in production)',
+      );
       await saveLogOffset(sshServices(this.ctx).sql, this.ctx.tenant, this.guest, this.path, this.pos);
       copied += bytes.length;
     }
@@ -107,7 +136,12 @@ class FileCollector {
 }
 
 /** The rotated name of `inode` in the directory of `path` (logrotate's rename), if it is still there. */
-async function findRotated(ctx: HandlerContext, guest: string, path: string, inode: string): Promise<string | undefined> {
+async function findRotated(
+  ctx: HandlerContext,
+  guest: string,
+  path: string,
+  inode: string,
+): Promise<string | undefined> {
   const res = await runOnGuest(ctx, guest, `find ${quote(dirname(path))} -maxdepth 1 -inum ${inode} -print -quit`);
   const found = res.stdout.split('\n')[0]?.trim() ?? '';
   return res.code === 0 && found !== '' ? found : undefined;
@@ -128,7 +162,8 @@ async function collectOne(ctx: HandlerContext, guest: string, path: string, logD
     // Rotated (or removed): finish the old file under its new name, then start the new one.
     const old = await findRotated(ctx, guest, path, start.inode);
     const oldStat = old === undefined ? undefined : await remoteStat(ctx, guest, old);
-    if (old !== undefined && oldStat?.inode === start.inode) report.bytes += await files.copy(old, start.inode, oldStat.size);
+    if (old !== undefined && oldStat?.inode === start.inode)
+      report.bytes += await files.copy(old, start.inode, oldStat.size);
     if (now === undefined) return { ...report, missing: true };
     report.rotated = true;
     await files.restart(now.inode);

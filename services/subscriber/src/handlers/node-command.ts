@@ -16,19 +16,29 @@ function commandOf(node: NodeSecret, which: NodeCommand): string {
  */
 function nodeHandler(which: NodeCommand): Handler {
   return async (ctx) => {
-    if (ctx.tenant !== PLATFORM_TENANT) throw new CmqError('CMQ_ERR_NODE_TENANT', `node actions belong to tenant ${PLATFORM_TENANT}, not "${ctx.tenant}"`);
+    if (ctx.tenant !== PLATFORM_TENANT)
+      throw new CmqError(
+        'CMQ_ERR_NODE_TENANT',
+        `node actions belong to tenant ${PLATFORM_TENANT}, not "${ctx.tenant}"`,
+      );
     const ssh = sshServices(ctx);
     const name = String(ctx.args.node);
     const node = await getNodeSecret(ssh.sql, name);
     if (node === undefined) throw new CmqError('CMQ_ERR_NODE_UNKNOWN', `no node "${name}" (cmq nodes list)`);
-    if (which === 'start' && !node.active) return { status: 'failed', error: `node ${name} is inactive: it is not started (cmq nodes add --active)` };
+    if (which === 'start' && !node.active)
+      return { status: 'failed', error: `node ${name} is inactive: it is not started (cmq nodes add --active)` };
     const res = await runOnNode(ctx, node, commandOf(node, which), { logOutput: true });
     const output = `${res.stdout}${res.stderr}`.slice(-OUTPUT_KEPT);
     await recordNodeStatus(ssh.sql, name, which, res.code, output);
     ctx.logger.info({ node: name, command: which, code: res.code }, `node ${which} command ran`);
     const result = { node: name, code: res.code, output, truncated: res.truncated };
     if (res.timedOut) return { status: 'failed', result, error: `node ${which} command timed out and was killed` };
-    if (res.code !== 0) return { status: 'failed', result, error: `node ${which} command exited ${res.code ?? `on signal ${res.signal ?? '?'}`}` };
+    if (res.code !== 0)
+      return {
+        status: 'failed',
+        result,
+        error: `node ${which} command exited ${res.code ?? `on signal ${res.signal ?? '?'}`}`,
+      };
     return { status: 'succeeded', result };
   };
 }

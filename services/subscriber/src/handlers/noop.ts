@@ -9,10 +9,14 @@ export function noopRunsKey(tenant: string): string {
 function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(new CmqError('CMQ_ERR_ABORTED', 'noop interrupted', { transient: true }));
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(new CmqError('CMQ_ERR_ABORTED', 'noop interrupted', { transient: true }));
+      },
+      { once: true },
+    );
   });
 }
 
@@ -26,7 +30,11 @@ export const noop: Handler = async (ctx) => {
   // ctx.signal is read only when needed: the executor makes it on first use.
   if (typeof args.sleep_ms === 'number' && args.sleep_ms > 0) await sleepFor(args.sleep_ms, ctx.signal);
   if (typeof args.fail_times === 'number' && attempt <= args.fail_times) {
-    throw new CmqError('CMQ_ERR_NOOP_TRANSIENT', `noop failing on purpose (attempt ${attempt} of the first ${args.fail_times})`, { transient: true });
+    throw new CmqError(
+      'CMQ_ERR_NOOP_TRANSIENT',
+      `noop failing on purpose (attempt ${attempt} of the first ${args.fail_times})`,
+      { transient: true },
+    );
   }
   if (args.fail === 'permanent') throw new CmqError('CMQ_ERR_NOOP_PERMANENT', 'noop failing permanently on purpose');
   if (args.count === true) await redis.redis.hincrby(noopRunsKey(tenant), id, 1);

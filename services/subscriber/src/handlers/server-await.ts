@@ -1,4 +1,11 @@
-import { type AccountInfo, defaultGuestId, getServerRow, registerServerGuest, setServerState, upsertServer } from '@cmq/actions';
+import {
+  type AccountInfo,
+  defaultGuestId,
+  getServerRow,
+  registerServerGuest,
+  setServerState,
+  upsertServer,
+} from '@cmq/actions';
 import type { Server } from '@cmq/drivers';
 import type { AccountDriver, CloudServices } from './account-driver';
 import type { Handler, HandlerContext, HandlerResult } from './handler';
@@ -25,11 +32,21 @@ function address(server: Server): string | undefined {
  * launched it), its host key pinned at once when the provider gave it, the account's SSH key
  * re-encrypted under the active key. Returns the guest id, or why none was registered.
  */
-async function registerGuest(ctx: HandlerContext, cloud: CloudServices, a: AccountDriver, server: Server): Promise<{ guest: string | null; note?: string }> {
+async function registerGuest(
+  ctx: HandlerContext,
+  cloud: CloudServices,
+  a: AccountDriver,
+  server: Server,
+): Promise<{ guest: string | null; note?: string }> {
   const key = a.credentials.ssh_private_key;
-  if (typeof key !== 'string' || key === '') return { guest: null, note: `account ${a.account.id} has no ssh_private_key in its credentials: server not registered as a guest` };
+  if (typeof key !== 'string' || key === '')
+    return {
+      guest: null,
+      note: `account ${a.account.id} has no ssh_private_key in its credentials: server not registered as a guest`,
+    };
   const addr = address(server);
-  if (addr === undefined) return { guest: null, note: 'the provider reports no address: server not registered as a guest' };
+  if (addr === undefined)
+    return { guest: null, note: 'the provider reports no address: server not registered as a guest' };
   const id = defaultGuestId(server.id);
   await registerServerGuest(cloud.sql, ctx.tenant, a.account.id, server.id, {
     id,
@@ -54,31 +71,75 @@ export const serverAwait: Handler = async (ctx) => {
   return withAccount(ctx, args.account, async (a, cloud): Promise<HandlerResult> => {
     const server = await a.driver.getServer(args.server, { signal: ctx.signal });
     const row = await getServerRow(cloud.sql, ctx.tenant, a.account.id, args.server);
-    const deadline = args.deadline !== undefined ? new Date(args.deadline) : new Date((row?.launched_at.getTime() ?? Date.now()) + AWAIT_DEADLINE_MS);
+    const deadline =
+      args.deadline !== undefined
+        ? new Date(args.deadline)
+        : new Date((row?.launched_at.getTime() ?? Date.now()) + AWAIT_DEADLINE_MS);
     const base = { server: args.server, deadline: deadline.toISOString() };
     if (server !== undefined) await upsertServer(cloud.sql, serverFacts(ctx, a.account.id, server));
     if (server?.state === 'running') {
       const guest = await registerGuest(ctx, cloud, a, server);
       ctx.logger.info({ account: a.account.id, server: server.id, guest: guest.guest }, 'server running');
-      const result = { ...base, state: 'running', addresses: server.addresses, ssh_port: server.sshPort ?? 22, host_key_fingerprint: server.hostKeyFingerprint ?? null, ...guest };
+      const result = {
+        ...base,
+        state: 'running',
+        addresses: server.addresses,
+        ssh_port: server.sshPort ?? 22,
+        host_key_fingerprint: server.hostKeyFingerprint ?? null,
+        ...guest,
+      };
       return { status: 'succeeded', result };
     }
     if (server === undefined && row === undefined) {
-      return { status: 'failed', result: { ...base, state: 'unknown' }, error: `account ${a.account.id} has no server ${args.server} (the provider does not know it, and no launch recorded it)` };
+      return {
+        status: 'failed',
+        result: { ...base, state: 'unknown' },
+        error: `account ${a.account.id} has no server ${args.server} (the provider does not know it, and no launch recorded it)`,
+      };
     }
-    if (server === undefined && row !== undefined && (row.state === 'terminated' || row.state === 'gone' || Date.now() - row.launched_at.getTime() > LISTING_GRACE_MS)) {
-      await setServerState(cloud.sql, ctx.tenant, a.account.id, args.server, row.state === 'terminated' ? 'terminated' : 'gone');
-      return { status: 'failed', result: { ...base, state: 'gone' }, error: `server ${args.server} is gone: the provider no longer lists it` };
+    if (
+      server === undefined &&
+      row !== undefined &&
+      (row.state === 'terminated' || row.state === 'gone' || Date.now() - row.launched_at.getTime() > LISTING_GRACE_MS)
+    ) {
+      await setServerState(
+        cloud.sql,
+        ctx.tenant,
+        a.account.id,
+        args.server,
+        row.state === 'terminated' ? 'terminated' : 'gone',
+      );
+      return {
+        status: 'failed',
+        result: { ...base, state: 'gone' },
+        error: `server ${args.server} is gone: the provider no longer lists it`,
+      };
     }
     const state = server?.state ?? 'unknown';
     if (state === 'terminated' || state === 'stopping' || state === 'stopped') {
-      return { status: 'failed', result: { ...base, state }, error: `server ${args.server} is ${state}: it will not run` };
+      return {
+        status: 'failed',
+        result: { ...base, state },
+        error: `server ${args.server} is ${state}: it will not run`,
+      };
     }
     // pending, unknown, or not listed yet (EC2 is eventually consistent right after a launch).
     if (Date.now() >= deadline.getTime()) {
-      return { status: 'failed', result: { ...base, state }, error: `server ${args.server} still ${server === undefined ? 'unknown to the provider' : state} at the deadline ${deadline.toISOString()}` };
+      return {
+        status: 'failed',
+        result: { ...base, state },
+        error: `server ${args.server} still ${server === undefined ? 'unknown to the provider' : state} at the deadline ${deadline.toISOString()}`,
+      };
     }
-    const next = await enqueueAwait(ctx, cloud, { account: a.account.id, server: args.server, deadline }, AWAIT_POLL_MS);
-    return { status: 'succeeded', result: { ...base, state: 'pending', provider_state: server === undefined ? 'not listed yet' : state, next } };
+    const next = await enqueueAwait(
+      ctx,
+      cloud,
+      { account: a.account.id, server: args.server, deadline },
+      AWAIT_POLL_MS,
+    );
+    return {
+      status: 'succeeded',
+      result: { ...base, state: 'pending', provider_state: server === undefined ? 'not listed yet' : state, next },
+    };
   });
 };

@@ -18,10 +18,24 @@ const DEFAULTS: Record<AccountInfo['provider'], { image?: string; size: string }
   ec2: { size: 't3.micro' },
 };
 
-function launchRequest(ctx: HandlerContext, provider: AccountInfo['provider'], args: LaunchArgs, credentials: Record<string, unknown>): LaunchRequest {
+function launchRequest(
+  ctx: HandlerContext,
+  provider: AccountInfo['provider'],
+  args: LaunchArgs,
+  credentials: Record<string, unknown>,
+): LaunchRequest {
   const image = args.image ?? DEFAULTS[provider].image;
-  if (image === undefined) throw new CmqError('CMQ_ERR_SERVER_ARGS', `args.image: required for ${provider} accounts (an image id such as ami-0123456789abcdef0)`);
-  const req: LaunchRequest = { clientToken: ctx.id, image, size: args.size ?? DEFAULTS[provider].size, name: args.name ?? `cmq-${ctx.tenant}-${ctx.id}` };
+  if (image === undefined)
+    throw new CmqError(
+      'CMQ_ERR_SERVER_ARGS',
+      `args.image: required for ${provider} accounts (an image id such as ami-0123456789abcdef0)`,
+    );
+  const req: LaunchRequest = {
+    clientToken: ctx.id,
+    image,
+    size: args.size ?? DEFAULTS[provider].size,
+    name: args.name ?? `cmq-${ctx.tenant}-${ctx.id}`,
+  };
   // An EC2 account may name the key pair its instances admit (credentials key_name).
   if (typeof credentials.key_name === 'string') req.keyName = credentials.key_name;
   return req;
@@ -41,11 +55,27 @@ export const serverLaunch: Handler = async (ctx) => {
   return withAccount(ctx, args.account, async ({ account, driver, credentials }, cloud) => {
     const req = launchRequest(ctx, account.provider, args, credentials);
     const server = await driver.launchServer(req, { signal: ctx.signal });
-    await testPause(ctx, TEST_PAUSE_AFTER_LAUNCH_ENV, 'TEST HOOK: pausing after the launch, before it is recorded (never set this variable in production)');
-    const row = await upsertServer(cloud.sql, serverFacts(ctx, account.id, { ...server, image: server.image || req.image, size: server.size || req.size }), ctx.id);
+    await testPause(
+      ctx,
+      TEST_PAUSE_AFTER_LAUNCH_ENV,
+      'TEST HOOK: pausing after the launch, before it is recorded (never set this variable in production)',
+    );
+    const row = await upsertServer(
+      cloud.sql,
+      serverFacts(ctx, account.id, { ...server, image: server.image || req.image, size: server.size || req.size }),
+      ctx.id,
+    );
     const deadline = new Date(row.launched_at.getTime() + AWAIT_DEADLINE_MS);
-    const next = await enqueueAwait(ctx, cloud, { account: account.id, server: server.id, deadline }, server.state === 'running' ? 0 : AWAIT_POLL_MS);
-    ctx.logger.info({ account: account.id, server: server.id, state: server.state, await_action: next }, 'server launched');
+    const next = await enqueueAwait(
+      ctx,
+      cloud,
+      { account: account.id, server: server.id, deadline },
+      server.state === 'running' ? 0 : AWAIT_POLL_MS,
+    );
+    ctx.logger.info(
+      { account: account.id, server: server.id, state: server.state, await_action: next },
+      'server launched',
+    );
     return { status: 'succeeded', result: { server: server.id, state: server.state, await_action: next } };
   });
 };

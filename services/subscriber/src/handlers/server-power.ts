@@ -19,7 +19,10 @@ export const serverTerminate: Handler = async (ctx) => {
     const recorded = await setServerState(cloud.sql, ctx.tenant, account.id, args.server, 'terminated');
     const guest = await removeServerGuest(cloud.sql, ctx.tenant, account.id, args.server);
     ctx.logger.info({ account: account.id, server: args.server, guest_removed: guest ?? null }, 'server terminated');
-    return { status: 'succeeded', result: { server: args.server, state: 'terminated', recorded, guest_removed: guest ?? null } };
+    return {
+      status: 'succeeded',
+      result: { server: args.server, state: 'terminated', recorded, guest_removed: guest ?? null },
+    };
   });
 };
 

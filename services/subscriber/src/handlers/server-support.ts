@@ -15,7 +15,11 @@ export function cloudOf(ctx: HandlerContext): CloudServices {
 }
 
 /** Runs `fn` with the account's driver, releasing the provider client afterwards. */
-export async function withAccount<T>(ctx: HandlerContext, accountId: string, fn: (a: AccountDriver, cloud: CloudServices) => Promise<T>): Promise<T> {
+export async function withAccount<T>(
+  ctx: HandlerContext,
+  accountId: string,
+  fn: (a: AccountDriver, cloud: CloudServices) => Promise<T>,
+): Promise<T> {
   const cloud = cloudOf(ctx);
   const a = await accountDriver(cloud, ctx.redis, ctx.tenant, accountId);
   try {
@@ -27,7 +31,16 @@ export async function withAccount<T>(ctx: HandlerContext, accountId: string, fn:
 
 /** What the servers table records of a provider's answer. */
 export function serverFacts(ctx: HandlerContext, account: string, server: Server): ServerFacts {
-  const facts: ServerFacts = { tenant: ctx.tenant, account, serverId: server.id, name: server.name, image: server.image, size: server.size, state: server.state, addresses: server.addresses };
+  const facts: ServerFacts = {
+    tenant: ctx.tenant,
+    account,
+    serverId: server.id,
+    name: server.name,
+    image: server.image,
+    size: server.size,
+    state: server.state,
+    addresses: server.addresses,
+  };
   if (server.sshPort !== undefined) facts.sshPort = server.sshPort;
   if (server.hostKeyFingerprint !== undefined) facts.hostKeyFingerprint = server.hostKeyFingerprint;
   return facts;
@@ -38,7 +51,12 @@ export function serverFacts(ctx: HandlerContext, account: string, server: Server
  * that enqueues it (`server.await:after:<id>`), so each launch or poll has at most one successor:
  * a redelivery of the same action enqueues nothing new and gets the existing id back.
  */
-export async function enqueueAwait(ctx: HandlerContext, cloud: CloudServices, args: { account: string; server: string; deadline: Date }, countdownMs: number): Promise<string> {
+export async function enqueueAwait(
+  ctx: HandlerContext,
+  cloud: CloudServices,
+  args: { account: string; server: string; deadline: Date },
+  countdownMs: number,
+): Promise<string> {
   const request: ActionRequest = {
     type: 'server.await',
     family: 'provision',

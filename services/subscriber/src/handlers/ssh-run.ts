@@ -9,17 +9,41 @@ export function sshServices(ctx: HandlerContext): SshServices {
 
 export async function loadGuest(ssh: SshServices, tenant: string, id: string): Promise<GuestSecret> {
   const guest = await getGuestSecret(ssh.sql, tenant, id);
-  if (guest === undefined) throw new CmqError('CMQ_ERR_GUEST_UNKNOWN', `tenant "${tenant}" has no guest "${id}" (cmq guests list --tenant ${tenant})`);
+  if (guest === undefined)
+    throw new CmqError(
+      'CMQ_ERR_GUEST_UNKNOWN',
+      `tenant "${tenant}" has no guest "${id}" (cmq guests list --tenant ${tenant})`,
+    );
   return guest;
 }
 
 /** Logs a host-key refusal as a security event in the tenant's log: fingerprints only, never a key. */
-function logSecurity(ctx: HandlerContext, host: { kind: 'guest' | 'node'; id: string; address: string; port: number }, err: SshError): void {
-  ctx.logger.warn({ security: true, event: 'ssh_host_key', code: err.code, [host.kind]: host.id, address: `${host.address}:${host.port}`, expected: err.hostKey?.expected ?? null, seen: err.hostKey?.seen ?? null }, 'security: SSH host key refused');
+function logSecurity(
+  ctx: HandlerContext,
+  host: { kind: 'guest' | 'node'; id: string; address: string; port: number },
+  err: SshError,
+): void {
+  ctx.logger.warn(
+    {
+      security: true,
+      event: 'ssh_host_key',
+      code: err.code,
+      [host.kind]: host.id,
+      address: `${host.address}:${host.port}`,
+      expected: err.hostKey?.expected ?? null,
+      seen: err.hostKey?.seen ?? null,
+    },
+    'security: SSH host key refused',
+  );
 }
 
 /** Records a first-use fingerprint; a different one recorded meanwhile is a mismatch. */
-async function recordFirstUse(ctx: HandlerContext, ssh: SshServices, guest: GuestSecret, result: SshExecResult): Promise<void> {
+async function recordFirstUse(
+  ctx: HandlerContext,
+  ssh: SshServices,
+  guest: GuestSecret,
+  result: SshExecResult,
+): Promise<void> {
   if (!result.hostKey.firstUse) return;
   const { fingerprint } = result.hostKey;
   if (await recordGuestHostKey(ssh.sql, ctx.tenant, guest.id, fingerprint)) {
@@ -28,7 +52,11 @@ async function recordFirstUse(ctx: HandlerContext, ssh: SshServices, guest: Gues
   }
   const now = await loadGuest(ssh, ctx.tenant, guest.id);
   if (now.host_key_fingerprint !== fingerprint) {
-    const err = new SshError('CMQ_ERR_SSH_HOSTKEY_MISMATCH', `host key of guest ${guest.id} changed during first contact: ${fingerprint} seen, ${now.host_key_fingerprint ?? 'none'} recorded`, { security: true, hostKey: { expected: now.host_key_fingerprint ?? undefined, seen: fingerprint } });
+    const err = new SshError(
+      'CMQ_ERR_SSH_HOSTKEY_MISMATCH',
+      `host key of guest ${guest.id} changed during first contact: ${fingerprint} seen, ${now.host_key_fingerprint ?? 'none'} recorded`,
+      { security: true, hostKey: { expected: now.host_key_fingerprint ?? undefined, seen: fingerprint } },
+    );
     logSecurity(ctx, { kind: 'guest', ...guest }, err);
     throw err;
   }
@@ -51,34 +79,65 @@ const COMMAND_LOGGED = 1000;
  * reached ssh.output_cap, and its end. Env values may be secrets: never logged, and masked where
  * a line or the command shows one.
  */
-function outputLog(ctx: HandlerContext, where: Record<string, string>, env: Readonly<Record<string, string>>): { listener: SshOutputListener; mask: (text: string) => string } {
-  const secrets = Object.values(env).filter((v) => v.length >= MASK_MIN).sort((a, b) => b.length - a.length);
+function outputLog(
+  ctx: HandlerContext,
+  where: Record<string, string>,
+  env: Readonly<Record<string, string>>,
+): { listener: SshOutputListener; mask: (text: string) => string } {
+  const secrets = Object.values(env)
+    .filter((v) => v.length >= MASK_MIN)
+    .sort((a, b) => b.length - a.length);
   const mask = (text: string): string => secrets.reduce((t, secret) => t.split(secret).join('****'), text);
   const listener: SshOutputListener = {
     line: (stream, text) => ctx.logger.info({ ...where, stream, line: mask(text) }, 'ssh output'),
-    truncated: (stream) => ctx.logger.warn({ ...where, stream }, 'output truncated at ssh.output_cap: later output of this stream is not logged (nor kept in the result)'),
+    truncated: (stream) =>
+      ctx.logger.warn(
+        { ...where, stream },
+        'output truncated at ssh.output_cap: later output of this stream is not logged (nor kept in the result)',
+      ),
   };
   return { listener, mask };
 }
 
-async function execOn(ctx: HandlerContext, ssh: SshServices, host: Host, command: string, opts: RunOptions): Promise<SshExecResult> {
+async function execOn(
+  ctx: HandlerContext,
+  ssh: SshServices,
+  host: Host,
+  command: string,
+  opts: RunOptions,
+): Promise<SshExecResult> {
   const id = host.kind === 'guest' ? host.id : host.name;
   const where = { [host.kind]: id, host: `${host.user}@${host.address}:${host.port}` };
   const { logOutput = false, ...execOpts } = opts;
   const log = logOutput ? outputLog(ctx, where, opts.env ?? {}) : undefined;
-  if (log !== undefined) ctx.logger.info({ ...where, command: log.mask(command).slice(0, COMMAND_LOGGED), env: Object.keys(opts.env ?? {}) }, 'ssh command started');
+  if (log !== undefined)
+    ctx.logger.info(
+      { ...where, command: log.mask(command).slice(0, COMMAND_LOGGED), env: Object.keys(opts.env ?? {}) },
+      'ssh command started',
+    );
   const privateKey = ssh.keyring().decrypt(host.private_key);
   const trustOnFirstUse = host.kind === 'guest' && host.trust_on_first_use;
   try {
     const result = await ssh.client.exec(
-      { host: host.address, port: host.port, username: host.user, privateKey, hostKey: { pinned: host.host_key_fingerprint, trustOnFirstUse, strict: ssh.strictHostKeys } },
+      {
+        host: host.address,
+        port: host.port,
+        username: host.user,
+        privateKey,
+        hostKey: { pinned: host.host_key_fingerprint, trustOnFirstUse, strict: ssh.strictHostKeys },
+      },
       command,
       { ...execOpts, signal: ctx.signal, output: log?.listener },
     );
-    if (log !== undefined) ctx.logger.info({ ...where, code: result.code, signal: result.signal, timedOut: result.timedOut, truncated: result.truncated }, 'ssh command ended');
+    if (log !== undefined)
+      ctx.logger.info(
+        { ...where, code: result.code, signal: result.signal, timedOut: result.timedOut, truncated: result.truncated },
+        'ssh command ended',
+      );
     return result;
   } catch (err) {
-    if (err instanceof SshError && err.security) logSecurity(ctx, { kind: host.kind, id, address: host.address, port: host.port }, err);
+    if (err instanceof SshError && err.security)
+      logSecurity(ctx, { kind: host.kind, id, address: host.address, port: host.port }, err);
     throw err;
   } finally {
     privateKey.fill(0);
@@ -90,7 +149,12 @@ async function execOn(ctx: HandlerContext, ssh: SshServices, host: Host, command
  * host key is logged as a security event (and thrown, permanent), a first contact with a
  * platform-launched guest records its key.
  */
-export async function runOnGuest(ctx: HandlerContext, guestId: string, command: string, opts: RunOptions = {}): Promise<SshExecResult> {
+export async function runOnGuest(
+  ctx: HandlerContext,
+  guestId: string,
+  command: string,
+  opts: RunOptions = {},
+): Promise<SshExecResult> {
   const ssh = sshServices(ctx);
   const guest = await loadGuest(ssh, ctx.tenant, guestId);
   const result = await execOn(ctx, ssh, { kind: 'guest', ...guest }, command, opts);
@@ -99,6 +163,11 @@ export async function runOnGuest(ctx: HandlerContext, guestId: string, command: 
 }
 
 /** Runs `command` on a registered node (its host key must be pinned, or strict refusal applies). */
-export function runOnNode(ctx: HandlerContext, node: NodeSecret, command: string, opts: RunOptions = {}): Promise<SshExecResult> {
+export function runOnNode(
+  ctx: HandlerContext,
+  node: NodeSecret,
+  command: string,
+  opts: RunOptions = {},
+): Promise<SshExecResult> {
   return execOn(ctx, sshServices(ctx), { kind: 'node', ...node }, command, opts);
 }

@@ -1,4 +1,12 @@
-import { RESOURCE_KIND, type ResourceState, type SyncKind, databaseNow, normalizeState, recordSync, replaceResourcesCache } from '@cmq/actions';
+import {
+  RESOURCE_KIND,
+  type ResourceState,
+  type SyncKind,
+  databaseNow,
+  normalizeState,
+  recordSync,
+  replaceResourcesCache,
+} from '@cmq/actions';
 import type { CallOptions, Driver } from '@cmq/drivers';
 import type { Handler } from './handler';
 import { withAccount } from './server-support';
@@ -31,16 +39,40 @@ function syncHandler(syncKind: SyncKind): Handler {
       if (answer === undefined) return { status: 'succeeded', result: { supported: false } };
       const listed = new Map<string, ResourceState>();
       for (const [id, record] of await answer) listed.set(id, normalizeState(record));
-      const recorded = await recordSync(cloud.transaction, { tenant: ctx.tenant, account, syncKind, kind: RESOURCE_KIND[syncKind], observedAt, listed, actionId: ctx.id });
+      const recorded = await recordSync(cloud.transaction, {
+        tenant: ctx.tenant,
+        account,
+        syncKind,
+        kind: RESOURCE_KIND[syncKind],
+        observedAt,
+        listed,
+        actionId: ctx.id,
+      });
       if (recorded.stale) {
-        ctx.logger.info({ account, kind: syncKind }, 'a newer sync of this account and kind was recorded first; this answer was dropped');
+        ctx.logger.info(
+          { account, kind: syncKind },
+          'a newer sync of this account and kind was recorded first; this answer was dropped',
+        );
         return { status: 'succeeded', result: { created: 0, changed: 0, gone: 0, total: recorded.total, stale: true } };
       }
-      if (!(await replaceResourcesCache(ctx.redis.redis, ctx.tenant, account, RESOURCE_KIND[syncKind], observedAt, listed))) {
-        ctx.logger.debug({ account, kind: syncKind }, 'the Redis cache holds a newer answer (or the account was removed); left as it is');
+      if (
+        !(await replaceResourcesCache(
+          ctx.redis.redis,
+          ctx.tenant,
+          account,
+          RESOURCE_KIND[syncKind],
+          observedAt,
+          listed,
+        ))
+      ) {
+        ctx.logger.debug(
+          { account, kind: syncKind },
+          'the Redis cache holds a newer answer (or the account was removed); left as it is',
+        );
       }
       const { created, changed, gone, total } = recorded;
-      if (created + changed + gone > 0) ctx.logger.info({ account, kind: syncKind, created, changed, gone, total }, 'cloud resources changed');
+      if (created + changed + gone > 0)
+        ctx.logger.info({ account, kind: syncKind, created, changed, gone, total }, 'cloud resources changed');
       return { status: 'succeeded', result: { created, changed, gone, total } };
     });
   };
