@@ -1,1 +1,3 @@
 export * from './config';
+export { ConfirmGates, type ConfirmGatesOptions } from './confirm-gates';
+export { FamilyBackoff, type FamilyBackoffOptions, REOPEN_AFTER, REOPEN_EVERY } from './family-backoff';

@@ -18,15 +18,14 @@ import {
   type Family,
   type Logger,
   type MetricsFile,
-  PublishRefused,
   type StatusBoard,
   backoffDelay,
   errorText,
-  queueName,
   sleep,
   withDeadline,
 } from '@cmq/common';
 import { ConfirmGates } from './confirm-gates';
+import { FamilyBackoff } from './family-backoff';
 import { RelayMetrics } from './relay-metrics';
 
 export interface RelayOptions {
@@ -45,9 +44,6 @@ export interface RelayOptions {
   status: StatusBoard;
 }
 
-/** A family's refusals (nacks) in a row after which the connection is reopened, and again every REOPEN_EVERY more. */
-const REOPEN_AFTER = 5;
-const REOPEN_EVERY = 6;
 /** How often the relay looks for running actions whose worker is gone. */
 const ORPHAN_LOOK_MS = 5_000;
 /** How long such an action must stay orphaned before it goes back to the relay. */
@@ -72,13 +68,14 @@ export class Relay implements Component {
   private lastOrphanLook = 0;
   /** Families whose abandoned batch the broker still owes confirms for (see publish). */
   private readonly gates: ConfirmGates;
-  /** Families whose last relaying failed: failures and refusals (nacks) in a row, and when to try again. */
-  private readonly retry = new Map<Family, { failures: number; refusals: number; at: number }>();
+  /** Families whose last relaying failed wait with their own backoff. */
+  private readonly backoff: FamilyBackoff;
   /** The broker connection should be reopened at the start of the next cycle (one reopen for every asker). */
   private reopenWanted = false;
 
   constructor(private readonly opts: RelayOptions) {
     this.counters = new RelayMetrics(opts.metrics.registry, opts.limits.window);
+    this.backoff = new FamilyBackoff({ logger: opts.logger, status: opts.status, reopen: () => this.reopen() });
     this.gates = new ConfirmGates({
       amqp: opts.amqp,
       status: opts.status,
@@ -185,8 +182,7 @@ export class Relay implements Component {
     let tried = 0;
     for (const family of FAMILIES) {
       // A family the broker is behind on (gated), or whose last try failed, waits; the others go on.
-      if (this.abort.signal.aborted || this.gates.holds(family) || (this.retry.get(family)?.at ?? 0) > Date.now())
-        continue;
+      if (this.abort.signal.aborted || this.gates.holds(family) || this.backoff.waiting(family)) continue;
       tried += 1;
       try {
         const n = await relayFamily(
@@ -197,7 +193,7 @@ export class Relay implements Component {
           (rows) => this.publish(family, rows),
           (total) => this.counters.inflight.set({ family }, total),
         );
-        if (this.retry.delete(family)) this.opts.status.set(`relay-retry-${family}`, undefined);
+        this.backoff.succeeded(family);
         this.counters.published.inc({ family }, n);
         moved += n;
       } catch (err) {
@@ -208,43 +204,9 @@ export class Relay implements Component {
     this.published += moved;
     // Nothing went through (the database is away, say): counted, then the run loop backs off.
     const nothingWent = failed.length > 0 && failed.length === tried;
-    for (const { family, err } of failed) this.retryLater(family, err, !nothingWent);
+    for (const { family, err } of failed) this.backoff.failed(family, err, !nothingWent);
     if (nothingWent) throw (failed[0] as { err: unknown }).err;
     return moved + expired;
-  }
-
-  /**
-   * A family failed: it waits, with capped backoff, while the others go on. Logged for the first
-   * three failures in a row and every tenth; from the third on, also on the status board (so in
-   * the heartbeat and `cmq check`; its count brought up to date with each such log line) until
-   * it goes through. After REOPEN_AFTER refusals (nacks) in
-   * a row, and every REOPEN_EVERY more, the connection is reopened: RabbitMQ 3.10 goes on refusing
-   * a channel that once hit a quorum queue's limit after the limit is lifted, while a new
-   * channel is taken at once.
-   */
-  private retryLater(family: Family, err: unknown, log: boolean): void {
-    const before = this.retry.get(family);
-    const failures = (before?.failures ?? 0) + 1;
-    const refusals = err instanceof PublishRefused ? (before?.refusals ?? 0) + 1 : 0;
-    const retryInMs = backoffDelay(failures, 200, 10_000);
-    this.retry.set(family, { failures, refusals, at: Date.now() + retryInMs });
-    const text = errorText(err);
-    // The status changes with the log line only: each change of it is a log line and a heartbeat too.
-    const noted = failures <= 3 || failures % 10 === 0;
-    if (log && noted)
-      this.opts.logger.warn({ family, err: text, failures, retryInMs }, 'relaying a family failed; the others go on');
-    if (failures >= 3 && noted)
-      this.opts.status.set(
-        `relay-retry-${family}`,
-        `relay: ${queueName(family)} failed ${failures} times in a row (last: ${text}); retrying with backoff`,
-      );
-    if (refusals === REOPEN_AFTER || (refusals > REOPEN_AFTER && (refusals - REOPEN_AFTER) % REOPEN_EVERY === 0)) {
-      this.opts.logger.warn(
-        { family, refusals },
-        'the broker refused a family again and again: reopening the broker connection',
-      );
-      this.reopen();
-    }
   }
 
   private reopen(): void {
