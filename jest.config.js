@@ -3,7 +3,7 @@
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
 // Unit and integration tests run against the TypeScript sources; e2e tests spawn the built bins.
 const moduleNameMapper = {
-  '^@cmq/(common|actions)$': '<rootDir>/packages/$1/src',
+  '^@cmq/(common|config|actions)$': '<rootDir>/packages/$1/src',
   '^@cmq/drivers$': '<rootDir>/packages/drivers/src',
   '^@cmq/(publisher|subscriber|pinger)$': '<rootDir>/services/$1/src',
 };

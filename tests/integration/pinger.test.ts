@@ -13,7 +13,8 @@ import {
   heartbeatKey,
   migrate,
 } from '@cmq/common';
-import { Pinger, type PingerConfig, Reaper } from '@cmq/pinger';
+import type { PingerConfig } from '@cmq/config';
+import { Pinger, Reaper } from '@cmq/pinger';
 import { RedisServer, freePort } from '../helpers/private-servers';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
 import { waitFor } from '../helpers/wait';

@@ -11,9 +11,7 @@ import {
   renderSample,
   walkSchema,
 } from '@cmq/common';
-import { pingerFile } from '@cmq/pinger';
-import { publisherFile } from '@cmq/publisher';
-import { subscriberFile } from '@cmq/subscriber';
+import { pingerFile, publisherFile, subscriberFile } from '@cmq/config';
 import { tempDir, writeConfig } from '../helpers/config-dir';
 
 const ALL_FILES: FileSpec[] = [...SHARED_FILES, publisherFile(), subscriberFile(), pingerFile()];

@@ -1,6 +1,6 @@
 import { checkArgs, checkLogPaths, logPathProblem } from '@cmq/actions';
 import { ConfigError, loadFiles } from '@cmq/common';
-import { publisherFile } from '@cmq/publisher';
+import { publisherFile } from '@cmq/config';
 import { tempDir } from '../helpers/config-dir';
 
 const PATHS = [

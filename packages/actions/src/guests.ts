@@ -1,4 +1,5 @@
 import { CmqError, FINGERPRINT_RE, type Sql } from '@cmq/common';
+import { logPathProblem } from '@cmq/config';
 
 export const GUEST_ID_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
@@ -38,24 +39,7 @@ export interface NewGuest {
 /** Most log paths a guest may have (the CHECK of migration 007). */
 export const MAX_LOG_PATHS = 100;
 
-/** Longest remote log path, in UTF-8 bytes. */
-export const MAX_LOG_PATH_BYTES = 1024;
-
-/**
- * Why `path` is not a remote log file guest.logs.collect can take (absolute, a file not a
- * directory, no . or .. segments, no NUL or line break, at most MAX_LOG_PATH_BYTES), or
- * undefined when it is fine.
- */
-export function logPathProblem(path: string): string | undefined {
-  if (!path.startsWith('/')) return 'is not absolute (it must start with /)';
-  if (path.endsWith('/')) return 'names a directory (it ends with /), not a file';
-  if (/[\0\n\r]/.test(path)) return 'contains a NUL or line break';
-  if (path.split('/').some((seg) => seg === '.' || seg === '..')) return 'has a . or .. segment';
-  // The path is part of the key of its offset row (guest_log_offsets), and PostgreSQL's index
-  // entries hold at most ~2.7 KB: a longer path could be accepted but never collected.
-  if (Buffer.byteLength(path) > MAX_LOG_PATH_BYTES) return `is longer than ${MAX_LOG_PATH_BYTES} bytes`;
-  return undefined;
-}
+export { MAX_LOG_PATH_BYTES, logPathProblem } from '@cmq/config';
 
 /** @throws CmqError CMQ_ERR_GUEST naming the first bad path. */
 export function checkLogPaths(paths: readonly string[]): void {

@@ -1,4 +1,4 @@
-import { pingerFile } from '@cmq/pinger';
+import { pingerFile } from '@cmq/config';
 import { type Env, loadConfigFile } from './config-set';
 
 /** What `cmq check` compares against: times in ms, ages in seconds (as the summary has them). */

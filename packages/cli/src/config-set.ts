@@ -1,8 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { type FileSpec, type LoadedFile, SHARED_FILES, loadFiles } from '@cmq/common';
-import { pingerFile } from '@cmq/pinger';
-import { publisherFile } from '@cmq/publisher';
-import { subscriberFile } from '@cmq/subscriber';
+import { pingerFile, publisherFile, subscriberFile } from '@cmq/config';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

@@ -1,4 +1,3 @@
-export * from './config';
 export * from './canary';
 export * from './lease';
 export * from './pinger';

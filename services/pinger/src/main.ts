@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { hostname } from 'node:os';
 import { type ServiceDefinition, VERSION, startService } from '@cmq/common';
-import { type PingerConfig, pingerFile } from './config';
+import { type PingerConfig, pingerFile } from '@cmq/config';
 import { Pinger } from './pinger';
 import { PingerMetrics } from './pinger-metrics';
 

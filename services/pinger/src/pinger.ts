@@ -19,7 +19,7 @@ import {
   every,
 } from '@cmq/common';
 import { Canaries } from './canary';
-import type { PingerConfig } from './config';
+import type { PingerConfig } from '@cmq/config';
 import { PingerLease } from './lease';
 import { type Measurements, measure } from './queue-health';
 import { Reaper } from './reaper';

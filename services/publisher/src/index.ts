@@ -1,3 +1,2 @@
-export * from './config';
 export { ConfirmGates, type ConfirmGatesOptions } from './confirm-gates';
 export { FamilyBackoff, type FamilyBackoffOptions, REOPEN_AFTER, REOPEN_EVERY } from './family-backoff';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { hostname } from 'node:os';
 import { type Component, PgSession, type ServiceDefinition, VERSION, startService } from '@cmq/common';
-import { type PublisherConfig, publisherFile } from './config';
+import { type PublisherConfig, publisherFile } from '@cmq/config';
 import { LogScheduler } from './log-scheduler';
 import { Relay } from './relay';
 import { SyncScheduler } from './sync-scheduler';

@@ -1,4 +1,3 @@
-export * from './config';
 export { ChannelAcks } from './acks';
 export { Batcher } from './batcher';
 export { ClaimBatches } from './claims';

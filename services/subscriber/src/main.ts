@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { hostname } from 'node:os';
 import { AmqpClient, type ServiceDefinition, VERSION, declareTopology, startService } from '@cmq/common';
-import { type SubscriberConfig, subscriberFile } from './config';
+import { type SubscriberConfig, subscriberFile } from '@cmq/config';
 import { Subscriber } from './subscriber';
 
 let subscriber: Subscriber | undefined;

@@ -36,7 +36,7 @@ import {
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { ChannelAcks } from './acks';
 import { type Claim, ClaimBatches } from './claims';
-import type { SubscriberConfig } from './config';
+import type { SubscriberConfig } from '@cmq/config';
 import { type Delivery, classify } from './delivery';
 import { Executor } from './executor';
 import type { CloudServices, SshServices } from './handlers';

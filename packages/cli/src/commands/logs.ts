@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { LOG_LEVELS } from '@cmq/common';
-import { subscriberFile } from '@cmq/subscriber';
+import { subscriberFile } from '@cmq/config';
 import { type Command, InvalidArgumentError } from 'commander';
 import { failure, usage } from '../command-error';
 import { type Env, loadConfigFile } from '../config-set';

@@ -1,4 +1,4 @@
-import { logPathProblem } from '@cmq/actions';
+import { logPathProblem } from './log-path';
 import { type FileSpec, type ProcessKeys, bool, decimal, duration, integer, list, processKeys } from '@cmq/common';
 
 /** A remote file path as guest.logs.collect takes it (the same rule as `cmq guests add --log-paths`). */
