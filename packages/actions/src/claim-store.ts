@@ -8,20 +8,8 @@ import {
   storableText,
   utf8Bound,
 } from './storable';
-
-/** Advisory lock class that a live worker holds on its own id (see migration 002, `workers`). */
-export const WORKER_LOCK = 7301;
-
-/**
- * SQL: the worker whose id is in `column` is alive (its session holds its lock). pg_locks spans
- * the whole server, and advisory locks belong to one database: match this database, or a worker
- * of the same id in another database would look alive.
- */
-function workerAlive(column: string): string {
-  return `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'
-    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-    AND l.classid = ${WORKER_LOCK} AND l.objid = ${column}::oid AND l.objsubid = 2 AND l.granted)`;
-}
+import type { RunOutcome } from './lifecycle';
+import { workerAlive } from './recovery-store';
 
 /** An action a worker now owns, as claimed. */
 export interface ClaimedAction {
@@ -42,7 +30,8 @@ export interface ClaimedAction {
 /**
  * Claims actions for a worker in one statement. A row is claimable when it is due and pending,
  * retrying or queued, or running on a worker whose lock is gone (the process died: its message
- * came back). Final and not-yet-due rows, and rows running on a live worker, are not claimed.
+ * came back; this takeover is the fast path of recovery, see recovery.ts). Final and not-yet-due
+ * rows, and rows running on a live worker, are not claimed.
  * Retrying and pending are claimable because the relay publishes before its transaction
  * commits `queued`: a fast subscriber sees the row as it was and waits on the relay's lock.
  *
@@ -62,6 +51,7 @@ old AS (
       OR (a.state = 'running' AND a.worker_id IS DISTINCT FROM $2 AND NOT ${workerAlive('a.worker_id')}))
   FOR UPDATE
 ), claimed AS (
+  -- transition claim: pending|retrying|queued|running -> running
   UPDATE actions a SET state = 'running', attempts = a.attempts + 1, worker_id = $2, worker = $3,
     started_at = now(), updated_at = now()
   FROM old WHERE a.id = old.id
@@ -98,7 +88,7 @@ export interface Outcome {
   id: string;
   /** The attempt that produced it: a late outcome of an older attempt is discarded. */
   attempt: number;
-  state: 'succeeded' | 'failed' | 'retrying' | 'dead' | 'expired' | 'rejected' | 'queued';
+  state: RunOutcome;
   result?: unknown;
   error?: string;
   /** For `retrying`: when to run again. */
@@ -136,6 +126,7 @@ WITH input AS MATERIALIZED (
                   json_array_elements_text($5::json), unnest($6::timestamptz[]), unnest($9::boolean[]))
     AS t(id, attempt, state, result, error, not_before, refund)
 ), done AS (
+  -- transition commit: running -> succeeded|failed|retrying|dead|expired|rejected|queued
   UPDATE actions a SET state = i.state, result = i.result, error = i.error, updated_at = now(),
     finished_at = CASE WHEN i.state IN ('retrying', 'queued') THEN NULL ELSE now() END,
     not_before = COALESCE(i.not_before, a.not_before),
@@ -157,6 +148,7 @@ WITH input AS MATERIALIZED (
   WHERE a.id = ANY(ARRAY(SELECT i.id FROM input i WHERE i.id NOT IN (SELECT d.id FROM done d)))
     AND a.state IN ('pending', 'queued', 'retrying') FOR UPDATE
 ), requeued AS (
+  -- transition commit: pending|queued|retrying -> pending
   UPDATE actions a SET state = 'pending', worker_id = NULL, updated_at = now() FROM lost WHERE a.id = lost.id RETURNING a.id, lost.state AS from_state
 ), requeue_ev AS (
   INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
@@ -293,6 +285,7 @@ export async function endActionUnread(
        WHERE id = $1 AND state IN ('pending', 'queued', 'retrying') AND family || '.' || type || '.' || tenant_id = $2
        FOR UPDATE
      ), upd AS (
+       -- transition refuse: pending|queued|retrying -> dead
        UPDATE actions a SET state = 'dead', error = $3, worker_id = NULL, finished_at = now(), updated_at = now()
        FROM old WHERE a.id = old.id RETURNING a.id, a.tenant_id, old.state AS from_state
      ), ev AS (
@@ -315,37 +308,4 @@ export async function registerWorker(
     [w.service, w.name, w.host, w.pid],
   );
   return (rows[0] as { id: string }).id;
-}
-
-/** Running actions whose worker's lock is gone: candidates for {@link reapOrphans}. */
-export async function orphanedRunning(sql: Sql, limit = 1000): Promise<string[]> {
-  const { rows } = await sql.query<{ id: string }>(
-    `SELECT a.id::text FROM actions a
-     WHERE a.state = 'running' AND NOT ${workerAlive('a.worker_id')}
-     LIMIT $1`,
-    [limit],
-  );
-  return rows.map((r) => r.id);
-}
-
-/**
- * Sends running actions whose worker is gone (no lock: its process and database session ended)
- * back to `pending`, fenced on the worker that held them, with an event naming it. The caller
- * passes only ids that were orphaned at two looks some seconds apart, so a database restart,
- * after which live workers take their locks again, reaps nothing.
- */
-export async function reapOrphans(sql: Sql, ids: readonly string[], actor: string): Promise<number> {
-  if (ids.length === 0) return 0;
-  const { rows } = await sql.query<{ n: number }>(
-    `WITH old AS (
-       SELECT a.id, a.worker FROM actions a
-       WHERE a.id = ANY($1::bigint[]) AND a.state = 'running' AND NOT ${workerAlive('a.worker_id')}
-       FOR UPDATE SKIP LOCKED),
-     upd AS (UPDATE actions a SET state = 'pending', worker_id = NULL, updated_at = now() FROM old WHERE a.id = old.id RETURNING a.id, old.worker),
-     ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
-            SELECT id, 'running', 'pending', $2, 'reaped: worker ' || COALESCE(worker, '?') || ' is gone (its database session ended)' FROM upd)
-     SELECT count(*)::int AS n FROM upd`,
-    [ids, actor],
-  );
-  return rows[0]?.n ?? 0;
 }

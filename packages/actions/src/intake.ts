@@ -87,6 +87,7 @@ WITH input AS (
 ), ins AS (
   SELECT id FROM plain UNION ALL SELECT id FROM keyed
 ), ev AS (
+  -- transition intake: none -> pending
   INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
   SELECT id, NULL, 'pending', $11, 'submitted' FROM ins
 )

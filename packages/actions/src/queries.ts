@@ -1,4 +1,5 @@
 import type { Sql } from '@cmq/common';
+import { checkTransitions } from './lifecycle';
 
 export interface ActionRow {
   id: string;
@@ -75,8 +76,10 @@ export async function countActions(sql: Sql, f: Omit<ActionFilter, 'limit'>): Pr
 }
 
 /**
- * Moves an action to `to` from one of `from`, with an event. Returns the state it was in, or
- * undefined when it does not exist; when it was not in `from`, nothing changes.
+ * Moves an action to `to` from one of `from`, with an event: an operator's (or the pinger's)
+ * cancel or replay. Returns the state it was in, or undefined when it does not exist; when it was
+ * not in `from`, nothing changes.
+ * @throws Error when a move from `from` to `to` is not a cancel or replay of the lifecycle.
  */
 export async function transition(
   sql: Sql,
@@ -87,9 +90,12 @@ export async function transition(
   reason: string,
   reset = false,
 ): Promise<{ before: string | undefined; changed: boolean }> {
+  checkTransitions(from, to, ['cancel', 'replay']);
   const { rows } = await sql.query<{ before: string; changed: boolean }>(
     `WITH old AS (SELECT id, state FROM actions WHERE id = $1 FOR UPDATE),
      upd AS (
+       -- transition cancel: pending|queued|retrying -> cancelled
+       -- transition replay: dead -> pending
        UPDATE actions a SET state = $3, updated_at = now(),
          finished_at = CASE WHEN $3 IN ('pending') THEN NULL ELSE now() END,
          attempts = CASE WHEN $6 THEN 0 ELSE a.attempts END, throttles = CASE WHEN $6 THEN 0 ELSE a.throttles END, not_before = CASE WHEN $6 THEN now() ELSE a.not_before END,
@@ -108,6 +114,7 @@ export async function transition(
 export async function replayAllDead(sql: Sql, tenant: string | undefined, actor: string): Promise<number> {
   const { rows } = await sql.query<{ n: number }>(
     `WITH old AS (SELECT id FROM actions WHERE state = 'dead' AND ($1::text IS NULL OR tenant_id = $1) FOR UPDATE),
+     -- transition replay: dead -> pending
      upd AS (UPDATE actions a SET state = 'pending', attempts = 0, throttles = 0, not_before = now(), error = NULL, finished_at = NULL, worker_id = NULL, updated_at = now()
              FROM old WHERE a.id = old.id RETURNING a.id),
      ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT id, 'dead', 'pending', $2, 'replayed by an operator' FROM upd)

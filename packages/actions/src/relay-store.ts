@@ -1,4 +1,5 @@
 import { FAMILIES, type Family, type Sql, type Transactor } from '@cmq/common';
+import { NOT_EXPIRED } from './expiry';
 import { pickFair } from './fair-share';
 
 export interface DueAction {
@@ -28,7 +29,7 @@ SELECT a.id::text, a.tenant_id, a.type, a.family, a.args, a.state
 FROM tenants t CROSS JOIN LATERAL (
   SELECT id, tenant_id, type, family, args, state FROM actions
   WHERE family = $1 AND tenant_id = t.id AND state IN ('pending', 'retrying') AND not_before <= now()
-    AND (expires_at IS NULL OR expires_at > now())
+    AND ${NOT_EXPIRED}
   ORDER BY priority DESC, not_before, id
   LIMIT $2
   FOR UPDATE SKIP LOCKED
@@ -44,6 +45,7 @@ FROM tenants t CROSS JOIN LATERAL (
 const MARK_QUEUED = `
 WITH chosen AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS c(id, from_state)),
 moved AS (
+  -- transition relay: pending|retrying -> queued
   UPDATE actions a SET state = 'queued', queued_at = now(), updated_at = now()
   FROM chosen WHERE a.id = ANY($1::bigint[]) AND a.id = chosen.id
   RETURNING a.id, chosen.from_state
@@ -116,28 +118,6 @@ export function relayFamily(
     });
     return chosen.length;
   });
-}
-
-const EXPIRE = `
-WITH old AS (
-  SELECT id, state FROM actions
-  WHERE state IN ('pending', 'retrying') AND expires_at <= now()
-  ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
-), gone AS (
-  UPDATE actions a SET state = 'expired', finished_at = now(), updated_at = now(),
-    error = 'expired at ' || to_char(a.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' before it could run'
-  FROM old WHERE a.id = old.id
-  RETURNING a.id, old.state AS from_state
-), ev AS (
-  INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
-  SELECT id, from_state, 'expired', $2, 'expires_at passed before it could run' FROM gone
-)
-SELECT count(*)::int AS n FROM gone`;
-
-/** Ends `expired` every due action whose `expires_at` has passed (at most `limit`). */
-export async function expireDue(sql: Sql, actor: string, limit = 1000): Promise<number> {
-  const { rows } = await sql.query<{ n: number }>({ name: 'cmq_relay_expire', text: EXPIRE, values: [limit, actor] });
-  return rows[0]?.n ?? 0;
 }
 
 /**

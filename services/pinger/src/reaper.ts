@@ -1,4 +1,4 @@
-import { type BusyWorker, busyWorkers, reapWorker, workerLabel } from '@cmq/actions';
+import { type BusyWorker, Recovery } from '@cmq/actions';
 import { type Logger, type RedisClient, type Sql, heartbeatKey } from '@cmq/common';
 
 export interface ReaperOptions {
@@ -11,47 +11,31 @@ export interface ReaperOptions {
 }
 
 /**
- * Gives back the work of workers that stopped heartbeating: an action `running` on a worker
- * whose heartbeat key has been gone from Redis for at least `graceMs` goes back to `pending`
- * (fenced on the worker, with an event saying why), and the relay is woken. It decides only on
- * what Redis answered: when Redis does not answer, nothing is reaped and the clock starts over.
- * A frozen worker that wakes up later cannot commit over the rerun (its commit is fenced too).
+ * The pinger's part of recovery: the frozen-worker rule (heartbeat gone, see Recovery in
+ * @cmq/actions), with the heartbeats read from Redis. An action `running` on a worker whose
+ * heartbeat key has been gone for at least `graceMs` goes back to `pending`. When Redis does not
+ * answer, nothing is reaped and the clock starts over.
  */
 export class Reaper {
-  /** Worker id → when its heartbeat was first seen missing. */
-  private readonly missingSince = new Map<string, number>();
+  private readonly recovery: Recovery;
 
-  constructor(private readonly opts: ReaperOptions) {}
+  constructor(private readonly opts: ReaperOptions) {
+    this.recovery = new Recovery({
+      sql: opts.sql,
+      logger: opts.logger,
+      actor: opts.actor,
+      heartbeats: { graceMs: opts.graceMs, probe: { alive: (workers) => this.heartbeats(workers) } },
+    });
+  }
 
   /** One pass; returns how many actions went back to pending. */
-  async tick(now: number = Date.now()): Promise<number> {
-    const workers = await busyWorkers(this.opts.sql);
-    let alive: boolean[];
-    try {
-      alive = await this.heartbeats(workers);
-    } catch (err) {
-      this.missingSince.clear();
-      throw err;
-    }
-    const busy = new Set(workers.map((w) => w.id));
-    for (const id of this.missingSince.keys()) if (!busy.has(id)) this.missingSince.delete(id);
-    let reaped = 0;
-    for (const [i, worker] of workers.entries()) {
-      if (alive[i] === true) {
-        this.missingSince.delete(worker.id);
-        continue;
-      }
-      const since = this.missingSince.get(worker.id) ?? now;
-      this.missingSince.set(worker.id, since);
-      if (now - since < this.opts.graceMs) continue;
-      reaped += await this.reap(worker, now - since);
-    }
-    return reaped;
+  tick(now: number = Date.now()): Promise<number> {
+    return this.recovery.recoverFrozen(now);
   }
 
   /** Forgets what it saw (the lease was lost). */
   reset(): void {
-    this.missingSince.clear();
+    this.recovery.reset();
   }
 
   /** Whether each worker's heartbeat key exists. @throws when Redis does not answer. */
@@ -66,22 +50,5 @@ export class Reaper {
       if (err) throw err;
       return n === 1;
     });
-  }
-
-  private async reap(worker: BusyWorker, missingMs: number): Promise<number> {
-    const label = workerLabel(worker);
-    const ids = await reapWorker(
-      this.opts.sql,
-      worker.id,
-      this.opts.actor,
-      `reaped: worker ${label} stopped heartbeating`,
-    );
-    this.missingSince.delete(worker.id);
-    if (ids.length > 0)
-      this.opts.logger.warn(
-        { worker: label, workerId: worker.id, missingMs, actions: ids },
-        `reaped ${ids.length} action(s) of worker ${label}: no heartbeat for ${Math.round(missingMs / 1000)} s`,
-      );
-    return ids.length;
   }
 }

@@ -1,11 +1,10 @@
 import {
   type DueAction,
+  Recovery,
   type RelayLimits,
   encodeAction,
   expireDue,
   msUntilNextDue,
-  orphanedRunning,
-  reapOrphans,
   relayFamily,
 } from '@cmq/actions';
 import {
@@ -44,10 +43,6 @@ export interface RelayOptions {
   status: StatusBoard;
 }
 
-/** How often the relay looks for running actions whose worker is gone. */
-const ORPHAN_LOOK_MS = 5_000;
-/** How long such an action must stay orphaned before it goes back to the relay. */
-const ORPHAN_GRACE_MS = 10_000;
 
 /**
  * The transactional outbox's relay: moves due action rows onto `cmq.actions` with publisher
@@ -63,9 +58,11 @@ export class Relay implements Component {
   /** Actions published since start. */
   published = 0;
   private readonly counters: RelayMetrics;
-  /** Running actions seen without their worker's lock, and when first seen so. */
-  private readonly orphans = new Map<string, number>();
-  private lastOrphanLook = 0;
+  /**
+   * Recovery's dead-worker rule runs here, before each cycle: it needs only PostgreSQL, so a dead
+   * worker's actions run again even when no pinger runs and their messages were lost.
+   */
+  private readonly recovery: Recovery;
   /** Families whose abandoned batch the broker still owes confirms for (see publish). */
   private readonly gates: ConfirmGates;
   /** Families whose last relaying failed wait with their own backoff. */
@@ -75,6 +72,7 @@ export class Relay implements Component {
 
   constructor(private readonly opts: RelayOptions) {
     this.counters = new RelayMetrics(opts.metrics.registry, opts.limits.window);
+    this.recovery = new Recovery({ sql: opts.database.sql, logger: opts.logger, actor: opts.actor });
     this.backoff = new FamilyBackoff({ logger: opts.logger, status: opts.status, reopen: () => this.reopen() });
     this.gates = new ConfirmGates({
       amqp: opts.amqp,
@@ -163,7 +161,7 @@ export class Relay implements Component {
     const expired = await expireDue(database.sql, actor);
     if (expired > 0) this.opts.logger.info({ expired }, 'actions expired before they could run');
     this.counters.expired.inc(expired);
-    const reaped = await this.reapOrphans();
+    const reaped = await this.recovery.recoverDead();
     let moved = reaped;
     // Blocked by a resource alarm, or away, the broker would take nothing: the due rows stay
     // due, unlocked (the connection's own status says why).
@@ -212,27 +210,6 @@ export class Relay implements Component {
   private reopen(): void {
     this.reopenWanted = true;
     this.wake();
-  }
-
-  /**
-   * Every few seconds: running actions whose worker is gone (its PostgreSQL session, and so its
-   * lock, ended: the process died) go back to pending once they have been orphaned for
-   * ORPHAN_GRACE_MS, so they run again even if their message was lost and no pinger runs. The
-   * grace lets live workers take their locks again after a database restart.
-   */
-  private async reapOrphans(): Promise<number> {
-    const now = Date.now();
-    if (now - this.lastOrphanLook < ORPHAN_LOOK_MS) return 0;
-    this.lastOrphanLook = now;
-    const { database, actor, logger } = this.opts;
-    const current = new Set(await orphanedRunning(database.sql));
-    for (const id of this.orphans.keys()) if (!current.has(id)) this.orphans.delete(id);
-    for (const id of current) if (!this.orphans.has(id)) this.orphans.set(id, now);
-    const due = [...this.orphans].filter(([, since]) => now - since >= ORPHAN_GRACE_MS).map(([id]) => id);
-    const reaped = await reapOrphans(database.sql, due, actor);
-    for (const id of due) this.orphans.delete(id);
-    if (reaped > 0) logger.warn({ reaped }, 'running actions of workers that are gone sent back to the relay');
-    return reaped;
   }
 
   /**

@@ -1,4 +1,12 @@
-import { type ClaimedAction, type Mode, type Outcome, checkArgs, modeRefusal, tenantDisabled } from '@cmq/actions';
+import {
+  type ClaimedAction,
+  type Mode,
+  type Outcome,
+  checkArgs,
+  expiryError,
+  modeRefusal,
+  tenantDisabled,
+} from '@cmq/actions';
 import { CmqError, type Logger, type RedisClient, backoffDelay, errorText } from '@cmq/common';
 import { isThrottled } from '@cmq/drivers';
 import { type CloudServices, HANDLERS, type HandlerContext, type SshServices } from './handlers';
@@ -33,13 +41,8 @@ export class Executor {
 
   async run(action: ClaimedAction, stop: AbortSignal, handingBack: () => boolean): Promise<Outcome> {
     const base = { id: action.id, attempt: action.attempts };
-    if (action.expires_at !== null && new Date(action.expires_at) <= new Date()) {
-      return {
-        ...base,
-        state: 'expired',
-        error: `expired at ${new Date(action.expires_at).toISOString()} before it could run`,
-      };
-    }
+    const expired = expiryError(action.expires_at);
+    if (expired !== undefined) return { ...base, state: 'expired', error: expired };
     const refusal = this.refusal(action);
     if (refusal !== undefined) {
       this.opts.logger.warn(
