@@ -1,6 +1,7 @@
 import { listDead, replayAllDead } from '@cmq/actions';
 import type { ConsumeMessage } from 'amqplib';
 import { join } from 'node:path';
+import { type ActionEvent, actionEvents, actionRow, countActions, listActions, stateHistory } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { logLines } from '../helpers/process';
 import { brokerConnection } from '../helpers/services';
@@ -9,39 +10,13 @@ import { waitFor } from '../helpers/wait';
 let pipe: Pipeline;
 let expiring: string[];
 
-type Event = { from_state: string | null; to_state: string; at: Date; reason: string | null };
-
-async function events(id: string): Promise<Event[]> {
-  const { rows } = await pipe.pool.query<Event>(
-    'SELECT from_state, to_state, at, reason FROM action_events WHERE action_id = $1 ORDER BY id',
-    [id],
-  );
-  return rows;
-}
-
-async function row(id: string): Promise<{
-  state: string;
-  attempts: number;
-  error: string | null;
-  created_at: Date;
-  started_at: Date | null;
-  not_before: Date;
-}> {
-  const { rows } = await pipe.pool.query(
-    'SELECT state, attempts, error, created_at, started_at, not_before FROM actions WHERE id = $1',
-    [id],
-  );
-  return rows[0] as never;
-}
-
 beforeAll(async () => {
   pipe = await Pipeline.create({
     config: { 'subscriber.properties': { 'retry.initial_delay': '300ms', max_body_bytes: 4096 } },
   });
   await pipe.addTenants('t1');
-  // Due to expire before anything runs: the services start after their expiry.
-  expiring = await pipe.submit([{ type: 'noop', tenant: 't1', expires: new Date(Date.now() + 1_000).toISOString() }]);
-  await new Promise((r) => setTimeout(r, 1_500));
+  // Expired before anything runs: the services start after its expiry.
+  expiring = await pipe.submit([{ type: 'noop', tenant: 't1', expires: new Date(Date.now() - 1_000).toISOString() }]);
   await pipe.startPublisherAndSubscriber();
 });
 
@@ -51,16 +26,16 @@ afterAll(async () => {
 
 it('an expired action never runs', async () => {
   await pipe.allFinal(20_000, expiring);
-  const r = await row(expiring[0] as string);
+  const r = await actionRow(pipe.pool, expiring[0] as string);
   expect(r).toMatchObject({ state: 'expired', attempts: 0 });
-  expect((await events(expiring[0] as string)).map((e) => e.to_state)).toEqual(['pending', 'expired']);
+  expect(await stateHistory(pipe.pool, expiring[0] as string)).toEqual(['pending', 'expired']);
 });
 
 it('a transient failure is retried with backoff and succeeds on the third attempt', async () => {
   const [id] = await pipe.submit([{ type: 'noop', tenant: 't1', args: { fail_times: 2 } }]);
   await pipe.allFinal(30_000, [id as string]);
-  expect(await row(id as string)).toMatchObject({ state: 'succeeded', attempts: 3 });
-  const ev = await events(id as string);
+  expect(await actionRow(pipe.pool, id as string)).toMatchObject({ state: 'succeeded', attempts: 3 });
+  const ev = await actionEvents(pipe.pool, id as string);
   expect(ev.map((e) => e.to_state)).toEqual([
     'pending',
     'queued',
@@ -73,7 +48,7 @@ it('a transient failure is retried with backoff and succeeds on the third attemp
     'running',
     'succeeded',
   ]);
-  const gap = (i: number): number => (ev[i + 2] as Event).at.getTime() - (ev[i] as Event).at.getTime();
+  const gap = (i: number): number => (ev[i + 2] as ActionEvent).at.getTime() - (ev[i] as ActionEvent).at.getTime();
   // retrying → (queued) → running: at least the jittered backoff (300 ms, then 600 ms, -20 %).
   expect(gap(3)).toBeGreaterThanOrEqual(240);
   expect(gap(6)).toBeGreaterThanOrEqual(480);
@@ -83,25 +58,33 @@ it('a transient failure is retried with backoff and succeeds on the third attemp
 it('a permanent failure ends dead at once; replay runs it again', async () => {
   const [id] = await pipe.submit([{ type: 'noop', tenant: 't1', args: { fail: 'permanent' } }]);
   await pipe.allFinal(20_000, [id as string]);
-  expect(await row(id as string)).toMatchObject({
+  expect(await actionRow(pipe.pool, id as string)).toMatchObject({
     state: 'dead',
     attempts: 1,
     error: 'noop failing permanently on purpose',
   });
   expect(await replayAllDead(pipe.pool, 't1', 'test')).toBe(1);
   await waitFor(
-    async () => (await events(id as string)).filter((e) => e.to_state === 'dead').length === 2,
+    async () => (await stateHistory(pipe.pool, id as string)).filter((s) => s === 'dead').length === 2,
     20_000,
     'a second run ending dead',
   );
-  const ev = (await events(id as string)).map((e) => e.to_state);
-  expect(ev).toEqual(['pending', 'queued', 'running', 'dead', 'pending', 'queued', 'running', 'dead']);
+  expect(await stateHistory(pipe.pool, id as string)).toEqual([
+    'pending',
+    'queued',
+    'running',
+    'dead',
+    'pending',
+    'queued',
+    'running',
+    'dead',
+  ]);
 });
 
 it('a countdown action does not run early', async () => {
   const [id] = await pipe.submit([{ type: 'noop', tenant: 't1', countdown: 2 }]);
   await pipe.allFinal(20_000, [id as string]);
-  const r = await row(id as string);
+  const r = await actionRow(pipe.pool, id as string);
   expect(r.state).toBe('succeeded');
   expect((r.started_at as Date).getTime() - r.created_at.getTime()).toBeGreaterThanOrEqual(2_000);
 });
@@ -146,12 +129,7 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
   await ch.waitForConfirms();
   const goodIds = await good;
   await pipe.allFinal(30_000, goodIds);
-  expect(
-    await pipe.pool.query(
-      "SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'",
-      [goodIds],
-    ),
-  ).toMatchObject({ rows: [{ n: 50 }] });
+  expect(await countActions(pipe.pool, { ids: goodIds, state: 'succeeded' })).toBe(50);
 
   await waitFor(() => copies.length >= 13, 20_000, 'thirteen dead copies');
   const reasons = copies.map((m) => String(m.properties.headers?.['x-cmq-reason']));
@@ -177,9 +155,7 @@ it('malformed messages published straight onto cmq.actions are dead-lettered wit
   expect(dead.find((d) => d.reason.startsWith('no action'))?.tenant).toBe('t1');
   // The routing key with a NUL is kept, the NUL written as \u0000.
   expect(dead.some((d) => d.routing_key === 'control.noop.t1\\u0000' && /^body is not JSON/.test(d.reason))).toBe(true);
-  expect((await pipe.pool.query("SELECT count(*)::int AS n FROM actions WHERE type = 'guest.exec'")).rows[0]).toEqual({
-    n: 0,
-  });
+  expect(await countActions(pipe.pool, { type: 'guest.exec' })).toBe(0);
   expect(pipe.processes.every((p) => p.alive())).toBe(true);
   await conn.close();
 });
@@ -205,17 +181,14 @@ it('an outcome PostgreSQL refuses ends the action dead with the refusal; the out
     );
     const refused = ids[20] as string;
     await pipe.allFinal(30_000, ids);
-    const others = await pipe.pool.query(
-      "SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND id <> $2 AND state = 'succeeded' AND attempts = 1",
-      [ids, refused],
-    );
-    expect(others.rows[0]).toEqual({ n: 39 });
-    const r = await row(refused);
+    const others = await listActions(pipe.pool, { ids: ids.filter((id) => id !== refused) });
+    expect(others.filter((a) => a.state === 'succeeded' && a.attempts === 1)).toHaveLength(39);
+    const r = await actionRow(pipe.pool, refused);
     expect(r).toMatchObject({ state: 'dead', attempts: 1 });
     expect(r.error).toBe(
       'its outcome (succeeded) could not be stored, PostgreSQL refused it: test refuses this outcome',
     );
-    expect((await events(refused)).map((e) => e.to_state)).toEqual(['pending', 'queued', 'running', 'dead']);
+    expect(await stateHistory(pipe.pool, refused)).toEqual(['pending', 'queued', 'running', 'dead']);
     expect((await listDead(pipe.pool, { limit: 100 })).some((d) => d.id === refused)).toBe(true);
     expect(pipe.processes.every((p) => p.alive())).toBe(true);
     // The refused batch was taken apart at once: no outcome went round the retry loop.
@@ -254,7 +227,7 @@ it('a claim PostgreSQL refuses is dead-lettered naming the action; the claims ba
       15_000,
       'the refused claim dead-lettered',
     );
-    expect((await row(refused)).state).toBe('queued');
+    expect((await actionRow(pipe.pool, refused)).state).toBe('queued');
     expect(pipe.processes.every((p) => p.alive())).toBe(true);
   } finally {
     await pipe.pool.query('DROP TRIGGER refuse_claim ON actions; DROP FUNCTION refuse_claim()');
@@ -267,10 +240,10 @@ it("an action whose message is over the subscriber's max_body_bytes ends dead wi
     { type: 'guest.exec', tenant: 't1', args: { guest: 'web1', command: `echo ${'x'.repeat(5_000)}` } },
   ]);
   await pipe.allFinal(30_000, [id]);
-  const r = await row(id);
+  const r = await actionRow(pipe.pool, id);
   expect(r.state).toBe('dead');
   expect(r.error).toMatch(/^body of \d+ bytes is over the 4096-byte limit \(subscriber max_body_bytes\)$/);
-  expect((await events(id)).map((e) => e.to_state)).toEqual(['pending', 'queued', 'dead']);
+  expect(await stateHistory(pipe.pool, id)).toEqual(['pending', 'queued', 'dead']);
 
   // An oversize message from someone else whose messageId names a waiting action, with another
   // routing key: a dead letter, and the action is left alone.
@@ -288,5 +261,5 @@ it("an action whose message is over the subscriber's max_body_bytes ends dead wi
     15_000,
     'the look-alike dead-lettered',
   );
-  expect((await row(waiting)).state).toBe('pending');
+  expect((await actionRow(pipe.pool, waiting)).state).toBe('pending');
 });
