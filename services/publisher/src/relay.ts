@@ -43,7 +43,6 @@ export interface RelayOptions {
   status: StatusBoard;
 }
 
-
 /**
  * The transactional outbox's relay: moves due action rows onto `cmq.actions` with publisher
  * confirms, fairly across tenants and within each family's window; ends expired ones. Woken at
