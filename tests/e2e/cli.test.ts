@@ -3,6 +3,17 @@ import { join } from 'node:path';
 import { serviceConfig, tempDir, writeConfig } from '../helpers/config-dir';
 import { ROOT, logLines, runCmq, spawnBin, waitForLog } from '../helpers/process';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { ACTION_DEFINITIONS } from '@cmq/actions';
+
+describe('cmq call --help', () => {
+  it('lists every action type with its family, least mode and description, from the definitions', async () => {
+    const res = await runCmq(['call', '--help']);
+    expect(res.code).toBe(0);
+    for (const d of ACTION_DEFINITIONS)
+      expect(res.stdout).toMatch(new RegExp(`^  ${d.type.replace(/\./g, '\\.')} +\\[${d.family}, mode=${d.mode}`, 'm'));
+    expect(res.stdout).toMatch(/server\.terminate +\[provision, mode=dynamic, destructive\] terminates a server/);
+  });
+});
 
 describe('cmq config', () => {
   it('check prints the effective configuration of every file with every secret masked', async () => {

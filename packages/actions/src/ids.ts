@@ -17,3 +17,6 @@ export const isActionId = isRowId;
 
 /** An action argument naming one of the tenant's cloud accounts. */
 export const ACCOUNT_ID = z.string().refine(isRowId, { message: 'an account id of the tenant (cmq accounts list)' });
+
+/** An action argument naming one of the tenant's guests. */
+export const GUEST_ID = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'a guest id of the tenant (cmq guests list)');

@@ -1,16 +1,11 @@
-/** The operating modes of provisioning.cfg `mode`, from least to most allowed. */
-export const MODES = ['passive', 'static', 'dynamic'] as const;
-export type Mode = (typeof MODES)[number];
+import { MODES, type Mode } from './action-definition';
+import { actionDefinition } from './definitions';
 
-/** Monitoring only: every mode allows these. */
-const MONITORING = /^(ping|noop|sync\..+|guest\.exec|guest\.logs\.collect|host\.probe)$/;
+export { MODES, type Mode } from './action-definition';
 
-/** The least mode that allows `type`, or undefined when no mode does. */
+/** The least mode that allows `type` (its definition's `mode`), or undefined for an unknown type. */
 export function requiredMode(type: string): Mode | undefined {
-  if (MONITORING.test(type)) return 'passive';
-  if (type.startsWith('node.')) return 'static';
-  if (type.startsWith('server.')) return 'dynamic';
-  return undefined;
+  return actionDefinition(type)?.mode;
 }
 
 /** Whether `mode` lets actions of `type` be submitted and run. */
@@ -19,6 +14,12 @@ export function modeAllows(mode: Mode, type: string): boolean {
   return needed !== undefined && MODES.indexOf(mode) >= MODES.indexOf(needed);
 }
 
+const WHY: Record<Mode, string> = {
+  passive: 'every mode allows it',
+  static: 'node actions need mode=static or mode=dynamic',
+  dynamic: 'provisioning actions need mode=dynamic',
+};
+
 /**
  * Why `mode` refuses `type`, naming the file and key that decide it; undefined when allowed.
  * "provisioning.cfg mode=passive refuses server.launch (provisioning actions need mode=dynamic)"
@@ -26,11 +27,6 @@ export function modeAllows(mode: Mode, type: string): boolean {
 export function modeRefusal(mode: Mode, type: string): string | undefined {
   if (modeAllows(mode, type)) return undefined;
   const needed = requiredMode(type);
-  const why =
-    needed === 'dynamic'
-      ? 'provisioning actions need mode=dynamic'
-      : needed === 'static'
-        ? 'node actions need mode=static or mode=dynamic'
-        : 'no mode allows it';
+  const why = needed === undefined ? 'no mode allows it' : WHY[needed];
   return `provisioning.cfg mode=${mode} refuses ${type} (${why})`;
 }

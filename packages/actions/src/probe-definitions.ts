@@ -1,14 +1,18 @@
 import { z } from 'zod';
-import type { Family } from '@cmq/common';
+import { defineAction } from './action-definition';
+import { GUEST_ID } from './ids';
 import { PROBES } from './probe-parsers';
 
-const hostProbe = {
+const hostProbe = defineAction({
   type: 'host.probe',
+  family: 'monitor',
+  mode: 'passive',
+  destructive: false,
   description:
     'runs a probe on a guest over SSH (pbs-qstat: qstat -Q; ipmi-sensor: ipmitool sensor; command: the given command) and records the parsed output',
   schema: z
     .strictObject({
-      target: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'a guest id of the tenant (cmq guests list)'),
+      target: GUEST_ID,
       probe: z.enum(PROBES),
       command: z
         .string()
@@ -21,8 +25,7 @@ const hostProbe = {
       message: 'command is required with probe=command and refused with the other probes',
       path: ['command'],
     }),
-  family: (): Family => 'monitor',
-};
+});
 
-/** (Shaped as definitions.ts's ActionDefinition, checked there; no import back, so no cycle.) Host status probes (every mode allows them). */
+/** Host status probes (every mode allows them). */
 export const PROBE_DEFINITIONS = [hostProbe] as const;

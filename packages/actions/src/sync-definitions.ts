@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ActionDefinition } from './action-definition';
+import { defineAction } from './action-definition';
 import { ACCOUNT_ID } from './ids';
 
 /** The kinds a sync action polls, as `sync.<kind>` names them. */
@@ -17,19 +17,21 @@ export const RESOURCE_KIND: Record<SyncKind, ResourceKind> = {
 export const RESOURCE_KINDS = ['server', 'firewall', 'volume', 'budget'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
-function sync(kind: SyncKind, what: string): ActionDefinition {
-  return {
-    type: `sync.${kind}`,
+function sync<const K extends SyncKind>(kind: K, what: string) {
+  return defineAction({
+    type: `sync.${kind}` as const,
+    family: 'monitor',
+    mode: 'passive',
+    destructive: false,
     description: `polls the account's ${what}, records created / changed / gone ones (cmq resources, cmq changes) and caches the latest state in Redis`,
     schema: z.strictObject({ account: ACCOUNT_ID }),
-    family: () => 'monitor',
-  };
+  });
 }
 
 /** Scheduled sync of cloud accounts (monitoring: every mode allows it). */
-export const SYNC_DEFINITIONS: readonly ActionDefinition[] = [
+export const SYNC_DEFINITIONS = [
   sync('servers', 'servers'),
   sync('firewalls', 'firewalls (security groups)'),
   sync('volumes', 'volumes'),
   sync('budget', 'spend and budget (drivers without one: {supported:false})'),
-];
+] as const;

@@ -1,6 +1,7 @@
 /**
- * Every exchange, queue, routing key, action type and action state name used on the wire or in
- * the database. Nothing else in the code base spells these strings.
+ * Every exchange, queue, routing key and action state name used on the wire or in
+ * the database. Nothing else in the code base spells these strings (action types are named by
+ * their definitions in @cmq/actions).
  */
 export const Exchanges = {
   actions: 'cmq.actions',
@@ -29,26 +30,6 @@ export const DELIVERY_LIMIT = 20;
 export function routingKey(family: Family, type: string, tenant: string): string {
   return `${family}.${type}.${tenant}`;
 }
-
-export const ACTION_TYPES = {
-  noop: 'control',
-  ping: 'control',
-  'server.launch': 'provision',
-  'server.await': 'provision',
-  'server.terminate': 'provision',
-  'server.reboot': 'provision',
-  'sync.servers': 'monitor',
-  'sync.firewalls': 'monitor',
-  'sync.volumes': 'monitor',
-  'sync.budget': 'monitor',
-  'guest.exec': 'guest',
-  'guest.logs.collect': 'guest',
-  'node.start': 'provision',
-  'node.stop': 'provision',
-  'node.status': 'provision',
-  'host.probe': 'monitor',
-} as const satisfies Record<string, Family>;
-export type ActionType = keyof typeof ACTION_TYPES;
 
 export const ACTION_STATES = [
   'pending',

@@ -9,7 +9,7 @@ import {
 } from '@cmq/actions';
 import { CmqError, type Logger, type RedisClient, backoffDelay, errorText } from '@cmq/common';
 import { isThrottled } from '@cmq/drivers';
-import { type CloudServices, HANDLERS, type HandlerContext, type SshServices } from './handlers';
+import { type CloudServices, type HandlerContext, type SshServices, handlerFor } from './handlers';
 
 export interface ExecutorOptions {
   timeoutMs: number;
@@ -60,9 +60,7 @@ export class Executor {
     }
     const checked = checkArgs(action.type, action.args);
     if (!checked.ok) return { ...base, state: 'dead', error: checked.error };
-    const handler = HANDLERS.get(action.type);
-    if (handler === undefined)
-      return { ...base, state: 'dead', error: `no handler for action type "${action.type}" in this subscriber` };
+    const handler = handlerFor(checked.type);
 
     // The child logger, the AbortController, its timer and the stop listener cost more than a
     // noop handler itself (pino redacts a child's bindings): each is made only when the handler
@@ -94,7 +92,7 @@ export class Executor {
     const ctx: HandlerContext = {
       id: action.id,
       tenant: action.tenant_id,
-      type: action.type,
+      type: checked.type,
       args: checked.args,
       attempt: action.attempts,
       get signal() {

@@ -1,4 +1,4 @@
-import { parseRequest } from '@cmq/actions';
+import { ACTION_DEFINITIONS, parseRequest } from '@cmq/actions';
 import type { Command } from 'commander';
 import { cliActor, withDatabase } from '../cli-db';
 import { refused, usage } from '../command-error';
@@ -89,6 +89,16 @@ async function callStdin(type: string | undefined, opts: CallOpts, env: Env): Pr
   );
 }
 
+/** The action types, for `cmq call --help`: name, family, the least mode, and what it does. */
+export function actionTypesHelp(): string {
+  const width = Math.max(...ACTION_DEFINITIONS.map((d) => d.type.length));
+  const lines = ACTION_DEFINITIONS.map((d) => {
+    const facts = `[${d.family}, mode=${d.mode}${d.destructive ? ', destructive' : ''}]`;
+    return `  ${d.type.padEnd(width)}  ${facts} ${d.description}`;
+  });
+  return `\nAction types (provisioning.cfg mode must be at least the one shown):\n${lines.join('\n')}\n`;
+}
+
 /** `cmq call`: submit one action (optionally waiting for its outcome), or many from stdin. */
 export function registerCallCommand(program: Command, env: Env): void {
   withConfigDir(program.command('call').argument('[type]', 'action type (noop, ping, ...)'))
@@ -108,6 +118,7 @@ export function registerCallCommand(program: Command, env: Env): void {
       'read JSON requests, one per line (fields: type, tenant, args, idempotency_key, countdown, eta, expires, priority, max_attempts)',
     )
     .option('--batch <n>', 'with --stdin: requests per transaction (default 1000)', positiveInt(100_000))
+    .addHelpText('after', actionTypesHelp())
     .action(async (type: string | undefined, opts: CallOpts) => {
       if (opts.stdin === true) await callStdin(type, opts, env);
       else await callOne(type, opts, env);

@@ -1,20 +1,13 @@
 import type { Handler } from './handler';
 import { runOnGuest } from './ssh-run';
 
-interface GuestExecArgs {
-  guest: string;
-  command: string;
-  timeout?: number;
-  env?: Record<string, string>;
-}
-
 /**
  * `guest.exec`: runs `command` on the tenant's guest over SSH. Exit 0 → succeeded; non-zero or
  * killed at `timeout` → failed, with the result kept. A refused host key is permanent (dead) and
  * logged as a security event; a first contact with a platform-launched guest records its key.
  */
-export const guestExec: Handler = async (ctx) => {
-  const args = ctx.args as unknown as GuestExecArgs;
+export const guestExec: Handler<'guest.exec'> = async (ctx) => {
+  const { args } = ctx;
   const result = await runOnGuest(ctx, args.guest, args.command, {
     timeoutMs: args.timeout === undefined ? undefined : args.timeout * 1000,
     env: args.env,

@@ -1,3 +1,4 @@
+import type { ActionType, ArgsOf } from '@cmq/actions';
 import type { Keyring, Logger, RedisClient, Sql, SshClient } from '@cmq/common';
 import type { CloudServices } from './account-driver';
 
@@ -12,12 +13,13 @@ export interface SshServices {
   logDir?: string;
 }
 
-/** What a handler gets for one run of one action. */
-export interface HandlerContext {
+/** What a handler gets for one run of one action of type `T`. */
+export interface HandlerContext<T extends ActionType = ActionType> {
   id: string;
   tenant: string;
-  type: string;
-  args: Record<string, unknown>;
+  type: T;
+  /** Parsed by the type's own schema before the handler runs. */
+  args: ArgsOf<T>;
   /** 1 for the first run, 2 for the first retry... */
   attempt: number;
   /** Fires at the action timeout and when the process must stop: stop and throw. */
@@ -35,4 +37,4 @@ export type HandlerResult =
   { status: 'succeeded'; result?: unknown } | { status: 'failed'; result?: unknown; error: string };
 
 /** A plain module function per action type. */
-export type Handler = (ctx: HandlerContext) => Promise<HandlerResult>;
+export type Handler<T extends ActionType = ActionType> = (ctx: HandlerContext<T>) => Promise<HandlerResult>;

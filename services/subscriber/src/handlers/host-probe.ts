@@ -1,21 +1,14 @@
-import { PROBE_COMMANDS, type ProbeName, parseProbe, probeKey, recordProbeResult } from '@cmq/actions';
+import { PROBE_COMMANDS, parseProbe, probeKey, recordProbeResult } from '@cmq/actions';
 import type { Handler } from './handler';
 import { runOnGuest, sshServices } from './ssh-run';
-
-interface HostProbeArgs {
-  target: string;
-  probe: ProbeName;
-  command?: string;
-  timeout?: number;
-}
 
 /**
  * `host.probe`: runs the probe's command on a guest (`qstat -Q`, `ipmitool sensor`, or the given
  * command), parses stdout (lines not understood become raw records with a warning), stores the
  * run in probe_results and the latest in Redis. A non-zero exit is stored too, and ends failed.
  */
-export const hostProbe: Handler = async (ctx) => {
-  const args = ctx.args as unknown as HostProbeArgs;
+export const hostProbe: Handler<'host.probe'> = async (ctx) => {
+  const { args } = ctx;
   const command = args.probe === 'command' ? (args.command ?? '') : PROBE_COMMANDS[args.probe];
   const res = await runOnGuest(ctx, args.target, command, {
     timeoutMs: args.timeout === undefined ? undefined : args.timeout * 1000,

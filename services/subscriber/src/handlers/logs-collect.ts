@@ -181,8 +181,8 @@ async function collectOne(ctx: HandlerContext, guest: string, path: string, logD
  * fsynced append; a new inode finishes the rotated file (if still next to it) and starts the new
  * one from 0; a file shorter than the offset starts again from 0.
  */
-export const guestLogsCollect: Handler = async (ctx) => {
-  const args = ctx.args as unknown as { guest: string; paths: string[] };
+export const guestLogsCollect: Handler<'guest.logs.collect'> = async (ctx) => {
+  const { args } = ctx;
   const logDir = sshServices(ctx).logDir;
   if (logDir === undefined) throw new CmqError('CMQ_ERR_LOGS_DIR', 'this subscriber has no log.dir for collected logs');
   const files: FileReport[] = [];

@@ -14,7 +14,7 @@ function commandOf(node: NodeSecret, which: NodeCommand): string {
  * code, output, time) on the node. Only the platform tenant may act on nodes; an inactive node
  * is not started. Mode refusal (passive) happens before any handler runs.
  */
-function nodeHandler(which: NodeCommand): Handler {
+function nodeHandler(which: NodeCommand): Handler<`node.${NodeCommand}`> {
   return async (ctx) => {
     if (ctx.tenant !== PLATFORM_TENANT)
       throw new CmqError(
@@ -22,7 +22,7 @@ function nodeHandler(which: NodeCommand): Handler {
         `node actions belong to tenant ${PLATFORM_TENANT}, not "${ctx.tenant}"`,
       );
     const ssh = sshServices(ctx);
-    const name = String(ctx.args.node);
+    const name = ctx.args.node;
     const node = await getNodeSecret(ssh.sql, name);
     if (node === undefined) throw new CmqError('CMQ_ERR_NODE_UNKNOWN', `no node "${name}" (cmq nodes list)`);
     if (which === 'start' && !node.active)

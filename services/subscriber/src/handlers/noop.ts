@@ -25,7 +25,7 @@ function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
  * `fail_times` fails transiently on the first N attempts, `fail: permanent` fails permanently,
  * `fail: outcome` ends `failed`, `count` adds one to the action's run counter in Redis.
  */
-export const noop: Handler = async (ctx) => {
+export const noop: Handler<'noop'> = async (ctx) => {
   const { id, tenant, args, attempt, redis } = ctx;
   // ctx.signal is read only when needed: the executor makes it on first use.
   if (typeof args.sleep_ms === 'number' && args.sleep_ms > 0) await sleepFor(args.sleep_ms, ctx.signal);

@@ -11,12 +11,6 @@ import type { AccountDriver, CloudServices } from './account-driver';
 import type { Handler, HandlerContext, HandlerResult } from './handler';
 import { AWAIT_DEADLINE_MS, AWAIT_POLL_MS, enqueueAwait, serverFacts, withAccount } from './server-support';
 
-interface AwaitArgs {
-  account: string;
-  server: string;
-  deadline?: string;
-}
-
 /** How long after a launch a provider may still not list the new server (EC2 is eventually consistent). */
 const LISTING_GRACE_MS = 60_000;
 
@@ -66,8 +60,8 @@ async function registerGuest(
  * deadline (default: launch + 10 min): enqueues the next poll (a few seconds on) and succeeds
  * with `{state: 'pending', next}`. Past the deadline, gone or terminated: failed, saying why.
  */
-export const serverAwait: Handler = async (ctx) => {
-  const args = ctx.args as unknown as AwaitArgs;
+export const serverAwait: Handler<'server.await'> = async (ctx) => {
+  const { args } = ctx;
   return withAccount(ctx, args.account, async (a, cloud): Promise<HandlerResult> => {
     const server = await a.driver.getServer(args.server, { signal: ctx.signal });
     const row = await getServerRow(cloud.sql, ctx.tenant, a.account.id, args.server);

@@ -1,16 +1,10 @@
 import { type AccountInfo, upsertServer } from '@cmq/actions';
 import { CmqError } from '@cmq/common';
 import type { LaunchRequest } from '@cmq/drivers';
+import type { ArgsOf } from '@cmq/actions';
 import type { Handler, HandlerContext } from './handler';
 import { AWAIT_DEADLINE_MS, AWAIT_POLL_MS, enqueueAwait, serverFacts, withAccount } from './server-support';
 import { testPause } from './test-pause';
-
-interface LaunchArgs {
-  account: string;
-  image?: string;
-  size?: string;
-  name?: string;
-}
 
 /** Image and size when the request names none; an EC2 image must be named (there is no sensible default AMI). */
 const DEFAULTS: Record<AccountInfo['provider'], { image?: string; size: string }> = {
@@ -21,7 +15,7 @@ const DEFAULTS: Record<AccountInfo['provider'], { image?: string; size: string }
 function launchRequest(
   ctx: HandlerContext,
   provider: AccountInfo['provider'],
-  args: LaunchArgs,
+  args: ArgsOf<'server.launch'>,
   credentials: Record<string, unknown>,
 ): LaunchRequest {
   const image = args.image ?? DEFAULTS[provider].image;
@@ -50,8 +44,8 @@ export const TEST_PAUSE_AFTER_LAUNCH_ENV = 'CMQ_TEST_PAUSE_AFTER_LAUNCH_FILE';
  * the server, and enqueues the first `server.await` (keyed on this action: a rerun enqueues none).
  * Result: `{server, state, await_action}`.
  */
-export const serverLaunch: Handler = async (ctx) => {
-  const args = ctx.args as unknown as LaunchArgs;
+export const serverLaunch: Handler<'server.launch'> = async (ctx) => {
+  const { args } = ctx;
   return withAccount(ctx, args.account, async ({ account, driver, credentials }, cloud) => {
     const req = launchRequest(ctx, account.provider, args, credentials);
     const server = await driver.launchServer(req, { signal: ctx.signal });

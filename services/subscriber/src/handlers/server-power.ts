@@ -2,18 +2,13 @@ import { getServerRow, removeServerGuest, setServerState } from '@cmq/actions';
 import type { Handler } from './handler';
 import { withAccount } from './server-support';
 
-interface ServerArgs {
-  account: string;
-  server: string;
-}
-
 /**
  * `server.terminate {account, server}`: asks the provider to terminate (terminating a terminated
  * server succeeds, so a rerun is harmless), records the server `terminated` and removes the guest
  * registered for it (nothing can reach it any more; its scheduled log collection stops with it).
  */
-export const serverTerminate: Handler = async (ctx) => {
-  const args = ctx.args as unknown as ServerArgs;
+export const serverTerminate: Handler<'server.terminate'> = async (ctx) => {
+  const { args } = ctx;
   return withAccount(ctx, args.account, async ({ account, driver }, cloud) => {
     await driver.terminateServer(args.server, { signal: ctx.signal });
     const recorded = await setServerState(cloud.sql, ctx.tenant, account.id, args.server, 'terminated');
@@ -27,8 +22,8 @@ export const serverTerminate: Handler = async (ctx) => {
 };
 
 /** `server.reboot {account, server}`: asks the provider to reboot; the record keeps its state. */
-export const serverReboot: Handler = async (ctx) => {
-  const args = ctx.args as unknown as ServerArgs;
+export const serverReboot: Handler<'server.reboot'> = async (ctx) => {
+  const { args } = ctx;
   return withAccount(ctx, args.account, async ({ account, driver }, cloud) => {
     await driver.rebootServer(args.server, { signal: ctx.signal });
     const row = await getServerRow(cloud.sql, ctx.tenant, account.id, args.server);

@@ -29,9 +29,9 @@ const LISTERS: Record<SyncKind, Lister> = {
  * replaces the Redis cache of the latest state. Result `{created, changed, gone, total}`; a
  * driver without a budget answers sync.budget with `{supported: false}` and records nothing.
  */
-function syncHandler(syncKind: SyncKind): Handler {
+function syncHandler(syncKind: SyncKind): Handler<`sync.${SyncKind}`> {
   return async (ctx) => {
-    const account = String(ctx.args.account);
+    const account = ctx.args.account;
     return withAccount(ctx, account, async ({ driver }, cloud) => {
       // PostgreSQL's clock before the call: orders answers from subscribers on different hosts.
       const observedAt = await databaseNow(cloud.sql);
