@@ -8,6 +8,8 @@ import {
   isFinalState,
   transition,
 } from '@cmq/actions';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ACTION_STATES, type ActionState, FINAL_STATES, type Sql } from '@cmq/common';
 
 /** The states reachable from `start` through the table. */
@@ -76,6 +78,38 @@ describe('the action lifecycle', () => {
       'the action lifecycle has no transition running -> cancelled for cancel or replay',
     );
     expect(() => checkTransitions(['nonsense'], 'pending', ['replay'])).toThrow('nonsense -> pending');
+  });
+});
+
+/** Every move of the table as `actor from -> to` (from `none` for a new row). */
+function moves(
+  rules: ReadonlyArray<{ actor: string; from: readonly (string | null)[]; to: readonly string[] }>,
+): string[] {
+  return rules.flatMap((r) => r.from.flatMap((f) => r.to.map((t) => `${r.actor} ${f ?? 'none'} -> ${t}`))).sort();
+}
+
+describe('docs/lifecycle.md', () => {
+  const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'lifecycle.md'), 'utf8');
+  const list = (cell: string): string[] => cell.split(',').map((x) => x.trim());
+
+  it('lists every transition and actor of the table, and no other', () => {
+    const rows = [...doc.matchAll(/^\| (\w+) +\| ([^|]+)\| ([^|]+)\| [^|]+\|$/gm)]
+      .filter((m) => (ACTORS as readonly string[]).includes(m[1] as string))
+      .map((m) => ({
+        actor: m[1] as string,
+        from: list(m[2] as string).map((f) => (f === '(none)' ? null : f)),
+        to: list(m[3] as string),
+      }));
+    expect(moves(rows)).toEqual(moves(TRANSITIONS));
+  });
+
+  it('draws every transition of the table, and no other', () => {
+    const edges = [...doc.matchAll(/^ {4}(\[\*\]|\w+) --> (\w+): (\w+)/gm)].map((m) => ({
+      actor: m[3] as string,
+      from: [m[1] === '[*]' ? null : (m[1] as string)],
+      to: [m[2] as string],
+    }));
+    expect([...new Set(moves(edges))]).toEqual([...new Set(moves(TRANSITIONS))]);
   });
 });
 
