@@ -41,21 +41,18 @@ export default tseslint.config(
   {
     // Only the adapter modules talk to the external clients.
     files: ['packages/**/*.ts', 'services/**/*.ts'],
-    ignores: ['packages/common/src/adapters/**', 'packages/common/src/topology.ts'],
+    ignores: ['packages/common/src/adapters/**'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
-          paths: ['pg', 'ioredis', 'node-ssh', 'ssh2'].map((name) => ({
+          // Types too: a client's types in a service's signatures tie it to that client.
+          paths: ['amqplib', 'pg', 'ioredis', 'node-ssh', 'ssh2'].map((name) => ({
             name,
             message: 'use the adapter in packages/common/src/adapters',
           })),
           patterns: [
-            {
-              group: ['amqplib', '../../packages/*', '../../services/*'],
-              allowTypeImports: true,
-              message: 'use the adapter in packages/common/src/adapters',
-            },
+            { group: ['../../packages/*', '../../services/*'], message: 'import other packages by name (@cmq/...)' },
           ],
         },
       ],

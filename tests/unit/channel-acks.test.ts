@@ -1,4 +1,4 @@
-import { ChannelAcks } from '@cmq/subscriber';
+import { ChannelAcks } from '@cmq/common';
 import type { Channel, ConsumeMessage } from 'amqplib';
 
 /** A fake channel that records ack and nack frames. */

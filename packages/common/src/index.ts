@@ -1,6 +1,5 @@
 export * from './errors';
 export * from './names';
-export * from './topology';
 export * from './config/file-spec';
 export * from './config/formats';
 export * from './config/loader';
@@ -11,6 +10,9 @@ export * from './config/render';
 export * from './config/shared-files';
 export * from './logging/logging';
 export * from './adapters/amqp-client';
+export * from './adapters/amqp-consumer';
+export * from './adapters/amqp-topology';
+export * from './adapters/channel-acks';
 export * from './adapters/migrations';
 export * from './adapters/postgres';
 export * from './adapters/pg-session';

@@ -1,7 +1,7 @@
 import { type ActionRequest, isActionId, parseRequest } from '@cmq/actions';
 
 /** What an incoming message turned out to be. */
-export type Delivery =
+export type DeliveryKind =
   /** A pointer to an action row (published by the relay): claim it. */
   | { kind: 'action'; id: string; tenant: string | null }
   /** A complete, valid request published straight onto the broker: take it in through intake. */
@@ -27,7 +27,7 @@ function tenantOf(value: unknown): string | null {
  * type or arguments that fail the type's schema are `invalid`, each with a reason an operator
  * can act on.
  */
-export function classify(content: Buffer, maxBytes: number): Delivery {
+export function classify(content: Buffer, maxBytes: number): DeliveryKind {
   if (content.length > maxBytes) {
     return {
       kind: 'invalid',

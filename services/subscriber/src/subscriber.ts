@@ -13,6 +13,8 @@ import {
 } from '@cmq/actions';
 import {
   type AmqpClient,
+  AmqpConsumer,
+  type ConsumeHandlers,
   CmqError,
   type Component,
   type Database,
@@ -24,6 +26,7 @@ import {
   type MetricsFile,
   PgSession,
   type ProcessConfig,
+  type Delivery,
   type RedisClient,
   type StatusBoard,
   backoffDelay,
@@ -33,11 +36,9 @@ import {
   sleep,
   withDeadline,
 } from '@cmq/common';
-import type { Channel, ConsumeMessage } from 'amqplib';
-import { ChannelAcks } from './acks';
 import { type Claim, ClaimBatches } from './claims';
 import type { SubscriberConfig } from '@cmq/config';
-import { type Delivery, classify } from './delivery';
+import { type DeliveryKind, classify } from './delivery';
 import { Executor } from './executor';
 import type { CloudServices, SshServices } from './handlers';
 import { Semaphore } from './semaphore';
@@ -107,9 +108,7 @@ export class Subscriber implements Component {
   private draining = false;
   private handingBack = false;
   private lockSession: PgSession | undefined;
-  private consumers: Array<{ channel: Channel; tag: string }> = [];
-  /** Per consuming channel, its deliveries' acks (batched: see ChannelAcks). */
-  private readonly acks = new WeakMap<Channel, ChannelAcks>();
+  private readonly consumer: AmqpConsumer;
   private readonly slots: Semaphore;
   private readonly executor: Executor;
   private readonly batches: ClaimBatches;
@@ -134,6 +133,7 @@ export class Subscriber implements Component {
     });
     this.batches = new ClaimBatches(deps.database, deps.logger, { workerId: () => this.workerId, worker: this.worker });
     this.counters = new SubscriberMetrics(deps.metrics.registry, () => this.inFlight);
+    this.consumer = new AmqpConsumer(deps.amqp, { prefetch: own.prefetch, logger: deps.logger });
     // Every running action listens to the stop signal.
     setMaxListeners(own.concurrency + 16, this.stop.signal);
   }
@@ -157,14 +157,14 @@ export class Subscriber implements Component {
       },
     });
     await this.lockSession.start(signal);
-    await this.deps.amqp.addSetup((channel) => this.consume(channel));
+    for (const family of config.own.queues) await this.consumer.consume(queueName(family), this.handlers(family));
     this.deps.logger.info({ workerId: this.workerId, queues: config.own.queues }, 'consuming');
   }
 
   async close(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
-    await this.cancelConsumers();
+    await this.consumer.cancel();
     const drainMs = this.deps.config.own.shutdown.drain_timeout;
     const margin = Math.min(2_000, Math.max(200, drainMs * 0.2));
     const finished = await this.waitIdle(drainMs - margin);
@@ -185,61 +185,38 @@ export class Subscriber implements Component {
     this.lockSession?.destroy();
   }
 
-  private async consume(channel: Channel): Promise<void> {
-    const { own } = this.deps.config;
-    this.consumers = [];
-    if (this.draining) return;
-    await channel.prefetch(own.prefetch);
-    const acks = new ChannelAcks(channel, (err) =>
-      this.deps.logger.debug({ err: errorText(err) }, 'ack on a closed channel'),
-    );
-    this.acks.set(channel, acks);
-    for (const family of own.queues) {
-      const { consumerTag } = await channel.consume(
-        queueName(family),
-        (msg) => {
-          if (msg === null) {
-            this.deps.logger.warn({ family }, 'the broker cancelled the consumer; reconnecting');
-            this.deps.amqp.reconnect();
-            return;
-          }
-          acks.received(msg);
-          void this.handle(channel, msg).catch((err: unknown) => {
-            // Unexpected (a bug, not the database: its failures are retried). Hand the message back,
-            // after a pause so a persistent fault is no hot loop: a redelivery whose row is already
-            // final is acked without running, and the queue's delivery limit ends endless repeats.
-            this.deps.logger.error(
-              { err, routingKey: msg.fields.routingKey },
-              'delivery handling failed; requeued in 1 s',
-            );
-            setTimeout(() => this.settle(channel, msg, 'requeue'), 1_000).unref();
-          });
-        },
-        { noAck: false },
-      );
-      this.consumers.push({ channel, tag: consumerTag });
-    }
+  private handlers(family: string): ConsumeHandlers {
+    return {
+      onDelivery: (msg) => {
+        void this.handle(msg).catch((err: unknown) => {
+          // Unexpected (a bug, not the database: its failures are retried). Hand the message back,
+          // after a pause so a persistent fault is no hot loop: a redelivery whose row is already
+          // final is acked without running, and the queue's delivery limit ends endless repeats.
+          this.deps.logger.error({ err, routingKey: msg.routingKey }, 'delivery handling failed; requeued in 1 s');
+          setTimeout(() => this.settle(msg, 'requeue'), 1_000).unref();
+        });
+      },
+      onCancelled: () => {
+        this.deps.logger.warn({ family }, 'the broker cancelled the consumer; reconnecting');
+        this.deps.amqp.reconnect();
+      },
+    };
   }
 
-  private async cancelConsumers(): Promise<void> {
-    for (const { channel, tag } of this.consumers) await channel.cancel(tag).catch(() => undefined);
-    this.consumers = [];
-  }
-
-  private async handle(channel: Channel, msg: ConsumeMessage): Promise<void> {
+  private async handle(msg: Delivery): Promise<void> {
     this.inFlight += 1;
     try {
-      let delivery: Delivery;
+      let kind: DeliveryKind;
       try {
-        delivery = classify(msg.content, this.deps.config.own.max_body_bytes);
+        kind = classify(msg.content, this.deps.config.own.max_body_bytes);
       } catch (err) {
         // A body that breaks the reader itself (a bug, or a shape nobody foresaw) is bad input
         // too: dead-lettered with what went wrong, not handed back to fail again.
-        delivery = { kind: 'invalid', reason: `body could not be read: ${errorText(err)}`, tenant: null };
+        kind = { kind: 'invalid', reason: `body could not be read: ${errorText(err)}`, tenant: null };
       }
-      if (delivery.kind === 'invalid') await this.invalid(channel, msg, delivery);
-      else if (delivery.kind === 'direct') await this.intake(channel, msg, delivery);
-      else await this.runAction(channel, msg, delivery.id, delivery.tenant);
+      if (kind.kind === 'invalid') await this.invalid(msg, kind);
+      else if (kind.kind === 'direct') await this.intake(msg, kind);
+      else await this.runAction(msg, kind.id, kind.tenant);
     } catch (err) {
       // Only a stop interrupts the database retries: leave the message unacked, the broker
       // redelivers it when the connection closes.
@@ -249,22 +226,17 @@ export class Subscriber implements Component {
     }
   }
 
-  private async runAction(channel: Channel, msg: ConsumeMessage, id: string, tenant: string | null): Promise<void> {
+  private async runAction(msg: Delivery, id: string, tenant: string | null): Promise<void> {
     let claim: Claim;
     try {
       // A claim PostgreSQL refuses even alone (the batcher isolates it) is refused for good.
       claim = await this.withRetry(() => this.batches.claim(id), isDataRefusal);
     } catch (err) {
       if (!isDataRefusal(err) || this.stop.signal.aborted) throw err;
-      return this.deadLetter(
-        channel,
-        msg,
-        `its claim of action ${id} was refused by PostgreSQL: ${errorText(err)}`,
-        tenant,
-      );
+      return this.deadLetter(msg, `its claim of action ${id} was refused by PostgreSQL: ${errorText(err)}`, tenant);
     }
-    if (claim.kind === 'missing') return this.deadLetter(channel, msg, `no action with id ${id}`, tenant);
-    if (claim.kind === 'skip') return this.settle(channel, msg, 'ack');
+    if (claim.kind === 'missing') return this.deadLetter(msg, `no action with id ${id}`, tenant);
+    if (claim.kind === 'skip') return this.settle(msg, 'ack');
     const release = await this.slots.acquire();
     const started = process.hrtime.bigint();
     let outcome: Outcome;
@@ -282,24 +254,20 @@ export class Subscriber implements Component {
     }
     const committed = await this.withRetry(() => this.batches.commit(outcome));
     // A hand-back whose commit was refused ended dead (commitBatch): ack it with its dead copy.
-    if (outcome.state === 'queued' && committed?.state !== 'dead') return this.settle(channel, msg, 'requeue');
+    if (outcome.state === 'queued' && committed?.state !== 'dead') return this.settle(msg, 'requeue');
     if (committed !== null) this.count(committed, claim.action.type, Number(process.hrtime.bigint() - started) / 1e9);
     if (committed?.state === 'dead')
       await this.publishDeadCopy(msg, committed.error ?? 'dead', claim.action.tenant_id, id);
-    this.settle(channel, msg, 'ack');
+    this.settle(msg, 'ack');
   }
 
-  private async intake(
-    channel: Channel,
-    msg: ConsumeMessage,
-    delivery: Extract<Delivery, { kind: 'direct' }>,
-  ): Promise<void> {
-    const messageId = typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined;
+  private async intake(msg: Delivery, delivery: Extract<DeliveryKind, { kind: 'direct' }>): Promise<void> {
+    const messageId = typeof msg.messageId === 'string' ? msg.messageId : undefined;
     const badId = unstorable(
       messageId,
       'messageId (the idempotency key of a request published straight onto the broker)',
     );
-    if (badId !== undefined) return this.deadLetter(channel, msg, badId, delivery.request.tenant);
+    if (badId !== undefined) return this.deadLetter(msg, badId, delivery.request.tenant);
     const request = { ...delivery.request, idempotencyKey: messageId === undefined ? null : `amqp:${messageId}` };
     try {
       await this.withRetry(
@@ -310,12 +278,12 @@ export class Subscriber implements Component {
         isDataRefusal,
       );
     } catch (err) {
-      if (err instanceof IntakeError) return this.deadLetter(channel, msg, err.message, request.tenant);
+      if (err instanceof IntakeError) return this.deadLetter(msg, err.message, request.tenant);
       if (isDataRefusal(err) && !this.stop.signal.aborted)
-        return this.deadLetter(channel, msg, `refused by PostgreSQL: ${errorText(err)}`, request.tenant);
+        return this.deadLetter(msg, `refused by PostgreSQL: ${errorText(err)}`, request.tenant);
       throw err;
     }
-    this.settle(channel, msg, 'ack');
+    this.settle(msg, 'ack');
   }
 
   /**
@@ -323,15 +291,11 @@ export class Subscriber implements Component {
    * messageId is the action id): that action ends `dead` with the reason, or it would wait
    * forever; anything else becomes a dead letter.
    */
-  private async invalid(
-    channel: Channel,
-    msg: ConsumeMessage,
-    delivery: Extract<Delivery, { kind: 'invalid' }>,
-  ): Promise<void> {
-    const id: unknown = msg.properties.messageId;
+  private async invalid(msg: Delivery, delivery: Extract<DeliveryKind, { kind: 'invalid' }>): Promise<void> {
+    const id = msg.messageId;
     if (delivery.unread === true && typeof id === 'string' && isActionId(id)) {
       const ended = await this.withRetry(() =>
-        endActionUnread(this.deps.database.sql, id, msg.fields.routingKey, delivery.reason, this.worker),
+        endActionUnread(this.deps.database.sql, id, msg.routingKey, delivery.reason, this.worker),
       );
       if (ended !== undefined) {
         this.failed += 1;
@@ -340,22 +304,17 @@ export class Subscriber implements Component {
           'action dead: its message cannot be read',
         );
         await this.publishDeadCopy(msg, delivery.reason, ended.tenant, id);
-        return this.settle(channel, msg, 'ack');
+        return this.settle(msg, 'ack');
       }
     }
-    return this.deadLetter(channel, msg, delivery.reason, delivery.tenant);
+    return this.deadLetter(msg, delivery.reason, delivery.tenant);
   }
 
-  private async deadLetter(
-    channel: Channel,
-    msg: ConsumeMessage,
-    reason: string,
-    tenant: string | null,
-  ): Promise<void> {
+  private async deadLetter(msg: Delivery, reason: string, tenant: string | null): Promise<void> {
     const recorded = await this.withRetry(() =>
       recordDeadLetter(this.deps.database.sql, {
         reason,
-        routingKey: msg.fields.routingKey,
+        routingKey: msg.routingKey,
         tenant,
         body: msg.content,
         worker: this.worker,
@@ -367,22 +326,22 @@ export class Subscriber implements Component {
       {
         tenant: recorded.tenant ?? undefined,
         deadLetter: `m${recorded.id}`,
-        routingKey: msg.fields.routingKey,
+        routingKey: msg.routingKey,
         reason,
       },
       'message dead-lettered',
     );
     await this.publishDeadCopy(msg, reason, recorded.tenant, undefined);
-    this.settle(channel, msg, 'ack');
+    this.settle(msg, 'ack');
   }
 
   private async publishDeadCopy(
-    msg: ConsumeMessage,
+    msg: Delivery,
     reason: string,
     tenant: string | null,
     actionId: string | undefined,
   ): Promise<void> {
-    const headers: Record<string, string> = { 'x-cmq-reason': reason, 'x-cmq-routing-key': msg.fields.routingKey };
+    const headers: Record<string, string> = { 'x-cmq-reason': reason, 'x-cmq-routing-key': msg.routingKey };
     if (tenant !== null) headers['x-cmq-tenant'] = tenant;
     if (actionId !== undefined) headers['x-cmq-action-id'] = actionId;
     // Not waited for past amqp.connect_timeout: a broker blocked by a resource alarm confirms
@@ -391,7 +350,7 @@ export class Subscriber implements Component {
     const publisher = this.deps.publisher;
     try {
       await withDeadline(
-        publisher.publish(Exchanges.dead, msg.fields.routingKey, msg.content, { headers }),
+        publisher.publish(Exchanges.dead, msg.routingKey, msg.content, { headers }),
         ms,
         () =>
           new CmqError(
@@ -406,18 +365,9 @@ export class Subscriber implements Component {
     }
   }
 
-  private settle(channel: Channel, msg: ConsumeMessage, how: 'ack' | 'requeue'): void {
-    try {
-      const acks = this.acks.get(channel);
-      if (acks === undefined) {
-        if (how === 'ack') channel.ack(msg);
-        else channel.nack(msg, false, true);
-      } else if (how === 'ack') acks.ack(msg);
-      else acks.requeue(msg);
-    } catch (err) {
-      // The channel closed meanwhile: the broker requeued the message; its redelivery finds the row settled.
-      this.deps.logger.debug({ err: errorText(err) }, 'ack on a closed channel');
-    }
+  private settle(msg: Delivery, how: 'ack' | 'requeue'): void {
+    if (how === 'ack') this.consumer.ack(msg);
+    else this.consumer.requeue(msg);
   }
 
   private count(outcome: Outcome, type: string, seconds: number): void {

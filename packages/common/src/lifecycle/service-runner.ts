@@ -1,7 +1,6 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { ConfirmChannel } from 'amqplib';
 import { AmqpClient } from '../adapters/amqp-client';
 import { Database } from '../adapters/postgres';
 import { RedisClient } from '../adapters/redis';
@@ -11,7 +10,7 @@ import type { ProcessKeys } from '../config/process-keys';
 import { ConfigError, ExitCode, errorText } from '../errors';
 import { type Logging, createLogging } from '../logging/logging';
 import type { ServiceName } from '../names';
-import { declareTopology } from '../topology';
+import { declareTopology } from '../adapters/amqp-topology';
 import type { Component } from './component';
 import { Coordinator } from './coordinator';
 import { MetricsFile } from '../metrics/metrics-file';
@@ -38,8 +37,6 @@ export interface ServiceDefinition<Own extends ProcessKeys> {
   version: string;
   /** The process's own properties file for an instance (undefined: the default file). */
   ownFile: (instance: string | undefined) => FileSpec<Own>;
-  /** Extra broker setup after the shared topology (consumers...), rerun on every reconnection. */
-  amqpSetup?: (channel: ConfirmChannel) => Promise<void>;
   /** The service's own components, started after the shared ones. */
   components: (ctx: ServiceContext<Own>) => Component[];
   heartbeatStats: (config: ProcessConfig<Own>) => HeartbeatStats;
@@ -156,10 +153,7 @@ export function buildService<Own extends ProcessKeys>(
     connectionName: label,
     logger: logger.child({ component: 'amqp' }),
     status: coordinator.status,
-    setup: async (channel) => {
-      await declareTopology(channel);
-      await def.amqpSetup?.(channel);
-    },
+    setup: declareTopology,
   });
   heartbeat = new Heartbeat({
     service: def.service,

@@ -1,5 +1,5 @@
 import type { Channel } from 'amqplib';
-import { DEAD_QUEUE, DELIVERY_LIMIT, Exchanges, FAMILIES, queueName } from './names';
+import { DEAD_QUEUE, DELIVERY_LIMIT, Exchanges, FAMILIES, queueName } from '../names';
 
 /**
  * Declares every exchange and queue. Idempotent: each process runs it after every

@@ -1,0 +1,132 @@
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { errorText } from '../errors';
+import type { Logger } from '../logging/logging';
+import type { AmqpClient } from './amqp-client';
+import { ChannelAcks } from './channel-acks';
+
+/**
+ * A message taken from a queue and not yet settled. Settle it exactly once, with
+ * {@link AmqpConsumer.ack} after its outcome is committed or {@link AmqpConsumer.requeue} to hand
+ * it back; never in a `finally`, or a failed message would be acked and lost.
+ */
+export interface Delivery {
+  /** The body as published. */
+  readonly content: Buffer;
+  /** The routing key it was published with. */
+  readonly routingKey: string;
+  /** Its `messageId` property, whatever type the publisher gave it (undefined when none). */
+  readonly messageId: unknown;
+}
+
+/** What a consumer is told about one queue. */
+export interface ConsumeHandlers {
+  /** Each delivery, in order. Called synchronously from the channel: start the work, do not await it here. */
+  onDelivery(delivery: Delivery): void;
+  /** The broker cancelled the consumer (its queue was deleted, say): nothing more comes on it. */
+  onCancelled(): void;
+}
+
+export interface AmqpConsumerOptions {
+  /** Unacknowledged deliveries a consumer may hold at once (`basic.qos`). */
+  prefetch: number;
+  logger: Logger;
+}
+
+/** What the consumer keeps of a delivery to settle it on the channel it came on. */
+interface Held {
+  msg: ConsumeMessage;
+  acks: ChannelAcks;
+}
+
+/**
+ * Consumes queues on an {@link AmqpClient}'s channel with manual acks (`noAck: false`) and a
+ * bounded prefetch, again on every reconnection until {@link cancel}. Acks are batched per
+ * channel (see ChannelAcks); a settle on a channel that closed meanwhile is only logged: the
+ * broker has requeued the message already.
+ */
+export class AmqpConsumer {
+  private consumers: Array<{ channel: ConfirmChannel; tag: string }> = [];
+  private readonly acks = new WeakMap<ConfirmChannel, ChannelAcks>();
+  private readonly held = new WeakMap<Delivery, Held>();
+  private cancelled = false;
+
+  constructor(
+    private readonly client: AmqpClient,
+    private readonly opts: AmqpConsumerOptions,
+  ) {}
+
+  /** Consumes `queue` now if connected, and on every later (re)connection until {@link cancel}. */
+  async consume(queue: string, handlers: ConsumeHandlers): Promise<void> {
+    await this.client.addSetup((channel) => this.consumeOn(channel, queue, handlers));
+  }
+
+  /** Stops every consumer (for good: a reconnection does not start them again). */
+  async cancel(): Promise<void> {
+    this.cancelled = true;
+    const consumers = this.consumers;
+    this.consumers = [];
+    for (const { channel, tag } of consumers) await channel.cancel(tag).catch(() => undefined);
+  }
+
+  /** Acks `delivery` (batched: at the end of this event-loop turn). */
+  ack(delivery: Delivery): void {
+    this.settle(delivery, (held) => held.acks.ack(held.msg));
+  }
+
+  /** Hands `delivery` back to its queue at once (nack with requeue). */
+  requeue(delivery: Delivery): void {
+    this.settle(delivery, (held) => held.acks.requeue(held.msg));
+  }
+
+  private settle(delivery: Delivery, how: (held: Held) => void): void {
+    const held = this.held.get(delivery);
+    if (held === undefined) throw new Error('settle: not a delivery of this consumer');
+    try {
+      how(held);
+    } catch (err) {
+      this.ackFailed(err);
+    }
+  }
+
+  private ackFailed(err: unknown): void {
+    // The channel closed meanwhile: the broker requeued the message; its redelivery finds the row settled.
+    this.opts.logger.debug({ err: errorText(err) }, 'ack on a closed channel');
+  }
+
+  private async consumeOn(channel: ConfirmChannel, queue: string, handlers: ConsumeHandlers): Promise<void> {
+    // The consumers of a lost channel went with it.
+    this.consumers = this.consumers.filter((c) => c.channel === channel);
+    if (this.cancelled) return;
+    const acks = await this.acksOf(channel);
+    const { consumerTag } = await channel.consume(
+      queue,
+      (msg) => {
+        if (msg === null) {
+          handlers.onCancelled();
+          return;
+        }
+        acks.received(msg);
+        const delivery: Delivery = {
+          content: msg.content,
+          routingKey: msg.fields.routingKey,
+          messageId: msg.properties.messageId as unknown,
+        };
+        this.held.set(delivery, { msg, acks });
+        handlers.onDelivery(delivery);
+      },
+      { noAck: false },
+    );
+    this.consumers.push({ channel, tag: consumerTag });
+  }
+
+  /** The channel's ack batching; the first time, the prefetch (it applies to consumers started after it). */
+  private async acksOf(channel: ConfirmChannel): Promise<ChannelAcks> {
+    let acks = this.acks.get(channel);
+    if (acks === undefined) {
+      await channel.prefetch(this.opts.prefetch);
+      acks = new ChannelAcks(channel, (err) => this.ackFailed(err));
+      this.acks.set(channel, acks);
+    }
+    return acks;
+  }
+}
