@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listDead } from '@cmq/actions';
+import { actionRow, countActions, countEvents } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { ROOT } from '../helpers/process';
 import { brokerConnection } from '../helpers/services';
@@ -25,14 +26,6 @@ function cmq(args: string[], input = ''): Promise<{ code: number | null; stdout:
 
 function setMode(mode: string): void {
   writeFileSync(join(pipe.dir, 'provisioning.cfg'), `mode=${mode}\n`);
-}
-
-async function row(id: string): Promise<{ state: string; error: string | null }> {
-  const { rows } = await pipe.pool.query<{ state: string; error: string | null }>(
-    'SELECT state, error FROM actions WHERE id = $1',
-    [id],
-  );
-  return rows[0] as { state: string; error: string | null };
 }
 
 const REFUSES = {
@@ -105,13 +98,15 @@ describe('operating modes', () => {
       ),
     );
     await pipe.allFinal(30_000, ids);
-    expect(await row(ids[0] as string)).toEqual({ state: 'rejected', error: REFUSES.passive['server.launch'] });
-    expect(await row(ids[1] as string)).toEqual({ state: 'rejected', error: REFUSES.passive['node.start'] });
-    const { rows } = await pipe.pool.query(
-      "SELECT count(*)::int AS n FROM action_events WHERE action_id = ANY($1::bigint[]) AND to_state = 'rejected'",
-      [ids],
-    );
-    expect(rows[0]).toEqual({ n: 2 });
+    expect(await actionRow(pipe.pool, ids[0] as string)).toMatchObject({
+      state: 'rejected',
+      error: REFUSES.passive['server.launch'],
+    });
+    expect(await actionRow(pipe.pool, ids[1] as string)).toMatchObject({
+      state: 'rejected',
+      error: REFUSES.passive['node.start'],
+    });
+    expect(await countEvents(pipe.pool, { ids, to: 'rejected' })).toBe(2);
   });
 });
 
@@ -134,7 +129,10 @@ describe('tenants disable|enable', () => {
     expect(bulk.code).toBe(2);
     expect(bulk.stderr).toContain('line 2: tenant: tenant "t2" is disabled');
     await pipe.allFinal(30_000, [later]);
-    expect(await row(later)).toEqual({ state: 'rejected', error: 'tenant "t2" is disabled (`cmq tenants enable t2`)' });
+    expect(await actionRow(pipe.pool, later)).toMatchObject({
+      state: 'rejected',
+      error: 'tenant "t2" is disabled (`cmq tenants enable t2`)',
+    });
     expect((await cmq(['tenants', 'enable', 't2'])).stdout).toBe('enabled tenant t2\n');
     const ok = await cmq(['call', 'noop', '--tenant', 't2', '--wait']);
     expect(ok.code).toBe(0);
@@ -164,11 +162,7 @@ describe('direct intake (requests published straight onto cmq.actions)', () => {
       REFUSES.passive['server.launch'],
       'tenant: tenant "t2" is disabled (`cmq tenants enable t2`)',
     ]);
-    expect(
-      await pipe.pool.query(
-        "SELECT count(*)::int AS n FROM actions WHERE type = 'server.launch' AND tenant_id = 't1' AND state <> 'rejected'",
-      ),
-    ).toMatchObject({ rows: [{ n: 0 }] });
+    expect(await countActions(pipe.pool, { type: 'server.launch', tenant: 't1', notState: 'rejected' })).toBe(0);
     await cmq(['tenants', 'enable', 't2']);
   });
 });

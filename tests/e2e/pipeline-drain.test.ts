@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { countActions, countEvents, listActions } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { waitFor } from '../helpers/wait';
 
@@ -16,13 +17,6 @@ afterAll(async () => {
   await pipe.destroy();
 });
 
-async function count(state: string): Promise<number> {
-  const { rows } = await pipe.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM actions WHERE state = $1', [
-    state,
-  ]);
-  return rows[0]?.n ?? 0;
-}
-
 it('SIGTERM with 50 slow actions in flight: finishes what fits in the drain deadline, hands back the rest, exits 0; all succeed after a restart', async () => {
   const quick = await pipe.submit(
     Array.from({ length: 25 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 3_000 } })),
@@ -32,7 +26,7 @@ it('SIGTERM with 50 slow actions in flight: finishes what fits in the drain dead
   );
   pipe.start('publisher');
   const first = pipe.start('subscriber');
-  await waitFor(async () => (await count('running')) === 50, 30_000, '50 actions running');
+  await waitFor(async () => (await countActions(pipe.pool, { state: 'running' })) === 50, 30_000, '50 actions running');
 
   const stopAt = Date.now();
   first.kill('SIGTERM');
@@ -41,20 +35,13 @@ it('SIGTERM with 50 slow actions in flight: finishes what fits in the drain dead
   expect(await first.exitCode(15_000)).toBe(0);
   expect(Date.now() - stopAt).toBeLessThan(8_500);
 
-  const { rows } = await pipe.pool.query<{ id: string; state: string }>(
-    'SELECT id::text, state FROM actions ORDER BY id',
-  );
-  const state = new Map(rows.map((r) => [r.id, r.state]));
+  const state = new Map((await listActions(pipe.pool)).map((r) => [r.id, r.state]));
   expect(quick.map((id) => state.get(id))).toEqual(quick.map(() => 'succeeded'));
   expect(slow.map((id) => state.get(id))).toEqual(slow.map(() => 'queued'));
-  const handedBack = await pipe.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'queued' AND reason LIKE 'handed back%'",
-  );
-  expect(handedBack.rows[0]?.n).toBe(25);
+  expect(await countEvents(pipe.pool, { to: 'queued', reason: 'handed back%' })).toBe(25);
 
   pipe.start('subscriber');
   await pipe.allFinal(60_000);
   expect(await pipe.states()).toEqual({ succeeded: 50 });
-  const attempts = await pipe.pool.query<{ max: number }>('SELECT max(attempts)::int AS max FROM actions');
-  expect(attempts.rows[0]?.max).toBe(1);
+  expect(Math.max(...(await listActions(pipe.pool)).map((r) => r.attempts))).toBe(1);
 }, 120_000);

@@ -73,6 +73,8 @@ export interface EventFilter {
   /** A LIKE pattern. */
   reason?: string;
   actor?: string;
+  /** Written before the event with this id. */
+  before?: string;
   /** Events of the actions matching this filter. */
   of?: ActionFilter;
 }
@@ -103,6 +105,7 @@ function eventWhere(f: EventFilter, values: unknown[]): string {
   else if (f.from !== undefined) where.push(`e.from_state = ${param(f.from)}`);
   if (f.reason !== undefined) where.push(`e.reason LIKE ${param(f.reason)}`);
   if (f.actor !== undefined) where.push(`e.actor = ${param(f.actor)}`);
+  if (f.before !== undefined) where.push(`e.id < ${param(f.before)}::bigint`);
   if (f.of !== undefined) where.push(`e.action_id IN (SELECT a.id FROM actions a WHERE ${actionWhere(f.of, values)})`);
   return where.length === 0 ? 'TRUE' : where.join(' AND ');
 }
