@@ -8,6 +8,7 @@ import { registerCancelCommand } from './commands/cancel';
 import { registerCheckCommand } from './commands/check';
 import { registerConfigCommands } from './commands/config';
 import { registerDeadCommands } from './commands/dead';
+import { registerDocsCommand } from './commands/docs';
 import { registerEventsCommand } from './commands/events';
 import { registerLogsCommand } from './commands/logs';
 import { registerMigrateCommand } from './commands/migrate';
@@ -30,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
   const env = process.env;
   const program = new Command('cmq').version(VERSION).description('cmq-workers operator commands').exitOverride();
   registerConfigCommands(program, env);
+  registerDocsCommand(program);
   registerMigrateCommand(program, env);
   registerTenantCommands(program, env);
   registerCallCommand(program, env);

@@ -1,12 +1,16 @@
+import type { CmqErrorCode } from './error-codes';
+
+export { type CmqErrorCode, ERROR_CODES, type ErrorCodeInfo, type ErrorRetry } from './error-codes';
+
 /**
  * Errors with a stable `code` (`CMQ_ERR_...`) to branch on, a `cause`, and the retry decision:
  * `transient` errors are retried with backoff, permanent ones are dead-lettered at once.
  */
 export class CmqError extends Error {
-  readonly code: string;
+  readonly code: CmqErrorCode;
   readonly transient: boolean;
 
-  constructor(code: string, message: string, options: { cause?: unknown; transient?: boolean } = {}) {
+  constructor(code: CmqErrorCode, message: string, options: { cause?: unknown; transient?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;

@@ -1,4 +1,4 @@
-import { CmqError } from '@cmq/common';
+import { CmqError, type CmqErrorCode } from '@cmq/common';
 
 /**
  * What a caller should do about a failed provider call:
@@ -9,7 +9,7 @@ import { CmqError } from '@cmq/common';
  */
 export type DriverErrorKind = 'transient' | 'throttled' | 'permanent';
 
-export const DRIVER_ERROR_CODES: Readonly<Record<DriverErrorKind, string>> = {
+export const DRIVER_ERROR_CODES: Readonly<Record<DriverErrorKind, CmqErrorCode>> = {
   transient: 'CMQ_ERR_DRIVER_TRANSIENT',
   throttled: 'CMQ_ERR_DRIVER_THROTTLED',
   permanent: 'CMQ_ERR_DRIVER_PERMANENT',

@@ -128,7 +128,7 @@ export class AmqpClient implements Component {
   /**
    * Publishes and waits for the broker's confirm.
    * @throws CmqError `CMQ_ERR_BROKER_UNAVAILABLE` (transient) when not connected or not confirmed;
-   * a {@link PublishRefused} (the same code) when the broker nacked the message.
+   * a {@link PublishRefused} (`CMQ_ERR_PUBLISH_REFUSED`, transient) when the broker nacked the message.
    */
   async publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish = {}): Promise<void> {
     const channel = this.channel;
@@ -142,12 +142,17 @@ export class AmqpClient implements Component {
         }
         const text = errorText(err);
         // amqplib's error for a basic.nack: the broker refused the message (a full queue with reject-publish, say).
-        const Type = text === 'message nacked' ? PublishRefused : CmqError;
+        const refused = text === 'message nacked';
+        const Type = refused ? PublishRefused : CmqError;
         reject(
-          new Type('CMQ_ERR_BROKER_UNAVAILABLE', `publish to ${exchange} not confirmed: ${text}`, {
-            cause: err,
-            transient: true,
-          }),
+          new Type(
+            refused ? 'CMQ_ERR_PUBLISH_REFUSED' : 'CMQ_ERR_BROKER_UNAVAILABLE',
+            `publish to ${exchange} not confirmed: ${text}`,
+            {
+              cause: err,
+              transient: true,
+            },
+          ),
         );
       });
     });

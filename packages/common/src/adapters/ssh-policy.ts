@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIPv4 } from 'node:net';
-import { CmqError } from '../errors';
+import { CmqError, type CmqErrorCode } from '../errors';
 
 /** An SSH failure; `security` marks a host-key event that must reach the tenant log as one. */
 export class SshError extends CmqError {
@@ -10,7 +10,7 @@ export class SshError extends CmqError {
   readonly hostKey: { expected?: string; seen?: string } | undefined;
 
   constructor(
-    code: string,
+    code: CmqErrorCode,
     message: string,
     options: {
       cause?: unknown;
