@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
+import { countActions, countEvents } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { tempDir } from '../helpers/config-dir';
 import { PgCluster, RedisServer, freePort } from '../helpers/private-servers';
@@ -45,16 +46,9 @@ afterAll(async () => {
   await redisServer.kill();
 }, 120_000);
 
-async function succeeded(): Promise<number> {
-  const { rows } = await pipe.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM actions WHERE state = 'succeeded'",
-  );
-  return rows[0]?.n ?? 0;
-}
-
 async function whenProgress(fraction: number): Promise<void> {
   await waitFor(
-    async () => (await succeeded().catch(() => 0)) >= TOTAL * fraction,
+    async () => (await countActions(pipe.pool, { state: 'succeeded' }).catch(() => 0)) >= TOTAL * fraction,
     120_000,
     `${fraction * 100} % succeeded`,
   );
@@ -80,6 +74,7 @@ it('10,000 actions all succeed across kill -9 of the subscriber and the publishe
   expect(await closeBrokerConnections(`cmq-publisher-main@${hostname()}:${publisher.pid}`)).toBe(1);
   await whenProgress(0.6);
   await cluster.stop();
+  // A fixed outage on purpose: the database stays away for a while, as in a real restart.
   await new Promise((r) => setTimeout(r, 1_000));
   await cluster.start();
   await whenProgress(0.7);
@@ -88,6 +83,7 @@ it('10,000 actions all succeed across kill -9 of the subscriber and the publishe
   publisher = pipe.start('publisher');
   await whenProgress(0.8);
   await redisServer.kill();
+  // A fixed outage on purpose, as above.
   await new Promise((r) => setTimeout(r, 1_000));
   await redisServer.start();
 
@@ -98,8 +94,5 @@ it('10,000 actions all succeed across kill -9 of the subscriber and the publishe
 
   // Each handler ran to completion at least once, and its outcome was committed exactly once.
   expect(await pipe.onceEach(redis, tenants, ids)).toEqual({ neverRan: [], notCommittedOnce: [] });
-  const takeovers = await pipe.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM action_events WHERE reason LIKE 'taken over%'",
-  );
-  expect(takeovers.rows[0]?.n).toBeGreaterThan(0);
+  expect(await countEvents(pipe.pool, { reason: 'taken over%' })).toBeGreaterThan(0);
 }, 300_000);
