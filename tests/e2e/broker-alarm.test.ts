@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { countActions, countEvents, listEvents, stateCounts, waitForActions } from '../helpers/actions';
 import { PrivateBroker } from '../helpers/private-broker';
 import { Pipeline } from '../helpers/pipeline';
 import { logLines, runCmq, waitForLog } from '../helpers/process';
@@ -84,7 +85,8 @@ it('a batch the blocked broker does not confirm is rolled back within relay.conf
     'cmq status to show the publisher blocked',
   );
 
-  // Blocked, the relay sends nothing more: no second batch times out while the alarm lasts.
+  // Blocked, the relay sends nothing more: no second batch times out while the alarm lasts. A
+  // fixed wait on purpose: it proves that nothing happens for three confirm timeouts.
   await new Promise((r) => setTimeout(r, 6_000));
   expect(logLines(log).filter(timedOut)).toHaveLength(1);
   expect(await locked(ids)).toBe(false);
@@ -93,11 +95,7 @@ it('a batch the blocked broker does not confirm is rolled back within relay.conf
   await broker.alarm(false);
   await p.allFinal(60_000, ids);
   expect(await p.states()).toEqual({ succeeded: 21 });
-  const { rows } = await p.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'running' AND action_id = ANY($1::bigint[])",
-    [ids],
-  );
-  expect(rows).toEqual([{ n: 20 }]);
+  expect(await countEvents(p.pool, { ids, to: 'running' })).toBe(20);
 }, 150_000);
 
 it('cmq dead replay of a message, while the broker blocks publishing, fails in amqp.connect_timeout naming the block; replayed again later, it becomes one action', async () => {
@@ -123,15 +121,11 @@ it('cmq dead replay of a message, while the broker blocks publishing, fails in a
     stdout: `${letter} published again to cmq.actions with routing key control.noop.t1\n`,
   });
   const key = `amqp:dead-letter-${letter}`;
-  await waitFor(
-    async () =>
-      (await p.pool.query("SELECT 1 FROM actions WHERE idempotency_key = $1 AND state = 'succeeded'", [key]))
-        .rowCount === 1,
-    30_000,
-    'the replayed action succeeded',
-  );
-  await new Promise((r) => setTimeout(r, 1_000)); // the first attempt's copy, if it went out, arrives too
-  expect((await p.pool.query('SELECT id FROM actions WHERE idempotency_key = $1', [key])).rowCount).toBe(1);
+  await waitForActions(p.pool, { idempotencyKey: key, state: 'succeeded' }, 1, 30_000, 'the replayed action succeeded');
+  // A fixed wait on purpose: the first attempt's copy, if it went out, arrives too (and must not
+  // become a second action).
+  await new Promise((r) => setTimeout(r, 1_000));
+  expect(await countActions(p.pool, { idempotencyKey: key })).toBe(1);
 }, 120_000);
 
 it('a subscriber that dead-letters messages while the broker blocks publishing goes on consuming (dead copies on their own connection, not waited for past amqp.connect_timeout); the copies go out when the alarm clears', async () => {
@@ -147,9 +141,7 @@ it('a subscriber that dead-letters messages while the broker blocks publishing g
     const deadBefore = (await ch.checkQueue('cmq.dead')).messageCount;
     const ids = await p.submit(Array.from({ length: 20 }, () => ({ type: 'noop', tenant: 't1' })));
     await waitFor(
-      async () =>
-        (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'queued'", [ids]))
-          .rowCount === 20,
+      async () => (await countActions(p.pool, { ids, state: 'queued' })) === 20,
       20_000,
       'the 20 actions queued',
     );
@@ -160,9 +152,7 @@ it('a subscriber that dead-letters messages while the broker blocks publishing g
       const restarted = p.start('subscriber', [], { CMQ_SUBSCRIBER_PREFETCH: '2', CMQ_SUBSCRIBER_CONCURRENCY: '2' });
       await p.running('subscriber', 'default', restarted.pid);
       await waitFor(
-        async () =>
-          (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [ids]))
-            .rowCount === 20,
+        async () => (await countActions(p.pool, { ids, state: 'succeeded' })) === 20,
         30_000,
         'all 20 actions succeeded during the alarm',
       );
@@ -218,11 +208,7 @@ it('SIGTERM while the blocked broker leaves a batch unconfirmed: the publisher s
     expect(mine.some((l) => l.msg === 'shutdown deadline passed: exiting now')).toBe(false);
     expect(mine.some((l) => l.msg === 'state stopped')).toBe(true); // drained (a forced exit skips it)
     expect(await locked(ids)).toBe(false);
-    const { rows: states } = await p.pool.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'pending'",
-      [ids],
-    );
-    expect(states).toEqual([{ n: 20 }]);
+    expect(await countActions(p.pool, { ids, state: 'pending' })).toBe(20);
   } finally {
     await broker.alarm(false);
   }
@@ -231,9 +217,9 @@ it('SIGTERM while the blocked broker leaves a batch unconfirmed: the publisher s
   const subscriber = p.start('subscriber');
   await Promise.all([p.running('publisher', 'main', again.pid), p.running('subscriber', 'default', subscriber.pid)]);
   await p.allFinal(60_000, ids);
-  const { rows } = await p.pool.query<{ state: string; n: number }>(
-    "SELECT a.state, count(*)::int AS n FROM actions a JOIN action_events e ON e.action_id = a.id AND e.to_state = 'running' WHERE a.id = ANY($1::bigint[]) GROUP BY a.state",
-    [ids],
-  );
-  expect(rows).toEqual([{ state: 'succeeded', n: 20 }]);
+  expect(await stateCounts(p.pool, { ids })).toEqual({ succeeded: 20 });
+  // Each ran once: one run per action.
+  const runs = await listEvents(p.pool, { ids, to: 'running' });
+  expect(runs).toHaveLength(20);
+  expect(new Set(runs.map((e) => e.action_id)).size).toBe(20);
 }, 120_000);
