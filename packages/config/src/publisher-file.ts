@@ -49,7 +49,7 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
           default: 1_000,
         },
         confirm_timeout: {
-          doc: 'Longest the relay waits for the broker to confirm a batch; past it the batch is rolled back and its actions stay due, and nothing more goes to that family until the broker has answered for that batch; after a further such time (unless a resource alarm blocks publishing: nothing is published while it lasts) the broker connection is reopened.',
+          doc: 'Longest the relay waits for the broker to confirm a batch; past it the batch is rolled back and stays due, and after a further such time without a resource alarm the broker connection is reopened (docs/architecture.md).',
           format: duration(100, 600_000),
           default: 30_000,
         },

@@ -54,7 +54,7 @@ export function subscriberFile(instance?: string): FileSpec<SubscriberConfig> {
         },
         max_delay: { doc: 'Longest delay between retries.', format: duration(10, 86_400_000), default: 600_000 },
         max_throttled: {
-          doc: "Runs of one action that a cloud provider's rate limit may send back without counting them as attempts; later throttled runs count like any other transient failure (a provider that throttles for ever must not keep an action retrying for ever).",
+          doc: "Runs of one action that a cloud provider's rate limit may send back without counting them as attempts; later throttled runs count as attempts, so that throttling cannot retry an action for ever.",
           format: integer(0, 10_000),
           default: 20,
         },

@@ -274,7 +274,7 @@ export const provisioningFile: FileSpec<ProvisioningConfig> = {
           default: 3_600_000,
         },
         login_user: {
-          doc: "User the local driver's servers admit and run commands as; empty = the user running the subscriber. Only a subscriber running as root can name another user (a non-root sshd admits only its own). It needs a login shell (not nologin), and its commands can read what it can read: the local cloud is one trust domain, not an isolation boundary between tenants. A POSIX user name (a-z or _, then a-z 0-9 _ -). Root (uid 0) is refused unless named explicitly (login_user=root): a root subscriber with this empty would give tenants root shells. Serving another user, state_dir and its parents must be traversable by it (chmod 0711).",
+          doc: "POSIX user the local driver's servers admit and run commands as, with a login shell; empty = the user running the subscriber (only a root subscriber can name another, which must be able to traverse state_dir). Root only when named: login_user=root. Its commands read what it can read (docs/cloud.md).",
           format: optionalUserName,
           default: '',
         },
