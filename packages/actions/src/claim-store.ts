@@ -115,9 +115,8 @@ export interface Outcome {
  * `state = 'running'` lets the planner use the partial index `actions_inflight`, and a constant
  * worker shrinks the estimate of the rows found to one or two; with statistics lagging behind a
  * fast-growing table (no autoanalyze yet) the planner then joined every queued or running row
- * (and every dead index entry behind them) against every input row in a nested loop: 160-360 ms
- * for 300 outcomes mid-benchmark instead of a few ms. Results and errors come as one JSON array
- * each (see jsonDocArray).
+ * (and every dead index entry behind them) against every input row in a nested loop, a hundred
+ * times slower. Results and errors come as one JSON array each (see jsonDocArray).
  */
 const COMMIT = `
 WITH input AS MATERIALIZED (
@@ -296,16 +295,4 @@ export async function endActionUnread(
   );
   const row = rows[0];
   return row === undefined ? undefined : { tenant: row.tenant_id };
-}
-
-/** Registers a worker; its id is what it locks (WORKER_LOCK, id) for its lifetime. */
-export async function registerWorker(
-  sql: Sql,
-  w: { service: string; name: string; host: string; pid: number },
-): Promise<string> {
-  const { rows } = await sql.query<{ id: string }>(
-    'INSERT INTO workers (service, name, host, pid) VALUES ($1, $2, $3, $4) RETURNING id::text',
-    [w.service, w.name, w.host, w.pid],
-  );
-  return (rows[0] as { id: string }).id;
 }

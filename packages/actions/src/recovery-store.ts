@@ -19,6 +19,21 @@ export function workerAlive(column: string): string {
     AND l.classid = ${WORKER_LOCK} AND l.objid = ${column}::oid AND l.objsubid = 2 AND l.granted)`;
 }
 
+/**
+ * Registers a worker; its id is what it locks (WORKER_LOCK, id) in its own session for its
+ * lifetime, which is what tells recovery and the claim's takeover that it is alive.
+ */
+export async function registerWorker(
+  sql: Sql,
+  w: { service: string; name: string; host: string; pid: number },
+): Promise<string> {
+  const { rows } = await sql.query<{ id: string }>(
+    'INSERT INTO workers (service, name, host, pid) VALUES ($1, $2, $3, $4) RETURNING id::text',
+    [w.service, w.name, w.host, w.pid],
+  );
+  return (rows[0] as { id: string }).id;
+}
+
 /** Running actions whose worker's lock is gone: candidates for {@link reapOrphans}. */
 export async function orphanedRunning(sql: Sql, limit = 1000): Promise<string[]> {
   const { rows } = await sql.query<{ id: string }>(
