@@ -150,14 +150,28 @@ function statementsIn(text: string, where: string): Found[] {
   return found;
 }
 
-const ALL = SOURCE_DIRS.flatMap((d) => sourceFiles(join(ROOT, d))).flatMap((path) =>
-  statementsIn(readFileSync(path, 'utf8'), relative(ROOT, path)),
-);
+const SOURCES = SOURCE_DIRS.flatMap((d) => sourceFiles(join(ROOT, d))).map((path) => ({
+  where: relative(ROOT, path),
+  text: readFileSync(path, 'utf8'),
+}));
+const ALL = SOURCES.flatMap(({ where, text }) => statementsIn(text, where));
+
+/** Statements that write action_events without changing an action: an event no transition made. */
+function strayEvents(text: string): string[] {
+  return [...text.matchAll(/INSERT INTO action_events/g)]
+    .map((m) => literalAround(text, m.index))
+    .filter((sql) => !/\b(UPDATE actions|INSERT INTO actions)\b/.test(sql));
+}
 
 describe('every statement that moves an action between states', () => {
   it('is found: the intake, relay, claim, commit, refuse, recovery, expiry, cancel and replay statements', () => {
     expect(ALL.filter((s) => s.kind === 'update').length).toBeGreaterThanOrEqual(10);
     expect(new Set(ALL.flatMap((s) => s.declared.map((d) => d.actor)))).toEqual(new Set(ACTORS));
+  });
+
+  it('are the only statements that write action_events', () => {
+    expect(SOURCES.flatMap(({ where, text }) => strayEvents(text).map(() => where))).toEqual([]);
+    expect(strayEvents("`INSERT INTO action_events (action_id, to_state) VALUES ($1, 'dead')`")).toHaveLength(1);
   });
 
   it.each(ALL.map((s, i) => [`${s.where} #${i}`, s] as const))('%s makes only transitions of the lifecycle', (_, s) => {
