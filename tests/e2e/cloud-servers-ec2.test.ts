@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import pino from 'pino';
 import { RedisClient, StatusBoard } from '@cmq/common';
+import { Redis } from 'ioredis';
 import { RateLimiter } from '@cmq/drivers';
 import { FakeEc2 } from '../helpers/fake-ec2';
 import { Pipeline } from '../helpers/pipeline';
@@ -149,8 +150,13 @@ beforeAll(async () => {
     'cmq-test-servers',
   );
   await redis.start(new AbortController().signal);
-  const stale = await redis.redis.keys('cmq:ratelimit:*');
-  if (stale.length > 0) await redis.redis.del(...stale);
+  const raw = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB, lazyConnect: true });
+  try {
+    const stale = await raw.keys('cmq:ratelimit:*');
+    if (stale.length > 0) await raw.del(...stale);
+  } finally {
+    raw.disconnect();
+  }
   pipe.start('publisher');
   subscriber = pipe.start('subscriber');
   await pipe.running('publisher', 'main');

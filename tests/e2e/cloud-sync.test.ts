@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { REMOVED_ACCOUNT_STAMP, RESOURCE_KINDS, replaceResourcesCache } from '@cmq/actions';
-import { RedisClient, StatusBoard } from '@cmq/common';
+import { RESOURCE_KINDS } from '@cmq/actions';
+import { REMOVED_ACCOUNT_STAMP, RedisClient, StatusBoard } from '@cmq/common';
+import { Redis } from 'ioredis';
 import { FakeEc2 } from '../helpers/fake-ec2';
 import type { FakeInstance } from '../helpers/fake-ec2-xml';
 import { Pipeline } from '../helpers/pipeline';
@@ -35,6 +36,8 @@ interface Resource {
 let fake: FakeEc2;
 let pipe: Pipeline;
 let redis: RedisClient;
+/** The test's own connection, to look at what the subscriber wrote. */
+const raw = new Redis({ host: '127.0.0.1', port: 6379, db: REDIS_DB, lazyConnect: true });
 let account: string;
 const outputs: string[] = [];
 let ip = 100;
@@ -129,8 +132,8 @@ beforeAll(async () => {
     'cmq-test-sync',
   );
   await redis.start(new AbortController().signal);
-  const stale = [...(await redis.redis.keys('cmq:resources:*')), ...(await redis.redis.keys('cmq:ratelimit:*'))];
-  if (stale.length > 0) await redis.redis.del(...stale);
+  const stale = [...(await raw.keys('cmq:resources:*')), ...(await raw.keys('cmq:ratelimit:*'))];
+  if (stale.length > 0) await raw.del(...stale);
   await pipe.addTenants(TENANT);
   addInstance('i-0000000000000aaa1', 'web');
   const added = await cmq([
@@ -154,6 +157,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await redis?.close();
+  raw.disconnect();
   await pipe?.destroy();
   await fake?.close();
 });
@@ -331,13 +335,13 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
   it('the Redis cache holds the latest state of every resource not gone', async () => {
     for (const kind of ['server', 'firewall', 'volume']) {
       const stored = await resources('--kind', kind);
-      const cached = await redis.redis.hgetall(`cmq:resources:${TENANT}:${account}:${kind}`);
+      const cached = await raw.hgetall(`cmq:resources:${TENANT}:${account}:${kind}`);
       expect({
         kind,
         cached: Object.fromEntries(Object.entries(cached).map(([id, json]) => [id, JSON.parse(json) as unknown])),
       }).toEqual({ kind, cached: Object.fromEntries(stored.map((r) => [r.resource_id, r.state])) });
     }
-    expect(await redis.redis.hlen(`cmq:resources:${TENANT}:${account}:server`)).toBe(1);
+    expect(await raw.hlen(`cmq:resources:${TENANT}:${account}:server`)).toBe(1);
   });
 
   it('clear errors: unknown tenant, bad --since, bad --kind', async () => {
@@ -358,18 +362,17 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
     expect(removed).toMatchObject({ code: 0, stderr: '' });
     for (const kind of RESOURCE_KINDS) {
       const key = `cmq:resources:${TENANT}:${account}:${kind}`;
-      expect({ kind, hash: await redis.redis.exists(key) }).toEqual({ kind, hash: 0 });
-      expect({ kind, stamp: await redis.redis.get(`${key}:observed_at`) }).toEqual({
+      expect({ kind, hash: await raw.exists(key) }).toEqual({ kind, hash: 0 });
+      expect({ kind, stamp: await raw.get(`${key}:observed_at`) }).toEqual({
         kind,
         stamp: REMOVED_ACCOUNT_STAMP,
       });
-      const ttl = await redis.redis.ttl(`${key}:observed_at`);
+      const ttl = await raw.ttl(`${key}:observed_at`);
       expect(ttl > 0 && ttl <= 86_400).toBe(true);
     }
     // A sync that was in flight finishes after the removal, even one whose answer is newer than
     // anything cached before: refused.
-    const late = await replaceResourcesCache(
-      redis.redis,
+    const late = await redis.resources.replace(
       TENANT,
       account,
       'server',
@@ -377,7 +380,7 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
       new Map([['i-late', { state: 'running' }]]),
     );
     expect(late).toBe(false);
-    expect(await redis.redis.exists(`cmq:resources:${TENANT}:${account}:server`)).toBe(0);
+    expect(await raw.exists(`cmq:resources:${TENANT}:${account}:server`)).toBe(0);
     expect((await cmq(['accounts', 'remove', account])).stderr).toContain(`no account ${account}`);
   });
 

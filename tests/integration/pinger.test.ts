@@ -1,12 +1,14 @@
 import { hostname } from 'node:os';
 import pino from 'pino';
-import { PINGER_LEASE_KEY, PINGER_SUMMARY_KEY, type PingerSummary } from '@cmq/actions';
+import type { PingerSummary } from '@cmq/actions';
 import {
   AmqpClient,
   Database,
   type DbConfig,
   Heartbeat,
   type HeartbeatStats,
+  PINGER_LEASE_KEY,
+  PINGER_SUMMARY_KEY,
   type RedisConfig,
   RedisClient,
   StatusBoard,
@@ -14,6 +16,7 @@ import {
   migrate,
 } from '@cmq/common';
 import type { PingerConfig } from '@cmq/config';
+import { Redis } from 'ioredis';
 import { Pinger, Reaper } from '@cmq/pinger';
 import { RedisServer, freePort } from '../helpers/private-servers';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
@@ -55,6 +58,9 @@ const redisConfig: RedisConfig['redis'] = {
   connect_timeout: 2_000,
 };
 
+/** The test's own connection to the same database, to look at and set up keys. */
+const raw = new Redis({ host: redisConfig.host, port: redisConfig.port, db: REDIS_DB, lazyConnect: true });
+
 /** A pinger with its own Redis connection; the broker client is never started (rabbitmq reported down). */
 async function makePinger(identity: string, retention = 7 * 24 * 3_600_000): Promise<Pinger> {
   const status = new StatusBoard();
@@ -86,8 +92,8 @@ async function makePinger(identity: string, retention = 7 * 24 * 3_600_000): Pro
 }
 
 async function summary(client: RedisClient): Promise<PingerSummary | undefined> {
-  const text = await client.redis.get(PINGER_SUMMARY_KEY);
-  return text === null ? undefined : (JSON.parse(text) as PingerSummary);
+  const text = await client.pingerSummary.read();
+  return text === undefined ? undefined : (JSON.parse(text) as PingerSummary);
 }
 
 async function historyBy(): Promise<Record<string, number>> {
@@ -106,10 +112,7 @@ beforeAll(async () => {
 
 beforeEach(async () => {
   await database.pool.query('TRUNCATE pinger_history');
-  const redis = new RedisClient(redisConfig, logger, new StatusBoard(), 'cmq-test-pinger-reset');
-  await redis.start(abort.signal);
-  await redis.redis.del(PINGER_LEASE_KEY, PINGER_SUMMARY_KEY);
-  await redis.close();
+  await raw.del(PINGER_LEASE_KEY, PINGER_SUMMARY_KEY);
 });
 
 afterEach(async () => {
@@ -119,6 +122,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   abort.abort();
+  raw.disconnect();
   await database.close();
   await dropTestDatabase(dbName);
 });
@@ -147,7 +151,7 @@ describe('Pinger', () => {
       broker_depth: null,
       canary: { state: 'none' },
     });
-    expect(await (redisClients[0] as RedisClient).redis.pttl(PINGER_LEASE_KEY)).toBeLessThanOrEqual(2 * INTERVAL);
+    expect(await raw.pttl(PINGER_LEASE_KEY)).toBeLessThanOrEqual(2 * INTERVAL);
 
     // A graceful stop releases the lease: the standby takes over at its next tick.
     await one.close();
@@ -213,9 +217,9 @@ describe("Pinger and the heartbeats' waiting field", () => {
       'broker blocked publishing: low on memory; waiting for broker at amqp://127.0.0.1:5672 (connection lost: socket closed)';
     await Promise.all([blocked.start(), calm.start()]);
     try {
-      await waitFor(async () => (await client.redis.exists(key, calmKey)) === 2, 5_000, 'both heartbeats');
-      expect(await client.redis.hget(key, 'waiting')).toBe(expected);
-      expect(await client.redis.hget(calmKey, 'waiting')).toBe('');
+      await waitFor(async () => (await raw.exists(key, calmKey)) === 2, 5_000, 'both heartbeats');
+      expect(await raw.hget(key, 'waiting')).toBe(expected);
+      expect(await raw.hget(calmKey, 'waiting')).toBe('');
       const pinger = await makePinger('pinger:waits@test:5');
       await pinger.tick();
       const s = await summary(client);
@@ -227,11 +231,7 @@ describe("Pinger and the heartbeats' waiting field", () => {
 
       board.set('amqp-flow', undefined);
       board.set('amqp', undefined);
-      await waitFor(
-        async () => (await client.redis.hget(key, 'waiting')) === '',
-        5_000,
-        'a heartbeat waiting for nothing',
-      );
+      await waitFor(async () => (await raw.hget(key, 'waiting')) === '', 5_000, 'a heartbeat waiting for nothing');
       await pinger.tick();
       expect((await summary(client))?.waiting).toEqual([]);
     } finally {
@@ -270,10 +270,10 @@ describe('Reaper', () => {
   }
 
   it('reaps a worker only after its heartbeat has been missing one full interval; leaves a live one alone', async () => {
-    const { reaper, redis } = await reaperOn(6379);
+    const { reaper } = await reaperOn(6379);
     const dead = await busyWorker(900_001);
     const live = await busyWorker(900_002);
-    await redis.redis.set('cmq:heartbeat:subscriber:r:test:900002', 'x', 'PX', 10_000);
+    await raw.set('cmq:heartbeat:subscriber:r:test:900002', 'x', 'PX', 10_000);
     const t0 = Date.now();
     expect(await reaper.tick(t0)).toBe(0);
     expect(await reaper.tick(t0 + 500)).toBe(0);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { CmqError, type RedisConfig, RedisClient, StatusBoard } from '@cmq/common';
+import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DriverError, Ec2Driver, RateLimitedDriver, RateLimiter, type RateLimiterOptions } from '@cmq/drivers';
 import { FakeEc2 } from '../helpers/fake-ec2';
@@ -41,9 +42,13 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  const c = await client();
-  const keys = await c.redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await c.redis.del(...keys);
+  const raw = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
+  try {
+    const keys = await raw.keys(`${prefix}:*`);
+    if (keys.length > 0) await raw.del(...keys);
+  } finally {
+    raw.disconnect();
+  }
   await Promise.all(clients.splice(0).map((x) => x.close()));
 });
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import pino from 'pino';
-import { Heartbeat, type HeartbeatStats, type RedisConfig, RedisClient, StatusBoard, scanKeys } from '@cmq/common';
+import { Heartbeat, type HeartbeatStats, type RedisConfig, RedisClient, StatusBoard } from '@cmq/common';
+import { Redis } from 'ioredis';
 import { RedisServer, freePort } from '../helpers/private-servers';
 import { waitFor } from '../helpers/wait';
 
@@ -22,6 +23,15 @@ function redisConfig(port: number): RedisConfig['redis'] {
 
 const clients: RedisClient[] = [];
 const servers: RedisServer[] = [];
+const observers: Redis[] = [];
+
+/** A plain connection of the test's own, to look at what the client wrote (and to write around it). */
+function observer(port: number): Redis {
+  const raw = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+  raw.on('error', () => undefined);
+  observers.push(raw);
+  return raw;
+}
 
 function makeClient(port: number): { client: RedisClient; status: StatusBoard; statuses: string[] } {
   const status = new StatusBoard();
@@ -40,6 +50,7 @@ async function privateServer(): Promise<RedisServer> {
 }
 
 afterEach(async () => {
+  observers.splice(0).forEach((raw) => raw.disconnect());
   await Promise.all(clients.splice(0).map((c) => c.close()));
   await Promise.all(servers.splice(0).map((s) => s.kill()));
 });
@@ -50,30 +61,33 @@ describe('RedisClient', () => {
     await client.start(new AbortController().signal);
     expect(client.ready).toBe(true);
     expect(status.summary()).toBe('');
-    const key = `cmq:test:${randomBytes(4).toString('hex')}`;
-    await client.redis.set(key, 'v', 'PX', 10_000);
-    expect(await client.redis.get(key)).toBe('v');
-    await client.redis.del(key);
+    const id = { service: `redistest${randomBytes(4).toString('hex')}`, name: 'one', host: 'test', pid: 1 };
+    await client.heartbeats.write(id, { service: id.service }, 10_000);
+    expect(await client.heartbeats.exist([id])).toEqual([true]);
+    await client.heartbeats.remove(id);
+    expect(await client.heartbeats.exist([id])).toEqual([false]);
     await client.close();
     await client.close();
-    await waitFor(() => client.redis.status === 'end', 5_000, 'the connection to end');
+    await waitFor(() => client.connectionStatus === 'end', 5_000, 'the connection to end');
     expect(client.ready).toBe(false);
     expect(status.summary()).toBe('');
   });
 
-  it('scanKeys finds every key of a pattern across many SCAN pages, each once, and nothing else', async () => {
+  it('heartbeats.readAll finds every heartbeat across many SCAN pages, each once, and nothing else', async () => {
     const server = await privateServer();
     const { client } = makeClient(server.port);
     await client.start(new AbortController().signal);
-    const pipeline = client.redis.pipeline();
-    for (let i = 0; i < 1_234; i++) pipeline.set(`cmq:heartbeat:subscriber:n${i}`, '1');
-    for (let i = 0; i < 300; i++) pipeline.set(`cmq:other:n${i}`, '1');
+    expect(await client.heartbeats.readAll()).toEqual([]);
+    const pipeline = observer(server.port).pipeline();
+    for (let i = 0; i < 1_234; i++) pipeline.hset(`cmq:heartbeat:subscriber:n${i}`, 'at', String(i));
+    for (let i = 0; i < 300; i++) pipeline.hset(`cmq:other:n${i}`, 'at', '1');
+    // Not a hash: left out, not an error.
+    pipeline.set('cmq:heartbeat:subscriber:broken', '1');
     await pipeline.exec();
-    const keys = await scanKeys(client.redis, 'cmq:heartbeat:subscriber:*');
-    expect(keys).toHaveLength(1_234);
-    expect(new Set(keys).size).toBe(1_234);
-    expect(keys.every((k) => k.startsWith('cmq:heartbeat:subscriber:'))).toBe(true);
-    expect(await scanKeys(client.redis, 'cmq:nothing:*')).toEqual([]);
+    const beats = await client.heartbeats.readAll();
+    expect(beats).toHaveLength(1_234);
+    expect(new Set(beats.map((b) => b.key)).size).toBe(1_234);
+    expect(beats.every((b) => b.key === `cmq:heartbeat:subscriber:n${b.fields.at}`)).toBe(true);
   });
 
   it('while redis is down: says so, fails commands at once, and recovers when it is back', async () => {
@@ -91,13 +105,13 @@ describe('RedisClient', () => {
     expect(client.ready).toBe(false);
     // No offline queue: the command is refused now, not parked until Redis returns.
     const t0 = Date.now();
-    await expect(client.redis.get('anything')).rejects.toThrow(/enableOfflineQueue/);
+    await expect(client.heartbeats.readAll()).rejects.toThrow(/enableOfflineQueue/);
     expect(Date.now() - t0).toBeLessThan(500);
 
     await server.start();
     await waitFor(() => client.ready, 15_000, 'the client to be ready again');
     expect(status.summary()).toBe('');
-    expect(await client.redis.ping()).toBe('PONG');
+    expect(await client.heartbeats.readAll()).toEqual([]);
   });
 
   it('start keeps retrying while nothing listens and resolves by itself once redis starts', async () => {
@@ -135,6 +149,7 @@ describe('Heartbeat', () => {
   it('writes its hash with a TTL of at most 3 intervals, refreshes it every interval, deletes it on close', async () => {
     const intervalMs = 300;
     const { client } = makeClient(6379);
+    const raw = observer(6379);
     await client.start(new AbortController().signal);
     const service = `hbtest${randomBytes(3).toString('hex')}`;
     let ticks = 0;
@@ -156,8 +171,8 @@ describe('Heartbeat', () => {
     const key = `cmq:heartbeat:${service}:one:${hostname()}:${process.pid}`;
     await heartbeat.start();
     try {
-      await waitFor(async () => (await client.redis.exists(key)) === 1, 5_000, `key ${key}`);
-      const fields = await client.redis.hgetall(key);
+      await waitFor(async () => (await raw.exists(key)) === 1, 5_000, `key ${key}`);
+      const fields = await raw.hgetall(key);
       expect(fields).toMatchObject({
         service,
         name: 'one',
@@ -169,19 +184,15 @@ describe('Heartbeat', () => {
       });
       expect(Number(fields.processed)).toBeGreaterThan(0);
       expect(Number(fields.rss)).toBeGreaterThan(1_000_000);
-      const ttl = await client.redis.pttl(key);
+      const ttl = await raw.pttl(key);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(3 * intervalMs);
 
       // Refreshed: new values arrive, and the key outlives its first TTL.
       const first = Number(fields.processed);
-      await waitFor(
-        async () => Number(await client.redis.hget(key, 'processed')) > first,
-        3_000,
-        'a refreshed heartbeat',
-      );
+      await waitFor(async () => Number(await raw.hget(key, 'processed')) > first, 3_000, 'a refreshed heartbeat');
       await new Promise((r) => setTimeout(r, 4 * intervalMs));
-      expect(await client.redis.exists(key)).toBe(1);
+      expect(await raw.exists(key)).toBe(1);
       // Every interval: the median gap between writes (a late timer on a loaded machine moves one, not the median).
       await waitFor(() => Promise.resolve(ticks >= 5), 3_000, 'five heartbeats');
       const gaps = at
@@ -192,16 +203,17 @@ describe('Heartbeat', () => {
     } finally {
       await heartbeat.close();
     }
-    expect(await client.redis.exists(key)).toBe(0);
+    expect(await raw.exists(key)).toBe(0);
     // And nothing writes it again after close.
     const ticksAtClose = ticks;
     await new Promise((r) => setTimeout(r, 2 * intervalMs));
-    expect(await client.redis.exists(key)).toBe(0);
+    expect(await raw.exists(key)).toBe(0);
     expect(ticks).toBe(ticksAtClose);
   });
 
   it('refresh() writes the state and what is waited for at once, between beats; nothing after close', async () => {
     const { client } = makeClient(6379);
+    const raw = observer(6379);
     await client.start(new AbortController().signal);
     const service = `hbtest${randomBytes(3).toString('hex')}`;
     let state = 'starting';
@@ -222,29 +234,28 @@ describe('Heartbeat', () => {
     const key = `cmq:heartbeat:${service}:one:${hostname()}:${process.pid}`;
     heartbeat.refresh(); // before start: nothing
     await new Promise((r) => setTimeout(r, 100));
-    expect(await client.redis.exists(key)).toBe(0);
+    expect(await raw.exists(key)).toBe(0);
     await heartbeat.start();
     try {
-      await waitFor(async () => (await client.redis.hget(key, 'state')) === 'starting', 5_000, 'the first beat');
-      expect(await client.redis.hget(key, 'waiting')).toBe(
-        'waiting for broker at amqp://mq1:5672 (connect ECONNREFUSED)',
-      );
+      await waitFor(async () => (await raw.hget(key, 'state')) === 'starting', 5_000, 'the first beat');
+      expect(await raw.hget(key, 'waiting')).toBe('waiting for broker at amqp://mq1:5672 (connect ECONNREFUSED)');
       [state, waiting] = ['running', ''];
       heartbeat.refresh();
-      await waitFor(async () => (await client.redis.hget(key, 'state')) === 'running', 2_000, 'the refreshed state');
-      expect(await client.redis.hget(key, 'waiting')).toBe('');
+      await waitFor(async () => (await raw.hget(key, 'state')) === 'running', 2_000, 'the refreshed state');
+      expect(await raw.hget(key, 'waiting')).toBe('');
     } finally {
       await heartbeat.close();
     }
     state = 'stopped';
     heartbeat.refresh();
     await new Promise((r) => setTimeout(r, 200));
-    expect(await client.redis.exists(key)).toBe(0);
+    expect(await raw.exists(key)).toBe(0);
   });
 
   it('keeps beating through a redis outage and writes the hash again once redis is back', async () => {
     const server = await privateServer();
     const { client } = makeClient(server.port);
+    const raw = observer(server.port);
     await client.start(new AbortController().signal);
     const service = `hbtest${randomBytes(3).toString('hex')}`;
     let ticks = 0;
@@ -266,17 +277,17 @@ describe('Heartbeat', () => {
     const key = `cmq:heartbeat:${service}:one:${hostname()}:${process.pid}`;
     await heartbeat.start();
     try {
-      await waitFor(async () => (await client.redis.exists(key)) === 1, 5_000, `key ${key}`);
+      await waitFor(async () => (await raw.exists(key)) === 1, 5_000, `key ${key}`);
       await server.kill();
       const ticksAtKill = ticks;
       await waitFor(() => ticks >= ticksAtKill + 2, 5_000, 'heartbeats while redis is down');
       // A fresh, empty server: only a beat after the outage can have written the key.
       await server.start();
       await waitFor(() => client.ready, 15_000, 'the client to be ready again');
-      await waitFor(async () => (await client.redis.exists(key)) === 1, 5_000, `key ${key} written again`);
+      await waitFor(async () => (await raw.exists(key)) === 1, 5_000, `key ${key} written again`);
     } finally {
       await heartbeat.close();
     }
-    expect(await client.redis.exists(key)).toBe(0);
+    expect(await raw.exists(key)).toBe(0);
   });
 });

@@ -5,20 +5,16 @@ import type { Family } from '@cmq/common';
  * (readers). Types only.
  *
  * Where it lives:
- * - Redis key {@link PINGER_SUMMARY_KEY} (`cmq:pinger:summary`): the latest summary as a JSON
+ * - Redis key `PINGER_SUMMARY_KEY` (names in @cmq/common): the latest summary as a JSON
  *   string, written by the pinger holding the lease every `pinger.interval`, expiring after
  *   3 × `pinger.interval` (so a summary that is there is at most that old; `cmq check` also
  *   compares `at` with `check.summary_max_age`).
  * - PostgreSQL table `pinger_history (id, at, pinger, summary jsonb)`: one row per interval,
  *   rows older than `history.retention` deleted by the pinger (migration 003).
  *
- * Heartbeats (every process): Redis hash `cmq:heartbeat:<service>:<name>:<host>:<pid>`
- * (see `heartbeatKey`), expiring after 3 × `interval_ms`, fields {@link HeartbeatFields}.
+ * Heartbeats (every process): a Redis hash per process (key: `heartbeatKey` in @cmq/common),
+ * expiring after 3 × `interval_ms`, fields {@link HeartbeatFields}.
  */
-export const PINGER_SUMMARY_KEY = 'cmq:pinger:summary';
-
-/** Redis key of the pinger lease: `SET <key> <pinger id> NX PX <2 × interval>`, renewed by the holder. */
-export const PINGER_LEASE_KEY = 'cmq:pinger:lease';
 
 /** One dependency probe, timed. */
 export interface DependencyCheck {
@@ -78,7 +74,7 @@ export interface WaitingProcess {
   waiting: string;
 }
 
-/** What `cmq:pinger:summary` holds (JSON) and `pinger_history.summary` stores. */
+/** What the Redis summary key holds (JSON) and `pinger_history.summary` stores. */
 export interface PingerSummary {
   /** When the summary was made (ISO). */
   at: string;

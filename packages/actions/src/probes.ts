@@ -13,11 +13,6 @@ export interface ProbeResult {
   warnings: string[];
 }
 
-/** Redis key of the latest result of one probe on one target. */
-export function probeKey(tenant: string, target: string, probe: string): string {
-  return `cmq:probe:${tenant}:${target}:${probe}`;
-}
-
 /**
  * Stores one run (a NUL in the remote output written `\u0000`, see storableJson); returns it as
  * stored (its `at` from PostgreSQL's clock).

@@ -1,6 +1,5 @@
-import { PINGER_SUMMARY_KEY, type PingerSummary, type WaitingProcess } from '@cmq/actions';
+import type { PingerSummary, WaitingProcess } from '@cmq/actions';
 
-export { PINGER_SUMMARY_KEY };
 export type { FamilyHealth, WaitingProcess } from '@cmq/actions';
 
 /**

@@ -1,24 +1,19 @@
 import { hostname } from 'node:os';
 import {
   CmqError,
+  PINGER_SUMMARY_KEY,
   RedisClient,
   type RedisConfig,
   StatusBoard,
   errorText,
-  heartbeatKey,
   persistenceFile,
   redisLabel,
-  scanKeys,
 } from '@cmq/common';
 import pino from 'pino';
 import { type Env, loadConfigFile } from './config-set';
-import { PINGER_SUMMARY_KEY, type StoredSummary, parseSummary } from './pinger-summary';
+import { type StoredSummary, parseSummary } from './pinger-summary';
 
 type RedisCfg = RedisConfig['redis'];
-type Redis = RedisClient['redis'];
-
-/** The SCAN pattern of every heartbeat key, derived from the one module of names. */
-const HEARTBEAT_PATTERN = heartbeatKey('*', '*', '*', 0).replace(/:0$/, ':*');
 
 /** One live process, from its heartbeat hash (numbers parsed; absent fields are null). */
 export interface ProcessBeat {
@@ -59,7 +54,11 @@ export function loadRedisConfig(dirOption: string | undefined, env: Env): RedisC
  * wait for Redis to come back), runs `fn`, disconnects.
  * @throws RedisUnreachable naming the server and the reason.
  */
-export async function withRedis<T>(cfg: RedisCfg, timeoutMs: number, fn: (redis: Redis) => Promise<T>): Promise<T> {
+export async function withRedis<T>(
+  cfg: RedisCfg,
+  timeoutMs: number,
+  fn: (redis: RedisClient) => Promise<T>,
+): Promise<T> {
   const client = new RedisClient(
     { ...cfg, connect_timeout: Math.min(cfg.connect_timeout, timeoutMs) },
     pino({ level: 'silent' }),
@@ -68,7 +67,7 @@ export async function withRedis<T>(cfg: RedisCfg, timeoutMs: number, fn: (redis:
   );
   const give = new AbortController();
   let reason: string | undefined;
-  client.redis.on('error', (err: Error) => {
+  client.onError((err) => {
     reason ??= errorText(err);
     give.abort();
   });
@@ -76,7 +75,7 @@ export async function withRedis<T>(cfg: RedisCfg, timeoutMs: number, fn: (redis:
   try {
     await client.start(give.signal);
     if (!client.ready) throw new RedisUnreachable(cfg, reason ?? `no answer within ${timeoutMs / 1000} s`);
-    return await fn(client.redis);
+    return await fn(client);
   } catch (err) {
     if (err instanceof CmqError) throw err;
     throw new RedisUnreachable(cfg, errorText(err));
@@ -115,16 +114,8 @@ function toBeat(h: Record<string, string>): ProcessBeat {
 }
 
 /** Every live process: each heartbeat hash found with SCAN (never KEYS), sorted by service, name, host, pid. */
-export async function readHeartbeats(redis: Redis): Promise<ProcessBeat[]> {
-  const keys = await scanKeys(redis, HEARTBEAT_PATTERN);
-  const pipeline = redis.pipeline();
-  for (const k of keys) pipeline.hgetall(k);
-  const replies = (await pipeline.exec()) ?? [];
-  // A key that expired between SCAN and HGETALL reads as an empty hash: that process is gone.
-  const beats = replies
-    .map(([, h]) => h as Record<string, string> | null)
-    .filter((h): h is Record<string, string> => h !== null && Object.keys(h).length > 0)
-    .map(toBeat);
+export async function readHeartbeats(redis: RedisClient): Promise<ProcessBeat[]> {
+  const beats = (await redis.heartbeats.readAll()).map((h) => toBeat(h.fields));
   return beats.sort(
     (a, b) =>
       a.service.localeCompare(b.service) ||
@@ -135,9 +126,9 @@ export async function readHeartbeats(redis: Redis): Promise<ProcessBeat[]> {
 }
 
 /** The pinger's summary, `undefined` when there is none. @throws CmqError `CMQ_ERR_SUMMARY` when it cannot be parsed. */
-export async function readSummary(redis: Redis): Promise<StoredSummary | undefined> {
-  const text = await redis.get(PINGER_SUMMARY_KEY);
-  if (text === null) return undefined;
+export async function readSummary(redis: RedisClient): Promise<StoredSummary | undefined> {
+  const text = await redis.pingerSummary.read();
+  if (text === undefined) return undefined;
   try {
     return parseSummary(text);
   } catch (err) {

@@ -1,5 +1,5 @@
 /**
- * Every exchange, queue, routing key and action state name used on the wire or in
+ * Every exchange, queue, routing key, Redis key and action state name used on the wire or in
  * the database. Nothing else in the code base spells these strings (action types are named by
  * their definitions in @cmq/actions).
  */
@@ -46,9 +46,41 @@ export const ACTION_STATES = [
 export type ActionState = (typeof ACTION_STATES)[number];
 export const FINAL_STATES: readonly ActionState[] = ['succeeded', 'failed', 'dead', 'expired', 'cancelled', 'rejected'];
 
-/** Redis key of one process's heartbeat. */
+/** Redis key of one process's heartbeat: a hash that expires unless the process rewrites it. */
 export function heartbeatKey(service: string, name: string, host: string, pid: number): string {
   return `cmq:heartbeat:${service}:${name}:${host}:${pid}`;
+}
+
+/** The SCAN pattern of every heartbeat key. */
+export const HEARTBEAT_KEY_PATTERN = 'cmq:heartbeat:*';
+
+/** Redis key of the pinger's latest summary (JSON, see PingerSummary in @cmq/actions). */
+export const PINGER_SUMMARY_KEY = 'cmq:pinger:summary';
+
+/** Redis key of the pinger lease: `SET <key> <pinger id> NX PX <2 × interval>`, renewed by the holder. */
+export const PINGER_LEASE_KEY = 'cmq:pinger:lease';
+
+/** Default prefix of the rate limiter's token buckets, `<prefix>:{<account id>}`. */
+export const RATE_LIMIT_KEY_PREFIX = 'cmq:ratelimit';
+
+/** Redis hash of the latest state of an account's resources of one kind: field resource id, value JSON state. */
+export function resourcesCacheKey(tenant: string, account: string, kind: string): string {
+  return `cmq:resources:${tenant}:${account}:${kind}`;
+}
+
+/** Beside the hash: the provider-answer time (ms) of the state it holds, so an older sync never overwrites a newer one. */
+export function resourcesCacheStampKey(tenant: string, account: string, kind: string): string {
+  return `${resourcesCacheKey(tenant, account, kind)}:observed_at`;
+}
+
+/** Redis key of the latest result of one probe on one target. */
+export function probeKey(tenant: string, target: string, probe: string): string {
+  return `cmq:probe:${tenant}:${target}:${probe}`;
+}
+
+/** Redis hash (one per tenant) counting completed noop runs per action id (`args.count`): tests' side-effect counter. */
+export function noopRunsKey(tenant: string): string {
+  return `cmq:noop:runs:${tenant}`;
 }
 
 /** Service names, as used in bins, log files, pid files and heartbeats. */

@@ -1,5 +1,5 @@
 export interface RateLimiterOptions {
-  /** Redis key prefix; default `cmq:ratelimit`. */
+  /** Redis key prefix; default RATE_LIMIT_KEY_PREFIX of @cmq/common. */
   prefix?: string;
   /** Default tokens per second (provisioning.cfg), overridable per account. */
   rate: number;

@@ -1,11 +1,5 @@
-import { createHash } from 'node:crypto';
-import { CmqError, type RedisClient, errorText, sleep } from '@cmq/common';
-import { TOKEN_BUCKET_LUA } from './token-bucket-script';
+import { CmqError, RATE_LIMIT_KEY_PREFIX, type RedisClient, errorText, sleep } from '@cmq/common';
 import type { RateAccount, RateLimiterOptions } from './rate-limiter-options';
-
-type Redis = RedisClient['redis'];
-
-const SHA = createHash('sha1').update(TOKEN_BUCKET_LUA).digest('hex');
 
 /** One account's bucket as Redis holds it now. */
 export interface BucketState {
@@ -16,7 +10,7 @@ export interface BucketState {
 
 /**
  * Per-cloud-account API rate limits: a token bucket per account kept only in Redis (one Lua
- * script), so every subscriber on every host draws from the same bucket. A throttling answer from
+ * script, see TokenBucketStore), so every subscriber on every host draws from the same bucket. A throttling answer from
  * the provider calls `penalize`, which halves the account's effective rate; it recovers step by
  * step (doubling every `penaltyStepMs`) once the throttling stops.
  */
@@ -35,7 +29,7 @@ export class RateLimiter {
         'CMQ_ERR_RATE_LIMIT_CONFIG',
         `rate limiter: rate must be > 0 and burst >= 1 (got rate ${opts.rate}, burst ${opts.burst})`,
       );
-    this.prefix = opts.prefix ?? 'cmq:ratelimit';
+    this.prefix = opts.prefix ?? RATE_LIMIT_KEY_PREFIX;
     this.stepMs = opts.penaltyStepMs ?? 30_000;
     this.minFactor = opts.minRateFactor ?? 1 / 16;
     this.maxSleepMs = opts.maxSleepMs ?? 1_000;
@@ -84,22 +78,15 @@ export class RateLimiter {
     mode: 'take' | 'penalize' | 'peek',
   ): Promise<[number, number, number]> {
     const a = typeof account === 'string' ? { id: account } : account;
-    const args = [
-      String(a.rate ?? this.opts.rate),
-      String(a.burst ?? this.opts.burst),
-      String(this.stepMs),
-      String(this.minFactor),
+    const step = {
+      rate: a.rate ?? this.opts.rate,
+      burst: a.burst ?? this.opts.burst,
+      stepMs: this.stepMs,
+      minFactor: this.minFactor,
       mode,
-    ];
-    const redis: Redis = this.client.redis;
-    let reply: unknown;
+    };
     try {
-      try {
-        reply = await redis.evalsha(SHA, 1, this.key(a), ...args);
-      } catch (err) {
-        if (!errorText(err).startsWith('NOSCRIPT')) throw err;
-        reply = await redis.eval(TOKEN_BUCKET_LUA, 1, this.key(a), ...args);
-      }
+      return await this.client.tokenBuckets.step(this.key(a), step);
     } catch (err) {
       throw new CmqError(
         'CMQ_ERR_RATE_LIMIT_UNAVAILABLE',
@@ -107,7 +94,5 @@ export class RateLimiter {
         { cause: err, transient: true },
       );
     }
-    const [wait, tokens, factor] = reply as [number, number, number];
-    return [wait, tokens, factor];
   }
 }

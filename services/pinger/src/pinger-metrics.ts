@@ -1,5 +1,5 @@
 import type { PingerSummary } from '@cmq/actions';
-import { Counter, FAMILIES, Gauge, type RedisClient, type Registry, scanKeys } from '@cmq/common';
+import { Counter, FAMILIES, Gauge, type RedisClient, type Registry } from '@cmq/common';
 
 /** What the pinger reports, for `<service>-<name>.prom`: its last summary, as gauges. */
 export class PingerMetrics {
@@ -63,21 +63,14 @@ export class PingerMetrics {
     this.reaped.inc(summary.reaped_last_interval);
   }
 
-  /** Reads every live heartbeat (SCAN, never KEYS; one pipelined HGET) and sets its age, labelled `service:name@host:pid`. */
+  /** Reads every live heartbeat (SCAN, never KEYS; one pipelined HGETALL) and sets its age, labelled `service:name@host:pid`. */
   async refreshHeartbeats(redis: RedisClient, now = Date.now()): Promise<void> {
-    const keys = await scanKeys(redis.redis, 'cmq:heartbeat:*');
     const ages = new Map<string, number>();
-    if (keys.length > 0) {
-      const pipeline = redis.redis.pipeline();
-      for (const key of keys) pipeline.hget(key, 'at');
-      const results = (await pipeline.exec()) ?? [];
-      keys.forEach((key, i) => {
-        const [err, at] = results[i] ?? [new Error('no reply'), null];
-        if (err) throw err;
-        const [, , service, name, host, pid] = key.split(':');
-        if (typeof at === 'string')
-          ages.set(`${service}:${name}@${host}:${pid}`, Math.max(0, (now - Date.parse(at)) / 1000));
-      });
+    for (const { key, fields } of await redis.heartbeats.readAll()) {
+      const [, , service, name, host, pid] = key.split(':');
+      const at = fields.at;
+      if (typeof at === 'string')
+        ages.set(`${service}:${name}@${host}:${pid}`, Math.max(0, (now - Date.parse(at)) / 1000));
     }
     this.heartbeatAge.reset();
     for (const [process, age] of ages) this.heartbeatAge.set({ process }, age);

@@ -1,7 +1,6 @@
 import {
   type CanaryReport,
   type FamilyHealth,
-  PINGER_SUMMARY_KEY,
   type PingerSummary,
   deadSince,
   pruneHistory,
@@ -40,7 +39,7 @@ export interface PingerOptions {
  * Every `pinger.interval`: takes or renews the pinger lease; the holder sends canaries,
  * measures queues and dependencies, lists the live processes that wait for something (their
  * heartbeats' `waiting`), reaps the work of workers that stopped heartbeating, and writes the
- * summary (Redis `cmq:pinger:summary`, and a `pinger_history` row) and prunes old history. A
+ * summary (Redis `PINGER_SUMMARY_KEY`, and a `pinger_history` row) and prunes old history. A
  * pinger without the lease writes nothing (standby) and takes over when the holder's lease
  * expires.
  */
@@ -179,7 +178,7 @@ export class Pinger implements Component {
     logger.debug({ summary }, 'pinger summary');
     const json = JSON.stringify(summary);
     const steps: Array<[string, () => Promise<unknown>]> = [
-      ['summary not written to redis', () => redis.redis.set(PINGER_SUMMARY_KEY, json, 'PX', 3 * this.intervalMs)],
+      ['summary not written to redis', () => redis.pingerSummary.write(json, 3 * this.intervalMs)],
       ['summary not recorded in pinger_history', () => recordSummary(database.sql, summary)],
       ['pinger_history not pruned', () => pruneHistory(database.sql, config.history.retention)],
     ];

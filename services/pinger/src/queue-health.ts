@@ -13,7 +13,6 @@ import {
   type RedisClient,
   errorText,
   queueName,
-  scanKeys,
 } from '@cmq/common';
 
 /** Rejects after `ms` (a probe must not hold up the tick behind a half-open connection). */
@@ -50,29 +49,18 @@ interface HeartbeatView {
   waiting: WaitingProcess[];
 }
 
-const HEARTBEAT_FIELDS = ['service', 'name', 'host', 'pid', 'queues', 'waiting', 'state'] as const;
-
 /**
- * Reads every heartbeat `cmq:heartbeat:*` still in Redis (they expire after three of their
- * intervals, so each is a live process; SCAN, then one pipelined HMGET): a subscriber that
+ * Reads every heartbeat still in Redis (they expire after three of their
+ * intervals, so each is a live process; SCAN, then one pipelined HGETALL): a subscriber that
  * consumes (running; see consumesQueues) counts for each family in its `queues` field; a
  * process whose `waiting` is not empty is listed (as the heartbeat wrote it: one line, bounded,
  * no URL credentials), sorted by service, name, host, pid.
  */
 async function readHeartbeats(redis: RedisClient): Promise<HeartbeatView> {
-  const keys = await scanKeys(redis.redis, 'cmq:heartbeat:*');
   const consumers = Object.fromEntries(FAMILIES.map((f) => [f, 0])) as Record<Family, number>;
   const waiting: WaitingProcess[] = [];
-  if (keys.length === 0) return { consumers, waiting };
-  const pipeline = redis.redis.pipeline();
-  for (const key of keys) pipeline.hmget(key, ...HEARTBEAT_FIELDS);
-  const results = (await pipeline.exec()) ?? [];
-  for (const [err, values] of results) {
-    if (err !== null || !Array.isArray(values)) continue;
-    const [service = '', name = '', host = '', pid = '', queues = '', text = '', state = ''] = (
-      values as Array<string | null>
-    ).map((v) => v ?? '');
-    // A key that expired between SCAN and HMGET reads as all nil: that process is gone.
+  for (const { fields } of await redis.heartbeats.readAll()) {
+    const { service = '', name = '', host = '', pid = '', queues = '', waiting: text = '', state = '' } = fields;
     if (service === '') continue;
     if (consumesQueues({ service, state }))
       for (const family of new Set(queues.split(','))) if (family in consumers) consumers[family as Family] += 1;

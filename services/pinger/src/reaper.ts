@@ -1,5 +1,5 @@
 import { type BusyWorker, Recovery } from '@cmq/actions';
-import { type Logger, type RedisClient, type Sql, heartbeatKey } from '@cmq/common';
+import type { Logger, RedisClient, Sql } from '@cmq/common';
 
 export interface ReaperOptions {
   sql: Sql;
@@ -42,13 +42,6 @@ export class Reaper {
   private async heartbeats(workers: readonly BusyWorker[]): Promise<boolean[]> {
     if (workers.length === 0) return [];
     if (!this.opts.redis.ready) throw new Error('redis is not connected');
-    const pipeline = this.opts.redis.redis.pipeline();
-    for (const w of workers) pipeline.exists(heartbeatKey(w.service, w.name, w.host, w.pid));
-    const results = (await pipeline.exec()) ?? [];
-    return workers.map((w, i) => {
-      const [err, n] = results[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
-      return n === 1;
-    });
+    return this.opts.redis.heartbeats.exist(workers);
   }
 }

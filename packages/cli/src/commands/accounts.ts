@@ -6,16 +6,15 @@ import {
   type AccountInfo,
   PROVIDERS,
   type Provider,
+  RESOURCE_KINDS,
   addAccount,
   checkCredentials,
-  forgetAccountCache,
   getAccountSecret,
   listAccounts,
   maskCredentials,
   removeAccount,
-  resourcesCacheKey,
 } from '@cmq/actions';
-import { CmqError, errorText } from '@cmq/common';
+import { CmqError, errorText, resourcesCacheKey } from '@cmq/common';
 import { type Command, Option } from 'commander';
 import { type Env } from '../config-set';
 import { CommandFailed, Exit, failure } from '../command-error';
@@ -224,7 +223,9 @@ export function registerAccountCommands(program: Command, env: Env): void {
     // PostgreSQL is the record and the account is gone from it; its Redis cache goes too, or
     // readers of the cache would go on seeing a removed account's resources.
     try {
-      await withRedis(loadRedisConfig(opts.configDir, env), 3_000, (redis) => forgetAccountCache(redis, tenant, id));
+      await withRedis(loadRedisConfig(opts.configDir, env), 3_000, (redis) =>
+        redis.resources.forget(tenant, id, RESOURCE_KINDS),
+      );
     } catch (err) {
       // Removing the account again would stop at "no account": say how to finish by hand.
       const pattern = resourcesCacheKey(tenant, id, 'server').replace(/:server$/, ':*');

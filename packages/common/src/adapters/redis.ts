@@ -4,23 +4,15 @@ import type { RedisConfig } from '../config/shared-files';
 import type { Logger } from '../logging/logging';
 import type { Component, StatusBoard } from '../lifecycle/component';
 import { backoffDelay } from '../lifecycle/timing';
+import { HeartbeatStore } from './redis-heartbeats';
+import { LeaseStore } from './redis-lease';
+import { NoopRunStore } from './redis-noop-runs';
+import { PingerSummaryStore } from './redis-pinger-summary';
+import { ProbeStore } from './redis-probes';
+import { ResourcesCacheStore } from './redis-resources';
+import { TokenBucketStore } from './redis-token-buckets';
 
 type RedisCfg = RedisConfig['redis'];
-
-/**
- * Every key matching `pattern`, found with SCAN (never KEYS, which blocks the server), each once
- * (SCAN may return a key twice while the keyspace is rehashed).
- */
-export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
-  const keys = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    cursor = next;
-    for (const k of batch) keys.add(k);
-  } while (cursor !== '0');
-  return [...keys];
-}
 
 /** `host:port` (or the Sentinel master name), for messages. */
 export function redisLabel(cfg: RedisCfg): string {
@@ -52,10 +44,27 @@ export function redisOptions(cfg: RedisCfg, connectionName: string): RedisOption
   return { ...common, host: cfg.host, port: cfg.port };
 }
 
-/** The process's Redis connection as a component; reconnects by itself and reports when down. */
+/**
+ * The process's Redis connection as a component; reconnects by itself and reports when down.
+ * What is kept in Redis is reached through its named stores, never through raw commands.
+ */
 export class RedisClient implements Component {
   readonly name = 'redis';
-  readonly redis: Redis;
+  /** Every process's heartbeat. */
+  readonly heartbeats: HeartbeatStore;
+  /** Leases (the pinger's). */
+  readonly leases: LeaseStore;
+  /** The pinger's latest summary. */
+  readonly pingerSummary: PingerSummaryStore;
+  /** The cloud API rate limiter's token buckets. */
+  readonly tokenBuckets: TokenBucketStore;
+  /** The latest state of each cloud account's resources (written by sync actions). */
+  readonly resources: ResourcesCacheStore;
+  /** The latest result of each host probe. */
+  readonly probes: ProbeStore;
+  /** The noop action's run counter. */
+  readonly noopRuns: NoopRunStore;
+  private readonly redis: Redis;
   private closed = false;
 
   constructor(
@@ -75,10 +84,27 @@ export class RedisClient implements Component {
     this.redis.on('end', () => {
       if (!this.closed) this.status.set(this.name, `waiting for redis at ${redisLabel(cfg)} (connection ended)`);
     });
+    this.heartbeats = new HeartbeatStore(this.redis);
+    this.leases = new LeaseStore(this.redis);
+    this.pingerSummary = new PingerSummaryStore(this.redis);
+    this.tokenBuckets = new TokenBucketStore(this.redis);
+    this.resources = new ResourcesCacheStore(this.redis);
+    this.probes = new ProbeStore(this.redis);
+    this.noopRuns = new NoopRunStore(this.redis);
   }
 
   get ready(): boolean {
     return this.redis.status === 'ready';
+  }
+
+  /** ioredis' connection status (`wait`, `connecting`, `ready`, `end`, ...), for messages and tests. */
+  get connectionStatus(): string {
+    return this.redis.status;
+  }
+
+  /** Calls `listener` with each connection error (a failed attempt, a lost connection). */
+  onError(listener: (err: Error) => void): void {
+    this.redis.on('error', listener);
   }
 
   /** Resolves once Redis is ready; keeps retrying (ioredis' retryStrategy) until then. */

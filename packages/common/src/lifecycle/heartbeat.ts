@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { RedisClient } from '../adapters/redis';
+import type { HeartbeatId } from '../adapters/redis-heartbeats';
 import { errorText } from '../errors';
 import type { Logger } from '../logging/logging';
-import { heartbeatKey } from '../names';
 import type { Component } from './component';
 import { every } from './timing';
 
@@ -58,13 +58,13 @@ export class Heartbeat implements Component {
   readonly name = 'heartbeat';
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
-  private readonly key: string;
+  private readonly id: HeartbeatId;
   private readonly startedAt = new Date();
   private readonly lag: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
   private lastLagMs = 0;
 
   constructor(private readonly opts: HeartbeatOptions) {
-    this.key = heartbeatKey(opts.service, opts.name, hostname(), process.pid);
+    this.id = { service: opts.service, name: opts.name, host: hostname(), pid: process.pid };
   }
 
   start(): Promise<void> {
@@ -96,7 +96,7 @@ export class Heartbeat implements Component {
     this.abort.abort();
     await this.loop;
     this.lag.disable();
-    if (this.opts.redis.ready) await this.opts.redis.redis.del(this.key).catch(() => undefined);
+    if (this.opts.redis.ready) await this.opts.redis.heartbeats.remove(this.id).catch(() => undefined);
   }
 
   destroy(): void {
@@ -139,10 +139,6 @@ export class Heartbeat implements Component {
       waiting: heartbeatWaiting(this.opts.waiting?.() ?? ''),
       state: this.opts.state?.() ?? '',
     };
-    await this.opts.redis.redis
-      .multi()
-      .hset(this.key, fields)
-      .pexpire(this.key, this.opts.intervalMs * 3)
-      .exec();
+    await this.opts.redis.heartbeats.write(this.id, fields, this.opts.intervalMs * 3);
   }
 }

@@ -1,4 +1,4 @@
-import { PROBE_COMMANDS, parseProbe, probeKey, recordProbeResult } from '@cmq/actions';
+import { PROBE_COMMANDS, parseProbe, recordProbeResult } from '@cmq/actions';
 import type { Handler } from './handler';
 import { runOnGuest, sshServices } from './ssh-run';
 
@@ -18,7 +18,7 @@ export const hostProbe: Handler<'host.probe'> = async (ctx) => {
   if (res.stderr.trim() !== '') parsed.warnings.push(`stderr: ${res.stderr.trim().slice(0, 2000)}`);
   if (res.truncated) parsed.warnings.push('output over ssh.output_cap was truncated');
   const stored = await recordProbeResult(sshServices(ctx).sql, ctx.tenant, args.target, args.probe, res.code, parsed);
-  await ctx.redis.redis.set(probeKey(ctx.tenant, args.target, args.probe), JSON.stringify(stored));
+  await ctx.redis.probes.writeLatest(ctx.tenant, args.target, args.probe, stored);
   if (parsed.warnings.length > 0)
     ctx.logger.warn(
       { target: args.target, probe: args.probe, warnings: parsed.warnings.slice(0, 20) },

@@ -1,11 +1,6 @@
 import { CmqError } from '@cmq/common';
 import type { Handler } from './handler';
 
-/** Redis hash (one per tenant) counting completed noop runs per action id (`args.count`): tests' side-effect counter. */
-export function noopRunsKey(tenant: string): string {
-  return `cmq:noop:runs:${tenant}`;
-}
-
 function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
@@ -37,7 +32,7 @@ export const noop: Handler<'noop'> = async (ctx) => {
     );
   }
   if (args.fail === 'permanent') throw new CmqError('CMQ_ERR_NOOP_PERMANENT', 'noop failing permanently on purpose');
-  if (args.count === true) await redis.redis.hincrby(noopRunsKey(tenant), id, 1);
+  if (args.count === true) await redis.noopRuns.increment(tenant, id);
   if (args.fail === 'outcome') return { status: 'failed', error: 'noop reporting failure on purpose' };
   return { status: 'succeeded', result: { attempt } };
 };

@@ -5,7 +5,6 @@ import {
   databaseNow,
   normalizeState,
   recordSync,
-  replaceResourcesCache,
 } from '@cmq/actions';
 import type { CallOptions, Driver } from '@cmq/drivers';
 import type { Handler } from './handler';
@@ -55,16 +54,7 @@ function syncHandler(syncKind: SyncKind): Handler<`sync.${SyncKind}`> {
         );
         return { status: 'succeeded', result: { created: 0, changed: 0, gone: 0, total: recorded.total, stale: true } };
       }
-      if (
-        !(await replaceResourcesCache(
-          ctx.redis.redis,
-          ctx.tenant,
-          account,
-          RESOURCE_KIND[syncKind],
-          observedAt,
-          listed,
-        ))
-      ) {
+      if (!(await ctx.redis.resources.replace(ctx.tenant, account, RESOURCE_KIND[syncKind], observedAt, listed))) {
         ctx.logger.debug(
           { account, kind: syncKind },
           'the Redis cache holds a newer answer (or the account was removed); left as it is',

@@ -1,0 +1,12 @@
+import type { Redis } from 'ioredis';
+import { noopRunsKey } from '../names';
+
+/** How many times each counting noop action ran (`args.count`): the side effect tests count reruns by. */
+export class NoopRunStore {
+  constructor(private readonly redis: Redis) {}
+
+  /** Adds one run of action `id` of `tenant`. */
+  async increment(tenant: string, id: string): Promise<void> {
+    await this.redis.hincrby(noopRunsKey(tenant), id, 1);
+  }
+}

@@ -1,0 +1,12 @@
+import type { Redis } from 'ioredis';
+import { probeKey } from '../names';
+
+/** The latest result of each probe on each target, as JSON at {@link probeKey} (the history is in PostgreSQL). */
+export class ProbeStore {
+  constructor(private readonly redis: Redis) {}
+
+  /** Replaces the latest result of `probe` on `target`. */
+  async writeLatest(tenant: string, target: string, probe: string, result: unknown): Promise<void> {
+    await this.redis.set(probeKey(tenant, target, probe), JSON.stringify(result));
+  }
+}
