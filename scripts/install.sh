@@ -94,7 +94,7 @@ elif [ "$(id -u)" != 0 ]; then
 fi
 
 # The user gets a real shell, /bin/sh, not nologin: the local cloud's servers (sshd processes the
-# subscriber starts, see README "Cloud servers") run every command as `<shell> -c ...` as the user
+# subscriber starts, see docs/cloud.md) run every command as `<shell> -c ...` as the user
 # running the subscriber, and a non-root sshd admits no one else. It still has no password: '*'
 # (not useradd's locked '!', which sshd without PAM refuses as a locked account) and no
 # authorized keys of its own, so nobody logs in as it except through a local server's own key.

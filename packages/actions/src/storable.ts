@@ -95,8 +95,8 @@ export function storableJson(value: unknown): string {
  * Texts as one JSON array argument, for a statement to unpack with `json_array_elements_text` (a
  * null stays SQL NULL), each made storable (NUL written `\u0000`, half a surrogate pair U+FFFD).
  * pg writes a text[] or jsonb[] argument as an array literal, escaping every `"` and `\` of it
- * with a regular expression, ~0.6 µs each: a 10 MB command output full of quotes took 6 s and
- * 800 MB of heap. JSON.stringify escapes natively.
+ * with a regular expression, which takes seconds for a large output; JSON.stringify escapes
+ * natively (docs/decisions/0009-large-text-as-one-json-argument.md).
  */
 export function jsonTextArray(texts: ReadonlyArray<string | null>): string {
   return JSON.stringify(texts.map((t) => (t === null ? null : storableString(t))));

@@ -19,16 +19,9 @@ export function connectionConfig(db: Db, applicationName: string) {
     password: db.password === '' ? undefined : db.password,
     connectionTimeoutMillis: db.connect_timeout,
     application_name: applicationName,
-    // The per-batch statements are prepared (named) so that PostgreSQL parses them once per
-    // connection, but still planned for each execution with its real arguments: a generic plan
-    // is cached once per connection and kept until the table is next analyzed, and one made
-    // while `actions` was small (a sequential scan) would go on scanning it for every batch
-    // after a bulk submission grew it a hundredfold.
-    // random_page_cost 1.1 (PostgreSQL's default 4 assumes a spinning disk): the rows a batch
-    // touches are recent and in memory. With 4, a batch of 500-2,000 ids looked cheaper as a
-    // sequential scan of all of `actions` than as primary-key lookups whenever the table's
-    // statistics lagged behind its growth (`npm run bench -- --pg-log`: 16 of 42 `queued`
-    // markings and 30 of 99 outcome commits of a 20,000-action run; README, Benchmark).
+    // Custom plans for every execution, because a generic plan cached while `actions` was small
+    // would scan it sequentially for ever; random_page_cost 1.1 because the rows a batch touches
+    // are recent and in memory (docs/decisions/0008-pipeline-cpu-per-action.md).
     options: '-c plan_cache_mode=force_custom_plan -c random_page_cost=1.1',
   };
 }
