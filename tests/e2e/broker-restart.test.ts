@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { countActions } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { PrivateBroker } from '../helpers/private-broker';
 import { waitFor } from '../helpers/wait';
@@ -46,16 +47,13 @@ afterAll(async () => {
   }
 }, 60_000);
 
-async function succeeded(): Promise<number> {
-  const { rows } = await p.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM actions WHERE state = 'succeeded'",
-  );
-  return rows[0]?.n ?? 0;
-}
-
 async function whenProgress(fraction: number): Promise<number> {
   let n = 0;
-  await waitFor(async () => (n = await succeeded()) >= TOTAL * fraction, 120_000, `${fraction * 100} % succeeded`);
+  await waitFor(
+    async () => (n = await countActions(p.pool, { state: 'succeeded' })) >= TOTAL * fraction,
+    120_000,
+    `${fraction * 100} % succeeded`,
+  );
   return n;
 }
 
@@ -73,6 +71,7 @@ it('every action succeeds, each outcome committed once, across kill -9 of the br
   const atCrash = await p.states();
   // Work was under way when the broker died: queued or running actions, and due ones behind them.
   expect((atCrash.queued ?? 0) + (atCrash.running ?? 0)).toBeGreaterThan(0);
+  // A fixed outage on purpose: the broker stays dead for a while, as after a real crash.
   await new Promise((r) => setTimeout(r, 2_000));
   await broker.boot();
 

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { actionRow } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, logLines, runCmq, recordingCmq } from '../helpers/process';
 import { Sshd } from '../helpers/sshd';
@@ -168,6 +169,8 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/ failed\n/);
     expect(res.stdout).toContain('command timed out after 0.5 s and was killed');
+    // A fixed wait on purpose: past the 3 s the command would have slept, the kill must have
+    // kept it from touching the marker.
     await new Promise((r) => setTimeout(r, 3_500));
     expect(existsSync(marker)).toBe(false);
   });
@@ -209,8 +212,7 @@ describe('guest.exec through the pipeline against a real sshd', () => {
         expect.objectContaining({ action: id, stream: 'stderr', line: 'warn-line' }),
       ]),
     );
-    const { rows } = await pipe.pool.query<{ state: string }>('SELECT state FROM actions WHERE id = $1', [id]);
-    expect(rows[0]?.state).toBe('running');
+    expect((await actionRow(pipe.pool, id)).state).toBe('running');
 
     writeFileSync(gate, '');
     const res = await call;

@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { countActions, listActions, listEvents, waitForActions } from '../helpers/actions';
 import { writeConfig } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, runCmq } from '../helpers/process';
@@ -23,12 +24,14 @@ interface Scheduled {
   actor: string;
 }
 
+/** The scheduled collections, oldest first: each one's key, and who inserted it. */
 async function scheduled(): Promise<Scheduled[]> {
-  const { rows } = await pipe.pool.query<Scheduled>(
-    `SELECT a.idempotency_key AS key, e.actor FROM actions a JOIN action_events e ON e.action_id = a.id AND e.to_state = 'pending' AND e.from_state IS NULL
-     WHERE a.type = 'guest.logs.collect' ORDER BY a.id`,
-  );
-  return rows;
+  const collect = { type: 'guest.logs.collect' };
+  const inserted = await listEvents(pipe.pool, { of: collect, from: null, to: 'pending' });
+  const by = new Map(inserted.map((e) => [e.action_id, e.actor]));
+  return (await listActions(pipe.pool, collect))
+    .filter((a) => by.has(a.id))
+    .map((a) => ({ key: a.idempotency_key ?? '', actor: by.get(a.id) ?? '' }));
 }
 
 beforeAll(async () => {
@@ -81,18 +84,21 @@ describe('scheduled guest.logs.collect (publisher logs.collect_interval=1s)', ()
       15_000,
       'first lines collected',
     );
+    // Each growth collected before the next: the copy follows the log as it grows.
     for (let n = 6; n <= 30; n += 5) {
       appendFileSync(app, numbered(n, n + 4));
-      await new Promise((r) => setTimeout(r, 400));
+      await waitFor(
+        () => readFileSync(localCopy(app), 'utf8') === numbered(1, n + 4),
+        15_000,
+        `lines up to ${n + 4} collected`,
+      );
     }
-    await waitFor(() => readFileSync(localCopy(app), 'utf8') === numbered(1, 30), 15_000, 'all 30 lines collected');
     // A few more slots with nothing new: still exactly once.
-    await new Promise((r) => setTimeout(r, 2_500));
+    const collect = { type: 'guest.logs.collect', state: 'succeeded' };
+    const done = await countActions(pipe.pool, collect);
+    await waitForActions(pipe.pool, collect, done + 3, 15_000, 'three more collections');
     expect(readFileSync(localCopy(app), 'utf8')).toBe(numbered(1, 30));
-    const failed = await pipe.pool.query(
-      "SELECT count(*)::int AS n FROM actions WHERE type = 'guest.logs.collect' AND state IN ('failed', 'dead', 'expired')",
-    );
-    expect(failed.rows[0]).toEqual({ n: 0 });
+    expect(await countActions(pipe.pool, { type: 'guest.logs.collect', state: ['failed', 'dead', 'expired'] })).toBe(0);
   }, 60_000);
 
   it('two publishers: each slot is scheduled once; when one is killed the other carries on', async () => {
