@@ -10,7 +10,7 @@ function fileSection(spec: FileSpec): string[] {
   walkSchema(spec.schema, (key, leaf) => {
     const value = display(leaf, leaf.default);
     const shown = value === '' ? '(empty)' : `\`${cell(value)}\``;
-    const doc = leaf.sensitive ? `${leaf.doc} *Secret: masked in every output.*` : leaf.doc;
+    const doc = leaf.sensitive ? `${leaf.doc} (secret)` : leaf.doc;
     rows.push(`| \`${key}\` | ${shown} | \`${envName(spec.envPrefix, key)}\` | ${cell(doc)} |`);
   });
   return [
@@ -40,7 +40,7 @@ export function renderConfigurationDoc(specs: readonly FileSpec[]): string {
     '`subscriber.properties`). Unknown keys (typos), bad values and required values left empty are',
     'reported together, each as `FILE: KEY: what is wrong` (or `env CMQ_...: KEY: ...`), and the process',
     'exits 78 before it opens any connection; `cmq config check` runs the same validation over every file',
-    'and prints the effective configuration, secrets masked. Durations are written `500ms`, `30s`, `5m`,',
+    'and prints the effective configuration, secrets (marked below) masked. Durations are written `500ms`, `30s`, `5m`,',
     '`1h` (a bare number is seconds). The init script starts the services with a clean environment, so on',
     'a host it runs, put settings in the files; under systemd, overrides go in a drop-in.',
     'Commented samples of every file are in `etc/` (`npm run samples`).',
