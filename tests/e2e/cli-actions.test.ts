@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { type ActionRow, actionEvents, actionRow, listActions, listEvents } from '../helpers/actions';
 import { serviceConfig, writeConfig } from '../helpers/config-dir';
 import { freePort } from '../helpers/private-servers';
 import { ROOT, type Spawned, execFileP, spawnBin, waitForLog } from '../helpers/process';
 import { withDb } from '../helpers/scripts';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
 
 /**
  * The operator's and requester's `cmq` commands against a real PostgreSQL (a database of its
@@ -203,14 +205,12 @@ describe('cmq call', () => {
       '3600',
     ]);
     expect(other.stdout).not.toBe(first.stdout);
-    const [row] = await sql(
-      "SELECT tenant_id, state, priority, max_attempts, not_before > now() + interval '50 minutes' AS later FROM actions WHERE id = $1",
-      [first.stdout.trim()],
+    const row = await withDb(database, (c) => actionRow(c, first.stdout.trim()));
+    expect(row).toMatchObject({ tenant_id: 'acme', state: 'pending', priority: 7, max_attempts: 3 });
+    expect(row.not_before.getTime()).toBeGreaterThan(Date.now() + 50 * 60_000);
+    const events = (await withDb(database, (c) => actionEvents(c, first.stdout.trim()))).map(
+      ({ from_state, to_state, actor, reason }) => ({ from_state, to_state, actor, reason }),
     );
-    expect(row).toEqual({ tenant_id: 'acme', state: 'pending', priority: 7, max_attempts: 3, later: true });
-    const events = await sql('SELECT from_state, to_state, actor, reason FROM action_events WHERE action_id = $1', [
-      first.stdout.trim(),
-    ]);
     expect(events).toEqual([
       {
         from_state: null,
@@ -231,10 +231,7 @@ describe('cmq call --stdin', () => {
     expect(res).toMatchObject({ code: 0, stderr: '' });
     const ids = lines(res.stdout);
     expect(ids).toHaveLength(3);
-    const rows = await sql<{ id: string; args: { sleep_ms: number } }>(
-      'SELECT id::text, args FROM actions WHERE id = ANY($1::bigint[])',
-      [ids],
-    );
+    const rows = await withDb(database, (c) => listActions(c, { ids }));
     const byId = new Map(rows.map((r) => [r.id, r.args.sleep_ms]));
     expect(ids.map((id) => byId.get(id))).toEqual([1, 2, 3]);
   });
@@ -437,12 +434,9 @@ describe('cmq dead', () => {
   it('replays a dead action: pending again, attempts reset, with an event', async () => {
     const res = await cmq(['dead', 'replay', deadId]);
     expect(res).toMatchObject({ code: 0, stdout: `${deadId} pending (replayed, attempts reset)\n` });
-    const [row] = await sql('SELECT state, attempts, throttles, error FROM actions WHERE id = $1', [deadId]);
-    expect(row).toEqual({ state: 'pending', attempts: 0, throttles: 0, error: null });
-    const [event] = await sql(
-      'SELECT from_state, to_state, actor, reason FROM action_events WHERE action_id = $1 ORDER BY id DESC LIMIT 1',
-      [deadId],
-    );
+    const row = await withDb(database, (c) => actionRow(c, deadId));
+    expect(row).toMatchObject({ state: 'pending', attempts: 0, throttles: 0, error: null });
+    const event = (await withDb(database, (c) => actionEvents(c, deadId))).at(-1);
     expect(event).toMatchObject({ from_state: 'dead', to_state: 'pending', reason: 'replayed by an operator' });
     expect(await cmq(['dead', 'replay', deadId])).toMatchObject({
       code: 1,
@@ -469,9 +463,9 @@ describe('cmq dead', () => {
       stdout: 'replayed 3 dead actions\n',
     });
     expect(await count('--state', 'dead')).toBe(0);
-    expect(await sql('SELECT DISTINCT throttles FROM actions WHERE id = ANY($1::bigint[])', [ids])).toEqual([
-      { throttles: 0 },
-    ]);
+    const replayed = await withDb(database, (c) => listActions(c, { ids }));
+    expect(replayed.map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect(new Set(replayed.map((r) => r.throttles))).toEqual(new Set([0]));
   });
 
   it('replays a dead message onto cmq.actions once; refuses a truncated one', async () => {
@@ -590,14 +584,24 @@ describe('cmq call --wait, with the publisher and subscriber running', () => {
   });
 
   it('the replayed dead action and dead message both ran', async () => {
-    const deadline = Date.now() + 20_000;
-    let rows: Array<{ state: string; idempotency_key: string | null }> = [];
-    while (Date.now() < deadline) {
-      rows = await sql(`SELECT a.state, a.idempotency_key FROM actions a
-        WHERE a.idempotency_key LIKE 'amqp:dead-letter-m%' OR a.id IN (SELECT action_id FROM action_events WHERE reason = 'replayed by an operator' AND from_state = 'dead' AND to_state = 'pending' AND actor LIKE 'cli:%')`);
-      if (rows.length > 0 && rows.every((r) => r.state === 'succeeded')) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    // The actions made from replayed dead messages, and those an operator replayed.
+    const replayedRows = (): Promise<ActionRow[]> =>
+      withDb(database, async (c) => {
+        const fromLetters = await listActions(c, { idempotencyKey: 'amqp:dead-letter-m%' });
+        const replays = await listEvents(c, { reason: 'replayed by an operator', from: 'dead', to: 'pending' });
+        const ids = replays.filter((e) => e.actor.startsWith('cli:')).map((e) => e.action_id);
+        const replayed = await listActions(c, { ids });
+        return [...fromLetters, ...replayed.filter((r) => !fromLetters.some((l) => l.id === r.id))];
+      });
+    let rows: ActionRow[] = [];
+    await waitFor(
+      async () => {
+        rows = await replayedRows();
+        return rows.length > 0 && rows.every((r) => r.state === 'succeeded');
+      },
+      20_000,
+      'the replayed actions succeeded',
+    );
     expect(rows.filter((r) => r.idempotency_key?.startsWith('amqp:dead-letter-m') === true)).toEqual([
       expect.objectContaining({ state: 'succeeded' }),
     ]);

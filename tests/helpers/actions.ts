@@ -59,6 +59,7 @@ export interface ActionFilter {
   type?: string;
   tenant?: string;
   family?: string;
+  /** Exact, or a LIKE pattern when it holds `%`. */
   idempotencyKey?: string;
   /** The arguments contain this (jsonb `@>`): `{ server: 'i-1' }`, `{ paths: ['/x'] }`. */
   args?: Record<string, unknown>;
@@ -91,7 +92,8 @@ function actionWhere(f: ActionFilter, values: unknown[]): string {
   if (f.type !== undefined) where.push(`a.type ${f.type.includes('%') ? 'LIKE' : '='} ${param(f.type)}`);
   if (f.tenant !== undefined) where.push(`a.tenant_id = ${param(f.tenant)}`);
   if (f.family !== undefined) where.push(`a.family = ${param(f.family)}`);
-  if (f.idempotencyKey !== undefined) where.push(`a.idempotency_key = ${param(f.idempotencyKey)}`);
+  if (f.idempotencyKey !== undefined)
+    where.push(`a.idempotency_key ${f.idempotencyKey.includes('%') ? 'LIKE' : '='} ${param(f.idempotencyKey)}`);
   if (f.args !== undefined) where.push(`a.args @> ${param(JSON.stringify(f.args))}::jsonb`);
   return where.length === 0 ? 'TRUE' : where.join(' AND ');
 }
