@@ -1,4 +1,5 @@
 export { Batcher } from './batcher';
 export { ClaimBatches } from './claims';
 export { classify } from './delivery';
+export { retryDatabaseStep } from './database-retry';
 export { HANDLERS, type HandlerTable } from './handlers';
