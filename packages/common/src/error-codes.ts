@@ -29,7 +29,9 @@ export const ERROR_CODES = {
   },
   CMQ_ERR_BROKER_UNAVAILABLE: {
     meaning: 'Not connected to RabbitMQ, or a publish was not confirmed in time.',
-    shows: "the relay's log and status (`cmq status`, `cmq check`); the batch stays due",
+    shows:
+      "the relay's log and status (`cmq status`, `cmq check`), the batch staying due; `cmq dead replay` stderr; " +
+      "the subscriber's warning about a dead-letter copy",
   },
   CMQ_ERR_PUBLISH_REFUSED: {
     meaning: 'RabbitMQ refused (nacked) a publish, e.g. a full queue with `overflow=reject-publish`.',
