@@ -3,7 +3,7 @@ import type { ConsumeMessage } from 'amqplib';
 import { join } from 'node:path';
 import { type ActionEvent, actionEvents, actionRow, countActions, listActions, stateHistory } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
-import { logLines } from '../helpers/process';
+import { logLines, waitForLog } from '../helpers/process';
 import { brokerConnection } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -191,11 +191,15 @@ it('an outcome PostgreSQL refuses ends the action dead with the refusal; the out
     expect(await stateHistory(pipe.pool, refused)).toEqual(['pending', 'queued', 'running', 'dead']);
     expect((await listDead(pipe.pool, { limit: 100 })).some((d) => d.id === refused)).toBe(true);
     expect(pipe.processes.every((p) => p.alive())).toBe(true);
+    // The subscriber's log is written asynchronously: wait for the line rather than race it.
+    await waitForLog(
+      log,
+      (l) => l.msg === 'outcome could not be stored; the action ends dead' && l.action === refused,
+      10_000,
+      'the refused outcome logged',
+    );
     // The refused batch was taken apart at once: no outcome went round the retry loop.
     expect(logLines(log).filter((l) => l.msg === 'database step failed; retrying').length).toBe(retriesBefore);
-    expect(
-      logLines(log).some((l) => l.msg === 'outcome could not be stored; the action ends dead' && l.action === refused),
-    ).toBe(true);
   } finally {
     await pipe.pool.query('DROP TRIGGER refuse_outcome ON actions; DROP FUNCTION refuse_outcome()');
   }
