@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { lastEventId } from '../helpers/actions';
 import { tempDir } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
 import { ROOT, execFileP, runCmq, spawnBin } from '../helpers/process';
@@ -10,11 +11,6 @@ import { waitFor } from '../helpers/wait';
 /** `cmq events` against a running pipeline: streamed when piped, full-screen under tmux. */
 const CMQ = join(ROOT, 'packages/cli/dist/main.js');
 let pipe: Pipeline;
-
-async function lastEventId(): Promise<string> {
-  const { rows } = await pipe.pool.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM action_events');
-  return rows[0]?.id ?? '0';
-}
 
 beforeAll(async () => {
   pipe = await Pipeline.create({
@@ -38,7 +34,7 @@ it('piped: one line per transition, in order, filtered by tenant and type; SIGTE
     '--type',
     'noop',
     '--since-id',
-    await lastEventId(),
+    await lastEventId(pipe.pool),
     '--config-dir',
     pipe.dir,
   ]);

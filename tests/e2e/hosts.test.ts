@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { actionRow } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { runCmq, recordingCmq } from '../helpers/process';
 import { Sshd } from '../helpers/sshd';
@@ -393,12 +394,9 @@ describe('passive mode refuses node actions', () => {
     // A row inserted without the intake check (an older requester) is rejected by the subscriber.
     const [id = ''] = await passive.submit([{ type: 'node.start', tenant: 'cmq-platform', args: { node: 'p1' } }]);
     await passive.allFinal(30_000, [id]);
-    const { rows } = await passive.pool.query<{ state: string; error: string }>(
-      'SELECT state, error FROM actions WHERE id = $1',
-      [id],
-    );
-    expect(rows[0]?.state).toBe('rejected');
-    expect(rows[0]?.error).toContain('provisioning.cfg mode=passive refuses node.start');
+    const row = await actionRow(passive.pool, id);
+    expect(row.state).toBe('rejected');
+    expect(row.error).toContain('provisioning.cfg mode=passive refuses node.start');
     expect(existsSync(marker)).toBe(false);
   });
 });

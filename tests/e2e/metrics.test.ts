@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { countEvents, stateCounts } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { execFileP } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
@@ -96,12 +97,7 @@ it('each process writes a .prom file that parses as Prometheus text, and its cou
     expect([file, statSync(file).mode & 0o777]).toEqual([file, 0o644]);
   }
   const sub = parse(readFileSync(files[1] as string, 'utf8'));
-  const states = await pipe.pool.query<{ state: string; n: number }>(
-    'SELECT state, count(*)::int AS n FROM actions WHERE tenant_id = $1 GROUP BY state',
-    [tenant],
-  );
-  const byState = Object.fromEntries(states.rows.map((r) => [r.state, r.n]));
-  expect(byState).toEqual({ succeeded: 34, dead: 5 });
+  expect(await stateCounts(pipe.pool, { tenant })).toEqual({ succeeded: 34, dead: 5 });
   // Canaries (tenant cmq-canary) are noop-free pings: count noop outcomes only.
   expect(sum(sub, 'cmq_actions_total', 'type="noop"', 'state="succeeded"')).toBe(34);
   expect(sum(sub, 'cmq_actions_total', 'type="noop"', 'state="dead"')).toBe(5);
@@ -110,10 +106,7 @@ it('each process writes a .prom file that parses as Prometheus text, and its cou
   expect(sub.get('cmq_actions_in_flight{service="subscriber",name="default"}')).toBe(0);
 
   const pub = parse(readFileSync(files[0] as string, 'utf8'));
-  const pings = await pipe.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'queued'",
-  );
-  expect(sum(pub, 'cmq_relay_published_total')).toBe(pings.rows[0]?.n);
+  expect(sum(pub, 'cmq_relay_published_total')).toBe(await countEvents(pipe.pool, { to: 'queued' }));
   expect(sum(pub, 'cmq_relay_window', 'family="control"')).toBe(1000);
 
   const ping = parse(readFileSync(files[2] as string, 'utf8'));

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { countEvents, stateCounts } from '../helpers/actions';
 import { Pipeline, rabbitmqctl } from '../helpers/pipeline';
 import { logLines, runCmq, waitForLog } from '../helpers/process';
 import { brokerConnection } from '../helpers/services';
@@ -67,11 +68,7 @@ it('a queue that refuses every publish holds back only its own family; the other
   const failure = (l: Record<string, unknown>): boolean =>
     l.msg === 'relaying a family failed; the others go on' && l.family === 'provision';
   await waitForLog(log, failure, 10_000, 'the relay saying provision failed');
-  const { rows } = await p.pool.query<{ state: string; n: number }>(
-    'SELECT state, count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) GROUP BY state',
-    [refused],
-  );
-  expect(rows).toEqual([{ state: 'pending', n: 5 }]);
+  expect(await stateCounts(p.pool, { ids: refused })).toEqual({ pending: 5 });
   expect((await p.states()).succeeded).toBe(15);
   expect(String(logLines(log).find(failure)?.err)).toBe('publish to cmq.actions not confirmed: message nacked');
   // From the third failure in a row, the publisher's status says so (heartbeat, cmq status, cmq check).
@@ -121,8 +118,5 @@ it('a queue that refuses every publish holds back only its own family; the other
     20_000,
     'the publisher waiting for nothing again',
   );
-  const { rows: running } = await p.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'running'",
-  );
-  expect(running).toEqual([{ n: 20 }]);
+  expect(await countEvents(p.pool, { to: 'running' })).toBe(20);
 }, 180_000);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { ChannelModel } from 'amqplib';
+import { actionRow, countActions, listEvents } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, logLines, runCmq, waitForLog } from '../helpers/process';
 import { brokerConnection } from '../helpers/services';
@@ -64,8 +65,7 @@ async function relayCycle(): Promise<void> {
   const [probe] = await p.submit([{ type: 'noop', tenant: 't1', countdown: 3_600 }]);
   await p.pool.query('UPDATE actions SET expires_at = now() WHERE id = $1', [probe]);
   await waitFor(
-    async () =>
-      (await p.pool.query("SELECT 1 FROM actions WHERE id = $1 AND state = 'expired'", [probe])).rowCount === 1,
+    async () => (await actionRow(p.pool, probe as string)).state === 'expired',
     20_000,
     'a relay cycle to expire the probe action',
   );
@@ -126,9 +126,7 @@ it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed
   // (the one copy the rollback costs) and, confirmed this time, marks it queued.
   proxy.resumeDownstream();
   await waitFor(
-    async () =>
-      (await p.pool.query("SELECT 1 FROM actions WHERE id = ANY($1::bigint[]) AND state = 'queued'", [ids]))
-        .rowCount === N,
+    async () => (await countActions(p.pool, { ids, state: 'queued' })) === N,
     30_000,
     `the ${N} actions queued`,
   );
@@ -141,10 +139,9 @@ it('a slow broker (confirms late, never blocked) gets one copy of an unconfirmed
   await p.running('subscriber', 'default', subscriber.pid);
   await p.allFinal(60_000, ids);
   expect(await p.states()).toEqual({ succeeded: N, expired: 3 });
-  const { rows } = await p.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'running' AND action_id = ANY($1::bigint[])",
-    [ids],
-  );
-  expect(rows).toEqual([{ n: N }]);
+  // Each ran once: one run per action.
+  const runs = await listEvents(p.pool, { ids, to: 'running' });
+  expect(runs).toHaveLength(N);
+  expect(new Set(runs.map((e) => e.action_id)).size).toBe(N);
   await waitFor(async () => (await depth()) === 0, 20_000, `${QUEUE} drained (the duplicates acked)`);
 }, 120_000);

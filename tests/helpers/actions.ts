@@ -173,6 +173,12 @@ export async function listEvents(db: Queryable, filter: EventFilter = {}): Promi
   return rows;
 }
 
+/** The id of the last event written, '0' when there is none: what a later read starts after. */
+export async function lastEventId(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM action_events');
+  return rows[0]?.id ?? '0';
+}
+
 /** How many events match `filter`. */
 export async function countEvents(db: Queryable, filter: EventFilter = {}): Promise<number> {
   const values: unknown[] = [];
