@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { countActions, countEvents, listActions } from '../helpers/actions';
+import { join } from 'node:path';
+import { countActions, countEvents, listActions, stateCounts } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
+import { type Spawned, waitForLog } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
 
 let pipe: Pipeline;
@@ -44,4 +46,32 @@ it('SIGTERM with 50 slow actions in flight: finishes what fits in the drain dead
   await pipe.allFinal(60_000);
   expect(await pipe.states()).toEqual({ succeeded: 50 });
   expect(Math.max(...(await listActions(pipe.pool)).map((r) => r.attempts))).toBe(1);
+}, 120_000);
+
+it('a second SIGTERM during the drain exits 1 at once, long before the deadline; nothing is lost: a new subscriber finishes every action', async () => {
+  // The subscriber the test above restarted is the last process started.
+  const draining = pipe.processes[pipe.processes.length - 1] as Spawned;
+  expect(draining.alive()).toBe(true);
+  const ids = await pipe.submit(
+    Array.from({ length: 10 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 4_000 } })),
+  );
+  await waitFor(async () => (await countActions(pipe.pool, { ids, state: 'running' })) === 10, 30_000, '10 running');
+
+  const log = join(pipe.logDir, 'subscriber-default.log');
+  const mine = (msg: string) => (l: Record<string, unknown>) => Number(l.pid) === draining.pid && l.msg === msg;
+  draining.kill('SIGTERM');
+  await waitForLog(log, mine('stopping'), 10_000, 'the first SIGTERM taken');
+  const secondAt = Date.now();
+  draining.kill('SIGTERM');
+  // Forced: exit 1, at once (the drain deadline is 8 s and the actions need 4 s more).
+  expect(await draining.exitCode(5_000)).toBe(1);
+  expect(Date.now() - secondAt).toBeLessThan(3_000);
+  await waitForLog(log, mine('second stop request: exiting now'), 5_000, 'the forced exit logged');
+  expect(await countActions(pipe.pool, { ids, state: 'succeeded' })).toBe(0);
+
+  // Nothing lost (invariant 1): the broker gives the unacked messages to a new subscriber, which
+  // takes over the rows the dead one left running.
+  pipe.start('subscriber');
+  await pipe.allFinal(60_000, ids);
+  expect(await stateCounts(pipe.pool, { ids })).toEqual({ succeeded: 10 });
 }, 120_000);
