@@ -13,7 +13,7 @@
 # complete backups are kept. Defaults: DIR=/var/backups/cmq-workers, N=7, and PREFIX/CONFIG_DIR
 # from ${CMQ_DEFAULTS:-/etc/default/cmq-workers} or /opt/cmq-workers and /etc/cmq-workers.
 # Database: the PG* environment when PGDATABASE is set, otherwise what
-# `PREFIX/bin/cmq config pg-env --config-dir D` prints (worker.properties).
+# `PREFIX/bin/cmq config pg-env --with-password --config-dir D` prints (worker.properties).
 set -eu
 
 die() { echo "backup.sh: $*" >&2; exit 1; }
@@ -45,8 +45,8 @@ case $KEEP in ''|*[!0-9]*|0) die "--keep must be a positive number: $KEEP" ;; es
 
 if [ -z "${PGDATABASE:-}" ]; then
   [ -x "$PREFIX/bin/cmq" ] || die "PGDATABASE is not set and $PREFIX/bin/cmq is missing"
-  pgenv=$("$PREFIX/bin/cmq" config pg-env --config-dir "$CONFIG_DIR") \
-    || die "'cmq config pg-env --config-dir $CONFIG_DIR' failed"
+  pgenv=$("$PREFIX/bin/cmq" config pg-env --with-password --config-dir "$CONFIG_DIR") \
+    || die "'cmq config pg-env --with-password --config-dir $CONFIG_DIR' failed"
   eval "$pgenv"
   [ -n "${PGDATABASE:-}" ] || die "'cmq config pg-env' did not set PGDATABASE"
 fi

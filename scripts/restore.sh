@@ -52,8 +52,8 @@ done
 if [ "$DB" = 1 ]; then
   if [ -z "${PGDATABASE:-}" ]; then
     [ -x "$PREFIX/bin/cmq" ] || die "PGDATABASE is not set and $PREFIX/bin/cmq is missing"
-    pgenv=$("$PREFIX/bin/cmq" config pg-env --config-dir "$CONFIG_DIR") \
-      || die "'cmq config pg-env --config-dir $CONFIG_DIR' failed"
+    pgenv=$("$PREFIX/bin/cmq" config pg-env --with-password --config-dir "$CONFIG_DIR") \
+      || die "'cmq config pg-env --with-password --config-dir $CONFIG_DIR' failed"
     eval "$pgenv"
   fi
   name=$(pg_restore --list "$BACKUP/db.dump" | sed -n 's/^;[[:space:]]*dbname: //p' | head -n 1)

@@ -52,13 +52,18 @@ describe('cmq config', () => {
     expect(res.stderr).not.toMatch(/s3cr3t/);
   });
 
-  it('pg-env prints shell exports that a script can eval', async () => {
+  it('pg-env prints shell exports that a script can eval; the password only with --with-password', async () => {
     const dir = writeConfig({ 'worker.properties': { 'db.host': 'db.example', 'db.password': "it's" } });
-    const res = await runCmq(['config', 'pg-env', '--config-dir', dir]);
+    const exports =
+      "export PGHOST='db.example'\nexport PGPORT='5432'\nexport PGDATABASE='cmq'\nexport PGUSER='postgres'\n";
+    const plain = await runCmq(['config', 'pg-env', '--config-dir', dir]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toBe(exports);
+    expect(plain.stderr).toBe('cmq: db.password is set but not printed; add --with-password to export PGPASSWORD\n');
+    const res = await runCmq(['config', 'pg-env', '--with-password', '--config-dir', dir]);
     expect(res.code).toBe(0);
-    expect(res.stdout).toBe(
-      "export PGHOST='db.example'\nexport PGPORT='5432'\nexport PGDATABASE='cmq'\nexport PGUSER='postgres'\nexport PGPASSWORD='it'\\''s'\n",
-    );
+    expect(res.stdout).toBe(`${exports}export PGPASSWORD='it'\\''s'\n`);
+    expect(res.stderr).toBe('');
   });
 
   it('the samples in etc/ are the ones the schemas generate (run `npm run samples` when this fails)', async () => {

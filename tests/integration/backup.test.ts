@@ -299,6 +299,42 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
     expect(inside.stderr).toBe('');
   });
 
+  it('without PG* variables both scripts ask `cmq config pg-env` for the password explicitly (--with-password)', async () => {
+    const stub = await makeTree(join(root, 'stub'));
+    const argsFile = join(root, 'stub', 'cmq-args');
+    // A stand-in for the installed cmq: records its arguments, prints PGPASSWORD only when asked.
+    await writeFile(
+      join(stub.prefix, 'bin', 'cmq'),
+      [
+        '#!/bin/sh',
+        `printf '%s\\n' "$*" >> '${argsFile}'`,
+        `echo "export PGHOST='127.0.0.1' PGPORT='5432' PGUSER='postgres' PGDATABASE='${db}'"`,
+        `case " $* " in *" --with-password "*) echo "export PGPASSWORD='stub-password'" ;; esac`,
+        '',
+      ].join('\n'),
+    );
+    await chmod(join(stub.prefix, 'bin', 'cmq'), 0o755);
+    const noPg: NodeJS.ProcessEnv = { ...env };
+    for (const key of Object.keys(noPg)) if (key.startsWith('PG')) delete noPg[key];
+    const target = join(root, 'backups-pg-env');
+    const backup = await run(BACKUP, ['--target', target, '--prefix', stub.prefix, '--config-dir', stub.config], {
+      env: noPg,
+    });
+    expect(backup.stderr).toBe('');
+    expect(backup.code).toBe(0);
+    const made = join(target, (await backups(target))[0] as string);
+    const restore = await run(RESTORE, [made, '--no-tree', '--prefix', stub.prefix, '--config-dir', stub.config], {
+      env: noPg,
+    });
+    expect(restore.code).toBe(0);
+    expect((await readFile(argsFile, 'utf8')).trim().split('\n')).toEqual([
+      `config pg-env --with-password --config-dir ${stub.config}`,
+      `config pg-env --with-password --config-dir ${stub.config}`,
+    ]);
+    const kept = /kept as (\S+): drop it once the restore is checked/.exec(restore.stdout)?.[1];
+    if (kept !== undefined) await dropDatabase(kept);
+  });
+
   it('keeps only the newest N complete backups; a copy renamed by hand is neither counted nor removed', async () => {
     const target = join(root, 'backups-retention');
     // It sorts after every timestamp: counted as the newest, it stopped every later backup.

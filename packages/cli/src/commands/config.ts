@@ -39,9 +39,12 @@ export function registerConfigCommands(program: Command, env: Env): void {
 
   config
     .command('pg-env')
-    .description('print PGHOST, PGPORT, PGDATABASE, PGUSER (and PGPASSWORD) as shell exports, for scripts')
+    .description(
+      'print PGHOST, PGPORT, PGDATABASE and PGUSER as shell exports, for scripts; PGPASSWORD only with --with-password',
+    )
     .option('--config-dir <dir>', CONFIG_DIR_HELP)
-    .action((opts: { configDir?: string }) => {
+    .option('--with-password', 'also print PGPASSWORD (db.password, in clear) when one is set')
+    .action((opts: { configDir?: string; withPassword?: boolean }) => {
       const db = loadDbConfig(opts.configDir, env);
       const vars: Array<[string, string]> = [
         ['PGHOST', db.host],
@@ -49,7 +52,11 @@ export function registerConfigCommands(program: Command, env: Env): void {
         ['PGDATABASE', db.database],
         ['PGUSER', db.user],
       ];
-      if (db.password !== '') vars.push(['PGPASSWORD', db.password]);
+      // The password is printed only when asked for, so that a terminal or a log capturing
+      // the output of a plain `cmq config pg-env` never holds it.
+      if (db.password !== '' && opts.withPassword === true) vars.push(['PGPASSWORD', db.password]);
+      else if (db.password !== '')
+        process.stderr.write('cmq: db.password is set but not printed; add --with-password to export PGPASSWORD\n');
       for (const [k, v] of vars) process.stdout.write(`export ${k}=${shellQuote(v)}\n`);
     });
 }

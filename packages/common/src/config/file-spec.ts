@@ -11,6 +11,11 @@ export interface FileSpec<T = unknown> {
   readonly schema: convict.Schema<T>;
   /** Checks across keys after each key is valid; returns problems as [key, message]. */
   crossCheck?(value: T): Array<[string, string]>;
+  /**
+   * Checks the files that values name (they exist, can be read and parse); returns problems as
+   * [key, message]. Run at every load, so every process and `cmq config check` refuse alike.
+   */
+  checkFiles?(value: T): Array<[string, string]>;
 }
 
 /** A leaf of a convict schema, as this project writes them. */

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import convict from 'convict';
 import { ConfigError, type ConfigIssue, errorText } from '../errors';
@@ -36,16 +36,37 @@ function issuesFromConvict(message: string, path: string, spec: FileSpec, env: E
     }
     const keyed = KEYED_RE.exec(line);
     const key = keyed?.[1] ?? '(file)';
-    const variable = envName(spec.envPrefix, key);
-    const source = env[variable] !== undefined ? `env ${variable}` : path;
-    return { source, key, message: keyed?.[2] ?? line };
+    return { source: sourceOf(key, path, spec, env), key, message: keyed?.[2] ?? line };
   });
+}
+
+/**
+ * Whether the file is there. A symbolic link whose target is gone is a problem, not an absent
+ * file: a configuration management run that lost its target must not start a process on defaults.
+ */
+function present(path: string, issues: ConfigIssue[]): boolean {
+  if (existsSync(path)) return true;
+  try {
+    if (lstatSync(path).isSymbolicLink()) {
+      const target = readlinkSync(path);
+      issues.push({ source: path, key: '(file)', message: `is a symbolic link to ${target}, which does not exist` });
+    }
+  } catch {
+    // Not there at all: the file's defaults apply.
+  }
+  return false;
+}
+
+/** Where `key` of a file came from: its environment override when set, else the file. */
+function sourceOf(key: string, path: string, spec: FileSpec, env: Env): string {
+  const variable = envName(spec.envPrefix, key);
+  return env[variable] !== undefined ? `env ${variable}` : path;
 }
 
 /** Loads and validates one file; problems are appended to `issues` instead of thrown. */
 export function loadFile<T>(dir: string, spec: FileSpec<T>, env: Env, issues: ConfigIssue[]): LoadedFile<T> {
   const path = join(dir, spec.file);
-  const exists = existsSync(path);
+  const exists = present(path, issues);
   let values: Record<string, unknown> = {};
   if (exists) {
     try {
@@ -69,12 +90,15 @@ export function loadFile<T>(dir: string, spec: FileSpec<T>, env: Env, issues: Co
   if (spec.crossCheck) {
     for (const [key, message] of spec.crossCheck(value)) issues.push({ source: path, key, message });
   }
+  for (const [key, message] of spec.checkFiles?.(value) ?? [])
+    issues.push({ source: sourceOf(key, path, spec, env), key, message });
   return { spec, path, exists, value: deepFreeze(value) };
 }
 
 /**
  * Loads every file of a process from `dir`. Missing files mean "all defaults"; a missing
- * directory is an error. Throws a {@link ConfigError} listing every problem of every file.
+ * directory, a dangling symbolic link and a named file (keys, TLS) that is missing or does not
+ * parse are errors. Throws a {@link ConfigError} listing every problem of every file.
  */
 export function loadFiles(dir: string, specs: readonly FileSpec[], env: Env): Map<string, LoadedFile<unknown>> {
   const issues: ConfigIssue[] = [];

@@ -14,6 +14,7 @@ import {
   path,
   text,
 } from './formats';
+import { checkKeysFile, checkTlsFiles } from './referenced-files';
 
 export interface MqConfig {
   amqp: {
@@ -63,22 +64,27 @@ export const mqFile: FileSpec<MqConfig> = {
       },
       tls: {
         ca: {
-          doc: 'CA certificate (PEM) that signed the broker certificate; empty = system CAs.',
+          doc: 'CA certificate(s) (PEM) that signed the broker certificate; empty = system CAs. Must exist and parse at start.',
           format: optionalPath,
           default: '',
         },
         cert: {
-          doc: 'Client certificate (PEM) for amqps:// with client authentication.',
+          doc: 'Client certificate (PEM) for amqps:// with client authentication. Must exist and parse at start.',
           format: optionalPath,
           default: '',
         },
-        key: { doc: 'Client private key (PEM) for amqps://.', format: optionalPath, default: '' },
+        key: {
+          doc: 'Client private key (PEM) for amqps://. Must exist, open with amqp.tls.passphrase and match amqp.tls.cert at start.',
+          format: optionalPath,
+          default: '',
+        },
         passphrase: { doc: 'Passphrase of the client private key.', format: text, default: '', sensitive: true },
       },
     },
   },
   crossCheck: (v) =>
     v.amqp.tls.cert !== '' && v.amqp.tls.key === '' ? [['amqp.tls.key', 'must be set when amqp.tls.cert is set']] : [],
+  checkFiles: (v) => checkTlsFiles(v.amqp.tls),
 };
 
 export interface DbConfig {
@@ -190,7 +196,7 @@ export const kmFile: FileSpec<KmConfig> = {
   schema: {
     km: {
       keys_file: {
-        doc: 'File of encryption keys, one "id=base64 of 32 random bytes" per line; readable by the cmq user only.',
+        doc: 'File of encryption keys, one "id=base64 of 32 random bytes" per line; readable by the cmq user only. Must exist, parse and hold km.active_key_id at start.',
         format: optionalPath,
         default: '',
       },
@@ -205,6 +211,7 @@ export const kmFile: FileSpec<KmConfig> = {
     v.km.keys_file !== '' && v.km.active_key_id === ''
       ? [['km.active_key_id', 'must be set when km.keys_file is set']]
       : [],
+  checkFiles: (v) => checkKeysFile(v.km),
 };
 
 export interface ProvisioningConfig {

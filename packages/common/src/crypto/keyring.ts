@@ -1,6 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { KmConfig } from '../config/shared-files';
 import { CmqError } from '../errors';
 
 /** Key ids: short, safe inside the `v1:<id>:...` format and in file lines. */
@@ -66,8 +65,12 @@ export class Keyring {
     return new Keyring(keys, activeKeyId);
   }
 
-  /** Reads `km.keys_file`. @throws CmqError CMQ_ERR_KEYS_FILE when unset or unreadable. */
-  static fromConfig(km: KmConfig['km']): Keyring {
+  /**
+   * Reads `km.keys_file` (the `km` section of km-client.cfg; typed here by shape so that the
+   * config package can check the file with this parser without an import cycle).
+   * @throws CmqError CMQ_ERR_KEYS_FILE when unset or unreadable.
+   */
+  static fromConfig(km: { readonly keys_file: string; readonly active_key_id: string }): Keyring {
     if (km.keys_file === '')
       throw new CmqError('CMQ_ERR_KEYS_FILE', 'no keys file: set km.keys_file and km.active_key_id in km-client.cfg');
     let text: string;
