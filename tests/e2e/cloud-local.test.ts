@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalDriver } from '@cmq/drivers';
+import { actionRow, listActions } from '../helpers/actions';
 import { freePort } from '../helpers/private-servers';
 import { Pipeline } from '../helpers/pipeline';
 import { runCmq } from '../helpers/process';
@@ -47,12 +48,9 @@ async function call(
     '90',
   ]);
   const id = res.stdout.split('\n')[0] ?? '';
-  const { rows } = await pipe.pool.query<{
-    state: string;
-    result: Record<string, unknown> | null;
-    error: string | null;
-  }>('SELECT state, result, error FROM actions WHERE id = $1', [id]);
-  return { code: res.code, id, ...(rows[0] ?? { state: 'missing', result: null, error: res.stderr }) };
+  const row = await actionRow(pipe.pool, id).catch(() => undefined);
+  const { state, result, error } = row ?? { state: 'missing', result: null, error: res.stderr };
+  return { code: res.code, id, state, result: result as Record<string, unknown> | null, error };
 }
 
 /** The local cloud of this test, seen directly (addresses, cleanup). */
@@ -160,12 +158,10 @@ describe('the local cloud end to end', () => {
     servers.push(...launches.map((l) => String(l.result?.server)));
     expect(new Set(servers).size).toBe(3);
     await waitFor(
-      async () => {
-        const { rows } = await pipe.pool.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM actions WHERE type = 'server.await' AND state = 'succeeded' AND result->>'state' = 'running'",
-        );
-        return rows[0]?.n === 3;
-      },
+      async () =>
+        (await listActions(pipe.pool, { type: 'server.await', state: 'succeeded' })).filter(
+          (a) => (a.result as { state?: unknown } | null)?.state === 'running',
+        ).length === 3,
       60_000,
       'three await chains to end running',
     );
@@ -241,6 +237,8 @@ describe('the local cloud end to end', () => {
 
     // The local cloud lists a terminated server (state terminated) for cloud.local.forget_after
     // (an hour by default, like EC2), then forgets it: the next sync after that records it gone.
+    // A fixed wait on purpose: only the clock passing forget_after makes the subscriber's driver
+    // forget the server, and nothing shows it before the next sync looks.
     await sleep(FORGET_AFTER_S * 1000 + 200);
     const since = new Date(Date.now() - 1000).toISOString();
     expect((await call('sync.servers', { account })).state).toBe('succeeded');

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { listActions, listEvents } from '../helpers/actions';
 import { writeConfig } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
 import { waitFor } from '../helpers/wait';
@@ -31,14 +32,21 @@ interface Run {
 let pipe: Pipeline;
 let account: string;
 
+/** The account's sync.servers runs, oldest first, with who inserted each. */
 async function runs(): Promise<Run[]> {
-  const { rows } = await pipe.pool.query<Run>(
-    `SELECT a.id::text, a.idempotency_key AS key, a.not_before, e.actor, a.created_at
-     FROM actions a JOIN action_events e ON e.action_id = a.id AND e.from_state IS NULL
-     WHERE a.type = 'sync.servers' AND a.args->>'account' = $1 ORDER BY a.id`,
-    [account],
+  const filter = { type: 'sync.servers', args: { account } };
+  const inserted = new Map(
+    (await listEvents(pipe.pool, { of: filter, from: null })).map((e) => [e.action_id, e.actor]),
   );
-  return rows;
+  return (await listActions(pipe.pool, filter))
+    .filter((a) => inserted.has(a.id))
+    .map((a) => ({
+      id: a.id,
+      key: a.idempotency_key ?? '',
+      not_before: a.not_before,
+      actor: inserted.get(a.id) ?? '',
+      created_at: a.created_at,
+    }));
 }
 
 async function leaseHolder(): Promise<string | undefined> {

@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { listActions } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, runCmq } from '../helpers/process';
 import { Sshd } from '../helpers/sshd';
@@ -156,13 +157,9 @@ describe('guest.logs.collect against a real sshd', () => {
     subscriber = pipe.start('subscriber');
     await pipe.running('subscriber', 'default', subscriber.pid);
     await waitFor(
-      async () => {
-        const { rows } = await pipe.pool.query<{ state: string }>(
-          "SELECT state FROM actions WHERE type = 'guest.logs.collect' AND args->'paths' ? $1 ORDER BY id DESC LIMIT 1",
-          [app],
-        );
-        return rows[0]?.state === 'succeeded';
-      },
+      async () =>
+        (await listActions(pipe.pool, { type: 'guest.logs.collect', args: { paths: [app] } })).at(-1)?.state ===
+        'succeeded',
       45_000,
       'the interrupted collection ran again and succeeded',
     );

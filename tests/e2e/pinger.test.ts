@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { PingerSummary } from '@cmq/actions';
 import { Redis } from 'ioredis';
+import { countEvents } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { waitFor } from '../helpers/wait';
 
@@ -84,10 +85,8 @@ it('the pinger writes a summary: canary latency for a consumed family, lost for 
     5_000,
     'a later control canary ok',
   );
-  const cancelled = await pipe.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM actions a JOIN action_events e ON e.action_id = a.id WHERE a.tenant_id = 'cmq-canary' AND a.family = 'provision' AND a.state = 'cancelled' AND e.reason LIKE 'canary lost%'",
-  );
-  expect(cancelled.rows[0]?.n).toBeGreaterThanOrEqual(1);
+  const lostCanaries = { tenant: 'cmq-canary', family: 'provision', state: 'cancelled' };
+  expect(await countEvents(pipe.pool, { reason: 'canary lost%', of: lostCanaries })).toBeGreaterThanOrEqual(1);
 
   // A tick writes its summary to Redis before its history row.
   const history = async (): Promise<{ n: number; pinger: string } | undefined> =>

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { countEvents } from '../helpers/actions';
 import { Pipeline, rabbitmqctl } from '../helpers/pipeline';
 import { brokerConnection } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -46,8 +47,7 @@ it('running actions of a worker that died, whose messages are lost too, go back 
   pipe.start('subscriber');
   await pipe.allFinal(60_000, ids);
   expect(await pipe.states()).toEqual({ succeeded: 5 });
-  const { rows } = await pipe.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM action_events WHERE to_state = 'pending' AND reason LIKE 'reaped: worker subscriber:default@% is gone%'",
+  expect(await countEvents(pipe.pool, { to: 'pending', reason: 'reaped: worker subscriber:default@% is gone%' })).toBe(
+    5,
   );
-  expect(rows[0]?.n).toBe(5);
 }, 90_000);
