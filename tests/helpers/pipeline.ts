@@ -4,11 +4,10 @@ import { type RawRequest, insertActions, parseRequest } from '@cmq/actions';
 import { withTransaction } from '@cmq/common';
 import type { Redis } from 'ioredis';
 import { Pool } from 'pg';
+import { FINAL_STATES, countActions, listEvents, stateCounts } from './actions';
 import { type ConfigFiles, serviceConfig } from './config-dir';
 import { type Spawned, execFileP, runCmq, spawnBin, waitForLog } from './process';
 import { waitFor } from './wait';
-
-const FINAL = ['succeeded', 'failed', 'dead', 'expired', 'cancelled', 'rejected'];
 
 /** `rabbitmqctl -q ARGS` against the shared broker. */
 export async function rabbitmqctl(...args: string[]): Promise<void> {
@@ -101,24 +100,16 @@ export class Pipeline {
     );
   }
 
+  /** Per state, how many actions are in it. */
   async states(): Promise<Record<string, number>> {
-    const { rows } = await this.pool.query<{ state: string; n: number }>(
-      'SELECT state, count(*)::int AS n FROM actions GROUP BY state',
-    );
-    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+    return stateCounts(this.pool);
   }
 
   /** Waits until every action (or those of `ids`) is final; on a timeout, says what the states are then. */
   async allFinal(timeoutMs: number, ids?: string[]): Promise<void> {
     try {
       await waitFor(
-        async () => {
-          const { rows } = await this.pool.query<{ n: number }>(
-            'SELECT count(*)::int AS n FROM actions WHERE NOT (state = ANY($1::text[])) AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[]))',
-            [FINAL, ids ?? null],
-          );
-          return rows[0]?.n === 0;
-        },
+        async () => (await countActions(this.pool, { ids, notState: FINAL_STATES })) === 0,
         timeoutMs,
         'every action final',
       );
@@ -142,10 +133,11 @@ export class Pipeline {
     const runs = new Map<string, number>();
     for (const t of tenants)
       for (const [id, n] of Object.entries(await redis.hgetall(`cmq:noop:runs:${t}`))) runs.set(id, Number(n));
-    const { rows } = await this.pool.query<{ action_id: string; n: number }>(
-      "SELECT action_id::text, count(*)::int AS n FROM action_events WHERE to_state = 'succeeded' GROUP BY action_id HAVING count(*) <> 1",
-    );
-    return { neverRan: ids.filter((id) => (runs.get(id) ?? 0) < 1), notCommittedOnce: rows };
+    const committed = new Map<string, number>();
+    for (const e of await listEvents(this.pool, { to: 'succeeded' }))
+      committed.set(e.action_id, (committed.get(e.action_id) ?? 0) + 1);
+    const notCommittedOnce = [...committed].filter(([, n]) => n !== 1).map(([action_id, n]) => ({ action_id, n }));
+    return { neverRan: ids.filter((id) => (runs.get(id) ?? 0) < 1), notCommittedOnce };
   }
 
   async destroy(): Promise<void> {

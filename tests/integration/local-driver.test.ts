@@ -294,6 +294,7 @@ describe('LocalDriver against the real sshd', () => {
     expect((await driver.listServers()).find((s) => s.id === first.id)?.state).toBe('terminated');
     expect(existsSync(join(stateDir, 'addresses', address))).toBe(false);
     const size = statSync(log).size;
+    // A fixed wait on purpose: the log writer is gone, so the log stays as it is for a while.
     await new Promise((r) => setTimeout(r, 1_500));
     expect(statSync(log).size).toBe(size);
     await driver.terminateServer(first.id);
@@ -410,6 +411,7 @@ describe('LocalDriver against the real sshd', () => {
     const { stdout } = await run(process.execPath, ['-e', script, JSON.stringify(options)], { timeout: 30_000 });
     const server = JSON.parse(stdout) as Server;
     expect(server.state).toBe('running');
+    // A fixed wait on purpose: the server must still answer a while after its launcher exited.
     await new Promise((r) => setTimeout(r, 500));
     expect((await sshExec(server, 'true')).code).toBe(0);
     expect((await driver.getServer(server.id))?.state).toBe('running');
@@ -460,6 +462,7 @@ describe('LocalDriver against the real sshd', () => {
       // Refused before anything stopped: the user can still log in and repair it.
       expect((await other.getServer(server.id))?.state).toBe('running');
       expect((await failure(launchIt())).message).toContain('is a symbolic link');
+      // A fixed wait on purpose: nothing may write through the link for a while after the refusal.
       await new Promise((r) => setTimeout(r, 1_200));
       unchanged();
       // log/ itself replaced by a link to a root-owned directory.
@@ -523,8 +526,12 @@ describe('LocalDriver against the real sshd', () => {
     } finally {
       await other.terminateServer(server.id);
     }
-    await new Promise((r) => setTimeout(r, 5));
-    expect((await other.listServers()).map((s) => s.id)).not.toContain(server.id);
+    // Forgotten once the clock passes forget_after (0 here).
+    await waitFor(
+      async () => !(await other.listServers()).some((s) => s.id === server.id),
+      5_000,
+      'the terminated server forgotten',
+    );
     expect(existsSync(serverDir)).toBe(false);
     expect(readFileSync(secret, 'utf8')).toBe('root only\n');
     expect(readdirSync(targets)).toEqual(['secret']);
@@ -565,6 +572,7 @@ describe('LocalDriver against the real sshd', () => {
       const serverDir = join(servers, id ?? '');
       // No sshd (its command line names the server's sshd_config), no log writer (its app.log).
       await waitFor(() => pidsWith(serverDir).length === 0, 3_000, `no process of ${serverDir}`);
+      // A fixed wait on purpose: none may come back a while later either.
       await new Promise((r) => setTimeout(r, 1_500));
       expect(pidsWith(serverDir)).toEqual([]);
       const log = join(serverDir, 'home', 'log', 'app.log');
@@ -605,6 +613,7 @@ describe('LocalDriver against the real sshd', () => {
     const reboot = driver.rebootServer(server.id).finally(() => {
       settled = true;
     });
+    // A fixed wait on purpose: the reboot must still be waiting for the lock a while later.
     await new Promise((r) => setTimeout(r, 700));
     expect(settled).toBe(false);
     expect(readFileSync(lock, 'utf8')).toContain(' - ');
@@ -630,8 +639,11 @@ describe('LocalDriver against the real sshd', () => {
     expect(readFileSync(addressFile, 'utf8')).toBe(`${ACCOUNT}/local-ffffffffffff\n`);
     writeFileSync(addressFile, `${ACCOUNT}/${server.id}\n`);
     const quick = new LocalDriver({ ...options, forgetAfterMs: 0 });
-    await new Promise((r) => setTimeout(r, 5));
-    expect((await quick.listServers()).map((s) => s.id)).not.toContain(server.id);
+    await waitFor(
+      async () => !(await quick.listServers()).some((s) => s.id === server.id),
+      5_000,
+      'the terminated server forgotten',
+    );
     expect(existsSync(join(stateDir, ACCOUNT, 'servers', server.id))).toBe(false);
     expect(existsSync(addressFile)).toBe(false);
   });
@@ -665,8 +677,11 @@ describe('LocalDriver against the real sshd', () => {
     const quick = new LocalDriver({ ...options, forgetAfterMs: 0 });
     const server = await launch('token-d');
     await quick.terminateServer(server.id);
-    await new Promise((r) => setTimeout(r, 5));
-    expect((await quick.listServers()).map((s) => s.id)).not.toContain(server.id);
+    await waitFor(
+      async () => !(await quick.listServers()).some((s) => s.id === server.id),
+      5_000,
+      'the terminated server forgotten',
+    );
     expect(existsSync(join(stateDir, ACCOUNT, 'servers', server.id))).toBe(false);
     expect(await driver.getServer(server.id)).toBeUndefined();
   });
