@@ -55,3 +55,52 @@ describe('row ids past PostgreSQL bigint are refused where they come in', () => 
     expect(['0', '01', '-1', '1.5', '9223372036854775808', '99999999999999999999', ''].some(isRowId)).toBe(false);
   });
 });
+
+describe('classify: a request published without an id', () => {
+  const now = new Date('2030-01-01T00:00:00.000Z');
+  const direct = (fields: Record<string, unknown>): ReturnType<typeof classify> =>
+    classify(body(JSON.stringify({ type: 'noop', tenant: 't1', ...fields })), 4096, now);
+
+  it('keeps its scheduling, as cmq call does: countdown, eta, expires, priority, max_attempts, idempotency_key', () => {
+    expect(direct({ countdown: 90, expires: '2030-01-01T01:00:00Z', priority: 7, max_attempts: 2 })).toMatchObject({
+      kind: 'direct',
+      request: {
+        notBefore: new Date('2030-01-01T00:01:30.000Z'),
+        expiresAt: new Date('2030-01-01T01:00:00.000Z'),
+        priority: 7,
+        maxAttempts: 2,
+        idempotencyKey: null,
+      },
+    });
+    expect(direct({ eta: '2030-06-01T12:00:00+02:00', idempotency_key: 'k-1' })).toMatchObject({
+      kind: 'direct',
+      request: { notBefore: new Date('2030-06-01T10:00:00.000Z'), idempotencyKey: 'k-1', priority: 0, maxAttempts: 5 },
+    });
+  });
+
+  it('dead-letters a bad or unknown field by name', () => {
+    const reasons = [
+      { countdown: -1 },
+      { eta: 'tomorrow' },
+      { expires: 'never' },
+      { priority: 1000 },
+      { max_attempts: 0 },
+      { count_down: 5 },
+      { countdown: 5, eta: '2030-02-01T00:00:00Z' },
+      { countdown: 60, expires: '2030-01-01T00:00:30Z' },
+    ].map((f) => {
+      const kind = direct(f);
+      return kind.kind === 'invalid' ? kind.reason : kind.kind;
+    });
+    expect(reasons).toEqual([
+      'countdown: Too small: expected number to be >=0',
+      'eta: Invalid ISO datetime',
+      'expires: Invalid ISO datetime',
+      'priority: Too big: expected number to be <=100',
+      'max_attempts: Too small: expected number to be >=1',
+      '(request): unknown field(s) count_down',
+      'countdown and eta: give one of them, not both',
+      'expires: must be later than the countdown or eta',
+    ]);
+  });
+});

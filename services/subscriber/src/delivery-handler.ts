@@ -147,7 +147,10 @@ export class DeliveryHandler {
       'messageId (the idempotency key of a request published straight onto the broker)',
     );
     if (badId !== undefined) return this.deadLetter(msg, badId, delivery.request.tenant);
-    const request = { ...delivery.request, idempotencyKey: messageId === undefined ? null : `amqp:${messageId}` };
+    // The broker's messageId names a redelivery of the same message; without one, the body's
+    // idempotency_key (as `cmq call` takes it) does.
+    const idempotencyKey = messageId === undefined ? delivery.request.idempotencyKey : `amqp:${messageId}`;
+    const request = { ...delivery.request, idempotencyKey };
     try {
       await this.withRetry(
         () =>

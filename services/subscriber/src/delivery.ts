@@ -25,9 +25,10 @@ function tenantOf(value: unknown): string | null {
 /**
  * Classifies a message body: over `maxBytes`, not JSON, not an object, a bad id, an unknown
  * type or arguments that fail the type's schema are `invalid`, each with a reason an operator
- * can act on.
+ * can act on. A body without an id is a request, validated as `cmq call` validates one
+ * (parseRequest; a countdown counts from `now`).
  */
-export function classify(content: Buffer, maxBytes: number): DeliveryKind {
+export function classify(content: Buffer, maxBytes: number, now: Date = new Date()): DeliveryKind {
   if (content.length > maxBytes) {
     return {
       kind: 'invalid',
@@ -54,8 +55,9 @@ export function classify(content: Buffer, maxBytes: number): DeliveryKind {
       return { kind: 'invalid', reason: `id: ${shown(message.id)} is not an action id`, tenant };
     return { kind: 'action', id, tenant };
   }
-  const { type, args } = message;
-  const checked = parseRequest({ type, tenant: message.tenant, args });
+  // The whole body, as `cmq call --stdin` takes a line: its scheduling (countdown, eta, expires,
+  // priority, max_attempts) is kept, and a bad or unknown field is dead-lettered by name.
+  const checked = parseRequest(message, now);
   if (!checked.ok) return { kind: 'invalid', reason: checked.error, tenant };
   return { kind: 'direct', request: checked.request };
 }
