@@ -217,6 +217,7 @@ describe('withTransaction', () => {
       await killer.query('SELECT pg_terminate_backend($1)', [deadPid]);
       // Idle between statements when the backend goes: the error arrives as an event, not a
       // query failure. Without a listener on the checked-out client the process would crash.
+      // A fixed wait on purpose: the client must sit idle while the error arrives.
       await new Promise((r) => setTimeout(r, 300));
       await c.query('INSERT INTO tx_test VALUES (1)');
     });

@@ -99,6 +99,7 @@ describe('SshClient against a real sshd', () => {
     );
     expect(res).toMatchObject({ timedOut: true, code: null });
     expect(Date.now() - started).toBeLessThan(4_500); // not the 5 s the command takes
+    // A fixed wait on purpose: past the 5 s the command would have slept, the marker must still be missing.
     await new Promise((r) => setTimeout(r, started + 6_000 - Date.now()));
     expect(existsSync(marker)).toBe(false);
   });
@@ -156,6 +157,7 @@ describe('SshClient against a real sshd', () => {
         ),
       );
       expect(byName.code).toBe('CMQ_ERR_SSH_SOURCE_CIDR');
+      // A fixed wait on purpose: no connection may arrive a while later either.
       await new Promise((r) => setTimeout(r, 200));
       expect(connections).toBe(0);
     } finally {

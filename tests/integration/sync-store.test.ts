@@ -10,6 +10,7 @@ import {
 } from '@cmq/actions';
 import { createPool, migrate, withTransaction } from '@cmq/common';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
 
 const logger = pino({ level: 'silent' });
 const HOUR = 3_600_000;
@@ -80,9 +81,13 @@ describe('recordSync', () => {
 
   it('an older answer committing after a newer one is dropped as stale', async () => {
     const older = await observedAt();
-    // Timestamps travel as milliseconds: two asked back to back can be equal.
-    await new Promise((r) => setTimeout(r, 5));
-    const newer = await observedAt();
+    // Timestamps travel as milliseconds: two asked back to back can be equal, so ask until not.
+    let newer = older;
+    await waitFor(
+      async () => (newer = await observedAt()).getTime() > older.getTime(),
+      5_000,
+      'a later clock_timestamp()',
+    );
     expect(newer.getTime()).toBeGreaterThan(older.getTime());
     const now = await recordSync(tx, {
       ...base,
