@@ -287,7 +287,7 @@ describe('accounts with encrypted credentials', () => {
     const rotated = await cmq(['keys', 'rotate']);
     expect(rotated).toMatchObject({
       code: 0,
-      stdout: 're-encrypted 5 secrets under key k2 (accounts 3 of 3, guests 1 of 1, nodes 1 of 1)\n',
+      stdout: 're-encrypted 5 secrets under key k2 (accounts 3 of 3, guests 1 of 1, nodes 1 of 1, actions 0 of 0)\n',
     });
     const stored = await ciphertexts();
     expect(stored).toHaveLength(5);
@@ -308,7 +308,7 @@ describe('accounts with encrypted credentials', () => {
       ]),
     );
     expect((await cmq(['keys', 'rotate'])).stdout).toBe(
-      're-encrypted 0 secrets under key k2 (accounts 0 of 3, guests 0 of 1, nodes 0 of 1)\n',
+      're-encrypted 0 secrets under key k2 (accounts 0 of 3, guests 0 of 1, nodes 0 of 1, actions 0 of 0)\n',
     );
     expect((await cmq(['accounts', 'show', '1', '--json'])).stdout).toContain('"key_id":"k2"');
   });

@@ -220,10 +220,10 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     const [doneId, state, result] = lines(res.stdout);
     expect(doneId).toBe(id);
     expect(state).toBe(`${id} succeeded`);
-    // The result keeps the output as it was.
+    // The result keeps the output, the env value masked (tests/e2e/guest-exec-secrets.test.ts).
     expect(JSON.parse(result ?? '')).toEqual({
       code: 0,
-      stdout: `first ${secret}\nlast\n`,
+      stdout: `first ****\nlast\n`,
       stderr: 'warn-line\n',
       truncated: false,
     });

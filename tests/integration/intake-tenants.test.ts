@@ -1,7 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
 import pino from 'pino';
-import { IntakeError, type ActionRequest, insertActions, parseRequest } from '@cmq/actions';
-import { type Sql, createPool, migrate } from '@cmq/common';
+import { randomBytes } from 'node:crypto';
+import { IntakeError, type ActionRequest, insertActions, maskSecretArgs, parseRequest } from '@cmq/actions';
+import { Keyring, type Sql, createPool, migrate } from '@cmq/common';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
 
 // Migration 011: no foreign key from actions to tenants (it cost intake a planned lookup per
@@ -10,6 +11,9 @@ import { createTestDatabase, dropTestDatabase } from '../helpers/services';
 
 let database: string;
 let pool: Pool;
+// guest.exec's env values are secret: stored encrypted beside the arguments.
+const ring = Keyring.fromText(`k1=${randomBytes(32).toString('base64')}\n`, 'k1');
+const keyring = (): Keyring => ring;
 
 function request(tenant: string): ActionRequest {
   const p = parseRequest({ type: 'noop', tenant });
@@ -146,12 +150,19 @@ it('the arguments of each request are stored with its own action, quotes and bac
     if (!p.ok) throw new Error(p.error);
     return p.request;
   });
-  const ids = await insertActions(transactor, requests, 'test');
-  const { rows } = await pool.query<{ id: string; args: unknown }>(
-    'SELECT id::text, args FROM actions WHERE id = ANY($1::bigint[])',
+  const ids = await insertActions(transactor, requests, 'test', { keyring });
+  const { rows } = await pool.query<{ id: string; args: unknown; secret_args: string | null }>(
+    'SELECT id::text, args, secret_args FROM actions WHERE id = ANY($1::bigint[])',
     [ids],
   );
-  expect(ids.map((id) => rows.find((r) => r.id === id)?.args)).toEqual(args);
+  expect(ids.map((id) => rows.find((r) => r.id === id)?.args)).toEqual(
+    args.map((a) => maskSecretArgs('guest.exec', a)),
+  );
+  const sealed = rows.find((r) => r.id === ids[2])?.secret_args ?? '';
+  expect(JSON.parse(ring.decrypt(sealed).toString())).toEqual([
+    [['env', 'A'], '\\'],
+    [['env', 'B'], '"\\"'],
+  ]);
 });
 
 it('a batch with more argument text than one statement carries goes as several statements: every id keeps its own arguments, repeated keys resolve', async () => {
@@ -174,7 +185,7 @@ it('a batch with more argument text than one statement carries goes as several s
     if (!p.ok) throw new Error(p.error);
     return p.request;
   });
-  const ids = await insertActions(transactor, requests, 'test');
+  const ids = await insertActions(transactor, requests, 'test', { keyring });
   expect(ids.slice(390)).toEqual(ids.slice(0, 10));
   expect(new Set(ids).size).toBe(390);
   const { rows } = await pool.query<{ id: string; n: string }>(

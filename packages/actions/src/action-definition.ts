@@ -23,6 +23,11 @@ export interface ActionDefinition<T extends string = string, S extends ArgsSchem
   /** Whether it destroys or interrupts something (the console asks for confirmation). */
   readonly destructive: boolean;
   readonly schema: S;
+  /**
+   * Paths of the arguments that are secrets (`env.*`: every value of `env`). They are stored
+   * encrypted, in `args` as "****", and given back to the handler only (secret-args.ts).
+   */
+  readonly secretArgs?: readonly string[];
   /** The family for these (valid) arguments, when they may choose one (a method: bivariant on purpose). */
   route?(args: z.output<S>): Family | undefined;
 }

@@ -41,6 +41,7 @@ const guestExec = defineAction({
       .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a shell variable name'), z.string().max(64 * 1024))
       .optional(),
   }),
+  secretArgs: ['env.*'],
 });
 
 /** Commands and log collection on guests over SSH (every mode allows them). */

@@ -22,6 +22,7 @@ export * from './probes';
 export * from './nodes';
 export * from './accounts';
 export * from './secrets';
+export * from './secret-args';
 export * from './storable';
 export * from './log-offsets';
 export * from './log-schedule';

@@ -1,12 +1,24 @@
-import { CmqError, type Sql, type Transactor } from '@cmq/common';
+import {
+  CmqError,
+  type CmqErrorCode,
+  ConfigError,
+  type Keyring,
+  type Sql,
+  type Transactor,
+  errorText,
+} from '@cmq/common';
 import { type Mode, modeRefusal } from './modes';
 import type { ActionRequest } from './request';
+import { argName, sealSecretArgs, secretArgs } from './secret-args';
 import { jsonDocArray, sizeRanges, utf8Bound } from './storable';
 
 /** A request refused at intake (unknown tenant...): nothing of its batch was inserted. */
 export class IntakeError extends CmqError {
-  constructor(message: string) {
-    super('CMQ_ERR_INTAKE', message);
+  constructor(
+    message: string,
+    code: Extract<CmqErrorCode, 'CMQ_ERR_INTAKE' | 'CMQ_ERR_SECRET_KEYRING'> = 'CMQ_ERR_INTAKE',
+  ) {
+    super(code, message);
   }
 }
 
@@ -14,6 +26,11 @@ export class IntakeError extends CmqError {
 export interface IntakeOptions {
   /** provisioning.cfg `mode`: types it refuses are refused. Omitted only by internal callers of monitoring types. */
   mode?: Mode;
+  /**
+   * The keyring of km-client.cfg (undefined: km.keys_file is unset), asked for only when a request
+   * has secret arguments: without one, such a request is refused.
+   */
+  keyring?: () => Keyring | undefined;
 }
 
 function where(requests: readonly ActionRequest[], index: number): string {
@@ -60,6 +77,41 @@ function checkMode(requests: readonly ActionRequest[], mode: Mode | undefined): 
   }
 }
 
+/** Why a request with secret arguments cannot be taken in without a keyring; undefined when it has none. */
+export function secretRefusal(request: Pick<ActionRequest, 'type' | 'args'>, reason: string): string | undefined {
+  const [first] = secretArgs(request.type, request.args);
+  if (first === undefined) return undefined;
+  return `${argName(first.path)} is a secret argument, stored only encrypted with the keyring of km-client.cfg, and ${reason}`;
+}
+
+/**
+ * Why `keyring` cannot seal secret arguments (km.keys_file unset, or its keyring unreadable);
+ * undefined when it can. A configuration error is thrown as it is (exit 78 in `cmq`).
+ */
+export function keyringProblem(keyring: IntakeOptions['keyring']): string | undefined {
+  try {
+    return keyring?.() === undefined
+      ? 'km.keys_file is not set there (set km.keys_file and km.active_key_id in km-client.cfg)'
+      : undefined;
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    return `that keyring cannot be read: ${errorText(err)}`;
+  }
+}
+
+/** A keyring for sealing secret arguments (read once), or an IntakeError naming the first request that needs one. */
+function intakeKeyring(requests: readonly ActionRequest[], keyring: IntakeOptions['keyring']): () => Keyring {
+  let ring: Keyring | undefined;
+  return () => {
+    if (ring !== undefined) return ring;
+    const problem = keyringProblem(() => (ring = keyring?.())) ?? '';
+    if (ring !== undefined) return ring;
+    const index = requests.findIndex((r) => secretArgs(r.type, r.args).length > 0);
+    const refusal = secretRefusal(requests[index] as ActionRequest, problem) ?? problem;
+    throw new IntakeError(`${where(requests, index)}${refusal}`, 'CMQ_ERR_SECRET_KEYRING');
+  };
+}
+
 /**
  * Requests without an idempotency key (bulk submissions, most of them) are inserted plainly; only
  * those with one go through ON CONFLICT, whose speculative insertion costs every row an extra
@@ -67,20 +119,21 @@ function checkMode(requests: readonly ActionRequest[], mode: Mode | undefined): 
  */
 const INSERT = `
 WITH input AS (
-  SELECT t.id, t.tenant_id, t.type, t.family, t.args -> 0 AS args, t.idempotency_key, t.not_before, t.expires_at, t.priority, t.max_attempts
+  SELECT t.id, t.tenant_id, t.type, t.family, t.args -> 0 AS args, t.idempotency_key, t.not_before, t.expires_at, t.priority, t.max_attempts, t.secret_args
   FROM ROWS FROM (unnest($1::bigint[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), jsonb_array_elements($5::jsonb),
-                  unnest($6::text[]), unnest($7::timestamptz[]), unnest($8::timestamptz[]), unnest($9::int[]), unnest($10::int[]))
-    AS t(id, tenant_id, type, family, args, idempotency_key, not_before, expires_at, priority, max_attempts)
+                  unnest($6::text[]), unnest($7::timestamptz[]), unnest($8::timestamptz[]), unnest($9::int[]), unnest($10::int[]),
+                  unnest($12::text[]))
+    AS t(id, tenant_id, type, family, args, idempotency_key, not_before, expires_at, priority, max_attempts, secret_args)
 ), plain AS (
-  INSERT INTO actions (id, tenant_id, type, family, args, idempotency_key, not_before, expires_at, priority, max_attempts)
+  INSERT INTO actions (id, tenant_id, type, family, args, idempotency_key, not_before, expires_at, priority, max_attempts, secret_args)
   OVERRIDING SYSTEM VALUE
-  SELECT id, tenant_id, type, family, args, idempotency_key, COALESCE(not_before, now()), expires_at, priority, max_attempts
+  SELECT id, tenant_id, type, family, args, idempotency_key, COALESCE(not_before, now()), expires_at, priority, max_attempts, secret_args
   FROM input WHERE idempotency_key IS NULL
   RETURNING id
 ), keyed AS (
-  INSERT INTO actions (id, tenant_id, type, family, args, idempotency_key, not_before, expires_at, priority, max_attempts)
+  INSERT INTO actions (id, tenant_id, type, family, args, idempotency_key, not_before, expires_at, priority, max_attempts, secret_args)
   OVERRIDING SYSTEM VALUE
-  SELECT id, tenant_id, type, family, args, idempotency_key, COALESCE(not_before, now()), expires_at, priority, max_attempts
+  SELECT id, tenant_id, type, family, args, idempotency_key, COALESCE(not_before, now()), expires_at, priority, max_attempts, secret_args
   FROM input WHERE idempotency_key IS NOT NULL
   ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id
@@ -95,8 +148,10 @@ SELECT id::text FROM ins`;
 
 /**
  * Inserts a batch of validated requests in one transaction and returns their ids in order.
- * A request whose idempotency key its tenant already used gets the existing action's id.
- * @throws IntakeError when a tenant is unknown or disabled, or the mode refuses a type (nothing inserted).
+ * A request whose idempotency key its tenant already used gets the existing action's id. Secret
+ * arguments are stored encrypted with `options.keyring` (secret-args.ts), masked in `args`.
+ * @throws IntakeError when a tenant is unknown or disabled, the mode refuses a type, or a request
+ * has secret arguments and no keyring can seal them (nothing inserted).
  */
 export async function insertActions(
   transaction: Transactor,
@@ -106,6 +161,8 @@ export async function insertActions(
 ): Promise<string[]> {
   if (requests.length === 0) return [];
   checkMode(requests, options.mode);
+  const keyring = intakeKeyring(requests, options.keyring);
+  const sealed = requests.map((r) => sealSecretArgs(r.type, r.args, keyring));
   return transaction(async (sql) => {
     await checkTenants(sql, requests);
     // The sequence is looked up once (an InitPlan), not per row: pg_get_serial_sequence searches
@@ -116,10 +173,11 @@ export async function insertActions(
       values: [requests.length],
     });
     const preassigned = ids.rows.map((r) => r.id);
-    const args = requests.map((r) => JSON.stringify(r.args));
+    const args = sealed.map((s) => JSON.stringify(s.args));
     const fresh = new Set<string>();
-    // A large batch (`cmq call --stdin --batch` with large arguments) goes as several statements.
-    for (const [from, to] of sizeRanges(args.map(utf8Bound))) {
+    // A large batch (`cmq call --stdin --batch` with large arguments) goes as several statements;
+    // sealed secrets count too, as the statement carries them beside the arguments.
+    for (const [from, to] of sizeRanges(args.map((a, i) => utf8Bound(a) + utf8Bound(sealed[i]?.sealed)))) {
       const part = requests.slice(from, to);
       const col = <T>(f: (r: ActionRequest) => T): T[] => part.map(f);
       const inserted = await sql.query<{ id: string }>({
@@ -137,6 +195,7 @@ export async function insertActions(
           col((r) => r.priority),
           col((r) => r.maxAttempts),
           actor,
+          sealed.slice(from, to).map((s) => s.sealed),
         ],
       });
       for (const r of inserted.rows) fresh.add(r.id);

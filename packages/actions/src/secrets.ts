@@ -5,6 +5,8 @@ const SECRET_COLUMNS = [
   { table: 'accounts', key: ['id'], column: 'credentials' },
   { table: 'guests', key: ['tenant_id', 'id'], column: 'private_key' },
   { table: 'nodes', key: ['name'], column: 'private_key' },
+  // Only actions with secret arguments (guest.exec env) have one.
+  { table: 'actions', key: ['id'], column: 'secret_args' },
 ] as const;
 
 export interface RotationCount {
@@ -27,7 +29,7 @@ export async function rotateSecrets(
   for (const { table, key, column } of SECRET_COLUMNS) {
     const keyList = key.join(', ');
     const { rows } = await sql.query<{ k: string[]; secret: string }>(
-      `SELECT ARRAY[${key.map((k) => `${k}::text`).join(', ')}] AS k, ${column} AS secret FROM ${table} ORDER BY ${keyList} FOR UPDATE`,
+      `SELECT ARRAY[${key.map((k) => `${k}::text`).join(', ')}] AS k, ${column} AS secret FROM ${table} WHERE ${column} IS NOT NULL ORDER BY ${keyList} FOR UPDATE`,
     );
     const stale = rows.filter((r) => !r.secret.startsWith(`v1:${activeKeyId}:`));
     const where = key.map((k, i) => `${k}::text = $${i + 2}`).join(' AND ');

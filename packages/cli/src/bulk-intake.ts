@@ -5,12 +5,15 @@ import {
   IntakeError,
   type Mode,
   insertActions,
+  keyringProblem,
   listTenants,
   modeRefusal,
   parseRequest,
+  secretArgs,
+  secretRefusal,
   tenantRefusal,
 } from '@cmq/actions';
-import { errorText } from '@cmq/common';
+import { type Keyring, errorText } from '@cmq/common';
 import type { CliDb } from './cli-db';
 import { failure, refused } from './command-error';
 
@@ -49,11 +52,25 @@ export async function readRequests(input: Readable): Promise<ReadResult> {
   return result;
 }
 
-/** Adds an error for every good line whose type the mode refuses or whose tenant is unknown or disabled, before anything is inserted. */
-async function checkRefusals(db: CliDb, read: ReadResult, mode: Mode): Promise<void> {
+/**
+ * Adds an error for every good line whose type the mode refuses, whose tenant is unknown or
+ * disabled, or whose secret arguments no keyring can seal, before anything is inserted.
+ */
+async function checkRefusals(
+  db: CliDb,
+  read: ReadResult,
+  mode: Mode,
+  keyring: () => Keyring | undefined,
+): Promise<void> {
   const enabled = new Map((await listTenants(db.sql)).map((t) => [t.id, t.enabled]));
+  const noKeyring = read.requests.some((r) => secretArgs(r.type, r.args).length > 0)
+    ? keyringProblem(keyring)
+    : undefined;
   read.requests.forEach((r, i) => {
-    const error = modeRefusal(mode, r.type) ?? tenantRefusal(r.tenant, enabled.get(r.tenant));
+    const error =
+      modeRefusal(mode, r.type) ??
+      tenantRefusal(r.tenant, enabled.get(r.tenant)) ??
+      (noKeyring === undefined ? undefined : secretRefusal(r, noKeyring));
     if (error !== undefined) read.errors.push({ line: read.lines[i] ?? 0, error });
   });
   read.errors.sort((a, b) => a.line - b.line);
@@ -74,9 +91,10 @@ export async function submitStdin(
   batch: number,
   actor: string,
   mode: Mode,
+  keyring: () => Keyring | undefined,
 ): Promise<number> {
   const read = await readRequests(input);
-  await checkRefusals(db, read, mode);
+  await checkRefusals(db, read, mode, keyring);
   if (read.errors.length > 0) {
     const report = read.errors.map((e) => `line ${e.line}: ${e.error}\n`).join('');
     throw refused(`${report}nothing inserted: ${read.errors.length} bad line${read.errors.length === 1 ? '' : 's'}`);
@@ -85,7 +103,7 @@ export async function submitStdin(
   for (let start = 0; start < requests.length; start += batch) {
     let ids: string[];
     try {
-      ids = await insertActions(db.transaction, requests.slice(start, start + batch), actor, { mode });
+      ids = await insertActions(db.transaction, requests.slice(start, start + batch), actor, { mode, keyring });
     } catch (err) {
       const where = `the batch from line ${lines[start] ?? '?'}`;
       const done = `${start} of ${requests.length} requests were inserted (their ids printed)`;

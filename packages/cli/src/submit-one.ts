@@ -1,5 +1,5 @@
 import { type ActionRequest, IntakeError, insertActions } from '@cmq/actions';
-import type { ProvisioningConfig } from '@cmq/common';
+import type { Keyring, ProvisioningConfig } from '@cmq/common';
 import { type CliDb, cliActor } from './cli-db';
 import { refused } from './command-error';
 import type { Env } from './config-set';
@@ -15,10 +15,11 @@ export async function submitOne(
   env: Env,
   mode: ProvisioningConfig['mode'],
   waitMs: number | undefined,
+  keyring: () => Keyring | undefined,
 ): Promise<void> {
   let id: string;
   try {
-    [id = ''] = await insertActions(db.transaction, [request], cliActor(env), { mode });
+    [id = ''] = await insertActions(db.transaction, [request], cliActor(env), { mode, keyring });
   } catch (err) {
     if (err instanceof IntakeError) throw refused(err.message);
     throw err;

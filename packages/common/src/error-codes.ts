@@ -50,6 +50,11 @@ export const ERROR_CODES = {
     meaning: 'A request was refused at intake: unknown type, arguments failing the schema, unknown tenant.',
     shows: '`cmq call` stderr, exit 2; nothing was inserted',
   },
+  CMQ_ERR_SECRET_KEYRING: {
+    meaning:
+      'A request has secret arguments (`guest.exec` `env`) and no keyring can encrypt them: `km.keys_file` of km-client.cfg is unset or unreadable.',
+    shows: '`cmq call` stderr, exit 2, nothing inserted; a request published straight onto the broker is dead-lettered',
+  },
   CMQ_ERR_COMMAND: {
     meaning: 'A `cmq` command ended with a failure it already explained (carries its exit status).',
     shows: '`cmq` stderr, exit 1, 2 or 64',

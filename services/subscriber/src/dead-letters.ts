@@ -1,4 +1,4 @@
-import { recordDeadLetter } from '@cmq/actions';
+import { maskBodySecrets, recordDeadLetter } from '@cmq/actions';
 import {
   type AmqpClient,
   CmqError,
@@ -31,7 +31,8 @@ export interface DeadLettersOptions {
 
 /**
  * Messages that can never run: each is recorded in `dead_letters` (the record operators read
- * with `cmq dead`), logged, and copied onto `cmq.dead` for broker tooling.
+ * with `cmq dead`), logged, and copied onto `cmq.dead` for broker tooling. Record and copy have
+ * the secret arguments of a request published straight onto the broker masked.
  */
 export class DeadLetters {
   constructor(private readonly opts: DeadLettersOptions) {}
@@ -47,7 +48,7 @@ export class DeadLetters {
         reason,
         routingKey: msg.routingKey,
         tenant,
-        body: msg.content,
+        body: maskBodySecrets(msg.content),
         worker: opts.worker,
       }),
     );
@@ -77,7 +78,7 @@ export class DeadLetters {
     const { publisher, confirmTimeoutMs: ms } = this.opts;
     try {
       await withDeadline(
-        publisher.publish(Exchanges.dead, msg.routingKey, msg.content, { headers }),
+        publisher.publish(Exchanges.dead, msg.routingKey, maskBodySecrets(msg.content), { headers }),
         ms,
         () =>
           new CmqError(

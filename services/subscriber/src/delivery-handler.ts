@@ -8,7 +8,7 @@ import {
   isActionId,
   unstorable,
 } from '@cmq/actions';
-import { type AmqpConsumer, type Delivery, errorText, isDataRefusal } from '@cmq/common';
+import { type AmqpConsumer, type Delivery, Keyring, errorText, isDataRefusal } from '@cmq/common';
 import { type Claim, ClaimBatches } from './claims';
 import { retryDatabaseStep } from './database-retry';
 import { DeadLetters } from './dead-letters';
@@ -45,6 +45,7 @@ export class DeliveryHandler {
   private readonly batches: ClaimBatches;
   private readonly counters: SubscriberMetrics;
   private readonly deadLetters: DeadLetters;
+  private keyringRead: Keyring | undefined;
 
   constructor(
     private readonly deps: SubscriberDeps,
@@ -156,6 +157,7 @@ export class DeliveryHandler {
         () =>
           insertActions((fn) => this.deps.database.transaction(fn), [request], this.opts.worker, {
             mode: this.deps.config.provisioning.mode,
+            keyring: () => this.keyring(),
           }),
         isDataRefusal,
       );
@@ -197,6 +199,12 @@ export class DeliveryHandler {
     this.failed += 1;
     await this.deadLetters.publishCopy(msg, reason, recordedTenant, undefined);
     this.opts.consumer.ack(msg);
+  }
+
+  /** The keyring of km-client.cfg that seals a direct request's secret arguments (undefined: none set). */
+  private keyring(): Keyring | undefined {
+    const { km } = this.deps.config;
+    return km.keys_file === '' ? undefined : (this.keyringRead ??= Keyring.fromConfig(km));
   }
 
   private count(outcome: Outcome, type: string, seconds: number): void {

@@ -6,6 +6,7 @@ import { type Env } from '../config-set';
 import { submitStdin } from '../bulk-intake';
 import { positiveInt, seconds, waitMs, withConfigDir } from '../options';
 import { loadMode } from '../provisioning';
+import { intakeKeyring } from '../intake-keyring';
 import { submitOne } from '../submit-one';
 
 interface CallOpts {
@@ -74,7 +75,9 @@ async function callOne(type: string | undefined, opts: CallOpts, env: Env): Prom
   const checked = parseRequest(rawRequest(type, opts));
   if (!checked.ok) throw refused(checked.error);
   const mode = loadMode(opts.configDir, env);
-  await withDatabase(opts.configDir, env, (db) => submitOne(db, checked.request, env, mode, wait));
+  await withDatabase(opts.configDir, env, (db) =>
+    submitOne(db, checked.request, env, mode, wait, intakeKeyring(opts.configDir, env)),
+  );
 }
 
 async function callStdin(type: string | undefined, opts: CallOpts, env: Env): Promise<void> {
@@ -85,7 +88,15 @@ async function callStdin(type: string | undefined, opts: CallOpts, env: Env): Pr
   if (extra.length > 0) throw usage(`call --stdin: every request comes from stdin; drop ${extra.join(', ')}`);
   const mode = loadMode(opts.configDir, env);
   await withDatabase(opts.configDir, env, (db) =>
-    submitStdin(db, process.stdin, process.stdout, opts.batch ?? 1000, cliActor(env), mode),
+    submitStdin(
+      db,
+      process.stdin,
+      process.stdout,
+      opts.batch ?? 1000,
+      cliActor(env),
+      mode,
+      intakeKeyring(opts.configDir, env),
+    ),
   );
 }
 

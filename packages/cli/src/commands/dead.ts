@@ -2,6 +2,7 @@ import {
   getDeadLetter,
   listDead,
   markDeadLetterReplayed,
+  maskedSecretArg,
   replayAllDead,
   transition,
   type DeadLetterRow,
@@ -66,6 +67,11 @@ async function replayMessage(id: string, opts: ConfigOpts, env: Env): Promise<vo
     if (d.body.length < d.body_bytes)
       throw failure(
         `dead message m${id} cannot be replayed: only the first ${d.body.length} of its ${d.body_bytes} bytes were kept`,
+      );
+    const masked = maskedSecretArg(d.body);
+    if (masked !== undefined)
+      throw failure(
+        `dead message m${id} cannot be replayed: its secret ${masked} was masked when it was dead-lettered (secrets are never kept in clear); publish the request again from its source`,
       );
     // The message id makes a replay idempotent at intake (the subscriber keys direct requests on it).
     await publishOnce(mq, Exchanges.actions, d.routing_key, d.body, {

@@ -18,6 +18,7 @@ import { positiveInt, seconds, waitMs, withConfigDir } from '../options';
 import { loadMode } from '../provisioning';
 import { submitOne } from '../submit-one';
 import { loadKeyring, readKeyFile } from './guests';
+import { intakeKeyring } from '../intake-keyring';
 
 interface AddOpts {
   configDir?: string;
@@ -93,7 +94,7 @@ async function submit(
   const mode = loadMode(opts.configDir, env);
   await withDatabase(opts.configDir, env, async (db) => {
     if ((await getNode(db.sql, name)) === undefined) throw refused(`no node "${name}" (cmq nodes list)`);
-    await submitOne(db, checked.request, env, mode, wait);
+    await submitOne(db, checked.request, env, mode, wait, intakeKeyring(opts.configDir, env));
   });
 }
 

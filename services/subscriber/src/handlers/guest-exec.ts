@@ -1,19 +1,29 @@
+import { loadSecretArgs, secretMasker, unsealSecretArgs } from '@cmq/actions';
 import type { Handler } from './handler';
-import { runOnGuest } from './ssh-run';
+import { runOnGuest, sshServices } from './ssh-run';
 
 /**
  * `guest.exec`: runs `command` on the tenant's guest over SSH. Exit 0 → succeeded; non-zero or
  * killed at `timeout` → failed, with the result kept. A refused host key is permanent (dead) and
  * logged as a security event; a first contact with a platform-launched guest records its key.
+ * `env` values are secret: stored encrypted (ctx.args holds "****"), decrypted here for the
+ * command only, and masked in the stdout and stderr the result keeps.
  */
 export const guestExec: Handler<'guest.exec'> = async (ctx) => {
-  const { args } = ctx;
+  const ssh = sshServices(ctx);
+  const { args, secrets } = unsealSecretArgs(ctx.args, await loadSecretArgs(ssh.sql, ctx.id), () => ssh.keyring());
   const result = await runOnGuest(ctx, args.guest, args.command, {
     timeoutMs: args.timeout === undefined ? undefined : args.timeout * 1000,
     env: args.env,
     logOutput: true,
   });
-  const out = { code: result.code, stdout: result.stdout, stderr: result.stderr, truncated: result.truncated };
+  const mask = secretMasker(secrets);
+  const out = {
+    code: result.code,
+    stdout: mask(result.stdout),
+    stderr: mask(result.stderr),
+    truncated: result.truncated,
+  };
   if (result.timedOut)
     return {
       status: 'failed',

@@ -1,4 +1,4 @@
-import { type GuestSecret, type NodeSecret, getGuestSecret, recordGuestHostKey } from '@cmq/actions';
+import { type GuestSecret, type NodeSecret, getGuestSecret, recordGuestHostKey, secretMasker } from '@cmq/actions';
 import { CmqError, SshError, type SshExecOptions, type SshExecResult, type SshOutputListener } from '@cmq/common';
 import type { HandlerContext, SshServices } from './handler';
 
@@ -69,8 +69,6 @@ export interface RunOptions extends Omit<SshExecOptions, 'signal' | 'output'> {
   logOutput?: boolean;
 }
 
-/** Env values shorter than this are not masked in logged lines (they would mask common words). */
-const MASK_MIN = 4;
 const COMMAND_LOGGED = 1000;
 
 /**
@@ -84,10 +82,7 @@ function outputLog(
   where: Record<string, string>,
   env: Readonly<Record<string, string>>,
 ): { listener: SshOutputListener; mask: (text: string) => string } {
-  const secrets = Object.values(env)
-    .filter((v) => v.length >= MASK_MIN)
-    .sort((a, b) => b.length - a.length);
-  const mask = (text: string): string => secrets.reduce((t, secret) => t.split(secret).join('****'), text);
+  const mask = secretMasker(Object.values(env));
   const listener: SshOutputListener = {
     line: (stream, text) => ctx.logger.info({ ...where, stream, line: mask(text) }, 'ssh output'),
     truncated: (stream) =>
