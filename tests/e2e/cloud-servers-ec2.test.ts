@@ -5,6 +5,7 @@ import pino from 'pino';
 import { RedisClient, StatusBoard } from '@cmq/common';
 import { Redis } from 'ioredis';
 import { RateLimiter } from '@cmq/drivers';
+import { type ActionRow, actionRow, countEvents, listActions, listEvents } from '../helpers/actions';
 import { FakeEc2 } from '../helpers/fake-ec2';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, runCmq, recordingCmq } from '../helpers/process';
@@ -17,16 +18,9 @@ const IMAGE = 'ami-be3adfd7';
 const ACCESS_KEY = 'AKIAFAKEEC2SERVERSQWXY';
 const SECRET_KEY = 'fakeEc2SecretKeyForServers/zzSECRETzz';
 
-interface ActionRow {
-  id: string;
-  type: string;
-  state: string;
-  attempts: number;
-  args: Record<string, string>;
-  result: Record<string, unknown> | null;
-  error: string | null;
-  idempotency_key: string | null;
-}
+/** Server actions' results are objects (null before they end). */
+type ServerResult = Record<string, unknown> | null;
+type ServerAction = ActionRow<ServerResult>;
 
 let fake: FakeEc2;
 let pipe: Pipeline;
@@ -38,14 +32,6 @@ const outputs: string[] = [];
 
 const cmq = recordingCmq(() => pipe.dir, outputs);
 
-async function action(id: string): Promise<ActionRow> {
-  const { rows } = await pipe.pool.query<ActionRow>(
-    'SELECT id::text, type, state, attempts, args, result, error, idempotency_key FROM actions WHERE id = $1',
-    [id],
-  );
-  return rows[0] as ActionRow;
-}
-
 /** Submits a server.launch through `cmq call` (intake, mode check) and returns its id. */
 async function launch(args: Record<string, string>): Promise<string> {
   const res = await cmq(['call', 'server.launch', '--tenant', TENANT, '--args', JSON.stringify({ account, ...args })]);
@@ -54,12 +40,8 @@ async function launch(args: Record<string, string>): Promise<string> {
 }
 
 /** The server.await actions of one server, oldest first. */
-async function awaits(server: string): Promise<ActionRow[]> {
-  const { rows } = await pipe.pool.query<ActionRow>(
-    "SELECT id::text, type, state, attempts, args, result, error, idempotency_key FROM actions WHERE type = 'server.await' AND args->>'server' = $1 ORDER BY id",
-    [server],
-  );
-  return rows;
+async function awaits(server: string): Promise<ServerAction[]> {
+  return listActions(pipe.pool, { type: 'server.await', args: { server } });
 }
 
 /** Waits until the launch succeeded and its chain of server.await ended with the server running; returns the server id. */
@@ -67,7 +49,7 @@ async function launchedAndRunning(launchId: string, timeoutMs = 60_000): Promise
   let server = '';
   await waitFor(
     async () => {
-      const row = await action(launchId);
+      const row = await actionRow<ServerResult>(pipe.pool, launchId);
       if (row.state !== 'succeeded') return false;
       server = String(row.result?.server);
       return (await awaits(server)).some((a) => a.state === 'succeeded' && a.result?.state === 'running');
@@ -79,7 +61,7 @@ async function launchedAndRunning(launchId: string, timeoutMs = 60_000): Promise
 }
 
 /** The chain is linear: the first await is keyed on the launch, each next on the one before; one ends running. */
-function expectOneChain(launchId: string, chain: ActionRow[]): void {
+function expectOneChain(launchId: string, chain: ServerAction[]): void {
   expect(chain.map((a) => a.idempotency_key)).toEqual(
     [launchId, ...chain.slice(0, -1).map((a) => a.id)].map((id) => `server.await:after:${id}`),
   );
@@ -173,7 +155,7 @@ describe('server actions against the fake EC2 endpoint', () => {
   it('launch → await until running (recorded, registered as a guest) → reboot → terminate (guest removed)', async () => {
     const launchId = await launch({ image: IMAGE, name: 'web1' });
     const server = await launchedAndRunning(launchId);
-    const launched = (await action(launchId)).result;
+    const launched = (await actionRow<ServerResult>(pipe.pool, launchId)).result;
     expect(launched).toMatchObject({ server, state: 'pending' });
     expect(launched?.await_action).toMatch(/^[0-9]+$/);
     const run = fake.calls.filter((c) => c.action === 'RunInstances' && c.status === 200);
@@ -277,7 +259,7 @@ describe('server actions against the fake EC2 endpoint', () => {
     ]);
     expect(bad.code).toBe(1);
     const id = bad.stdout.split('\n')[0] as string;
-    expect(await action(id)).toMatchObject({
+    expect(await actionRow<ServerResult>(pipe.pool, id)).toMatchObject({
       state: 'dead',
       attempts: 1,
       error: "ec2 RunInstances: InvalidAMIID.NotFound: The image id '[ami-00000000]' does not exist",
@@ -318,18 +300,18 @@ describe('server actions against the fake EC2 endpoint', () => {
     expect(
       fake.countCalls('RunInstances', 503) + fake.countCalls('DescribeInstances', 503) - throttledBefore,
     ).toBeGreaterThan(0);
-    const { rows } = await pipe.pool.query<{ id: string; type: string; attempts: number; state: string }>(
-      "SELECT id::text, type, attempts, state FROM actions WHERE type LIKE 'server.%' AND (id = ANY($1::bigint[]) OR args->>'server' = ANY($2::text[]))",
-      [launches, servers],
-    );
+    const rows = (await listActions(pipe.pool, { type: 'server.%' }))
+      .filter((r) => launches.includes(r.id) || servers.includes(String(r.args.server)))
+      .map(({ id, type, attempts, state }) => ({ id, type, attempts, state }));
     expect(rows.filter((r) => r.state !== 'succeeded')).toEqual([]);
     expect(rows.filter((r) => r.attempts !== 1)).toEqual([]);
     // The refund is on the record: retried runs whose attempt was given back.
-    const { rows: refunds } = await pipe.pool.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM action_events WHERE action_id = ANY($1::bigint[]) AND to_state = 'retrying' AND reason LIKE '%RequestLimitExceeded%throttled: attempt 1 not counted%'",
-      [rows.map((r) => r.id)],
-    );
-    expect(refunds[0]?.n).toBeGreaterThan(0);
+    const refunds = await countEvents(pipe.pool, {
+      ids: rows.map((r) => r.id),
+      to: 'retrying',
+      reason: '%RequestLimitExceeded%throttled: attempt 1 not counted%',
+    });
+    expect(refunds).toBeGreaterThan(0);
     // Each launch still made exactly one instance.
     for (const id of launches) expect([...fake.instances.values()].filter((i) => i.clientToken === id)).toHaveLength(1);
   }, 150_000);
@@ -350,19 +332,16 @@ describe('server actions against the fake EC2 endpoint', () => {
       expect(res).toMatchObject({ code: 0 });
       const id = res.stdout.trim();
       await waitFor(
-        async () => (await action(id)).state === 'dead',
+        async () => (await actionRow<ServerResult>(pipe.pool, id)).state === 'dead',
         120_000,
         'the launch throttled for ever to end dead',
       );
-      const row = await action(id);
+      const row = await actionRow<ServerResult>(pipe.pool, id);
       expect(row.attempts).toBe(2);
       expect(row.error).toMatch(
         /^gave up after 2 attempts: .*RequestLimitExceeded.* \(throttled, counted as an attempt: 10 throttled runs already went uncounted, retry\.max_throttled=10\)$/,
       );
-      const { rows: events } = await pipe.pool.query<{ to_state: string; reason: string | null }>(
-        "SELECT to_state, reason FROM action_events WHERE action_id = $1 AND to_state IN ('retrying', 'dead') ORDER BY id",
-        [id],
-      );
+      const events = await listEvents(pipe.pool, { ids: [id], to: ['retrying', 'dead'] });
       expect(
         events.map((e) =>
           e.to_state === 'retrying'
@@ -398,7 +377,7 @@ describe('server actions against the fake EC2 endpoint', () => {
     await pipe.running('subscriber', 'default', subscriber.pid);
     const server = await launchedAndRunning(launchId, 90_000);
     expect(server).toBe(made[0]?.id);
-    expect(await action(launchId)).toMatchObject({ state: 'succeeded', attempts: 2 });
+    expect(await actionRow<ServerResult>(pipe.pool, launchId)).toMatchObject({ state: 'succeeded', attempts: 2 });
     expect([...fake.instances.values()].filter((i) => i.clientToken === launchId)).toHaveLength(1);
     expect(
       fake.calls.filter((c) => c.action === 'RunInstances' && c.params.ClientToken === launchId && c.status === 200),

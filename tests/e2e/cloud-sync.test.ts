@@ -4,6 +4,7 @@ import pino from 'pino';
 import { RESOURCE_KINDS } from '@cmq/actions';
 import { REMOVED_ACCOUNT_STAMP, RedisClient, StatusBoard } from '@cmq/common';
 import { Redis } from 'ioredis';
+import { actionRow, countActions, listActions, waitForActions } from '../helpers/actions';
 import { FakeEc2 } from '../helpers/fake-ec2';
 import type { FakeInstance } from '../helpers/fake-ec2-xml';
 import { Pipeline } from '../helpers/pipeline';
@@ -204,31 +205,25 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
       /vol-v24bfh75\s+-\s+in-use/,
     );
 
-    const kinds = await pipe.pool.query<{ type: string; n: number; bad: number }>(
-      "SELECT type, count(*)::int AS n, count(*) FILTER (WHERE state IN ('failed', 'dead'))::int AS bad FROM actions WHERE type LIKE 'sync.%' GROUP BY type ORDER BY type",
-    );
-    expect(kinds.rows.map((r) => r.type)).toEqual(['sync.budget', 'sync.firewalls', 'sync.servers', 'sync.volumes']);
-    expect(kinds.rows.every((r) => r.bad === 0)).toBe(true);
-    const keys = await pipe.pool.query<{ key: string; args: unknown; family: string }>(
-      "SELECT idempotency_key AS key, args, family FROM actions WHERE type = 'sync.servers' ORDER BY id LIMIT 1",
-    );
-    expect(keys.rows[0]).toMatchObject({
-      key: expect.stringMatching(new RegExp(`^sync:${account}:servers:\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z$`)) as unknown,
+    const syncs = await listActions(pipe.pool, { type: 'sync.%' });
+    expect([...new Set(syncs.map((r) => r.type))].sort()).toEqual([
+      'sync.budget',
+      'sync.firewalls',
+      'sync.servers',
+      'sync.volumes',
+    ]);
+    expect(syncs.filter((r) => r.state === 'failed' || r.state === 'dead')).toEqual([]);
+    expect(syncs.find((r) => r.type === 'sync.servers')).toMatchObject({
+      idempotency_key: expect.stringMatching(
+        new RegExp(`^sync:${account}:servers:\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z$`),
+      ) as unknown,
       args: { account },
       family: 'monitor',
     });
     // The EC2 driver has no budget: sync.budget succeeds, records nothing.
-    await waitFor(
-      async () =>
-        (await pipe.pool.query("SELECT 1 FROM actions WHERE type = 'sync.budget' AND state = 'succeeded'")).rowCount !==
-        0,
-      15_000,
-      'a sync.budget finished',
-    );
-    const budget = await pipe.pool.query(
-      "SELECT result FROM actions WHERE type = 'sync.budget' AND state = 'succeeded' LIMIT 1",
-    );
-    expect(budget.rows[0]).toEqual({ result: { supported: false } });
+    const budgets = { type: 'sync.budget', state: 'succeeded' };
+    await waitForActions(pipe.pool, budgets, 1, 15_000, 'a sync.budget finished');
+    expect((await listActions(pipe.pool, budgets))[0]?.result).toEqual({ supported: false });
     expect(await resources('--kind', 'budget')).toEqual([]);
   }, 60_000);
 
@@ -263,19 +258,9 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
     );
 
     // Several more syncs of every kind with nothing new: still exactly once each.
-    const { rows: before } = await pipe.pool.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM actions WHERE type = 'sync.servers' AND state = 'succeeded'",
-    );
-    await waitFor(
-      async () => {
-        const { rows } = await pipe.pool.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM actions WHERE type = 'sync.servers' AND state = 'succeeded'",
-        );
-        return (rows[0]?.n ?? 0) >= (before[0]?.n ?? 0) + 3;
-      },
-      15_000,
-      'three more server syncs',
-    );
+    const serverSyncs = { type: 'sync.servers', state: 'succeeded' };
+    const before = await countActions(pipe.pool, serverSyncs);
+    await waitForActions(pipe.pool, serverSyncs, before + 3, 15_000, 'three more server syncs');
 
     const all = await changes();
     const summary = all.map(
@@ -306,10 +291,7 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
     );
     expect(terminated?.fields).toMatchObject({ state: { old: 'running', new: 'terminated' } });
     // Each change names the sync action that saw it.
-    const seen = await pipe.pool.query<{ type: string }>('SELECT type FROM actions WHERE id = $1', [
-      renamed?.action_id,
-    ]);
-    expect(seen.rows).toEqual([{ type: 'sync.servers' }]);
+    expect((await actionRow(pipe.pool, String(renamed?.action_id))).type).toBe('sync.servers');
 
     // The human view of changes: aligned columns, old → new.
     const text = await cmq(['changes', '--tenant', TENANT, '--kind', 'server']);

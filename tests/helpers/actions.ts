@@ -12,8 +12,8 @@ export interface Queryable {
 /** The final states (DESIGN.md invariant 1). */
 export const FINAL_STATES = ['succeeded', 'failed', 'dead', 'expired', 'cancelled', 'rejected'] as const;
 
-/** An `actions` row as pg returns it (bigint ids as text). */
-export interface ActionRow {
+/** An `actions` row as pg returns it (bigint ids as text); `R` is what the test knows of its result. */
+export interface ActionRow<R = unknown> {
   id: string;
   tenant_id: string;
   type: string;
@@ -29,7 +29,7 @@ export interface ActionRow {
   expires_at: Date | null;
   worker_id: string | null;
   worker: string | null;
-  result: unknown;
+  result: R;
   error: string | null;
   created_at: Date;
   queued_at: Date | null;
@@ -115,17 +115,17 @@ function eventWhere(f: EventFilter, values: unknown[]): string {
 const ACTION_COLUMNS = 'a.*, a.id::text AS id, a.worker_id::text AS worker_id';
 
 /** The action `id`; throws when there is none. */
-export async function actionRow(db: Queryable, id: string): Promise<ActionRow> {
-  const { rows } = await db.query<ActionRow>(`SELECT ${ACTION_COLUMNS} FROM actions a WHERE a.id = $1`, [id]);
+export async function actionRow<R = unknown>(db: Queryable, id: string): Promise<ActionRow<R>> {
+  const { rows } = await db.query<ActionRow<R>>(`SELECT ${ACTION_COLUMNS} FROM actions a WHERE a.id = $1`, [id]);
   const row = rows[0];
   if (row === undefined) throw new Error(`no action ${id}`);
   return row;
 }
 
 /** The actions matching `filter`, oldest first. */
-export async function listActions(db: Queryable, filter: ActionFilter = {}): Promise<ActionRow[]> {
+export async function listActions<R = unknown>(db: Queryable, filter: ActionFilter = {}): Promise<ActionRow<R>[]> {
   const values: unknown[] = [];
-  const { rows } = await db.query<ActionRow>(
+  const { rows } = await db.query<ActionRow<R>>(
     `SELECT ${ACTION_COLUMNS} FROM actions a WHERE ${actionWhere(filter, values)} ORDER BY a.id`,
     values,
   );
