@@ -163,7 +163,7 @@ describe('Pinger', () => {
     const three = await makePinger('pinger:three@test:3');
     await three.tick();
     expect(three.holder).toBe(false);
-    await new Promise((r) => setTimeout(r, 2 * INTERVAL + 100));
+    await waitFor(async () => (await raw.exists(PINGER_LEASE_KEY)) === 0, 2 * INTERVAL + 1_000, 'the lease to expire');
     await three.tick();
     expect(three.holder).toBe(true);
     await two.tick();

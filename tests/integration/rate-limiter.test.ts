@@ -113,7 +113,7 @@ describe('RateLimiter (token bucket per account in Redis)', () => {
     expect(wait).toBeGreaterThan(200);
     expect(wait).toBeLessThanOrEqual(400);
     // One step (1 s) later the factor has doubled once, or twice if the timer ran late: not yet
-    // recovered fully...
+    // recovered fully... A fixed wait on purpose: the recovery goes by the clock, one step a second.
     await new Promise((r) => setTimeout(r, 1_100));
     expect([0.25, 0.5]).toContain((await l.state('acct')).factor);
     // ...and a few steps later it is back to 1.

@@ -191,6 +191,7 @@ describe('Heartbeat', () => {
       // Refreshed: new values arrive, and the key outlives its first TTL.
       const first = Number(fields.processed);
       await waitFor(async () => Number(await raw.hget(key, 'processed')) > first, 3_000, 'a refreshed heartbeat');
+      // A fixed wait on purpose: past its first TTL (3 intervals) the key must still be there.
       await new Promise((r) => setTimeout(r, 4 * intervalMs));
       expect(await raw.exists(key)).toBe(1);
       // Every interval: the median gap between writes (a late timer on a loaded machine moves one, not the median).
@@ -206,6 +207,7 @@ describe('Heartbeat', () => {
     expect(await raw.exists(key)).toBe(0);
     // And nothing writes it again after close.
     const ticksAtClose = ticks;
+    // A fixed wait on purpose: two intervals in which nothing may be written.
     await new Promise((r) => setTimeout(r, 2 * intervalMs));
     expect(await raw.exists(key)).toBe(0);
     expect(ticks).toBe(ticksAtClose);
@@ -233,6 +235,7 @@ describe('Heartbeat', () => {
     });
     const key = `cmq:heartbeat:${service}:one:${hostname()}:${process.pid}`;
     heartbeat.refresh(); // before start: nothing
+    // A fixed wait on purpose: nothing may be written in that time.
     await new Promise((r) => setTimeout(r, 100));
     expect(await raw.exists(key)).toBe(0);
     await heartbeat.start();
@@ -248,6 +251,7 @@ describe('Heartbeat', () => {
     }
     state = 'stopped';
     heartbeat.refresh();
+    // A fixed wait on purpose: nothing may be written after close.
     await new Promise((r) => setTimeout(r, 200));
     expect(await raw.exists(key)).toBe(0);
   });
