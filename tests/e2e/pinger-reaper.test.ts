@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { listActions, listEvents } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
-import type { Spawned } from '../helpers/process';
+import { type Spawned, logLines } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
 
 // A Redis database of its own (heartbeats and the pinger lease are global names).
@@ -95,9 +96,27 @@ it('SIGSTOP a subscriber holding running actions: the pinger reaps them once its
     15_000,
     'the frozen worker finishing its runs',
   );
-  // A fixed wait on purpose: the late commits are tried and refused without a trace to wait
-  // for, and what this proves is that they change nothing.
-  await new Promise((r) => setTimeout(r, 2_000));
+  // Each late commit is refused by the fence, and the frozen worker says so in its log with the
+  // action, the attempt and the reaper's reason: the operator sees both sides.
+  const victimLog = join(pipe.logDir, `subscriber-${victim === a ? 'a' : 'b'}.log`);
+  const refusals = (): Array<Record<string, unknown>> =>
+    logLines(victimLog).filter((l) => String(l.msg).startsWith('late commit refused by the fence'));
+  await waitFor(() => refusals().length >= victimIds.length, 15_000, 'the late commits refused and logged');
+  expect(
+    refusals()
+      .map((l) => ({ level: l.level, action: l.action, attempt: l.attempt, reason: l.reason, state: l.state }))
+      .sort((x, y) => Number(x.action) - Number(y.action)),
+  ).toEqual(
+    [...victimIds]
+      .sort((x, y) => Number(x) - Number(y))
+      .map((id) => ({
+        level: 'warn',
+        action: id,
+        attempt: 1,
+        reason: `reaped: worker ${victimLabel} stopped heartbeating`,
+        state: 'succeeded',
+      })),
+  );
   const events = await listEvents(pipe.pool, { ids });
   for (const id of ids) {
     const mine = events.filter((e) => e.action_id === id);

@@ -7,10 +7,13 @@ import {
   commitOutcomes,
   insertActions,
   parseRequest,
+  reapWorker,
 } from '@cmq/actions';
 import { Database, type Sql, StatusBoard, createPool, migrate, withTransaction } from '@cmq/common';
 import { ClaimBatches } from '@cmq/subscriber';
+import { captureLogs } from '../helpers/log-capture';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
 
 // The subscriber's batched outcome commits (ClaimBatches) against a real PostgreSQL: an outcome
 // whose result cannot be written as JSON fails alone and ends its action dead with the reason,
@@ -240,3 +243,32 @@ it('outcomes with more text than one statement may carry are committed by severa
   ).toBe(3);
   expect(split.statements()).toBe(3);
 }, 180_000);
+
+it("a late commit refused by the fence is logged with the action, the attempt and the reaper's reason", async () => {
+  const { logger: captured, lines } = captureLogs('warn');
+  const [id] = await insertActions((fn) => withTransaction(database.pool, fn), [request()], 'test');
+  const batches = new ClaimBatches(database, captured, { workerId: () => '77', worker: 'frozen-worker' });
+  const claim = await batches.claim(id as string);
+  if (claim.kind !== 'claimed') throw new Error(`not claimed: ${JSON.stringify(claim)}`);
+  const reason = 'reaped: worker frozen-worker stopped heartbeating';
+  expect(await reapWorker(database.sql, '77', 'pinger:main@test:1', reason)).toEqual([id]);
+
+  const committed = await batches.commit({ id: id as string, attempt: claim.action.attempts, state: 'succeeded' });
+  expect(committed).toBeNull();
+  await waitFor(() => lines.length > 0, 10_000, 'the refused commit logged');
+  expect(lines).toEqual([
+    expect.objectContaining({
+      level: 40,
+      action: id,
+      attempt: 1,
+      outcome: 'succeeded',
+      state: 'pending',
+      running_on: null,
+      taken_by: 'pinger:main@test:1',
+      reason,
+      msg: `late commit refused by the fence: action ${id} attempt 1 was taken away from this worker (${reason}); its succeeded outcome is discarded`,
+    }),
+  ]);
+  const { rows } = await database.sql.query('SELECT state FROM actions WHERE id = $1', [id]);
+  expect(rows).toEqual([{ state: 'pending' }]);
+});

@@ -115,3 +115,37 @@ export async function reapWorker(sql: Sql, workerId: string, actor: string, reas
   if (rows.length > 0) await sql.query("SELECT pg_notify('cmq_relay', 'reap')");
   return rows.map((r) => r.id);
 }
+
+/** Why an action is no longer running on a worker whose late commit was refused. */
+export interface TakenAway {
+  id: string;
+  /** Its state now. */
+  state: string;
+  /** The worker it is running on now, if any. */
+  worker: string | null;
+  /** The reason of its latest recovery or takeover event written by another than `worker`; null when none. */
+  reason: string | null;
+  /** Who wrote that event (a pinger, a publisher's recovery, the subscriber that took it over). */
+  by: string | null;
+}
+
+/**
+ * For actions whose commit by `worker` the fence refused: their state now and the latest event
+ * that took them from a running worker (recovery: running -> pending; takeover: running ->
+ * running), not counting `worker`'s own, so that the refusing side can log the reaper's reason.
+ */
+export async function takenAway(sql: Sql, ids: readonly string[], worker: string): Promise<TakenAway[]> {
+  const { rows } = await sql.query<TakenAway>(
+    `SELECT a.id::text, a.state, CASE WHEN a.state = 'running' THEN a.worker END AS worker, e.reason, e.actor AS by
+     FROM actions a
+     LEFT JOIN LATERAL (
+       SELECT ev.reason, ev.actor FROM action_events ev
+       WHERE ev.action_id = a.id AND ev.from_state = 'running' AND ev.to_state IN ('pending', 'running')
+         AND ev.actor <> $2
+       ORDER BY ev.id DESC LIMIT 1
+     ) e ON TRUE
+     WHERE a.id = ANY($1::bigint[])`,
+    [ids, worker],
+  );
+  return rows;
+}

@@ -4,7 +4,9 @@ import {
   UnstorableOutcomeError,
   actionStates,
   claimActions,
+  type TakenAway,
   commitOutcomes,
+  takenAway,
 } from '@cmq/actions';
 import { type Database, type Logger, errorText, isDataRefusal } from '@cmq/common';
 import { Batcher } from './batcher';
@@ -63,6 +65,41 @@ export class ClaimBatches {
   }
 
   /**
+   * Logs each outcome the fence refused, with why its action was taken away (the recovery or
+   * takeover event's reason), so that the operator sees both sides: the reaper's event and this
+   * worker's late result. Never throws: the lookup failing leaves the reason unknown.
+   */
+  private async logRefused(refused: readonly Outcome[]): Promise<void> {
+    let why = new Map<string, TakenAway>();
+    try {
+      const rows = await takenAway(
+        this.database.sql,
+        refused.map((o) => o.id),
+        this.claimant.worker,
+      );
+      why = new Map(rows.map((r) => [r.id, r]));
+    } catch (err) {
+      this.logger.debug({ err: errorText(err) }, 'cannot read why refused commits were taken away');
+    }
+    for (const o of refused) {
+      const now = why.get(o.id);
+      this.logger.warn(
+        {
+          action: o.id,
+          attempt: o.attempt,
+          outcome: o.state,
+          state: now?.state ?? null,
+          running_on: now?.worker ?? null,
+          taken_by: now?.by ?? null,
+          reason: now?.reason ?? null,
+        },
+        `late commit refused by the fence: action ${o.id} attempt ${o.attempt} was taken away from this worker` +
+          ` (${now?.reason ?? 'no recovery event found'}); its ${o.state} outcome is discarded`,
+      );
+    }
+  }
+
+  /**
    * Commits a batch; per outcome, the outcome committed or null (fenced out). An outcome that
    * could never be stored ends its action `dead` with the reason instead, so that it reaches a
    * final state and is not retried forever: one whose result cannot be written as JSON (known
@@ -76,6 +113,8 @@ export class ClaimBatches {
     for (;;) {
       try {
         const done = await commitOutcomes(this.database, committed, this.claimant.workerId(), this.claimant.worker);
+        const refused = committed.filter((o) => !done.has(o.id));
+        if (refused.length > 0) void this.logRefused(refused);
         return committed.map((o) => (done.has(o.id) ? o : null));
       } catch (err) {
         const at =
