@@ -135,13 +135,14 @@ describe('RateLimiter (token bucket per account in Redis)', () => {
     await expect(l.acquire('fresh', already.signal)).rejects.toThrow('stopping');
   });
 
-  it('fails with a transient error naming the account when Redis cannot answer', async () => {
+  it('fails with a transient dependency-unavailable error naming the account when Redis cannot answer', async () => {
     const closed = await client();
     await closed.close();
     const l = new RateLimiter(closed, { prefix, rate: 1, burst: 1 });
     const err: unknown = await l.acquire('acct-x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CmqError);
-    expect(err).toMatchObject({ code: 'CMQ_ERR_RATE_LIMIT_UNAVAILABLE', transient: true });
+    // Redis away is an outage of cmq itself: the subscriber holds the action back without counting it.
+    expect(err).toMatchObject({ code: 'CMQ_ERR_DEPENDENCY_UNAVAILABLE', transient: true, dependency: 'redis' });
     expect((err as Error).message).toContain('account acct-x');
   });
 

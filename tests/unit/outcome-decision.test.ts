@@ -1,14 +1,14 @@
-import { CmqError } from '@cmq/common';
+import { CmqError, DependencyUnavailableError } from '@cmq/common';
 import { DriverError } from '@cmq/drivers';
 import { type DecidedAction, type FailedRun, failureOutcome, resultOutcome } from '@cmq/subscriber';
 
 const NOW = Date.parse('2026-12-07T12:00:00.000Z');
-const RETRY = { initialMs: 1_000, maxMs: 60_000, maxThrottled: 3 };
+const RETRY = { initialMs: 1_000, maxMs: 60_000, maxThrottled: 3, maxOutages: 4, outageMaxMs: 300_000 };
 // random 0.5: no jitter, so the backoff is initialMs × 2^(n-1) exactly.
 const OPTS = { timeoutMs: 30_000, retry: RETRY, now: NOW, random: () => 0.5 };
 
 function action(over: Partial<DecidedAction> = {}): DecidedAction {
-  return { id: '42', attempts: 1, max_attempts: 5, throttles: 0, ...over };
+  return { id: '42', attempts: 1, max_attempts: 5, throttles: 0, outages: 0, ...over };
 }
 
 function failed(err: unknown, over: Partial<FailedRun> = {}): FailedRun {
@@ -179,6 +179,79 @@ describe('failureOutcome', () => {
       attempt: 5,
       state: 'dead',
       error: `gave up after 5 attempts: ${counted}`,
+    });
+  });
+
+  describe('a dependency of cmq unavailable (CMQ_ERR_DEPENDENCY_UNAVAILABLE)', () => {
+    const redisAway = (): DependencyUnavailableError =>
+      new DependencyUnavailableError('redis', "Redis is unavailable (noop run counter): Stream isn't writeable");
+    const text = "Redis is unavailable (noop run counter): Stream isn't writeable";
+
+    it('is held back without counting the attempt, even the last one, and its event says so', () => {
+      expect(failureOutcome(action({ attempts: 5, max_attempts: 5 }), failed(redisAway()), OPTS)).toEqual({
+        outcome: {
+          id: '42',
+          attempt: 5,
+          state: 'retrying',
+          refundAttempt: true,
+          outage: true,
+          error: `held back by an outage, not a failed attempt: ${text} (attempt 5 not counted; retry in 1000 ms)`,
+          notBefore: new Date(NOW + 1_000),
+        },
+        log: { err: text, transient: true },
+      });
+    });
+
+    it('waits longer after each held-back run, up to retry.outage_max_delay, whatever the attempts', () => {
+      const waits = [0, 1, 2, 3].map((outages) => {
+        const o = failureOutcome(action({ attempts: 4, outages }), failed(redisAway()), {
+          ...OPTS,
+          retry: { ...RETRY, maxOutages: 100 },
+        }).outcome;
+        return (o.notBefore?.getTime() ?? 0) - NOW;
+      });
+      expect(waits).toEqual([1_000, 2_000, 4_000, 8_000]);
+      const capped = failureOutcome(action({ outages: 40 }), failed(redisAway()), {
+        ...OPTS,
+        retry: { ...RETRY, maxOutages: 100 },
+      }).outcome;
+      expect(capped.notBefore).toEqual(new Date(NOW + 300_000));
+    });
+
+    it('is known by its code, whatever class raised it, and whatever its message says', () => {
+      const coded = new CmqError('CMQ_ERR_DEPENDENCY_UNAVAILABLE', 'PostgreSQL at db:5432/cmq is unavailable', {
+        transient: true,
+      });
+      expect(failureOutcome(action(), failed(coded), OPTS).outcome).toMatchObject({
+        refundAttempt: true,
+        outage: true,
+      });
+      // The same words in any other error are an ordinary failure.
+      const lookalike = new Error("Redis is unavailable (noop run counter): Stream isn't writeable");
+      expect(failureOutcome(action(), failed(lookalike), OPTS).outcome.refundAttempt).toBeUndefined();
+    });
+
+    it('after retry.max_outages held-back runs it counts as an attempt, and can end dead saying why', () => {
+      const counted = `${text} (dependency unavailable, counted as an attempt: 4 runs held back by an outage already went uncounted, retry.max_outages=4)`;
+      const again = failureOutcome(action({ attempts: 1, outages: 4 }), failed(redisAway()), OPTS).outcome;
+      expect(again).toEqual({
+        id: '42',
+        attempt: 1,
+        state: 'retrying',
+        error: `${counted} (retry in 1000 ms)`,
+        notBefore: new Date(NOW + 1_000),
+      });
+      expect(
+        failureOutcome(action({ attempts: 5, max_attempts: 5, outages: 4 }), failed(redisAway()), OPTS).outcome,
+      ).toEqual({ id: '42', attempt: 5, state: 'dead', error: `gave up after 5 attempts: ${counted}` });
+    });
+
+    it('a timeout is a timeout, and throttling keeps its own count', () => {
+      const timedOut = failureOutcome(action(), failed(redisAway(), { timedOut: true }), OPTS).outcome;
+      expect(timedOut.refundAttempt).toBeUndefined();
+      const throttledRun = failureOutcome(action({ outages: 4 }), failed(throttled()), OPTS).outcome;
+      expect(throttledRun).toMatchObject({ state: 'retrying', refundAttempt: true });
+      expect(throttledRun.outage).toBeUndefined();
     });
   });
 

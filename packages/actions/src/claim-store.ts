@@ -21,6 +21,8 @@ export interface ClaimedAction {
   max_attempts: number;
   /** Earlier runs throttled by the provider whose attempt was given back (migration 012). */
   throttles: number;
+  /** Earlier runs held back by an outage of Redis or PostgreSQL whose attempt was given back (migration 015). */
+  outages: number;
   expires_at: Date | null;
   from_state: string;
   /** Whether its tenant was enabled when it was claimed (a disabled tenant's action ends rejected). */
@@ -55,7 +57,7 @@ old AS (
   UPDATE actions a SET state = 'running', attempts = a.attempts + 1, worker_id = $2, worker = $3,
     started_at = now(), updated_at = now()
   FROM old WHERE a.id = old.id
-  RETURNING a.id::text, a.tenant_id, a.type, a.args, a.attempts, a.max_attempts, a.throttles, a.expires_at, old.state AS from_state,
+  RETURNING a.id::text, a.tenant_id, a.type, a.args, a.attempts, a.max_attempts, a.throttles, a.outages, a.expires_at, old.state AS from_state,
     COALESCE((SELECT t.enabled FROM tenants t WHERE t.id = a.tenant_id), false) AS tenant_enabled
 ), ev AS (
   INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
@@ -96,9 +98,11 @@ export interface Outcome {
   /**
    * For `retrying`: this run does not count as an attempt (the provider throttled it: a rate
    * limit, not a failure of the action). The commit gives back the attempt its claim took and
-   * counts the run in `throttles`.
+   * counts the run in `throttles` (in `outages` with `outage`).
    */
   refundAttempt?: boolean;
+  /** With `refundAttempt`: the run was held back by an outage of a dependency of cmq, not throttled. */
+  outage?: boolean;
 }
 
 /**
@@ -106,7 +110,8 @@ export interface Outcome {
  * attempt change (a worker that was frozen and replaced cannot overwrite the newer outcome).
  * `queued` hands an action back (drain). An outcome for a row that is pending, queued or
  * retrying sends that row back to the relay (its claim was lost). A `retrying` outcome with
- * `refundAttempt` gives back the attempt its claim counted and counts a throttled run. Wakes the
+ * `refundAttempt` gives back the attempt its claim counted and counts a throttled run (or, with
+ * `outage`, a run held back by an outage). Wakes the
  * relay. Returns the ids committed.
  *
  * The rows are found through the primary key (`a.id = ANY($1)`) and hash-joined with the input.
@@ -120,17 +125,18 @@ export interface Outcome {
  */
 const COMMIT = `
 WITH input AS MATERIALIZED (
-  SELECT t.id, t.attempt, t.state, t.result -> 0 AS result, t.error, t.not_before, t.refund, 'running'::text AS fence, $7::bigint AS worker_id
+  SELECT t.id, t.attempt, t.state, t.result -> 0 AS result, t.error, t.not_before, t.refund, t.outage, 'running'::text AS fence, $7::bigint AS worker_id
   FROM ROWS FROM (unnest($1::bigint[]), unnest($2::int[]), unnest($3::text[]), jsonb_array_elements($4::jsonb),
-                  json_array_elements_text($5::json), unnest($6::timestamptz[]), unnest($9::boolean[]))
-    AS t(id, attempt, state, result, error, not_before, refund)
+                  json_array_elements_text($5::json), unnest($6::timestamptz[]), unnest($9::boolean[]), unnest($10::boolean[]))
+    AS t(id, attempt, state, result, error, not_before, refund, outage)
 ), done AS (
   -- transition commit: running -> succeeded|failed|retrying|dead|expired|rejected|queued
   UPDATE actions a SET state = i.state, result = i.result, error = i.error, updated_at = now(),
     finished_at = CASE WHEN i.state IN ('retrying', 'queued') THEN NULL ELSE now() END,
     not_before = COALESCE(i.not_before, a.not_before),
     attempts = CASE WHEN i.state = 'queued' OR (i.state = 'retrying' AND i.refund) THEN a.attempts - 1 ELSE a.attempts END,
-    throttles = CASE WHEN i.state = 'retrying' AND i.refund THEN a.throttles + 1 ELSE a.throttles END,
+    throttles = CASE WHEN i.state = 'retrying' AND i.refund AND NOT i.outage THEN a.throttles + 1 ELSE a.throttles END,
+    outages = CASE WHEN i.state = 'retrying' AND i.refund AND i.outage THEN a.outages + 1 ELSE a.outages END,
     worker_id = CASE WHEN i.state IN ('retrying', 'queued') THEN NULL ELSE a.worker_id END
   FROM input i
   WHERE a.id = ANY($1::bigint[]) AND a.id = i.id AND a.state = i.fence AND a.worker_id = i.worker_id AND a.attempts = i.attempt
@@ -229,6 +235,7 @@ async function commitChunk(
       workerId,
       worker,
       chunk.map((s) => s.o.refundAttempt === true),
+      chunk.map((s) => s.o.outage === true),
     ],
   });
   return rows.map((r) => r.id);

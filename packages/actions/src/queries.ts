@@ -12,6 +12,8 @@ export interface ActionRow {
   attempts: number;
   /** Throttled runs given back, not counted in attempts (retry.max_throttled). */
   throttles: number;
+  /** Runs held back by an outage of Redis or PostgreSQL, not counted in attempts (retry.max_outages). */
+  outages: number;
   max_attempts: number;
   idempotency_key: string | null;
   not_before: Date;
@@ -33,7 +35,7 @@ export interface ActionEvent {
   reason: string | null;
 }
 
-const COLUMNS = `id::text, tenant_id, type, family, args, state, priority, attempts, throttles, max_attempts, idempotency_key,
+const COLUMNS = `id::text, tenant_id, type, family, args, state, priority, attempts, throttles, outages, max_attempts, idempotency_key,
   not_before, expires_at, worker, result, error, created_at, queued_at, started_at, finished_at`;
 
 export async function getAction(sql: Sql, id: string): Promise<ActionRow | undefined> {
@@ -98,7 +100,7 @@ export async function transition(
        -- transition replay: dead -> pending
        UPDATE actions a SET state = $3, updated_at = now(),
          finished_at = CASE WHEN $3 IN ('pending') THEN NULL ELSE now() END,
-         attempts = CASE WHEN $6 THEN 0 ELSE a.attempts END, throttles = CASE WHEN $6 THEN 0 ELSE a.throttles END, not_before = CASE WHEN $6 THEN now() ELSE a.not_before END,
+         attempts = CASE WHEN $6 THEN 0 ELSE a.attempts END, throttles = CASE WHEN $6 THEN 0 ELSE a.throttles END, outages = CASE WHEN $6 THEN 0 ELSE a.outages END, not_before = CASE WHEN $6 THEN now() ELSE a.not_before END,
          error = CASE WHEN $6 THEN NULL ELSE a.error END, worker_id = NULL
        FROM old WHERE a.id = old.id AND old.state = ANY($2::text[]) RETURNING a.id),
      ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT upd.id, old.state, $3, $4, $5 FROM upd, old)
@@ -115,7 +117,7 @@ export async function replayAllDead(sql: Sql, tenant: string | undefined, actor:
   const { rows } = await sql.query<{ n: number }>(
     `WITH old AS (SELECT id FROM actions WHERE state = 'dead' AND ($1::text IS NULL OR tenant_id = $1) FOR UPDATE),
      -- transition replay: dead -> pending
-     upd AS (UPDATE actions a SET state = 'pending', attempts = 0, throttles = 0, not_before = now(), error = NULL, finished_at = NULL, worker_id = NULL, updated_at = now()
+     upd AS (UPDATE actions a SET state = 'pending', attempts = 0, throttles = 0, outages = 0, not_before = now(), error = NULL, finished_at = NULL, worker_id = NULL, updated_at = now()
              FROM old WHERE a.id = old.id RETURNING a.id),
      ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT id, 'dead', 'pending', $2, 'replayed by an operator' FROM upd)
      SELECT count(*)::int AS n, pg_notify('cmq_relay', 'replay') AS wake FROM upd`,

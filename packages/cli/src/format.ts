@@ -69,6 +69,15 @@ export function actionsTable(rows: readonly ActionRow[]): string {
   );
 }
 
+/** The runs given back without counting as attempts, when there were any. */
+function uncounted(row: ActionRow): string {
+  const runs = [
+    row.throttles > 0 ? `${row.throttles} throttled runs` : '',
+    row.outages > 0 ? `${row.outages} runs held back by an outage` : '',
+  ].filter((s) => s !== '');
+  return runs.length === 0 ? '' : ` (and ${runs.join(' and ')} not counted)`;
+}
+
 /** Every field of an action, one `name: value` per line. */
 export function actionDetails(row: ActionRow): string {
   const fields: Array<[string, string]> = [
@@ -76,10 +85,7 @@ export function actionDetails(row: ActionRow): string {
     ['tenant', row.tenant_id],
     ['type', `${row.type} (family ${row.family})`],
     ['state', row.state],
-    [
-      'attempts',
-      `${row.attempts} of ${row.max_attempts}${row.throttles > 0 ? ` (and ${row.throttles} throttled runs not counted)` : ''}`,
-    ],
+    ['attempts', `${row.attempts} of ${row.max_attempts}${uncounted(row)}`],
     ['priority', String(row.priority)],
     ['idempotency key', row.idempotency_key ?? '-'],
     ['args', safeJson(row.args)],

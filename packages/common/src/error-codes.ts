@@ -20,7 +20,8 @@ const CLI_ADD = '`cmq` stderr: exit 2 for a malformed name or id, else exit 1';
 /** Every error code, in the order docs/errors.md lists them. */
 export const ERROR_CODES = {
   CMQ_ERR_CONFIG: {
-    meaning: 'A configuration file or `CMQ_*` variable is invalid; the message lists every problem with file and key.',
+    meaning:
+      'A configuration file or `CMQ_*` variable is invalid, or a file a key names (keys file, TLS CA, certificate, key) is missing, unreadable, malformed or mismatched; the message lists every problem with file and key.',
     shows: 'stderr of the process or `cmq` command, exit 78 (EX_CONFIG), before anything connects',
   },
   CMQ_ERR_SCHEMA: {
@@ -32,6 +33,12 @@ export const ERROR_CODES = {
     shows:
       "the relay's log and status (`cmq status`, `cmq check`), the batch staying due; `cmq dead replay` stderr; " +
       "the subscriber's warning about a dead-letter copy",
+  },
+  CMQ_ERR_DEPENDENCY_UNAVAILABLE: {
+    meaning:
+      'A dependency of cmq itself (Redis, PostgreSQL) did not answer: the run is held back without using an attempt, at most `retry.max_outages` times an action.',
+    retry: 'transient',
+    shows: `${ACTION}, as "held back"; the subscriber stops consuming until the dependency is back`,
   },
   CMQ_ERR_PUBLISH_REFUSED: {
     meaning: 'RabbitMQ refused (nacked) a publish, e.g. a full queue with `overflow=reject-publish`.',
@@ -192,7 +199,8 @@ export const ERROR_CODES = {
     shows: ACTION,
   },
   CMQ_ERR_RATE_LIMIT_UNAVAILABLE: {
-    meaning: "The per-account rate limiter's Redis state cannot be read or written.",
+    meaning:
+      "The per-account rate limiter's Redis state cannot be read or written (Redis replied with an error; Redis unreachable is `CMQ_ERR_DEPENDENCY_UNAVAILABLE`).",
     retry: 'transient',
     shows: ACTION,
   },

@@ -18,6 +18,29 @@ export class CmqError extends Error {
   }
 }
 
+/** A dependency of cmq itself, whose outage is not the fault of the action that met it. */
+export type Dependency = 'redis' | 'postgres' | 'broker';
+
+/**
+ * A dependency of cmq itself did not answer (not reachable, connection lost, restarting). Raised
+ * by the adapters, never by a handler's own judgement: the subscriber holds the action back
+ * without counting the run as an attempt (see services/subscriber/src/outcome-decision.ts).
+ */
+export class DependencyUnavailableError extends CmqError {
+  constructor(
+    readonly dependency: Dependency,
+    message: string,
+    cause?: unknown,
+  ) {
+    super('CMQ_ERR_DEPENDENCY_UNAVAILABLE', message, { cause, transient: true });
+  }
+}
+
+/** Whether `err` says a dependency of cmq itself is unavailable (by its code, whatever class made it). */
+export function isDependencyUnavailable(err: unknown): err is CmqError {
+  return err instanceof CmqError && err.code === 'CMQ_ERR_DEPENDENCY_UNAVAILABLE';
+}
+
 /** One problem in one configuration file (or environment variable). */
 export interface ConfigIssue {
   /** The file (absolute path) or `env CMQ_...` the value came from. */

@@ -25,6 +25,7 @@ export * from './adapters/redis-pinger-summary';
 export * from './adapters/redis-probes';
 export * from './adapters/redis-resources';
 export * from './adapters/redis-token-buckets';
+export * from './adapters/redis-errors';
 export * from './adapters/ssh';
 export * from './crypto/keyring';
 export * from './lifecycle/component';

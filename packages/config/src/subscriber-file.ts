@@ -7,7 +7,13 @@ export interface SubscriberConfig extends ProcessKeys {
   prefetch: number;
   action: { timeout: number };
   max_body_bytes: number;
-  retry: { initial_delay: number; max_delay: number; max_throttled: number };
+  retry: {
+    initial_delay: number;
+    max_delay: number;
+    max_throttled: number;
+    max_outages: number;
+    outage_max_delay: number;
+  };
 }
 
 /**
@@ -57,6 +63,16 @@ export function subscriberFile(instance?: string): FileSpec<SubscriberConfig> {
           doc: "Runs of one action that a cloud provider's rate limit may send back without counting them as attempts; later throttled runs count as attempts, so that throttling cannot retry an action for ever.",
           format: integer(0, 10_000),
           default: 20,
+        },
+        max_outages: {
+          doc: 'Runs of one action that an outage of Redis or PostgreSQL may hold back without counting them as attempts; later such runs count as attempts, so that a dependency that never comes back cannot retry an action for ever.',
+          format: integer(0, 10_000),
+          default: 20,
+        },
+        outage_max_delay: {
+          doc: 'Longest wait before an action held back by an outage runs again (from retry.initial_delay, doubling with each outage run, with jitter): long enough to outlast a real outage without anyone polling it.',
+          format: duration(10, 86_400_000),
+          default: 300_000,
         },
       },
     },

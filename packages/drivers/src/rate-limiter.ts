@@ -1,4 +1,12 @@
-import { CmqError, RATE_LIMIT_KEY_PREFIX, type RedisClient, errorText, sleep } from '@cmq/common';
+import {
+  CmqError,
+  DependencyUnavailableError,
+  RATE_LIMIT_KEY_PREFIX,
+  type RedisClient,
+  errorText,
+  isDependencyUnavailable,
+  sleep,
+} from '@cmq/common';
 import type { RateAccount, RateLimiterOptions } from './rate-limiter-options';
 
 /** One account's bucket as Redis holds it now. */
@@ -88,6 +96,9 @@ export class RateLimiter {
     try {
       return await this.client.tokenBuckets.step(this.key(a), step);
     } catch (err) {
+      // Redis away is an outage of cmq, not of this account: the action is held back, not failed.
+      if (isDependencyUnavailable(err))
+        throw new DependencyUnavailableError('redis', `rate limiter for account ${a.id}: ${errorText(err)}`, err);
       throw new CmqError(
         'CMQ_ERR_RATE_LIMIT_UNAVAILABLE',
         `rate limiter for account ${a.id}: redis did not answer (${errorText(err)})`,

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { AmqpConsumer, type Component, type ConsumeHandlers, queueName, sleep } from '@cmq/common';
 import { DeliveryHandler } from './delivery-handler';
+import { DependencyGate } from './dependency-gate';
 import { Executor } from './executor';
 import { type HandlerServices, handlerServices } from './handler-services';
 import type { SubscriberDeps } from './subscriber-deps';
@@ -21,6 +22,8 @@ export class Subscriber implements Component {
   private readonly lock: WorkerLock;
   private readonly consumer: AmqpConsumer;
   private readonly deliveries: DeliveryHandler;
+  /** Pauses consuming while Redis or PostgreSQL is away. */
+  private readonly gate: DependencyGate;
   /** Its SSH pool's connections are closed on stop. */
   private readonly handlers: HandlerServices;
 
@@ -38,13 +41,20 @@ export class Subscriber implements Component {
     this.consumer = new AmqpConsumer(deps.amqp, { prefetch: own.prefetch, logger: deps.logger });
     const executor = new Executor({
       timeoutMs: own.action.timeout,
-      retry: { initialMs: own.retry.initial_delay, maxMs: own.retry.max_delay, maxThrottled: own.retry.max_throttled },
+      retry: {
+        initialMs: own.retry.initial_delay,
+        maxMs: own.retry.max_delay,
+        maxThrottled: own.retry.max_throttled,
+        maxOutages: own.retry.max_outages,
+        outageMaxMs: own.retry.outage_max_delay,
+      },
       logger: deps.logger,
       redis: deps.redis,
       ssh: this.handlers.ssh,
       cloud: this.handlers.cloud,
       mode: deps.config.provisioning.mode,
     });
+    this.gate = new DependencyGate(this.consumer, deps.logger);
     this.deliveries = new DeliveryHandler(deps, {
       consumer: this.consumer,
       executor,
@@ -72,6 +82,7 @@ export class Subscriber implements Component {
     const { config, database } = this.deps;
     await this.lock.start(signal, database.sql);
     for (const family of config.own.queues) await this.consumer.consume(queueName(family), this.consuming(family));
+    this.gate.watch(this.deps.redis, database);
     this.deps.logger.info({ workerId: this.lock.id, queues: config.own.queues }, 'consuming');
   }
 

@@ -40,12 +40,19 @@ interface Held {
 
 /**
  * Consumes queues on an {@link AmqpClient}'s channel with manual acks (`noAck: false`) and a
- * bounded prefetch, again on every reconnection until {@link cancel}. Acks are batched per
- * channel (see ChannelAcks); a settle on a channel that closed meanwhile is only logged: the
- * broker has requeued the message already.
+ * bounded prefetch, again on every reconnection until {@link cancel}; {@link pause} and
+ * {@link resume} stop and start taking deliveries in between. Acks are batched per channel (see
+ * ChannelAcks); a settle on a channel that closed meanwhile is only logged: the broker has
+ * requeued the message already.
  */
 export class AmqpConsumer {
-  private consumers: Array<{ channel: ConfirmChannel; tag: string }> = [];
+  private consumers: Array<{ channel: ConfirmChannel; queue: string; tag: string }> = [];
+  /** Every queue consumed, to consume again on {@link resume}. */
+  private readonly subscriptions: Array<{ queue: string; handlers: ConsumeHandlers }> = [];
+  /** The channel the setups last ran on, and the queues a consume is under way for on it. */
+  private channel: ConfirmChannel | undefined;
+  private readonly starting = new Set<string>();
+  private paused = false;
   private readonly acks = new WeakMap<ConfirmChannel, ChannelAcks>();
   private readonly held = new WeakMap<Delivery, Held>();
   private cancelled = false;
@@ -57,12 +64,46 @@ export class AmqpConsumer {
 
   /** Consumes `queue` now if connected, and on every later (re)connection until {@link cancel}. */
   async consume(queue: string, handlers: ConsumeHandlers): Promise<void> {
+    this.subscriptions.push({ queue, handlers });
     await this.client.addSetup((channel) => this.consumeOn(channel, queue, handlers));
+  }
+
+  /** Whether {@link pause} stopped the consumers (and no {@link resume} started them since). */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /**
+   * Stops taking deliveries until {@link resume}: every consumer is cancelled, so the broker
+   * keeps the messages ready (for other consumers, or for this one later); deliveries already
+   * received are settled as usual. A reconnection while paused starts no consumer.
+   */
+  async pause(): Promise<void> {
+    if (this.paused || this.cancelled) return;
+    this.paused = true;
+    await this.cancelConsumers();
+  }
+
+  /** Consumes every queue again after {@link pause} (on the next connection if this one is gone). */
+  async resume(): Promise<void> {
+    if (!this.paused) return;
+    this.paused = false;
+    const channel = this.channel;
+    if (channel === undefined) return;
+    for (const { queue, handlers } of this.subscriptions)
+      // A channel that closed meanwhile: the reconnection's setup consumes instead.
+      await this.consumeOn(channel, queue, handlers).catch((err: unknown) =>
+        this.opts.logger.debug({ err: errorText(err), queue }, 'resume: consume on a closed channel'),
+      );
   }
 
   /** Stops every consumer (for good: a reconnection does not start them again). */
   async cancel(): Promise<void> {
     this.cancelled = true;
+    await this.cancelConsumers();
+  }
+
+  private async cancelConsumers(): Promise<void> {
     const consumers = this.consumers;
     this.consumers = [];
     for (const { channel, tag } of consumers) await channel.cancel(tag).catch(() => undefined);
@@ -96,8 +137,21 @@ export class AmqpConsumer {
   private async consumeOn(channel: ConfirmChannel, queue: string, handlers: ConsumeHandlers): Promise<void> {
     // The consumers of a lost channel went with it.
     this.consumers = this.consumers.filter((c) => c.channel === channel);
-    if (this.cancelled) return;
+    if (this.channel !== channel) this.starting.clear();
+    this.channel = channel;
+    if (this.cancelled || this.paused) return;
+    if (this.starting.has(queue) || this.consumers.some((c) => c.queue === queue)) return;
+    this.starting.add(queue);
+    try {
+      await this.startConsumer(channel, queue, handlers);
+    } finally {
+      if (this.channel === channel) this.starting.delete(queue);
+    }
+  }
+
+  private async startConsumer(channel: ConfirmChannel, queue: string, handlers: ConsumeHandlers): Promise<void> {
     const acks = await this.acksOf(channel);
+    if (this.cancelled || this.paused) return;
     const { consumerTag } = await channel.consume(
       queue,
       (msg) => {
@@ -116,7 +170,9 @@ export class AmqpConsumer {
       },
       { noAck: false },
     );
-    this.consumers.push({ channel, tag: consumerTag });
+    // Paused or cancelled while the broker answered: this consumer must not stay.
+    if (this.cancelled || this.paused) await channel.cancel(consumerTag).catch(() => undefined);
+    else this.consumers.push({ channel, queue, tag: consumerTag });
   }
 
   /** The channel's ack batching; the first time, the prefetch (it applies to consumers started after it). */

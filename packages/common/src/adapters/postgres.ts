@@ -1,11 +1,11 @@
 import { Pool, type PoolClient } from 'pg';
-import { SchemaError, errorText } from '../errors';
+import { DependencyUnavailableError, SchemaError, errorText } from '../errors';
 import type { DbConfig } from '../config/shared-files';
 import type { Logger } from '../logging/logging';
 import type { Component, StatusBoard } from '../lifecycle/component';
-import { backoffDelay, every, sleep } from '../lifecycle/timing';
+import { backoffDelay, sleep } from '../lifecycle/timing';
 import { checkSchema } from './migrations';
-import type { Sql } from './sql';
+import type { PreparedQuery, Sql } from './sql';
 
 type Db = DbConfig['db'];
 
@@ -49,6 +49,37 @@ export function isDataRefusal(err: unknown): boolean {
   return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
 }
 
+/** SQLSTATEs of a server that cannot serve now: class 08 (connection exception), shutting down or starting up, too many connections. */
+const UNAVAILABLE_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
+/**
+ * pg's own errors for a lost or impossible connection, which carry no code (pg-pool and
+ * pg/lib/client.js): the adapter is the one place that may know them by their text.
+ */
+const PG_CONNECTION_LOST =
+  /^(Connection terminated|timeout exceeded when trying to connect|timeout expired$|Client has encountered a connection error)/;
+
+/**
+ * Whether `err` says PostgreSQL cannot be reached or is not serving (a refused or lost socket,
+ * a shutdown, a restart), as opposed to refusing this statement: retrying later helps, and it
+ * is nobody's action's fault.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (err instanceof AggregateError) return err.errors.length > 0 && err.errors.every(isDatabaseUnavailable);
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, syscall } = err as { code?: unknown; syscall?: unknown };
+  // A Node socket error (ECONNREFUSED, ECONNRESET, ETIMEDOUT...) always names its syscall.
+  if (typeof syscall === 'string') return true;
+  if (typeof code === 'string') return UNAVAILABLE_SQLSTATE.test(code);
+  return err instanceof Error && PG_CONNECTION_LOST.test(err.message);
+}
+
+/** `err` as a DependencyUnavailableError when PostgreSQL is unavailable, else `err` itself. */
+export function databaseError(err: unknown, label: string): unknown {
+  return isDatabaseUnavailable(err)
+    ? new DependencyUnavailableError('postgres', `PostgreSQL at ${label} is unavailable: ${errorText(err)}`, err)
+    : err;
+}
+
 /** `host:port/database`, for messages. */
 export function databaseLabel(db: Db): string {
   return `${db.host}:${db.port}/${db.database}`;
@@ -88,7 +119,9 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
 /**
  * The process's PostgreSQL pool as a component: start waits until the database answers
  * (saying so while it does not) and refuses a schema older than this release needs; then a
- * probe every `healthIntervalMs` keeps the status board truthful while the database is away.
+ * probe every `healthIntervalMs` (every second while it is away) keeps the status board and
+ * {@link onAvailability} truthful. Through {@link sql} and {@link transaction}, a database that
+ * cannot be reached fails with a DependencyUnavailableError, and is known to be away at once.
  */
 export class Database implements Component {
   readonly name = 'postgres';
@@ -96,6 +129,9 @@ export class Database implements Component {
   private closed = false;
   private readonly healthAbort = new AbortController();
   private health: Promise<void> | undefined;
+  private up = true;
+  private readonly listeners: Array<(up: boolean) => void> = [];
+  private readonly guarded: Sql;
 
   constructor(
     private readonly db: Db,
@@ -105,6 +141,21 @@ export class Database implements Component {
     private readonly healthIntervalMs = 5_000,
   ) {
     this.pool = createPool(db, logger, applicationName);
+    const query = (q: string | PreparedQuery, values?: unknown[]) =>
+      (values === undefined ? this.pool.query(q) : this.pool.query(q as string, values)).catch((err: unknown) => {
+        throw this.failed(err);
+      });
+    this.guarded = { query: query as Sql['query'] };
+  }
+
+  /** Whether the database answered the last statement or probe (true before the first). */
+  get available(): boolean {
+    return this.up;
+  }
+
+  /** Calls `listener` each time the database goes away (false) or comes back (true). */
+  onAvailability(listener: (up: boolean) => void): void {
+    this.listeners.push(listener);
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -113,12 +164,7 @@ export class Database implements Component {
         const version = await checkSchema(this.pool, this.db.database);
         this.status.set(this.name, undefined);
         this.logger.info({ database: databaseLabel(this.db), schemaVersion: version }, 'database ready');
-        this.health = every(
-          this.healthIntervalMs,
-          this.healthAbort.signal,
-          () => this.probe(),
-          () => undefined,
-        );
+        this.health = this.watch();
         return;
       } catch (err) {
         if (err instanceof SchemaError) throw err;
@@ -131,14 +177,18 @@ export class Database implements Component {
     }
   }
 
-  /** The pool, as the query interface the rest of the code uses. */
+  /** The pool, as the query interface the rest of the code uses (unavailability: see the class). */
   get sql(): Sql {
-    return this.pool;
+    return this.guarded;
   }
 
-  /** Runs `fn` in a transaction on one client (see {@link withTransaction}). */
-  transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
-    return withTransaction(this.pool, fn);
+  /** Runs `fn` in a transaction on one client (see {@link withTransaction}; unavailability: see the class). */
+  async transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    try {
+      return await withTransaction(this.pool, fn);
+    } catch (err) {
+      throw this.failed(err);
+    }
   }
 
   async close(): Promise<void> {
@@ -155,13 +205,39 @@ export class Database implements Component {
     void this.pool.end().catch(() => undefined);
   }
 
+  /** Probes until closed: every `healthIntervalMs`, or every second while the database is away. */
+  private async watch(): Promise<void> {
+    const signal = this.healthAbort.signal;
+    while (await sleep(this.up ? this.healthIntervalMs : Math.min(1_000, this.healthIntervalMs), signal))
+      await this.probe();
+  }
+
   /** One `SELECT 1`: sets or clears this component's line on the status board. */
   private async probe(): Promise<void> {
     try {
       await this.pool.query('SELECT 1');
-      this.status.set(this.name, undefined);
+      this.setAvailable(true);
     } catch (err) {
-      this.status.set(this.name, `waiting for database at ${databaseLabel(this.db)} (${errorText(err)})`);
+      this.setAvailable(false, err);
     }
+  }
+
+  /** `err` as {@link databaseError} makes it; an unavailable database is marked away at once. */
+  private failed(err: unknown): unknown {
+    const made = databaseError(err, databaseLabel(this.db));
+    // Only the first failure says so: the probe keeps the status line current while it is away.
+    if (made !== err && !this.closed && this.up) this.setAvailable(false, err);
+    return made;
+  }
+
+  private setAvailable(up: boolean, err?: unknown): void {
+    this.status.set(
+      this.name,
+      up ? undefined : `waiting for database at ${databaseLabel(this.db)} (${errorText(err)})`,
+    );
+    if (up === this.up) return;
+    this.up = up;
+    this.logger.warn({ database: databaseLabel(this.db) }, up ? 'database is back' : 'database unavailable');
+    for (const listener of this.listeners) listener(up);
   }
 }

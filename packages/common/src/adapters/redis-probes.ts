@@ -1,12 +1,15 @@
 import type { Redis } from 'ioredis';
 import { probeKey } from '../names';
+import { redisCall } from './redis-errors';
 
 /** The latest result of each probe on each target, as JSON at {@link probeKey} (the history is in PostgreSQL). */
 export class ProbeStore {
   constructor(private readonly redis: Redis) {}
 
-  /** Replaces the latest result of `probe` on `target`. */
+  /** Replaces the latest result of `probe` on `target`. @throws DependencyUnavailableError when Redis is unavailable. */
   async writeLatest(tenant: string, target: string, probe: string, result: unknown): Promise<void> {
-    await this.redis.set(probeKey(tenant, target, probe), JSON.stringify(result));
+    await redisCall('latest probe result', () =>
+      this.redis.set(probeKey(tenant, target, probe), JSON.stringify(result)),
+    );
   }
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { resourcesCacheKey, resourcesCacheStampKey } from '../names';
+import { redisCall } from './redis-errors';
 
 /**
  * Replaces the cached state of an account's resources of one kind, unless the cache already
@@ -34,6 +35,7 @@ export class ResourcesCacheStore {
    * Replaces an account's cached resources of one kind with `states` (as the provider answered
    * at `observedAt`); false, writing nothing, when the cache holds a newer answer (or the account
    * was removed: {@link forget}).
+   * @throws DependencyUnavailableError when Redis is unavailable.
    */
   async replace(
     tenant: string,
@@ -46,7 +48,10 @@ export class ResourcesCacheStore {
     for (const [id, state] of states) pairs.push(id, JSON.stringify(state));
     const hash = resourcesCacheKey(tenant, account, kind);
     const stamp = resourcesCacheStampKey(tenant, account, kind);
-    return (await this.redis.eval(REPLACE_CACHE, 2, hash, stamp, String(observedAt.getTime()), ...pairs)) === 1;
+    const done = await redisCall('resources cache', () =>
+      this.redis.eval(REPLACE_CACHE, 2, hash, stamp, String(observedAt.getTime()), ...pairs),
+    );
+    return done === 1;
   }
 
   /** Drops a removed account's cached resources of each of `kinds` and fences late writes to them. */

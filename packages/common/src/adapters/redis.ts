@@ -107,6 +107,17 @@ export class RedisClient implements Component {
     this.redis.on('error', listener);
   }
 
+  /**
+   * Calls `listener` when the connection is ready (true) and each time it is lost or a
+   * reconnection fails (false), until closed: a listener sees the same value more than once.
+   */
+  onAvailability(listener: (up: boolean) => void): void {
+    this.redis.on('ready', () => listener(true));
+    this.redis.on('close', () => {
+      if (!this.closed) listener(false);
+    });
+  }
+
   /** Resolves once Redis is ready; keeps retrying (ioredis' retryStrategy) until then. */
   async start(signal: AbortSignal): Promise<void> {
     this.redis.connect().catch((err: unknown) => this.logger.debug({ err }, 'first redis connection attempt failed'));
