@@ -14,3 +14,4 @@ export {
 } from './outcome-decision';
 export { type HandlerRunOptions, type RunReport, runHandler } from './handler-run';
 export type { HandlerContext } from './handlers';
+export { Executor, type ExecutorOptions } from './executor';
