@@ -4,7 +4,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { actionRow, waitForFinal } from '../helpers/actions';
+import { actionRow, countActions, listActions, waitForFinal } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
 import { ROOT, execFileP, recordingCmq, runCmq } from '../helpers/process';
 import { brokerConnection } from '../helpers/services';
@@ -120,10 +120,7 @@ describe('secret arguments of guest.exec', () => {
     expect(JSON.parse(result ?? '')).toEqual(EXPECTED);
     const row = await actionRow(pipe.pool, id);
     expect(row.args).toEqual({ guest: 'web1', command: COMMAND, env: { TOKEN: '****' } });
-    const stored = await pipe.pool.query<{ secret_args: string }>('SELECT secret_args FROM actions WHERE id = $1', [
-      id,
-    ]);
-    expect(stored.rows[0]?.secret_args).toMatch(/^v1:k1:/);
+    expect(row.secret_args).toMatch(/^v1:k1:/);
     for (const view of [
       ['result', id],
       ['actions', 'show', id],
@@ -141,11 +138,7 @@ describe('secret arguments of guest.exec', () => {
     let id = '';
     await waitFor(
       async () => {
-        const { rows } = await pipe.pool.query<{ id: string }>(
-          'SELECT id::text FROM actions WHERE idempotency_key = $1',
-          [`amqp:${DIRECT_ID}`],
-        );
-        id = rows[0]?.id ?? '';
+        id = (await listActions(pipe.pool, { idempotencyKey: `amqp:${DIRECT_ID}` }))[0]?.id ?? '';
         return id !== '';
       },
       30_000,
@@ -189,7 +182,7 @@ describe('secret arguments of guest.exec', () => {
     const bare = mkdtempSync(join(tmpdir(), 'cmq-no-km-'));
     cpSync(pipe.dir, bare, { recursive: true });
     writeFileSync(join(bare, 'km-client.cfg'), '');
-    const before = (await pipe.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM actions')).rows[0]?.n;
+    const before = await countActions(pipe.pool);
     const res = await call({ guest: 'web1' }, bare);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain(
@@ -203,7 +196,7 @@ describe('secret arguments of guest.exec', () => {
     const stdin = await callStdin(`{"type":"noop","tenant":"t1"}\n${JSON.stringify(secretLine)}\n`, bare);
     expect(stdin.code).toBe(2);
     expect(stdin.stderr).toContain('line 2: args.env.TOKEN is a secret argument');
-    expect((await pipe.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM actions')).rows[0]?.n).toBe(before);
+    expect(await countActions(pipe.pool)).toBe(before);
   });
 
   it('the value is in no row of the database, no cmq output, no log file, no broker message', async () => {

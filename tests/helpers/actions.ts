@@ -24,6 +24,8 @@ export interface ActionRow<R = unknown> {
   attempts: number;
   max_attempts: number;
   throttles: number;
+  /** Runs held back by an outage of a dependency, not counted as attempts (migration 015). */
+  outages: number;
   idempotency_key: string | null;
   not_before: Date;
   expires_at: Date | null;
@@ -31,6 +33,8 @@ export interface ActionRow<R = unknown> {
   worker: string | null;
   result: R;
   error: string | null;
+  /** Secret arguments, encrypted (`v1:<key id>:...`), or null (migration 014). */
+  secret_args: string | null;
   created_at: Date;
   queued_at: Date | null;
   started_at: Date | null;
