@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { type ActionRow, actionEvents, actionRow, listActions, listEvents } from '../helpers/actions';
 import { serviceConfig, writeConfig } from '../helpers/config-dir';
 import { freePort } from '../helpers/private-servers';
-import { ROOT, type Spawned, execFileP, spawnBin, waitForLog } from '../helpers/process';
+import { type Spawned, execFileP, runCmqWithInput, spawnBin, waitForLog } from '../helpers/process';
 import { withDb } from '../helpers/scripts';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -29,22 +28,10 @@ interface Result {
 }
 
 /** Runs the built `cmq` with `--config-dir` of this file, feeding `input` on stdin. */
-function cmq(args: string[], input = '', configDir = dir): Promise<Result> {
-  const child = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), ...args, '--config-dir', configDir], {
-    env: { PATH: process.env.PATH },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.end(input);
-  return new Promise((resolve) => {
-    child.on('close', (code) => {
-      outputs.push(stdout, stderr);
-      resolve({ code, stdout, stderr });
-    });
-  });
+async function cmq(args: string[], input = '', configDir = dir): Promise<Result> {
+  const res = await runCmqWithInput([...args, '--config-dir', configDir], input);
+  outputs.push(res.stdout, res.stderr);
+  return res;
 }
 
 function lines(text: string): string[] {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +5,7 @@ import { join } from 'node:path';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { actionRow, countActions, listActions, waitForFinal } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
-import { ROOT, execFileP, recordingCmq, runCmq } from '../helpers/process';
+import { execFileP, recordingCmq, runCmq, runCmqWithInput } from '../helpers/process';
 import { brokerConnection } from '../helpers/services';
 import { Sshd } from '../helpers/sshd';
 import { waitFor } from '../helpers/wait';
@@ -62,26 +61,10 @@ function call(args: Record<string, unknown>, dir?: string): ReturnType<typeof cm
 }
 
 /** `cmq call --stdin` with `input`, its outputs recorded. */
-function callStdin(input: string, dir: string): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, 'packages/cli/dist/main.js'), 'call', '--stdin', '--config-dir', dir],
-    {
-      env: { PATH: process.env.PATH },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.end(input);
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      outputs.push(stdout, stderr);
-      resolve({ code, stderr });
-    }),
-  );
+async function callStdin(input: string, dir: string): Promise<{ code: number | null; stderr: string }> {
+  const res = await runCmqWithInput(['call', '--stdin', '--config-dir', dir], input);
+  outputs.push(res.stdout, res.stderr);
+  return res;
 }
 
 beforeAll(async () => {

@@ -1,27 +1,17 @@
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listDead } from '@cmq/actions';
 import { actionRow, countActions, countEvents } from '../helpers/actions';
 import { Pipeline } from '../helpers/pipeline';
-import { ROOT } from '../helpers/process';
+import { type CmqRun, runCmqWithInput } from '../helpers/process';
 import { brokerConnection } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 // The subscriber runs with mode=passive throughout; the CLI's mode is rewritten per case.
 let pipe: Pipeline;
 
-function cmq(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), ...args, '--config-dir', pipe.dir], {
-    env: { PATH: process.env.PATH },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.end(input);
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+function cmq(args: string[], input = ''): Promise<CmqRun> {
+  return runCmqWithInput([...args, '--config-dir', pipe.dir], input);
 }
 
 function setMode(mode: string): void {

@@ -68,6 +68,24 @@ export async function runCmq(args: string[], env: NodeJS.ProcessEnv = {}): Promi
   return { code, stdout: p.stdout, stderr: p.stderr };
 }
 
+/**
+ * Runs the built `cmq` with `input` on its standard input, to completion. It resolves on 'close',
+ * once its output has been read to the end, and has no time limit of its own (a large --stdin
+ * input may take a while).
+ */
+export function runCmqWithInput(args: string[], input: string): Promise<CmqRun> {
+  const child = spawn(process.execPath, [resolve(ROOT, BINS.cmq ?? ''), ...args], {
+    env: { PATH: process.env.PATH },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(input);
+  return new Promise((res) => child.on('close', (code) => res({ code, stdout, stderr })));
+}
+
 export interface CmqRun {
   code: number | null;
   stdout: string;
