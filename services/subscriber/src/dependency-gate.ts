@@ -35,11 +35,14 @@ export class DependencyGate {
     const open = this.down.size === 0;
     if (open === wasOpen) return;
     const waiting = [...this.down].join(', ');
-    if (!open) this.logger.warn({ waitingFor: waiting }, `consumption paused: waiting for ${waiting}`);
-    else this.logger.info({ back: dependency }, `consumption resumed: ${dependency} is back`);
+    // Said once the broker has answered: from the "paused" line on, no consumer is left.
+    const done = (): void => {
+      if (!open) this.logger.warn({ waitingFor: waiting }, `consumption paused: waiting for ${waiting}`);
+      else this.logger.info({ back: dependency }, `consumption resumed: ${dependency} is back`);
+    };
     this.turn = this.turn
       .then(() => (open ? this.consumer.resume() : this.consumer.pause()))
-      .catch((err: unknown) =>
+      .then(done, (err: unknown) =>
         this.logger.error(
           { err: errorText(err) },
           open ? 'consumption could not resume' : 'consumption could not pause',
