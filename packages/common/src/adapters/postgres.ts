@@ -132,6 +132,8 @@ export class Database implements Component {
   private up = true;
   private readonly listeners: Array<(up: boolean) => void> = [];
   private readonly guarded: Sql;
+  /** Ends the health probe's current wait. */
+  private nap: AbortController | undefined;
 
   constructor(
     private readonly db: Db,
@@ -208,8 +210,14 @@ export class Database implements Component {
   /** Probes until closed: every `healthIntervalMs`, or every second while the database is away. */
   private async watch(): Promise<void> {
     const signal = this.healthAbort.signal;
-    while (await sleep(this.up ? this.healthIntervalMs : Math.min(1_000, this.healthIntervalMs), signal))
+    while (!signal.aborted) {
+      // A statement that finds the database away ends the current (longer) wait.
+      this.nap = new AbortController();
+      const wait = this.up ? this.healthIntervalMs : Math.min(1_000, this.healthIntervalMs);
+      await sleep(wait, AbortSignal.any([signal, this.nap.signal]));
+      if (signal.aborted) return;
       await this.probe();
+    }
   }
 
   /** One `SELECT 1`: sets or clears this component's line on the status board. */
@@ -226,7 +234,10 @@ export class Database implements Component {
   private failed(err: unknown): unknown {
     const made = databaseError(err, databaseLabel(this.db));
     // Only the first failure says so: the probe keeps the status line current while it is away.
-    if (made !== err && !this.closed && this.up) this.setAvailable(false, err);
+    if (made !== err && !this.closed && this.up) {
+      this.setAvailable(false, err);
+      this.nap?.abort();
+    }
     return made;
   }
 
