@@ -31,9 +31,8 @@ export interface FamilyBackoffOptions {
  * backoff, while the others go on. Logged for the first three failures in a row and every
  * tenth; from the third on, also on the status board (its count brought up to date with each
  * such log line) until it goes through. After REOPEN_AFTER refusals (nacks) in a row, and every
- * REOPEN_EVERY more, it asks for the connection to be reopened: RabbitMQ 3.10 goes on refusing a
- * channel that once hit a quorum queue's limit after the limit is lifted, while a new channel is
- * taken at once.
+ * REOPEN_EVERY more, it asks for the connection to be reopened, since a new channel is taken
+ * where the old one goes on being refused (docs/decisions/0004-relay-reopens-after-refusals.md).
  */
 export class FamilyBackoff {
   /** Failures and refusals in a row, and when to try again. */
