@@ -198,7 +198,7 @@ describe('failureOutcome', () => {
           error: `held back by an outage, not a failed attempt: ${text} (attempt 5 not counted; retry in 1000 ms)`,
           notBefore: new Date(NOW + 1_000),
         },
-        log: { err: text, transient: true },
+        log: { err: text, transient: true, heldBack: true },
       });
     });
 

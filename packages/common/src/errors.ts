@@ -18,8 +18,11 @@ export class CmqError extends Error {
   }
 }
 
-/** A dependency of cmq itself, whose outage is not the fault of the action that met it. */
-export type Dependency = 'redis' | 'postgres' | 'broker';
+/**
+ * A dependency of cmq itself that a handler reaches, whose outage is not the fault of the action
+ * that met it. (The broker is one too, but no handler reaches it: without it no delivery comes.)
+ */
+export type Dependency = 'redis' | 'postgres';
 
 /**
  * A dependency of cmq itself did not answer (not reachable, connection lost, restarting). Raised

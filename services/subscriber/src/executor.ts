@@ -52,7 +52,10 @@ export class Executor {
     if (failure.log !== undefined)
       ran
         .logger()
-        .warn({ ms: ran.ms, err: failure.log.err, transient: failure.log.transient }, 'action attempt failed');
+        .warn(
+          { ms: ran.ms, err: failure.log.err, transient: failure.log.transient },
+          failure.log.heldBack === true ? 'action held back by an outage' : 'action attempt failed',
+        );
     return failure.outcome;
   }
 }

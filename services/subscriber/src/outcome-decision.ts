@@ -31,8 +31,11 @@ export interface FailedRun {
 
 export interface FailureDecision {
   outcome: Outcome;
-  /** What the `action attempt failed` log line says; absent for a hand-back. */
-  log?: { err: string; transient: boolean };
+  /**
+   * What the `action attempt failed` log line says (`action held back by an outage` with
+   * `heldBack`); absent for a hand-back.
+   */
+  log?: { err: string; transient: boolean; heldBack?: true };
 }
 
 export interface DecisionOptions {
@@ -84,7 +87,7 @@ export function failureOutcome(action: DecidedAction, run: FailedRun, opts: Deci
         error: uncounted.error,
         notBefore: new Date(now + uncounted.delay),
       },
-      log,
+      log: uncounted.outage ? { ...log, heldBack: true } : log,
     };
   const { retry } = opts;
   // Backoff grows with uncounted runs too: their attempts were given back.
