@@ -81,4 +81,15 @@ describe('Keyring', () => {
     expect(missing).toEqual({ code: 'CMQ_ERR_KEYS_FILE', message: expect.stringContaining('km.keys_file') as string });
     expect(codeOf(() => Keyring.fromConfig({ keys_file: '', active_key_id: '' })).message).toContain('km.keys_file');
   });
+
+  it('ifSet: no keyring when km.keys_file is unset, the file read when set, its errors kept', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cmq-keys-'));
+    const file = join(dir, 'keys');
+    writeFileSync(file, `${generateKeyLine('a')}\n`);
+    expect(Keyring.ifSet({ keys_file: '', active_key_id: '' })).toBeUndefined();
+    expect(Keyring.ifSet({ keys_file: file, active_key_id: 'a' })?.keyIds()).toEqual(['a']);
+    expect(codeOf(() => Keyring.ifSet({ keys_file: join(dir, 'none'), active_key_id: 'a' })).code).toBe(
+      'CMQ_ERR_KEYS_FILE',
+    );
+  });
 });

@@ -6,8 +6,5 @@ import { type Env, loadConfigFile } from './config-set';
  * (intake asks for it then); undefined when km.keys_file is unset.
  */
 export function intakeKeyring(dirOption: string | undefined, env: Env): () => Keyring | undefined {
-  return () => {
-    const { km } = loadConfigFile(dirOption, env, kmFile);
-    return km.keys_file === '' ? undefined : Keyring.fromConfig(km);
-  };
+  return () => Keyring.ifSet(loadConfigFile(dirOption, env, kmFile).km);
 }

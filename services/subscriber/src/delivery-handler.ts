@@ -8,7 +8,7 @@ import {
   isActionId,
   unstorable,
 } from '@cmq/actions';
-import { type AmqpConsumer, type Delivery, Keyring, errorText, isDataRefusal } from '@cmq/common';
+import { type AmqpConsumer, type Delivery, type Keyring, errorText, isDataRefusal } from '@cmq/common';
 import { type Claim, ClaimBatches } from './claims';
 import { retryDatabaseStep } from './database-retry';
 import { DeadLetters } from './dead-letters';
@@ -27,6 +27,8 @@ export interface DeliveryHandlerOptions {
   worker: string;
   /** The worker's id in `workers` (known once the subscriber started). */
   workerId: () => string;
+  /** The keyring that seals a direct request's secret arguments (undefined: km.keys_file is unset). */
+  keyring: () => Keyring | undefined;
 }
 
 /**
@@ -45,7 +47,6 @@ export class DeliveryHandler {
   private readonly batches: ClaimBatches;
   private readonly counters: SubscriberMetrics;
   private readonly deadLetters: DeadLetters;
-  private keyringRead: Keyring | undefined;
 
   constructor(
     private readonly deps: SubscriberDeps,
@@ -157,7 +158,7 @@ export class DeliveryHandler {
         () =>
           insertActions((fn) => this.deps.database.transaction(fn), [request], this.opts.worker, {
             mode: this.deps.config.provisioning.mode,
-            keyring: () => this.keyring(),
+            keyring: this.opts.keyring,
           }),
         isDataRefusal,
       );
@@ -199,12 +200,6 @@ export class DeliveryHandler {
     this.failed += 1;
     await this.deadLetters.publishCopy(msg, reason, recordedTenant, undefined);
     this.opts.consumer.ack(msg);
-  }
-
-  /** The keyring of km-client.cfg that seals a direct request's secret arguments (undefined: none set). */
-  private keyring(): Keyring | undefined {
-    const { km } = this.deps.config;
-    return km.keys_file === '' ? undefined : (this.keyringRead ??= Keyring.fromConfig(km));
   }
 
   private count(outcome: Outcome, type: string, seconds: number): void {

@@ -7,15 +7,19 @@ export interface HandlerServices {
   /** Its pooled connections are closed when the subscriber stops. */
   ssh: SshServices;
   cloud: CloudServices;
+  /** The same keyring for intake, which seals a direct request's secret arguments: undefined when km.keys_file is unset. */
+  keyringIfSet: () => Keyring | undefined;
 }
 
 /**
- * The handlers' services. The keyring of km-client.cfg is read on first use: a subscriber
- * without guest or cloud work needs none.
+ * The handlers' services. The keyring of km-client.cfg is read once, on first use: a subscriber
+ * without guest or cloud work or secret arguments needs none.
  */
 export function handlerServices(config: ProcessConfig<SubscriberConfig>, database: Database): HandlerServices {
   let keyring: Keyring | undefined;
-  const keyringOnce = (): Keyring => (keyring ??= Keyring.fromConfig(config.km));
+  const keyringIfSet = (): Keyring | undefined => (keyring ??= Keyring.ifSet(config.km));
+  // Unset, fromConfig throws the error that names the settings to fill in.
+  const keyringOnce = (): Keyring => keyringIfSet() ?? Keyring.fromConfig(config.km);
   return {
     ssh: {
       get sql() {
@@ -34,5 +38,6 @@ export function handlerServices(config: ProcessConfig<SubscriberConfig>, databas
       provisioning: config.provisioning,
       transaction: (fn) => database.transaction(fn),
     },
+    keyringIfSet,
   };
 }

@@ -15,3 +15,4 @@ export {
 export { type HandlerRunOptions, type RunReport, runHandler } from './handler-run';
 export type { HandlerContext } from './handlers';
 export { Executor, type ExecutorOptions } from './executor';
+export { type HandlerServices, handlerServices } from './handler-services';

@@ -60,6 +60,7 @@ export class Subscriber implements Component {
       executor,
       worker: this.worker,
       workerId: () => this.lock.id,
+      keyring: this.handlers.keyringIfSet,
     });
   }
 

@@ -83,6 +83,15 @@ export class Keyring {
     return Keyring.fromText(text, km.active_key_id, km.keys_file);
   }
 
+  /**
+   * The keyring of km-client.cfg, or undefined when km.keys_file is unset (a process without
+   * secrets needs none); what intake asks for before it seals secret arguments.
+   * @throws CmqError as {@link Keyring.fromConfig} when the file is set but unusable.
+   */
+  static ifSet(km: { readonly keys_file: string; readonly active_key_id: string }): Keyring | undefined {
+    return km.keys_file === '' ? undefined : Keyring.fromConfig(km);
+  }
+
   keyIds(): string[] {
     return [...this.keys.keys()];
   }
