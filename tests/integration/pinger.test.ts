@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import pino from 'pino';
-import type { PingerSummary } from '@cmq/actions';
+import { type PingerSummary, Recovery } from '@cmq/actions';
 import {
   AmqpClient,
   Database,
@@ -17,7 +17,7 @@ import {
 } from '@cmq/common';
 import type { PingerConfig } from '@cmq/config';
 import { Redis } from 'ioredis';
-import { Pinger, Reaper } from '@cmq/pinger';
+import { Pinger, heartbeatProbe } from '@cmq/pinger';
 import { RedisServer, freePort } from '../helpers/private-servers';
 import { createTestDatabase, dropTestDatabase } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -240,7 +240,7 @@ describe("Pinger and the heartbeats' waiting field", () => {
   });
 });
 
-describe('Reaper', () => {
+describe("the pinger's reaper (Recovery with the heartbeat probe)", () => {
   async function busyWorker(pid: number): Promise<{ workerId: string; actionId: string }> {
     const w = await database.pool.query<{ id: string }>(
       "INSERT INTO workers (service, name, host, pid) VALUES ('subscriber', 'r', 'test', $1) RETURNING id::text",
@@ -262,11 +262,17 @@ describe('Reaper', () => {
     return rows[0] as { state: string; worker_id: string | null };
   }
 
-  async function reaperOn(port: number, db = REDIS_DB): Promise<{ reaper: Reaper; redis: RedisClient }> {
+  async function reaperOn(port: number, db = REDIS_DB): Promise<{ reaper: Recovery; redis: RedisClient }> {
     const redis = new RedisClient({ ...redisConfig, port, db }, logger, new StatusBoard(), 'cmq-test-reaper');
     redisClients.push(redis);
     await redis.start(abort.signal);
-    return { reaper: new Reaper({ sql: database.sql, redis, logger, graceMs: 1_000, actor: 'pinger:test' }), redis };
+    const reaper = new Recovery({
+      sql: database.sql,
+      logger,
+      actor: 'pinger:test',
+      heartbeats: { graceMs: 1_000, probe: heartbeatProbe(redis) },
+    });
+    return { reaper, redis };
   }
 
   it('reaps a worker only after its heartbeat has been missing one full interval; leaves a live one alone', async () => {
@@ -275,10 +281,10 @@ describe('Reaper', () => {
     const live = await busyWorker(900_002);
     await raw.set('cmq:heartbeat:subscriber:r:test:900002', 'x', 'PX', 10_000);
     const t0 = Date.now();
-    expect(await reaper.tick(t0)).toBe(0);
-    expect(await reaper.tick(t0 + 500)).toBe(0);
+    expect(await reaper.recoverFrozen(t0)).toBe(0);
+    expect(await reaper.recoverFrozen(t0 + 500)).toBe(0);
     expect((await stateOf(dead.actionId)).state).toBe('running');
-    expect(await reaper.tick(t0 + 1_000)).toBe(1);
+    expect(await reaper.recoverFrozen(t0 + 1_000)).toBe(1);
     expect(await stateOf(dead.actionId)).toEqual({ state: 'pending', worker_id: null });
     expect(await stateOf(live.actionId)).toEqual({ state: 'running', worker_id: live.workerId });
     const ev = await database.pool.query<{ reason: string; actor: string }>(
@@ -298,14 +304,14 @@ describe('Reaper', () => {
     try {
       const { actionId } = await busyWorker(900_003);
       const t0 = Date.now();
-      expect(await reaper.tick(t0)).toBe(0);
+      expect(await reaper.recoverFrozen(t0)).toBe(0);
       await server.kill();
-      await expect(reaper.tick(t0 + 5_000)).rejects.toThrow();
+      await expect(reaper.recoverFrozen(t0 + 5_000)).rejects.toThrow();
       expect((await stateOf(actionId)).state).toBe('running');
       await server.start();
       await waitForReady(reaper, t0 + 6_000);
       expect((await stateOf(actionId)).state).toBe('running');
-      expect(await reaper.tick(t0 + 7_000)).toBe(1);
+      expect(await reaper.recoverFrozen(t0 + 7_000)).toBe(1);
       expect((await stateOf(actionId)).state).toBe('pending');
     } finally {
       await redis.close();
@@ -315,10 +321,10 @@ describe('Reaper', () => {
 });
 
 /** Ticks until Redis answers again (the first answered tick only starts the grace period). */
-async function waitForReady(reaper: Reaper, now: number): Promise<void> {
+async function waitForReady(reaper: Recovery, now: number): Promise<void> {
   for (let i = 0; i < 100; i += 1) {
     try {
-      expect(await reaper.tick(now)).toBe(0);
+      expect(await reaper.recoverFrozen(now)).toBe(0);
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 100));

@@ -1,5 +1,5 @@
 export * from './canary';
+export * from './heartbeat-probe';
 export * from './lease';
 export * from './pinger';
 export * from './queue-health';
-export * from './reaper';

@@ -2,6 +2,7 @@ import {
   type CanaryReport,
   type FamilyHealth,
   type PingerSummary,
+  Recovery,
   deadSince,
   pruneHistory,
   recordSummary,
@@ -19,9 +20,9 @@ import {
 } from '@cmq/common';
 import { Canaries } from './canary';
 import type { PingerConfig } from '@cmq/config';
+import { heartbeatProbe } from './heartbeat-probe';
 import { PingerLease } from './lease';
 import { type Measurements, measure } from './queue-health';
-import { Reaper } from './reaper';
 
 export interface PingerOptions {
   database: Database;
@@ -49,7 +50,8 @@ export class Pinger implements Component {
   private loop: Promise<void> | undefined;
   private readonly lease: PingerLease;
   private readonly canaries: Canaries;
-  private readonly reaper: Reaper;
+  /** The frozen-worker rule: reaps the work of a worker whose heartbeat is gone one interval. */
+  private readonly reaper: Recovery;
   private readonly intervalMs: number;
   private role: 'unknown' | 'holder' | 'standby' = 'unknown';
   /** Summaries written since start (the holder's work). */
@@ -66,12 +68,11 @@ export class Pinger implements Component {
       timeoutMs: config.canary.timeout,
       actor: identity,
     });
-    this.reaper = new Reaper({
+    this.reaper = new Recovery({
       sql: database.sql,
-      redis,
       logger: logger.child({ component: 'reaper' }),
-      graceMs: this.intervalMs,
       actor: identity,
+      heartbeats: { graceMs: this.intervalMs, probe: heartbeatProbe(redis) },
     });
   }
 
@@ -165,7 +166,7 @@ export class Pinger implements Component {
 
   private async runReaper(): Promise<number> {
     try {
-      return await this.reaper.tick();
+      return await this.reaper.recoverFrozen();
     } catch (err) {
       this.opts.logger.warn({ err: errorText(err) }, 'reaper pass failed; nothing reaped');
       return 0;
