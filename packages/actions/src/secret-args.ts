@@ -105,6 +105,14 @@ export function unsealSecretArgs<T>(
   return { args: withValues(args, entries), secrets };
 }
 
+/**
+ * Whether stored `args` of `type` had secret arguments sealed away (each is {@link SECRET_MASK}
+ * there): only then has the action a ciphertext worth loading.
+ */
+export function hasSealedArgs(type: string, args: unknown): boolean {
+  return secretArgs(type, args).some((s) => s.value === SECRET_MASK);
+}
+
 /** The sealed secret arguments of action `id` (null: it has none). */
 export async function loadSecretArgs(sql: Sql, id: string): Promise<string | null> {
   const { rows } = await sql.query<{ secret_args: string | null }>('SELECT secret_args FROM actions WHERE id = $1', [

@@ -1,4 +1,4 @@
-import { loadSecretArgs, secretMasker, unsealSecretArgs } from '@cmq/actions';
+import { hasSealedArgs, loadSecretArgs, secretMasker, unsealSecretArgs } from '@cmq/actions';
 import type { Handler } from './handler';
 import { runOnGuest, sshServices } from './ssh-run';
 
@@ -11,7 +11,9 @@ import { runOnGuest, sshServices } from './ssh-run';
  */
 export const guestExec: Handler<'guest.exec'> = async (ctx) => {
   const ssh = sshServices(ctx);
-  const { args, secrets } = unsealSecretArgs(ctx.args, await loadSecretArgs(ssh.sql, ctx.id), () => ssh.keyring());
+  // Most runs have no env: no query for a ciphertext that cannot be there.
+  const sealed = hasSealedArgs(ctx.type, ctx.args) ? await loadSecretArgs(ssh.sql, ctx.id) : null;
+  const { args, secrets } = unsealSecretArgs(ctx.args, sealed, () => ssh.keyring());
   const result = await runOnGuest(ctx, args.guest, args.command, {
     timeoutMs: args.timeout === undefined ? undefined : args.timeout * 1000,
     env: args.env,
