@@ -66,11 +66,11 @@ export class PingerMetrics {
   /** Reads every live heartbeat (SCAN, never KEYS; one pipelined HGETALL) and sets its age, labelled `service:name@host:pid`. */
   async refreshHeartbeats(redis: RedisClient, now = Date.now()): Promise<void> {
     const ages = new Map<string, number>();
-    for (const { key, fields } of await redis.heartbeats.readAll()) {
-      const [, , service, name, host, pid] = key.split(':');
-      const at = fields.at;
-      if (typeof at === 'string')
-        ages.set(`${service}:${name}@${host}:${pid}`, Math.max(0, (now - Date.parse(at)) / 1000));
+    for (const { fields } of await redis.heartbeats.readAll()) {
+      const { service, name, host, pid, at } = fields;
+      if (service === undefined || name === undefined || host === undefined || pid === undefined || at === undefined)
+        continue;
+      ages.set(`${service}:${name}@${host}:${pid}`, Math.max(0, (now - Date.parse(at)) / 1000));
     }
     this.heartbeatAge.reset();
     for (const [process, age] of ages) this.heartbeatAge.set({ process }, age);
