@@ -66,6 +66,7 @@ export async function reapOrphans(sql: Sql, ids: readonly string[], actor: strin
     [ids, actor],
   );
   const n = rows[0]?.n ?? 0;
+  // The relay that reaped goes on by itself; the notice wakes the other relays to send the work.
   if (n > 0) await sql.query("SELECT pg_notify('cmq_relay', 'reap')");
   return n;
 }
