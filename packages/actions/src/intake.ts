@@ -84,19 +84,27 @@ export function secretRefusal(request: Pick<ActionRequest, 'type' | 'args'>, rea
   return `${argName(first.path)} is a secret argument, stored only encrypted with the keyring of km-client.cfg, and ${reason}`;
 }
 
+const KEYS_FILE_UNSET = 'km.keys_file is not set there (set km.keys_file and km.active_key_id in km-client.cfg)';
+
+/** The keyring `keyring` gives, or why there is none to seal with; a configuration error is thrown as it is. */
+function readKeyring(keyring: IntakeOptions['keyring']): { ring: Keyring } | { problem: string } {
+  let ring: Keyring | undefined;
+  try {
+    ring = keyring?.();
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    return { problem: `that keyring cannot be read: ${errorText(err)}` };
+  }
+  return ring === undefined ? { problem: KEYS_FILE_UNSET } : { ring };
+}
+
 /**
  * Why `keyring` cannot seal secret arguments (km.keys_file unset, or its keyring unreadable);
  * undefined when it can. A configuration error is thrown as it is (exit 78 in `cmq`).
  */
 export function keyringProblem(keyring: IntakeOptions['keyring']): string | undefined {
-  try {
-    return keyring?.() === undefined
-      ? 'km.keys_file is not set there (set km.keys_file and km.active_key_id in km-client.cfg)'
-      : undefined;
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    return `that keyring cannot be read: ${errorText(err)}`;
-  }
+  const read = readKeyring(keyring);
+  return 'problem' in read ? read.problem : undefined;
 }
 
 /** A keyring for sealing secret arguments (read once), or an IntakeError naming the first request that needs one. */
@@ -104,10 +112,10 @@ function intakeKeyring(requests: readonly ActionRequest[], keyring: IntakeOption
   let ring: Keyring | undefined;
   return () => {
     if (ring !== undefined) return ring;
-    const problem = keyringProblem(() => (ring = keyring?.())) ?? '';
-    if (ring !== undefined) return ring;
+    const read = readKeyring(keyring);
+    if ('ring' in read) return (ring = read.ring);
     const index = requests.findIndex((r) => secretArgs(r.type, r.args).length > 0);
-    const refusal = secretRefusal(requests[index] as ActionRequest, problem) ?? problem;
+    const refusal = secretRefusal(requests[index] as ActionRequest, read.problem) ?? read.problem;
     throw new IntakeError(`${where(requests, index)}${refusal}`, 'CMQ_ERR_SECRET_KEYRING');
   };
 }
