@@ -28,14 +28,15 @@ export async function runHandler(
   stop: AbortSignal,
   opts: HandlerRunOptions,
 ): Promise<RunReport> {
-  const lazy = lazyContext(action, checked, stop, opts);
+  const ctx = new LazyContext(action, checked, stop, opts);
+  const logger = (): Logger => ctx.logger;
   try {
-    const result = await handler(lazy.ctx);
-    return { ok: true, result, ms: lazy.ms(), logger: lazy.logger };
+    const result = await handler(ctx);
+    return { ok: true, result, ms: ctx.ms(), logger };
   } catch (err) {
-    return { ok: false, err, timedOut: lazy.timedOut(), ms: lazy.ms(), logger: lazy.logger };
+    return { ok: false, err, timedOut: ctx.timedOut(), ms: ctx.ms(), logger };
   } finally {
-    lazy.dispose();
+    ctx.dispose();
   }
 }
 
@@ -43,56 +44,69 @@ export async function runHandler(
  * A handler's context whose logger and signal are made on first use: the child logger, the
  * AbortController, its timer and the stop listener cost more than a noop handler itself (pino
  * redacts a child's bindings). A handler that never reads its signal could not be interrupted
- * by it anyway, so its timeout is judged by the clock.
+ * by it anyway, so its timeout is judged by the clock. One object per run, the context itself.
  */
-function lazyContext(
-  action: Pick<ClaimedAction, 'id' | 'tenant_id' | 'attempts'>,
-  checked: { type: ActionType; args: ArgsOf<ActionType> },
-  stop: AbortSignal,
-  opts: HandlerRunOptions,
-): { ctx: HandlerContext; logger: () => Logger; ms: () => number; timedOut: () => boolean; dispose: () => void } {
-  const started = Date.now();
-  let childLogger: Logger | undefined;
-  const logger = (): Logger =>
-    (childLogger ??= opts.logger.child({
-      tenant: action.tenant_id,
-      action: action.id,
-      type: checked.type,
-      attempt: action.attempts,
+class LazyContext implements HandlerContext {
+  readonly id: string;
+  readonly tenant: string;
+  readonly type: ActionType;
+  readonly args: ArgsOf<ActionType>;
+  readonly attempt: number;
+  readonly redis: RedisClient;
+  readonly ssh: SshServices | undefined;
+  readonly cloud: CloudServices | undefined;
+  private readonly started = Date.now();
+  private childLogger: Logger | undefined;
+  private run: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private onStop: (() => void) | undefined;
+
+  constructor(
+    action: Pick<ClaimedAction, 'id' | 'tenant_id' | 'attempts'>,
+    checked: { type: ActionType; args: ArgsOf<ActionType> },
+    private readonly stop: AbortSignal,
+    private readonly opts: HandlerRunOptions,
+  ) {
+    this.id = action.id;
+    this.tenant = action.tenant_id;
+    this.type = checked.type;
+    this.args = checked.args;
+    this.attempt = action.attempts;
+    this.redis = opts.redis;
+    this.ssh = opts.ssh;
+    this.cloud = opts.cloud;
+  }
+
+  get logger(): Logger {
+    return (this.childLogger ??= this.opts.logger.child({
+      tenant: this.tenant,
+      action: this.id,
+      type: this.type,
+      attempt: this.attempt,
     }));
-  let run: AbortController | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const onStop = (): void => run?.abort();
-  const signal = (): AbortSignal => {
-    if (run === undefined) {
-      run = new AbortController();
-      timer = setTimeout(() => run?.abort(), Math.max(0, opts.timeoutMs - (Date.now() - started)));
-      if (stop.aborted) run.abort();
-      else stop.addEventListener('abort', onStop, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    if (this.run === undefined) {
+      const run = (this.run = new AbortController());
+      this.timer = setTimeout(() => run.abort(), Math.max(0, this.opts.timeoutMs - this.ms()));
+      this.onStop = () => run.abort();
+      if (this.stop.aborted) run.abort();
+      else this.stop.addEventListener('abort', this.onStop, { once: true });
     }
-    return run.signal;
-  };
-  const ctx: HandlerContext = {
-    id: action.id,
-    tenant: action.tenant_id,
-    type: checked.type,
-    args: checked.args,
-    attempt: action.attempts,
-    get signal() {
-      return signal();
-    },
-    get logger() {
-      return logger();
-    },
-    redis: opts.redis,
-    ssh: opts.ssh,
-    cloud: opts.cloud,
-  };
-  const ms = (): number => Date.now() - started;
-  const timedOut = (): boolean => !stop.aborted && (run !== undefined ? run.signal.aborted : ms() >= opts.timeoutMs);
-  const dispose = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
-    if (run !== undefined) stop.removeEventListener('abort', onStop);
-  };
-  return { ctx, logger, ms, timedOut, dispose };
+    return this.run.signal;
+  }
+
+  ms(): number {
+    return Date.now() - this.started;
+  }
+
+  timedOut(): boolean {
+    return !this.stop.aborted && (this.run !== undefined ? this.run.signal.aborted : this.ms() >= this.opts.timeoutMs);
+  }
+
+  dispose(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.onStop !== undefined) this.stop.removeEventListener('abort', this.onStop);
+  }
 }
