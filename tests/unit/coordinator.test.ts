@@ -158,6 +158,52 @@ describe('Coordinator', () => {
     expect(slow.destroyed).toBe(true);
   });
 
+  it('after a forced exit, a close that ends late closes and logs nothing more (the logs are gone)', async () => {
+    const events: string[] = [];
+    let logsGone = false;
+    const write = (): void => {
+      if (logsGone) throw new Error('a log line after the exit');
+    };
+    const rejections: unknown[] = [];
+    const onRejection = (err: unknown): number => rejections.push(err);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const t = setup();
+      notify = t.notify;
+      const coordinator = new Coordinator({
+        logger: pino({ level: 'info' }, { write }),
+        notifier: SystemdNotifier.fromEnv({}, () => undefined),
+        drainTimeoutMs: 10_000,
+        fatalTimeoutMs: 200,
+        runningStatus: () => 'running: test',
+        exit: (code) => {
+          t.exits.push(code);
+          logsGone = true;
+        },
+      });
+      let release = (): void => undefined;
+      const late: Component = {
+        name: 'late',
+        start: () => Promise.resolve(),
+        close: () => new Promise<void>((resolve) => (release = resolve)),
+        destroy: () => undefined,
+      };
+      coordinator.add(new FakeComponent('first', events));
+      coordinator.add(late);
+      await coordinator.run();
+      coordinator.requestStop('SIGTERM');
+      coordinator.requestStop('SIGTERM');
+      expect(t.exits).toEqual([1]);
+      release();
+      // Two turns of the event loop: the shutdown goes on, and a rejection of it would be reported.
+      for (let i = 0; i < 2; i += 1) await new Promise((r) => setImmediate(r));
+      expect(rejections).toEqual([]);
+      expect(events).not.toContain('close first');
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
   it('the drain deadline exits 1 and destroys what did not close', async () => {
     const events: string[] = [];
     const t = setup(300);

@@ -103,8 +103,11 @@ export class Coordinator {
     for (const component of [...this.components].reverse()) {
       try {
         await component.close();
+        // A forced exit (second signal, deadline) destroyed everything, the logs included.
+        if (this.exited) return;
         this.opts.logger.info({ component: component.name }, 'component closed');
       } catch (err) {
+        if (this.exited) return;
         this.opts.logger.error({ err, component: component.name }, 'component failed to close');
       }
     }
