@@ -6,6 +6,9 @@ import { type Spawned, waitForLog } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
 
 let pipe: Pipeline;
+/** Every subscriber started here, so that a test can stop those another left running. */
+const subscribers: Spawned[] = [];
+let publisher: Spawned | undefined;
 const tenant = `drain-${randomBytes(3).toString('hex')}`;
 
 beforeAll(async () => {
@@ -26,8 +29,8 @@ it('SIGTERM with 50 slow actions in flight: finishes what fits in the drain dead
   const slow = await pipe.submit(
     Array.from({ length: 25 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 20_000 } })),
   );
-  pipe.start('publisher');
-  const first = pipe.start('subscriber');
+  publisher = pipe.start('publisher');
+  const first = startSubscriber();
   await waitFor(async () => (await countActions(pipe.pool, { state: 'running' })) === 50, 30_000, '50 actions running');
 
   const stopAt = Date.now();
@@ -42,16 +45,19 @@ it('SIGTERM with 50 slow actions in flight: finishes what fits in the drain dead
   expect(slow.map((id) => state.get(id))).toEqual(slow.map(() => 'queued'));
   expect(await countEvents(pipe.pool, { to: 'queued', reason: 'handed back%' })).toBe(25);
 
-  pipe.start('subscriber');
+  startSubscriber();
   await pipe.allFinal(60_000);
   expect(await pipe.states()).toEqual({ succeeded: 50 });
   expect(Math.max(...(await listActions(pipe.pool)).map((r) => r.attempts))).toBe(1);
 }, 120_000);
 
 it('a second SIGTERM during the drain exits 1 at once, long before the deadline; nothing is lost: a new subscriber finishes every action', async () => {
-  // The subscriber the test above restarted is the last process started.
-  const draining = pipe.processes[pipe.processes.length - 1] as Spawned;
-  expect(draining.alive()).toBe(true);
+  // Its own subscriber, whatever state the test above left its own in.
+  for (const s of subscribers) s.kill('SIGKILL');
+  await Promise.all(subscribers.map((s) => s.exited));
+  if (publisher?.alive() !== true) publisher = pipe.start('publisher');
+  const draining = startSubscriber();
+  await pipe.running('subscriber', 'default', draining.pid);
   const ids = await pipe.submit(
     Array.from({ length: 10 }, () => ({ type: 'noop', tenant, args: { sleep_ms: 4_000 } })),
   );
@@ -71,7 +77,13 @@ it('a second SIGTERM during the drain exits 1 at once, long before the deadline;
 
   // Nothing lost (invariant 1): the broker gives the unacked messages to a new subscriber, which
   // takes over the rows the dead one left running.
-  pipe.start('subscriber');
+  startSubscriber();
   await pipe.allFinal(60_000, ids);
   expect(await stateCounts(pipe.pool, { ids })).toEqual({ succeeded: 10 });
 }, 120_000);
+
+function startSubscriber(): Spawned {
+  const s = pipe.start('subscriber');
+  subscribers.push(s);
+  return s;
+}
