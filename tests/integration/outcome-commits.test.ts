@@ -142,7 +142,7 @@ it('results and errors are stored as they were, quotes, backslashes and all (a N
     '1',
     'test-worker',
   );
-  expect([...committed].sort()).toEqual([a.id, b.id, c.id].sort());
+  expect([...committed.done].sort()).toEqual([a.id, b.id, c.id].sort());
   const { rows } = await database.sql.query<{
     id: string;
     result: unknown;
@@ -203,7 +203,7 @@ it('outcomes with more text than one statement may carry are committed by severa
   const ok = counting();
   const done = await commitOutcomes(ok.target, first.map(outcome), '1', 'test-worker', 700);
   expect(ok.statements()).toBe(2); // two results of ~110 characters (at most 3 bytes each) fit in 700 bytes
-  expect([...done].sort()).toEqual(first.map((o) => o.id).sort());
+  expect([...done.done].sort()).toEqual(first.map((o) => o.id).sort());
   expect(await states(first.map((o) => o.id))).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
 
   // At the real bound: 5 results of 110 million characters, more than one JavaScript string can
@@ -219,7 +219,7 @@ it('outcomes with more text than one statement may carry are committed by severa
     'test-worker',
   );
   expect(counted.statements()).toBe(5);
-  expect(all.size).toBe(5);
+  expect(all.done.size).toBe(5);
   const { rows } = await database.sql.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) AND state = 'succeeded' AND length(result ->> 'out') = 110000000",
     [big.map((o) => o.id)],
@@ -239,7 +239,7 @@ it('outcomes with more text than one statement may carry are committed by severa
         '1',
         'test-worker',
       )
-    ).size,
+    ).done.size,
   ).toBe(3);
   expect(split.statements()).toBe(3);
 }, 180_000);
@@ -271,4 +271,44 @@ it("a late commit refused by the fence is logged with the action, the attempt an
   ]);
   const { rows } = await database.sql.query('SELECT state FROM actions WHERE id = $1', [id]);
   expect(rows).toEqual([{ state: 'pending' }]);
+});
+
+it('an outcome whose claim was lost goes back to the relay, logged as such; a commit retried after it landed is no warning', async () => {
+  const { logger: captured, lines } = captureLogs('debug');
+  const [lost, retried] = (await insertActions(
+    (fn) => withTransaction(database.pool, fn),
+    [request(), request()],
+    'test',
+  )) as [string, string];
+  const batches = new ClaimBatches(database, captured, { workerId: () => '1', worker: 'restarted-db-worker' });
+  const claims = await Promise.all([batches.claim(lost), batches.claim(retried)]);
+  const attempts = claims.map((c) => {
+    if (c.kind !== 'claimed') throw new Error(`not claimed: ${JSON.stringify(c)}`);
+    return c.action.attempts;
+  });
+  // What a PostgreSQL restart leaves of a claim committed asynchronously: the row pending again.
+  await database.sql.query("UPDATE actions SET state = 'pending', worker_id = NULL WHERE id = $1", [lost]);
+  const retriedOutcome: Outcome = { id: retried, attempt: attempts[1] as number, state: 'succeeded' };
+  expect(await batches.commit(retriedOutcome)).toEqual(retriedOutcome);
+
+  expect(await batches.commit({ id: lost, attempt: attempts[0] as number, state: 'succeeded' })).toBeNull();
+  // The same commit again, as after a lost reply: its row is final already.
+  expect(await batches.commit(retriedOutcome)).toBeNull();
+  await waitFor(() => lines.some((l) => l.action === retried && l.level === 20), 10_000, 'the retried commit logged');
+
+  expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+  expect(lines.filter((l) => l.action === lost)).toEqual([
+    expect.objectContaining({
+      level: 30,
+      msg: `claim lost, sent back to the relay: action ${lost} attempt 1 will run again; its succeeded outcome is discarded`,
+    }),
+  ]);
+  const { rows } = await database.sql.query<{ id: string; state: string }>(
+    'SELECT id::text, state FROM actions WHERE id = ANY($1::bigint[]) ORDER BY id',
+    [[lost, retried]],
+  );
+  expect(rows).toEqual([
+    { id: lost, state: 'pending' },
+    { id: retried, state: 'succeeded' },
+  ]);
 });

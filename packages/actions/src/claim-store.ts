@@ -112,7 +112,7 @@ export interface Outcome {
  * retrying sends that row back to the relay (its claim was lost). A `retrying` outcome with
  * `refundAttempt` gives back the attempt its claim counted and counts a throttled run (or, with
  * `outage`, a run held back by an outage). Wakes the
- * relay. Returns the ids committed.
+ * relay. Returns the ids committed (`done`) and those sent back to the relay (`requeued`).
  *
  * The rows are found through the primary key (`a.id = ANY($1)`) and hash-joined with the input.
  * The fence compares state and worker with columns of the materialized input (`i.fence`, always
@@ -159,7 +159,9 @@ WITH input AS MATERIALIZED (
   INSERT INTO action_events (action_id, from_state, to_state, actor, reason)
   SELECT id, from_state, 'pending', $8, 'sent back to the relay: its claim was lost (database restart)' FROM requeued
 )
-SELECT done.id::text FROM done, (SELECT pg_notify('cmq_relay', 'commit')) AS wake`;
+SELECT r.id::text, r.kind
+FROM (SELECT id, 'done' AS kind FROM done UNION ALL SELECT id, 'requeued' FROM requeued) AS r,
+  (SELECT pg_notify('cmq_relay', 'commit')) AS wake`;
 
 /**
  * An outcome whose result cannot be written as JSON at all (a value JSON has no form for, such
@@ -210,6 +212,14 @@ export interface CommitTarget {
   transaction: Transactor;
 }
 
+/** What a commit did with each outcome; an outcome in neither set was refused by the fence. */
+export interface CommitResult {
+  /** Outcomes committed: their actions moved from running. */
+  done: Set<string>;
+  /** Outcomes whose claim was lost (a database restart): their actions went back to the relay. */
+  requeued: Set<string>;
+}
+
 interface StoredOutcome {
   o: Outcome;
   result: string | null;
@@ -221,8 +231,8 @@ async function commitChunk(
   chunk: readonly StoredOutcome[],
   workerId: string,
   worker: string,
-): Promise<string[]> {
-  const { rows } = await sql.query<{ id: string }>({
+): Promise<CommitResult> {
+  const { rows } = await sql.query<{ id: string; kind: 'done' | 'requeued' }>({
     name: 'cmq_commit',
     text: COMMIT,
     values: [
@@ -238,11 +248,13 @@ async function commitChunk(
       chunk.map((s) => s.o.outage === true),
     ],
   });
-  return rows.map((r) => r.id);
+  const result: CommitResult = { done: new Set(), requeued: new Set() };
+  for (const r of rows) result[r.kind].add(r.id);
+  return result;
 }
 
 /**
- * Commits outcomes (see COMMIT); returns the ids committed. Every result is written as JSON
+ * Commits outcomes (see COMMIT); returns which were committed and which sent back. Every result is written as JSON
  * before anything is sent (UnstorableOutcomeError names the first that cannot be). Outcomes with
  * more text than one statement may carry (`maxBytes`, MAX_ARGUMENT_BYTES: 16 outputs near a 64 MB
  * `ssh.output_cap`) are committed by several statements in one transaction; one result alone
@@ -254,19 +266,22 @@ export async function commitOutcomes(
   workerId: string,
   worker: string,
   maxBytes = MAX_ARGUMENT_BYTES,
-): Promise<Set<string>> {
+): Promise<CommitResult> {
   const stored = outcomes.map((o) => ({ o, result: resultJson(o), error: o.error ?? null }));
   const ranges = sizeRanges(
     stored.map((s) => utf8Bound(s.result) + utf8Bound(s.error)),
     maxBytes,
   );
-  if (ranges.length === 0) return new Set();
-  if (ranges.length === 1) return new Set(await commitChunk(target.sql, stored, workerId, worker));
+  if (ranges.length === 0) return { done: new Set(), requeued: new Set() };
+  if (ranges.length === 1) return commitChunk(target.sql, stored, workerId, worker);
   return target.transaction(async (sql) => {
-    const done = new Set<string>();
-    for (const [from, to] of ranges)
-      for (const id of await commitChunk(sql, stored.slice(from, to), workerId, worker)) done.add(id);
-    return done;
+    const all: CommitResult = { done: new Set(), requeued: new Set() };
+    for (const [from, to] of ranges) {
+      const part = await commitChunk(sql, stored.slice(from, to), workerId, worker);
+      for (const id of part.done) all.done.add(id);
+      for (const id of part.requeued) all.requeued.add(id);
+    }
+    return all;
   });
 }
 

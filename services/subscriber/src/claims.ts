@@ -65,37 +65,47 @@ export class ClaimBatches {
   }
 
   /**
-   * Logs each outcome the fence refused, with why its action was taken away (the recovery or
-   * takeover event's reason), so that the operator sees both sides: the reaper's event and this
-   * worker's late result. Never throws: the lookup failing leaves the reason unknown.
+   * Logs each outcome not committed. One whose action was taken away (a recovery or takeover
+   * event by another) is a warning with that event's reason, so that the operator sees both
+   * sides: the reaper's event and this worker's late result. Otherwise one the commit sent back
+   * to the relay lost its claim to a database restart (info), and one merely refused is a debug
+   * line (a commit retried after its reply was lost finds its row already final). Never throws:
+   * the lookup failing leaves the reason unknown.
    */
-  private async logRefused(refused: readonly Outcome[]): Promise<void> {
+  private async logUncommitted(outcomes: readonly Outcome[], requeued: ReadonlySet<string>): Promise<void> {
     let why = new Map<string, TakenAway>();
     try {
       const rows = await takenAway(
         this.database.sql,
-        refused.map((o) => o.id),
+        outcomes.map((o) => o.id),
         this.claimant.worker,
       );
       why = new Map(rows.map((r) => [r.id, r]));
     } catch (err) {
-      this.logger.debug({ err: errorText(err) }, 'cannot read why refused commits were taken away');
+      this.logger.debug({ err: errorText(err) }, 'cannot read why uncommitted outcomes were taken away');
     }
-    for (const o of refused) {
+    for (const o of outcomes) {
       const now = why.get(o.id);
-      this.logger.warn(
-        {
-          action: o.id,
-          attempt: o.attempt,
-          outcome: o.state,
-          state: now?.state ?? null,
-          running_on: now?.worker ?? null,
-          taken_by: now?.by ?? null,
-          reason: now?.reason ?? null,
-        },
-        `late commit refused by the fence: action ${o.id} attempt ${o.attempt} was taken away from this worker` +
-          ` (${now?.reason ?? 'no recovery event found'}); its ${o.state} outcome is discarded`,
-      );
+      const fields = { action: o.id, attempt: o.attempt, outcome: o.state };
+      const discarded = `its ${o.state} outcome is discarded`;
+      if (now?.reason != null) {
+        this.logger.warn(
+          { ...fields, state: now.state, running_on: now.worker, taken_by: now.by, reason: now.reason },
+          `late commit refused by the fence: action ${o.id} attempt ${o.attempt} was taken away from this worker` +
+            ` (${now.reason}); ${discarded}`,
+        );
+      } else if (requeued.has(o.id)) {
+        this.logger.info(
+          fields,
+          `claim lost, sent back to the relay: action ${o.id} attempt ${o.attempt} will run again; ${discarded}`,
+        );
+      } else {
+        this.logger.debug(
+          { ...fields, state: now?.state ?? null },
+          `commit refused by the fence: action ${o.id} attempt ${o.attempt} no longer runs on this worker` +
+            ` and no recovery event took it; ${discarded}`,
+        );
+      }
     }
   }
 
@@ -112,9 +122,14 @@ export class ClaimBatches {
     const replaced = new Set<string>(); // a replacement refused in turn is not replaced again
     for (;;) {
       try {
-        const done = await commitOutcomes(this.database, committed, this.claimant.workerId(), this.claimant.worker);
-        const refused = committed.filter((o) => !done.has(o.id));
-        if (refused.length > 0) void this.logRefused(refused);
+        const { done, requeued } = await commitOutcomes(
+          this.database,
+          committed,
+          this.claimant.workerId(),
+          this.claimant.worker,
+        );
+        const uncommitted = committed.filter((o) => !done.has(o.id));
+        if (uncommitted.length > 0) void this.logUncommitted(uncommitted, requeued);
         return committed.map((o) => (done.has(o.id) ? o : null));
       } catch (err) {
         const at =
