@@ -1,5 +1,5 @@
 import type { ArgsOf } from '@cmq/actions';
-import { CmqError, type Keyring, type RedisClient, type Sql, type SshClient } from '@cmq/common';
+import type { Keyring, RedisClient, Sql, SshClient } from '@cmq/common';
 import { HANDLERS, type HandlerContext } from '@cmq/subscriber';
 import pino from 'pino';
 
@@ -33,9 +33,7 @@ async function queriesOf(args: ArgsOf<'guest.exec'>): Promise<string[]> {
       strictHostKeys: false,
     },
   };
-  await expect(HANDLERS['guest.exec'](ctx)).rejects.toMatchObject({
-    code: 'CMQ_ERR_GUEST_UNKNOWN',
-  } as Partial<CmqError>);
+  await expect(HANDLERS['guest.exec'](ctx)).rejects.toMatchObject({ code: 'CMQ_ERR_GUEST_UNKNOWN' });
   return texts;
 }
 
