@@ -70,6 +70,12 @@ describe('Redis stores', () => {
       .catch((e: unknown) => e);
     expect(isDependencyUnavailable(err)).toBe(false);
   });
+
+  it("a result that cannot be serialized is the caller's error, not an outage", async () => {
+    const err: unknown = await client.probes.writeLatest('t', 'host', 'qstat', { n: 1n }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(isDependencyUnavailable(err)).toBe(false);
+  });
 });
 
 describe('Database', () => {

@@ -8,8 +8,8 @@ export class ProbeStore {
 
   /** Replaces the latest result of `probe` on `target`. @throws DependencyUnavailableError when Redis is unavailable. */
   async writeLatest(tenant: string, target: string, probe: string, result: unknown): Promise<void> {
-    await redisCall('latest probe result', () =>
-      this.redis.set(probeKey(tenant, target, probe), JSON.stringify(result)),
-    );
+    // Serialized first: a result that cannot be is the caller's error, not an outage of Redis.
+    const json = JSON.stringify(result);
+    await redisCall('latest probe result', () => this.redis.set(probeKey(tenant, target, probe), json));
   }
 }
