@@ -158,7 +158,7 @@ describe('Coordinator', () => {
     expect(slow.destroyed).toBe(true);
   });
 
-  it('after a forced exit, a close that ends late closes and logs nothing more (the logs are gone)', async () => {
+  it('after a forced exit, a late close, error or signal logs nothing more (the logs are gone)', async () => {
     const events: string[] = [];
     let logsGone = false;
     const write = (): void => {
@@ -199,6 +199,10 @@ describe('Coordinator', () => {
       for (let i = 0; i < 2; i += 1) await new Promise((r) => setImmediate(r));
       expect(rejections).toEqual([]);
       expect(events).not.toContain('close first');
+      // A fatal error or a third signal after the exit writes nothing and exits no second time.
+      coordinator.fail(new Error('late uncaught error'));
+      coordinator.requestStop('SIGTERM');
+      expect(t.exits).toEqual([1]);
     } finally {
       process.off('unhandledRejection', onRejection);
     }

@@ -69,6 +69,8 @@ export class Coordinator {
 
   /** First call drains; a second call exits 1 at once. */
   requestStop(reason: string): void {
+    // Once exiting, the logs are closed: a late signal or error has nothing left to do.
+    if (this.exited) return;
     if (this.stopping) {
       this.opts.logger.warn({ reason }, 'second stop request: exiting now');
       this.forceExit(ExitCode.FORCED);
@@ -81,6 +83,7 @@ export class Coordinator {
 
   /** A fatal error: log it, short shutdown, exit with `code` (70 unless given). */
   fail(err: unknown, code: number = ExitCode.SOFTWARE): void {
+    if (this.exited) return;
     this.opts.logger.fatal({ err }, `fatal: ${errorText(err)}`);
     if (this.stopping) {
       this.forceExit(code);
