@@ -107,6 +107,28 @@ describe('Database', () => {
     await cluster.remove();
   });
 
+  it("an error of the transaction's own code passes unchanged and leaves the database available", async () => {
+    // Shaped like a socket error of another dependency (the relay publishes inside its transaction).
+    const own = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5672'), { syscall: 'connect' });
+    const err: unknown = await db
+      .transaction(async (sql) => {
+        await sql.query('SELECT 1');
+        throw own;
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBe(own);
+    expect(db.available).toBe(true);
+  });
+
+  it("a connection lost under a transaction's statement is an outage", async () => {
+    const err: unknown = await db
+      .transaction((sql) => sql.query('SELECT pg_terminate_backend(pg_backend_pid())'))
+      .catch((e: unknown) => e);
+    expect(isDependencyUnavailable(err)).toBe(true);
+    expect(db.available).toBe(false);
+    await waitFor(() => db.available, 10_000, 'the database seen back');
+  });
+
   it('sql and transaction fail with CMQ_ERR_DEPENDENCY_UNAVAILABLE while PostgreSQL is away; availability follows', async () => {
     const seen: boolean[] = [];
     db.onAvailability((up) => seen.push(up));

@@ -143,11 +143,7 @@ export class Database implements Component {
     private readonly healthIntervalMs = 5_000,
   ) {
     this.pool = createPool(db, logger, applicationName);
-    const query = (q: string | PreparedQuery, values?: unknown[]) =>
-      (values === undefined ? this.pool.query(q) : this.pool.query(q as string, values)).catch((err: unknown) => {
-        throw this.failed(err);
-      });
-    this.guarded = { query: query as Sql['query'] };
+    this.guarded = this.guard(this.pool);
   }
 
   /** Whether the database answered the last statement or probe (true before the first). */
@@ -186,9 +182,21 @@ export class Database implements Component {
 
   /** Runs `fn` in a transaction on one client (see {@link withTransaction}; unavailability: see the class). */
   async transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    // Only the database's own failures are classified: connecting, BEGIN and COMMIT here, fn's
+    // statements by the guarded client. What fn throws itself (it may publish to the broker,
+    // say) passes unchanged, however much it looks like a lost socket.
+    let thrownByFn: { err: unknown } | undefined;
     try {
-      return await withTransaction(this.pool, fn);
+      return await withTransaction(this.pool, async (client) => {
+        try {
+          return await fn(this.guard(client));
+        } catch (err) {
+          thrownByFn = { err };
+          throw err;
+        }
+      });
     } catch (err) {
+      if (thrownByFn !== undefined && thrownByFn.err === err) throw err;
       throw this.failed(err);
     }
   }
@@ -205,6 +213,15 @@ export class Database implements Component {
     this.closed = true;
     this.healthAbort.abort();
     void this.pool.end().catch(() => undefined);
+  }
+
+  /** `target`'s query, with the unavailability of the database made known (see the class). */
+  private guard(target: Pool | PoolClient): Sql {
+    const query = (q: string | PreparedQuery, values?: unknown[]) =>
+      (values === undefined ? target.query(q) : target.query(q as string, values)).catch((err: unknown) => {
+        throw this.failed(err);
+      });
+    return { query: query as Sql['query'] };
   }
 
   /** Probes until closed: every `healthIntervalMs`, or every second while the database is away. */
