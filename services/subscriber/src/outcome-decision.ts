@@ -90,7 +90,8 @@ export function failureOutcome(action: DecidedAction, run: FailedRun, opts: Deci
       log: uncounted.outage ? { ...log, heldBack: true } : log,
     };
   const { retry } = opts;
-  // Backoff grows with uncounted runs too: their attempts were given back.
+  // Backoff grows with throttled runs too (their attempts were given back, and the provider may
+  // still be busy); runs held back by an outage had their own backoff and do not lengthen this one.
   const delay = backoffDelay(action.attempts + action.throttles, retry.initialMs, retry.maxMs, opts.random);
   const counted = timedOut ? text : countedText(action, err, text, retry);
   if (action.attempts >= action.max_attempts)
