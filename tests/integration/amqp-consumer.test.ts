@@ -41,7 +41,8 @@ interface Harness {
   ready: () => Promise<number>;
 }
 
-async function consuming(prefetch: number): Promise<Harness> {
+/** A harness whose consume has not been awaited yet: `started` settles when it has. */
+async function starting(prefetch: number): Promise<Harness & { started: Promise<void> }> {
   const queue = `consumer-test-${randomBytes(4).toString('hex')}`;
   await observerChannel.assertQueue(queue, { durable: false });
   const connectionName = `cmq-test-consumer-${randomBytes(4).toString('hex')}`;
@@ -57,11 +58,12 @@ async function consuming(prefetch: number): Promise<Harness> {
   const consumer = new AmqpConsumer(client, { prefetch, logger });
   const received: Delivery[] = [];
   let cancelled = 0;
-  await consumer.consume(queue, {
+  const started = consumer.consume(queue, {
     onDelivery: (d) => received.push(d),
     onCancelled: () => (cancelled += 1),
   });
   return {
+    started,
     client,
     consumer,
     connectionName,
@@ -71,6 +73,25 @@ async function consuming(prefetch: number): Promise<Harness> {
     publish: (...bodies) => bodies.forEach((b) => observerChannel.sendToQueue(queue, Buffer.from(b), { messageId: b })),
     ready: async () => (await observerChannel.checkQueue(queue)).messageCount,
   };
+}
+
+async function consuming(prefetch: number): Promise<Harness> {
+  const h = await starting(prefetch);
+  await h.started;
+  return h;
+}
+
+/** How many consumers the broker has on the harness's queue. */
+const consumers = async (h: Harness): Promise<number> => (await observerChannel.checkQueue(h.queue)).consumerCount;
+
+/** Checks that a paused harness takes nothing: no consumer, and what is published stays ready. */
+async function takesNothing(h: Harness, ...published: string[]): Promise<void> {
+  expect(await consumers(h)).toBe(0);
+  const before = h.received.length;
+  const ready = await h.ready();
+  h.publish(...published);
+  await waitFor(async () => (await h.ready()) === ready + published.length, 5_000, 'the messages to stay ready');
+  expect(h.received.length).toBe(before);
 }
 
 const bodies = (ds: Delivery[]): string[] => ds.map((d) => d.content.toString());
@@ -148,6 +169,65 @@ describe('AmqpConsumer', () => {
     await waitFor(async () => (await h.ready()) === 1, 5_000, 'the message to stay ready');
     expect((await observerChannel.checkQueue(h.queue)).consumerCount).toBe(0);
     expect(h.received).toEqual([]);
+  });
+
+  it('pause() stops taking deliveries and resume() takes them again', async () => {
+    const h = await consuming(5);
+    h.publish('before');
+    await waitFor(() => h.received.length === 1, 5_000, 'the first delivery');
+    await h.consumer.pause();
+    expect(h.consumer.isPaused).toBe(true);
+    // A delivery received before the pause is settled as usual.
+    h.consumer.ack(h.received[0] as Delivery);
+    await takesNothing(h, 'p1', 'p2');
+    await h.consumer.resume();
+    expect(h.consumer.isPaused).toBe(false);
+    await waitFor(() => h.received.length === 3, 5_000, 'the deliveries after resume');
+    expect(bodies(h.received)).toEqual(['before', 'p1', 'p2']);
+    expect(await consumers(h)).toBe(1);
+  });
+
+  it('pause() while the consumer is starting leaves none; resume() starts one', async () => {
+    const h = await starting(5);
+    await h.consumer.pause();
+    await h.started;
+    await takesNothing(h, 's1');
+    await h.consumer.resume();
+    await waitFor(() => h.received.length === 1, 5_000, 'the delivery after resume');
+    expect(await consumers(h)).toBe(1);
+  });
+
+  it('resume() before pause() has cancelled leaves exactly one consumer', async () => {
+    const h = await consuming(5);
+    const paused = h.consumer.pause();
+    await h.consumer.resume();
+    await paused;
+    await waitFor(async () => (await consumers(h)) === 1, 5_000, 'one consumer');
+    h.publish('r1', 'r2');
+    await waitFor(() => h.received.length === 2, 5_000, 'the deliveries');
+    expect(await consumers(h)).toBe(1);
+  });
+
+  it('resume() while the connection is lost consumes on the new one, once', async () => {
+    const h = await consuming(5);
+    await h.consumer.pause();
+    expect(await closeBrokerConnections(h.connectionName)).toBe(1);
+    await h.consumer.resume();
+    await waitFor(() => h.client.connected, 15_000, 'the reconnection');
+    await waitFor(async () => (await consumers(h)) === 1, 15_000, 'a consumer on the new connection');
+    h.publish('c1');
+    await waitFor(() => h.received.length === 1, 5_000, 'the delivery');
+    expect(await consumers(h)).toBe(1);
+  });
+
+  it('a reconnection while paused starts no consumer', async () => {
+    const h = await consuming(5);
+    await h.consumer.pause();
+    h.client.reconnect();
+    await waitFor(() => h.client.connected, 15_000, 'the reconnection');
+    await takesNothing(h, 'q1');
+    await h.consumer.resume();
+    await waitFor(() => h.received.length === 1, 5_000, 'the delivery after resume');
   });
 
   it('tells when the broker cancels the consumer (its queue deleted)', async () => {
