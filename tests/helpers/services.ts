@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { DbConfig } from '@cmq/common';
 import amqp, { type ChannelModel } from 'amqplib';
 import { Client } from 'pg';
 import { execFileP } from './process';
@@ -27,6 +28,23 @@ export async function brokerConnection(
   const conn = await amqp.connect(`${broker}/${encodeURIComponent(vhost)}`);
   conn.on('error', () => undefined);
   return conn;
+}
+
+/** worker.properties' `db` settings for `database` on a local server (trust auth), as tests use them. */
+export function testDbConfig(
+  database: string,
+  opts: { port?: number; max?: number; connectTimeoutMs?: number } = {},
+): DbConfig['db'] {
+  return {
+    host: '127.0.0.1',
+    port: opts.port ?? 5432,
+    database,
+    user: 'postgres',
+    password: '',
+    pool: { max: opts.max ?? 4 },
+    statement_timeout: 30_000,
+    connect_timeout: opts.connectTimeoutMs ?? 2_000,
+  };
 }
 
 /** Creates an empty database with a unique name. */

@@ -4,7 +4,6 @@ import pino from 'pino';
 import {
   CmqError,
   Database,
-  type DbConfig,
   RedisClient,
   StatusBoard,
   createPool,
@@ -13,6 +12,7 @@ import {
   migrate,
 } from '@cmq/common';
 import { PgCluster, RedisServer, freePort } from '../helpers/private-servers';
+import { testDbConfig } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 // The adapters say "a dependency of cmq is unavailable" by a code (CMQ_ERR_DEPENDENCY_UNAVAILABLE),
@@ -90,10 +90,7 @@ describe('Database', () => {
     await admin.connect();
     await admin.query('CREATE DATABASE cmq_deps');
     await admin.end();
-    const config: DbConfig['db'] = {
-      ...{ host: '127.0.0.1', port: cluster.port, database: 'cmq_deps', user: 'postgres', password: '' },
-      ...{ pool: { max: 2 }, statement_timeout: 30_000, connect_timeout: 2_000 },
-    };
+    const config = testDbConfig('cmq_deps', { port: cluster.port, max: 2 });
     const pool = createPool(config, logger, 'cmq-deps-migrate');
     await migrate(pool);
     await pool.end();

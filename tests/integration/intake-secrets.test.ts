@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import pino from 'pino';
 import { type ActionRequest, IntakeError, insertActions, parseRequest, rotateSecrets } from '@cmq/actions';
 import { Keyring, createPool, migrate, withTransaction } from '@cmq/common';
-import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
 
 let database: string;
 let pool: Pool;
@@ -26,17 +26,7 @@ const count = async (): Promise<number> =>
 
 beforeAll(async () => {
   database = await createTestDatabase('cmq_intake_secrets');
-  const db = {
-    host: '127.0.0.1',
-    port: 5432,
-    database,
-    user: 'postgres',
-    password: '',
-    pool: { max: 4 },
-    statement_timeout: 30_000,
-    connect_timeout: 2_000,
-  };
-  pool = createPool(db, pino({ level: 'silent' }), 'cmq-intake-secrets-test');
+  pool = createPool(testDbConfig(database), pino({ level: 'silent' }), 'cmq-intake-secrets-test');
   await migrate(pool);
   await pool.query("INSERT INTO tenants (id, name) VALUES ('t1', 't1')");
 });

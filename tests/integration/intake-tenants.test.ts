@@ -3,7 +3,7 @@ import pino from 'pino';
 import { randomBytes } from 'node:crypto';
 import { IntakeError, type ActionRequest, insertActions, maskSecretArgs, parseRequest } from '@cmq/actions';
 import { Keyring, type Sql, createPool, migrate } from '@cmq/common';
-import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
 
 // Migration 011: no foreign key from actions to tenants (it cost intake a planned lookup per
 // row); insertActions checks and locks the batch's tenants instead, and a trigger refuses to
@@ -27,17 +27,7 @@ const count = async (tenant: string): Promise<number> =>
 
 beforeAll(async () => {
   database = await createTestDatabase('cmq_intake_tenants');
-  const db = {
-    host: '127.0.0.1',
-    port: 5432,
-    database,
-    user: 'postgres',
-    password: '',
-    pool: { max: 4 },
-    statement_timeout: 30_000,
-    connect_timeout: 2_000,
-  };
-  pool = createPool(db, pino({ level: 'silent' }), 'cmq-intake-tenants-test');
+  pool = createPool(testDbConfig(database), pino({ level: 'silent' }), 'cmq-intake-tenants-test');
   await migrate(pool);
   await pool.query("INSERT INTO tenants (id, name) VALUES ('t1', 't1'), ('t2', 't2'), ('empty', 'empty')");
 });

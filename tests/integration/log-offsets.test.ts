@@ -2,7 +2,7 @@ import pino from 'pino';
 import type { Pool } from 'pg';
 import { getLogOffset, saveLogOffset } from '@cmq/actions';
 import { createPool, migrate } from '@cmq/common';
-import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
 
 // Collection positions of guest log files, in a real PostgreSQL. An inode is an unsigned 64-bit
 // number (migration 013): some filesystems use numbers above 2^63 - 1.
@@ -12,20 +12,7 @@ let pool: Pool;
 
 beforeAll(async () => {
   name = await createTestDatabase('cmq_log_offsets');
-  pool = createPool(
-    {
-      host: '127.0.0.1',
-      port: 5432,
-      database: name,
-      user: 'postgres',
-      password: '',
-      pool: { max: 2 },
-      statement_timeout: 30_000,
-      connect_timeout: 2_000,
-    },
-    pino({ level: 'silent' }),
-    'cmq-log-offsets-test',
-  );
+  pool = createPool(testDbConfig(name, { max: 2 }), pino({ level: 'silent' }), 'cmq-log-offsets-test');
   await migrate(pool);
   await pool.query("INSERT INTO tenants (id, name) VALUES ('t1', 't1')");
   await pool.query(

@@ -14,7 +14,7 @@ import {
   schemaVersion,
   withTransaction,
 } from '@cmq/common';
-import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
 
 const logger = pino({ level: 'silent' });
 
@@ -25,16 +25,7 @@ const NEXT = LATEST + 1;
 const nextFile = (name: string): string => `${String(NEXT).padStart(3, '0')}_${name}.sql`;
 
 function dbConfig(database: string, max = 4): DbConfig['db'] {
-  return {
-    host: '127.0.0.1',
-    port: 5432,
-    database,
-    user: 'postgres',
-    password: '',
-    pool: { max },
-    statement_timeout: 30_000,
-    connect_timeout: 5_000,
-  };
+  return testDbConfig(database, { max, connectTimeoutMs: 5_000 });
 }
 
 /** A copy of the shipped migrations in a temporary directory, with `extra` files added. */

@@ -12,7 +12,7 @@ import {
 import { Database, type Sql, StatusBoard, createPool, migrate, withTransaction } from '@cmq/common';
 import { ClaimBatches } from '@cmq/subscriber';
 import { captureLogs } from '../helpers/log-capture';
-import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 // The subscriber's batched outcome commits (ClaimBatches) against a real PostgreSQL: an outcome
@@ -26,16 +26,7 @@ const stop = new AbortController();
 
 beforeAll(async () => {
   name = await createTestDatabase('cmq_outcomes');
-  const db = {
-    host: '127.0.0.1',
-    port: 5432,
-    database: name,
-    user: 'postgres',
-    password: '',
-    pool: { max: 4 },
-    statement_timeout: 30_000,
-    connect_timeout: 2_000,
-  };
+  const db = testDbConfig(name);
   const pool = createPool(db, logger, 'cmq-outcomes-test-migrate');
   await migrate(pool);
   await pool.query("INSERT INTO tenants (id, name) VALUES ('t1', 't1')");

@@ -19,7 +19,7 @@ import type { PingerConfig } from '@cmq/config';
 import { Redis } from 'ioredis';
 import { Pinger, heartbeatProbe } from '@cmq/pinger';
 import { RedisServer, freePort } from '../helpers/private-servers';
-import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 // A Redis database of its own: the lease and summary keys are global names.
@@ -35,16 +35,7 @@ const pingers: Pinger[] = [];
 const abort = new AbortController();
 
 function dbConfig(database: string): DbConfig['db'] {
-  return {
-    host: '127.0.0.1',
-    port: 5432,
-    database,
-    user: 'postgres',
-    password: '',
-    pool: { max: 4 },
-    statement_timeout: 30_000,
-    connect_timeout: 5_000,
-  };
+  return testDbConfig(database, { connectTimeoutMs: 5_000 });
 }
 
 const redisConfig: RedisConfig['redis'] = {

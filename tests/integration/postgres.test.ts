@@ -3,22 +3,13 @@ import { Client } from 'pg';
 import pino from 'pino';
 import { Database, type DbConfig, SchemaError, StatusBoard, createPool, migrate } from '@cmq/common';
 import { PgCluster, freePort } from '../helpers/private-servers';
-import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 const logger = pino({ level: 'silent' });
 
 function dbConfig(database: string, port = 5432): DbConfig['db'] {
-  return {
-    host: '127.0.0.1',
-    port,
-    database,
-    user: 'postgres',
-    password: '',
-    pool: { max: 2 },
-    statement_timeout: 30_000,
-    connect_timeout: 2_000,
-  };
+  return testDbConfig(database, { port, max: 2 });
 }
 
 const components: Database[] = [];

@@ -9,7 +9,7 @@ import {
   recordSync,
 } from '@cmq/actions';
 import { createPool, migrate, withTransaction } from '@cmq/common';
-import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 const logger = pino({ level: 'silent' });
@@ -39,20 +39,7 @@ async function changeRows(): Promise<string[]> {
 
 beforeAll(async () => {
   database = await createTestDatabase('cmq_sync');
-  pool = createPool(
-    {
-      host: '127.0.0.1',
-      port: 5432,
-      database,
-      user: 'postgres',
-      password: '',
-      pool: { max: 8 },
-      statement_timeout: 30_000,
-      connect_timeout: 5_000,
-    },
-    logger,
-    'cmq-sync-store-test',
-  );
+  pool = createPool(testDbConfig(database, { max: 8, connectTimeoutMs: 5_000 }), logger, 'cmq-sync-store-test');
   await migrate(pool);
   await pool.query("INSERT INTO tenants (id, name) VALUES ('t1', 't1')");
   const { rows } = await pool.query<{ id: string }>(
