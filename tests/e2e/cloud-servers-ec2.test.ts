@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { RedisClient, StatusBoard } from '@cmq/common';
@@ -10,6 +10,7 @@ import { FakeEc2 } from '../helpers/fake-ec2';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, runCmq, recordingCmq } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
+import { textsUnder } from '../helpers/files';
 
 /** A Redis database of its own: the rate limiter's keys are per account id, and ids repeat across tests' databases. */
 const REDIS_DB = 8;
@@ -67,13 +68,6 @@ function expectOneChain(launchId: string, chain: ServerAction[]): void {
   );
   expect(chain.filter((a) => a.result?.state === 'running')).toHaveLength(1);
   expect(chain.slice(0, -1).every((a, i) => a.result?.next === chain[i + 1]?.id)).toBe(true);
-}
-
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((f) =>
-    statSync(join(dir, f)).isDirectory() ? filesUnder(join(dir, f)) : [join(dir, f)],
-  );
 }
 
 beforeAll(async () => {
@@ -390,7 +384,7 @@ describe('server actions against the fake EC2 endpoint', () => {
 
   it('no secret reaches a cmq output or a log file', () => {
     const keyBody = privateKey.split('\n').filter((l) => l !== '' && !l.startsWith('-----'));
-    const texts = [...outputs, ...filesUnder(pipe.logDir).map((f) => readFileSync(f, 'utf8'))];
+    const texts = [...outputs, ...textsUnder(pipe.logDir)];
     for (const secret of [SECRET_KEY, ACCESS_KEY, ...keyBody])
       expect(texts.filter((t) => t.includes(secret))).toEqual([]);
   });

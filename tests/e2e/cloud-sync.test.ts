@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { RESOURCE_KINDS } from '@cmq/actions';
@@ -10,6 +10,7 @@ import type { FakeInstance } from '../helpers/fake-ec2-xml';
 import { Pipeline } from '../helpers/pipeline';
 import { runCmq, recordingCmq } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
+import { textsUnder } from '../helpers/files';
 
 /** A Redis database of its own: cache keys hold tenant and account ids, which repeat across tests' databases. */
 const REDIS_DB = 7;
@@ -86,12 +87,6 @@ async function serverChanges(id: string): Promise<Change[]> {
 }
 
 /** Every file under `dir`, recursively. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [path];
-  });
-}
 
 beforeAll(async () => {
   fake = await new FakeEc2().start();
@@ -367,7 +362,7 @@ describe('scheduled cloud sync against the fake EC2 endpoint', () => {
   });
 
   it('no secret reaches a cmq output or a log file', () => {
-    const texts = [...outputs, ...filesUnder(pipe.logDir).map((f) => readFileSync(f, 'utf8'))];
+    const texts = [...outputs, ...textsUnder(pipe.logDir)];
     for (const secret of [SECRET_KEY, ACCESS_KEY]) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
@@ -9,6 +9,7 @@ import { execFileP, recordingCmq, runCmq, runCmqWithInput } from '../helpers/pro
 import { brokerConnection } from '../helpers/services';
 import { Sshd } from '../helpers/sshd';
 import { waitFor } from '../helpers/wait';
+import { textsUnder } from '../helpers/files';
 
 // Invariant 6 for arguments: guest.exec env values are stored encrypted, given to the command,
 // and masked in the result, every `cmq` output, every log and every broker message.
@@ -30,14 +31,6 @@ const cmq = recordingCmq(() => pipe.dir, outputs);
 
 function lines(text: string): string[] {
   return text.split('\n').filter((l) => l !== '');
-}
-
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((f) => {
-    const p = join(dir, f);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
 }
 
 /** Every message cmq publishes on cmq.actions and cmq.dead, copied to a queue of the test's own. */
@@ -189,7 +182,7 @@ describe('secret arguments of guest.exec', () => {
     expect(dump.stdout).toContain('v1:k1:');
     expect(dump.stdout).toContain(`hash ${HASH}`);
     expect(dump.stdout).not.toContain(SECRET);
-    const logs = filesUnder(pipe.logDir).map((f) => readFileSync(f, 'utf8'));
+    const logs = textsUnder(pipe.logDir);
     expect(logs.join('\n')).toContain('ssh output');
     for (const text of [...logs, ...outputs]) expect(text).not.toContain(SECRET);
     const published = messages.filter((m) => !String(m.properties.messageId).startsWith(DIRECT_ID));

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { actionRow } from '../helpers/actions';
@@ -6,6 +6,7 @@ import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, logLines, runCmq, recordingCmq } from '../helpers/process';
 import { Sshd } from '../helpers/sshd';
 import { waitFor } from '../helpers/wait';
+import { textsUnder } from '../helpers/files';
 
 let pipe: Pipeline;
 let sshd: Sshd;
@@ -17,14 +18,6 @@ const cmq = recordingCmq(() => pipe.dir, outputs);
 
 function lines(text: string): string[] {
   return text.split('\n').filter((l) => l !== '');
-}
-
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((f) => {
-    const p = join(dir, f);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
 }
 
 beforeAll(async () => {
@@ -232,7 +225,7 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     expect(mine).toEqual(
       expect.arrayContaining([expect.objectContaining({ msg: 'ssh command started', env: ['TOKEN'] })]),
     );
-    for (const f of filesUnder(pipe.logDir)) expect(readFileSync(f, 'utf8')).not.toContain(secret);
+    for (const text of textsUnder(pipe.logDir)) expect(text).not.toContain(secret);
   });
 
   it('logs output up to ssh.output_cap, then one "output truncated" line', async () => {
@@ -382,7 +375,7 @@ describe('guest.exec through the pipeline against a real sshd', () => {
   it('no secret reaches a log file or any cmq output', () => {
     const privateKeyBody = sshd.clientKey.privateKey.split('\n').filter((l) => l !== '' && !l.startsWith('-----'));
     const kmKey = readFileSync(join(pipe.dir, 'km.keys'), 'utf8').trim().split('=').slice(1).join('=');
-    const texts = [...filesUnder(pipe.logDir).map((f) => readFileSync(f, 'utf8')), ...outputs];
+    const texts = [...textsUnder(pipe.logDir), ...outputs];
     expect(texts.length).toBeGreaterThan(3);
     for (const text of texts) {
       expect(text).not.toContain(kmKey);
