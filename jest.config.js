@@ -5,7 +5,7 @@ const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
 const moduleNameMapper = {
   '^@cmq/(common|config|actions)$': '<rootDir>/packages/$1/src',
   '^@cmq/drivers$': '<rootDir>/packages/drivers/src',
-  '^@cmq/(publisher|subscriber|pinger)$': '<rootDir>/services/$1/src',
+  '^@cmq/(publisher|subscriber|pinger|console)$': '<rootDir>/services/$1/src',
 };
 const base = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: '.' };
 module.exports = {

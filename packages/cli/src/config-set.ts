@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { type FileSpec, type LoadedFile, SHARED_FILES, loadFiles } from '@cmq/common';
-import { pingerFile, publisherFile, subscriberFile } from '@cmq/config';
+import { consoleFile, pingerFile, publisherFile, subscriberFile } from '@cmq/config';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -25,6 +25,7 @@ export function allFileSpecs(dir: string | undefined): FileSpec[] {
     subscriberFile(),
     ...instances.map((i) => subscriberFile(i) as FileSpec),
     pingerFile(),
+    consoleFile(),
   ];
 }
 

@@ -8,6 +8,7 @@ export * from './config/process-keys';
 export * from './config/properties';
 export * from './config/render';
 export * from './config/shared-files';
+export { checkTlsFiles } from './config/referenced-files';
 export * from './logging/logging';
 export * from './adapters/amqp-client';
 export * from './adapters/amqp-consumer';

@@ -84,5 +84,5 @@ export function noopRunsKey(tenant: string): string {
 }
 
 /** Service names, as used in bins, log files, pid files and heartbeats. */
-export const SERVICES = ['publisher', 'subscriber', 'pinger'] as const;
+export const SERVICES = ['publisher', 'subscriber', 'pinger', 'console'] as const;
 export type ServiceName = (typeof SERVICES)[number];
