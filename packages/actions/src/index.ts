@@ -31,3 +31,6 @@ export * from './resource-diff';
 export * from './resources';
 export * from './sync-schedule';
 export * from './servers';
+export * from './autoscale-policy';
+export * from './autoscale-decide';
+export * from './autoscale-store';

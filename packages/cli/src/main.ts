@@ -19,9 +19,11 @@ import { registerKeysCommands } from './commands/keys';
 import { registerGuestCommands } from './commands/guests';
 import { registerAccountCommands } from './commands/accounts';
 import { registerNodeCommands } from './commands/nodes';
+import { registerPolicyCommands } from './commands/policies';
 import { registerProbesCommand } from './commands/probes';
 import { registerResourcesCommand } from './commands/resources';
 import { registerChangesCommand } from './commands/changes';
+import { registerWorkersCommands } from './commands/workers';
 
 /**
  * `cmq`: the operator's command line. Exit 0 ok, 1 failure, 2 bad request refused at intake,
@@ -47,9 +49,11 @@ async function main(argv: string[]): Promise<number> {
   registerGuestCommands(program, env);
   registerAccountCommands(program, env);
   registerNodeCommands(program, env);
+  registerPolicyCommands(program, env);
   registerProbesCommand(program, env);
   registerResourcesCommand(program, env);
   registerChangesCommand(program, env);
+  registerWorkersCommands(program, env);
   try {
     await program.parseAsync(argv);
     return ExitCode.OK;

@@ -72,6 +72,11 @@ export const ERROR_CODES = {
     shows: CLI_ADD,
   },
   CMQ_ERR_NODE: { meaning: 'A node name or fingerprint is malformed, or the name is taken.', shows: CLI_ADD },
+  CMQ_ERR_POLICY: {
+    meaning:
+      "An autoscaling policy is invalid (the message names each field), its account is not the platform tenant's, its name is taken or unknown.",
+    shows: '`cmq policies` stderr: exit 2 for an invalid policy, else exit 1',
+  },
   CMQ_ERR_ACCOUNT: {
     meaning: 'A cloud account is malformed (credentials, region, endpoint) or its tenant unknown.',
     retry: 'permanent',
