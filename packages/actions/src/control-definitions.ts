@@ -11,7 +11,8 @@ const noop = defineAction({
   schema: z.strictObject({
     sleep_ms: z.number().int().min(0).max(600_000).optional(),
     fail_times: z.number().int().min(0).max(1_000).optional(),
-    fail: z.enum(['permanent', 'outcome']).optional(),
+    fail: z.enum(['permanent', 'outcome', 'bug']).optional(),
+    message: z.string().max(4096).optional(),
     count: z.boolean().optional(),
     family: z.enum(FAMILIES).optional(),
   }),

@@ -91,3 +91,15 @@ export function errorText(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
   return String(err);
 }
+
+/**
+ * What kind of error `err` is, stable across occurrences (no ids, no counts): its `CMQ_ERR_*`
+ * code, a system error's code (`ENOENT`), else its class name. Error reports group by it.
+ */
+export function errorCode(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && code !== '' ? code : err.name;
+  }
+  return typeof err;
+}

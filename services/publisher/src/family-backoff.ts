@@ -1,9 +1,11 @@
 import {
+  type ErrorReporter,
   type Family,
   type Logger,
   PublishRefused,
   type StatusBoard,
   backoffDelay,
+  errorCode,
   errorText,
   queueName,
 } from '@cmq/common';
@@ -21,6 +23,8 @@ export interface FamilyBackoffOptions {
   status: StatusBoard;
   /** Asks for the broker connection to be reopened at the next cycle. */
   reopen: () => void;
+  /** Where a family failing three times in a row is reported to operators (`sentry.dsn`). */
+  reporter?: ErrorReporter;
   /** The clock and the jitter's source; tests pass their own. */
   now?: () => number;
   random?: () => number;
@@ -68,6 +72,13 @@ export class FamilyBackoff {
     const noted = failures <= 3 || failures % 10 === 0;
     if (log && noted)
       this.opts.logger.warn({ family, err: text, failures, retryInMs }, 'relaying a family failed; the others go on');
+    if (failures === 3)
+      this.opts.reporter?.captureMessage(`relay: ${queueName(family)} failed 3 times in a row: ${text}`, {
+        kind: 'warning',
+        code: `relay_family_failing:${errorCode(err)}`,
+        type: `relay.${family}`,
+        extra: { family, failures },
+      });
     if (failures >= 3 && noted)
       this.opts.status.set(
         statusKey(family),

@@ -13,7 +13,7 @@ const definition: ServiceDefinition<PublisherConfig> = {
   service: 'publisher',
   version: VERSION,
   ownFile: publisherFile,
-  components: ({ config, database, amqp, logging, coordinator, metrics }) => {
+  components: ({ config, database, amqp, logging, coordinator, metrics, reporter }) => {
     const { own } = config;
     const actor = `publisher:${own.name}@${hostname()}`;
     const logger = logging.logger.child({ component: 'relay' });
@@ -26,6 +26,7 @@ const definition: ServiceDefinition<PublisherConfig> = {
       sweepIntervalMs: own.relay.sweep_interval,
       confirmTimeoutMs: own.relay.confirm_timeout,
       status: coordinator.status,
+      reporter,
       limits: { batchSize: own.relay.batch_size, window: own.relay.window, tenantCap: own.relay.tenant_cap },
     });
     const r = relay;

@@ -12,6 +12,7 @@ import {
   CmqError,
   type Component,
   type Database,
+  type ErrorReporter,
   Exchanges,
   FAMILIES,
   type Family,
@@ -41,6 +42,8 @@ export interface RelayOptions {
   metrics: MetricsFile;
   /** Where the relay says it waits for the confirms of a batch it gave up on. */
   status: StatusBoard;
+  /** Where a family failing and a confirm gate held are reported to operators (`sentry.dsn`). */
+  reporter?: ErrorReporter;
 }
 
 /**
@@ -72,7 +75,12 @@ export class Relay implements Component {
   constructor(private readonly opts: RelayOptions) {
     this.counters = new RelayMetrics(opts.metrics.registry, opts.limits.window);
     this.recovery = new Recovery({ sql: opts.database.sql, logger: opts.logger, actor: opts.actor });
-    this.backoff = new FamilyBackoff({ logger: opts.logger, status: opts.status, reopen: () => this.reopen() });
+    this.backoff = new FamilyBackoff({
+      logger: opts.logger,
+      status: opts.status,
+      reopen: () => this.reopen(),
+      ...(opts.reporter !== undefined ? { reporter: opts.reporter } : {}),
+    });
     this.gates = new ConfirmGates({
       amqp: opts.amqp,
       status: opts.status,
@@ -83,6 +91,12 @@ export class Relay implements Component {
           { family, outstanding, since },
           'confirms of an abandoned batch still missing: reopening the broker connection',
         );
+        opts.reporter?.captureMessage(`relay: confirm gate of ${family} held, ${outstanding} confirms missing`, {
+          kind: 'warning',
+          code: 'confirm_gate_held',
+          type: `relay.${family}`,
+          extra: { family, outstanding, since },
+        });
         this.reopen();
       },
       onError: (err) => opts.logger.error({ err: errorText(err) }, 'opening a confirm gate failed'),

@@ -1,8 +1,9 @@
 import type { ClaimedAction, Mode, Outcome } from '@cmq/actions';
-import type { Logger, RedisClient } from '@cmq/common';
+import { type ErrorReporter, type Logger, NO_REPORTER, type RedisClient } from '@cmq/common';
 import { type CloudServices, type SshServices, handlerFor } from './handlers';
 import { runHandler } from './handler-run';
 import { type RetryPolicy, failureOutcome, resultOutcome } from './outcome-decision';
+import { reportOutcome } from './outcome-report';
 import { gate } from './run-gate';
 
 export interface ExecutorOptions {
@@ -15,6 +16,8 @@ export interface ExecutorOptions {
   cloud?: CloudServices;
   /** provisioning.cfg `mode`: a claimed action it refuses ends rejected (it may have changed since intake). */
   mode: Mode;
+  /** Where bugs and dead or failed actions are reported (none when absent). */
+  reporter?: ErrorReporter;
 }
 
 /**
@@ -24,7 +27,11 @@ export interface ExecutorOptions {
  * `handingBack` says the subscriber stops (outcome-decision.ts). This class only logs.
  */
 export class Executor {
-  constructor(private readonly opts: ExecutorOptions) {}
+  private readonly reporter: ErrorReporter;
+
+  constructor(private readonly opts: ExecutorOptions) {
+    this.reporter = opts.reporter ?? NO_REPORTER;
+  }
 
   async run(action: ClaimedAction, stop: AbortSignal, handingBack: () => boolean): Promise<Outcome> {
     const decision = gate(action, this.opts.mode);
@@ -42,13 +49,13 @@ export class Executor {
       if (ran.result.status === 'succeeded') {
         if (this.opts.logger.isLevelEnabled('debug')) ran.logger().debug({ ms: ran.ms }, 'action succeeded');
       } else ran.logger().warn({ ms: ran.ms, error: ran.result.error }, 'action failed');
-      return resultOutcome(action, ran.result);
+      const outcome = resultOutcome(action, ran.result);
+      reportOutcome(this.reporter, action, { ok: true }, outcome);
+      return outcome;
     }
-    const failure = failureOutcome(
-      action,
-      { err: ran.err, timedOut: ran.timedOut, handedBack: handingBack() },
-      { timeoutMs: this.opts.timeoutMs, retry: this.opts.retry },
-    );
+    const run = { err: ran.err, timedOut: ran.timedOut, handedBack: handingBack() };
+    const failure = failureOutcome(action, run, { timeoutMs: this.opts.timeoutMs, retry: this.opts.retry });
+    reportOutcome(this.reporter, action, { ok: false, ...run }, failure.outcome);
     if (failure.log !== undefined)
       ran
         .logger()

@@ -11,7 +11,7 @@ const definition: ServiceDefinition<SubscriberConfig> = {
   service: 'subscriber',
   version: VERSION,
   ownFile: subscriberFile,
-  components: ({ config, database, amqp, redis, logging, coordinator, metrics }) => {
+  components: ({ config, database, amqp, redis, logging, coordinator, metrics, reporter }) => {
     // Dead copies go out on a connection of their own (see SubscriberDeps.publisher).
     const publisher = new AmqpClient({
       name: 'amqp-publish',
@@ -30,6 +30,7 @@ const definition: ServiceDefinition<SubscriberConfig> = {
       logger: logging.logger.child({ component: 'subscriber' }),
       status: coordinator.status,
       metrics,
+      reporter,
     });
     return [publisher, subscriber];
   },

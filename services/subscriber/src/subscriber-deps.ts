@@ -1,4 +1,13 @@
-import type { AmqpClient, Database, Logger, MetricsFile, ProcessConfig, RedisClient, StatusBoard } from '@cmq/common';
+import type {
+  AmqpClient,
+  Database,
+  ErrorReporter,
+  Logger,
+  MetricsFile,
+  ProcessConfig,
+  RedisClient,
+  StatusBoard,
+} from '@cmq/common';
 import type { SubscriberConfig } from '@cmq/config';
 
 /** What a subscriber is made of: its configuration and the process's shared components. */
@@ -16,4 +25,6 @@ export interface SubscriberDeps {
   logger: Logger;
   status: StatusBoard;
   metrics: MetricsFile;
+  /** Where bugs and dead or failed actions are reported (`sentry.dsn`); none when absent. */
+  reporter?: ErrorReporter;
 }

@@ -53,6 +53,7 @@ export class Subscriber implements Component {
       ssh: this.handlers.ssh,
       cloud: this.handlers.cloud,
       mode: deps.config.provisioning.mode,
+      ...(deps.reporter !== undefined ? { reporter: deps.reporter } : {}),
     });
     this.gate = new DependencyGate(this.consumer, deps.logger);
     this.deliveries = new DeliveryHandler(deps, {

@@ -8,7 +8,7 @@ import convict from 'convict';
  */
 const registered = new Set<string>();
 
-function register(name: string, validate: (v: unknown) => void, coerce?: (v: unknown) => unknown): string {
+export function register(name: string, validate: (v: unknown) => void, coerce?: (v: unknown) => unknown): string {
   if (!registered.has(name)) {
     convict.addFormat({ name, validate, coerce: coerce ?? ((v: unknown) => v) });
     registered.add(name);

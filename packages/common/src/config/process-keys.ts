@@ -1,6 +1,7 @@
 import { duration, nonEmpty, oneOf, path } from './formats';
+import { type SentryKeys, sentryKeys } from './sentry-keys';
 
-export interface ProcessKeys {
+export interface ProcessKeys extends SentryKeys {
   name: string;
   log: { dir: string; level: string };
   heartbeat: { interval: number };
@@ -48,5 +49,6 @@ export function processKeys(defaultName: string) {
       },
       interval: { doc: 'How often the metrics file is rewritten.', format: duration(200, 300_000), default: 15_000 },
     },
+    ...sentryKeys(),
   };
 }

@@ -17,6 +17,8 @@ export interface CoordinatorOptions {
   exit: (code: number) => void;
   /** Called after every change of the lifecycle state or of what is waited for (the heartbeat's refresh). */
   onChange?: () => void;
+  /** Called with a fatal error before the process shuts down (the error reporter). */
+  onFatal?: (err: unknown) => void;
 }
 
 /**
@@ -85,6 +87,7 @@ export class Coordinator {
   fail(err: unknown, code: number = ExitCode.SOFTWARE): void {
     if (this.exited) return;
     this.opts.logger.fatal({ err }, `fatal: ${errorText(err)}`);
+    this.opts.onFatal?.(err);
     if (this.stopping) {
       this.forceExit(code);
       return;

@@ -1,3 +1,4 @@
+import type { ErrorReporter } from '../adapters/error-reporter';
 import type { Logging } from '../logging/logging';
 import type { Coordinator } from './coordinator';
 
@@ -17,13 +18,20 @@ export function installProcessHandlers(proc: NodeJS.Process, coordinator: Coordi
   proc.on('unhandledRejection', (reason) => coordinator.fail(reason));
 }
 
-/** Flushes the logs and ends the process with `code`, even if flushing hangs. */
-export function exitAfterFlush(proc: NodeJS.Process, logging: Logging, code: number): void {
+/** How long the exit waits for error reports under way (a fatal error's among them). */
+const REPORT_FLUSH_MS = 1_500;
+
+/**
+ * Flushes the logs and the error reports under way (at most 1.5 s) and ends the process with
+ * `code`, even if flushing hangs.
+ */
+export function exitAfterFlush(proc: NodeJS.Process, logging: Logging, code: number, reporter?: ErrorReporter): void {
   const hard = setTimeout(() => proc.exit(code), 2_000);
   hard.unref();
   logging.flushSync();
-  logging
-    .close()
+  (reporter?.flush(REPORT_FLUSH_MS) ?? Promise.resolve(true))
+    .catch(() => false)
+    .then(() => logging.close())
     .catch(() => undefined)
     .finally(() => proc.exit(code));
 }

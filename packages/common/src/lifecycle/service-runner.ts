@@ -7,10 +7,12 @@ import { RedisClient } from '../adapters/redis';
 import type { FileSpec } from '../config/file-spec';
 import { type ProcessConfig, loadProcessConfig } from '../config/process-config';
 import type { ProcessKeys } from '../config/process-keys';
-import { ConfigError, ExitCode, errorText } from '../errors';
+import { ConfigError, ExitCode, errorCode, errorText } from '../errors';
 import { type Logging, createLogging } from '../logging/logging';
 import type { ServiceName } from '../names';
 import { declareTopology } from '../adapters/amqp-topology';
+import { type ErrorReporter, createErrorReporter } from '../adapters/error-reporter';
+import { registerErrorReportMetrics } from '../metrics/error-report-metrics';
 import type { Component } from './component';
 import { Coordinator } from './coordinator';
 import { MetricsFile } from '../metrics/metrics-file';
@@ -30,6 +32,8 @@ export interface ServiceContext<Own extends ProcessKeys> {
   readonly amqp: AmqpClient;
   /** The process's Prometheus registry, written to `<metrics.dir>/<service>-<name>.prom`. */
   readonly metrics: MetricsFile;
+  /** Where bugs, dead actions, fatal errors and operator warnings are reported (`sentry.*`). */
+  readonly reporter: ErrorReporter;
 }
 
 export interface ServiceDefinition<Own extends ProcessKeys> {
@@ -123,6 +127,15 @@ export function buildService<Own extends ProcessKeys>(
   const { own } = config;
   const logging = createLogging({ dir: own.log.dir, service: def.service, name: own.name, level: own.log.level });
   const logger = logging.logger;
+  const reporter = createErrorReporter({
+    dsn: own.sentry.dsn,
+    environment: own.sentry.environment,
+    timeoutMs: own.sentry.timeout,
+    release: def.version,
+    service: def.service,
+    name: own.name,
+    logger: logger.child({ component: 'error-reporter' }),
+  });
   const notifier = SystemdNotifier.fromEnv(env, (err) => logger.warn({ err }, 'cannot notify systemd'));
   // eslint-disable-next-line prefer-const -- assigned once below; the coordinator, made first, calls it
   let heartbeat: Heartbeat | undefined;
@@ -133,6 +146,7 @@ export function buildService<Own extends ProcessKeys>(
     runningStatus: () => def.runningStatus(config),
     exit,
     onChange: () => heartbeat?.refresh(),
+    onFatal: (err) => reporter.captureException(err, { kind: 'fatal', code: errorCode(err) }),
   });
   const label = `cmq-${def.service}-${own.name}@${hostname()}:${process.pid}`;
   const database = new Database(
@@ -173,7 +187,8 @@ export function buildService<Own extends ProcessKeys>(
     intervalMs: own.metrics.interval,
     logger: logger.child({ component: 'metrics' }),
   });
-  const ctx: ServiceContext<Own> = { config, logging, coordinator, database, redis, amqp, metrics };
+  registerErrorReportMetrics(metrics.registry, reporter);
+  const ctx: ServiceContext<Own> = { config, logging, coordinator, database, redis, amqp, metrics, reporter };
   // Metrics first, so they close last and the final counts reach the file. Redis and the
   // heartbeat next: a process that waits for PostgreSQL or the broker at start is then seen
   // (`cmq status`, `cmq check`) saying so, and it is still seen while it drains.
@@ -197,7 +212,9 @@ export function startService<Own extends ProcessKeys>(
   const env = proc.env;
   const { configDir, instance } = parseServiceArgs(def.service, proc.argv.slice(2), env);
   const config = loadOrExit(def, configDir, instance, env);
-  const ctx: ServiceContext<Own> = buildService(def, config, env, (code) => exitAfterFlush(proc, ctx.logging, code));
+  const ctx: ServiceContext<Own> = buildService(def, config, env, (code) =>
+    exitAfterFlush(proc, ctx.logging, code, ctx.reporter),
+  );
   installProcessHandlers(proc, ctx.coordinator, ctx.logging);
   void ctx.coordinator.run();
   return ctx;

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import pino from 'pino';
 import { LogRouter } from './log-router';
+import { REDACTED, REDACT_PATHS } from './redaction';
 
 export type Logger = pino.Logger;
 
@@ -12,26 +13,6 @@ export interface LoggingOptions {
   /** Extra redaction paths beyond the standard secret names. */
   redact?: string[];
 }
-
-/** Field names that hold secrets wherever they appear (top level or one level down). */
-const SECRET_FIELDS = [
-  'password',
-  'passphrase',
-  'secret',
-  'secretAccessKey',
-  'secret_access_key',
-  'sessionToken',
-  'session_token',
-  'credentials',
-  'privateKey',
-  'private_key',
-  'ssh_private_key',
-  'sshPrivateKey',
-  'token',
-  'authorization',
-];
-
-export const REDACT_PATHS = SECRET_FIELDS.flatMap((f) => [f, `*.${f}`]);
 
 /** The root logger of a process and the file set behind it. */
 export interface Logging {
@@ -52,7 +33,7 @@ export function createLogging(opts: LoggingOptions): Logging {
     {
       level: opts.level,
       base: { service: opts.service, name: opts.name, pid: process.pid, hostname: hostname() },
-      redact: { paths: [...REDACT_PATHS, ...(opts.redact ?? [])], censor: '[redacted]' },
+      redact: { paths: [...REDACT_PATHS, ...(opts.redact ?? [])], censor: REDACTED },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },

@@ -18,7 +18,9 @@ function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
 /**
  * Does nothing, for tests, benchmarks and drills: `sleep_ms` sleeps (interruptible),
  * `fail_times` fails transiently on the first N attempts, `fail: permanent` fails permanently,
- * `fail: outcome` ends `failed`, `count` adds one to the action's run counter in Redis.
+ * `fail: outcome` ends `failed`, `fail: bug` throws what a handler's bug would (a plain Error,
+ * not a CmqError: the drill of error reporting), `message` is added to the failure's text,
+ * `count` adds one to the action's run counter in Redis.
  */
 export const noop: Handler<'noop'> = async (ctx) => {
   const { id, tenant, args, attempt, redis } = ctx;
@@ -31,8 +33,11 @@ export const noop: Handler<'noop'> = async (ctx) => {
       { transient: true },
     );
   }
-  if (args.fail === 'permanent') throw new CmqError('CMQ_ERR_NOOP_PERMANENT', 'noop failing permanently on purpose');
+  const detail = args.message === undefined ? '' : `: ${args.message}`;
+  if (args.fail === 'permanent')
+    throw new CmqError('CMQ_ERR_NOOP_PERMANENT', `noop failing permanently on purpose${detail}`);
+  if (args.fail === 'bug') throw new TypeError(`noop drill: an unexpected error, as a handler bug throws${detail}`);
   if (args.count === true) await redis.noopRuns.increment(tenant, id);
-  if (args.fail === 'outcome') return { status: 'failed', error: 'noop reporting failure on purpose' };
+  if (args.fail === 'outcome') return { status: 'failed', error: `noop reporting failure on purpose${detail}` };
   return { status: 'succeeded', result: { attempt } };
 };
