@@ -135,13 +135,13 @@ it('a handler bug is one event with its tags; a transient failure that succeeds 
   expect(bugEvent).toMatchObject({
     level: 'error',
     environment: 'e2e',
-    release: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    release: expect.stringMatching(/^\d+\.\d+\.\d+/) as unknown,
     exception: { values: [expect.objectContaining({ type: 'TypeError' })] },
     tags: {
       kind: 'bug',
       service: 'subscriber',
       process: 'default',
-      host: expect.any(String),
+      host: expect.any(String) as unknown,
       tenant: 't1',
       action_id: bug,
       type: 'noop',
