@@ -20,6 +20,11 @@ const EXPECTED: Record<string, [family: string, mode: string, destructive: boole
   'node.start': ['provision', 'static', false],
   'node.stop': ['provision', 'static', true],
   'node.status': ['provision', 'static', false],
+  'metal.provision': ['provision', 'static', true],
+  'metal.power': ['provision', 'static', true],
+  'sync.metal': ['monitor', 'passive', false],
+  'ipmi.power': ['provision', 'static', true],
+  'ipmi.sensors': ['monitor', 'passive', false],
 };
 
 describe('action definitions', () => {

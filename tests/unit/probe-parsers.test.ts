@@ -77,6 +77,37 @@ describe('ipmi-sensor parser (ipmitool sensor)', () => {
     ]);
     expect(warnings).toHaveLength(2);
   });
+
+  it('parses ipmitool -c (CSV), as captured from ipmitool 1.8.19 against ipmi_sim, like the padded output', () => {
+    const { records, warnings } = parseIpmiSensor(fixture('ipmitool-c-sensor.txt'));
+    expect(warnings).toEqual([]);
+    expect(records).toEqual([
+      {
+        name: 'CPU Temp',
+        value: 45,
+        unit: 'degrees C',
+        status: 'ok',
+        thresholds: { lnr: null, lcr: null, lnc: null, unc: 70, ucr: 80, unr: 90 },
+      },
+      {
+        name: 'Fan 1',
+        value: 4800,
+        unit: 'RPM',
+        status: 'ok',
+        thresholds: { lnr: 500, lcr: 1000, lnc: null, unc: null, ucr: null, unr: null },
+      },
+      {
+        name: 'PSU Temp',
+        value: 85,
+        unit: 'degrees C',
+        status: 'cr',
+        thresholds: { lnr: null, lcr: null, lnc: null, unc: 70, ucr: 80, unr: 90 },
+      },
+    ]);
+    expect(parseIpmiSensor('CPU Temp,45.000,degrees C,ok\n').records).toEqual([
+      { raw: 'CPU Temp,45.000,degrees C,ok' },
+    ]);
+  });
 });
 
 describe('command probe', () => {

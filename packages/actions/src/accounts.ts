@@ -2,8 +2,15 @@ import { CmqError, type Sql } from '@cmq/common';
 import { z } from 'zod';
 import { isRowId } from './ids';
 
-export const PROVIDERS = ['local', 'ec2'] as const;
+export const PROVIDERS = ['local', 'ec2', 'cobbler', 'ipmi'] as const;
 export type Provider = (typeof PROVIDERS)[number];
+/** Providers of cloud servers (server.*, the scheduled sync.*); cobbler and ipmi are bare metal (metal.*, ipmi.*). */
+export const CLOUD_PROVIDERS = ['local', 'ec2'] as const;
+export type CloudProvider = (typeof CLOUD_PROVIDERS)[number];
+
+export function isCloudProvider(provider: Provider): provider is CloudProvider {
+  return (CLOUD_PROVIDERS as readonly string[]).includes(provider);
+}
 
 const OPENSSH_PRIVATE_RE =
   /^-----BEGIN OPENSSH PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END OPENSSH PRIVATE KEY-----\s*$/;
@@ -85,6 +92,32 @@ const CREDENTIALS: Record<Provider, z.ZodType<Record<string, unknown>>> = {
     key_name: z.string().min(1).max(255).optional(),
     ssh_private_key: z.string().min(1).max(16_384).optional(),
   }),
+  // A Cobbler user and password, or (user empty) the server's shared secret: a <DIRECT> token.
+  cobbler: z.strictObject({
+    user: z.string().max(255),
+    password: z.string().min(1).max(1024),
+  }),
+  // A BMC's IPMI user and password (ipmitool -U, and IPMI_PASSWORD for -E: never on a command line).
+  ipmi: z.strictObject({
+    user: z.string().min(1).max(16),
+    password: z.string().min(1).max(20),
+    cipher_suite: z.number().int().min(0).max(17).optional(),
+  }),
+};
+
+const EXPECTED_CREDENTIALS: Record<Provider, string> = {
+  local: '{"ssh_private_key": ..., "ssh_public_key": ...}',
+  ec2: '{"access_key_id": ..., "secret_access_key": ...}',
+  cobbler: '{"user": ..., "password": ...} (user "" with the shared secret as password)',
+  ipmi: '{"user": ..., "password": ...} (IPMI 2.0: user at most 16, password at most 20 characters)',
+};
+
+/** What `endpoint` must look like for each provider (ipmi: the BMC, one account per BMC). */
+const ENDPOINTS: Record<Provider, { re: RegExp; rule: string }> = {
+  local: { re: /^https?:\/\/[^\s/]+/, rule: 'an http:// or https:// URL' },
+  ec2: { re: /^https?:\/\/[^\s/]+/, rule: 'an http:// or https:// URL' },
+  cobbler: { re: /^https?:\/\/[^\s/]+/, rule: "Cobbler's XML-RPC URL, http(s)://host/cobbler_api" },
+  ipmi: { re: /^ipmi:\/\/[A-Za-z0-9.:[\]-]+$/, rule: "the BMC's address, ipmi://host or ipmi://host:port" },
 };
 
 /**
@@ -106,13 +139,9 @@ export function checkCredentials(provider: Provider, text: string): string {
         ? `unknown field(s) ${i.keys.join(', ')}`
         : `${i.path.map(String).join('.') || '(file)'}: ${i.message}`,
     );
-    const expected =
-      provider === 'ec2'
-        ? '{"access_key_id": ..., "secret_access_key": ...}'
-        : '{"ssh_private_key": ..., "ssh_public_key": ...}';
     throw new CmqError(
       'CMQ_ERR_ACCOUNT',
-      `credentials file for ${provider}: ${problems.join('; ')} (expected ${expected})`,
+      `credentials file for ${provider}: ${problems.join('; ')} (expected ${EXPECTED_CREDENTIALS[provider]})`,
     );
   }
   return JSON.stringify(parsed.data);
@@ -165,8 +194,11 @@ const INFO_COLUMNS = 'id::text, tenant_id, provider, region, endpoint, rate, bur
 export async function addAccount(sql: Sql, a: NewAccount): Promise<string> {
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(a.region))
     throw new CmqError('CMQ_ERR_ACCOUNT', `region "${a.region}": use 1-63 of a-z, 0-9 and -`);
-  if (a.endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(a.endpoint))
-    throw new CmqError('CMQ_ERR_ACCOUNT', `endpoint "${a.endpoint}": an http:// or https:// URL`);
+  const endpoint = ENDPOINTS[a.provider];
+  if (a.endpoint !== undefined && !endpoint.re.test(a.endpoint))
+    throw new CmqError('CMQ_ERR_ACCOUNT', `endpoint "${a.endpoint}": ${endpoint.rule}`);
+  if (a.endpoint === undefined && (a.provider === 'cobbler' || a.provider === 'ipmi'))
+    throw new CmqError('CMQ_ERR_ACCOUNT', `a ${a.provider} account needs --endpoint (${endpoint.rule})`);
   const tenant = await sql.query('SELECT 1 FROM tenants WHERE id = $1', [a.tenant]);
   if (tenant.rowCount === 0) throw new CmqError('CMQ_ERR_ACCOUNT', `unknown tenant "${a.tenant}" (cmq tenants list)`);
   const { rows } = await sql.query<{ id: string }>(

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { ActionDefinition } from './action-definition';
 import { CONTROL_DEFINITIONS } from './control-definitions';
 import { GUEST_DEFINITIONS } from './guest-definitions';
+import { METAL_DEFINITIONS } from './metal-definitions';
 import { PROBE_DEFINITIONS } from './probe-definitions';
 import { NODE_DEFINITIONS, SERVER_DEFINITIONS } from './provisioning-definitions';
 import { SYNC_DEFINITIONS } from './sync-definitions';
@@ -17,6 +18,7 @@ export const ACTION_DEFINITIONS = [
   ...SYNC_DEFINITIONS,
   ...SERVER_DEFINITIONS,
   ...NODE_DEFINITIONS,
+  ...METAL_DEFINITIONS,
 ] as const;
 
 type AnyDefinition = (typeof ACTION_DEFINITIONS)[number];

@@ -27,6 +27,8 @@ export * from './storable';
 export * from './log-offsets';
 export * from './log-schedule';
 export * from './sync-definitions';
+export * from './metal-definitions';
+export * from './metal-store';
 export * from './resource-diff';
 export * from './resources';
 export * from './sync-schedule';

@@ -16,7 +16,7 @@ export function modeAllows(mode: Mode, type: string): boolean {
 
 const WHY: Record<Mode, string> = {
   passive: 'every mode allows it',
-  static: 'node actions need mode=static or mode=dynamic',
+  static: 'node and bare-metal actions need mode=static or mode=dynamic',
   dynamic: 'provisioning actions need mode=dynamic',
 };
 

@@ -103,8 +103,13 @@ function ipmiNumber(text: string): number | null | undefined {
   return undefined;
 }
 
+/** `-c` output is comma-separated without padding; plain output pads pipe-separated columns. */
+function ipmiFields(line: string): string[] {
+  return line.split(line.includes('|') ? '|' : ',').map((s) => s.trim());
+}
+
 function ipmiLine(line: string): IpmiSensor | undefined {
-  const f = line.split('|').map((s) => s.trim());
+  const f = ipmiFields(line);
   if (f.length !== 10) return undefined;
   const [name = '', valueText = '', unit = '', status = '', ...limits] = f;
   const value = ipmiNumber(valueText);
@@ -117,7 +122,11 @@ function ipmiLine(line: string): IpmiSensor | undefined {
   return { name, value, unit, status, thresholds };
 }
 
-/** `ipmitool sensor`: pipe-separated name | value | unit | status | lnr | lcr | lnc | unc | ucr | unr. */
+/**
+ * `ipmitool sensor` (pipe-separated, padded) or `ipmitool -c sensor` (CSV): name, value, unit,
+ * status (`ok`, `nc`, `cr`, `nr`; `ns` no reading), then the thresholds lnr, lcr, lnc, unc, ucr,
+ * unr (`na`: not set). The one parser of both host.probe (over SSH) and ipmi.sensors (lanplus).
+ */
 export function parseIpmiSensor(output: string): ProbeParse<IpmiSensor> {
   const records: Array<IpmiSensor | RawRecord> = [];
   const warnings: string[] = [];

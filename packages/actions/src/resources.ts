@@ -1,12 +1,12 @@
 import { CmqError, type Sql, type Transactor } from '@cmq/common';
 import { type ResourceState, diffResources } from './resource-diff';
-import type { ResourceKind, SyncKind } from './sync-definitions';
+import type { RecordedSyncKind, ResourceKind } from './sync-definitions';
 import { jsonDocArray, sizeRanges, utf8Bound } from './storable';
 
 export interface SyncObservation {
   tenant: string;
   account: string;
-  syncKind: SyncKind;
+  syncKind: RecordedSyncKind;
   kind: ResourceKind;
   /** When the provider was asked (PostgreSQL's clock, read before the call). */
   observedAt: Date;

@@ -14,8 +14,14 @@ export const RESOURCE_KIND: Record<SyncKind, ResourceKind> = {
   budget: 'budget',
 };
 
-export const RESOURCE_KINDS = ['server', 'firewall', 'volume', 'budget'] as const;
+export const RESOURCE_KINDS = ['server', 'firewall', 'volume', 'budget', 'system', 'sensor'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+/**
+ * What recordSync serialises on (sync_schedule.kind): the scheduled cloud kinds, plus bare metal's
+ * sync.metal (Cobbler systems) and ipmi.sensors (a BMC's sensors), which the scheduler never emits.
+ */
+export type RecordedSyncKind = SyncKind | 'metal' | 'sensors';
 
 function sync<const K extends SyncKind>(kind: K, what: string) {
   return defineAction({

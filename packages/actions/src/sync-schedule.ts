@@ -1,4 +1,5 @@
 import type { Sql, Transactor } from '@cmq/common';
+import { CLOUD_PROVIDERS } from './accounts';
 import { insertActions } from './intake';
 import type { ActionRequest } from './request';
 import { SYNC_KINDS, type SyncKind } from './sync-definitions';
@@ -75,7 +76,7 @@ interface DueRun {
  * One scheduling transaction. Only while `actor` holds the lease (checked and kept under a row
  * lock inside this transaction, so a publisher that lost it meanwhile emits nothing):
  *
- * 1. gives every enabled account of an enabled tenant a sync_schedule row per kind it lacks,
+ * 1. gives every enabled cloud account (local, ec2) of an enabled tenant a sync_schedule row per kind it lacks,
  *    first run within one jitter fraction of the interval from now (soon, and spread out);
  * 2. for each due row (locked, `SKIP LOCKED`), inserts `sync.<kind>` with the idempotency key
  *    `sync:<account>:<kind>:<next_run_at ISO>` and not_before = next_run_at, and advances
@@ -102,17 +103,17 @@ export async function emitDueSyncs(transaction: Transactor, opts: SyncScheduleOp
       `INSERT INTO sync_schedule (account_id, kind, next_run_at)
        SELECT a.id, k.kind, date_trunc('milliseconds', now() + random() * $3::float8 * k.ms * interval '1 millisecond')
        FROM accounts a JOIN tenants t ON t.id = a.tenant_id CROSS JOIN unnest($1::text[], $2::float8[]) AS k(kind, ms)
-       WHERE a.enabled AND t.enabled
+       WHERE a.enabled AND t.enabled AND a.provider = ANY($4::text[])
        ON CONFLICT DO NOTHING`,
-      [kinds, kinds.map((k) => opts.intervals[k]), opts.jitter],
+      [kinds, kinds.map((k) => opts.intervals[k]), opts.jitter, [...CLOUD_PROVIDERS]],
     );
     const { rows } = await sql.query<DueRun>(
       `SELECT s.account_id::text, a.tenant_id, s.kind, s.next_run_at, now() AS now
        FROM sync_schedule s JOIN accounts a ON a.id = s.account_id JOIN tenants t ON t.id = a.tenant_id
-       WHERE s.next_run_at <= now() AND a.enabled AND t.enabled
+       WHERE s.next_run_at <= now() AND a.enabled AND t.enabled AND s.kind = ANY($2::text[])
        ORDER BY s.next_run_at LIMIT $1
        FOR UPDATE OF s SKIP LOCKED`,
-      [opts.batch],
+      [opts.batch, kinds],
     );
     if (rows.length === 0) return 0;
     const requests: ActionRequest[] = rows.map((r) => ({

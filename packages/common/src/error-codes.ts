@@ -198,6 +198,40 @@ export const ERROR_CODES = {
     retry: 'permanent',
     shows: ACTION,
   },
+  CMQ_ERR_COBBLER_LOGIN: {
+    meaning:
+      "Cobbler refused the account's login (user and password, or shared secret): fix the account's credentials; never retried.",
+    retry: 'permanent',
+    shows: ACTION,
+  },
+  CMQ_ERR_COBBLER_BUSY: {
+    meaning:
+      'Another sync of the same Cobbler server is running (cmq runs one at a time per server, as Cobbler requires): retried with backoff.',
+    retry: 'transient',
+    shows: ACTION,
+  },
+  CMQ_ERR_COBBLER_FAULT: {
+    meaning:
+      "Cobbler answered a call with a fault (an unknown system or profile, a bad power operation); the message has Cobbler's own text.",
+    retry: 'permanent',
+    shows: ACTION,
+  },
+  CMQ_ERR_COBBLER_UNREACHABLE: {
+    meaning: 'The Cobbler server did not answer (connection refused, timeout, an HTTP error): retried with backoff.',
+    retry: 'transient',
+    shows: ACTION,
+  },
+  CMQ_ERR_IPMI_SESSION: {
+    meaning:
+      'ipmitool could not open an IPMI v2 (lanplus) session with the BMC: a wrong user or password in the ipmi account, or no BMC at its endpoint; never retried.',
+    retry: 'permanent',
+    shows: ACTION,
+  },
+  CMQ_ERR_IPMI_FAILED: {
+    meaning: 'An ipmitool command against a BMC failed or timed out after the session opened: retried with backoff.',
+    retry: 'transient',
+    shows: ACTION,
+  },
   CMQ_ERR_RATE_LIMIT_CONFIG: {
     meaning: 'A rate limiter was given a rate not above 0 or a burst below 1 (the config checks prevent it).',
     retry: 'permanent',

@@ -7,3 +7,4 @@ export * from './rate-limiter';
 export * from './rate-limiter-options';
 export * from './rate-limited-driver';
 export * from './local';
+export * from './metal';

@@ -49,6 +49,10 @@ function summary(kind: ResourceKind, s: ResourceState): [string, string, string]
         '-',
         `${str(s.amount)} ${str(s.currency)} since ${str(s.periodStart)}${s.limit === undefined ? '' : ` of ${str(s.limit)}`}`,
       ];
+    case 'system':
+      return [str(s.name), str(s.power), `profile=${str(s.profile)} netboot=${str(s.netboot_enabled)}`];
+    case 'sensor':
+      return [str(s.name), str(s.status), `${str(s.unit)} thresholds=${str(s.thresholds)}`];
   }
 }
 

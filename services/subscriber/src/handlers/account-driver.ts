@@ -1,4 +1,11 @@
-import { type AccountInfo, getAccountSecret } from '@cmq/actions';
+import {
+  type AccountInfo,
+  CLOUD_PROVIDERS,
+  type CloudProvider,
+  type Provider,
+  getAccountSecret,
+  isCloudProvider,
+} from '@cmq/actions';
 import {
   CmqError,
   type Keyring,
@@ -20,8 +27,11 @@ export interface CloudServices {
 }
 
 /** An account's driver, already behind the account's token bucket. */
+/** An account of a cloud provider (server.*, sync.* of the cloud kinds). */
+export type CloudAccountInfo = AccountInfo & { provider: CloudProvider };
+
 export interface AccountDriver {
-  account: AccountInfo;
+  account: CloudAccountInfo;
   driver: Driver;
   /** Decrypted credentials (JSON object); for handlers that need the SSH key of a local account. Never log it. */
   credentials: Record<string, unknown>;
@@ -35,7 +45,8 @@ type DriverMaker = (
   provisioning: ProvisioningConfig,
 ) => Driver;
 
-function str(creds: Record<string, unknown>, key: string): string {
+/** A string field of decrypted credentials. @throws CmqError CMQ_ERR_ACCOUNT when it is missing. */
+export function credential(creds: Record<string, unknown>, key: string): string {
   const v = creds[key];
   if (typeof v !== 'string')
     throw new CmqError('CMQ_ERR_ACCOUNT', `account credentials lack "${key}" (cmq accounts add --credentials-file)`);
@@ -43,15 +54,15 @@ function str(creds: Record<string, unknown>, key: string): string {
 }
 
 /** One constructor per provider; `cmq accounts add` validated the credentials' shape. */
-const MAKERS: Readonly<Record<AccountInfo['provider'], DriverMaker>> = {
+const MAKERS: Readonly<Record<CloudProvider, DriverMaker>> = {
   ec2: (account, creds) => {
     const sessionToken = creds.session_token;
     return new Ec2Driver({
       region: account.region,
       ...(account.endpoint !== null ? { endpoint: account.endpoint } : {}),
       credentials: {
-        accessKeyId: str(creds, 'access_key_id'),
-        secretAccessKey: str(creds, 'secret_access_key'),
+        accessKeyId: credential(creds, 'access_key_id'),
+        secretAccessKey: credential(creds, 'secret_access_key'),
         ...(typeof sessionToken === 'string' ? { sessionToken } : {}),
       },
     });
@@ -65,7 +76,7 @@ const MAKERS: Readonly<Record<AccountInfo['provider'], DriverMaker>> = {
     return new LocalDriver({
       stateDir: state_dir,
       account: account.id,
-      authorizedKey: str(creds, 'ssh_public_key'),
+      authorizedKey: credential(creds, 'ssh_public_key'),
       sshPort: ssh_port,
       forgetAfterMs: forget_after,
       ...(loginUser === '' ? {} : { loginUser }),
@@ -85,27 +96,16 @@ export async function accountDriver(
   tenant: string,
   accountId: string,
 ): Promise<AccountDriver> {
-  const secret = await getAccountSecret(cloud.sql, accountId);
-  if (secret === undefined || secret.tenant_id !== tenant)
-    throw new CmqError(
-      'CMQ_ERR_ACCOUNT_UNKNOWN',
-      `tenant "${tenant}" has no account ${accountId} (cmq accounts list --tenant ${tenant})`,
-    );
-  if (!secret.enabled)
-    throw new CmqError('CMQ_ERR_ACCOUNT_DISABLED', `account ${accountId} of tenant "${tenant}" is disabled`);
-  const { credentials: ciphertext, ...account } = secret;
-  const plain = cloud.keyring().decrypt(ciphertext);
-  let credentials: Record<string, unknown>;
-  try {
-    credentials = JSON.parse(plain.toString('utf8')) as Record<string, unknown>;
-  } finally {
-    plain.fill(0);
-  }
+  const found = await accountCredentials(cloud, tenant, accountId, CLOUD_PROVIDERS);
+  const { credentials } = found;
+  const provider = found.account.provider;
+  if (!isCloudProvider(provider)) throw new Error(`unreachable: a ${provider} account passed the cloud provider check`);
+  const account: CloudAccountInfo = { ...found.account, provider };
   const limiter = new RateLimiter(redis, {
     rate: cloud.provisioning.cloud.rate,
     burst: cloud.provisioning.cloud.burst,
   });
-  const inner = MAKERS[account.provider](account, credentials, cloud.provisioning);
+  const inner = MAKERS[provider](account, credentials, cloud.provisioning);
   const rateAccount = {
     id: account.id,
     ...(account.rate !== null ? { rate: account.rate } : {}),
@@ -115,4 +115,37 @@ export async function accountDriver(
     if (inner instanceof Ec2Driver) inner.destroy();
   };
   return { account, driver: new RateLimitedDriver(inner, limiter, rateAccount), credentials, close };
+}
+
+/**
+ * The account `accountId` of `tenant`, enabled and of one of `providers`, with its credentials
+ * decrypted only now (never log them).
+ * @throws CmqError (permanent) for an unknown, foreign or disabled account, or one of another provider.
+ */
+export async function accountCredentials(
+  cloud: CloudServices,
+  tenant: string,
+  accountId: string,
+  providers: readonly Provider[],
+): Promise<{ account: AccountInfo; credentials: Record<string, unknown> }> {
+  const secret = await getAccountSecret(cloud.sql, accountId);
+  if (secret === undefined || secret.tenant_id !== tenant)
+    throw new CmqError(
+      'CMQ_ERR_ACCOUNT_UNKNOWN',
+      `tenant "${tenant}" has no account ${accountId} (cmq accounts list --tenant ${tenant})`,
+    );
+  if (!secret.enabled)
+    throw new CmqError('CMQ_ERR_ACCOUNT_DISABLED', `account ${accountId} of tenant "${tenant}" is disabled`);
+  const { credentials: ciphertext, ...account } = secret;
+  if (!providers.includes(account.provider))
+    throw new CmqError(
+      'CMQ_ERR_ACCOUNT',
+      `account ${accountId} is a ${account.provider} account; this action needs one of provider ${providers.join(' or ')}`,
+    );
+  const plain = cloud.keyring().decrypt(ciphertext);
+  try {
+    return { account, credentials: JSON.parse(plain.toString('utf8')) as Record<string, unknown> };
+  } finally {
+    plain.fill(0);
+  }
 }

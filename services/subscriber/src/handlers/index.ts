@@ -2,7 +2,9 @@ import type { ActionType } from '@cmq/actions';
 import type { Handler } from './handler';
 import { guestExec } from './guest-exec';
 import { hostProbe } from './host-probe';
+import { ipmiPower, ipmiSensors } from './ipmi';
 import { guestLogsCollect } from './logs-collect';
+import { metalPower, metalProvision, syncMetal } from './metal';
 import { nodeStart, nodeStatus, nodeStop } from './node-command';
 import { noop } from './noop';
 import { ping } from './ping';
@@ -38,6 +40,11 @@ export const HANDLERS: HandlerTable = {
   'node.start': nodeStart,
   'node.stop': nodeStop,
   'node.status': nodeStatus,
+  'metal.provision': metalProvision,
+  'metal.power': metalPower,
+  'sync.metal': syncMetal,
+  'ipmi.power': ipmiPower,
+  'ipmi.sensors': ipmiSensors,
 };
 
 /**

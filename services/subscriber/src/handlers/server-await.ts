@@ -1,5 +1,5 @@
 import {
-  type AccountInfo,
+  type CloudProvider,
   defaultGuestId,
   getServerRow,
   registerServerGuest,
@@ -15,7 +15,7 @@ import { AWAIT_DEADLINE_MS, AWAIT_POLL_MS, enqueueAwait, serverFacts, withAccoun
 const LISTING_GRACE_MS = 60_000;
 
 /** Who to log in as when the provider does not say (EC2's Amazon Linux images: ec2-user). */
-const DEFAULT_USER: Record<AccountInfo['provider'], string> = { local: 'root', ec2: 'ec2-user' };
+const DEFAULT_USER: Record<CloudProvider, string> = { local: 'root', ec2: 'ec2-user' };
 
 function address(server: Server): string | undefined {
   return server.addresses.public?.[0] ?? server.addresses.private?.[0];

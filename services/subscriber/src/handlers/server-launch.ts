@@ -1,4 +1,4 @@
-import { type AccountInfo, upsertServer } from '@cmq/actions';
+import { type CloudProvider, upsertServer } from '@cmq/actions';
 import { CmqError } from '@cmq/common';
 import type { LaunchRequest } from '@cmq/drivers';
 import type { ArgsOf } from '@cmq/actions';
@@ -7,14 +7,14 @@ import { AWAIT_DEADLINE_MS, AWAIT_POLL_MS, enqueueAwait, serverFacts, withAccoun
 import { testPause } from './test-pause';
 
 /** Image and size when the request names none; an EC2 image must be named (there is no sensible default AMI). */
-const DEFAULTS: Record<AccountInfo['provider'], { image?: string; size: string }> = {
+const DEFAULTS: Record<CloudProvider, { image?: string; size: string }> = {
   local: { image: 'local', size: 'small' },
   ec2: { size: 't3.micro' },
 };
 
 function launchRequest(
   ctx: HandlerContext,
-  provider: AccountInfo['provider'],
+  provider: CloudProvider,
   args: ArgsOf<'server.launch'>,
   credentials: Record<string, unknown>,
 ): LaunchRequest {

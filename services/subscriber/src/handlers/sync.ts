@@ -1,5 +1,7 @@
 import {
   RESOURCE_KIND,
+  type RecordedSyncKind,
+  type ResourceKind,
   type ResourceState,
   type SyncKind,
   databaseNow,
@@ -7,7 +9,8 @@ import {
   recordSync,
 } from '@cmq/actions';
 import type { CallOptions, Driver } from '@cmq/drivers';
-import type { Handler } from './handler';
+import type { CloudServices } from './account-driver';
+import type { Handler, HandlerContext } from './handler';
 import { withAccount } from './server-support';
 
 /** What each kind asks the provider: [resource id, record] pairs; undefined when the driver has no such call. */
@@ -38,34 +41,64 @@ function syncHandler(syncKind: SyncKind): Handler<`sync.${SyncKind}`> {
       if (answer === undefined) return { status: 'succeeded', result: { supported: false } };
       const listed = new Map<string, ResourceState>();
       for (const [id, record] of await answer) listed.set(id, normalizeState(record));
-      const recorded = await recordSync(cloud.transaction, {
-        tenant: ctx.tenant,
+      const result = await recordListing(ctx, cloud, {
         account,
         syncKind,
         kind: RESOURCE_KIND[syncKind],
         observedAt,
         listed,
-        actionId: ctx.id,
       });
-      if (recorded.stale) {
-        ctx.logger.info(
-          { account, kind: syncKind },
-          'a newer sync of this account and kind was recorded first; this answer was dropped',
-        );
-        return { status: 'succeeded', result: { created: 0, changed: 0, gone: 0, total: recorded.total, stale: true } };
-      }
-      if (!(await ctx.redis.resources.replace(ctx.tenant, account, RESOURCE_KIND[syncKind], observedAt, listed))) {
-        ctx.logger.debug(
-          { account, kind: syncKind },
-          'the Redis cache holds a newer answer (or the account was removed); left as it is',
-        );
-      }
-      const { created, changed, gone, total } = recorded;
-      if (created + changed + gone > 0)
-        ctx.logger.info({ account, kind: syncKind, created, changed, gone, total }, 'cloud resources changed');
-      return { status: 'succeeded', result: { created, changed, gone, total } };
+      return { status: 'succeeded', result };
     });
   };
+}
+
+export interface Listing {
+  account: string;
+  syncKind: RecordedSyncKind;
+  kind: ResourceKind;
+  /** PostgreSQL's clock before the provider was asked. */
+  observedAt: Date;
+  listed: ReadonlyMap<string, ResourceState>;
+}
+
+/**
+ * Records what a sync listed (recordSync: created / changed / gone, one transaction, stale
+ * answers dropped) and replaces the Redis cache of the latest state; the action's result.
+ * The one way sync.<kind>, sync.metal and ipmi.sensors store what they saw.
+ */
+export async function recordListing(
+  ctx: HandlerContext,
+  cloud: CloudServices,
+  l: Listing,
+): Promise<{ created: number; changed: number; gone: number; total: number; stale?: true }> {
+  const { account, syncKind, kind, observedAt, listed } = l;
+  const recorded = await recordSync(cloud.transaction, {
+    tenant: ctx.tenant,
+    account,
+    syncKind,
+    kind,
+    observedAt,
+    listed,
+    actionId: ctx.id,
+  });
+  if (recorded.stale) {
+    ctx.logger.info(
+      { account, kind: syncKind },
+      'a newer sync of this account and kind was recorded first; this answer was dropped',
+    );
+    return { created: 0, changed: 0, gone: 0, total: recorded.total, stale: true };
+  }
+  if (!(await ctx.redis.resources.replace(ctx.tenant, account, kind, observedAt, listed))) {
+    ctx.logger.debug(
+      { account, kind: syncKind },
+      'the Redis cache holds a newer answer (or the account was removed); left as it is',
+    );
+  }
+  const { created, changed, gone, total } = recorded;
+  if (created + changed + gone > 0)
+    ctx.logger.info({ account, kind: syncKind, created, changed, gone, total }, 'cloud resources changed');
+  return { created, changed, gone, total };
 }
 
 export const syncServers = syncHandler('servers');

@@ -1,0 +1,2 @@
+export * from './cobbler-client';
+export * from './ipmitool';
