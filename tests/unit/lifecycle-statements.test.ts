@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import { ACTORS, type Actor, isActionState, isAllowed } from '@cmq/actions';
+import { ACTORS, type Actor, REMOVABLE_STATES, isActionState, isAllowed } from '@cmq/actions';
 import type { ActionState } from '@cmq/common';
 
 /**
@@ -176,6 +176,46 @@ describe('every statement that moves an action between states', () => {
 
   it.each(ALL.map((s, i) => [`${s.where} #${i}`, s] as const))('%s makes only transitions of the lifecycle', (_, s) => {
     expect(s.problems).toEqual([]);
+  });
+});
+
+/** Problems of each `DELETE FROM actions` in `text`: it must name final states only, and some. */
+function deletesIn(text: string, where: string): Array<{ where: string; problems: string[] }> {
+  const prose = (i: number): boolean => /^\s*(\*|\/)/.test(text.slice(text.lastIndexOf('\n', i) + 1, i));
+  return [...text.matchAll(/\bDELETE FROM actions\b/g)]
+    .filter((m) => !prose(m.index))
+    .map((m) => {
+      const sql = literalAround(text, m.index);
+      const at = sql.search(/\bDELETE FROM actions\b/);
+      const rest = sql.slice(at);
+      const end = rest.search(/\bRETURNING\b/i);
+      const states = stateLiterals(end < 0 ? rest : rest.slice(0, end));
+      const problems: string[] = [];
+      if (states.size === 0) problems.push('names no state: retention removes final actions only');
+      for (const s of states)
+        if (!(REMOVABLE_STATES as readonly string[]).includes(s)) problems.push(`removes actions in state ${s}`);
+      return { where, problems };
+    });
+}
+
+const DELETES = SOURCES.flatMap(({ where, text }) => deletesIn(text, where));
+
+describe('every statement that removes actions', () => {
+  it('is found: the retention batch', () => {
+    expect(DELETES.map((d) => d.where)).toContain(join('packages', 'actions', 'src', 'history-prune.ts'));
+  });
+
+  it.each(DELETES.map((d, i) => [`${d.where} #${i}`, d] as const))('%s removes final actions only', (_, d) => {
+    expect(d.problems).toEqual([]);
+  });
+
+  it('refuses a DELETE naming a state that is not final, or none', () => {
+    expect(deletesIn("`DELETE FROM actions WHERE state IN ('succeeded', 'running')`", 'x')[0]?.problems).toEqual([
+      'removes actions in state running',
+    ]);
+    expect(deletesIn('`DELETE FROM actions WHERE id = $1`', 'x')[0]?.problems).toEqual([
+      'names no state: retention removes final actions only',
+    ]);
   });
 });
 

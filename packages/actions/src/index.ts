@@ -36,3 +36,8 @@ export * from './servers';
 export * from './autoscale-policy';
 export * from './autoscale-decide';
 export * from './autoscale-store';
+export * from './history-prune';
+export * from './history-tables';
+export * from './history-partitions';
+export * from './history-stats';
+export * from './history-retention';

@@ -91,6 +91,14 @@ export const TRANSITIONS: readonly TransitionRule[] = [
   { actor: 'replay', from: ['dead'], to: ['pending'], why: 'replayed, with its attempts reset' },
 ];
 
+/**
+ * The states in which retention may remove an action (with its events): the final ones only.
+ * Every `DELETE FROM actions` in the code names these states, and only these, in its WHERE
+ * (tests/unit/lifecycle-statements.test.ts checks it): an action that is not final is never
+ * removed, whatever its age.
+ */
+export const REMOVABLE_STATES: readonly ActionState[] = FINAL_STATES;
+
 /** Whether `actor` (any actor when omitted) may move an action from `from` to `to`. */
 export function isAllowed(from: ActionState | null, to: ActionState, actor?: Actor): boolean {
   return TRANSITIONS.some(

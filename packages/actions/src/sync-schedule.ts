@@ -29,21 +29,27 @@ export function syncRunKey(account: string, kind: SyncKind, at: Date): string {
 /**
  * Takes the lease when it is free or expired, or renews it when `holder` has it (PostgreSQL's
  * clock decides, so hosts' clocks need not agree). Resolves true while `holder` holds it.
+ * `lease` names another row of sync_lease (HISTORY_LEASE: the history keeper's).
  */
-export async function acquireSyncLease(sql: Sql, holder: string, ttlMs: number): Promise<boolean> {
+export async function acquireSyncLease(
+  sql: Sql,
+  holder: string,
+  ttlMs: number,
+  lease: string = SYNC_LEASE,
+): Promise<boolean> {
   const { rowCount } = await sql.query(
     `INSERT INTO sync_lease (name, holder, acquired_at, expires_at) VALUES ($1, $2, now(), now() + $3 * interval '1 millisecond')
      ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at,
        acquired_at = CASE WHEN sync_lease.holder = EXCLUDED.holder THEN sync_lease.acquired_at ELSE now() END
      WHERE sync_lease.holder = EXCLUDED.holder OR sync_lease.expires_at < now()`,
-    [SYNC_LEASE, holder, ttlMs],
+    [lease, holder, ttlMs],
   );
   return rowCount === 1;
 }
 
 /** Gives the lease up (a clean stop) so that a standby takes over at its next look. */
-export async function releaseSyncLease(sql: Sql, holder: string): Promise<void> {
-  await sql.query('DELETE FROM sync_lease WHERE name = $1 AND holder = $2', [SYNC_LEASE, holder]);
+export async function releaseSyncLease(sql: Sql, holder: string, lease: string = SYNC_LEASE): Promise<void> {
+  await sql.query('DELETE FROM sync_lease WHERE name = $1 AND holder = $2', [lease, holder]);
 }
 
 /** `interval` moved by up to ±jitter of itself, whole milliseconds. */

@@ -16,6 +16,41 @@ export interface PublisherConfig extends ProcessKeys {
     jitter: number;
     lease: number;
   };
+  history: HistoryKeys;
+}
+
+/** publisher.properties `history.*`: retention of history (docs/history.md). */
+export interface HistoryKeys {
+  enabled: boolean;
+  interval: number;
+  batch: number;
+  partitions_ahead: number;
+  lease: number;
+  retention: {
+    succeeded: number;
+    cancelled: number;
+    failed: number;
+    dead: number;
+    expired: number;
+    rejected: number;
+    dead_letters: number;
+    audit: number;
+    pinger_history: number;
+    resource_changes: number;
+  };
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** Longest retention a key takes: ten years. */
+const RETENTION_MAX = 3_650 * DAY;
+
+function retention(what: string, days: number): { doc: string; format: string; default: number } {
+  return {
+    doc: `How long ${what} is kept before retention deletes it (hours: ${days * 24}h is ${days} days).`,
+    format: duration(HOUR, RETENTION_MAX),
+    default: days * DAY,
+  };
 }
 
 /** `publisher.properties` (or `publisher-NAME.properties` for `--instance NAME`). */
@@ -103,6 +138,45 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
           doc: 'The scheduling lease (in PostgreSQL): the holder renews it every third of this; when it dies, another publisher takes over within this time.',
           format: duration(1_000, 600_000),
           default: 15_000,
+        },
+      },
+      history: {
+        enabled: {
+          doc: 'Whether this publisher prunes history when it holds the history lease (one publisher at a time does): final actions past their retention with their events, old dead letters, audit rows, pinger history and resource changes, and the day partitions of action_events (created ahead, dropped once empty).',
+          format: bool,
+          default: true,
+        },
+        interval: {
+          doc: 'Time between two passes of the history keeper (each pass removes everything then due, in batches).',
+          format: duration(1_000, DAY),
+          default: 300_000,
+        },
+        batch: {
+          doc: 'Most actions (with their events) or rows removed per transaction; each batch is its own short transaction that skips rows another one holds.',
+          format: integer(1, 100_000),
+          default: 1_000,
+        },
+        partitions_ahead: {
+          doc: 'Days of action_events partitions kept created ahead of today (UTC). Events of a day without a partition go to the default partition (`cmq history stats` shows it).',
+          format: integer(1, 366),
+          default: 7,
+        },
+        lease: {
+          doc: 'The history lease (a row of sync_lease): its holder renews it at every pass; when it dies, another publisher takes over within this time plus one pass.',
+          format: duration(1_000, DAY),
+          default: 600_000,
+        },
+        retention: {
+          succeeded: retention('a succeeded action (with its events), counted from when it finished,', 7),
+          cancelled: retention('a cancelled action (with its events)', 7),
+          failed: retention('a failed action (with its events)', 30),
+          dead: retention('a dead action (with its events)', 30),
+          expired: retention('an expired action (with its events)', 30),
+          rejected: retention('a rejected action (with its events)', 30),
+          dead_letters: retention('a dead letter (a message that matched no action)', 30),
+          audit: retention("a row of the console's audit log", 365),
+          pinger_history: retention("a row of the pinger's history", 30),
+          resource_changes: retention('a recorded change of a cloud resource', 90),
         },
       },
     },

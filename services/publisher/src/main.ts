@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { type Component, PgSession, type ServiceDefinition, VERSION, startService } from '@cmq/common';
 import { type PublisherConfig, publisherFile } from '@cmq/config';
+import { HistoryKeeper } from './history-keeper';
 import { LogScheduler } from './log-scheduler';
 import { Relay } from './relay';
 import { SyncScheduler } from './sync-scheduler';
@@ -58,6 +59,18 @@ const definition: ServiceDefinition<PublisherConfig> = {
           intervals: own.sync.interval,
           jitter: own.sync.jitter,
           leaseMs: own.sync.lease,
+          actor,
+        }),
+      );
+    }
+    if (own.history.enabled) {
+      components.push(
+        new HistoryKeeper({
+          database,
+          logger: logging.logger.child({ component: 'history-keeper' }),
+          settings: own.history,
+          intervalMs: own.history.interval,
+          leaseMs: own.history.lease,
           actor,
         }),
       );
