@@ -20,13 +20,21 @@ export class PrivateBroker {
     this.url = `amqp://guest:guest@127.0.0.1:${port}`;
   }
 
-  /** Starts node `name@localhost` on 127.0.0.1:`port` (distribution port `port` + 20000); ~10 s. */
-  static async start(name: string, port: number): Promise<PrivateBroker> {
+  /**
+   * Starts node `name@localhost` on 127.0.0.1:`port` (distribution port `port` + 20000); ~10 s.
+   * `conf` adds lines to its rabbitmq.conf (a TLS listener...), `plugins` enables plugins.
+   */
+  static async start(
+    name: string,
+    port: number,
+    extra: { conf?: string[]; plugins?: string[] } = {},
+  ): Promise<PrivateBroker> {
     const node = `${name}@localhost`;
     await execFileP('rabbitmqctl', ['-q', '-n', node, 'stop'], { timeout: 60_000 }).catch(() => undefined); // one a killed run left behind
     const dir = await mkdtemp(`/tmp/${name}-broker-`);
-    writeFileSync(join(dir, 'rabbitmq.conf'), `listeners.tcp.local = 127.0.0.1:${port}\n`);
-    writeFileSync(join(dir, 'plugins'), '[].\n');
+    const conf = [`listeners.tcp.local = 127.0.0.1:${port}`, ...(extra.conf ?? [])];
+    writeFileSync(join(dir, 'rabbitmq.conf'), `${conf.join('\n')}\n`);
+    writeFileSync(join(dir, 'plugins'), `[${(extra.plugins ?? []).join(',')}].\n`);
     await execFileP('chown', ['-R', 'rabbitmq:rabbitmq', dir]);
     const broker = new PrivateBroker(node, port, dir);
     await broker.boot();
@@ -98,7 +106,8 @@ export class PrivateBroker {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private async ctl(...args: string[]): Promise<void> {
-    await execFileP('rabbitmqctl', ['-q', '-n', this.node, ...args], { timeout: 60_000 });
+  /** `rabbitmqctl -q -n NODE args`, its output. */
+  async ctl(...args: string[]): Promise<string> {
+    return (await execFileP('rabbitmqctl', ['-q', '-n', this.node, ...args], { timeout: 60_000 })).stdout;
   }
 }

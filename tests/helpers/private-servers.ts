@@ -34,6 +34,8 @@ export class RedisServer {
   constructor(
     readonly port: number,
     private readonly persistDir?: string,
+    /** More redis-server arguments (a TLS port...). */
+    private readonly extraArgs: string[] = [],
   ) {}
 
   /** Starts it and waits until it accepts connections. */
@@ -44,7 +46,7 @@ export class RedisServer {
         : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.persistDir];
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence, ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
@@ -102,8 +104,10 @@ export class PgCluster {
     await this.run('initdb', ['-A', 'trust', '-U', 'postgres', '-D', join(this.dir, 'data')]);
   }
 
-  async start(): Promise<void> {
-    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  /** Starts it; `settings` are more `-c name=value` server settings (ssl=on...), after the defaults. */
+  async start(settings: string[] = []): Promise<void> {
+    const more = settings.map((s) => ` -c ${s}`).join('');
+    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off${more}`;
     await this.run('pg_ctl', [
       '-D',
       join(this.dir, 'data'),

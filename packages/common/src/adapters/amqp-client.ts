@@ -324,6 +324,8 @@ export class AmqpClient implements Component {
       if (tls.cert !== '') options.cert = readFileSync(tls.cert);
       if (tls.key !== '') options.key = readFileSync(tls.key);
       if (tls.passphrase !== '') options.passphrase = tls.passphrase;
+      // SASL EXTERNAL: the broker takes the user from the client certificate; no password is sent.
+      if (tls.external) options.credentials = amqp.credentials.external();
     }
     return options;
   }

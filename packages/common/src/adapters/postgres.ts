@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { Pool, type PoolClient } from 'pg';
 import { DependencyUnavailableError, SchemaError, errorText } from '../errors';
 import type { DbConfig } from '../config/shared-files';
@@ -9,6 +11,19 @@ import type { PreparedQuery, Sql } from './sql';
 
 type Db = DbConfig['db'];
 
+/**
+ * pg's `ssl` for `db.ssl.*`, as libpq's sslmode means it: require encrypts without verifying the
+ * server; verify-ca checks its certificate against the CA; verify-full also its name.
+ */
+export function sslOptions(ssl: Db['ssl']): false | ConnectionOptions {
+  if (ssl.mode === 'disable') return false;
+  const read = (file: string): Buffer | undefined => (file === '' ? undefined : readFileSync(file));
+  const files = { ca: read(ssl.ca), cert: read(ssl.cert), key: read(ssl.key) };
+  if (ssl.mode === 'require') return { ...files, rejectUnauthorized: false };
+  if (ssl.mode === 'verify-ca') return { ...files, checkServerIdentity: () => undefined };
+  return files;
+}
+
 /** What every connection of this process to PostgreSQL needs: where, who, the connect timeout, its name. */
 export function connectionConfig(db: Db, applicationName: string) {
   return {
@@ -19,6 +34,7 @@ export function connectionConfig(db: Db, applicationName: string) {
     password: db.password === '' ? undefined : db.password,
     connectionTimeoutMillis: db.connect_timeout,
     application_name: applicationName,
+    ssl: sslOptions(db.ssl),
     // Custom plans for every execution, because a generic plan cached while `actions` was small
     // would scan it sequentially for ever; random_page_cost 1.1 because the rows a batch touches
     // are recent and in memory (docs/decisions/0008-pipeline-cpu-per-action.md).

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { errorText } from '../errors';
 import type { RedisConfig } from '../config/shared-files';
@@ -19,6 +21,13 @@ export function redisLabel(cfg: RedisCfg): string {
   return cfg.mode === 'sentinel' ? `sentinel master ${cfg.sentinel.master_name}` : `${cfg.host}:${cfg.port}`;
 }
 
+/** TLS options for `redis.tls.*` (the server verified against the CA), undefined when off. */
+function tlsOptions(tls: RedisCfg['tls']): ConnectionOptions | undefined {
+  if (!tls.enabled) return undefined;
+  const read = (file: string): Buffer | undefined => (file === '' ? undefined : readFileSync(file));
+  return { ca: read(tls.ca), cert: read(tls.cert), key: read(tls.key) };
+}
+
 /**
  * Options for request-path connections: no offline queue (a command while Redis is down fails
  * at once instead of piling up), one retry per request, capped jittered reconnects forever.
@@ -33,13 +42,21 @@ export function redisOptions(cfg: RedisCfg, connectionName: string): RedisOption
     db: cfg.db,
     password: cfg.password === '' ? undefined : cfg.password,
     retryStrategy: (times: number) => backoffDelay(times, 100, 5_000),
+    tls: tlsOptions(cfg.tls),
   };
   if (cfg.mode === 'sentinel') {
     const sentinels = cfg.sentinels.map((s) => {
       const [host, port] = s.split(':');
       return { host: host as string, port: Number(port) };
     });
-    return { ...common, sentinels, name: cfg.sentinel.master_name };
+    const sentinelTLS = tlsOptions(cfg.tls);
+    return {
+      ...common,
+      sentinels,
+      name: cfg.sentinel.master_name,
+      sentinelTLS,
+      enableTLSForSentinelMode: !!sentinelTLS,
+    };
   }
   return { ...common, host: cfg.host, port: cfg.port };
 }

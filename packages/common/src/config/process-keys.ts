@@ -1,4 +1,4 @@
-import { duration, nonEmpty, oneOf, path } from './formats';
+import { duration, integer, nonEmpty, oneOf, path } from './formats';
 import { type SentryKeys, sentryKeys } from './sentry-keys';
 
 export interface ProcessKeys extends SentryKeys {
@@ -7,6 +7,7 @@ export interface ProcessKeys extends SentryKeys {
   heartbeat: { interval: number };
   shutdown: { drain_timeout: number };
   metrics: { dir: string; interval: number };
+  tls: { expiry_warning_days: number };
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -50,5 +51,12 @@ export function processKeys(defaultName: string) {
       interval: { doc: 'How often the metrics file is rewritten.', format: duration(200, 300_000), default: 15_000 },
     },
     ...sentryKeys(),
+    tls: {
+      expiry_warning_days: {
+        doc: 'Days before a certificate named in amqp.tls.*, db.ssl.* or redis.tls.* expires that the process warns (log, heartbeat, cmq check); 0 = never. An expired one stops it at start (exit 78).',
+        format: integer(0, 3650),
+        default: 14,
+      },
+    },
   };
 }

@@ -4,9 +4,9 @@ import { parseKeysFile } from '../crypto/keyring';
 import { errorText } from '../errors';
 
 /**
- * Checks of the files that settings name (keys file, TLS CA, certificate and key): each must
- * exist, be a readable regular file and parse as its reader will parse it, so that a process
- * refuses to start (exit 78) instead of failing every action that needs the file later.
+ * Checks of the files that settings name (keys file; TLS CA, certificate and key of the broker,
+ * PostgreSQL and Redis connections): each must exist, be a readable regular file, parse as its
+ * reader will parse it and (a certificate) be valid now, so that a process refuses to start (exit 78) instead of failing every action that needs the file later.
  * Problems are `[key, message]`; each message starts with the file's path.
  */
 export type FileProblem = [key: string, message: string];
@@ -59,12 +59,12 @@ function parseCertificates(path: string, data: Buffer): X509Certificate[] | stri
   }
 }
 
-function parseKey(path: string, data: Buffer, passphrase: string): KeyObject | string {
+function parseKey(path: string, data: Buffer, passphrase: string, passphraseKey: string): KeyObject | string {
   try {
     return createPrivateKey({ key: data, format: 'pem', passphrase: passphrase === '' ? undefined : passphrase });
   } catch (err) {
     const why = errorText(err);
-    const hint = /passphrase|decrypt/i.test(why) ? '; check amqp.tls.passphrase' : '';
+    const hint = /passphrase|decrypt/i.test(why) ? `; check ${passphraseKey}` : '';
     return `${path}: is not a usable PEM private key (${why}${hint})`;
   }
 }
@@ -77,8 +77,30 @@ function matches(cert: X509Certificate, key: KeyObject): boolean {
   }
 }
 
-/** mq.cfg `amqp.tls.*`: the CA and certificate parse, the key parses with the passphrase and matches the certificate. */
-export function checkTlsFiles(tls: { ca: string; cert: string; key: string; passphrase: string }): FileProblem[] {
+/** Why `cert` cannot be used at `now` (expired, not yet valid), or undefined. */
+function validityProblem(path: string, cert: X509Certificate, now: Date): string | undefined {
+  const to = new Date(cert.validTo);
+  const from = new Date(cert.validFrom);
+  if (to.getTime() <= now.getTime())
+    return `${path}: expired on ${to.toISOString()} (${cert.subject.replace(/\n/g, ', ')})`;
+  if (from.getTime() > now.getTime()) return `${path}: is not valid before ${from.toISOString()}`;
+  return undefined;
+}
+
+/** The TLS files of one client: `<prefix>.ca`, `.cert`, `.key` (and `.passphrase` when it has one). */
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+  passphrase?: string;
+}
+
+/**
+ * One client's TLS files (`prefix` is `amqp.tls`, `db.ssl` or `redis.tls`): the CA and
+ * certificate parse and are valid now (a CA file fails when none of its certificates is), the
+ * key parses (with the passphrase) and matches the certificate.
+ */
+export function checkTlsFiles(prefix: string, tls: TlsFiles, now: Date = new Date()): FileProblem[] {
   const problems: FileProblem[] = [];
   const load = <T>(key: string, path: string, parse: (data: Buffer) => T | string): T | undefined => {
     if (!path.startsWith('/')) return undefined;
@@ -90,11 +112,62 @@ export function checkTlsFiles(tls: { ca: string; cert: string; key: string; pass
     }
     return parsed;
   };
-  load('amqp.tls.ca', tls.ca, (data) => parseCertificates(tls.ca, data));
-  const certs = load('amqp.tls.cert', tls.cert, (data) => parseCertificates(tls.cert, data));
-  const key = load('amqp.tls.key', tls.key, (data) => parseKey(tls.key, data, tls.passphrase));
+  const valid = (path: string, certs: X509Certificate[] | string, all: boolean): X509Certificate[] | string => {
+    if (typeof certs === 'string') return certs;
+    const why = certs.map((c) => validityProblem(path, c, now));
+    const bad = all ? why.every((w) => w !== undefined) : why[0] !== undefined;
+    return bad ? (why[0] as string) : certs;
+  };
+  load(`${prefix}.ca`, tls.ca, (data) => valid(tls.ca, parseCertificates(tls.ca, data), true));
+  const certs = load(`${prefix}.cert`, tls.cert, (data) => valid(tls.cert, parseCertificates(tls.cert, data), false));
+  const key = load(`${prefix}.key`, tls.key, (data) =>
+    parseKey(tls.key, data, tls.passphrase ?? '', `${prefix}.passphrase`),
+  );
   const leaf = certs?.[0];
   if (leaf !== undefined && key !== undefined && !matches(leaf, key))
-    problems.push(['amqp.tls.key', `${tls.key}: does not match the certificate in ${tls.cert} (amqp.tls.cert)`]);
+    problems.push([`${prefix}.key`, `${tls.key}: does not match the certificate in ${tls.cert} (${prefix}.cert)`]);
   return problems;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * A warning for each certificate file of `files` (`[key, path]`, e.g. `['amqp.tls.cert', '/etc/...']`)
+ * that expires within `withinDays` of `now`: "certificate PATH (KEYS) expires on DATE, in N days",
+ * one per file whatever the number of keys naming it. Files that cannot be read or parsed are
+ * left out: the start-up check refused them already.
+ */
+export function expiryWarnings(files: ReadonlyArray<[string, string]>, withinDays: number, now = new Date()): string[] {
+  const keysOf = new Map<string, string[]>();
+  for (const [key, path] of files) if (path.startsWith('/')) keysOf.set(path, [...(keysOf.get(path) ?? []), key]);
+  const out: string[] = [];
+  for (const [path, keys] of keysOf) {
+    const read = readReferenced(path);
+    if ('problem' in read) continue;
+    const certs = parseCertificates(path, read.data);
+    if (typeof certs === 'string') continue;
+    const soonest = Math.min(...certs.map((c) => new Date(c.validTo).getTime()));
+    const left = soonest - now.getTime();
+    if (left > 0 && left <= withinDays * DAY_MS)
+      out.push(
+        `certificate ${path} (${keys.join(', ')}) expires on ${new Date(soonest).toISOString()}, in ${Math.ceil(left / DAY_MS)} days`,
+      );
+  }
+  return out;
+}
+
+/** Every certificate file a process's configuration names, as `[key, path]`. */
+export function certificateFiles(config: {
+  amqp: { tls: TlsFiles };
+  db: { ssl: TlsFiles };
+  redis: { tls: TlsFiles };
+}): Array<[string, string]> {
+  return [
+    ['amqp.tls.ca', config.amqp.tls.ca],
+    ['amqp.tls.cert', config.amqp.tls.cert],
+    ['db.ssl.ca', config.db.ssl.ca],
+    ['db.ssl.cert', config.db.ssl.cert],
+    ['redis.tls.ca', config.redis.tls.ca],
+    ['redis.tls.cert', config.redis.tls.cert],
+  ];
 }

@@ -23,7 +23,7 @@ export interface MqConfig {
     heartbeat: number;
     connect_timeout: number;
     reconnect: { initial_delay: number; max_delay: number };
-    tls: { ca: string; cert: string; key: string; passphrase: string };
+    tls: { ca: string; cert: string; key: string; passphrase: string; external: boolean };
   };
 }
 
@@ -79,12 +79,24 @@ export const mqFile: FileSpec<MqConfig> = {
           default: '',
         },
         passphrase: { doc: 'Passphrase of the client private key.', format: text, default: '', sensitive: true },
+        external: {
+          doc: "Authenticate with the client certificate (SASL EXTERNAL: the broker user is the certificate's name; no password exists); needs amqp.tls.cert and amqps:// URLs.",
+          format: bool,
+          default: false,
+        },
       },
     },
   },
-  crossCheck: (v) =>
-    v.amqp.tls.cert !== '' && v.amqp.tls.key === '' ? [['amqp.tls.key', 'must be set when amqp.tls.cert is set']] : [],
-  checkFiles: (v) => checkTlsFiles(v.amqp.tls),
+  crossCheck: (v) => [
+    ...certNeedsKey('amqp.tls', v.amqp.tls),
+    ...(v.amqp.tls.external && v.amqp.tls.cert === ''
+      ? [['amqp.tls.cert', 'must be set when amqp.tls.external is on'] as [string, string]]
+      : []),
+    ...(v.amqp.tls.external && v.amqp.urls.some((u) => !u.startsWith('amqps:'))
+      ? [['amqp.urls', 'must all be amqps:// when amqp.tls.external is on'] as [string, string]]
+      : []),
+  ],
+  checkFiles: (v) => checkTlsFiles('amqp.tls', v.amqp.tls),
 };
 
 export interface DbConfig {
@@ -97,6 +109,36 @@ export interface DbConfig {
     pool: { max: number };
     statement_timeout: number;
     connect_timeout: number;
+    ssl: { mode: DbSslMode; ca: string; cert: string; key: string };
+  };
+}
+
+export const DB_SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+export type DbSslMode = (typeof DB_SSL_MODES)[number];
+
+/** A client certificate without its key is a mistake the loader names. */
+function certNeedsKey(prefix: string, tls: { cert: string; key: string }): Array<[string, string]> {
+  return tls.cert !== '' && tls.key === '' ? [[`${prefix}.key`, `must be set when ${prefix}.cert is set`]] : [];
+}
+
+/** Client CA, certificate and key keys (`db.ssl.*`, `redis.tls.*`), each checked at start. */
+function tlsFileKeys(what: string) {
+  return {
+    ca: {
+      doc: `CA certificate(s) (PEM) that signed the ${what} server's certificate; empty = system CAs. Must exist, parse and be valid at start.`,
+      format: optionalPath,
+      default: '',
+    },
+    cert: {
+      doc: `Client certificate (PEM) presented to ${what}. Must exist, parse and be valid at start.`,
+      format: optionalPath,
+      default: '',
+    },
+    key: {
+      doc: `Client private key (PEM, unencrypted) of the certificate. Must exist, parse and match the certificate at start.`,
+      format: optionalPath,
+      default: '',
+    },
   };
 }
 
@@ -127,8 +169,28 @@ export const workerFile: FileSpec<DbConfig> = {
         format: duration(100, 300_000),
         default: 10_000,
       },
+      ssl: {
+        mode: {
+          doc: 'TLS to PostgreSQL: disable; require (encrypted, server not verified); verify-ca (server certificate signed by db.ssl.ca); verify-full (and its name matches db.host).',
+          format: oneOf(DB_SSL_MODES),
+          default: 'disable',
+        },
+        ...tlsFileKeys('PostgreSQL'),
+      },
     },
   },
+  crossCheck: (v) => [
+    ...certNeedsKey('db.ssl', v.db.ssl),
+    ...(v.db.ssl.mode === 'disable' && (v.db.ssl.ca !== '' || v.db.ssl.cert !== '')
+      ? [
+          ['db.ssl.mode', 'is disable, yet db.ssl.ca or db.ssl.cert is set (require, verify-ca or verify-full?)'] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
+  ],
+  checkFiles: (v) => checkTlsFiles('db.ssl', v.db.ssl),
 };
 
 export interface RedisConfig {
@@ -141,6 +203,7 @@ export interface RedisConfig {
     sentinels: string[];
     sentinel: { master_name: string };
     connect_timeout: number;
+    tls: { enabled: boolean; ca: string; cert: string; key: string };
   };
 }
 
@@ -177,12 +240,26 @@ export const persistenceFile: FileSpec<RedisConfig> = {
         format: duration(100, 300_000),
         default: 10_000,
       },
+      tls: {
+        enabled: {
+          doc: 'TLS to Redis (and to the Sentinels in sentinel mode), the server verified against redis.tls.ca.',
+          format: bool,
+          default: false,
+        },
+        ...tlsFileKeys('Redis'),
+      },
     },
   },
-  crossCheck: (v) =>
-    v.redis.mode === 'sentinel' && v.redis.sentinels.length === 0
-      ? [['redis.sentinels', 'must list at least one host:port when redis.mode=sentinel']]
-      : [],
+  crossCheck: (v) => [
+    ...(v.redis.mode === 'sentinel' && v.redis.sentinels.length === 0
+      ? [['redis.sentinels', 'must list at least one host:port when redis.mode=sentinel'] as [string, string]]
+      : []),
+    ...certNeedsKey('redis.tls', v.redis.tls),
+    ...(!v.redis.tls.enabled && (v.redis.tls.ca !== '' || v.redis.tls.cert !== '')
+      ? [['redis.tls.enabled', 'is off, yet redis.tls.ca or redis.tls.cert is set'] as [string, string]]
+      : []),
+  ],
+  checkFiles: (v) => checkTlsFiles('redis.tls', v.redis.tls),
 };
 
 export interface KmConfig {

@@ -5,6 +5,7 @@ import { AmqpClient } from '../adapters/amqp-client';
 import { Database } from '../adapters/postgres';
 import { RedisClient } from '../adapters/redis';
 import type { FileSpec } from '../config/file-spec';
+import { certificateFiles, expiryWarnings } from '../config/referenced-files';
 import { type ProcessConfig, loadProcessConfig } from '../config/process-config';
 import type { ProcessKeys } from '../config/process-keys';
 import { ConfigError, ExitCode, errorCode, errorText } from '../errors';
@@ -187,6 +188,9 @@ export function buildService<Own extends ProcessKeys>(
     intervalMs: own.metrics.interval,
     logger: logger.child({ component: 'metrics' }),
   });
+  // A certificate near its end is said for as long as the process runs: log, heartbeat, cmq check.
+  for (const [i, text] of expiryWarnings(certificateFiles(config), own.tls.expiry_warning_days).entries())
+    coordinator.status.set(`certificate-${i}`, text);
   registerErrorReportMetrics(metrics.registry, reporter);
   const ctx: ServiceContext<Own> = { config, logging, coordinator, database, redis, amqp, metrics, reporter };
   // Metrics first, so they close last and the final counts reach the file. Redis and the
