@@ -1,13 +1,19 @@
 /** Three tiers; each file runs in its own worker. Integration and e2e tiers use the real
  * RabbitMQ, PostgreSQL, Redis and sshd on loopback (scripts/test.sh starts them). */
-const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
+// `cookie` 2 (under fastify's inject) is ESM only: Node 20 requires it natively, Jest's runtime
+// does not, so swc turns it into CommonJS for the tests.
+const transform = {
+  '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }],
+  '/node_modules/cookie/.+\\.js$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+};
+const transformIgnorePatterns = ['/node_modules/(?!cookie/)'];
 // Unit and integration tests run against the TypeScript sources; e2e tests spawn the built bins.
 const moduleNameMapper = {
   '^@cmq/(common|config|actions)$': '<rootDir>/packages/$1/src',
   '^@cmq/drivers$': '<rootDir>/packages/drivers/src',
   '^@cmq/(publisher|subscriber|pinger|console)$': '<rootDir>/services/$1/src',
 };
-const base = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: '.' };
+const base = { transform, transformIgnorePatterns, moduleNameMapper, testEnvironment: 'node', rootDir: '.' };
 module.exports = {
   globalSetup: '<rootDir>/tests/setup/global-setup.js',
   globalTeardown: '<rootDir>/tests/setup/global-teardown.js',

@@ -41,3 +41,7 @@ export * from './history-tables';
 export * from './history-partitions';
 export * from './history-stats';
 export * from './history-retention';
+export * from './users';
+export * from './passwords';
+export * from './audit';
+export * from './console-sessions';

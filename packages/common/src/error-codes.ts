@@ -67,6 +67,10 @@ export const ERROR_CODES = {
     shows: '`cmq` stderr, exit 1, 2 or 64',
   },
   CMQ_ERR_TENANT: { meaning: 'A tenant id is malformed, taken or unknown.', shows: CLI_ADD },
+  CMQ_ERR_USER: {
+    meaning: 'A console user is malformed (name, role, password), taken or unknown, or its tenant unknown.',
+    shows: '`cmq users` stderr: exit 2 for a malformed name, role or password, else exit 1',
+  },
   CMQ_ERR_GUEST: {
     meaning: 'A guest is malformed (id, fingerprint, log paths), taken, or its tenant unknown.',
     shows: CLI_ADD,

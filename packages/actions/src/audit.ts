@@ -1,0 +1,69 @@
+import type { Sql } from '@cmq/common';
+
+/** What an audit row says happened to whom: `ok`, `failed`, `throttled`, `refused`. */
+export type AuditOutcome = 'ok' | 'failed' | 'throttled' | 'refused';
+
+export interface AuditEntry {
+  /** Who did it: a console user's name, `cli:<user>@<host>`, or the name tried at a login. */
+  actor: string;
+  actorAddress?: string | null;
+  /** `login`, `logout`, `token.use`, `token.create`, `user.add`, `user.passwd`, `user.disable`, ... */
+  action: string;
+  target?: string | null;
+  outcome: AuditOutcome;
+  tenant?: string | null;
+  detail?: Record<string, unknown> | null;
+}
+
+export interface AuditRow {
+  id: string;
+  at: Date;
+  actor: string;
+  actor_address: string | null;
+  action: string;
+  target: string | null;
+  outcome: AuditOutcome;
+  tenant: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+/** Appends one row to `audit_log`. */
+export async function recordAudit(sql: Sql, e: AuditEntry): Promise<void> {
+  await sql.query(
+    `INSERT INTO audit_log (actor, actor_address, action, target, outcome, tenant, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [
+      e.actor,
+      e.actorAddress ?? null,
+      e.action,
+      e.target ?? null,
+      e.outcome,
+      e.tenant ?? null,
+      e.detail === undefined || e.detail === null ? null : JSON.stringify(e.detail),
+    ],
+  );
+}
+
+export interface AuditFilter {
+  actor?: string;
+  action?: string;
+  /** Only rows of this tenant (a tenant-bound reader's scope). */
+  tenant?: string;
+  /** Keyset paging: rows with an id below this one. */
+  before?: string;
+  /** At most this many rows (default 100, at most 1000). */
+  limit?: number;
+}
+
+/** Audit rows, newest first, filtered and paged by id. */
+export async function listAudit(sql: Sql, filter: AuditFilter = {}): Promise<AuditRow[]> {
+  const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
+  const { rows } = await sql.query<AuditRow>(
+    `SELECT id::text, at, actor, actor_address, action, target, outcome, tenant, detail FROM audit_log
+      WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2)
+        AND ($3::text IS NULL OR tenant = $3) AND ($4::bigint IS NULL OR id < $4)
+      ORDER BY id DESC LIMIT $5`,
+    [filter.actor ?? null, filter.action ?? null, filter.tenant ?? null, filter.before ?? null, limit],
+  );
+  return rows;
+}
