@@ -127,4 +127,10 @@ export interface HeartbeatFields {
   loop_lag_ms: string;
   waiting: string;
   state: string;
+  /**
+   * Families paused by worker control, JSON `{"<family>": {"by": "<actor>", "at": "<ISO>"}}`,
+   * '' when none (absent from releases before it). A paused family is not in `queues`: that
+   * field lists what the process consumes now.
+   */
+  paused: string;
 }

@@ -16,6 +16,7 @@ export * from './config/sentry-keys';
 export * from './metrics/error-report-metrics';
 export * from './adapters/amqp-client';
 export * from './adapters/amqp-consumer';
+export * from './adapters/amqp-control';
 export * from './adapters/amqp-topology';
 export * from './adapters/channel-acks';
 export * from './adapters/migrations';

@@ -12,6 +12,16 @@ export const Exchanges = {
 export const FAMILIES = ['provision', 'monitor', 'guest', 'control'] as const;
 export type Family = (typeof FAMILIES)[number];
 
+/**
+ * Routing key of a worker-control message (`cmq.control`) for the processes of one service:
+ * `workers.<service>`. The name, host and pid a message is meant for are in its body (host names
+ * hold dots, which a topic exchange reads as word separators); each process's own queue is bound
+ * with its service's key. Distinct from the canaries' `<family>.<type>.<tenant>` keys.
+ */
+export function workerControlKey(service: string): string {
+  return `workers.${service}`;
+}
+
 /** The quorum queue that holds one family's actions. */
 export function queueName(family: Family): string {
   return `cmq.${family}`;

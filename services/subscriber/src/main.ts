@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { AmqpClient, type ServiceDefinition, VERSION, declareTopology, startService } from '@cmq/common';
 import { type SubscriberConfig, subscriberFile } from '@cmq/config';
+import { ControlListener } from './control-listener';
 import { Subscriber } from './subscriber';
 
 let subscriber: Subscriber | undefined;
@@ -32,10 +33,30 @@ const definition: ServiceDefinition<SubscriberConfig> = {
       metrics,
       reporter,
     });
-    return [publisher, subscriber];
+    const pauses = subscriber.pauses;
+    // On the publishing connection: its channel has no consumer whose acks a control queue's
+    // deliveries could confuse, and it stays open until the drain is over (pings answered).
+    const control = new ControlListener({
+      client: publisher,
+      pauses,
+      drain: (reason) => coordinator.requestStop(reason),
+      identity: () => ({
+        service: 'subscriber',
+        name: config.own.name,
+        host: hostname(),
+        pid: process.pid,
+        version: VERSION,
+        state: coordinator.state,
+        queues: pauses.consuming,
+        paused: pauses.byFamily,
+      }),
+      logger: logging.logger.child({ component: 'control' }),
+    });
+    return [publisher, subscriber, control];
   },
   heartbeatStats: (config) => ({
-    queues: config.own.queues,
+    queues: subscriber?.pauses.consuming ?? config.own.queues,
+    paused: subscriber?.pauses.byFamily,
     inFlight: subscriber?.inFlight ?? 0,
     processed: subscriber?.processed ?? 0,
     failed: subscriber?.failed ?? 0,

@@ -3,6 +3,7 @@ import { AmqpConsumer, type Component, type ConsumeHandlers, queueName, sleep } 
 import { DeliveryHandler } from './delivery-handler';
 import { DependencyGate } from './dependency-gate';
 import { Executor } from './executor';
+import { FamilyPauses } from './family-pauses';
 import { type HandlerServices, handlerServices } from './handler-services';
 import type { SubscriberDeps } from './subscriber-deps';
 import { WorkerLock } from './worker-lock';
@@ -26,6 +27,8 @@ export class Subscriber implements Component {
   private readonly gate: DependencyGate;
   /** Its SSH pool's connections are closed on stop. */
   private readonly handlers: HandlerServices;
+  /** Families worker control paused (`pause FAMILY`), until `resume FAMILY`. */
+  readonly pauses: FamilyPauses;
 
   constructor(private readonly deps: SubscriberDeps) {
     const { own } = deps.config;
@@ -56,6 +59,7 @@ export class Subscriber implements Component {
       ...(deps.reporter !== undefined ? { reporter: deps.reporter } : {}),
     });
     this.gate = new DependencyGate(this.consumer, deps.logger);
+    this.pauses = new FamilyPauses(this.consumer, own.queues, deps.logger);
     this.deliveries = new DeliveryHandler(deps, {
       consumer: this.consumer,
       executor,

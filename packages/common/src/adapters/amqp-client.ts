@@ -172,6 +172,25 @@ export class AmqpClient implements Component {
   }
 
   /**
+   * Runs `fn` on a confirm channel of its own on the current connection, and closes that channel
+   * afterwards (also when `fn` throws). The channel's failures stay its own: it does not take the
+   * connection down as the main channel does. For short exchanges (a request and its replies).
+   * @throws CmqError `CMQ_ERR_BROKER_UNAVAILABLE` (transient) when not connected.
+   */
+  async withChannel<T>(fn: (channel: ConfirmChannel) => Promise<T>): Promise<T> {
+    const model = this.model;
+    if (model === undefined || this.channel === undefined)
+      throw new CmqError('CMQ_ERR_BROKER_UNAVAILABLE', 'not connected to the broker', { transient: true });
+    const channel = await model.createConfirmChannel();
+    channel.on('error', (err: Error) => this.opts.logger.warn({ err }, 'broker channel error (own channel)'));
+    try {
+      return await fn(channel);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  /**
    * Adds a setup step (start consumers...) that runs now if connected, and after the topology
    * on every later (re)connection.
    */

@@ -53,6 +53,8 @@ export class AmqpConsumer {
   private channel: ConfirmChannel | undefined;
   private readonly starting = new Set<string>();
   private paused = false;
+  /** Queues stopped one by one ({@link pauseQueue}), whatever {@link pause} says. */
+  private readonly pausedQueues = new Set<string>();
   private readonly acks = new WeakMap<ConfirmChannel, ChannelAcks>();
   private readonly held = new WeakMap<Delivery, Held>();
   private cancelled = false;
@@ -94,6 +96,31 @@ export class AmqpConsumer {
       // A channel that closed meanwhile: the reconnection's setup consumes instead.
       await this.consumeOn(channel, queue, handlers).catch((err: unknown) =>
         this.opts.logger.debug({ err: errorText(err), queue }, 'resume: consume on a closed channel'),
+      );
+  }
+
+  /**
+   * Stops taking deliveries from `queue` alone until {@link resumeQueue}: its consumer is
+   * cancelled (the broker keeps its messages ready for other consumers), the other queues go on,
+   * and no reconnection starts it again. Independent of {@link pause}: a queue consumes when
+   * neither stops it. Deliveries already received are settled as usual.
+   */
+  async pauseQueue(queue: string): Promise<void> {
+    if (this.pausedQueues.has(queue)) return;
+    this.pausedQueues.add(queue);
+    const stopped = this.consumers.filter((c) => c.queue === queue);
+    this.consumers = this.consumers.filter((c) => c.queue !== queue);
+    for (const { channel, tag } of stopped) await channel.cancel(tag).catch(() => undefined);
+  }
+
+  /** Consumes `queue` again after {@link pauseQueue} (unless {@link pause} holds every queue). */
+  async resumeQueue(queue: string): Promise<void> {
+    if (!this.pausedQueues.delete(queue)) return;
+    const channel = this.channel;
+    if (channel === undefined) return;
+    for (const { handlers } of this.subscriptions.filter((s) => s.queue === queue))
+      await this.consumeOn(channel, queue, handlers).catch((err: unknown) =>
+        this.opts.logger.debug({ err: errorText(err), queue }, 'resumeQueue: consume on a closed channel'),
       );
   }
 
@@ -139,7 +166,7 @@ export class AmqpConsumer {
     this.consumers = this.consumers.filter((c) => c.channel === channel);
     if (this.channel !== channel) this.starting.clear();
     this.channel = channel;
-    if (this.cancelled || this.paused) return;
+    if (this.stopped(queue)) return;
     if (this.starting.has(queue) || this.consumers.some((c) => c.queue === queue)) return;
     this.starting.add(queue);
     try {
@@ -151,7 +178,7 @@ export class AmqpConsumer {
 
   private async startConsumer(channel: ConfirmChannel, queue: string, handlers: ConsumeHandlers): Promise<void> {
     const acks = await this.acksOf(channel);
-    if (this.cancelled || this.paused) return;
+    if (this.stopped(queue)) return;
     const { consumerTag } = await channel.consume(
       queue,
       (msg) => {
@@ -171,8 +198,13 @@ export class AmqpConsumer {
       { noAck: false },
     );
     // Paused or cancelled while the broker answered: this consumer must not stay.
-    if (this.cancelled || this.paused) await channel.cancel(consumerTag).catch(() => undefined);
+    if (this.stopped(queue)) await channel.cancel(consumerTag).catch(() => undefined);
     else this.consumers.push({ channel, queue, tag: consumerTag });
+  }
+
+  /** Whether `queue` must have no consumer now (cancelled, paused, or that queue paused). */
+  private stopped(queue: string): boolean {
+    return this.cancelled || this.paused || this.pausedQueues.has(queue);
   }
 
   /** The channel's ack batching; the first time, the prefetch (it applies to consumers started after it). */

@@ -13,6 +13,11 @@ export interface HeartbeatStats {
   inFlight: number;
   processed: number;
   failed: number;
+  /**
+   * Families told to stop consuming (worker control's `pause`): who said so and when (ISO). The
+   * `paused` field holds it as JSON, '' when none.
+   */
+  paused?: Readonly<Record<string, { by: string; at: string }>>;
 }
 
 export interface HeartbeatOptions {
@@ -138,6 +143,7 @@ export class Heartbeat implements Component {
       loop_lag_ms: String(loopLagMs),
       waiting: heartbeatWaiting(this.opts.waiting?.() ?? ''),
       state: this.opts.state?.() ?? '',
+      paused: stats.paused === undefined || Object.keys(stats.paused).length === 0 ? '' : JSON.stringify(stats.paused),
     };
     await this.opts.redis.heartbeats.write(this.id, fields, this.opts.intervalMs * 3);
   }
