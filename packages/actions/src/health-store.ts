@@ -15,7 +15,9 @@ export interface FamilyCounts {
 /**
  * Per family: due pending/retrying actions (backlog), queued, running, and the age of the oldest
  * waiting one (due since max(created_at, not_before), or queued since queued_at). Reads only
- * rows in unfinished states, which the partial indexes of migration 002 cover.
+ * rows in unfinished states, which the partial indexes of migration 002 cover: written as two
+ * IN lists ORed, which the planner matches to actions_due and actions_inflight (one list of all
+ * four matched neither, and scanned every action ever kept).
  */
 export async function familyCounts(sql: Sql): Promise<Record<Family, FamilyCounts>> {
   const { rows } = await sql.query<{
@@ -32,7 +34,7 @@ export async function familyCounts(sql: Sql): Promise<Record<Family, FamilyCount
        extract(epoch FROM now() - min(CASE
          WHEN state IN ('pending', 'retrying') AND not_before <= now() THEN greatest(created_at, not_before)
          WHEN state = 'queued' THEN queued_at END))::float8 AS oldest
-     FROM actions WHERE state IN ('pending', 'retrying', 'queued', 'running') GROUP BY family`,
+     FROM actions WHERE (state IN ('pending', 'retrying') OR state IN ('queued', 'running')) GROUP BY family`,
   );
   const out = {} as Record<Family, FamilyCounts>;
   for (const family of FAMILIES) out[family] = { backlog: 0, queued: 0, running: 0, oldest_age_s: null };

@@ -10,6 +10,7 @@ import { registerConfigCommands } from './commands/config';
 import { registerDeadCommands } from './commands/dead';
 import { registerDocsCommand } from './commands/docs';
 import { registerEventsCommand } from './commands/events';
+import { registerHistoryCommands } from './commands/history';
 import { registerLogsCommand } from './commands/logs';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerResultCommand } from './commands/result';
@@ -44,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
   registerStatusCommand(program, env);
   registerCheckCommand(program, env);
   registerEventsCommand(program, env);
+  registerHistoryCommands(program, env);
   registerLogsCommand(program, env);
   registerKeysCommands(program, env);
   registerGuestCommands(program, env);
