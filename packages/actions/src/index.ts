@@ -45,3 +45,4 @@ export * from './users';
 export * from './passwords';
 export * from './audit';
 export * from './console-sessions';
+export * from './worker-control';
