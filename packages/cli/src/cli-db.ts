@@ -19,15 +19,15 @@ export interface CliDb {
   transaction: Transactor;
 }
 
-/** `cli:<user>@<host>`: who did it, in action events. */
-export function cliActor(env: Env): string {
+/** `cli:<user>@<host>` (`shell:<user>@<host>` from `cmq shell`): who did it, in action events. */
+export function cliActor(env: Env, via: 'cli' | 'shell' = 'cli'): string {
   let user: string;
   try {
     user = userInfo().username;
   } catch {
     user = env.USER ?? `uid${process.getuid?.() ?? '?'}`;
   }
-  return `cli:${user}@${hostname()}`;
+  return `${via}:${user}@${hostname()}`;
 }
 
 /** Loads only `worker.properties` from the configuration directory (ConfigError: exit 78). */
@@ -58,13 +58,29 @@ export async function withDatabase<T>(
   env: Env,
   fn: (db: CliDb) => Promise<T>,
 ): Promise<T> {
+  const opened = openCliDb(dirOption, env);
+  try {
+    return await fn(opened.db);
+  } catch (err) {
+    throw opened.explain(err);
+  } finally {
+    await opened.end();
+  }
+}
+
+/**
+ * A small pool on the database of `worker.properties` that stays open (`cmq shell`); `explain`
+ * turns a database error into the readable one `withDatabase` throws; `end` closes the pool.
+ */
+export function openCliDb(
+  dirOption: string | undefined,
+  env: Env,
+): { db: CliDb; explain: (err: unknown) => unknown; end: () => Promise<void> } {
   const db = loadDbConfig(dirOption, env);
   const pool = createPool({ ...db, pool: { max: Math.min(db.pool.max, 2) } }, pino({ level: 'silent' }), 'cmq');
-  try {
-    return await fn({ sql: pool, transaction: (work) => withTransaction(pool, work) });
-  } catch (err) {
-    throw explain(err, db);
-  } finally {
-    await pool.end().catch(() => undefined);
-  }
+  return {
+    db: { sql: pool, transaction: (work) => withTransaction(pool, work) },
+    explain: (err) => explain(err, db),
+    end: () => pool.end().catch(() => undefined),
+  };
 }

@@ -14,6 +14,7 @@ import { registerHistoryCommands } from './commands/history';
 import { registerLogsCommand } from './commands/logs';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerResultCommand } from './commands/result';
+import { registerShellCommand } from './commands/shell';
 import { registerStatusCommand } from './commands/status';
 import { registerTenantCommands } from './commands/tenants';
 import { registerKeysCommands } from './commands/keys';
@@ -39,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
   registerTenantCommands(program, env);
   registerCallCommand(program, env);
   registerResultCommand(program, env);
+  registerShellCommand(program, env);
   registerActionsCommands(program, env);
   registerCancelCommand(program, env);
   registerDeadCommands(program, env);

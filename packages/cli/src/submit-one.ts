@@ -17,13 +17,27 @@ export async function submitOne(
   waitMs: number | undefined,
   keyring: () => Keyring | undefined,
 ): Promise<void> {
-  let id: string;
+  const id = await insertOne(db, request, cliActor(env), mode, keyring);
+  process.stdout.write(`${id}\n`);
+  if (waitMs !== undefined) reportOutcome(await waitForFinal(db.sql, id, waitMs));
+}
+
+/**
+ * Inserts one validated request as `actor` (`cmq call`, `cmq shell`) and returns its id.
+ * @throws CommandFailed (exit 2) with intake's reason when intake refuses it.
+ */
+export async function insertOne(
+  db: CliDb,
+  request: ActionRequest,
+  actor: string,
+  mode: ProvisioningConfig['mode'],
+  keyring: () => Keyring | undefined,
+): Promise<string> {
   try {
-    [id = ''] = await insertActions(db.transaction, [request], cliActor(env), { mode, keyring });
+    const [id = ''] = await insertActions(db.transaction, [request], actor, { mode, keyring });
+    return id;
   } catch (err) {
     if (err instanceof IntakeError) throw refused(err.message);
     throw err;
   }
-  process.stdout.write(`${id}\n`);
-  if (waitMs !== undefined) reportOutcome(await waitForFinal(db.sql, id, waitMs));
 }

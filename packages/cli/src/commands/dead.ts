@@ -7,7 +7,7 @@ import {
   transition,
   type DeadLetterRow,
 } from '@cmq/actions';
-import { Exchanges } from '@cmq/common';
+import { Exchanges, type Sql } from '@cmq/common';
 import type { Command } from 'commander';
 import { renderBody } from '../body-text';
 import { loadMqConfig, publishOnce } from '../broker';
@@ -49,12 +49,18 @@ async function show(id: DeadId, opts: ConfigOpts, env: Env): Promise<void> {
 }
 
 async function replayAction(id: string, opts: ConfigOpts, env: Env): Promise<void> {
-  const { before, changed } = await withDatabase(opts.configDir, env, ({ sql }) =>
-    transition(sql, id, ['dead'], 'pending', cliActor(env), 'replayed by an operator', true),
-  );
+  await withDatabase(opts.configDir, env, ({ sql }) => replayDeadAction(sql, id, cliActor(env)));
+  process.stdout.write(`${id} pending (replayed, attempts reset)\n`);
+}
+
+/**
+ * Puts dead action `id` back to pending with fresh attempts, as `actor` (`cmq dead replay`,
+ * `cmq shell`'s replay()). @throws CommandFailed when there is no such action or it is not dead.
+ */
+export async function replayDeadAction(sql: Sql, id: string, actor: string): Promise<void> {
+  const { before, changed } = await transition(sql, id, ['dead'], 'pending', actor, 'replayed by an operator', true);
   if (before === undefined) throw failure(`no action with id ${id}`);
   if (!changed) throw failure(`action ${id} is ${before}, not dead: only dead actions are replayed`);
-  process.stdout.write(`${id} pending (replayed, attempts reset)\n`);
 }
 
 /** Publishes the stored body again with its original routing key, then marks it replayed. */

@@ -9,12 +9,12 @@ import type { StoredSummary } from '../pinger-summary';
 import { type ProcessBeat, loadRedisConfig, readHeartbeats, readSummary, withRedis } from '../redis-state';
 import { type FamilyLoad, familyLoads, tenantStates } from '../status-queries';
 
-interface StatusOpts {
+export interface StatusOpts {
   configDir?: string;
   json?: boolean;
 }
 
-interface Status {
+export interface Status {
   at: string;
   processes: ProcessBeat[];
   families: FamilyLoad[];
@@ -58,7 +58,8 @@ async function redisPart(
   }
 }
 
-async function gather(opts: StatusOpts, env: Env): Promise<Status> {
+/** What `cmq status` shows (also `cmq shell`'s status()). */
+export async function gatherStatus(opts: StatusOpts, env: Env): Promise<Status> {
   const { processes, summary, redis_error } = await redisPart(opts, env);
   const { families, tenants } = await withDatabase(opts.configDir, env, async ({ sql }) => ({
     families: summary === undefined ? await familyLoads(sql) : fromSummary(summary),
@@ -147,7 +148,7 @@ export function registerStatusCommand(program: Command, env: Env): void {
     )
     .option('--json', 'one JSON object')
     .action(async (opts: StatusOpts) => {
-      const s = await gather(opts, env);
+      const s = await gatherStatus(opts, env);
       const now = Date.now();
       process.stdout.write(
         opts.json === true

@@ -53,12 +53,19 @@ export function renderSample(spec: FileSpec): string {
 /** The effective configuration of one loaded file, secrets masked, one `key=value` per line. */
 export function renderEffective(file: LoadedFile<unknown>): string {
   const lines = [`# ${file.path}${file.exists ? '' : ' (absent: defaults)'}`];
+  for (const [key, value] of effectiveEntries(file)) lines.push(`${key}=${value}`);
+  return lines.join('\n');
+}
+
+/** Every key of one loaded file with its effective value as written, secrets masked. */
+export function effectiveEntries(file: LoadedFile<unknown>): Array<[string, string]> {
+  const entries: Array<[string, string]> = [];
   walkSchema(file.spec.schema, (key, leaf) => {
     let node: unknown = file.value;
     for (const part of key.split('.')) node = (node as Record<string, unknown>)[part];
-    lines.push(`${key}=${masked(leaf, node)}`);
+    entries.push([key, masked(leaf, node)]);
   });
-  return lines.join('\n');
+  return entries;
 }
 
 /** Paths of every sensitive key of a spec, for log redaction. */
