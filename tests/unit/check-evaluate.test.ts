@@ -17,6 +17,7 @@ function beat(
   queues: string[],
   waiting = '',
   state = 'running',
+  paused: ProcessBeat['paused'] = {},
 ): ProcessBeat {
   const at = new Date(NOW - 1_000).toISOString();
   return {
@@ -36,6 +37,7 @@ function beat(
     loop_lag_ms: 1,
     waiting,
     state,
+    paused,
   };
 }
 
@@ -199,4 +201,24 @@ it('a subscriber still starting or draining consumes nothing: its families have 
   );
   const older = evaluate(input(summary(), [beat('subscriber', 'a', 'host2', 7, [...FAMILIES], '', '')]));
   expect(older.code).toBe(0);
+});
+
+it('a family paused by worker control is a WARNING naming where, who paused it and when; one paused everywhere has no consumer', () => {
+  const at = '2026-03-04T02:55:00.000Z';
+  const mark = { control: { by: 'cli:ops@host9', at } };
+  const one = evaluate(
+    input(summary(), [
+      beat('subscriber', 'a', 'host2', 7, [...FAMILIES]),
+      beat('subscriber', 'b', 'host3', 8, ['provision', 'monitor', 'guest'], '', 'running', mark),
+    ]),
+  );
+  expect(one.code).toBe(1);
+  expect(one.text).toBe(`control paused on subscriber b@host3 by cli:ops@host9 at ${at}`);
+  const everywhere = evaluate(
+    input(summary(), [beat('subscriber', 'b', 'host3', 8, ['provision', 'monitor', 'guest'], '', 'running', mark)]),
+  );
+  expect(everywhere.code).toBe(2);
+  expect(everywhere.text).toBe(
+    `no live subscriber consumes control; control paused on subscriber b@host3 by cli:ops@host9 at ${at}`,
+  );
 });

@@ -51,3 +51,30 @@ export async function publishOnce(
     client.destroy();
   }
 }
+
+/**
+ * Connects to the broker of `mq.cfg` (within `amqp.connect_timeout`), runs `fn` with the client,
+ * and closes it.
+ * @throws CommandFailed (exit 1) when no broker answered in time.
+ */
+export async function withBroker<T>(config: MqConfig['amqp'], fn: (client: AmqpClient) => Promise<T>): Promise<T> {
+  const status = new StatusBoard();
+  const client = new AmqpClient({
+    config,
+    connectionName: `cmq-cli@${hostname()}:${process.pid}`,
+    logger: pino({ level: 'silent' }),
+    status,
+    setup: declareTopology,
+  });
+  try {
+    await client.start(AbortSignal.timeout(config.connect_timeout));
+    if (!client.connected)
+      throw failure(
+        `no broker answered within ${config.connect_timeout / 1000} s (mq.cfg amqp.urls, amqp.connect_timeout): ${status.summary() || 'not connected'}`,
+      );
+    return await fn(client);
+  } finally {
+    await withDeadline(client.close(), 1_000, () => new Error('close not answered')).catch(() => undefined);
+    client.destroy();
+  }
+}

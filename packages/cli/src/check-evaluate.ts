@@ -107,6 +107,19 @@ function waitingProblems(
   return kept.map((text) => ({ code: 1, text }));
 }
 
+/**
+ * A WARNING per paused family: `control paused on subscriber a@h1 by cli:ops@h2 at <ISO>`.
+ * The live heartbeats say it (a pause lives in the process, not in the pinger's summary).
+ */
+function pausedProblems(beats: readonly ProcessBeat[]): Problem[] {
+  return beats.flatMap((b) =>
+    Object.entries(b.paused).map(([family, mark]) => ({
+      code: 1,
+      text: `${family} paused on ${b.service} ${oneLine(`${b.name}@${b.host}`, WAITING_TEXT_MAX)} by ${oneLine(mark?.by ?? '?', WAITING_TEXT_MAX)} at ${mark?.at ?? '?'}`,
+    })),
+  );
+}
+
 /** ` (1 subscriber starting, 2 subscribers draining)`: those of `families` that do not consume (yet, or any more); '' when none. */
 function idleSubscribers(beats: readonly ProcessBeat[], families: readonly Family[]): string {
   const byState = new Map<string, number>();
@@ -119,7 +132,7 @@ function idleSubscribers(beats: readonly ProcessBeat[], families: readonly Famil
 }
 
 function problemsOf(input: CheckInput): Problem[] {
-  const problems: Problem[] = [];
+  const problems: Problem[] = pausedProblems(input.beats);
   const orphans = input.families.filter((f) => consumersOf(input.beats, f) === 0);
   if (orphans.length > 0)
     problems.push({

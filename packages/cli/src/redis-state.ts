@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
+import { type PausedBy, pausedFamilies } from '@cmq/actions';
 import {
   CmqError,
+  type Family,
   PINGER_SUMMARY_KEY,
   RedisClient,
   type RedisConfig,
@@ -35,6 +37,8 @@ export interface ProcessBeat {
   waiting: string;
   /** `starting`, `running` or `draining`; '' from a release before the field. */
   state: string;
+  /** Families worker control paused on this process, with who paused each and when. */
+  paused: Partial<Record<Family, PausedBy>>;
 }
 
 /** Redis could not be read: the check says UNKNOWN with this message. */
@@ -110,6 +114,7 @@ function toBeat(h: Record<string, string>): ProcessBeat {
     loop_lag_ms: num(h.loop_lag_ms),
     waiting: h.waiting ?? '',
     state: h.state ?? '',
+    paused: pausedFamilies(h.paused),
   };
 }
 

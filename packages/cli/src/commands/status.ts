@@ -95,7 +95,24 @@ function processesText(s: Status, now: number): string {
     duration(since(p.at, now)),
     duration(p.loop_lag_ms),
   ]);
-  return `PROCESSES (${s.processes.length} live)\n${table(['SERVICE', 'NAME', 'HOST', 'PID', 'VERSION', 'STATE', 'UPTIME', 'QUEUES', 'IN-FLIGHT', 'PROCESSED', 'FAILED', 'HEARTBEAT', 'LOOP-LAG'], rows)}${waitingText(s)}`;
+  return `PROCESSES (${s.processes.length} live)\n${table(['SERVICE', 'NAME', 'HOST', 'PID', 'VERSION', 'STATE', 'UPTIME', 'QUEUES', 'IN-FLIGHT', 'PROCESSED', 'FAILED', 'HEARTBEAT', 'LOOP-LAG'], rows)}${waitingText(s)}${pausedText(s)}`;
+}
+
+/** The families worker control paused, on which process, by whom and since when (nothing when none). */
+function pausedText(s: Status): string {
+  const rows = s.processes.flatMap((p) =>
+    Object.entries(p.paused).map(([family, mark]) => [
+      p.service,
+      p.name,
+      p.host,
+      String(p.pid),
+      family,
+      mark?.by ?? '?',
+      mark?.at ?? '?',
+    ]),
+  );
+  if (rows.length === 0) return '';
+  return `\nPAUSED (${rows.length} ${rows.length === 1 ? 'family' : 'families'}; cmq workers resume)\n${table(['SERVICE', 'NAME', 'HOST', 'PID', 'FAMILY', 'PAUSED-BY', 'SINCE'], rows)}`;
 }
 
 /** The processes that wait for something, with what (nothing when none does). */
