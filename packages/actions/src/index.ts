@@ -46,3 +46,4 @@ export * from './passwords';
 export * from './audit';
 export * from './console-sessions';
 export * from './worker-control';
+export * from './fleet-store';

@@ -16,6 +16,7 @@ export interface PublisherConfig extends ProcessKeys {
     jitter: number;
     lease: number;
   };
+  policies: { interval: number; fleet_max: number; rate_window: number };
   history: HistoryKeys;
 }
 
@@ -138,6 +139,23 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
           doc: 'The scheduling lease (in PostgreSQL): the holder renews it every third of this; when it dies, another publisher takes over within this time.',
           format: duration(1_000, 600_000),
           default: 15_000,
+        },
+      },
+      policies: {
+        interval: {
+          doc: 'Time between two evaluations of the autoscaling policies (provisioning.cfg mode=dynamic only, by the publisher holding the scheduling lease; docs/autoscaling.md).',
+          format: duration(500, 600_000),
+          default: 10_000,
+        },
+        fleet_max: {
+          doc: 'Most worker servers of every policy together (ready, launching and draining): a launch that would pass it is held.',
+          format: integer(0, 10_000),
+          default: 20,
+        },
+        rate_window: {
+          doc: 'The window over which arrivals and completions per slot are measured for the autoscaling decision.',
+          format: duration(1_000, 3_600_000),
+          default: 60_000,
         },
       },
       history: {

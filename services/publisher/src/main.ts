@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { type Component, PgSession, type ServiceDefinition, VERSION, startService } from '@cmq/common';
 import { type PublisherConfig, publisherFile } from '@cmq/config';
 import { HistoryKeeper } from './history-keeper';
+import { Autoscaler } from './autoscaler';
 import { LogScheduler } from './log-scheduler';
 import { Relay } from './relay';
 import { SyncScheduler } from './sync-scheduler';
@@ -14,7 +15,7 @@ const definition: ServiceDefinition<PublisherConfig> = {
   service: 'publisher',
   version: VERSION,
   ownFile: publisherFile,
-  components: ({ config, database, amqp, logging, coordinator, metrics, reporter }) => {
+  components: ({ config, database, redis, amqp, logging, coordinator, metrics, reporter }) => {
     const { own } = config;
     const actor = `publisher:${own.name}@${hostname()}`;
     const logger = logging.logger.child({ component: 'relay' });
@@ -51,18 +52,31 @@ const definition: ServiceDefinition<PublisherConfig> = {
       actor,
     });
     const components: Component[] = [listener, relay, scheduler];
-    if (own.sync.enabled) {
-      components.push(
-        new SyncScheduler({
+    const sync = own.sync.enabled
+      ? new SyncScheduler({
           database,
           logger: logging.logger.child({ component: 'sync-scheduler' }),
           intervals: own.sync.interval,
           jitter: own.sync.jitter,
           leaseMs: own.sync.lease,
           actor,
-        }),
-      );
-    }
+        })
+      : undefined;
+    if (sync !== undefined) components.push(sync);
+    // Policies are evaluated by the holder of the scheduling lease only (sync.enabled=false: never).
+    components.push(
+      new Autoscaler({
+        database,
+        redis,
+        logger: logging.logger.child({ component: 'autoscaler' }),
+        actor,
+        mode: config.provisioning.mode,
+        holder: () => sync?.holder ?? false,
+        intervalMs: own.policies.interval,
+        fleetMax: own.policies.fleet_max,
+        rateWindowS: own.policies.rate_window / 1000,
+      }),
+    );
     if (own.history.enabled) {
       components.push(
         new HistoryKeeper({

@@ -1,0 +1,227 @@
+import {
+  type ActionRequest,
+  type FleetServer,
+  type NodeCommands,
+  PLATFORM_TENANT,
+  type PolicyRow,
+  countLaunch,
+  insertActions,
+  insertDecision,
+  registerFleetNode,
+  removeNode,
+  setDecisionActions,
+  setFleetState,
+  unknownServers,
+} from '@cmq/actions';
+import type { Family, Logger, Sql } from '@cmq/common';
+
+/** The subscribers' heartbeats by process name: a fleet server's subscriber is named after the server. */
+export type Heartbeats = ReadonlyMap<string, { at: number; inFlight: number }>;
+
+const ENDED = new Set(['failed', 'dead', 'expired', 'cancelled', 'rejected']);
+
+/** A fleet action of the platform tenant, keyed so that a rerun of the same step inserts nothing new. */
+export function fleetRequest(type: string, family: Family, args: Record<string, unknown>, key: string): ActionRequest {
+  return {
+    type,
+    family,
+    tenant: PLATFORM_TENANT,
+    args,
+    idempotencyKey: key,
+    notBefore: null,
+    expiresAt: null,
+    priority: 10,
+    maxAttempts: 5,
+  };
+}
+
+/** The policy's bootstrap commands for one server: `{server}`, `{queues}` and `{concurrency}` filled in. */
+export function nodeCommands(p: PolicyRow, server: string): NodeCommands {
+  const queues = (p.spec.queues ?? p.spec.families).join(',');
+  const fill = (cmd: string) =>
+    cmd
+      .replaceAll('{server}', server)
+      .replaceAll('{queues}', queues)
+      .replaceAll('{concurrency}', String(p.spec.concurrency));
+  return { start: fill(p.spec.start_cmd), stop: fill(p.spec.stop_cmd), status: fill(p.spec.status_cmd) };
+}
+
+export interface FleetExecutorOptions {
+  sql: Sql;
+  logger: Logger;
+  actor: string;
+}
+
+/**
+ * Moves each fleet server along: launched → node registered and started (node.start) → ready when
+ * its subscriber's heartbeat appears; draining → terminated (server.terminate) once its heartbeat
+ * is gone or the drain bound passed (reported); launch failures counted for the breaker. Every
+ * step is an ordinary action with an idempotency key derived from the launch, so a step repeated
+ * after a crash inserts nothing new.
+ */
+export class FleetExecutor {
+  constructor(private readonly o: FleetExecutorOptions) {}
+
+  private async emit(req: ActionRequest): Promise<string> {
+    const [id] = await insertActions((fn) => fn(this.o.sql), [req], this.o.actor, { mode: 'dynamic' });
+    return id as string;
+  }
+
+  private async report(
+    p: PolicyRow,
+    kind: 'breaker' | 'drain' | 'orphan',
+    reason: string,
+    inputs = {},
+    actions: string[] = [],
+  ) {
+    this.o.logger.warn({ policy: p.name, kind }, reason);
+    const id = await insertDecision(this.o.sql, {
+      policy: p.name,
+      actor: this.o.actor,
+      kind,
+      inputs,
+      needed: null,
+      current: 0,
+      wanted: 0,
+      decided: 0,
+      reason,
+    });
+    if (actions.length > 0) await setDecisionActions(this.o.sql, id, actions);
+  }
+
+  async advance(
+    fleet: readonly FleetServer[],
+    policies: ReadonlyMap<string, PolicyRow>,
+    hb: Heartbeats,
+  ): Promise<void> {
+    for (const f of fleet) {
+      const p = policies.get(f.policy);
+      if (p === undefined) continue;
+      if (f.state === 'launching') await this.launching(f, p);
+      else if (f.state === 'starting') await this.starting(f, p, hb);
+      else if (f.state === 'draining') await this.draining(f, p, hb);
+      else if (f.state === 'terminating') await this.terminating(f);
+    }
+  }
+
+  private async launchFailed(f: FleetServer, p: PolicyRow, why: string): Promise<void> {
+    await setFleetState(this.o.sql, f.launch_action_id, 'failed');
+    this.o.logger.warn({ policy: p.name, launch: f.launch_action_id }, `fleet launch failed: ${why}`);
+    if (await countLaunch(this.o.sql, p.name, false, p.spec.breaker_failures, p.spec.breaker_open_s))
+      await this.report(
+        p,
+        'breaker',
+        `launch breaker opened: ${p.spec.breaker_failures} launch failures in a row (the last: ${why}); no launch for ${p.spec.breaker_open_s}s`,
+        { launch_action: f.launch_action_id },
+      );
+  }
+
+  private async launching(f: FleetServer, p: PolicyRow): Promise<void> {
+    if (ENDED.has(f.launch_state))
+      return this.launchFailed(f, p, `server.launch ${f.launch_action_id} ended ${f.launch_state}`);
+    const server = f.recorded_server;
+    if (server === null) return;
+    if (f.recorded_state === 'gone' || f.recorded_state === 'terminated') {
+      await setFleetState(this.o.sql, f.launch_action_id, 'failed', { serverId: server });
+      return this.launchFailed(f, p, `server ${server} is ${f.recorded_state} before it ran`);
+    }
+    if (f.recorded_state !== 'running' || f.guest_id === null) return;
+    if (!(await registerFleetNode(this.o.sql, PLATFORM_TENANT, f.guest_id, server, nodeCommands(p, server)))) {
+      // No host key yet: a first contact pins it (the platform launched the server).
+      await this.emit(
+        fleetRequest(
+          'guest.exec',
+          'guest',
+          { guest: f.guest_id, command: 'true' },
+          `autoscale:pin:${f.launch_action_id}`,
+        ),
+      );
+      return;
+    }
+    await countLaunch(this.o.sql, p.name, true, p.spec.breaker_failures, p.spec.breaker_open_s);
+    const start = await this.emit(
+      fleetRequest('node.start', 'provision', { node: server }, `autoscale:start:${f.launch_action_id}`),
+    );
+    await setFleetState(this.o.sql, f.launch_action_id, 'starting', { serverId: server, stepActionId: start });
+    this.o.logger.info({ policy: p.name, server, node_start: start }, 'fleet server running: starting its subscriber');
+  }
+
+  private async starting(f: FleetServer, p: PolicyRow, hb: Heartbeats): Promise<void> {
+    const server = f.server_id as string;
+    if (hb.has(server)) {
+      await setFleetState(this.o.sql, f.launch_action_id, 'ready');
+      this.o.logger.info({ policy: p.name, server }, 'fleet server ready: its subscriber beats');
+    } else if (f.step_state !== null && ENDED.has(f.step_state)) {
+      await this.launchFailed(f, p, `node.start on ${server} ended ${f.step_state}: ${f.step_error ?? ''}`);
+      await this.terminate(f, server);
+    }
+  }
+
+  private async draining(f: FleetServer, p: PolicyRow, hb: Heartbeats): Promise<void> {
+    const server = f.server_id as string;
+    const beat = hb.get(server);
+    const since = Date.now() - (f.drain_started_at?.getTime() ?? Date.now());
+    if (beat !== undefined && since < p.spec.drain_timeout_s * 1000) return;
+    if (beat !== undefined)
+      await this.report(
+        p,
+        'drain',
+        `drain of ${server} passed drain_timeout_s ${p.spec.drain_timeout_s} with its subscriber still beating (${beat.inFlight} in flight): terminating it`,
+        { server, in_flight: beat.inFlight },
+      );
+    await this.terminate(f, server);
+  }
+
+  private async terminate(f: FleetServer, server: string): Promise<void> {
+    const id = await this.emit(
+      fleetRequest(
+        'server.terminate',
+        'provision',
+        { account: f.account_id, server },
+        `autoscale:terminate:${f.launch_action_id}`,
+      ),
+    );
+    await setFleetState(this.o.sql, f.launch_action_id, 'terminating', { stepActionId: id });
+  }
+
+  private async terminating(f: FleetServer): Promise<void> {
+    if (f.step_state !== 'succeeded') return;
+    await setFleetState(this.o.sql, f.launch_action_id, 'terminated');
+    if (f.server_id !== null) await removeNode(this.o.sql, f.server_id);
+    this.o.logger.info({ policy: f.policy, server: f.server_id }, 'fleet server terminated');
+  }
+
+  /** Finds servers of the policy's account the fleet does not know; terminates them after orphan_grace_s. */
+  async orphans(p: PolicyRow, reported: Set<string>): Promise<void> {
+    for (const server of await unknownServers(this.o.sql, p.account_id, Math.min(p.spec.orphan_grace_s, 10) / 2)) {
+      if (reported.has(server)) continue;
+      reported.add(server);
+      await this.report(
+        p,
+        'orphan',
+        `unknown server ${server} in account ${p.account_id}: terminated after orphan_grace_s ${p.spec.orphan_grace_s}`,
+        { server },
+      );
+    }
+    for (const server of await unknownServers(this.o.sql, p.account_id, p.spec.orphan_grace_s)) {
+      const id = await this.emit(
+        fleetRequest(
+          'server.terminate',
+          'provision',
+          { account: p.account_id, server },
+          `autoscale:orphan:${p.account_id}:${server}`,
+        ),
+      );
+      if (!reported.has(`terminated:${server}`)) {
+        reported.add(`terminated:${server}`);
+        await this.report(
+          p,
+          'orphan',
+          `unknown server ${server} past orphan_grace_s: terminating (server.terminate ${id})`,
+          { server },
+          [id],
+        );
+      }
+    }
+  }
+}
