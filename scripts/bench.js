@@ -40,6 +40,8 @@ const RAW_N = Number(args[args.indexOf('--raw') + 1]) || 50_000;
 const PROF_DIR = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : undefined;
 /** `--pg-log`: PostgreSQL logs every statement of this run's database with its duration and plan (server log). */
 const PG_LOG = args.includes('--pg-log');
+/** `--history N`: N finished actions of history (and 4 events each) filled in SQL before the run (scripts/bench-history.js). */
+const HISTORY = args.includes('--history') ? Number(args[args.indexOf('--history') + 1]) : 0;
 const suffix = randomBytes(4).toString('hex');
 const database = `cmq_bench_${suffix}`;
 const vhost = `cmq-bench-${suffix}`;
@@ -281,6 +283,10 @@ async function main() {
     const rawTopic = await rawCeiling(RAW_N, true);
     const rawTopicCpu = await topicMeter.stop();
     await pool.query("INSERT INTO tenants (id, name) VALUES ('bench', 'bench'), ('probe', 'probe')");
+    if (HISTORY > 0) {
+      say(`filling ${HISTORY} finished actions of history`);
+      await require('./bench-history-fill').fillHistory(pool, { actions: HISTORY, say });
+    }
     const submit = (reqs) =>
       insertActions(
         (fn) => withTransaction(pool, fn),

@@ -47,6 +47,8 @@ export interface RetentionRun {
   signal?: AbortSignal;
   /** Called between steps (the keeper renews its lease); false stops the pass. */
   stillHolding?: () => Promise<boolean>;
+  /** Leave the emptied partitions (default: drop them); a benchmark times the drop apart. */
+  keepPartitions?: boolean;
 }
 
 /**
@@ -78,7 +80,7 @@ export async function runRetention(
       : await pruneAged(transaction, table, keep, settings.batch, run.signal);
     if (n > 0) report.tables[table] = n;
   }
-  if (!(await go())) return report;
+  if (run.keepPartitions === true || !(await go())) return report;
   report.partitionsDropped = run.dryRun
     ? (await droppablePartitions(sql)).map((p) => p.name)
     : await dropExpiredPartitions(transaction);
