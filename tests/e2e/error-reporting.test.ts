@@ -5,7 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { actionRow } from '../helpers/actions';
+import { serviceConfig } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
+import { spawnBin } from '../helpers/process';
+import { createTestDatabase, dropTestDatabase } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -198,6 +201,25 @@ it.each(['fail', 'hang'] as const)(
     ingest.mode = 'ok';
   },
 );
+
+it('a fatal error is reported before the process exits', async () => {
+  // An empty database, never migrated: the subscriber's start fails, fatally (exit 78).
+  const database = await createTestDatabase('cmq_fatal');
+  try {
+    const { dir } = serviceConfig(
+      { 'mq.cfg': { 'amqp.vhost': pipe.vhost }, 'subscriber.properties': { 'sentry.dsn': ingest.dsn } },
+      database,
+    );
+    const subscriber = spawnBin('subscriber', ['--config-dir', dir]);
+    expect(await subscriber.exitCode(30_000)).toBe(78);
+    // The exit waited for the report: it is in already.
+    const fatal = ingest.events.filter((e) => e.tags.kind === 'fatal');
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatchObject({ level: 'fatal', tags: { service: 'subscriber', code: 'CMQ_ERR_SCHEMA' } });
+  } finally {
+    await dropTestDatabase(database);
+  }
+});
 
 function readProm(path: string): string {
   try {

@@ -118,8 +118,7 @@ class SentryReporter implements ErrorReporter {
   }
 
   captureMessage(message: string, ctx: ReportContext): void {
-    const level = ctx.kind === 'warning' ? 'warning' : 'error';
-    this.safely(() => this.client.captureMessage(message, level, hint(ctx), this.scoped(ctx)));
+    this.safely(() => this.client.captureMessage(message, levelOf(ctx.kind), hint(ctx), this.scoped(ctx)));
   }
 
   async flush(timeoutMs: number): Promise<boolean> {
@@ -138,6 +137,7 @@ class SentryReporter implements ErrorReporter {
     if (ctx.type !== undefined) tags.type = ctx.type;
     if (ctx.attempt !== undefined) tags.attempt = String(ctx.attempt);
     scope.setTags(tags);
+    scope.setLevel(levelOf(ctx.kind));
     // Grouped by what went wrong where, never by message text (it holds ids and counts).
     scope.setFingerprint([ctx.kind, ctx.type ?? this.opts.service, ctx.code]);
     if (ctx.extra !== undefined) scope.setExtras(ctx.extra);
@@ -189,6 +189,10 @@ class SentryReporter implements ErrorReporter {
 
 /** The response headers the SDK's rate limiting reads. */
 type RateHeaders = { 'x-sentry-rate-limits': string | null; 'retry-after': string | null };
+
+function levelOf(kind: ReportKind): 'fatal' | 'warning' | 'error' {
+  return kind === 'fatal' || kind === 'warning' ? kind : 'error';
+}
 
 function hint(ctx: ReportContext): EventHint {
   return { mechanism: { type: `cmq.${ctx.kind}`, handled: ctx.kind !== 'fatal' } };
