@@ -16,7 +16,8 @@ install_missing() {
   for pair in rabbitmq-server:rabbitmq-server pg_ctlcluster:postgresql redis-server:redis-server \
     sshd:openssh-server /usr/sbin/sshd:openssh-server systemd-analyze:systemd \
     start-stop-daemon:dpkg make:make g++:g++ python3:python3 tmux:tmux logrotate:logrotate \
-    shellcheck:shellcheck psql:postgresql-client promtool:prometheus; do
+    shellcheck:shellcheck psql:postgresql-client promtool:prometheus \
+    ipmitool:ipmitool ipmi_sim:openipmi sdrcomp:openipmi; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || missing+=("$pkg")
   done
