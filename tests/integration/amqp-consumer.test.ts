@@ -230,6 +230,33 @@ describe('AmqpConsumer', () => {
     await waitFor(() => h.received.length === 1, 5_000, 'the delivery after resume');
   });
 
+  it('pauseQueue() stops one queue while another goes on; pause()/resume() and a reconnection leave it paused; resumeQueue() takes it again', async () => {
+    const h = await consuming(5);
+    const other = `consumer-test-${randomBytes(4).toString('hex')}`;
+    await observerChannel.assertQueue(other, { durable: false });
+    const fromOther: Delivery[] = [];
+    await h.consumer.consume(other, { onDelivery: (d) => fromOther.push(d), onCancelled: () => undefined });
+    await h.consumer.pauseQueue(h.queue);
+    await takesNothing(h, 'x1');
+    observerChannel.sendToQueue(other, Buffer.from('o1'));
+    await waitFor(() => fromOther.length === 1, 5_000, 'the other queue going on');
+    await h.consumer.pause();
+    await h.consumer.resume();
+    h.client.reconnect();
+    await waitFor(() => h.client.connected, 15_000, 'the reconnection');
+    await waitFor(
+      async () => (await observerChannel.checkQueue(other)).consumerCount === 1,
+      15_000,
+      'the other consumed',
+    );
+    await takesNothing(h, 'x2');
+    await h.consumer.resumeQueue(h.queue);
+    await waitFor(() => h.received.length === 2, 5_000, 'the deliveries after resumeQueue');
+    expect(bodies(h.received)).toEqual(['x1', 'x2']);
+    expect(await consumers(h)).toBe(1);
+    await observerChannel.deleteQueue(other);
+  });
+
   it('tells when the broker cancels the consumer (its queue deleted)', async () => {
     const h = await consuming(1);
     await observerChannel.deleteQueue(h.queue);
