@@ -110,7 +110,6 @@ async function pruneOneDay(/** @type {import('pg').Pool} */ pool) {
       rejected: keep,
       dead_letters: keep,
       audit: keep,
-      pinger_history: keep,
       resource_changes: keep,
     },
   };

@@ -35,7 +35,6 @@ const SETTINGS: RetentionSettings = {
     rejected: 30 * DAY,
     dead_letters: 30 * DAY,
     audit: 365 * DAY,
-    pinger_history: 30 * DAY,
     resource_changes: 90 * DAY,
   },
 };

@@ -20,7 +20,6 @@ export interface RetentionSettings {
   retention: StateRetention & {
     dead_letters: number;
     audit: number;
-    pinger_history: number;
     resource_changes: number;
   };
 }
@@ -28,7 +27,6 @@ export interface RetentionSettings {
 /** The retention key of each aged table. */
 const TABLE_KEYS: Record<AgedTable, keyof RetentionSettings['retention']> = {
   dead_letters: 'dead_letters',
-  pinger_history: 'pinger_history',
   resource_changes: 'resource_changes',
   audit_log: 'audit',
 };

@@ -2,13 +2,13 @@ import type { Sql, Transactor } from '@cmq/common';
 
 /**
  * The append-only tables other than action_events that grow with work or time, each with the
- * column its age is measured by. They are deleted by age in batches (their rows are small and
+ * column its age is measured by (pinger_history is the pinger's own: pinger.properties
+ * history.retention). They are deleted by age in batches (their rows are small and
  * their indexes on age make a batch cheap); audit_log exists only once the console's migration
  * (016) has run, and is skipped where it does not.
  */
 export const AGED_TABLES = {
   dead_letters: 'at',
-  pinger_history: 'at',
   resource_changes: 'at',
   audit_log: 'at',
 } as const;

@@ -36,7 +36,6 @@ export interface HistoryKeys {
     rejected: number;
     dead_letters: number;
     audit: number;
-    pinger_history: number;
     resource_changes: number;
   };
 }
@@ -160,7 +159,7 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
       },
       history: {
         enabled: {
-          doc: 'Whether this publisher prunes history when it holds the history lease (one publisher at a time does): final actions past their retention with their events, old dead letters, audit rows, pinger history and resource changes, and the day partitions of action_events (created ahead, dropped once empty).',
+          doc: 'Whether this publisher prunes history when it holds the history lease (one publisher at a time does): final actions past their retention with their events, old dead letters, audit rows and resource changes, and the day partitions of action_events (created ahead, dropped once empty).',
           format: bool,
           default: true,
         },
@@ -193,7 +192,6 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
           rejected: retention('a rejected action (with its events)', 30),
           dead_letters: retention('a dead letter (a message that matched no action)', 30),
           audit: retention("a row of the console's audit log", 365),
-          pinger_history: retention("a row of the pinger's history", 30),
           resource_changes: retention('a recorded change of a cloud resource', 90),
         },
       },
