@@ -17,6 +17,7 @@ import { registerResultCommand } from './commands/result';
 import { registerShellCommand } from './commands/shell';
 import { registerStatusCommand } from './commands/status';
 import { registerTenantCommands } from './commands/tenants';
+import { registerUserCommands } from './commands/users';
 import { registerKeysCommands } from './commands/keys';
 import { registerGuestCommands } from './commands/guests';
 import { registerAccountCommands } from './commands/accounts';
@@ -38,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
   registerDocsCommand(program);
   registerMigrateCommand(program, env);
   registerTenantCommands(program, env);
+  registerUserCommands(program, env);
   registerCallCommand(program, env);
   registerResultCommand(program, env);
   registerShellCommand(program, env);
