@@ -35,9 +35,6 @@ it('shell -e: call() then wait() returns succeeded, through intake as shell:<use
   expect(JSON.parse(waited.stdout)).toMatchObject({ id, tenant_id: 't1', type: 'noop', state: 'succeeded' });
   const events = await actionEvents(pipe.pool, id);
   expect(events[0]?.actor).toMatch(/^shell:.+@.+$/);
-  // Statements run too, with return giving the value.
-  const listed = await shell(`const rows = await actions({tenant: 't1'}); return rows.map((r) => r.id);`);
-  expect(JSON.parse(listed.stdout)).toContain(id);
 });
 
 it('shell -e: a bad argument is refused with the schema error, exit 2, nothing inserted', async () => {
@@ -45,9 +42,39 @@ it('shell -e: a bad argument is refused with the schema error, exit 2, nothing i
   expect(bad.code).toBe(2);
   expect(bad.stderr).toMatch(/^cmq: .*args\.sleep_ms: /);
   expect(bad.stdout).toBe('');
-  const unknown = await shell("await call('no-such-type', {}, {tenant: 't1'})");
-  expect(unknown.code).toBe(2);
-  expect(unknown.stderr).toContain('no-such-type');
+});
+
+// Statements run too, with return giving the value.
+it('shell -e: dead(), replay(), show(), status(), tenants() and config, as their commands give them', async () => {
+  const code = `
+    const id = await call('noop', {fail: 'permanent'}, {tenant: 't1', max_attempts: 1});
+    const ended = await wait(id);
+    const listed = (await dead()).map((d) => d.id);
+    const replayed = await replay(id);
+    const shown = await show(id);
+    const s = await status();
+    return {
+      id, ended: ended.state, listed, replayed: replayed.state,
+      events: shown.events.map((e) => e.to_state + ' ' + e.actor),
+      tenants: (await tenants()).map((t) => t.id),
+      processes: s.processes.map((p) => p.service).sort(),
+      password: config['worker.properties']['db.password'],
+      urls: config['mq.cfg']['amqp.urls'],
+    };`;
+  const run = await shell(code);
+  expect(run).toMatchObject({ code: 0, stderr: '' });
+  const out = JSON.parse(run.stdout) as Record<string, unknown> & { id: string; events: string[] };
+  expect(out).toMatchObject({
+    ended: 'dead',
+    replayed: 'pending',
+    tenants: expect.arrayContaining(['t1']) as unknown,
+    urls: expect.stringContaining('****') as unknown,
+  });
+  expect(out.listed).toContain(out.id);
+  expect(out.events).toContainEqual(expect.stringMatching(/^pending shell:.+@.+$/));
+  expect(out.processes).toEqual(expect.arrayContaining(['publisher', 'subscriber']));
+  const failing = await shell("await replay('999999999')");
+  expect(failing).toMatchObject({ code: 1, stderr: 'cmq: no action with id 999999999\n' });
 });
 
 describe('shell under tmux', () => {
