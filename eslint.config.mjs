@@ -39,6 +39,23 @@ export default tseslint.config(
     },
   },
   {
+    // The console's browser scripts: plain JavaScript run by the browser, not by Node.
+    files: ['services/console/assets/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false, project: null },
+      sourceType: 'script',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        fetch: 'readonly',
+        EventSource: 'readonly',
+        CSS: 'readonly',
+        uPlot: 'readonly',
+      },
+    },
+  },
+  {
     // Only the adapter modules talk to the external clients.
     files: ['packages/**/*.ts', 'services/**/*.ts'],
     ignores: ['packages/common/src/adapters/**'],

@@ -11,6 +11,7 @@ const BINS: Record<string, string> = {
   publisher: 'services/publisher/dist/main.js',
   subscriber: 'services/subscriber/dist/main.js',
   pinger: 'services/pinger/dist/main.js',
+  console: 'services/console/dist/main.js',
   cmq: 'packages/cli/dist/main.js',
 };
 

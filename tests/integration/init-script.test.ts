@@ -38,7 +38,7 @@ describe('init/cmq-workers with stand-in services', () => {
     for (const d of ['bin', 'etc', 'log', 'run']) await mkdir(dir(d));
     // Where the install puts each service's code: the init script checks that a pid it finds
     // runs that file (and not some other process that got the pid).
-    for (const svc of ['publisher', 'subscriber', 'pinger']) {
+    for (const svc of ['publisher', 'subscriber', 'pinger', 'console']) {
       await mkdir(dir('services', svc, 'dist'), { recursive: true });
       await writeFile(dir('services', svc, 'dist', 'main.js'), FAKE);
       await writeFile(
@@ -74,7 +74,12 @@ describe('init/cmq-workers with stand-in services', () => {
 
   afterEach(async () => {
     await init('stop');
-    for (const f of ['subscriber-bad.properties', 'subscriber-stubborn.properties', 'subscriber-gone.properties']) {
+    for (const f of [
+      'subscriber-bad.properties',
+      'subscriber-stubborn.properties',
+      'subscriber-gone.properties',
+      'console.properties',
+    ]) {
       await rm(dir('etc', f), { force: true });
     }
   });
@@ -96,6 +101,22 @@ describe('init/cmq-workers with stand-in services', () => {
     expect((await init('start')).code).toBe(0);
     expect(out('publisher-main')).toContain(`started publisher --config-dir ${dir('etc')} leak=none`);
     expect(out('subscriber-default')).toContain(`started subscriber --config-dir ${dir('etc')} leak=none`);
+  });
+
+  it('starts the console only when console.properties sets console.enabled=true', async () => {
+    await writeFile(dir('etc', 'console.properties'), 'console.enabled = false\n');
+    expect((await init('start')).code).toBe(0);
+    expect(existsSync(dir('run', 'console-main.pid'))).toBe(false);
+    expect(out('console-main')).toBe('');
+    await init('stop');
+    await writeFile(dir('etc', 'console.properties'), '# the web console\nconsole.enabled = true\n');
+    expect((await init('start')).code).toBe(0);
+    expect(out('console-main')).toContain(`started console --config-dir ${dir('etc')} leak=none`);
+    expect((await init('status')).stdout).toMatch(/^console \(main\): running/m);
+    // Stop covers it by its pid file, even once the file no longer enables it.
+    await writeFile(dir('etc', 'console.properties'), 'console.enabled = false\n');
+    expect((await init('stop')).code).toBe(0);
+    expect(existsSync(dir('run', 'console-main.pid'))).toBe(false);
   });
 
   it('reload sends HUP to every process, which keeps running', async () => {

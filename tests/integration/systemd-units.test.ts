@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { REPO, run } from '../helpers/scripts';
 
 const UNITS = join(REPO, 'init', 'systemd');
-const SERVICES = ['cmq-publisher.service', 'cmq-subscriber@.service', 'cmq-pinger.service'];
+const SERVICES = ['cmq-publisher.service', 'cmq-subscriber@.service', 'cmq-pinger.service', 'cmq-console.service'];
 
 /** `systemd-analyze`, installing Debian's systemd package when it is missing (never skip). */
 async function ensureSystemdAnalyze(): Promise<void> {
@@ -56,7 +56,7 @@ describe('init/systemd units', () => {
     units = join(root, 'units');
     await mkdir(join(root, 'bin'));
     await mkdir(units);
-    for (const bin of ['cmq-publisher', 'cmq-subscriber', 'cmq-pinger']) {
+    for (const bin of ['cmq-publisher', 'cmq-subscriber', 'cmq-pinger', 'cmq-console']) {
       await writeFile(join(root, 'bin', bin), '#!/bin/sh\n');
       await chmod(join(root, 'bin', bin), 0o755);
     }
@@ -70,8 +70,9 @@ describe('init/systemd units', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it('ships the four units', async () => {
+  it('ships the five units', async () => {
     expect((await readdir(UNITS)).sort()).toEqual([
+      'cmq-console.service',
       'cmq-pinger.service',
       'cmq-publisher.service',
       'cmq-subscriber@.service',
@@ -122,7 +123,7 @@ describe('init/systemd units', () => {
     const rw = (svc('ReadWritePaths') ?? '').split(/\s+/).map((p) => p.replace(/^-/, ''));
     expect(rw).toEqual(expect.arrayContaining(['/var/log/cmq-workers', '/var/lib/cmq-workers', '/run/cmq-workers']));
     expect(svc('ExecStart')).toMatch(
-      /^\/opt\/cmq-workers\/bin\/cmq-(publisher|subscriber|pinger) --config-dir \/etc\/cmq-workers/,
+      /^\/opt\/cmq-workers\/bin\/cmq-(publisher|subscriber|pinger|console) --config-dir \/etc\/cmq-workers/,
     );
 
     expect(value(unit, 'Unit', 'PartOf')).toBe('cmq-workers.target');

@@ -84,3 +84,27 @@ export async function getDeadLetter(sql: Sql, id: string): Promise<DeadLetterRow
 export async function markDeadLetterReplayed(sql: Sql, id: string): Promise<void> {
   await sql.query('UPDATE dead_letters SET replayed_at = now() WHERE id = $1', [id]);
 }
+
+/** Dead actions and unreplayed dead messages counted by reason and tenant, most frequent first. */
+export interface DeadGroup {
+  kind: 'action' | 'message';
+  reason: string;
+  tenant: string | null;
+  n: number;
+  last_at: Date;
+}
+
+export async function deadGroups(sql: Sql, tenant: string | null, limit = 200): Promise<DeadGroup[]> {
+  const { rows } = await sql.query<DeadGroup>(
+    `SELECT * FROM (
+       SELECT 'action' AS kind, left(COALESCE(error, ''), 200) AS reason, tenant_id AS tenant, count(*)::int AS n,
+              max(finished_at) AS last_at
+       FROM actions WHERE state = 'dead' AND ($1::text IS NULL OR tenant_id = $1) GROUP BY 2, 3
+       UNION ALL
+       SELECT 'message', left(reason, 200), tenant_id, count(*)::int, max(at)
+       FROM dead_letters WHERE replayed_at IS NULL AND ($1::text IS NULL OR tenant_id = $1) GROUP BY 2, 3
+     ) g ORDER BY n DESC, last_at DESC LIMIT $2`,
+    [tenant, limit],
+  );
+  return rows;
+}

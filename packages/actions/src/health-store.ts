@@ -1,5 +1,5 @@
 import { FAMILIES, type Family, type Sql } from '@cmq/common';
-import type { PingerSummary } from './health';
+import type { FamilyHealth, PingerSummary } from './health';
 
 /** The pinger's canaries run as this tenant (created by migration 003). */
 export const CANARY_TENANT = 'cmq-canary';
@@ -91,4 +91,49 @@ export async function pruneHistory(sql: Sql, retentionMs: number): Promise<numbe
     retentionMs,
   ]);
   return rowCount ?? 0;
+}
+
+/** One point of the pinger's history, for charts: per family canary latency and backlog, dead actions. */
+export interface HistoryPoint {
+  at: Date;
+  dead: number;
+  families: Record<string, { backlog: number; canary_ms: number | null }>;
+}
+
+/**
+ * The pinger's history over the last `ms`, at most `points` rows (evenly thinned in SQL, so the
+ * page never carries more than `points` summaries however long the window).
+ */
+export async function historySeries(sql: Sql, ms: number, points = 360): Promise<HistoryPoint[]> {
+  const { rows } = await sql.query<{ at: Date; summary: Partial<PingerSummary> }>(
+    `SELECT at, summary FROM (
+       SELECT at, summary, row_number() OVER (ORDER BY at) AS i, count(*) OVER () AS n
+       FROM pinger_history WHERE at > now() - $1 * interval '1 millisecond') h
+     WHERE i % greatest(1, ceil(n::float8 / $2)::int) = 0 OR i = n ORDER BY at`,
+    [ms, points],
+  );
+  return rows.map((r) => {
+    const families: HistoryPoint['families'] = {};
+    for (const [f, h] of Object.entries(r.summary.families ?? {})) {
+      const x = h as Partial<FamilyHealth> | undefined;
+      families[f] = { backlog: Number(x?.backlog ?? 0), canary_ms: x?.canary?.latency_ms ?? null };
+    }
+    return { at: r.at, dead: Number(r.summary.dead_last_interval ?? 0), families };
+  });
+}
+
+/** Actions finished per family and `bucketS`-second bucket over the last `ms` (the actions_final index). */
+export async function throughputSeries(
+  sql: Sql,
+  ms: number,
+  bucketS: number,
+): Promise<Array<{ at: Date; family: string; n: number }>> {
+  const { rows } = await sql.query<{ at: Date; family: string; n: number }>(
+    `SELECT to_timestamp(floor(extract(epoch FROM finished_at) / $2) * $2) AS at, family, count(*)::int AS n
+     FROM actions WHERE state IN ('succeeded', 'failed', 'dead', 'expired', 'cancelled', 'rejected')
+       AND finished_at > now() - $1 * interval '1 millisecond'
+     GROUP BY 1, 2 ORDER BY 1, 2`,
+    [ms, bucketS],
+  );
+  return rows;
 }

@@ -64,3 +64,30 @@ export async function latestProbeResults(sql: Sql, tenant: string, target: strin
     warnings: r.warnings,
   }));
 }
+
+/** The latest run of each probe of every target (of `tenant`, or of all tenants), at most `limit` rows. */
+export async function latestProbesOfAll(sql: Sql, tenant: string | null, limit = 200): Promise<ProbeResult[]> {
+  const { rows } = await sql.query<{
+    tenant_id: string;
+    target: string;
+    probe: string;
+    at: Date;
+    exit_code: number | null;
+    records: unknown[];
+    warnings: string[];
+  }>(
+    `SELECT DISTINCT ON (tenant_id, target, probe) tenant_id, target, probe, at, exit_code, records, warnings
+     FROM probe_results WHERE ($1::text IS NULL OR tenant_id = $1)
+     ORDER BY tenant_id, target, probe, at DESC, id DESC LIMIT $2`,
+    [tenant, limit],
+  );
+  return rows.map((r) => ({
+    tenant: r.tenant_id,
+    target: r.target,
+    probe: r.probe,
+    at: r.at.toISOString(),
+    exit_code: r.exit_code,
+    records: r.records,
+    warnings: r.warnings,
+  }));
+}

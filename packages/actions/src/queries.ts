@@ -55,25 +55,64 @@ export interface ActionFilter {
   tenant?: string;
   state?: string;
   type?: string;
+  family?: string;
+  /** Worker name (`subscriber:a@host:pid` or a part of it: prefix match). */
+  worker?: string;
+  /** Created at or after / before. */
+  since?: Date;
+  until?: Date;
+  /** Free text, case-insensitive, searched in the arguments, the result and the error. */
+  text?: string;
+  /** Keyset: only actions with a smaller id (the last id of the previous page). */
+  before?: string;
   limit: number;
 }
 
-const WHERE = `($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR type = $3)`;
+/** The WHERE clause of a filter and its parameters (the same for the list and its count). */
+function filterSql(f: Omit<ActionFilter, 'limit'>): { where: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const conds: string[] = [];
+  const add = (cond: (p: string) => string, value: unknown): void => {
+    params.push(value);
+    conds.push(cond(`$${params.length}`));
+  };
+  if (f.tenant !== undefined) add((p) => `tenant_id = ${p}`, f.tenant);
+  if (f.state !== undefined) add((p) => `state = ${p}`, f.state);
+  if (f.type !== undefined) add((p) => `type = ${p}`, f.type);
+  if (f.family !== undefined) add((p) => `family = ${p}`, f.family);
+  if (f.worker !== undefined) add((p) => `starts_with(worker, ${p})`, f.worker);
+  if (f.since !== undefined) add((p) => `created_at >= ${p}`, f.since);
+  if (f.until !== undefined) add((p) => `created_at < ${p}`, f.until);
+  if (f.text !== undefined)
+    add(
+      (p) => `(args::text ILIKE ${p} OR result::text ILIKE ${p} OR error ILIKE ${p})`,
+      `%${f.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`,
+    );
+  if (f.before !== undefined) add((p) => `id < ${p}::bigint`, f.before);
+  return { where: conds.length === 0 ? 'true' : conds.join(' AND '), params };
+}
 
+/** Actions newest first (by id), one keyset page: pass the last id seen as `before` for the next. */
 export async function listActions(sql: Sql, f: ActionFilter): Promise<ActionRow[]> {
+  const { where, params } = filterSql(f);
   const { rows } = await sql.query<ActionRow>(
-    `SELECT ${COLUMNS} FROM actions WHERE ${WHERE} ORDER BY id DESC LIMIT $4`,
-    [f.tenant ?? null, f.state ?? null, f.type ?? null, f.limit],
+    `SELECT ${COLUMNS} FROM actions WHERE ${where} ORDER BY id DESC LIMIT $${params.length + 1}`,
+    [...params, f.limit],
   );
   return rows;
 }
 
-export async function countActions(sql: Sql, f: Omit<ActionFilter, 'limit'>): Promise<number> {
-  const { rows } = await sql.query<{ n: string }>(`SELECT count(*) AS n FROM actions WHERE ${WHERE}`, [
-    f.tenant ?? null,
-    f.state ?? null,
-    f.type ?? null,
-  ]);
+/**
+ * How many actions the filter selects, counting at most `cap` (default: all) so that a count
+ * over millions of rows stays fast: a result equal to `cap` means "at least `cap`".
+ */
+export async function countActions(sql: Sql, f: Omit<ActionFilter, 'limit'>, cap?: number): Promise<number> {
+  const { where, params } = filterSql(f);
+  const inner = cap === undefined ? '' : ` LIMIT $${params.length + 1}`;
+  const { rows } = await sql.query<{ n: string }>(
+    `SELECT count(*) AS n FROM (SELECT 1 FROM actions WHERE ${where}${inner}) c`,
+    cap === undefined ? params : [...params, cap],
+  );
   return Number(rows[0]?.n ?? 0);
 }
 

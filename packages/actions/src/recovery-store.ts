@@ -150,3 +150,38 @@ export async function takenAway(sql: Sql, ids: readonly string[], worker: string
   );
   return rows;
 }
+
+/** A registered worker whose lock is gone: stopped (gone), or long stopped (retired). */
+export interface GoneWorker {
+  service: string;
+  name: string;
+  host: string;
+  pid: number;
+  started_at: Date;
+}
+
+/**
+ * Workers that registered but are not alive any more (their lock is gone): those started
+ * within `recentMs` are listed (at most `limit`, newest first) as gone; older ones only counted
+ * as retired, so a fleet that autoscaled for months does not pile up on any page.
+ */
+export async function goneWorkers(
+  sql: Sql,
+  recentMs: number,
+  limit = 50,
+): Promise<{ gone: GoneWorker[]; retired: number }> {
+  const [gone, retired] = await Promise.all([
+    sql.query<GoneWorker>(
+      `SELECT service, name, host, pid, started_at FROM workers w
+       WHERE started_at > now() - $1 * interval '1 millisecond' AND NOT ${workerAlive('w.id')}
+       ORDER BY id DESC LIMIT $2`,
+      [recentMs, limit],
+    ),
+    sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM workers w
+       WHERE started_at <= now() - $1 * interval '1 millisecond' AND NOT ${workerAlive('w.id')}`,
+      [recentMs],
+    ),
+  ]);
+  return { gone: gone.rows, retired: retired.rows[0]?.n ?? 0 };
+}

@@ -1,9 +1,9 @@
-import { isRowId } from '@cmq/actions';
+import { EventFeed, type FeedFilter, isRowId, latestEventId, stateCounts } from '@cmq/actions';
 import { errorText, sleep } from '@cmq/common';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type CliDb, withDatabase } from '../cli-db';
 import { type Env } from '../config-set';
-import { EventFeed, type FeedFilter, eventLine, latestEventId, stateCounts } from '../event-feed';
+import { eventLine } from '../event-feed';
 import { EventsScreen } from '../events-screen';
 import { withConfigDir } from '../options';
 import { stopController } from '../live-view';

@@ -1,0 +1,103 @@
+import { EventFeed, type FeedFilter, latestEventId } from '@cmq/actions';
+import { errorText } from '@cmq/common';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ConsoleContext } from '../context';
+import { view } from '../pages';
+import { idParam, queryOf, textParam } from '../query-params';
+import { scopedTenant } from '../scope';
+
+/** A comment line this often keeps proxies from closing an idle stream. */
+const KEEPALIVE_MS = 15_000;
+/** Most events read per poll; a full read polls again at once. */
+const BATCH = 500;
+
+export interface EventsView {
+  filter: { tenant: string | null; type: string | null };
+}
+
+/** Where a stream starts: after the browser's Last-Event-ID (a reconnect loses nothing), else now. */
+async function startId(ctx: ConsoleContext, req: FastifyRequest): Promise<bigint> {
+  const last = req.headers['last-event-id'];
+  const text = typeof last === 'string' ? last : queryOf(req).after;
+  if (text !== undefined && /^\d{1,19}$/.test(text)) return BigInt(text);
+  return latestEventId(ctx.database.sql);
+}
+
+/**
+ * GET /api/live: the `cmq events` stream as server-sent events (`event: action`, `id:` the
+ * action_events id), read from PostgreSQL by polling `action_events` by id (EventFeed), limited to
+ * the principal's tenant. Each stream holds only its last id: nothing is cached, so memory stays
+ * flat and two consoles send the same events.
+ */
+async function liveStream(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const q = queryOf(req);
+  const filter: FeedFilter = {
+    tenant: scopedTenant(req, textParam('tenant', q.tenant, 63)) ?? undefined,
+    type: textParam('type', q.type, 100),
+  };
+  const action = idParam('action', q.action);
+  const feed = new EventFeed(ctx.database.sql, filter, await startId(ctx, req));
+  const pollMs = ctx.config.own.console.live.poll_interval;
+  const res = reply.raw;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    clearTimeout(timer);
+    res.end();
+  };
+  const remove = ctx.streams.add(stop);
+  if (remove === false) {
+    await reply.code(503).send({ error: 'the console is shutting down' });
+    return;
+  }
+  reply.hijack();
+  res.writeHead(200, {
+    ...(reply.getHeaders() as Record<string, string>),
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-accel-buffering': 'no',
+  });
+  res.write(`retry: ${Math.max(1_000, pollMs)}\n\n`);
+  req.raw.on('close', () => {
+    remove();
+    stopped = true;
+    clearTimeout(timer);
+  });
+  let quietSince = Date.now();
+  const tick = async (): Promise<void> => {
+    let full = false;
+    try {
+      const read = await feed.poll(BATCH);
+      full = read.full;
+      for (const e of read.events) {
+        if (action !== undefined && e.action_id !== action) continue;
+        res.write(`id: ${e.id}\nevent: action\ndata: ${JSON.stringify(e)}\n\n`);
+        quietSince = Date.now();
+      }
+      if (Date.now() - quietSince > KEEPALIVE_MS) {
+        res.write(': keepalive\n\n');
+        quietSince = Date.now();
+      }
+    } catch (err) {
+      req.log.warn({ err: errorText(err) }, 'live stream: reading events failed; retrying');
+    }
+    if (!stopped) timer = setTimeout(() => void tick(), full ? 0 : pollMs);
+  };
+  await tick();
+}
+
+/** GET /events (the page) and GET /api/live (the stream every live page listens to). */
+export function registerEvents(app: FastifyInstance, ctx: ConsoleContext): void {
+  view<EventsView>(app, '/events', 'events', 'Live events', (req) => {
+    const q = queryOf(req);
+    return Promise.resolve({
+      filter: {
+        tenant: scopedTenant(req, textParam('tenant', q.tenant, 63)),
+        type: textParam('type', q.type, 100) ?? null,
+      },
+    });
+  });
+  app.get('/api/live', (req, reply) => liveStream(ctx, req, reply));
+}
