@@ -17,7 +17,16 @@ import {
   addFleetServer,
   insertActions,
 } from '@cmq/actions';
-import { type Component, type Database, type Logger, type RedisClient, type Sql, errorText, every } from '@cmq/common';
+import {
+  type Component,
+  type Database,
+  type ErrorReporter,
+  type Logger,
+  type RedisClient,
+  type Sql,
+  errorText,
+  every,
+} from '@cmq/common';
 import { FleetExecutor, type Heartbeats, fleetRequest } from './fleet-executor';
 
 export interface AutoscalerOptions {
@@ -33,6 +42,8 @@ export interface AutoscalerOptions {
   intervalMs: number;
   fleetMax: number;
   rateWindowS: number;
+  /** Where the fleet's breaker, drain and orphan warnings are reported (`sentry.dsn`). */
+  reporter?: ErrorReporter;
 }
 
 const HOUR_S = 3_600;
@@ -57,7 +68,12 @@ export class Autoscaler implements Component {
   private readonly executor: FleetExecutor;
 
   constructor(private readonly o: AutoscalerOptions) {
-    this.executor = new FleetExecutor({ sql: o.database.sql, logger: o.logger, actor: o.actor });
+    this.executor = new FleetExecutor({
+      sql: o.database.sql,
+      logger: o.logger,
+      actor: o.actor,
+      ...(o.reporter !== undefined ? { reporter: o.reporter } : {}),
+    });
   }
 
   start(): Promise<void> {

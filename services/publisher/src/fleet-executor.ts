@@ -13,7 +13,7 @@ import {
   setFleetState,
   unknownServers,
 } from '@cmq/actions';
-import type { Family, Logger, Sql } from '@cmq/common';
+import type { ErrorReporter, Family, Logger, Sql } from '@cmq/common';
 
 /** The subscribers' heartbeats by process name: a fleet server's subscriber is named after the server. */
 export type Heartbeats = ReadonlyMap<string, { at: number; inFlight: number }>;
@@ -50,6 +50,8 @@ export interface FleetExecutorOptions {
   sql: Sql;
   logger: Logger;
   actor: string;
+  /** Where a breaker opening, a drain bound passed or an orphan is reported to operators (`sentry.dsn`). */
+  reporter?: ErrorReporter;
 }
 
 /**
@@ -75,6 +77,12 @@ export class FleetExecutor {
     actions: string[] = [],
   ) {
     this.o.logger.warn({ policy: p.name, kind }, reason);
+    this.o.reporter?.captureMessage(reason, {
+      kind: 'warning',
+      code: `autoscale_${kind}`,
+      type: `autoscale.${p.name}`,
+      extra: { policy: p.name, inputs },
+    });
     const id = await insertDecision(this.o.sql, {
       policy: p.name,
       actor: this.o.actor,

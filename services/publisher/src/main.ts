@@ -75,6 +75,7 @@ const definition: ServiceDefinition<PublisherConfig> = {
         intervalMs: own.policies.interval,
         fleetMax: own.policies.fleet_max,
         rateWindowS: own.policies.rate_window / 1000,
+        reporter,
       }),
     );
     if (own.history.enabled) {
