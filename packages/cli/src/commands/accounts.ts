@@ -140,11 +140,14 @@ export function registerAccountCommands(program: Command, env: Env): void {
         ...PROVIDERS,
       ]),
     )
-    .requiredOption('--region <region>', 'provider region (local: any name)')
-    .option('--endpoint <url>', 'API endpoint, for EC2-compatible clouds')
+    .requiredOption('--region <region>', 'provider region (local, cobbler, ipmi: any name, e.g. the rack)')
+    .option(
+      '--endpoint <url>',
+      'API endpoint, for EC2-compatible clouds; cobbler: http(s)://HOST/cobbler_api; ipmi: ipmi://BMC[:PORT] (both required)',
+    )
     .option(
       '--credentials-file <file>',
-      'JSON: {"access_key_id", "secret_access_key"} for ec2 (required); {"ssh_private_key", "ssh_public_key"} for local (default: a new ed25519 pair)',
+      'JSON: {"access_key_id", "secret_access_key"} for ec2 (required); {"ssh_private_key", "ssh_public_key"} for local (default: a new ed25519 pair); {"user", "password"} for cobbler and ipmi (required)',
     )
     .option('--rate <n>', 'API calls per second for this account (default: provisioning.cfg)')
     .option('--burst <n>', 'bucket size for this account (default: provisioning.cfg)', positiveInt(1_000_000))

@@ -55,9 +55,13 @@ function recordLine(record: unknown): string {
 
 /** `cmq probes --tenant T --target X [--json]`: the latest result of each probe of a target. */
 export function registerProbesCommand(program: Command, env: Env): void {
-  withConfigDir(program.command('probes').description('the latest host.probe results of a target, one block per probe'))
+  withConfigDir(
+    program
+      .command('probes')
+      .description('the latest host.probe (or ipmi.sensors) results of a target, one block per probe'),
+  )
     .requiredOption('--tenant <tenant>', 'tenant id')
-    .requiredOption('--target <target>', 'guest id')
+    .requiredOption('--target <target>', 'guest id, or bmc-<account> for the ipmi.sensors of an ipmi account')
     .option('--json', 'one JSON object per probe')
     .action(async (opts: { configDir?: string; tenant: string; target: string; json?: boolean }) => {
       const results = await withDatabase(opts.configDir, env, ({ sql }) =>
