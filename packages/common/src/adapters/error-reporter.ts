@@ -144,29 +144,28 @@ class SentryReporter implements ErrorReporter {
     return scope;
   }
 
-  /** One POST of an envelope, abandoned after `sentry.timeout`; a failure is a dropped event. */
+  /**
+   * One POST of an envelope, abandoned after `sentry.timeout`. A send that fails or times out
+   * (network_error) and a 413 (send_error) are counted by the SDK (recordDroppedEvent); other
+   * refusals here: a 429 (ratelimit, after which the SDK backs off) or another 4xx/5xx (send_error).
+   */
   private async post(url: string, body: string | Uint8Array): Promise<{ statusCode: number; headers: RateHeaders }> {
-    try {
-      const res = await fetch(url, {
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/x-sentry-envelope' },
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) this.sent += 1;
-      else this.drop(res.status === 429 ? 'ratelimit' : 'send_error', 1);
-      return {
-        statusCode: res.status,
-        headers: {
-          'x-sentry-rate-limits': res.headers.get('x-sentry-rate-limits'),
-          'retry-after': res.headers.get('retry-after'),
-        },
-      };
-    } catch (err) {
-      this.drop('network_error', 1);
-      throw err;
-    }
+    const res = await fetch(url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/x-sentry-envelope' },
+      signal: AbortSignal.timeout(this.opts.timeoutMs),
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    if (res.status >= 200 && res.status < 300) this.sent += 1;
+    else if (res.status !== 413) this.drop(res.status === 429 ? 'ratelimit' : 'send_error', 1);
+    return {
+      statusCode: res.status,
+      headers: {
+        'x-sentry-rate-limits': res.headers.get('x-sentry-rate-limits'),
+        'retry-after': res.headers.get('retry-after'),
+      },
+    };
   }
 
   private drop(reason: string, count: number): void {
