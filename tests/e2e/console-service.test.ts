@@ -1,0 +1,92 @@
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { existsSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { addUser, createApiToken } from '@cmq/actions';
+import { writeConfig } from '../helpers/config-dir';
+import { Pipeline } from '../helpers/pipeline';
+import { type Spawned, runCmq, spawnBin, waitForLog } from '../helpers/process';
+import { waitFor } from '../helpers/wait';
+
+/**
+ * cmq-console's lifecycle, like the other services': refuses bad configuration with exit 78
+ * before any connection, heartbeats, reopens its log on SIGHUP, and on SIGTERM ends its live
+ * streams, closes the server and exits 0.
+ */
+let pipe: Pipeline;
+let token: string;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+function consoleConfig(extra: Record<string, string | number>): void {
+  const own = { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': '1s' };
+  writeConfig({ 'console.properties': { ...own, ...extra } }, pipe.dir);
+}
+
+/** Opens GET /api/live and resolves with the response once its headers came; `ended` resolves when it ends. */
+function openStream(port: number): Promise<{ status: number; type: string; ended: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/api/live', headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        const ended = new Promise<void>((done) => res.on('end', () => done()).on('close', () => done()));
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), ended });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+beforeAll(async () => {
+  pipe = await Pipeline.create({ config: { 'persistence.properties': { 'redis.db': 12 } } });
+  await addUser(pipe.pool, { name: 'ops', role: 'viewer', tenant: null, password: 'a long enough password' });
+  token = await createApiToken(pipe.pool, 'ops');
+}, 60_000);
+
+afterAll(async () => {
+  await pipe?.destroy();
+});
+
+it('exits 78 naming the key on bad configuration, before any connection', async () => {
+  consoleConfig({ 'console.listen': 'localhost', 'console.tls.cert': '/nonexistent/cert.pem' });
+  const proc = spawnBin('console', ['--config-dir', pipe.dir]);
+  expect(await proc.exitCode()).toBe(78);
+  expect(proc.stderr).toContain('console.listen');
+  expect(proc.stderr).toContain('console.tls');
+  expect(existsSync(join(pipe.logDir, 'console-main.log'))).toBe(false);
+});
+
+it('serves, heartbeats, reopens its log on SIGHUP, and on SIGTERM ends live streams and exits 0', async () => {
+  const port = await freePort();
+  consoleConfig({ 'console.listen': `127.0.0.1:${port}`, 'console.live.poll_interval': '200ms' });
+  const proc: Spawned = spawnBin('console', ['--config-dir', pipe.dir]);
+  pipe.processes.push(proc);
+  const log = join(pipe.logDir, 'console-main.log');
+  await pipe.running('console', 'main');
+  const status = await runCmq(['status', '--json', '--config-dir', pipe.dir]);
+  expect(status.stdout).toContain('"console"');
+
+  const stream = await openStream(port);
+  expect(stream).toMatchObject({ status: 200, type: 'text/event-stream; charset=utf-8' });
+
+  renameSync(log, `${log}.1`);
+  proc.kill('SIGHUP');
+  await waitFor(() => existsSync(log), 10_000, 'a new console-main.log after SIGHUP');
+  expect(proc.alive()).toBe(true);
+
+  proc.kill('SIGTERM');
+  await stream.ended;
+  expect(await proc.exitCode(15_000)).toBe(0);
+  await waitForLog(log, (l) => l.msg === 'state stopped', 5_000, 'state stopped');
+});
