@@ -3,10 +3,12 @@ import { symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, writeConfig } from '../helpers/config-dir';
 import { execFileP, runCmq, spawnBin } from '../helpers/process';
+import { TestPki } from '../helpers/test-pki';
 
-// Invariant 4 for the files that settings name: a keys file, TLS CA, certificate or key that is
-// missing, unreadable, malformed or mismatched stops every process at start (exit 78) with the
-// file and the key, before it connects; `cmq config check` refuses it the same way.
+// Invariant 4 for the files that settings name: a keys file, TLS CA, certificate or key (of the
+// broker, PostgreSQL or Redis) that is missing, unreadable, malformed, mismatched or expired
+// stops every process at start (exit 78) with the file and the key, before it connects;
+// `cmq config check` refuses it the same way.
 
 const BINS = ['publisher', 'subscriber', 'pinger', 'cmq'] as const;
 const KEY_LINE = `k1=${Buffer.alloc(32, 7).toString('base64')}`;
@@ -48,6 +50,8 @@ beforeAll(async () => {
   await keyPair('locked', 'open-sesame');
   writeFileSync(file('km.keys'), `${KEY_LINE}\n`, { mode: 0o600 });
   writeFileSync(file('bad.keys'), 'k1=not-base64!\n');
+  const pki = await TestPki.create(['localhost'], files);
+  await pki.expiredClient('old', 'worker-old');
 });
 
 /** A config dir whose own files log into it, plus `extra` (file -> key -> value). */
@@ -138,6 +142,33 @@ const CASES: Array<[string, () => Record<string, Record<string, string>>, string
     'mq.cfg',
     'amqp.tls.key',
     `${file('b.key')}: does not match the certificate in ${file('a.crt')} (amqp.tls.cert)`,
+  ],
+  [
+    'an expired TLS client certificate',
+    () => tls({ cert: file('old.crt'), key: file('old.key') }),
+    'mq.cfg',
+    'amqp.tls.cert',
+    `${file('old.crt')}: expired on 2020-01-02T00:00:00.000Z`,
+  ],
+  [
+    'a missing PostgreSQL client key',
+    () => ({
+      'worker.properties': {
+        'db.ssl.mode': 'verify-full',
+        'db.ssl.cert': file('a.crt'),
+        'db.ssl.key': file('none.key'),
+      },
+    }),
+    'worker.properties',
+    'db.ssl.key',
+    `${file('none.key')}: does not exist`,
+  ],
+  [
+    'a Redis CA that holds no certificate',
+    () => ({ 'persistence.properties': { 'redis.tls.enabled': 'true', 'redis.tls.ca': file('a.key') } }),
+    'persistence.properties',
+    'redis.tls.ca',
+    `${file('a.key')}: holds no PEM certificate`,
   ],
   [
     'an encrypted TLS key with the wrong passphrase',

@@ -21,9 +21,9 @@ export class TestPki {
     return join(this.dir, `${name}.key`);
   }
 
-  /** CA `ca`, server `server` (for `serverNames`), other CA `other-ca`. */
-  static async create(serverNames: string[]): Promise<TestPki> {
-    const pki = new TestPki(tempDir('cmq-pki-'));
+  /** CA `ca`, server `server` (for `serverNames`), other CA `other-ca`, in `dir` (a new one by default). */
+  static async create(serverNames: string[], dir = tempDir('cmq-pki-')): Promise<TestPki> {
+    const pki = new TestPki(dir);
     chmodSync(pki.dir, 0o755);
     await pki.selfSigned('ca', '/CN=cmq-test-ca', true);
     await pki.selfSigned('other-ca', '/CN=cmq-other-ca', true);
