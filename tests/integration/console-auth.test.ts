@@ -360,7 +360,7 @@ describe('security headers', () => {
     expect(csp).not.toContain('upgrade-insecure-requests');
     expect(res.headers['x-frame-options']).toBe('DENY');
     expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['referrer-policy']).toBe('no-referrer');
+    expect(res.headers['referrer-policy']).toBe('same-origin');
     expect(res.headers['strict-transport-security']).toBeUndefined();
 
     const tls = await buildApp(config({ tls: { cert: '/etc/ssl/console.pem', key: '/etc/ssl/console.key' } }));

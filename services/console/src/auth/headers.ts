@@ -2,7 +2,7 @@ import type { FastifyHelmetOptions } from '@fastify/helmet';
 
 /**
  * Security headers: scripts, styles and everything else only from the console itself (no
- * inline script, no CDN), no framing (CSP frame-ancestors and X-Frame-Options), no referrer.
+ * inline script, no CDN), no framing (CSP frame-ancestors and X-Frame-Options), no referrer to other sites.
  * HSTS and upgrade-insecure-requests only under TLS: over plain HTTP they would break the page.
  */
 export function helmetOptions(tls: boolean): FastifyHelmetOptions {
@@ -25,7 +25,9 @@ export function helmetOptions(tls: boolean): FastifyHelmetOptions {
       },
     },
     frameguard: { action: 'deny' },
-    referrerPolicy: { policy: 'no-referrer' },
+    // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with its own
+    // form posts, and the Origin check would refuse them.
+    referrerPolicy: { policy: 'same-origin' },
     strictTransportSecurity: tls ? { maxAge: 31_536_000, includeSubDomains: false } : false,
   };
 }
