@@ -12,7 +12,18 @@ import {
   runRetention,
   setRetentionOverride,
 } from '@cmq/actions';
-import { ACTION_STATES, MIGRATIONS_DIR, type Sql, type Transactor, createPool, migrate } from '@cmq/common';
+import {
+  ACTION_STATES,
+  Database,
+  MIGRATIONS_DIR,
+  type Sql,
+  StatusBoard,
+  type Transactor,
+  createPool,
+  migrate,
+} from '@cmq/common';
+import { HistoryKeeper } from '@cmq/publisher';
+import { waitFor } from '../helpers/wait';
 import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
 
 /** testDbConfig, with the plain connection spelled out while db.ssl.* is being added to it. */
@@ -52,13 +63,13 @@ function transactorOf(pool: Pool, hook?: (text: string, pid: number) => Promise<
     try {
       const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
       await c.query('BEGIN');
-      const sql: Sql = {
-        query: (async (text: string, values?: unknown[]) => {
-          const r = await c.query(text, values);
-          await hook?.(text, pid);
-          return r;
-        }) as Sql['query'],
+      // A client whose every statement is followed by the test's hook (it kills the backend).
+      const query = async (text: string, values?: unknown[]): Promise<unknown> => {
+        const r = await c.query(text, values);
+        await hook?.(text, pid);
+        return r;
       };
+      const sql = { query } as unknown as Sql;
       const out = await fn(sql);
       await c.query('COMMIT');
       return out;
@@ -238,6 +249,58 @@ describe('history retention (a migrated database with back-dated actions)', () =
     );
     expect(left.filter((n) => dropped.includes(n))).toEqual([]);
     expect(left).not.toContain('action_events_p20270131');
+  });
+});
+
+describe('the history keeper', () => {
+  let database: string;
+  let pool: Pool;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('cmq_history_keeper');
+    pool = createPool(dbConfig(database), silent, 'cmq-history-keeper-test');
+    await migrate(pool);
+    await pool.query("INSERT INTO tenants (id, name) VALUES ('t1', 't1')");
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    await dropTestDatabase(database);
+  });
+
+  it('of two publishers, the one holding the history lease prunes; the other stands by', async () => {
+    const ids: string[] = [];
+    for (const state of ['succeeded', 'running', 'pending']) ids.push(await backdated(pool, 't1', state, 9));
+    const keepers = ['a', 'b'].map((name) => {
+      const db = new Database(dbConfig(database), silent, new StatusBoard(), `cmq-history-keeper-${name}`);
+      const keeper = new HistoryKeeper({
+        database: db,
+        logger: silent,
+        settings: SETTINGS,
+        intervalMs: 1_000,
+        leaseMs: 3_000,
+        actor: `publisher:${name}`,
+      });
+      return { db, keeper };
+    });
+    try {
+      for (const k of keepers) await k.keeper.start();
+      await waitFor(
+        async () => (await pool.query('SELECT 1 FROM actions WHERE id = $1', [ids[0]])).rowCount === 0,
+        20_000,
+        'the 9-day-old succeeded action pruned',
+      );
+      const lease = await pool.query<{ holder: string }>("SELECT holder FROM sync_lease WHERE name = 'history'");
+      expect(lease.rows.map((r) => r.holder)).toHaveLength(1);
+      const left = await pool.query<{ state: string }>('SELECT state FROM actions ORDER BY id');
+      expect(left.rows.map((r) => r.state)).toEqual(['running', 'pending']);
+    } finally {
+      for (const k of keepers) {
+        await k.keeper.close();
+        await k.db.close();
+      }
+    }
+    expect((await pool.query("SELECT 1 FROM sync_lease WHERE name = 'history'")).rowCount).toBe(0);
   });
 });
 
