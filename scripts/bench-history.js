@@ -196,6 +196,8 @@ async function main() {
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     await admin.end();
   }
+  // The database part is printed first: an end-to-end run that fails must not lose it.
+  say(JSON.stringify(result));
   if (!args.includes('--no-e2e')) {
     say(`end-to-end, ${BENCH_N} noop actions, empty tables`);
     result.e2e_empty_actions_per_second = e2e(0);

@@ -258,7 +258,15 @@ async function main() {
   // The bench submits as `cmq call --stdin` does: through insertActions, on connections set up as the product's are.
   const pool = new Pool({
     ...connectionConfig(
-      { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', connect_timeout: 10_000 },
+      {
+        host: '127.0.0.1',
+        port: 5432,
+        database,
+        user: 'postgres',
+        password: '',
+        connect_timeout: 10_000,
+        ssl: { mode: 'disable', ca: '', cert: '', key: '' },
+      },
       'cmq-bench',
     ),
     max: 4,
