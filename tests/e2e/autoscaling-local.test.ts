@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalDriver } from '@cmq/drivers';
 import { countActions } from '../helpers/actions';
+import { FakeEc2 } from '../helpers/fake-ec2';
 import { tempDir, writeConfig } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
 import { ROOT, logLines, runCmq } from '../helpers/process';
@@ -24,6 +25,7 @@ let key: KeyPair;
 let sshPort: number;
 let account: string;
 let fleetDir: string;
+let fake: FakeEc2 | undefined;
 
 function cmq(args: string[]) {
   return runCmq([...args, '--config-dir', pipe.dir]);
@@ -176,6 +178,7 @@ afterAll(async () => {
     }
   }
   await pipe?.destroy();
+  await fake?.close();
 }, 60_000);
 
 interface Decision {
@@ -281,8 +284,9 @@ describe('autoscaling on the local cloud', () => {
       'the stray terminated',
     );
     const story = await decisions();
-    expect(story.filter((d) => d.kind === 'orphan').map((d) => d.reason)).toEqual([
-      expect.stringContaining(`unknown server ${stray.id}`),
+    const orphans = story.filter((d) => d.kind === 'orphan').map((d) => d.reason);
+    expect(orphans).toEqual([
+      expect.stringContaining(`unknown server ${stray.id} in account ${account}`),
       expect.stringContaining(`unknown server ${stray.id} past orphan_grace_s`),
     ]);
     // The decisions tell the story: out to 3, then in one by one to 0.
@@ -294,4 +298,74 @@ describe('autoscaling on the local cloud', () => {
     expect(shown.stdout).toMatch(/fleet\s+out\s+0→3/);
     expect(shown.stdout).toMatch(/fleet\s+in\s+1→0/);
   }, 240_000);
+
+  it('launches that fail open the breaker: a decision row, a WARNING in cmq check, no launch until it closes', async () => {
+    // A fake EC2 endpoint (no real one can run here) that knows no image: every RunInstances is refused.
+    fake = await new FakeEc2({ images: [] }).start();
+    writeFileSync(
+      join(pipe.dir, 'ec2.json'),
+      JSON.stringify({
+        access_key_id: 'AKIDFLEET',
+        secret_access_key: 'fleet-secret-0123456789',
+        ssh_private_key: key.privateKey,
+      }),
+    );
+    const added = await cmq([
+      'accounts',
+      'add',
+      '--tenant',
+      'cmq-platform',
+      '--provider',
+      'ec2',
+      '--region',
+      'us-east-1',
+      '--endpoint',
+      fake.endpoint,
+      '--credentials-file',
+      join(pipe.dir, 'ec2.json'),
+    ]);
+    expect(added.code).toBe(0);
+    const ec2 = /added account (\d+)/.exec(added.stdout)?.[1] ?? '';
+    expect((await cmq(['policies', 'disable', 'fleet'])).code).toBe(0);
+    const fields = policyFields().map((f) => (f.startsWith('account=') ? `account=${ec2}` : f));
+    const broken = [
+      ...fields,
+      'image=ami-0badbadbad',
+      'step_up_max=1',
+      'cooldown_out_s=0',
+      'breaker_failures=2',
+      'breaker_open_s=600',
+    ];
+    expect((await cmq(['policies', 'add', 'broken', ...broken])).code).toBe(0);
+    await pipe.submit(Array.from({ length: 20 }, () => ({ type: 'noop', tenant: TENANT, args: {} })));
+
+    const launches = () => countActions(pipe.pool, { type: 'server.launch', state: 'dead' });
+    await waitFor(async () => (await decisions()).some((d) => d.kind === 'breaker'), 30_000, 'the breaker to open');
+    expect(await launches()).toBe(2);
+    const check = await cmq(['check']);
+    expect(check.code).not.toBe(0);
+    expect(check.stdout).toContain('autoscaling policy broken: launch breaker open until');
+    // Several evaluations later: held with the breaker named, and still only the two launches.
+    const opened = (await decisions()).length;
+    await waitFor(
+      async () =>
+        (await decisions()).slice(opened).filter((d) => d.reason.includes('the launch breaker is open')).length >= 3,
+      10_000,
+      'three evaluations held by the breaker',
+    );
+    expect(await countActions(pipe.pool, { type: 'server.launch' })).toBe(5);
+    expect(fake.calls.filter((c) => c.action === 'RunInstances')).toHaveLength(2);
+
+    // Its time passed (moved forward here rather than waited for): it closes and a launch is tried again.
+    await pipe.pool.query("UPDATE policies SET breaker_open_until = now() WHERE name = 'broken'");
+    await waitFor(
+      () => fake?.calls.filter((c) => c.action === 'RunInstances').length === 3,
+      20_000,
+      'a launch after the breaker closed',
+    );
+    expect((await decisions()).filter((d) => d.kind === 'breaker').map((d) => d.reason)).toEqual([
+      expect.stringContaining('launch breaker opened: 2 launch failures in a row'),
+      'launch breaker closed: launches may be tried again',
+    ]);
+  }, 90_000);
 });

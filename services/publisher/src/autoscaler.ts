@@ -117,8 +117,9 @@ export class Autoscaler implements Component {
     const hb = await this.heartbeats();
     const policies = new Map((await listPolicies(sql)).map((p) => [p.name, p]));
     await this.executor.advance(await liveFleet(sql), policies, hb);
+    // Read again: the steps just taken may have opened a breaker or freed a server.
     const fleet = await liveFleet(sql);
-    for (const p of policies.values()) {
+    for (const p of await listPolicies(sql)) {
       if (!p.enabled) continue;
       await this.evaluate(p, fleet, hb);
       await this.executor.orphans(p, this.reported);

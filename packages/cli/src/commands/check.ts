@@ -2,6 +2,7 @@ import { ConfigError, type DbConfig, FAMILIES, type Family, createPool, database
 import { type Command, type CommanderError, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { type CheckResult, NagiosState, evaluate, statusLine } from '../check-evaluate';
+import { openBreakers, withWarnings } from '../breaker-check';
 import { type CheckThresholds, loadCheckThresholds } from '../check-thresholds';
 import { CommandFailed } from '../command-error';
 import { type Env } from '../config-set';
@@ -32,8 +33,11 @@ function familyList(value: string): Family[] {
   return items as Family[];
 }
 
-/** Why PostgreSQL does not answer `SELECT 1` within the connect timeout, or undefined. */
-async function probePostgres(db: DbConfig['db']): Promise<string | undefined> {
+/**
+ * Why PostgreSQL does not answer `SELECT 1` within the connect timeout (or undefined), and the
+ * autoscaling policies whose launch breaker is open (WARNINGs).
+ */
+async function probePostgres(db: DbConfig['db']): Promise<{ error: string | undefined; breakers: string[] }> {
   const timeout = Math.min(db.connect_timeout, CONNECT_TIMEOUT_MS);
   const pool = createPool(
     { ...db, pool: { max: 1 }, connect_timeout: timeout, statement_timeout: timeout },
@@ -42,10 +46,10 @@ async function probePostgres(db: DbConfig['db']): Promise<string | undefined> {
   );
   try {
     await pool.query('SELECT 1');
-    return undefined;
+    return { error: undefined, breakers: await openBreakers(pool) };
   } catch (err) {
     const text = err instanceof AggregateError ? err.errors.map(errorText).join('; ') : errorText(err);
-    return `${databaseLabel(db)}: ${text}`;
+    return { error: `${databaseLabel(db)}: ${text}`, breakers: [] };
   } finally {
     await pool.end().catch(() => undefined);
   }
@@ -66,7 +70,7 @@ async function runCheck(opts: CheckOpts, env: Env): Promise<CheckResult> {
   const t = thresholds(opts, env);
   const db = loadDbConfig(opts.configDir, env);
   const redisCfg = loadRedisConfig(opts.configDir, env);
-  const [state, postgresError] = await Promise.all([
+  const [state, postgres] = await Promise.all([
     withRedis(redisCfg, CONNECT_TIMEOUT_MS, async (redis) => ({
       beats: await readHeartbeats(redis),
       summary: await readSummary(redis),
@@ -76,13 +80,14 @@ async function runCheck(opts: CheckOpts, env: Env): Promise<CheckResult> {
   const families =
     opts.families ??
     (state.summary === undefined ? FAMILIES : FAMILIES.filter((f) => state.summary?.families[f] !== undefined));
-  return evaluate({
+  const verdict = evaluate({
     families: families.length === 0 ? FAMILIES : families,
     ...state,
-    postgresError,
+    postgresError: postgres.error,
     thresholds: t,
     now: Date.now(),
   });
+  return withWarnings(verdict, postgres.breakers);
 }
 
 function unknown(err: unknown): CheckResult {
