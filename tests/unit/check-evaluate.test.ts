@@ -1,7 +1,5 @@
 import type { WaitingProcess } from '@cmq/actions';
-import { type CheckInput, evaluate, statusLine } from '@cmq/cli/src/check-evaluate';
-import type { StoredSummary } from '@cmq/cli/src/pinger-summary';
-import type { ProcessBeat } from '@cmq/cli/src/redis-state';
+import { type CheckInput, type ProcessBeat, type StoredSummary, evaluate, statusLine } from '@cmq/actions';
 import { parseNagios } from '../helpers/nagios';
 
 /** `cmq check`'s verdict on what processes say they wait for (their heartbeats' `waiting`, via the pinger summary). */

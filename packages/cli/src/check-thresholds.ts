@@ -1,15 +1,6 @@
+import type { CheckThresholds } from '@cmq/actions';
 import { pingerFile } from '@cmq/config';
 import { type Env, loadConfigFile } from './config-set';
-
-/** What `cmq check` compares against: times in ms, ages in seconds (as the summary has them). */
-export interface CheckThresholds {
-  canaryWarningMs: number;
-  canaryCriticalMs: number;
-  oldestWarningS: number;
-  oldestCriticalS: number;
-  summaryMaxAgeMs: number;
-  pingerIntervalMs: number;
-}
 
 /** The `check.*` keys and `pinger.interval` of `pinger.properties` (ConfigError: exit 78). */
 export function loadCheckThresholds(dirOption: string | undefined, env: Env): CheckThresholds {
@@ -23,3 +14,5 @@ export function loadCheckThresholds(dirOption: string | undefined, env: Env): Ch
     pingerIntervalMs: value.pinger.interval,
   };
 }
+
+export type { CheckThresholds };
