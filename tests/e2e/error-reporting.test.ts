@@ -161,7 +161,7 @@ it('a handler bug is one event with its tags; a transient failure that succeeds 
 });
 
 it('three runs of the same bug group under one fingerprint, whatever their message', async () => {
-  const ids = [];
+  const ids: string[] = [];
   for (const n of [1, 2, 3]) ids.push(await run({ fail: 'bug', message: `run ${n} of ${ids.join(',')}` }));
   const events = await Promise.all(ids.map(async (id) => (await eventsOf(id))[0] as SentryEvent));
   expect(new Set(events.map((e) => e.exception?.values[0]?.value)).size).toBe(3);

@@ -16,3 +16,4 @@ export { type HandlerRunOptions, type RunReport, runHandler } from './handler-ru
 export type { HandlerContext } from './handlers';
 export { Executor, type ExecutorOptions } from './executor';
 export { type HandlerServices, handlerServices } from './handler-services';
+export { type ReportedRun, reportOutcome } from './outcome-report';
