@@ -1,12 +1,14 @@
 /** Three tiers; each file runs in its own worker. Integration and e2e tiers use the real
  * RabbitMQ, PostgreSQL, Redis and sshd on loopback (scripts/test.sh starts them). */
-// `cookie` 2 (under fastify's inject) is ESM only: Node 20 requires it natively, Jest's runtime
-// does not, so swc turns it into CommonJS for the tests.
+// ESM-only dependencies of fastify's (`cookie` 2 under inject, `content-disposition` 2 under
+// @fastify/static): Node 20 requires them natively, Jest's runtime does not, so swc turns them
+// into CommonJS for the tests.
+const ESM_ONLY = '(cookie|content-disposition)';
 const transform = {
   '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }],
-  '/node_modules/cookie/.+\\.js$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+  [`/node_modules/${ESM_ONLY}/.+\\.js$`]: ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
 };
-const transformIgnorePatterns = ['/node_modules/(?!cookie/)'];
+const transformIgnorePatterns = [`/node_modules/(?!${ESM_ONLY}/)`];
 // Unit and integration tests run against the TypeScript sources; e2e tests spawn the built bins.
 const moduleNameMapper = {
   '^@cmq/(common|config|actions)$': '<rootDir>/packages/$1/src',
