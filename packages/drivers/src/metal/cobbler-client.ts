@@ -65,6 +65,11 @@ export class CobblerClient {
     this.client = make({ url: opts.endpoint, headers: { 'User-Agent': 'cmq-workers' } });
   }
 
+  /** Cobbler's XML-RPC URL: what identifies the server (its syncs are serialised by it). */
+  get endpoint(): string {
+    return this.opts.endpoint;
+  }
+
   /** The names and attributes of every system. */
   async listSystems(signal?: AbortSignal): Promise<CobblerSystem[]> {
     const raw = await this.call<Array<Record<string, unknown>>>('get_systems', [], signal);

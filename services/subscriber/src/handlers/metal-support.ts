@@ -13,8 +13,10 @@ export async function withCobbler<T>(
 ): Promise<T> {
   const cloud = cloudOf(ctx);
   const { account, credentials } = await accountCredentials(cloud, ctx.tenant, accountId, ['cobbler']);
+  if (account.endpoint === null)
+    throw new CmqError('CMQ_ERR_ACCOUNT', `cobbler account ${accountId} has no endpoint (http(s)://HOST/cobbler_api)`);
   const cobbler = new CobblerClient({
-    endpoint: account.endpoint ?? '',
+    endpoint: account.endpoint,
     user: credential(credentials, 'user'),
     password: credential(credentials, 'password'),
   });

@@ -27,7 +27,7 @@ export const metalProvision: Handler<'metal.provision'> = async (ctx) => {
       await recordProvisionStep(cloud.sql, ctx.id, { ...progress, step: 'assigned' });
     }
     if (!stepDone(before, 'synced')) {
-      await syncExclusively(cloud, account.endpoint ?? '', () => cobbler.sync(ctx.signal));
+      await syncExclusively(cloud, cobbler.endpoint, () => cobbler.sync(ctx.signal));
       await recordProvisionStep(cloud.sql, ctx.id, { ...progress, step: 'synced' });
     }
     let powerCycled = false;
