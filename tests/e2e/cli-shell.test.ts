@@ -97,12 +97,17 @@ describe('shell under tmux', () => {
     await tmux('send-keys', '-t', session, "call('server.la", 'Tab');
     await until('server.launch completed', (t) => t.includes("cmq> call('server.launch"));
     await tmux('send-keys', '-t', session, 'C-u');
-    // Two separate Tabs (one chunk of two is taken as pasted text): the second lists the types.
+    // A second Tab lists the types. Two Tabs read in one chunk count as pasted text, so each
+    // poll sends one more Tab, 50 ms apart, until the list shows.
     await tmux('send-keys', '-t', session, "call('", 'Tab');
-    await tmux('send-keys', '-t', session, 'Tab');
-    await until(
+    await waitFor(
+      async () => {
+        await tmux('send-keys', '-t', session, 'Tab');
+        const t = await screen();
+        return t.includes('noop') && t.includes('guest.exec') && t.includes('sync.servers');
+      },
+      20_000,
       'the types listed',
-      (t) => t.includes('noop') && t.includes('guest.exec') && t.includes('sync.servers'),
     );
     await tmux('send-keys', '-t', session, 'C-u');
     await tmux('send-keys', '-t', session, "id = await call('noop', {}, {tenant: 't1'})", 'Enter');
