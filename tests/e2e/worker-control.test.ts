@@ -23,10 +23,14 @@ let client: AmqpClient;
 const tenant = `wc-${randomBytes(3).toString('hex')}`;
 const HOST = hostname();
 const ACTOR = 'test:ops@console';
+const REDIS_DB = 4;
 
 beforeAll(async () => {
   pipe = await Pipeline.create({
     config: {
+      // Heartbeats of its own: `cmq workers` expects replies from every live heartbeat addressed,
+      // and other test files' subscribers beat in the shared Redis' database 0.
+      'persistence.properties': { 'redis.db': REDIS_DB },
       'subscriber.properties': { concurrency: 8, prefetch: 8 },
       'pinger.properties': {
         'pinger.interval': '1s',
@@ -86,11 +90,11 @@ async function runners(ids: string[]): Promise<Map<string, string>> {
 const names = (replies: readonly ControlReply[]) => replies.map((r) => `${r.identity.name}:${r.identity.pid}`).sort();
 
 it('ping answers with the identity of every subscriber (API and `cmq workers ping --all`)', async () => {
-  const { replies } = await pingWorkers(client, {}, { actor: ACTOR, timeoutMs: 3_000, expected: 2 });
+  const { replies } = await pingWorkers(client, {}, { actor: ACTOR, timeoutMs: 10_000, expected: 2 });
   expect(names(replies)).toEqual([`b:${b.pid}`, `default:${a.pid}`]);
   expect(replies[0]?.identity).toMatchObject({ service: 'subscriber', host: HOST, state: 'running', paused: {} });
 
-  const run = await cmq('workers', 'ping', '--all', '--json');
+  const run = await cmq('workers', 'ping', '--all', '--json', '--timeout', '10');
   expect(run.stderr).toBe('');
   expect(run.code).toBe(0);
   const fromCli = run.stdout
@@ -131,7 +135,7 @@ it('a malformed control message, or one addressed elsewhere, is ignored with a l
       `${name}: elsewhere`,
     );
   }
-  const { replies } = await pingWorkers(client, {}, { actor: ACTOR, timeoutMs: 3_000, expected: 2 });
+  const { replies } = await pingWorkers(client, {}, { actor: ACTOR, timeoutMs: 10_000, expected: 2 });
   expect(replies).toHaveLength(2);
   expect(a.alive() && b.alive()).toBe(true);
 }, 30_000);
@@ -142,7 +146,7 @@ it('pause control stops that family on B within a second while its other familie
     client,
     { name: 'b' },
     { command: 'pause', family: 'control' },
-    { actor: ACTOR, expected: 1 },
+    { actor: ACTOR, expected: 1, timeoutMs: 10_000 },
   );
   expect(Date.now() - sentAt).toBeLessThan(1_000);
   expect(paused.replies.map((r) => [r.identity.pid, r.outcome])).toEqual([[b.pid, 'done']]);
@@ -151,38 +155,38 @@ it('pause control stops that family on B within a second while its other familie
 
   const control = await pipe.submit(noops(24, 'control'));
   const monitor = await pipe.submit(noops(24, 'monitor'));
-  const ranControl = await runners(control);
-  const ranMonitor = await runners(monitor);
+  const [ranControl, ranMonitor] = await Promise.all([runners(control), runners(monitor)]);
   expect([...ranControl.values()].filter((w) => w !== 'default')).toEqual([]);
   expect([...ranMonitor.values()].filter((w) => w === 'b').length).toBeGreaterThan(0);
 
-  // Heartbeat → `cmq status` and `cmq check` (a WARNING naming who paused it and when).
+  // Heartbeat → `cmq check` (a WARNING naming who paused it and when), `cmq status`, `cmq workers
+  // list`; a second pause changes nothing and says since when.
   const warning = new RegExp(`control paused on subscriber b@${HOST} by ${ACTOR} at \\d{4}-\\d\\d-\\d\\dT`);
   let check = { code: null as number | null, stdout: '' };
-  await waitFor(
-    async () => {
-      check = await cmq('check');
-      return warning.test(check.stdout);
-    },
-    20_000,
-    'cmq check naming the pause',
-  );
+  const [, status, listed, again] = await Promise.all([
+    waitFor(
+      async () => {
+        check = await cmq('check');
+        return warning.test(check.stdout);
+      },
+      20_000,
+      'cmq check naming the pause',
+    ),
+    cmq('status'),
+    cmq('workers', 'list'),
+    cmq('workers', 'pause', 'control', '--name', 'b', '--timeout', '10'),
+  ]);
   expect(check.code).toBeGreaterThanOrEqual(1);
-  const status = await cmq('status');
   expect(status.stdout).toMatch(/PAUSED \(1 family; cmq workers resume\)/);
   expect(status.stdout).toMatch(new RegExp(`subscriber +b +${HOST} +${b.pid} +control +${ACTOR}`));
-  const listed = await cmq('workers', 'list');
   expect(listed.stdout).toMatch(
     new RegExp(`b +${HOST} +${b.pid} +running +provision,monitor,guest +control by ${ACTOR}`),
   );
-
-  // A second pause changes nothing and says since when.
-  const again = await cmq('workers', 'pause', 'control', '--name', 'b');
   expect(again.stdout).toMatch(
     new RegExp(`subscriber b@${HOST}:${b.pid}: unchanged \\(control paused already, by ${ACTOR}`),
   );
 
-  const resumed = await cmq('workers', 'resume', 'control', '--name', 'b');
+  const resumed = await cmq('workers', 'resume', 'control', '--name', 'b', '--timeout', '10');
   expect(resumed.code).toBe(0);
   expect(resumed.stdout).toBe(
     `subscriber b@${HOST}:${b.pid}: done (control resumed (paused by ${ACTOR} at ${paused.replies[0]?.identity.paused.control?.at}))\n`,
@@ -211,7 +215,7 @@ it('drain addressed to A of two: A finishes its in-flight work and exits 0, noth
     20_000,
     'A running some',
   );
-  const run = await cmq('workers', 'drain', '--name', 'default');
+  const run = await cmq('workers', 'drain', '--name', 'default', '--timeout', '10');
   expect(run.stdout).toBe(
     `subscriber default@${HOST}:${a.pid}: done (draining: finishing in-flight work, then exit 0)\n`,
   );
@@ -227,6 +231,6 @@ it('drain addressed to A of two: A finishes its in-flight work and exits 0, noth
   const ran = await runners(ids);
   expect([...ran.values()].filter((w) => w === 'b').length).toBeGreaterThan(0);
   expect(b.alive()).toBe(true);
-  const { replies } = await pingWorkers(client, {}, { actor: ACTOR, timeoutMs: 1_500 });
+  const { replies } = await pingWorkers(client, {}, { actor: ACTOR, timeoutMs: 10_000, expected: 1 });
   expect(names(replies)).toEqual([`b:${b.pid}`]);
 }, 60_000);
