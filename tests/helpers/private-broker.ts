@@ -13,7 +13,7 @@ export class PrivateBroker {
   readonly url: string;
 
   private constructor(
-    private readonly node: string,
+    readonly node: string,
     private readonly port: number,
     private readonly dir: string,
   ) {
