@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { addUser } from '@cmq/actions';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, logInByPost as logIn, newPage, screenshotDir } from '../helpers/browser';
+import { launchBrowser, logIn, newPage, screenshotDir } from '../helpers/browser';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, runCmq, spawnBin } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
@@ -149,15 +149,13 @@ it('every other view renders (dead, tenants, cloud & hosts, live events)', async
   }
   await admin.goto('/events?tenant=tb');
   await admin.locator('#live-status:text("live")').waitFor({ timeout: 10_000 });
-  const call = await runCmq(['call', 'noop', '--tenant', 'tb', '--config-dir', pipe.dir]);
-  const id = call.stdout.trim();
+  const [id] = await pipe.submit([{ type: 'noop', tenant: 'tb', args: {} }]);
   await admin.locator(`#live-events a[href="/actions/${id}"]`).first().waitFor({ timeout: 20_000 });
   await admin.screenshot({ path: join(SHOTS, 'events.png'), fullPage: true });
 });
 
 it('a viewer bound to tenant ta never sees tenant tb, in pages or in the API', async () => {
-  const tb = await runCmq(['call', 'noop', '--tenant', 'tb', '--args', '{"sleep_ms":1}', '--config-dir', pipe.dir]);
-  const tbId = tb.stdout.trim();
+  const [tbId = ''] = await pipe.submit([{ type: 'noop', tenant: 'tb', args: {} }]);
   await pipe.allFinal(20_000, [tbId]);
   const { page, context } = await newPage(browser, base);
   await logIn(page, 'alice', PASSWORD);
@@ -198,11 +196,11 @@ it('a viewer bound to tenant ta never sees tenant tb, in pages or in the API', a
   // The live stream: tb's events never arrive, ta's do.
   await page.goto('/events?tenant=tb');
   await page.locator('#live-status:text("live")').waitFor({ timeout: 10_000 });
-  const tb2 = (await runCmq(['call', 'noop', '--tenant', 'tb', '--config-dir', pipe.dir])).stdout.trim();
+  const [tb2 = ''] = await pipe.submit([{ type: 'noop', tenant: 'tb', args: {} }]);
   await pipe.allFinal(20_000, [tb2]);
   // Every event of tb2 has a smaller id than any of ta2's, submitted after tb2 finished: once
   // ta2 is on the page, tb2's events were read by the stream too, and left out.
-  const ta2 = (await runCmq(['call', 'noop', '--tenant', 'ta', '--config-dir', pipe.dir])).stdout.trim();
+  const [ta2 = ''] = await pipe.submit([{ type: 'noop', tenant: 'ta', args: {} }]);
   await page.locator(`#live-events a[href="/actions/${ta2}"]`).first().waitFor({ timeout: 20_000 });
   expect(await page.locator(`#live-events a[href="/actions/${tb2}"]`).count()).toBe(0);
   expect(await page.locator('#live-events td:nth-child(2)').allTextContents()).not.toContain('tb');

@@ -96,7 +96,7 @@ function filterSql(f: Omit<ActionFilter, 'limit'>): { where: string; params: unk
 export async function listActions(sql: Sql, f: ActionFilter): Promise<ActionRow[]> {
   const { where, params } = filterSql(f);
   const { rows } = await sql.query<ActionRow>(
-    `SELECT ${COLUMNS} FROM actions WHERE ${where} ORDER BY id DESC LIMIT $${params.length + 1}`,
+    `SELECT ${COLUMNS} FROM actions WHERE ${where} ORDER BY actions.id DESC LIMIT $${params.length + 1}`,
     [...params, f.limit],
   );
   return rows;

@@ -16,7 +16,6 @@ export interface TenantStats {
   types: Array<{ type: string; n: number; p50_ms: number; p95_ms: number }>;
 }
 
-const UNFINISHED = `('pending', 'retrying', 'queued', 'running')`;
 const FINAL = `('succeeded', 'failed', 'dead', 'expired', 'cancelled', 'rejected')`;
 
 function rate(part: number, all: number): number | null {
@@ -29,30 +28,44 @@ function rate(part: number, all: number): number | null {
  * throughput, failure and dead rates over the last hour and day, p50/p95 durations per type.
  */
 export async function tenantStats(sql: Sql, tenant: string | null): Promise<TenantStats[]> {
-  const [open, finals, types] = await Promise.all([
+  // One pass over the last day's finished actions (the actions_final index): counts per tenant and
+  // state, durations per tenant and type, as two grouping sets.
+  const [open, finished] = await Promise.all([
     sql.query<{ tenant_id: string; state: string; n: number }>(
       `SELECT tenant_id, state, count(*)::int AS n FROM actions
-       WHERE state IN ${UNFINISHED} AND ($1::text IS NULL OR tenant_id = $1) GROUP BY 1, 2`,
+       WHERE state IN ('pending', 'retrying') AND ($1::text IS NULL OR tenant_id = $1) GROUP BY 1, 2
+       UNION ALL
+       SELECT tenant_id, state, count(*)::int AS n FROM actions
+       WHERE state IN ('queued', 'running') AND ($1::text IS NULL OR tenant_id = $1) GROUP BY 1, 2`,
       [tenant],
     ),
-    sql.query<{ tenant_id: string; state: string; day: number; hour: number }>(
-      `SELECT tenant_id, state, count(*)::int AS day,
-         count(*) FILTER (WHERE finished_at > now() - interval '1 hour')::int AS hour
-       FROM actions WHERE state IN ${FINAL} AND finished_at > now() - interval '1 day'
-         AND ($1::text IS NULL OR tenant_id = $1) GROUP BY 1, 2`,
-      [tenant],
-    ),
-    sql.query<{ tenant_id: string; type: string; n: number; p50: number; p95: number }>(
-      `SELECT tenant_id, type, count(*)::int AS n,
+    sql.query<{
+      tenant_id: string;
+      state: string | null;
+      type: string | null;
+      day: number;
+      hour: number;
+      p50: number;
+      p95: number;
+    }>(
+      `SELECT tenant_id, state, type, count(*)::int AS day,
+         count(*) FILTER (WHERE finished_at > now() - interval '1 hour')::int AS hour,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY d)::float8 AS p50,
          percentile_cont(0.95) WITHIN GROUP (ORDER BY d)::float8 AS p95
-       FROM (SELECT tenant_id, type, extract(epoch FROM finished_at - coalesce(started_at, created_at)) * 1000 AS d
+       FROM (SELECT tenant_id, state, type, finished_at,
+               extract(epoch FROM finished_at - coalesce(started_at, created_at)) * 1000 AS d
              FROM actions WHERE state IN ${FINAL} AND finished_at > now() - interval '1 day'
                AND ($1::text IS NULL OR tenant_id = $1)) f
-       GROUP BY 1, 2 ORDER BY 1, 2`,
+       GROUP BY GROUPING SETS ((tenant_id, state), (tenant_id, type)) ORDER BY 1, 3`,
       [tenant],
     ),
   ]);
+  const finals = { rows: finished.rows.filter((r): r is typeof r & { state: string } => r.state !== null) };
+  const types = {
+    rows: finished.rows
+      .filter((r): r is typeof r & { type: string } => r.type !== null)
+      .map((r) => ({ tenant_id: r.tenant_id, type: r.type, n: r.day, p50: r.p50, p95: r.p95 })),
+  };
   const out = new Map<string, TenantStats>();
   const of = (t: string): TenantStats => {
     let s = out.get(t);

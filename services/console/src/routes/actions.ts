@@ -5,8 +5,8 @@ import { view } from '../pages';
 import { FAMILY_VALUES, STATE_VALUES, idParam, oneOfParam, queryOf, textParam, timeParam } from '../query-params';
 import { scopedTenant } from '../scope';
 
-/** Counts stop here: "10000+" is said instead of scanning millions of rows for an exact figure. */
-export const COUNT_CAP = 10_000;
+/** Counts stop here: "1000+" is said instead of scanning millions of rows for an exact figure. */
+export const COUNT_CAP = 1_000;
 
 /** One row of the list: what the table shows, arguments cut short (the action's page has them whole). */
 export interface ActionListRow {
