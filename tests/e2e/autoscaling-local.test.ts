@@ -268,6 +268,8 @@ describe('autoscaling on the local cloud', () => {
       expect(rows[0]?.ran).toBeGreaterThan(0);
       expect(rows[0]?.late).toBe(0);
     }
+    // Drained over the broker (worker control): no stop command was needed.
+    expect(await countActions(pipe.pool, { type: 'node.stop' })).toBe(0);
     // No server launched twice: one launch action, one server per fleet row, all terminated.
     expect(await countActions(pipe.pool, { type: 'server.launch' })).toBe(3);
     const listed = await localCloud().listServers();

@@ -170,3 +170,12 @@ export async function registerFleetNode(
   );
   return rowCount === 1;
 }
+
+/** Whether an unknown server was already reported in this phase (`found`, `terminating`). */
+export async function hasOrphanReport(sql: Sql, policy: string, server: string, phase: string): Promise<boolean> {
+  const { rowCount } = await sql.query(
+    `SELECT 1 FROM policy_decisions WHERE policy = $1 AND kind = 'orphan' AND inputs->>'server' = $2 AND inputs->>'phase' = $3 LIMIT 1`,
+    [policy, server, phase],
+  );
+  return rowCount === 1;
+}

@@ -18,6 +18,7 @@ import {
   insertActions,
 } from '@cmq/actions';
 import {
+  type AmqpClient,
   type Component,
   type Database,
   type ErrorReporter,
@@ -32,6 +33,8 @@ import { FleetExecutor, type Heartbeats, fleetRequest } from './fleet-executor';
 export interface AutoscalerOptions {
   database: Database;
   redis: RedisClient;
+  /** Drains go over the broker (worker control) first. */
+  amqp: AmqpClient;
   logger: Logger;
   actor: string;
   /** provisioning.cfg mode: only `dynamic` evaluates policies. */
@@ -70,6 +73,7 @@ export class Autoscaler implements Component {
   constructor(private readonly o: AutoscalerOptions) {
     this.executor = new FleetExecutor({
       sql: o.database.sql,
+      amqp: o.amqp,
       logger: o.logger,
       actor: o.actor,
       ...(o.reporter !== undefined ? { reporter: o.reporter } : {}),
@@ -184,8 +188,12 @@ export class Autoscaler implements Component {
     );
     past.push({ at: now, needed: d.needed, action: d.action, count: d.count });
     if (d.action === 'none') return;
-    const actions = await this.o.database.transaction((tx) => this.record(tx, p, inputs, d, mine, hb));
-    this.o.logger.info({ policy: p.name, action: d.action, count: d.count, decided: d.decided, actions }, d.reason);
+    const { actions, drains } = await this.o.database.transaction((tx) => this.record(tx, p, inputs, d, mine, hb));
+    this.o.logger.info(
+      { policy: p.name, action: d.action, count: d.count, decided: d.decided, actions, drains },
+      d.reason,
+    );
+    for (const s of drains) await this.executor.drain(s);
   }
 
   /** The decision row and its actions, in one transaction. */
@@ -196,7 +204,7 @@ export class Autoscaler implements Component {
     d: ScaleDecision,
     mine: readonly FleetServer[],
     hb: Heartbeats,
-  ): Promise<string[]> {
+  ): Promise<{ actions: string[]; drains: FleetServer[] }> {
     const current = inputs.ready + inputs.launching;
     const id = await insertDecision(tx, {
       policy: p.name,
@@ -216,6 +224,7 @@ export class Autoscaler implements Component {
         })
       )[0] as string;
     const actions: string[] = [];
+    const drains: FleetServer[] = [];
     if (d.action === 'out') {
       for (let k = 0; k < d.count; k++) {
         const args = {
@@ -229,18 +238,18 @@ export class Autoscaler implements Component {
         actions.push(launch);
       }
     } else if (d.action === 'in') {
-      // Idle servers first (nothing in flight), then the oldest.
-      const ready = mine
-        .filter((s) => s.state === 'ready')
-        .sort((a, b) => (hb.get(a.server_id ?? '')?.inFlight ?? 0) - (hb.get(b.server_id ?? '')?.inFlight ?? 0));
+      // Idle servers first (nothing in flight), then the oldest. The drain itself is sent once
+      // this transaction committed (FleetExecutor.drain); a crash before leaves the row draining
+      // and the executor sends it then.
+      const idle = (s: FleetServer) => hb.get(s.server_id ?? '')?.inFlight ?? 0;
+      const ready = mine.filter((s) => s.state === 'ready').sort((a, b) => idle(a) - idle(b));
       for (const s of ready.slice(0, d.count)) {
-        const stop = await emit('node.stop', { node: s.server_id }, `autoscale:stop:${s.launch_action_id}`);
-        await setFleetState(tx, s.launch_action_id, 'draining', { stepActionId: stop, drainStarted: true });
-        actions.push(stop);
+        await setFleetState(tx, s.launch_action_id, 'draining', { drainStarted: true });
+        drains.push(s);
       }
     }
     if (actions.length > 0) await setDecisionActions(tx, id, actions);
-    return actions;
+    return { actions, drains };
   }
 
   async close(): Promise<void> {

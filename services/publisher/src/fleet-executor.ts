@@ -5,20 +5,26 @@ import {
   PLATFORM_TENANT,
   type PolicyRow,
   countLaunch,
+  hasOrphanReport,
   insertActions,
   insertDecision,
   registerFleetNode,
   removeNode,
+  sendControl,
   setDecisionActions,
   setFleetState,
   unknownServers,
 } from '@cmq/actions';
-import type { ErrorReporter, Family, Logger, Sql } from '@cmq/common';
+import { type AmqpClient, type ErrorReporter, type Family, type Logger, type Sql, errorText } from '@cmq/common';
 
 /** The subscribers' heartbeats by process name: a fleet server's subscriber is named after the server. */
 export type Heartbeats = ReadonlyMap<string, { at: number; inFlight: number }>;
 
 const ENDED = new Set(['failed', 'dead', 'expired', 'cancelled', 'rejected']);
+/** How long a drain sent over the broker waits for its reply. */
+const DRAIN_REPLY_MS = 3_000;
+/** A draining server still beating this long after the drain began, with no stop command run yet, gets one. */
+const DRAIN_FALLBACK_MS = 15_000;
 
 /** A fleet action of the platform tenant, keyed so that a rerun of the same step inserts nothing new. */
 export function fleetRequest(type: string, family: Family, args: Record<string, unknown>, key: string): ActionRequest {
@@ -48,6 +54,7 @@ export function nodeCommands(p: PolicyRow, server: string): NodeCommands {
 
 export interface FleetExecutorOptions {
   sql: Sql;
+  amqp: AmqpClient;
   logger: Logger;
   actor: string;
   /** Where a breaker opening, a drain bound passed or an orphan is reported to operators (`sentry.dsn`). */
@@ -165,10 +172,52 @@ export class FleetExecutor {
     }
   }
 
+  /**
+   * Drains a server's subscriber: `drain` over the broker (worker control, the path of SIGTERM);
+   * when no subscriber answers, the node's stop command over SSH (node.stop).
+   */
+  async drain(f: FleetServer): Promise<void> {
+    const server = f.server_id as string;
+    try {
+      const res = await sendControl(
+        this.o.amqp,
+        { service: 'subscriber', name: server },
+        { command: 'drain' },
+        { actor: this.o.actor, timeoutMs: DRAIN_REPLY_MS, expected: 1 },
+      );
+      const reply = res.replies.find((r) => r.outcome === 'done' || r.outcome === 'unchanged');
+      if (reply !== undefined) {
+        this.o.logger.info(
+          { policy: f.policy, server, outcome: reply.outcome },
+          'fleet server draining (worker control)',
+        );
+        return;
+      }
+    } catch (err) {
+      this.o.logger.warn({ policy: f.policy, server, err: errorText(err) }, 'drain over the broker failed');
+    }
+    await this.stopCommand(f, server);
+  }
+
+  private async stopCommand(f: FleetServer, server: string): Promise<void> {
+    const stop = await this.emit(
+      fleetRequest('node.stop', 'provision', { node: server }, `autoscale:stop:${f.launch_action_id}`),
+    );
+    await setFleetState(this.o.sql, f.launch_action_id, 'draining', { stepActionId: stop });
+    this.o.logger.info(
+      { policy: f.policy, server, node_stop: stop },
+      'fleet server draining (its stop command over SSH)',
+    );
+  }
+
   private async draining(f: FleetServer, p: PolicyRow, hb: Heartbeats): Promise<void> {
     const server = f.server_id as string;
     const beat = hb.get(server);
     const since = Date.now() - (f.drain_started_at?.getTime() ?? Date.now());
+    // No answer to the drain yet and no stop command run (the reply was lost, or the publisher
+    // died between the decision and the drain): the stop command.
+    if (beat !== undefined && f.step_action_id === null && since >= DRAIN_FALLBACK_MS)
+      return this.stopCommand(f, server);
     if (beat !== undefined && since < p.spec.drain_timeout_s * 1000) return;
     if (beat !== undefined)
       await this.report(
@@ -201,35 +250,42 @@ export class FleetExecutor {
 
   /** Finds servers of the policy's account the fleet does not know; terminates them after orphan_grace_s. */
   async orphans(p: PolicyRow, reported: Set<string>): Promise<void> {
-    for (const server of await unknownServers(this.o.sql, p.account_id, Math.min(p.spec.orphan_grace_s, 10) / 2)) {
-      if (reported.has(server)) continue;
-      reported.add(server);
-      await this.report(
+    const grace = p.spec.orphan_grace_s;
+    for (const server of await unknownServers(this.o.sql, p.account_id, Math.min(grace, 10) / 2))
+      await this.reportOrphan(
         p,
-        'orphan',
-        `unknown server ${server} in account ${p.account_id}: terminated after orphan_grace_s ${p.spec.orphan_grace_s}`,
-        { server },
+        server,
+        'found',
+        reported,
+        `unknown server ${server} in account ${p.account_id}: terminated after orphan_grace_s ${grace}`,
+      );
+    for (const server of await unknownServers(this.o.sql, p.account_id, grace)) {
+      const key = `autoscale:orphan:${p.account_id}:${server}`;
+      const id = await this.emit(fleetRequest('server.terminate', 'provision', { account: p.account_id, server }, key));
+      await this.reportOrphan(
+        p,
+        server,
+        'terminating',
+        reported,
+        `unknown server ${server} past orphan_grace_s: terminating (server.terminate ${id})`,
+        [id],
       );
     }
-    for (const server of await unknownServers(this.o.sql, p.account_id, p.spec.orphan_grace_s)) {
-      const id = await this.emit(
-        fleetRequest(
-          'server.terminate',
-          'provision',
-          { account: p.account_id, server },
-          `autoscale:orphan:${p.account_id}:${server}`,
-        ),
-      );
-      if (!reported.has(`terminated:${server}`)) {
-        reported.add(`terminated:${server}`);
-        await this.report(
-          p,
-          'orphan',
-          `unknown server ${server} past orphan_grace_s: terminating (server.terminate ${id})`,
-          { server },
-          [id],
-        );
-      }
-    }
+  }
+
+  /** Reports an unknown server once per phase, across restarts and failovers (the rows say what was reported). */
+  private async reportOrphan(
+    p: PolicyRow,
+    server: string,
+    phase: 'found' | 'terminating',
+    reported: Set<string>,
+    reason: string,
+    actions: string[] = [],
+  ): Promise<void> {
+    const key = `${phase}:${server}`;
+    if (reported.has(key)) return;
+    reported.add(key);
+    if (await hasOrphanReport(this.o.sql, p.name, server, phase)) return;
+    await this.report(p, 'orphan', reason, { server, phase }, actions);
   }
 }

@@ -68,6 +68,7 @@ const definition: ServiceDefinition<PublisherConfig> = {
       new Autoscaler({
         database,
         redis,
+        amqp,
         logger: logging.logger.child({ component: 'autoscaler' }),
         actor,
         mode: config.provisioning.mode,
