@@ -127,11 +127,16 @@ async function send(opts: AddressOpts, env: Env, command: ControlCommand): Promi
   );
   const answered = new Set(result.replies.map((r) => `${r.identity.host}:${r.identity.pid}`));
   const silent = (live ?? []).filter((b) => !answered.has(`${b.host}:${b.pid}`));
-  if (command.command !== 'ping') await auditWorkerControl(opts, env, result, silent);
   if (opts.json === true) process.stdout.write(jsonLines(result.replies));
   else if (command.command === 'ping') process.stdout.write(`${identitiesTable(result.replies)}`);
   else process.stdout.write(outcomeLines(result.replies));
   process.stdout.write(silenceLines(result, silent));
+  if (command.command !== 'ping')
+    await auditWorkerControl(opts, env, result, silent).catch((err: unknown) => {
+      throw failure(
+        `${describeCommand(command)} was sent (replies above) but not recorded in audit_log: ${errorText(err)}`,
+      );
+    });
   const what = `${describeCommand(command)} to ${describeTarget(target)}`;
   if (result.replies.length === 0) throw failure(`no process answered ${what} within ${opts.timeout ?? 2} s`);
   if (silent.length > 0) throw failure(`${silent.length} live process(es) did not answer ${what}`);
