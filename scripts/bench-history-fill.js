@@ -38,12 +38,14 @@ async function fillHistory(pool, o) {
   const started = Date.now();
   for (let done = 0; done < o.actions; done += chunk) {
     const n = Math.min(chunk, o.actions - done);
-    // Finished between `days` days ago and an hour ago; created up to a minute before.
+    // Finished between `days` days ago and an hour ago, oldest first, as a running installation
+    // writes them (ids and finish times grow together, a day's rows lie together in the heap);
+    // created 50 s before.
     await pool.query(
       `WITH g AS (
-         SELECT random() AS r, now() - interval '1 hour' - random() * ($2::int * interval '1 day' - interval '1 hour') AS fin,
-                'hist-' || (random() * ($3::int - 1))::int AS tenant
-         FROM generate_series(1, $1::int)),
+         SELECT random() AS r, 'hist-' || (random() * ($3::int - 1))::int AS tenant,
+                now() - interval '1 hour' - (1 - ($5::int + i)::float8 / $6::int) * ($2::int * interval '1 day' - interval '1 hour') AS fin
+         FROM generate_series(1, $1::int) AS i),
        a AS (
          INSERT INTO actions (tenant_id, type, family, args, state, attempts, created_at, queued_at, started_at, finished_at, updated_at, worker, result)
          SELECT tenant, 'noop', 'control', '{}', ${FINAL_MIX}, 1, fin - interval '50 seconds', fin - interval '40 seconds',
@@ -55,7 +57,7 @@ async function fillHistory(pool, o) {
               CASE WHEN s = $4::int - 1 THEN a.state ELSE (ARRAY['pending', 'queued', 'running'])[least(s + 1, 3)] END,
               'fill'
        FROM a, generate_series(0, $4::int - 1) s`,
-      [n, days, tenants, eventsPer],
+      [n, days, tenants, eventsPer, done, o.actions],
     );
     say(`filled ${done + n} of ${o.actions} actions (${Math.round((Date.now() - started) / 1000)} s)`);
   }
