@@ -17,7 +17,8 @@ install_missing() {
     sshd:openssh-server /usr/sbin/sshd:openssh-server systemd-analyze:systemd \
     start-stop-daemon:dpkg make:make g++:g++ python3:python3 tmux:tmux logrotate:logrotate \
     shellcheck:shellcheck psql:postgresql-client promtool:prometheus \
-    ipmitool:ipmitool ipmi_sim:openipmi sdrcomp:openipmi /usr/bin/chromium:chromium; do
+    ipmitool:ipmitool ipmi_sim:openipmi sdrcomp:openipmi /usr/bin/chromium:chromium \
+    openssl:openssl ip:iproute2; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || missing+=("$pkg")
   done
