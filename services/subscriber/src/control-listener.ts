@@ -85,7 +85,15 @@ export class ControlListener implements Component {
     const result = await this.obey(message, me.state);
     const what = describeCommand(message.command);
     this.opts.logger.info(
-      { control: message.id, actor: message.actor, command: what, outcome: result.outcome, detail: result.detail },
+      {
+        control: message.id,
+        actor: message.actor,
+        command: what,
+        outcome: result.outcome,
+        detail: result.detail,
+        // From sending to obeyed (clocks of two hosts: a rough figure across machines).
+        ageMs: Date.now() - Date.parse(message.sent_at),
+      },
       `control ${what} from ${message.actor}: ${result.outcome} (${result.detail})`,
     );
     await this.answer(delivery, message, result);
