@@ -130,20 +130,22 @@ export async function pruneBatch(
 }
 
 /**
- * Runs `rule` batch after batch until nothing is left (or `signal` aborts). Returns what it removed.
+ * Runs `rule` batch after batch until nothing is left, `signal` aborts or `goOn` (called after
+ * each full batch: the keeper renews its lease there) says false. Returns what it removed.
  */
 export async function pruneRule(
   transaction: Transactor,
   rule: PruneRule,
   limit: number,
   signal?: AbortSignal,
+  goOn?: () => Promise<boolean>,
 ): Promise<PruneCount> {
   const total: PruneCount = { state: rule.state, tenant: rule.tenant ?? null, actions: 0, events: 0 };
   while (signal?.aborted !== true) {
     const done = await pruneBatch(transaction, rule, limit);
     total.actions += done.actions;
     total.events += done.events;
-    if (done.actions < limit) break;
+    if (done.actions < limit || (goOn !== undefined && !(await goOn()))) break;
   }
   return total;
 }

@@ -43,7 +43,7 @@ export interface RetentionRun {
   /** Count only: remove nothing, create nothing. */
   dryRun?: boolean;
   signal?: AbortSignal;
-  /** Called between steps (the keeper renews its lease); false stops the pass. */
+  /** Called between steps and between batches (the keeper renews its lease); false stops the pass. */
   stillHolding?: () => Promise<boolean>;
   /** Leave the emptied partitions (default: drop them); a benchmark times the drop apart. */
   keepPartitions?: boolean;
@@ -67,7 +67,7 @@ export async function runRetention(
     if (!(await go())) return report;
     const count = run.dryRun
       ? { state: rule.state, tenant: rule.tenant ?? null, actions: await countPrunable(sql, rule), events: 0 }
-      : await pruneRule(transaction, rule, settings.batch, run.signal);
+      : await pruneRule(transaction, rule, settings.batch, run.signal, go);
     if (count.actions > 0) report.actions.push(count);
   }
   for (const table of Object.keys(AGED_TABLES) as AgedTable[]) {
