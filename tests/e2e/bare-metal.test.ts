@@ -327,6 +327,24 @@ describe('Cobbler (a fake XML-RPC server)', () => {
     expect(fake.countCalls('save_system', (p) => p[0] === 'system::node3')).toBe(1);
   });
 
+  it('a provision killed while its power-cycle is under way is rerun without a second power-cycle', async () => {
+    let release = (): void => undefined;
+    fake.rebootAnswerGate = new Promise<void>((resolve) => (release = resolve));
+    const before = reboots('node1');
+    const id = await submit('metal.provision', { account, system: 'node1', profile: 'rocky9' });
+    await waitFor(() => reboots('node1') > before, 20_000, 'the provision asking for its power-cycle');
+    subscriber.kill('SIGKILL');
+    await subscriber.exited;
+    fake.rebootAnswerGate = undefined;
+    release();
+    subscriber = pipe.start('subscriber');
+    const row = (await waitForState(pipe.pool, id, 'succeeded', 30_000)) as ActionRow<Result>;
+    // The rerun found the power-cycle recorded as asked for: it only checked that node1 is on.
+    expect(row.result).toMatchObject({ power_cycled: false, resumed_after: 'cycling' });
+    expect(reboots('node1')).toBe(before + 1);
+    expect(fake.systems.get('node1')).toMatchObject({ profile: 'rocky9', power: 'on' });
+  });
+
   it('neither password is in a log or a cmq output', async () => {
     const shown = await cmq(['accounts', 'show', account]);
     expect(shown.code).toBe(0);

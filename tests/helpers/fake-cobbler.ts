@@ -51,6 +51,8 @@ export class FakeCobbler {
   syncMs = 300;
   /** While set, a sync waits for it (a test holds Cobbler in its sync to kill the caller). */
   syncGate: Promise<void> | undefined;
+  /** While set, a reboot is done but its answer waits for it (the caller killed before it hears back). */
+  rebootAnswerGate: Promise<void> | undefined;
   private readonly users = new Map<string, string>();
   private readonly tokens = new Set<string>();
   private readonly edits = new Map<string, Partial<FakeSystem>>();
@@ -133,7 +135,7 @@ export class FakeCobbler {
       this.syncs.push({ start, end: Date.now() });
       return true;
     });
-    on('power_system', ([handle, op, token]) => {
+    on('power_system', async ([handle, op, token]) => {
       this.checkToken(token);
       const sys = this.systems.get(String(handle).replace(/^system::/, ''));
       if (sys === undefined) throw cx(`internal error, unknown system handle ${String(handle)}`);
@@ -141,6 +143,7 @@ export class FakeCobbler {
       if (op === 'on' || op === 'reboot') sys.power = 'on';
       else if (op === 'off') sys.power = 'off';
       else throw cx(`invalid power operation '${String(op)}', expected on/off/status/reboot`);
+      if (op === 'reboot') await this.rebootAnswerGate;
       return true;
     });
     return this;
