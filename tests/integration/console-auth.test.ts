@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { addUser, createApiToken, disableUser, listAudit } from '@cmq/actions';
+import { addUser, createApiToken, disableUser, listAudit, recordAudit } from '@cmq/actions';
 import { createPool, migrate } from '@cmq/common';
 import type { ConsoleConfig } from '@cmq/config';
 import fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
@@ -73,13 +73,19 @@ async function login(app: FastifyInstance, name: string, password: string, remot
   });
 }
 
-/** A logged-in user's cookie and CSRF token. */
+const sessions = new Map<string, { cookie: string; csrf: string }>();
+
+/** A logged-in user's cookie and CSRF token (one login per user and app: each costs a scrypt hash). */
 async function session(app: FastifyInstance, name: string): Promise<{ cookie: string; csrf: string }> {
+  const known = sessions.get(name);
+  if (known !== undefined && app === main.app) return known;
   const res = await login(app, name, PASSWORD);
   expect(res.statusCode).toBe(302);
   const cookie = cookieOf(res);
   const page = await app.inject({ url: '/', headers: { cookie } });
-  return { cookie, csrf: page.json<{ csrf: string }>().csrf };
+  const made = { cookie, csrf: page.json<{ csrf: string }>().csrf };
+  if (app === main.app) sessions.set(name, made);
+  return made;
 }
 
 let main: AppWithRoutes;
@@ -205,6 +211,11 @@ describe('CSRF', () => {
       new URLSearchParams({ _csrf: csrf }).toString(),
     );
     expect(form.statusCode).toBe(200);
+  });
+
+  test('the login form carries only a local path to return to', async () => {
+    const page = await main.app.inject({ url: '/login?next=%2F%2Fevil.example' });
+    expect(page.body).toContain('name="next" value="/"');
   });
 
   test('a login posted from another site is refused', async () => {
@@ -347,6 +358,18 @@ describe('proxy mode', () => {
       });
     expect((await post({})).statusCode).toBe(403);
     expect((await post({ 'x-csrf-token': csrf })).statusCode).toBe(200);
+  });
+});
+
+describe('audit store', () => {
+  test('listAudit: newest first by number (99 before 100 would be text order), paged by id', async () => {
+    for (let i = 0; i < 120; i++)
+      await recordAudit(pool, { actor: 'bulk', action: 'test', outcome: 'ok', target: `${i}` });
+    const all = await listAudit(pool, { actor: 'bulk', limit: 1000 });
+    expect(all.map((r) => r.target)).toEqual(Array.from({ length: 120 }, (_, i) => `${119 - i}`));
+    const first = await listAudit(pool, { actor: 'bulk', limit: 50 });
+    const next = await listAudit(pool, { actor: 'bulk', limit: 50, before: first.at(-1)?.id });
+    expect([...first, ...next].map((r) => r.target)).toEqual(all.slice(0, 100).map((r) => r.target));
   });
 });
 

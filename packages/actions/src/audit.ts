@@ -55,14 +55,14 @@ export interface AuditFilter {
   limit?: number;
 }
 
-/** Audit rows, newest first, filtered and paged by id. */
+/** Audit rows, newest first (by the numeric id, not its text), filtered and paged by id. */
 export async function listAudit(sql: Sql, filter: AuditFilter = {}): Promise<AuditRow[]> {
   const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
   const { rows } = await sql.query<AuditRow>(
     `SELECT id::text, at, actor, actor_address, action, target, outcome, tenant, detail FROM audit_log
       WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2)
         AND ($3::text IS NULL OR tenant = $3) AND ($4::bigint IS NULL OR id < $4)
-      ORDER BY id DESC LIMIT $5`,
+      ORDER BY audit_log.id DESC LIMIT $5`,
     [filter.actor ?? null, filter.action ?? null, filter.tenant ?? null, filter.before ?? null, limit],
   );
   return rows;

@@ -40,8 +40,13 @@ export function originMatches(req: FastifyRequest): boolean {
   }
 }
 
-/** A local path to return to after login (`/actions?state=dead`), never another site. */
+/**
+ * A local path to return to after login (`/actions?state=dead`), never another site: not `//host`,
+ * no backslash (`/\\host`), and no control character at all (browsers drop tabs and newlines
+ * from a URL, so `/<tab>/host` would become `//host`).
+ */
 export function safeNext(next: unknown): string {
-  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) return '/';
+  // eslint-disable-next-line no-control-regex -- control characters are what it refuses
+  if (typeof next !== 'string' || !/^\/(?!\/)[^\\\u0000-\u001f\u007f]*$/.test(next)) return '/';
   return next;
 }
