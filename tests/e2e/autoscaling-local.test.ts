@@ -215,6 +215,9 @@ describe('autoscaling on the local cloud', () => {
     const list = await cmq(['policies', 'list']);
     expect(list.stdout).toMatch(/fleet\s+control\s+\d+\s+0-3\s+yes/);
     expect(list.stdout).not.toContain('inactive');
+    // In passive mode (provisioning.cfg mode, overridden here by its variable) policies are inactive, and say so.
+    const passive = await runCmq(['policies', 'list', '--config-dir', pipe.dir], { CMQ_MODE: 'passive' });
+    expect(passive.stdout).toContain('policies are inactive in mode passive');
   });
 
   it('a flood grows the fleet to 3 servers whose subscribers consume it, then the fleet shrinks to 0', async () => {

@@ -21,6 +21,8 @@ import { type AmqpClient, type ErrorReporter, type Family, type Logger, type Sql
 export type Heartbeats = ReadonlyMap<string, { at: number; inFlight: number }>;
 
 const ENDED = new Set(['failed', 'dead', 'expired', 'cancelled', 'rejected']);
+/** A launched server not running this long after its launch (server.await gives up at 10 min) failed. */
+const LAUNCH_TIMEOUT_MS = 15 * 60_000;
 /** How long a drain sent over the broker waits for its reply. */
 const DRAIN_REPLY_MS = 3_000;
 /** A draining server still beating this long after the drain began, with no stop command run yet, gets one. */
@@ -135,6 +137,11 @@ export class FleetExecutor {
     if (ENDED.has(f.launch_state))
       return this.launchFailed(f, p, `server.launch ${f.launch_action_id} ended ${f.launch_state}`);
     const server = f.recorded_server;
+    if (Date.now() - f.created_at.getTime() > LAUNCH_TIMEOUT_MS) {
+      await this.launchFailed(f, p, `not running ${LAUNCH_TIMEOUT_MS / 60_000} min after its launch`);
+      if (server !== null) await this.terminate(f, server);
+      return;
+    }
     if (server === null) return;
     if (f.recorded_state === 'gone' || f.recorded_state === 'terminated') {
       await setFleetState(this.o.sql, f.launch_action_id, 'failed', { serverId: server });
@@ -238,7 +245,7 @@ export class FleetExecutor {
         `autoscale:terminate:${f.launch_action_id}`,
       ),
     );
-    await setFleetState(this.o.sql, f.launch_action_id, 'terminating', { stepActionId: id });
+    await setFleetState(this.o.sql, f.launch_action_id, 'terminating', { stepActionId: id, serverId: server });
   }
 
   private async terminating(f: FleetServer): Promise<void> {
