@@ -8,7 +8,7 @@ import { actionRow } from '../helpers/actions';
 import { serviceConfig } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
 import { spawnBin } from '../helpers/process';
-import { createTestDatabase, dropTestDatabase } from '../helpers/services';
+import { brokerConnection, createTestDatabase, dropTestDatabase } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -158,6 +158,21 @@ it('a handler bug is one event with its tags; a transient failure that succeeds 
     fingerprint: ['dead', 'noop', 'CMQ_ERR_NOOP_PERMANENT'],
   });
   expect(ingest.eventsFor(dead)).toHaveLength(1);
+});
+
+it('a message that can never run is one dead report, with the dead letter it became', async () => {
+  const conn = await brokerConnection(pipe.vhost);
+  try {
+    const ch = await conn.createConfirmChannel();
+    ch.publish('cmq.actions', 'control.noop.t1', Buffer.from('not json at all'));
+    await ch.waitForConfirms();
+  } finally {
+    await conn.close();
+  }
+  await waitFor(() => ingest.events.some((e) => e.tags.code === 'dead_letter'), 10_000, 'a dead-letter report');
+  const [event] = ingest.events.filter((e) => e.tags.code === 'dead_letter');
+  expect(event).toMatchObject({ level: 'error', tags: { kind: 'dead', service: 'subscriber' } });
+  expect(event?.message).toMatch(/^message dead-lettered \(m\d+\): /);
 });
 
 it('three runs of the same bug group under one fingerprint, whatever their message', async () => {

@@ -5,6 +5,7 @@ import {
   DEAD_QUEUE,
   type Database,
   type Delivery,
+  type ErrorReporter,
   Exchanges,
   type Logger,
   errorText,
@@ -27,6 +28,8 @@ export interface DeadLettersOptions {
   counter: { inc(): void };
   /** Runs a database step with the subscriber's retries. */
   retry: <T>(step: () => Promise<T>) => Promise<T>;
+  /** Where each dead letter is reported to operators (`sentry.dsn`). */
+  reporter?: ErrorReporter;
 }
 
 /**
@@ -62,6 +65,13 @@ export class DeadLetters {
       },
       'message dead-lettered',
     );
+    opts.reporter?.captureMessage(`message dead-lettered (m${recorded.id}): ${reason}`, {
+      kind: 'dead',
+      code: 'dead_letter',
+      type: 'dead_letter',
+      ...(recorded.tenant !== null ? { tenant: recorded.tenant } : {}),
+      extra: { routingKey: msg.routingKey },
+    });
     return recorded.tenant;
   }
 

@@ -64,6 +64,7 @@ export class DeliveryHandler {
       worker: opts.worker,
       counter: this.counters.deadLetters,
       retry: (step) => this.withRetry(step),
+      ...(deps.reporter !== undefined ? { reporter: deps.reporter } : {}),
     });
     // Every running action listens to the stop signal.
     setMaxListeners(own.concurrency + 16, this.stop.signal);
@@ -188,6 +189,13 @@ export class DeliveryHandler {
           { tenant: ended.tenant, action: id, reason: delivery.reason },
           'action dead: its message cannot be read',
         );
+        this.deps.reporter?.captureMessage(`action dead: its message cannot be read: ${delivery.reason}`, {
+          kind: 'dead',
+          code: 'message_unread',
+          type: 'message_unread',
+          tenant: ended.tenant,
+          action: id,
+        });
         await this.deadLetters.publishCopy(msg, delivery.reason, ended.tenant, id);
         return this.opts.consumer.ack(msg);
       }
