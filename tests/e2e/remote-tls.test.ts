@@ -8,7 +8,7 @@ import { type ConfigFiles, serviceConfig } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
 import { PrivateBroker } from '../helpers/private-broker';
 import { PgCluster, RedisServer, freePort } from '../helpers/private-servers';
-import { ROOT, Spawned, execFileP, logLines, spawnBin } from '../helpers/process';
+import { ROOT, Spawned, execFileP, logLines, runCmq, spawnBin } from '../helpers/process';
 import { TestPki } from '../helpers/test-pki';
 import { waitFor } from '../helpers/wait';
 
@@ -247,13 +247,16 @@ it('a subscriber with certificates and no passwords runs actions end to end, fro
   // The broker knows it as the certificate's user, from the namespace's own address.
   const connections = await broker.ctl('list_connections', 'user', 'peer_host', 'auth_mechanism', 'ssl');
   expect(connections).toContain(`${USER}\t${REMOTE_IP}\tEXTERNAL\ttrue`);
-  // The certificates expire in 2 days, within tls.expiry_warning_days (14): log and heartbeat say so.
+  // The certificates expire in 2 days, within tls.expiry_warning_days (14): log, heartbeat and cmq check say so.
   const warning = `certificate ${pki.cert('remote')} (amqp.tls.cert, db.ssl.cert, redis.tls.cert) expires on`;
   const log = logLines(join(logDir, 'subscriber-default.log'));
   expect(log.some((l) => String(l.msg).includes(warning))).toBe(true);
   const keys = await redis.keys('cmq:heartbeat:subscriber:*');
   const waiting = await Promise.all(keys.map((k) => redis.hget(k, 'waiting')));
   expect(waiting.some((w) => w?.includes(warning))).toBe(true);
+  const check = await runCmq(['check', '--config-dir', p.dir]);
+  // (cmq check cuts each text short: the CA's warning comes first.)
+  expect(check.stdout).toContain(`certificate ${pki.cert('ca')} (amqp.tls.ca, db.ssl.ca, redis.tls.ca) expires on`);
 }, 120_000);
 
 it('a certificate user permitted only cmq.* (and its own amq.gen- queues) cannot declare or read anything else', async () => {
