@@ -38,14 +38,14 @@ export async function familyLoads(sql: Sql): Promise<FamilyLoad[]> {
 
 /**
  * Counts by state per tenant (tenant → state → count): unfinished actions now, final ones
- * finished over the last day. Counting every action ever kept read the whole table (a second
+ * finished over the last hour. Counting every action ever kept read the whole table (a second
  * with two million finished actions behind it); each final state's count is a range of the
  * actions_final index.
  */
 export async function tenantStates(sql: Sql): Promise<Record<string, Record<string, number>>> {
   const finals = FINAL_STATES.map(
     (s) =>
-      `SELECT tenant_id, state, count(*)::int AS n FROM actions WHERE state = '${s}' AND finished_at > now() - interval '1 day' GROUP BY tenant_id, state`,
+      `SELECT tenant_id, state, count(*)::int AS n FROM actions WHERE state = '${s}' AND finished_at > now() - interval '1 hour' GROUP BY tenant_id, state`,
   );
   const { rows } = await sql.query<{ tenant_id: string; state: string; n: number }>(
     `SELECT tenant_id, state, n FROM (

@@ -151,7 +151,7 @@ function tenantsText(s: Status): string {
     ...present.map((st) => String(counts[st] ?? 0)),
     String(Object.values(counts).reduce((a, b) => a + b, 0)),
   ]);
-  return `TENANTS (unfinished actions by state now, finished ones over the last day)\n${table(['TENANT', ...present.map((st) => st.toUpperCase()), 'TOTAL'], rows)}`;
+  return `TENANTS (unfinished actions by state now, finished ones over the last hour)\n${table(['TENANT', ...present.map((st) => st.toUpperCase()), 'TOTAL'], rows)}`;
 }
 
 /**
