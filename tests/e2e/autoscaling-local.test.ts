@@ -215,6 +215,8 @@ describe('autoscaling on the local cloud', () => {
     const list = await cmq(['policies', 'list']);
     expect(list.stdout).toMatch(/fleet\s+control\s+\d+\s+0-3\s+yes/);
     expect(list.stdout).not.toContain('inactive');
+    const set = await cmq(['policies', 'set', 'fleet', 'min=9']);
+    expect(set).toMatchObject({ code: 2, stderr: 'cmq: policy fleet: min: min 9 is above max 3\n' });
     // In passive mode (provisioning.cfg mode, overridden here by its variable) policies are inactive, and say so.
     const passive = await runCmq(['policies', 'list', '--config-dir', pipe.dir], { CMQ_MODE: 'passive' });
     expect(passive.stdout).toContain('policies are inactive in mode passive');

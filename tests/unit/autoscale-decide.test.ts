@@ -140,6 +140,8 @@ describe('decide(): the autoscaling decision on a fake clock', () => {
     const idle = decide(p, inputs({ ready: 3, ages: { backlog: 90, heartbeats: 0 } }), ctx, []);
     expect(idle).toMatchObject({ action: 'hold', decided: 3 });
     expect(idle.reason).toContain('backlog is 90s old');
+    const gone = decide(p, inputs({ backlog: 400, ages: { heartbeats: Infinity } }), ctx, []);
+    expect(gone.reason).toContain('heartbeats is missing (stale_after_s 30)');
     // Nothing to change: a stale input is no reason for a row.
     expect(decide(p, inputs({ ready: 0, ages: { backlog: 90 } }), ctx, []).action).toBe('none');
   });

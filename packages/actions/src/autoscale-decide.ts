@@ -76,7 +76,8 @@ function clamp(n: number, p: PolicySpec): number {
 
 function staleInput(p: PolicySpec, i: ScaleInputs): string | undefined {
   for (const [name, age] of Object.entries(i.ages))
-    if (!(age <= p.stale_after_s)) return `${name} is ${Math.round(age)}s old (stale_after_s ${p.stale_after_s})`;
+    if (!(age <= p.stale_after_s))
+      return `${name} is ${Number.isFinite(age) ? `${Math.round(age)}s old` : 'missing'} (stale_after_s ${p.stale_after_s})`;
   return undefined;
 }
 

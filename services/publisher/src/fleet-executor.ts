@@ -71,6 +71,9 @@ export interface FleetExecutorOptions {
  * after a crash inserts nothing new.
  */
 export class FleetExecutor {
+  /** When each ready server's subscriber was last seen beating (this process's own look). */
+  private readonly lastBeat = new Map<string, number>();
+
   constructor(private readonly o: FleetExecutorOptions) {}
 
   private async emit(req: ActionRequest): Promise<string> {
@@ -116,6 +119,7 @@ export class FleetExecutor {
       if (p === undefined) continue;
       if (f.state === 'launching') await this.launching(f, p);
       else if (f.state === 'starting') await this.starting(f, p, hb);
+      else if (f.state === 'ready') await this.ready(f, p, hb);
       else if (f.state === 'draining') await this.draining(f, p, hb);
       else if (f.state === 'terminating') await this.terminating(f);
     }
@@ -215,6 +219,29 @@ export class FleetExecutor {
       { policy: f.policy, server, node_stop: stop },
       'fleet server draining (its stop command over SSH)',
     );
+  }
+
+  /**
+   * A ready server whose subscriber stopped beating without a drain (it crashed, its server
+   * hangs) for longer than stale_after_s is reported and terminated; the next evaluation replaces it.
+   */
+  private async ready(f: FleetServer, p: PolicyRow, hb: Heartbeats): Promise<void> {
+    const server = f.server_id as string;
+    const now = Date.now();
+    if (hb.has(server) || !this.lastBeat.has(server)) {
+      this.lastBeat.set(server, now);
+      return;
+    }
+    const goneS = (now - (this.lastBeat.get(server) ?? now)) / 1000;
+    if (goneS <= p.spec.stale_after_s) return;
+    this.lastBeat.delete(server);
+    await this.report(
+      p,
+      'drain',
+      `subscriber of ${server} stopped beating without a drain ${Math.round(goneS)}s ago (stale_after_s ${p.spec.stale_after_s}): terminating the server`,
+      { server },
+    );
+    await this.terminate(f, server);
   }
 
   private async draining(f: FleetServer, p: PolicyRow, hb: Heartbeats): Promise<void> {
