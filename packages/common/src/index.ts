@@ -8,7 +8,7 @@ export * from './config/process-keys';
 export * from './config/properties';
 export * from './config/render';
 export * from './config/shared-files';
-export { checkTlsFiles } from './config/referenced-files';
+export { certificateFiles, checkTlsFiles, expiryWarnings } from './config/referenced-files';
 export * from './logging/logging';
 export * from './logging/redaction';
 export * from './adapters/error-reporter';
