@@ -6,7 +6,7 @@ import { countActions } from '../helpers/actions';
 import { FakeEc2 } from '../helpers/fake-ec2';
 import { tempDir, writeConfig } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
-import { ROOT, logLines, runCmq } from '../helpers/process';
+import { ROOT, logLines, runCmq, waitForLog } from '../helpers/process';
 import { freePort } from '../helpers/private-servers';
 import { type KeyPair, SSH_TEST_USER, makeKeyPair } from '../helpers/sshd';
 import { waitFor } from '../helpers/wait';
@@ -204,7 +204,7 @@ async function fleetStates(): Promise<Record<string, number>> {
 }
 
 describe('autoscaling on the local cloud', () => {
-  it('refuses an invalid policy naming the field, and adds a valid one', async () => {
+  it('refuses an invalid policy naming the field, adds a valid one; in passive mode policies are inactive', async () => {
     const bad = await cmq(['policies', 'add', 'bad', ...policyFields(), 'families=nope', 'cooldown_in_s=-1']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('families.0:');
@@ -220,6 +220,18 @@ describe('autoscaling on the local cloud', () => {
     // In passive mode (provisioning.cfg mode, overridden here by its variable) policies are inactive, and say so.
     const passive = await runCmq(['policies', 'list', '--config-dir', pipe.dir], { CMQ_MODE: 'passive' });
     expect(passive.stdout).toContain('policies are inactive in mode passive');
+    // ... and a publisher in that mode says so once in its log, and evaluates nothing.
+    const publisher = pipe.start('publisher', [], { CMQ_MODE: 'passive' });
+    await waitForLog(
+      join(pipe.logDir, 'publisher-main.log'),
+      (l) =>
+        l.msg === 'autoscaling policies are inactive in mode passive (provisioning.cfg mode=dynamic evaluates them)',
+      30_000,
+      'the passive publisher saying policies are inactive',
+    );
+    publisher.kill('SIGTERM');
+    expect(await publisher.exitCode()).toBe(0);
+    expect(await decisions()).toEqual([]);
   });
 
   it('a flood grows the fleet to 3 servers whose subscribers consume it, then the fleet shrinks to 0', async () => {
@@ -230,9 +242,9 @@ describe('autoscaling on the local cloud', () => {
       size: 'small',
       name: 'stray',
     });
-    pipe.start('publisher');
+    const first = pipe.start('publisher');
     pipe.start('subscriber');
-    await pipe.running('publisher', 'main');
+    await pipe.running('publisher', 'main', first.pid);
     await pipe.running('subscriber', 'default');
 
     const ids = await pipe.submit(
@@ -240,9 +252,8 @@ describe('autoscaling on the local cloud', () => {
     );
     // kill -9 the publisher right after its first launch decision, before it records any server.
     await waitFor(async () => (await decisions()).some((d) => d.kind === 'out'), 20_000, 'a scale-out decision');
-    const first = pipe.processes[0];
-    first?.kill('SIGKILL');
-    await first?.exited;
+    first.kill('SIGKILL');
+    await first.exited;
     const restarted = pipe.start('publisher');
     await pipe.running('publisher', 'main', restarted.pid);
 
