@@ -16,7 +16,7 @@ type Db = DbConfig['db'];
  * server; verify-ca checks its certificate against the CA; verify-full also its name.
  */
 export function sslOptions(ssl: Db['ssl']): false | ConnectionOptions {
-  if (ssl.mode === 'disable') return false;
+  if (ssl === undefined || ssl.mode === 'disable') return false;
   const read = (file: string): Buffer | undefined => (file === '' ? undefined : readFileSync(file));
   const files = { ca: read(ssl.ca), cert: read(ssl.cert), key: read(ssl.key) };
   if (ssl.mode === 'require') return { ...files, rejectUnauthorized: false };

@@ -23,7 +23,7 @@ export function redisLabel(cfg: RedisCfg): string {
 
 /** TLS options for `redis.tls.*` (the server verified against the CA), undefined when off. */
 function tlsOptions(tls: RedisCfg['tls']): ConnectionOptions | undefined {
-  if (!tls.enabled) return undefined;
+  if (tls?.enabled !== true) return undefined;
   const read = (file: string): Buffer | undefined => (file === '' ? undefined : readFileSync(file));
   return { ca: read(tls.ca), cert: read(tls.cert), key: read(tls.key) };
 }

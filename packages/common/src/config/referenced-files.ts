@@ -159,15 +159,15 @@ export function expiryWarnings(files: ReadonlyArray<[string, string]>, withinDay
 /** Every certificate file a process's configuration names, as `[key, path]`. */
 export function certificateFiles(config: {
   amqp: { tls: TlsFiles };
-  db: { ssl: TlsFiles };
-  redis: { tls: TlsFiles };
+  db: { ssl?: TlsFiles };
+  redis: { tls?: TlsFiles };
 }): Array<[string, string]> {
   return [
     ['amqp.tls.ca', config.amqp.tls.ca],
     ['amqp.tls.cert', config.amqp.tls.cert],
-    ['db.ssl.ca', config.db.ssl.ca],
-    ['db.ssl.cert', config.db.ssl.cert],
-    ['redis.tls.ca', config.redis.tls.ca],
-    ['redis.tls.cert', config.redis.tls.cert],
+    ['db.ssl.ca', config.db.ssl?.ca ?? ''],
+    ['db.ssl.cert', config.db.ssl?.cert ?? ''],
+    ['redis.tls.ca', config.redis.tls?.ca ?? ''],
+    ['redis.tls.cert', config.redis.tls?.cert ?? ''],
   ];
 }

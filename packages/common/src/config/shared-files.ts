@@ -23,7 +23,8 @@ export interface MqConfig {
     heartbeat: number;
     connect_timeout: number;
     reconnect: { initial_delay: number; max_delay: number };
-    tls: { ca: string; cert: string; key: string; passphrase: string; external: boolean };
+    /** `external` is optional for configs built in code (tests, tools); the loader always sets it. */
+    tls: { ca: string; cert: string; key: string; passphrase: string; external?: boolean };
   };
 }
 
@@ -109,12 +110,21 @@ export interface DbConfig {
     pool: { max: number };
     statement_timeout: number;
     connect_timeout: number;
-    ssl: { mode: DbSslMode; ca: string; cert: string; key: string };
+    /** Optional for configs built in code (tests, tools): absent means {@link DB_SSL_OFF}; the loader always sets it. */
+    ssl?: DbSsl;
   };
 }
 
 export const DB_SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
 export type DbSslMode = (typeof DB_SSL_MODES)[number];
+export interface DbSsl {
+  mode: DbSslMode;
+  ca: string;
+  cert: string;
+  key: string;
+}
+/** `db.ssl.*` as its defaults: no TLS. */
+export const DB_SSL_OFF: DbSsl = Object.freeze({ mode: 'disable', ca: '', cert: '', key: '' });
 
 /** A client certificate without its key is a mistake the loader names. */
 function certNeedsKey(prefix: string, tls: { cert: string; key: string }): Array<[string, string]> {
@@ -179,9 +189,9 @@ export const workerFile: FileSpec<DbConfig> = {
       },
     },
   },
-  crossCheck: (v) => [
-    ...certNeedsKey('db.ssl', v.db.ssl),
-    ...(v.db.ssl.mode === 'disable' && (v.db.ssl.ca !== '' || v.db.ssl.cert !== '')
+  crossCheck: ({ db: { ssl = DB_SSL_OFF } }) => [
+    ...certNeedsKey('db.ssl', ssl),
+    ...(ssl.mode === 'disable' && (ssl.ca !== '' || ssl.cert !== '')
       ? [
           ['db.ssl.mode', 'is disable, yet db.ssl.ca or db.ssl.cert is set (require, verify-ca or verify-full?)'] as [
             string,
@@ -190,8 +200,17 @@ export const workerFile: FileSpec<DbConfig> = {
         ]
       : []),
   ],
-  checkFiles: (v) => checkTlsFiles('db.ssl', v.db.ssl),
+  checkFiles: (v) => checkTlsFiles('db.ssl', v.db.ssl ?? DB_SSL_OFF),
 };
+
+export interface RedisTls {
+  enabled: boolean;
+  ca: string;
+  cert: string;
+  key: string;
+}
+/** `redis.tls.*` as its defaults: no TLS. */
+export const REDIS_TLS_OFF: RedisTls = Object.freeze({ enabled: false, ca: '', cert: '', key: '' });
 
 export interface RedisConfig {
   redis: {
@@ -203,7 +222,8 @@ export interface RedisConfig {
     sentinels: string[];
     sentinel: { master_name: string };
     connect_timeout: number;
-    tls: { enabled: boolean; ca: string; cert: string; key: string };
+    /** Optional for configs built in code (tests, tools): absent means {@link REDIS_TLS_OFF}; the loader always sets it. */
+    tls?: RedisTls;
   };
 }
 
@@ -254,12 +274,12 @@ export const persistenceFile: FileSpec<RedisConfig> = {
     ...(v.redis.mode === 'sentinel' && v.redis.sentinels.length === 0
       ? [['redis.sentinels', 'must list at least one host:port when redis.mode=sentinel'] as [string, string]]
       : []),
-    ...certNeedsKey('redis.tls', v.redis.tls),
-    ...(!v.redis.tls.enabled && (v.redis.tls.ca !== '' || v.redis.tls.cert !== '')
+    ...certNeedsKey('redis.tls', v.redis.tls ?? REDIS_TLS_OFF),
+    ...(v.redis.tls?.enabled === false && (v.redis.tls.ca !== '' || v.redis.tls.cert !== '')
       ? [['redis.tls.enabled', 'is off, yet redis.tls.ca or redis.tls.cert is set'] as [string, string]]
       : []),
   ],
-  checkFiles: (v) => checkTlsFiles('redis.tls', v.redis.tls),
+  checkFiles: (v) => checkTlsFiles('redis.tls', v.redis.tls ?? REDIS_TLS_OFF),
 };
 
 export interface KmConfig {
