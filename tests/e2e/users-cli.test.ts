@@ -7,7 +7,10 @@ import pino from 'pino';
 // eslint-disable-next-line no-restricted-imports -- auth's own exports; @cmq/console's index is the service
 import { registerAuth } from '../../services/console/src/auth';
 import { writeConfig } from '../helpers/config-dir';
-import { type CmqRun, runCmqWithInput } from '../helpers/process';
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { type CmqRun, ROOT, runCmqWithInput } from '../helpers/process';
+import { waitFor } from '../helpers/wait';
 import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
 
 // `cmq users` (the built bin) against a real PostgreSQL; what it writes is then used by the
@@ -127,4 +130,37 @@ test('list, passwd, token as Bearer (audited), and disable blocking login and to
   expect((await cmq(['users', 'token', 'dave'])).stderr).toMatch(/user "dave" is disabled/);
   const actions = (await listAudit(pool)).map((r) => r.action);
   expect(actions).toEqual(expect.arrayContaining(['user.passwd', 'token.create', 'user.disable']));
+});
+
+test('at a terminal the password is asked twice and never echoed', async () => {
+  // util-linux `script` gives the command a pseudo-terminal; answers are typed once a prompt shows.
+  const command = [
+    process.execPath,
+    resolve(ROOT, 'packages/cli/dist/main.js'),
+    'users',
+    'add',
+    'tina',
+    '--role',
+    'viewer',
+    '--config-dir',
+    dir,
+  ];
+  const child = spawn('script', ['-qec', command.map((a) => `'${a}'`).join(' '), '/dev/null'], { stdio: 'pipe' });
+  let screen = '';
+  child.stdout.on('data', (d: Buffer) => (screen += d.toString()));
+  const exited = new Promise<number | null>((res) => child.on('close', res));
+  await waitFor(() => screen.includes('Password for tina: '), 30_000, 'the password prompt');
+  child.stdin.write('tty-Secret-99\n');
+  await waitFor(() => screen.includes('Again: '), 30_000, 'the second prompt');
+  child.stdin.write('tty-Secret-99\n');
+  await waitFor(
+    () => screen.includes('added viewer tina'),
+    30_000,
+    `the user added (screen: ${JSON.stringify(screen)})`,
+  );
+  child.stdin.end();
+  expect(await exited).toBe(0);
+  expect(screen).not.toContain('tty-Secret-99');
+  const stored = await findUserForLogin(pool, 'tina');
+  expect(await verifyPassword('tty-Secret-99', stored?.password_hash ?? '')).toBe(true);
 });
