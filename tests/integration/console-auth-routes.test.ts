@@ -1,4 +1,5 @@
-import { createPool, migrate } from '@cmq/common';
+import { addUser, createApiToken } from '@cmq/actions';
+import { Counter, Registry, createPool, migrate } from '@cmq/common';
 import type { ConsoleConfig } from '@cmq/config';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
@@ -19,6 +20,11 @@ import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/s
 let database: string;
 let pool: Pool;
 let app: FastifyInstance;
+/** The registry /metrics serves (in the service, the one its metrics file is written from). */
+const registry = new Registry();
+new Counter({ name: 'cmq_console_routes_test_total', help: 'A series /metrics must show.', registers: [registry] }).inc(
+  3,
+);
 
 const consoleConfig: ConsoleConfig['console'] = {
   enabled: true,
@@ -78,6 +84,7 @@ beforeAll(async () => {
     },
     configDir: tempDir(),
     logger: pino({ level: 'silent' }),
+    metrics: registry,
   };
   const thresholds = {
     canaryWarningMs: 1000,
@@ -105,7 +112,7 @@ test('without a session every route of the console answers 401 or redirects to /
   // The table was read: the views, their API twins, /metrics when the app has it, and logout.
   expect(routes.length).toBeGreaterThan(10);
   expect(routes.map((r) => `${r.method} ${r.url}`)).toEqual(
-    expect.arrayContaining(['GET /', 'GET /api/actions', 'POST /logout']),
+    expect.arrayContaining(['GET /', 'GET /api/actions', 'GET /metrics', 'POST /logout']),
   );
   const answers: string[] = [];
   for (const r of routes) {
@@ -124,4 +131,19 @@ test('/metrics and unknown paths ask for credentials before saying anything', as
     expect([url, (await app.inject({ url })).statusCode]).toEqual([url, 401]);
   const page = await app.inject({ url: '/no-such-page' });
   expect(page.statusCode).toBe(302);
+});
+
+test("/metrics serves the console's registry to an API token, and nothing without one", async () => {
+  expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);
+  await addUser(pool, { name: 'prometheus', role: 'viewer', tenant: null, password: 'scrape password 1' });
+  const token = await createApiToken(pool, 'prometheus');
+  const res = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${token}` } });
+  expect(res.statusCode).toBe(200);
+  expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+  expect(res.body).toContain('cmq_console_routes_test_total 3');
+  await pool.query("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')");
+  await addUser(pool, { name: 'tenant-scraper', role: 'admin', tenant: 'acme', password: 'scrape password 2' });
+  const bound = await createApiToken(pool, 'tenant-scraper');
+  const refused = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${bound}` } });
+  expect(refused.statusCode).toBe(403);
 });

@@ -12,6 +12,7 @@ import { registerActions } from './routes/actions';
 import { registerCloud } from './routes/cloud';
 import { registerDead } from './routes/dead';
 import { registerEvents } from './routes/events';
+import { registerMetrics } from './routes/metrics';
 import { registerOverview } from './routes/overview';
 import { registerTenants } from './routes/tenants';
 
@@ -68,5 +69,6 @@ export async function buildApp(
   registerTenants(app, ctx);
   registerCloud(app, ctx);
   registerEvents(app, ctx);
+  registerMetrics(app, ctx);
   return app;
 }

@@ -1,4 +1,4 @@
-import type { Database, Logger, ProcessConfig, RedisClient } from '@cmq/common';
+import type { Database, Logger, ProcessConfig, RedisClient, Registry } from '@cmq/common';
 import type { ConsoleConfig } from '@cmq/config';
 import type { LiveStreams } from './live-streams';
 
@@ -11,4 +11,6 @@ export interface ConsoleContext {
   configDir: string;
   logger: Logger;
   streams: LiveStreams;
+  /** The process's Prometheus registry (its metrics file's), served at /metrics. */
+  metrics: Registry;
 }

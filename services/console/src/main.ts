@@ -40,10 +40,10 @@ const definition: ServiceDefinition<ConsoleConfig> = {
   service: 'console',
   version: VERSION,
   ownFile: consoleFile,
-  components: ({ config, database, redis, logging }) => {
+  components: ({ config, database, redis, logging, metrics }) => {
     const logger = logging.logger.child({ component: 'console' });
     server = new ConsoleServer(
-      { database, redis, config, configDir: config.dir, logger, streams },
+      { database, redis, config, configDir: config.dir, logger, streams, metrics: metrics.registry },
       checkThresholds(config.dir),
     );
     return [server];
