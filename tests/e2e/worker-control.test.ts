@@ -19,7 +19,13 @@ import { waitFor } from '../helpers/wait';
 let pipe: Pipeline;
 let a: Spawned;
 let b: Spawned;
-let client: AmqpClient;
+let client: AmqpClient | undefined;
+/** The test's own broker connection (made in beforeAll). */
+function broker(): AmqpClient {
+  if (client === undefined) throw new Error('no broker connection: beforeAll failed');
+  return client;
+}
+
 const tenant = `wc-${randomBytes(3).toString('hex')}`;
 const HOST = hostname();
 const ACTOR = 'test:ops@console';
@@ -71,8 +77,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await client.close();
-  await pipe.destroy();
+  // Whatever failed before, the processes started here must not outlive the file.
+  await client?.close().catch(() => undefined);
+  await pipe?.destroy();
 });
 
 const cmq = (...args: string[]) => runCmq([...args, '--config-dir', pipe.dir]);
@@ -90,7 +97,7 @@ async function runners(ids: string[]): Promise<Map<string, string>> {
 const names = (replies: readonly ControlReply[]) => replies.map((r) => `${r.identity.name}:${r.identity.pid}`).sort();
 
 it('ping answers with the identity of every subscriber (API and `cmq workers ping --all`)', async () => {
-  const { replies } = await pingWorkers(client, {}, { actor: ACTOR, timeoutMs: 10_000, expected: 2 });
+  const { replies } = await pingWorkers(broker(), {}, { actor: ACTOR, timeoutMs: 10_000, expected: 2 });
   expect(names(replies)).toEqual([`b:${b.pid}`, `default:${a.pid}`]);
   expect(replies[0]?.identity).toMatchObject({ service: 'subscriber', host: HOST, state: 'running', paused: {} });
 
@@ -135,7 +142,7 @@ it('a malformed control message, or one addressed elsewhere, is ignored with a l
       `${name}: elsewhere`,
     );
   }
-  const { replies } = await pingWorkers(client, {}, { actor: ACTOR, timeoutMs: 10_000, expected: 2 });
+  const { replies } = await pingWorkers(broker(), {}, { actor: ACTOR, timeoutMs: 10_000, expected: 2 });
   expect(replies).toHaveLength(2);
   expect(a.alive() && b.alive()).toBe(true);
 }, 30_000);
@@ -143,7 +150,7 @@ it('a malformed control message, or one addressed elsewhere, is ignored with a l
 it('pause control stops that family on B within a second while its other families go on; status and check say who; resume restarts it', async () => {
   const sentAt = Date.now();
   const paused = await sendControl(
-    client,
+    broker(),
     { name: 'b' },
     { command: 'pause', family: 'control' },
     { actor: ACTOR, expected: 1, timeoutMs: 10_000 },
@@ -231,6 +238,6 @@ it('drain addressed to A of two: A finishes its in-flight work and exits 0, noth
   const ran = await runners(ids);
   expect([...ran.values()].filter((w) => w === 'b').length).toBeGreaterThan(0);
   expect(b.alive()).toBe(true);
-  const { replies } = await pingWorkers(client, {}, { actor: ACTOR, timeoutMs: 10_000, expected: 1 });
+  const { replies } = await pingWorkers(broker(), {}, { actor: ACTOR, timeoutMs: 10_000, expected: 1 });
   expect(names(replies)).toEqual([`b:${b.pid}`]);
 }, 60_000);
