@@ -79,12 +79,12 @@ beforeAll(async () => {
   pipe.start('publisher');
   subscriber = pipe.start('subscriber');
   await Promise.all([pipe.running('publisher', 'main'), pipe.running('subscriber', 'default')]);
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await pipe?.destroy();
   await Promise.all([fake?.close(), sim?.stop()]);
-});
+}, 60_000);
 
 describe('IPMI against ipmi_sim', () => {
   let account = '';
@@ -205,6 +205,7 @@ describe('IPMI against ipmi_sim', () => {
     const row = await call('ipmi.power', { account: badAccount, op: 'status' });
     expect(row).toMatchObject({ state: 'dead', attempts: 1 });
     expect(row.error).toContain(`BMC 127.0.0.1:${sim.port}`);
+    expect(row.error).toContain('RAKP 2 HMAC is invalid');
     expect(row.error).toContain("refused the account's user or password");
   });
 
@@ -343,6 +344,20 @@ describe('Cobbler (a fake XML-RPC server)', () => {
     expect(row.result).toMatchObject({ power_cycled: false, resumed_after: 'cycling' });
     expect(reboots('node1')).toBe(before + 1);
     expect(fake.systems.get('node1')).toMatchObject({ profile: 'rocky9', power: 'on' });
+  });
+
+  it('the publisher schedules no sync of these accounts (cloud kinds are for local and ec2 accounts)', async () => {
+    // Its first run of sync.firewalls for a new cloud account is due within 1.5 s (15 s ± 10 %).
+    const { rows } = await pipe.pool.query<{ n: string }>(
+      "SELECT count(*) AS n FROM actions WHERE tenant_id = $1 AND idempotency_key LIKE 'sync:%'",
+      [TENANT],
+    );
+    expect(rows[0]?.n).toBe('0');
+    const { rows: planned } = await pipe.pool.query<{ kind: string }>(
+      'SELECT DISTINCT kind FROM sync_schedule ORDER BY kind',
+    );
+    // Only the rows recordSync keeps to serialise sync.metal and ipmi.sensors.
+    expect(planned.map((r) => r.kind)).toEqual(['metal', 'sensors']);
   });
 
   it('neither password is in a log or a cmq output', async () => {

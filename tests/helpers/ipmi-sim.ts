@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -65,19 +65,23 @@ export class IpmiSim {
         stdio: 'ignore',
       },
     );
-    await waitFor(
-      () =>
-        new Promise<boolean>((resolve) => {
-          const s = connect(sim.consolePort, '127.0.0.1', () => {
-            s.destroy();
-            resolve(true);
-          });
-          s.on('error', () => resolve(false));
-        }),
-      10_000,
-      `ipmi_sim listening on console port ${sim.consolePort}`,
-    );
+    // Ready when a lanplus session works. (Not by connecting to the console and dropping the
+    // connection at once: ipmi_sim stops answering on its LAN port after that.)
+    await waitFor(() => sim.answers(), 15_000, `ipmi_sim answering on UDP port ${sim.port}`);
     return sim;
+  }
+
+  /** Whether a short `ipmitool power status` gets an answer. */
+  private answers(): Promise<boolean> {
+    const args = ['-I', 'lanplus', '-C', '3', '-N', '1', '-R', '1', '-H', '127.0.0.1', '-p', String(this.port)];
+    return new Promise((resolve) =>
+      execFile(
+        'ipmitool',
+        [...args, '-U', 'admin', '-E', 'power', 'status'],
+        { env: { PATH: process.env.PATH, IPMI_PASSWORD: this.password } },
+        (err) => resolve(err === null),
+      ),
+    );
   }
 
   /** The chassis power as chassis.sh keeps it (`1` on, `0` off). */

@@ -227,12 +227,13 @@ export const ERROR_CODES = {
   },
   CMQ_ERR_IPMI_SESSION: {
     meaning:
-      'ipmitool could not open an IPMI v2 (lanplus) session with the BMC: a wrong user or password in the ipmi account, or no BMC at its endpoint; never retried.',
+      "The BMC refused the ipmi account's user or password (ipmitool's lanplus session: `RAKP 2 HMAC is invalid`, `unauthorized name`); never retried.",
     retry: 'permanent',
     shows: ACTION,
   },
   CMQ_ERR_IPMI_FAILED: {
-    meaning: 'An ipmitool command against a BMC failed or timed out after the session opened: retried with backoff.',
+    meaning:
+      'An ipmitool command against a BMC failed: no answer (no session), a timeout, a failed command; retried with backoff (ipmitool not installed: not retried).',
     retry: 'transient',
     shows: ACTION,
   },
