@@ -53,3 +53,4 @@ export * from './check-evaluate';
 export * from './pinger-summary';
 export * from './process-beats';
 export * from './text';
+export * from './operator-acts';

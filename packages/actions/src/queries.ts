@@ -151,16 +151,3 @@ export async function transition(
   return { before: row?.before, changed: row?.changed ?? false };
 }
 
-/** Puts every dead action (of a tenant) back to pending with fresh attempts; returns how many. */
-export async function replayAllDead(sql: Sql, tenant: string | undefined, actor: string): Promise<number> {
-  const { rows } = await sql.query<{ n: number }>(
-    `WITH old AS (SELECT id FROM actions WHERE state = 'dead' AND ($1::text IS NULL OR tenant_id = $1) FOR UPDATE),
-     -- transition replay: dead -> pending
-     upd AS (UPDATE actions a SET state = 'pending', attempts = 0, throttles = 0, outages = 0, not_before = now(), error = NULL, finished_at = NULL, worker_id = NULL, updated_at = now()
-             FROM old WHERE a.id = old.id RETURNING a.id),
-     ev AS (INSERT INTO action_events (action_id, from_state, to_state, actor, reason) SELECT id, 'dead', 'pending', $2, 'replayed by an operator' FROM upd)
-     SELECT count(*)::int AS n, pg_notify('cmq_relay', 'replay') AS wake FROM upd`,
-    [tenant ?? null, actor],
-  );
-  return rows[0]?.n ?? 0;
-}

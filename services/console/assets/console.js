@@ -234,6 +234,20 @@
       });
   }
 
+  // A destructive type's form: Submit stays disabled until the target's name is typed again.
+  function confirmGate(form) {
+    var button = form.querySelector('button[type="submit"]');
+    var confirm = form.querySelector('input[name="confirm"]');
+    var key = form.getAttribute('data-confirm-key');
+    function check() {
+      var target = key ? form.querySelector('[name="' + CSS.escape(key) + '"]') : null;
+      var want = target ? target.value.trim() : '';
+      button.disabled = want === '' || confirm.value.trim() !== want;
+    }
+    form.addEventListener('input', check);
+    check();
+  }
+
   function start() {
     var t = document.querySelector('table[data-live-actions]');
     if (t) actionsPage(t);
@@ -243,6 +257,8 @@
     if (ev) eventsPage(ev);
     var ch = document.getElementById('charts');
     if (ch) charts(ch);
+    var lf = document.querySelector('form[data-confirm-key]');
+    if (lf) confirmGate(lf);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -4,7 +4,11 @@ import fastifyStatic from '@fastify/static';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { registerActionActs } from './acts/action-acts';
+import { registerAuditView } from './acts/audit-view';
+import { registerLaunch } from './acts/launch';
 import { registerAuth } from './auth';
+import { BODY_LIMIT_BYTES, refuseLargeBodies } from './body-limit';
 import type { ConsoleContext } from './context';
 import { registerErrorPages } from './pages';
 import { registerAction } from './routes/action';
@@ -40,6 +44,8 @@ export async function buildApp(
     loggerInstance: ctx.logger.child({ component: 'http' }),
     disableRequestLogging: true,
     trustProxy: false,
+    // A form or API body over 1 MB is refused (413, a clear message) before it is parsed.
+    bodyLimit: BODY_LIMIT_BYTES,
     ...(opts.https === undefined ? {} : { https: opts.https }),
   }) as unknown as FastifyInstance;
   // The one place authentication is wired (services/console/src/auth).
@@ -48,6 +54,7 @@ export async function buildApp(
     { pool: ctx.database.pool, config: ctx.config.own.console, logger: ctx.logger.child({ component: 'auth' }) },
     { stylesheet: '/assets/console.css' },
   );
+  refuseLargeBodies(app);
   await app.register(fastifyView, {
     engine: { eta: new Eta({ autoEscape: true, cache: true }) },
     root: join(PACKAGE_DIR, 'views'),
@@ -69,6 +76,9 @@ export async function buildApp(
   registerTenants(app, ctx);
   registerCloud(app, ctx);
   registerEvents(app, ctx);
+  registerLaunch(app, ctx);
+  registerActionActs(app, ctx);
+  registerAuditView(app, ctx);
   registerMetrics(app, ctx);
   return app;
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { csrfTokenOf } from './auth';
+import { BodyTooLarge } from './body-limit';
 
 /** A request's query string that a view could not use: 400 naming the parameter. */
 export class BadQuery extends Error {
@@ -19,13 +20,15 @@ export const NAV: ReadonlyArray<[string, string]> = [
   ['/tenants', 'Tenants'],
   ['/cloud', 'Cloud & hosts'],
   ['/events', 'Live events'],
+  ['/launch', 'Launch'],
+  ['/audit', 'Audit'],
 ];
 
 /** Loads a view's data; undefined: not found (404). */
 export type Loader<T> = (req: FastifyRequest) => Promise<T | undefined>;
 
 /** What the layout shows about the request: who is logged in, the CSRF token, the current view. */
-function chrome(req: FastifyRequest, path: string, title: string): Record<string, unknown> {
+export function chrome(req: FastifyRequest, path: string, title: string): Record<string, unknown> {
   const p = req.principal;
   return {
     title,
@@ -56,12 +59,21 @@ export function view<T>(app: FastifyInstance, path: string, template: string, ti
   });
 }
 
+/** What a body over the console's limit (app.ts BODY_LIMIT_BYTES) is told. */
+const TOO_LARGE =
+  'the request is larger than the 1 MB the console accepts: nothing was done (arguments of an action may be at most 128 KiB)';
+
 /** Renders an error page (or JSON under /api) for a bad query or a failure. */
 export function registerErrorPages(app: FastifyInstance): void {
   app.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
     const code = err instanceof BadQuery ? 400 : (err.statusCode ?? 500);
     if (code >= 500) req.log.error({ err }, 'request failed');
-    const message = code >= 500 ? 'internal error (see the console log)' : err.message;
+    const message =
+      code >= 500
+        ? 'internal error (see the console log)'
+        : code === 413 && !(err instanceof BodyTooLarge)
+          ? TOO_LARGE
+          : err.message;
     if (req.url.startsWith('/api/') || req.principal === undefined) return reply.code(code).send({ error: message });
     return reply.code(code).viewAsync('error.eta', { ...chrome(req, '', 'Error'), data: { code, message } });
   });

@@ -3,8 +3,8 @@ import {
   listDead,
   markDeadLetterReplayed,
   maskedSecretArg,
-  replayAllDead,
-  transition,
+  replayDead,
+  replayDeadMatching,
   type DeadLetterRow,
 } from '@cmq/actions';
 import { Exchanges, type Sql } from '@cmq/common';
@@ -58,9 +58,8 @@ async function replayAction(id: string, opts: ConfigOpts, env: Env): Promise<voi
  * `cmq shell`'s replay()). @throws CommandFailed when there is no such action or it is not dead.
  */
 export async function replayDeadAction(sql: Sql, id: string, actor: string): Promise<void> {
-  const { before, changed } = await transition(sql, id, ['dead'], 'pending', actor, 'replayed by an operator', true);
-  if (before === undefined) throw failure(`no action with id ${id}`);
-  if (!changed) throw failure(`action ${id} is ${before}, not dead: only dead actions are replayed`);
+  const r = await replayDead(sql, id, actor);
+  if (!r.ok) throw failure(r.error);
 }
 
 /** Publishes the stored body again with its original routing key, then marks it replayed. */
@@ -97,7 +96,9 @@ async function replay(
 ): Promise<void> {
   if (opts.all === true) {
     if (text !== undefined) throw usage('dead replay: give an ID or --all, not both');
-    const n = await withDatabase(opts.configDir, env, ({ sql }) => replayAllDead(sql, opts.tenant, cliActor(env)));
+    const n = await withDatabase(opts.configDir, env, ({ sql }) =>
+      replayDeadMatching(sql, { tenant: opts.tenant }, cliActor(env)),
+    );
     process.stdout.write(`replayed ${n} dead action${n === 1 ? '' : 's'}\n`);
     return;
   }

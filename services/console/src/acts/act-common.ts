@@ -1,0 +1,56 @@
+import { type AuditOutcome, recordAudit } from '@cmq/actions';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { tenantScope } from '../auth';
+import { peerAddress } from '../auth/request-info';
+import type { ConsoleContext } from '../context';
+
+/** `console:<user>`: who did it, in the events of the actions the console submits or changes. */
+export function consoleActor(req: FastifyRequest): string {
+  return `console:${req.principal?.name ?? '?'}`;
+}
+
+/** THE audit call site of the console's acts: who (the user), from where (the peer), what, the outcome. */
+export async function auditAct(
+  ctx: ConsoleContext,
+  req: FastifyRequest,
+  act: { action: string; target?: string | null; outcome: AuditOutcome; tenant?: string | null; detail?: object },
+): Promise<void> {
+  await recordAudit(ctx.database.sql, {
+    actor: req.principal?.name ?? '?',
+    actorAddress: peerAddress(req),
+    action: act.action,
+    target: act.target ?? null,
+    outcome: act.outcome,
+    tenant: act.tenant ?? null,
+    detail: act.detail === undefined ? null : { ...act.detail, via: 'console' },
+  });
+}
+
+/** Whether this request may act on rows of `tenant` (a tenant-bound user: only its own). */
+export function mayActOn(req: FastifyRequest, tenant: string | null): boolean {
+  const scope = tenantScope(req);
+  return scope === null || scope === tenant;
+}
+
+/** 403 for an act outside the user's tenant (acting routes answer 403, not 404, as the issue asks). */
+export function outsideTenant(reply: FastifyReply, tenant: string | null): FastifyReply {
+  return reply.code(403).send({ error: `this acts on tenant ${tenant ?? '(none)'}, outside your tenant` });
+}
+
+/** A form body's fields as strings (the first of repeated ones); {} for anything else. */
+export function formOf(req: FastifyRequest): Record<string, string> {
+  const body = req.body;
+  if (typeof body !== 'object' || body === null) return {};
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    const s: unknown = Array.isArray(v) ? (v as unknown[])[0] : v;
+    if (typeof s === 'string') out[k] = s;
+    else if (typeof s === 'number' || typeof s === 'boolean') out[k] = String(s);
+  }
+  return out;
+}
+
+/** Whether the client asked for JSON (the API) rather than a page. */
+export function wantsJson(req: FastifyRequest): boolean {
+  return req.url.startsWith('/api/') || (req.headers.accept ?? '').startsWith('application/json');
+}

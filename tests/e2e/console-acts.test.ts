@@ -1,0 +1,228 @@
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { addUser } from '@cmq/actions';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser, logIn, newPage, screenshotDir } from '../helpers/browser';
+import { writeConfig } from '../helpers/config-dir';
+import { Pipeline } from '../helpers/pipeline';
+import { type Spawned, spawnBin } from '../helpers/process';
+import { waitFor } from '../helpers/wait';
+
+/**
+ * The console's acts in a real browser (Debian's chromium through playwright-core) against a
+ * real pipeline: launch forms, cancel, replay, bulk replay, the audit view, and the refusals
+ * (role, tenant, CSRF, origin, size). One browser and one set of services for the file.
+ */
+const SHOTS = screenshotDir(__filename);
+const PASSWORD = 'correct horse battery';
+let pipe: Pipeline;
+let consoleProc: Spawned;
+let base: string;
+let browser: Browser;
+let root: Page;
+let op: Page;
+let alice: Page;
+let bob: Page;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+async function loggedIn(name: string): Promise<Page> {
+  const { page } = await newPage(browser, base);
+  await logIn(page, name, PASSWORD);
+  return page;
+}
+
+async function csrfOf(page: Page): Promise<string> {
+  return (await page.locator('meta[name="csrf-token"]').getAttribute('content')) ?? '';
+}
+
+/** Inserts actions straight into a final `dead` state (what a handler's last failure leaves). */
+async function insertDead(n: number, tenant: string, error: string): Promise<string[]> {
+  const { rows } = await pipe.pool.query<{ id: string }>(
+    `INSERT INTO actions (tenant_id, type, family, args, state, error, attempts, finished_at)
+     SELECT $1, 'noop', 'control', '{}', 'dead', $2, 5, now() FROM generate_series(1, $3) RETURNING id::text`,
+    [tenant, error, n],
+  );
+  return rows.map((r) => r.id);
+}
+
+async function stateOf(id: string): Promise<string> {
+  const { rows } = await pipe.pool.query<{ state: string }>('SELECT state FROM actions WHERE id = $1', [id]);
+  return rows[0]?.state ?? '';
+}
+
+async function actionCount(): Promise<number> {
+  const { rows } = await pipe.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM actions');
+  return rows[0]?.n ?? 0;
+}
+
+beforeAll(async () => {
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  pipe = await Pipeline.create({ config: { 'persistence.properties': { 'redis.db': 12 } } });
+  const own = { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': '1s' };
+  writeConfig(
+    { 'console.properties': { ...own, 'console.listen': `127.0.0.1:${port}`, 'console.live.poll_interval': '200ms' } },
+    pipe.dir,
+  );
+  await pipe.addTenants('ta', 'tb');
+  await addUser(pipe.pool, { name: 'root', role: 'admin', tenant: null, password: PASSWORD });
+  await addUser(pipe.pool, { name: 'op', role: 'operator', tenant: 'ta', password: PASSWORD });
+  await addUser(pipe.pool, { name: 'alice', role: 'viewer', tenant: 'ta', password: PASSWORD });
+  await addUser(pipe.pool, { name: 'bob', role: 'operator', tenant: 'tb', password: PASSWORD });
+  pipe.start('publisher');
+  pipe.start('subscriber');
+  consoleProc = spawnBin('console', ['--config-dir', pipe.dir]);
+  pipe.processes.push(consoleProc);
+  const [b] = await Promise.all([
+    launchBrowser(),
+    pipe.running('subscriber', 'default'),
+    pipe.running('publisher', 'main'),
+    pipe.running('console', 'main'),
+  ]);
+  browser = b;
+  [root, op, alice, bob] = await Promise.all(['root', 'op', 'alice', 'bob'].map(loggedIn));
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await pipe?.destroy();
+});
+
+it('noop: a bad value is shown beside its field with nothing inserted; fixed, it runs as console:op, audited', async () => {
+  await op.goto('/launch');
+  await op.click('#launch-types a[href="/launch/noop"]');
+  const before = await actionCount();
+  await op.fill('[id="f-arg.sleep_ms"]', '9999999');
+  await Promise.all([op.waitForLoadState('load'), op.click('#launch-submit')]);
+  const error = op.locator('[id="error-arg.sleep_ms"]');
+  await error.waitFor();
+  expect(await error.textContent()).toMatch(/600000/);
+  expect(await op.locator('.field-error').count()).toBe(1);
+  expect(await actionCount()).toBe(before);
+  await op.screenshot({ path: join(SHOTS, 'launch-error.png'), fullPage: true });
+  // The value stays in the form; fixed, it is submitted and the page is the new action's.
+  expect(await op.inputValue('[id="f-arg.sleep_ms"]')).toBe('9999999');
+  await op.fill('[id="f-arg.sleep_ms"]', '200');
+  await Promise.all([op.waitForURL(/\/actions\/\d+$/), op.click('#launch-submit')]);
+  const id = /\/actions\/(\d+)$/.exec(op.url())?.[1] as string;
+  await waitFor(
+    async () => (await op.locator('#action-state').textContent()) === 'succeeded',
+    20_000,
+    'succeeded live',
+  );
+  const { rows } = await pipe.pool.query<{ actor: string }>(
+    'SELECT DISTINCT actor FROM action_events WHERE action_id = $1 AND from_state IS NULL',
+    [id],
+  );
+  expect(rows.map((r) => r.actor)).toEqual(['console:op']);
+  expect(await stateOf(id)).toBe('succeeded');
+  await op.screenshot({ path: join(SHOTS, 'launched.png'), fullPage: true });
+  await root.goto('/audit?actor=op&action=action.submit');
+  const audit = await root.locator('#audit tbody tr').allTextContents();
+  expect(audit.some((t) => t.includes(`action ${id}`) && t.includes('ok') && t.includes('127.0.0.1'))).toBe(true);
+  expect(audit.some((t) => t.includes('refused') && t.includes('sleep_ms'))).toBe(true);
+  await root.screenshot({ path: join(SHOTS, 'audit.png'), fullPage: true });
+});
+
+it('a viewer and an operator of another tenant get 403 on every acting route; no forms for the viewer', async () => {
+  const [dead] = await insertDead(1, 'ta', 'probe');
+  const routes: Array<[string, Record<string, string>]> = [
+    ['/launch/noop', { 'opt.tenant': 'ta' }],
+    [`/actions/${dead}/cancel`, {}],
+    [`/actions/${dead}/replay`, {}],
+    ['/dead/replay', { tenant: 'ta', expected: '1' }],
+  ];
+  for (const page of [alice, bob]) {
+    await page.goto('/');
+    const token = await csrfOf(page);
+    for (const [path, form] of routes) {
+      const r = await page.context().request.post(path, {
+        form: { ...form, _csrf: token },
+        headers: { 'x-csrf-token': token },
+        maxRedirects: 0,
+      });
+      expect([path, r.status()]).toEqual([path, 403]);
+    }
+  }
+  expect(await stateOf(dead as string)).toBe('dead');
+  for (const path of ['/launch', '/launch/noop', '/dead/replay']) {
+    const r = await alice.context().request.get(path);
+    expect([path, r.status()]).toEqual([path, 403]);
+  }
+  await alice.goto(`/actions/${dead}`);
+  expect(await alice.locator('#action-acts').count()).toBe(0);
+  await alice.goto('/dead');
+  expect(await alice.locator('#replay-by-filter').count()).toBe(0);
+  expect((await alice.context().request.get('/audit')).status()).toBe(403);
+});
+
+it('a dead action is replayed from its page and 50 by filter after the count; all succeed', async () => {
+  const [one] = await insertDead(1, 'ta', 'single dead');
+  await op.goto(`/actions/${one}`);
+  await Promise.all([op.waitForURL(`**/actions/${one}`), op.click('#replay-action')]);
+  const bulk = await insertDead(50, 'ta', 'upstream said 503');
+  await insertDead(3, 'tb', 'upstream said 503'); // another tenant's: never replayed by op
+  await op.goto('/dead');
+  await op.click('#replay-by-filter');
+  await op.fill('#dead-filter input[name="reason"]', 'upstream said');
+  await Promise.all([op.waitForURL(/reason=/), op.click('#dead-filter button')]);
+  expect(await op.locator('#replay-count').textContent()).toBe('50');
+  expect(await stateOf(bulk[0] as string)).toBe('dead');
+  await op.screenshot({ path: join(SHOTS, 'replay-confirm.png'), fullPage: true });
+  await Promise.all([op.waitForURL(/\/actions\?/), op.click('#replay-confirm')]);
+  await pipe.allFinal(30_000, [one as string, ...bulk]);
+  const { rows } = await pipe.pool.query<{ state: string; n: number }>(
+    `SELECT state, count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) GROUP BY state`,
+    [[one, ...bulk]],
+  );
+  expect(rows).toEqual([{ state: 'succeeded', n: 51 }]);
+  const { rows: other } = await pipe.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM actions WHERE tenant_id = 'tb' AND state = 'dead'`,
+  );
+  expect(other[0]?.n).toBe(3);
+});
+
+it('a pending action (countdown) is cancelled from its page', async () => {
+  await op.goto('/launch/noop');
+  await op.fill('[id="f-opt.countdown"]', '600');
+  await Promise.all([op.waitForURL(/\/actions\/\d+$/), op.click('#launch-submit')]);
+  const id = /\/actions\/(\d+)$/.exec(op.url())?.[1] as string;
+  expect(await stateOf(id)).toBe('pending');
+  await Promise.all([op.waitForURL(`**/actions/${id}`), op.click('#cancel-action')]);
+  expect(await stateOf(id)).toBe('cancelled');
+  expect(await op.locator('#action-state').textContent()).toBe('cancelled');
+});
+
+it('a POST without its CSRF token or from another origin is refused; 20 MB is refused and the console stays up', async () => {
+  await op.goto('/');
+  const token = await csrfOf(op);
+  const req = op.context().request;
+  const before = await actionCount();
+  const noToken = await req.post('/launch/noop', { form: { 'opt.tenant': 'ta' }, maxRedirects: 0 });
+  expect(noToken.status()).toBe(403);
+  expect(await noToken.text()).toMatch(/CSRF/);
+  const crossOrigin = await req.post('/launch/noop', {
+    form: { 'opt.tenant': 'ta', _csrf: token },
+    headers: { origin: 'http://evil.example' },
+    maxRedirects: 0,
+  });
+  expect(crossOrigin.status()).toBe(403);
+  const huge = await req.post('/launch/noop', {
+    form: { 'opt.tenant': 'ta', _csrf: token, 'arg.message': 'x'.repeat(20 * 1024 * 1024) },
+    maxRedirects: 0,
+  });
+  expect(huge.status()).toBe(413);
+  expect(await huge.text()).toMatch(/larger than the 1 MB the console accepts/);
+  expect(await actionCount()).toBe(before);
+  expect((await req.get('/api/overview')).status()).toBe(200);
+});
