@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, logIn, newPage, screenshotDir } from '../helpers/browser';
 import { writeConfig } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
-import { type Spawned, spawnBin } from '../helpers/process';
+import { type Spawned, runCmq, spawnBin } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -23,6 +23,7 @@ let root: Page;
 let op: Page;
 let alice: Page;
 let bob: Page;
+let subB: Spawned;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -74,6 +75,8 @@ beforeAll(async () => {
     { 'console.properties': { ...own, 'console.listen': `127.0.0.1:${port}`, 'console.live.poll_interval': '200ms' } },
     pipe.dir,
   );
+  // A second subscriber, `--instance b`, for worker control from the overview.
+  writeConfig({ 'subscriber-b.properties': { ...own, 'shutdown.drain_timeout': '5s' } }, pipe.dir);
   await pipe.addTenants('ta', 'tb');
   await addUser(pipe.pool, { name: 'root', role: 'admin', tenant: null, password: PASSWORD });
   await addUser(pipe.pool, { name: 'op', role: 'operator', tenant: 'ta', password: PASSWORD });
@@ -81,11 +84,13 @@ beforeAll(async () => {
   await addUser(pipe.pool, { name: 'bob', role: 'operator', tenant: 'tb', password: PASSWORD });
   pipe.start('publisher');
   pipe.start('subscriber');
+  subB = pipe.start('subscriber', ['--instance', 'b']);
   consoleProc = spawnBin('console', ['--config-dir', pipe.dir]);
   pipe.processes.push(consoleProc);
   const [b] = await Promise.all([
     launchBrowser(),
     pipe.running('subscriber', 'default'),
+    pipe.running('subscriber', 'b', subB.pid),
     pipe.running('publisher', 'main'),
     pipe.running('console', 'main'),
   ]);
@@ -225,4 +230,57 @@ it('a POST without its CSRF token or from another origin is refused; 20 MB is re
   expect(await huge.text()).toMatch(/larger than the 1 MB the console accepts/);
   expect(await actionCount()).toBe(before);
   expect((await req.get('/api/overview')).status()).toBe(200);
+});
+
+/** Sends one control command from the overview's row of subscriber b; resolves with the outcome shown. */
+async function controlB(command: string, family = ''): Promise<string> {
+  await root.goto('/');
+  const form = root.locator('form[data-control-of="b"]');
+  await form.locator('select[name="command"]').selectOption(command);
+  await form.locator('select[name="family"]').selectOption(family);
+  await Promise.all([root.waitForURL('**/workers/control'), form.locator('button').click()]);
+  return (await root.locator('#control-outcome').textContent()) ?? '';
+}
+
+async function workersList(): Promise<string> {
+  return (await runCmq(['workers', 'list', '--config-dir', pipe.dir])).stdout;
+}
+
+it('from the overview: pause control and resume on subscriber b, then drain it (exit 0, nothing lost)', async () => {
+  await waitFor(
+    async () => {
+      await root.goto('/');
+      return (await root.locator('form[data-control-of="b"]').count()) === 1;
+    },
+    20_000,
+    'subscriber b on the overview',
+  );
+  expect(await alice.locator('form.control').count()).toBe(0);
+  expect(await controlB('pause', 'control')).toBe('ok');
+  await waitFor(async () => /control by console:root/.test(await workersList()), 10_000, 'b paused by console:root');
+  expect(await controlB('resume', 'control')).toBe('ok');
+  await waitFor(async () => !/control by/.test(await workersList()), 10_000, 'b resumed');
+  const ids = await pipe.submit(
+    Array.from({ length: 20 }, () => ({
+      type: 'noop',
+      tenant: 'ta',
+      args: { sleep_ms: 200, family: 'control' as const },
+    })),
+  );
+  expect(await controlB('drain')).toBe('ok');
+  expect(await subB.exitCode(15_000)).toBe(0);
+  await pipe.allFinal(30_000, ids);
+  const { rows } = await pipe.pool.query<{ state: string; n: number }>(
+    'SELECT state, count(*)::int AS n FROM actions WHERE id = ANY($1::bigint[]) GROUP BY state',
+    [ids],
+  );
+  expect(rows).toEqual([{ state: 'succeeded', n: 20 }]);
+  const audit = await pipe.pool.query<{ action: string; actor: string; outcome: string }>(
+    "SELECT action, actor, outcome FROM audit_log WHERE action LIKE 'workers.%' ORDER BY id",
+  );
+  expect(audit.rows.map((r) => [r.action, r.actor, r.outcome])).toEqual([
+    ['workers.pause', 'root', 'ok'],
+    ['workers.resume', 'root', 'ok'],
+    ['workers.drain', 'root', 'ok'],
+  ]);
 });

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { registerActionActs } from './acts/action-acts';
 import { registerAuditView } from './acts/audit-view';
 import { registerLaunch } from './acts/launch';
+import { registerWorkerActs } from './acts/worker-acts';
 import { registerAuth } from './auth';
 import { BODY_LIMIT_BYTES, refuseLargeBodies } from './body-limit';
 import type { ConsoleContext } from './context';
@@ -79,6 +80,7 @@ export async function buildApp(
   registerLaunch(app, ctx);
   registerActionActs(app, ctx);
   registerAuditView(app, ctx);
+  registerWorkerActs(app, ctx);
   registerMetrics(app, ctx);
   return app;
 }
