@@ -1,11 +1,15 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { addUser } from '@cmq/actions';
+import { LocalDriver } from '@cmq/drivers';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, logIn, newPage, screenshotDir } from '../helpers/browser';
 import { writeConfig } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
 import { type Spawned, runCmq, spawnBin } from '../helpers/process';
+import { SSH_TEST_USER, makeKeyPair } from '../helpers/sshd';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -24,6 +28,8 @@ let op: Page;
 let alice: Page;
 let bob: Page;
 let subB: Spawned;
+let account = '';
+let localCloud: LocalDriver | undefined;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -69,7 +75,20 @@ async function actionCount(): Promise<number> {
 beforeAll(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  pipe = await Pipeline.create({ config: { 'persistence.properties': { 'redis.db': 12 } } });
+  if (process.getuid?.() !== 0)
+    throw new Error('the local cloud (server.terminate) needs root, as tests/e2e/cloud-local.test.ts');
+  try {
+    execFileSync('id', ['-u', SSH_TEST_USER], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['--system', '--create-home', '--shell', '/bin/sh', '--password', '*', SSH_TEST_USER]);
+  }
+  const sshPort = await freePort();
+  pipe = await Pipeline.create({
+    config: {
+      'persistence.properties': { 'redis.db': 12 },
+      'provisioning.cfg': { mode: 'dynamic', 'cloud.local.ssh_port': sshPort, 'cloud.local.login_user': SSH_TEST_USER },
+    },
+  });
   const own = { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': '1s' };
   writeConfig(
     { 'console.properties': { ...own, 'console.listen': `127.0.0.1:${port}`, 'console.live.poll_interval': '200ms' } },
@@ -78,6 +97,34 @@ beforeAll(async () => {
   // A second subscriber, `--instance b`, for worker control from the overview.
   writeConfig({ 'subscriber-b.properties': { ...own, 'shutdown.drain_timeout': '5s' } }, pipe.dir);
   await pipe.addTenants('ta', 'tb');
+  // A local-driver account of tenant ta (as tests/e2e/cloud-local.test.ts), for server.terminate.
+  const keysFile = join(pipe.dir, 'km.keys');
+  expect((await runCmq(['keys', 'generate', '--out', keysFile, '--id', 'k1'])).code).toBe(0);
+  writeFileSync(join(pipe.dir, 'km-client.cfg'), `km.keys_file=${keysFile}\nkm.active_key_id=k1\n`);
+  const key = makeKeyPair(pipe.dir, 'local_account_key');
+  const credentials = join(pipe.dir, 'local.json');
+  writeFileSync(credentials, JSON.stringify({ ssh_private_key: key.privateKey, ssh_public_key: key.publicKey.trim() }));
+  const added = await runCmq([
+    'accounts',
+    'add',
+    '--tenant',
+    'ta',
+    '--provider',
+    'local',
+    '--region',
+    'lo',
+    '--credentials-file',
+    credentials,
+    '--config-dir',
+    pipe.dir,
+  ]);
+  account = /added account (\d+)/.exec(added.stdout)?.[1] ?? '';
+  localCloud = new LocalDriver({
+    stateDir: join(pipe.dir, 'local-cloud'),
+    account,
+    authorizedKey: key.publicKey,
+    sshPort,
+  });
   await addUser(pipe.pool, { name: 'root', role: 'admin', tenant: null, password: PASSWORD });
   await addUser(pipe.pool, { name: 'op', role: 'operator', tenant: 'ta', password: PASSWORD });
   await addUser(pipe.pool, { name: 'alice', role: 'viewer', tenant: 'ta', password: PASSWORD });
@@ -95,10 +142,18 @@ beforeAll(async () => {
     pipe.running('console', 'main'),
   ]);
   browser = b;
-  [root, op, alice, bob] = await Promise.all(['root', 'op', 'alice', 'bob'].map(loggedIn));
+  [root, op, alice, bob] = (await Promise.all(['root', 'op', 'alice', 'bob'].map(loggedIn))) as [
+    Page,
+    Page,
+    Page,
+    Page,
+  ];
 }, 90_000);
 
 afterAll(async () => {
+  // Every sshd a local server started is stopped, whatever happened.
+  for (const srv of (await localCloud?.listServers().catch(() => [])) ?? [])
+    if (srv.state !== 'terminated') await localCloud?.terminateServer(srv.id).catch(() => undefined);
   await browser?.close();
   await pipe?.destroy();
 });
@@ -284,3 +339,55 @@ it('from the overview: pause control and resume on subscriber b, then drain it (
     ['workers.drain', 'root', 'ok'],
   ]);
 });
+
+it("server.terminate is not submitted until the server's name is typed; then the local server is terminated", async () => {
+  const launch = await runCmq([
+    'call',
+    'server.launch',
+    '--tenant',
+    'ta',
+    '--args',
+    JSON.stringify({ account, name: 'victim' }),
+    '--wait',
+    '--timeout',
+    '90',
+    '--config-dir',
+    pipe.dir,
+  ]);
+  expect(launch.code).toBe(0);
+  const { rows: launched } = await pipe.pool.query<{ result: { server: string } }>(
+    'SELECT result FROM actions WHERE id = $1',
+    [launch.stdout.split('\n')[0]],
+  );
+  const server = launched[0]?.result.server as string;
+  await op.goto('/launch/server.terminate');
+  await op.fill('[id="f-arg.account"]', account);
+  await op.fill('[id="f-arg.server"]', server);
+  expect(await op.locator('#launch-submit').isDisabled()).toBe(true);
+  await op.fill('#f-confirm', 'not-the-server');
+  expect(await op.locator('#launch-submit').isDisabled()).toBe(true);
+  // Posted anyway (as a script could): refused beside the confirmation, nothing inserted.
+  const token = await csrfOf(op);
+  const before = await actionCount();
+  const forced = await op.context().request.post('/launch/server.terminate', {
+    form: { _csrf: token, 'opt.tenant': 'ta', 'arg.account': account, 'arg.server': server, confirm: 'nope' },
+    maxRedirects: 0,
+  });
+  expect(forced.status()).toBe(400);
+  expect(await forced.text()).toMatch(/type the server&#39;s name|type the server's name/);
+  expect(await actionCount()).toBe(before);
+  await op.fill('#f-confirm', server);
+  expect(await op.locator('#launch-submit').isDisabled()).toBe(false);
+  await op.screenshot({ path: join(SHOTS, 'terminate-confirm.png'), fullPage: true });
+  await Promise.all([op.waitForURL(/\/actions\/\d+$/), op.click('#launch-submit')]);
+  await waitFor(
+    async () => (await op.locator('#action-state').textContent()) === 'succeeded',
+    60_000,
+    'terminate succeeded',
+  );
+  await waitFor(
+    async () => ((await localCloud?.listServers()) ?? []).find((s) => s.id === server)?.state === 'terminated',
+    20_000,
+    'the local server terminated',
+  );
+}, 120_000);
