@@ -391,3 +391,32 @@ it("server.terminate is not submitted until the server's name is typed; then the
     'the local server terminated',
   );
 }, 120_000);
+
+it("a tenant's job stats reset shows how many rows it removes, then removes only those, audited", async () => {
+  const { rows: old } = await pipe.pool.query<{ id: string }>(
+    `INSERT INTO actions (tenant_id, type, family, args, state, created_at, finished_at)
+     SELECT 'tb', 'noop', 'control', '{}', 'succeeded', now() - interval '3 days', now() - interval '3 days'
+     FROM generate_series(1, 7) RETURNING id::text`,
+  );
+  const { rows: waiting } = await pipe.pool.query<{ id: string }>(
+    `INSERT INTO actions (tenant_id, type, family, args, state, created_at, not_before)
+     VALUES ('tb', 'noop', 'control', '{}', 'pending', now() - interval '3 days', now() + interval '1 day') RETURNING id::text`,
+  );
+  const before = new Date(Date.now() - 86_400_000).toISOString();
+  await bob.goto('/tenants');
+  await bob.locator('tr[data-tenant="tb"] a.reset').click();
+  await bob.fill('#reset-ask input[name="before"]', before);
+  await Promise.all([bob.waitForURL(/before=/), bob.click('#reset-ask button')]);
+  expect(await bob.locator('#reset-count').textContent()).toBe('7');
+  expect((await bob.context().request.get(`/tenants/ta/reset?before=${before}`)).status()).toBe(403);
+  await Promise.all([bob.waitForURL(/\/tenants\?reset=tb/), bob.click('#reset-submit')]);
+  const { rows: left } = await pipe.pool.query<{ id: string }>(
+    'SELECT id::text FROM actions WHERE id = ANY($1::bigint[])',
+    [[...old.map((r) => r.id), waiting[0]?.id]],
+  );
+  expect(left.map((r) => r.id)).toEqual([waiting[0]?.id]);
+  const { rows: audit } = await pipe.pool.query<{ actor: string; outcome: string; detail: { actions: number } }>(
+    "SELECT actor, outcome, detail FROM audit_log WHERE action = 'history.prune' AND tenant = 'tb'",
+  );
+  expect(audit.map((a) => [a.actor, a.outcome, a.detail.actions])).toEqual([['bob', 'ok', 7]]);
+});

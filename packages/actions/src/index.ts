@@ -54,3 +54,4 @@ export * from './pinger-summary';
 export * from './process-beats';
 export * from './text';
 export * from './operator-acts';
+export * from './tenant-reset';

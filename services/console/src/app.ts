@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { registerActionActs } from './acts/action-acts';
 import { registerAuditView } from './acts/audit-view';
 import { registerLaunch } from './acts/launch';
+import { registerStatsReset } from './acts/stats-reset';
 import { registerWorkerActs } from './acts/worker-acts';
 import { registerAuth } from './auth';
 import { BODY_LIMIT_BYTES, refuseLargeBodies } from './body-limit';
@@ -81,6 +82,7 @@ export async function buildApp(
   registerActionActs(app, ctx);
   registerAuditView(app, ctx);
   registerWorkerActs(app, ctx);
+  registerStatsReset(app, ctx);
   registerMetrics(app, ctx);
   return app;
 }

@@ -2,10 +2,9 @@ import {
   type FinalState,
   type PruneCount,
   type RetentionReport,
-  countPrunable,
   historyStats,
-  pruneRule,
   recordAudit,
+  resetTenantHistory,
   retentionOverrides,
   runRetention,
   setRetentionOverride,
@@ -81,20 +80,7 @@ async function tenantReset(
 ): Promise<PruneCount[]> {
   const { dir, tenant, before, dryRun } = reset;
   const { batch } = loadConfigFile(dir, env, publisherFile()).history;
-  const out: PruneCount[] = [];
-  let error: Error | undefined;
-  try {
-    for (const state of FINAL_STATES as readonly FinalState[]) {
-      const rule = { state, tenant, before };
-      out.push(
-        dryRun
-          ? { state, tenant, actions: await countPrunable(db.sql, rule), events: 0 }
-          : await pruneRule(db.transaction, rule, batch),
-      );
-    }
-  } catch (err) {
-    error = err instanceof Error ? err : new Error(String(err));
-  }
+  const { counts: out, error } = await resetTenantHistory(db.sql, db.transaction, { tenant, before, batch, dryRun });
   if (!dryRun) {
     const removed = out.reduce((n, c) => n + c.actions, 0);
     await recordAudit(db.sql, {
