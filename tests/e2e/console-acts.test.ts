@@ -201,6 +201,10 @@ it('a viewer and an operator of another tenant get 403 on every acting route; no
     [`/actions/${dead}/cancel`, {}],
     [`/actions/${dead}/replay`, {}],
     ['/dead/replay', { tenant: 'ta', expected: '1' }],
+    ['/tenants', { id: 'evil', name: 'Evil' }],
+    ['/workers/control', { command: 'ping', all: 'true' }],
+    ['/tenants/ta/enabled', { enabled: 'false' }],
+    ['/tenants/ta/reset', { before: '2030-01-01', expected: '0' }],
   ];
   for (const page of [alice, bob]) {
     await page.goto('/');
@@ -419,4 +423,33 @@ it("a tenant's job stats reset shows how many rows it removes, then removes only
     "SELECT actor, outcome, detail FROM audit_log WHERE action = 'history.prune' AND tenant = 'tb'",
   );
   expect(audit.map((a) => [a.actor, a.outcome, a.detail.actions])).toEqual([['bob', 'ok', 7]]);
+});
+
+it('an admin adds a tenant, is told what disabling does to its waiting actions, disables and enables it', async () => {
+  await root.goto('/tenants');
+  await root.fill('#tenant-add input[name="id"]', 'tc');
+  await root.fill('#tenant-add input[name="name"]', 'Tenant C');
+  await Promise.all([root.waitForURL('**/tenants'), root.click('#tenant-add button')]);
+  await root.locator('tr[data-tenant="tc"]').waitFor();
+  await pipe.pool.query(
+    `INSERT INTO actions (tenant_id, type, family, args, state, not_before)
+     SELECT 'tc', 'noop', 'control', '{}', 'pending', now() + interval '1 day' FROM generate_series(1, 2)`,
+  );
+  await root.click('tr[data-tenant="tc"] a.toggle');
+  expect(await root.locator('#tenant-waiting').textContent()).toBe('2');
+  await Promise.all([root.waitForURL('**/tenants'), root.click('#tenant-toggle-submit')]);
+  const enabled = async (): Promise<boolean | undefined> =>
+    (await pipe.pool.query<{ enabled: boolean }>("SELECT enabled FROM tenants WHERE id = 'tc'")).rows[0]?.enabled;
+  expect(await enabled()).toBe(false);
+  await root.click('tr[data-tenant="tc"] a.toggle');
+  await Promise.all([root.waitForURL('**/tenants'), root.click('#tenant-toggle-submit')]);
+  expect(await enabled()).toBe(true);
+  const { rows } = await pipe.pool.query<{ action: string; actor: string }>(
+    "SELECT action, actor FROM audit_log WHERE target = 'tc' ORDER BY id",
+  );
+  expect(rows.map((r) => [r.action, r.actor])).toEqual([
+    ['tenant.add', 'root'],
+    ['tenant.disable', 'root'],
+    ['tenant.enable', 'root'],
+  ]);
 });

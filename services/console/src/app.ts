@@ -8,6 +8,7 @@ import { registerActionActs } from './acts/action-acts';
 import { registerAuditView } from './acts/audit-view';
 import { registerLaunch } from './acts/launch';
 import { registerStatsReset } from './acts/stats-reset';
+import { registerTenantActs } from './acts/tenant-acts';
 import { registerWorkerActs } from './acts/worker-acts';
 import { registerAuth } from './auth';
 import { BODY_LIMIT_BYTES, refuseLargeBodies } from './body-limit';
@@ -83,6 +84,7 @@ export async function buildApp(
   registerAuditView(app, ctx);
   registerWorkerActs(app, ctx);
   registerStatsReset(app, ctx);
+  registerTenantActs(app, ctx);
   registerMetrics(app, ctx);
   return app;
 }
