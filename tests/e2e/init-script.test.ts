@@ -147,8 +147,14 @@ describe('init/cmq-workers against a PREFIX install', () => {
   });
 
   it('the installed units, pointing at the installed bins, pass systemd-analyze verify', async () => {
-    const files = (await readdir(p.units)).map((n) => join(p.units, n));
-    expect(files).toHaveLength(4);
+    const files = (await readdir(p.units)).sort().map((n) => join(p.units, n));
+    expect(files.map((f) => f.split('/').at(-1))).toEqual([
+      'cmq-console.service',
+      'cmq-pinger.service',
+      'cmq-publisher.service',
+      'cmq-subscriber@.service',
+      'cmq-workers.target',
+    ]);
     const r = await run('systemd-analyze', ['verify', ...files]);
     expect(`${r.stdout}${r.stderr}`).toBe('');
     expect(r.code).toBe(0);

@@ -15,7 +15,7 @@ describe('operating modes', () => {
       'provisioning.cfg mode=passive refuses server.launch (provisioning actions need mode=dynamic)',
     );
     expect(modeRefusal('passive', 'node.stop')).toBe(
-      'provisioning.cfg mode=passive refuses node.stop (node actions need mode=static or mode=dynamic)',
+      'provisioning.cfg mode=passive refuses node.stop (node and bare-metal actions need mode=static or mode=dynamic)',
     );
     expect(modeRefusal('dynamic', 'server.reboot')).toBeUndefined();
   });

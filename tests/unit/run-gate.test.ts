@@ -60,7 +60,8 @@ describe('gate: may a claimed action run now?', () => {
     expect(gate(start, 'passive', NOW)).toEqual({
       run: false,
       state: 'rejected',
-      error: 'provisioning.cfg mode=passive refuses node.start (node actions need mode=static or mode=dynamic)',
+      error:
+        'provisioning.cfg mode=passive refuses node.start (node and bare-metal actions need mode=static or mode=dynamic)',
     });
     expect(gate(start, 'static', NOW)).toMatchObject({ run: true });
   });
