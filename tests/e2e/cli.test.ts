@@ -35,7 +35,8 @@ describe('cmq config', () => {
     );
     expect(res.stdout).toContain('queues=provision\n');
     expect(res.stdout).toContain(`# ${join(dir, 'pinger.properties')} (absent: defaults)`);
-    expect(res.stdout).toMatch(/configuration OK: 9 files checked/);
+    expect(res.stdout).toContain(`# ${join(dir, 'console.properties')} (absent: defaults)`);
+    expect(res.stdout).toMatch(/configuration OK: 10 files checked/);
   });
 
   it('check exits 78 listing every problem; an invalid secret is named but never shown', async () => {
