@@ -225,6 +225,9 @@ it('a viewer and an operator of another tenant get 403 on every acting route; no
   }
   await alice.goto(`/actions/${dead}`);
   expect(await alice.locator('#action-acts').count()).toBe(0);
+  expect(await alice.locator('nav a[href="/launch"]').count()).toBe(0);
+  expect(await bob.locator('nav a[href="/launch"]').count()).toBe(1);
+  expect(await bob.locator('nav a[href="/audit"]').count()).toBe(0);
   await alice.goto('/dead');
   expect(await alice.locator('#replay-by-filter').count()).toBe(0);
   expect((await alice.context().request.get('/audit')).status()).toBe(403);

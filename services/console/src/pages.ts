@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { csrfTokenOf } from './auth';
+import { type Role, csrfTokenOf, roleAtLeast } from './auth';
 import { BodyTooLarge } from './body-limit';
 
 /** A request's query string that a view could not use: 400 naming the parameter. */
@@ -24,6 +24,9 @@ export const NAV: ReadonlyArray<[string, string]> = [
   ['/audit', 'Audit'],
 ];
 
+/** Views of the navigation bar shown only from a role up (the routes refuse the others anyway). */
+const NAV_ROLE: Readonly<Record<string, Role>> = { '/launch': 'operator', '/audit': 'admin' };
+
 /** Loads a view's data; undefined: not found (404). */
 export type Loader<T> = (req: FastifyRequest) => Promise<T | undefined>;
 
@@ -32,7 +35,7 @@ export function chrome(req: FastifyRequest, path: string, title: string): Record
   const p = req.principal;
   return {
     title,
-    nav: NAV,
+    nav: NAV.filter(([href]) => p !== undefined && roleAtLeast(p.role, NAV_ROLE[href] ?? 'viewer')),
     current: path,
     user: p === undefined ? null : { name: p.name, role: p.role, tenant: p.tenant },
     csrf: csrfTokenOf(req),
