@@ -203,6 +203,8 @@ it('a viewer and an operator of another tenant get 403 on every acting route; no
     ['/dead/replay', { tenant: 'ta', expected: '1' }],
     ['/tenants', { id: 'evil', name: 'Evil' }],
     ['/workers/control', { command: 'ping', all: 'true' }],
+    ['/users', { name: 'mallory', role: 'admin', password: 'long enough pw' }],
+    ['/users/op/disable', {}],
     ['/tenants/ta/enabled', { enabled: 'false' }],
     ['/tenants/ta/reset', { before: '2030-01-01', expected: '0' }],
   ];
@@ -454,5 +456,26 @@ it('an admin adds a tenant, is told what disabling does to its waiting actions, 
     ['tenant.add', 'root'],
     ['tenant.disable', 'root'],
     ['tenant.enable', 'root'],
+  ]);
+});
+
+it('an admin adds a user and disables it from the users page, audited', async () => {
+  await root.goto('/users');
+  await root.fill('#user-add input[name="name"]', 'carol');
+  await root.selectOption('#user-add select[name="role"]', 'operator');
+  await root.fill('#user-add input[name="tenant"]', 'ta');
+  await root.fill('#user-add input[name="password"]', PASSWORD);
+  await Promise.all([root.waitForURL('**/users'), root.click('#user-add button')]);
+  const carol = await loggedIn('carol');
+  expect(await carol.locator('nav a[href="/launch"]').count()).toBe(1);
+  await root.goto('/users');
+  await Promise.all([root.waitForURL('**/users'), root.click('tr[data-user="carol"] button.disable')]);
+  expect(await root.locator('tr[data-user="carol"] td:nth-child(4)').textContent()).toBe('yes');
+  const { rows } = await pipe.pool.query<{ action: string; actor: string }>(
+    "SELECT action, actor FROM audit_log WHERE target = 'carol' AND action LIKE 'user.%' ORDER BY id",
+  );
+  expect(rows.map((r) => [r.action, r.actor])).toEqual([
+    ['user.add', 'root'],
+    ['user.disable', 'root'],
   ]);
 });

@@ -9,6 +9,7 @@ import { registerAuditView } from './acts/audit-view';
 import { registerLaunch } from './acts/launch';
 import { registerStatsReset } from './acts/stats-reset';
 import { registerTenantActs } from './acts/tenant-acts';
+import { registerUserActs } from './acts/user-acts';
 import { registerWorkerActs } from './acts/worker-acts';
 import { registerAuth } from './auth';
 import { BODY_LIMIT_BYTES, refuseLargeBodies } from './body-limit';
@@ -85,6 +86,7 @@ export async function buildApp(
   registerWorkerActs(app, ctx);
   registerStatsReset(app, ctx);
   registerTenantActs(app, ctx);
+  registerUserActs(app, ctx);
   registerMetrics(app, ctx);
   return app;
 }

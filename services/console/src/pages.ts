@@ -22,10 +22,11 @@ export const NAV: ReadonlyArray<[string, string]> = [
   ['/events', 'Live events'],
   ['/launch', 'Launch'],
   ['/audit', 'Audit'],
+  ['/users', 'Users'],
 ];
 
 /** Views of the navigation bar shown only from a role up (the routes refuse the others anyway). */
-const NAV_ROLE: Readonly<Record<string, Role>> = { '/launch': 'operator', '/audit': 'admin' };
+const NAV_ROLE: Readonly<Record<string, Role>> = { '/launch': 'operator', '/audit': 'admin', '/users': 'admin' };
 
 /** Loads a view's data; undefined: not found (404). */
 export type Loader<T> = (req: FastifyRequest) => Promise<T | undefined>;

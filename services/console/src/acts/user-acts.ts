@@ -1,0 +1,69 @@
+import { type ConsoleUser, addUser, disableUser, isRole, listUsers } from '@cmq/actions';
+import { CmqError } from '@cmq/common';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { requireRole, tenantScope } from '../auth';
+import type { ConsoleContext } from '../context';
+import { chrome } from '../pages';
+import { auditAct, formOf, wantsJson } from './act-common';
+
+function refused(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  code: number,
+  message: string,
+): FastifyReply | Promise<unknown> {
+  if (wantsJson(req)) return reply.code(code).send({ error: message });
+  return reply.code(code).viewAsync('error.eta', { ...chrome(req, '/users', 'Refused'), data: { code, message } });
+}
+
+/** Users are managed by admins bound to no tenant (a tenant's admin could otherwise make a user of all tenants). */
+function unbound(req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+  if (tenantScope(req) !== null) {
+    void reply.code(403).send({ error: 'console users are managed by admins of all tenants' });
+    return;
+  }
+  done();
+}
+
+async function list(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const users: ConsoleUser[] = await listUsers(ctx.database.sql);
+  if (wantsJson(req)) return reply.send({ users });
+  return reply.viewAsync('users.eta', { ...chrome(req, '/users', 'Users'), data: { users } });
+}
+
+async function add(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const body = formOf(req);
+  const name = (body.name ?? '').trim();
+  const role = body.role ?? '';
+  const tenant = (body.tenant ?? '').trim() || null;
+  if (!isRole(role)) return refused(req, reply, 400, 'role: viewer, operator or admin');
+  try {
+    await addUser(ctx.database.sql, { name, role, tenant, password: body.password ?? '' });
+  } catch (err) {
+    if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_USER') throw err;
+    await auditAct(ctx, req, { action: 'user.add', target: name, outcome: 'refused', detail: { error: err.message } });
+    return refused(req, reply, 400, err.message);
+  }
+  await auditAct(ctx, req, { action: 'user.add', target: name, outcome: 'ok', tenant, detail: { role, tenant } });
+  return wantsJson(req) ? reply.code(201).send({ name }) : reply.code(303).redirect('/users');
+}
+
+async function disable(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const { name } = req.params as { name: string };
+  try {
+    await disableUser(ctx.database.sql, name);
+  } catch (err) {
+    if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_USER') throw err;
+    return refused(req, reply, 404, err.message);
+  }
+  await auditAct(ctx, req, { action: 'user.disable', target: name, outcome: 'ok' });
+  return wantsJson(req) ? reply.send({ disabled: name }) : reply.code(303).redirect('/users');
+}
+
+/** GET /users, POST /users (add), POST /users/:name/disable: `cmq users`' code, admins of all tenants only, audited. */
+export function registerUserActs(app: FastifyInstance, ctx: ConsoleContext): void {
+  const admin = { preHandler: [requireRole('admin'), unbound] };
+  app.get('/users', admin, (req, reply) => list(ctx, req, reply));
+  app.post('/users', admin, (req, reply) => add(ctx, req, reply));
+  app.post('/users/:name/disable', admin, (req, reply) => disable(ctx, req, reply));
+}
