@@ -479,3 +479,36 @@ it('an admin adds a user and disables it from the users page, audited', async ()
     ['user.disable', 'root'],
   ]);
 });
+
+it('a dead message is published again from the dead view and its action succeeds', async () => {
+  const body = Buffer.from(JSON.stringify({ type: 'noop', tenant: 'ta', args: {} }));
+  const { rows } = await pipe.pool.query<{ id: string }>(
+    `INSERT INTO dead_letters (reason, routing_key, tenant_id, body, body_bytes, worker)
+     VALUES ('tenant: unknown tenant', 'control.noop.ta', 'ta', $1, $2, 'test') RETURNING id::text`,
+    [body, body.length],
+  );
+  const id = rows[0]?.id as string;
+  await bob.goto('/');
+  const token = await csrfOf(bob);
+  const other = await bob
+    .context()
+    .request.post(`/dead/messages/${id}/replay`, { form: { _csrf: token }, maxRedirects: 0 });
+  expect(other.status()).toBe(403);
+  await op.goto('/dead');
+  await Promise.all([op.waitForURL('**/dead'), op.click(`button.replay-message[data-message="m${id}"]`)]);
+  await waitFor(
+    async () =>
+      (
+        await pipe.pool.query<{ state: string }>('SELECT state FROM actions WHERE idempotency_key = $1', [
+          `amqp:dead-letter-m${id}`,
+        ])
+      ).rows[0]?.state === 'succeeded',
+    20_000,
+    'the replayed message ran',
+  );
+  const { rows: audit } = await pipe.pool.query<{ actor: string; outcome: string }>(
+    "SELECT actor, outcome FROM audit_log WHERE action = 'dead.message.replay' AND target = $1",
+    [`m${id}`],
+  );
+  expect(audit.map((a) => [a.actor, a.outcome])).toEqual([['op', 'ok']]);
+});

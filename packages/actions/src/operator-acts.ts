@@ -1,5 +1,7 @@
 import type { Sql } from '@cmq/common';
+import { getDeadLetter, markDeadLetterReplayed } from './dead-letters';
 import { transition } from './queries';
+import { maskedSecretArg } from './secret-args';
 
 /** States an action can be cancelled from: it has not started running. */
 export const CANCELLABLE: readonly string[] = ['pending', 'queued', 'retrying'];
@@ -81,4 +83,43 @@ export async function replayDeadMatching(sql: Sql, filter: DeadFilter, actor: st
 /** Puts every dead action (of a tenant) back to pending with fresh attempts; returns how many. */
 export async function replayAllDead(sql: Sql, tenant: string | undefined, actor: string): Promise<number> {
   return replayDeadMatching(sql, { tenant }, actor);
+}
+
+/** Publishes a dead message's body again (exchange cmq.actions); the caller owns the broker connection. */
+export type RepublishFn = (
+  routingKey: string,
+  body: Buffer,
+  options: { messageId: string; headers: Record<string, string> },
+) => Promise<void>;
+
+/**
+ * Publishes dead message `id` again with its original routing key, then marks it replayed, as
+ * `cmq dead replay m45` and the console do. Refused when it is missing, already replayed,
+ * truncated, or had a secret masked. The message id makes the replay idempotent at intake.
+ */
+export async function replayDeadMessage(
+  sql: Sql,
+  id: string,
+  republish: RepublishFn,
+): Promise<{ ok: true; routingKey: string } | { ok: false; missing: boolean; error: string }> {
+  const d = await getDeadLetter(sql, id);
+  if (d === undefined) return { ok: false, missing: true, error: `no dead message m${id}` };
+  const no = (error: string): { ok: false; missing: false; error: string } => ({ ok: false, missing: false, error });
+  if (d.replayed_at !== null)
+    return no(`dead message m${id} was already replayed at ${d.replayed_at.toISOString().replace('.000Z', 'Z')}`);
+  if (d.body.length < d.body_bytes)
+    return no(
+      `dead message m${id} cannot be replayed: only the first ${d.body.length} of its ${d.body_bytes} bytes were kept`,
+    );
+  const masked = maskedSecretArg(d.body);
+  if (masked !== undefined)
+    return no(
+      `dead message m${id} cannot be replayed: its secret ${masked} was masked when it was dead-lettered (secrets are never kept in clear); publish the request again from its source`,
+    );
+  await republish(d.routing_key, d.body, {
+    messageId: `dead-letter-m${id}`,
+    headers: { 'x-cmq-replay-of': `m${id}` },
+  });
+  await markDeadLetterReplayed(sql, id);
+  return { ok: true, routingKey: d.routing_key };
 }

@@ -1,9 +1,8 @@
 import {
   getDeadLetter,
   listDead,
-  markDeadLetterReplayed,
-  maskedSecretArg,
   replayDead,
+  replayDeadMessage,
   replayDeadMatching,
   type DeadLetterRow,
 } from '@cmq/actions';
@@ -65,28 +64,11 @@ export async function replayDeadAction(sql: Sql, id: string, actor: string): Pro
 /** Publishes the stored body again with its original routing key, then marks it replayed. */
 async function replayMessage(id: string, opts: ConfigOpts, env: Env): Promise<void> {
   const mq = loadMqConfig(opts.configDir, env);
-  const letter = await withDatabase(opts.configDir, env, async ({ sql }) => {
-    const d = await getDeadLetter(sql, id);
-    if (d === undefined) throw failure(`no dead message m${id}`);
-    if (d.replayed_at !== null) throw failure(`dead message m${id} was already replayed at ${time(d.replayed_at)}`);
-    if (d.body.length < d.body_bytes)
-      throw failure(
-        `dead message m${id} cannot be replayed: only the first ${d.body.length} of its ${d.body_bytes} bytes were kept`,
-      );
-    const masked = maskedSecretArg(d.body);
-    if (masked !== undefined)
-      throw failure(
-        `dead message m${id} cannot be replayed: its secret ${masked} was masked when it was dead-lettered (secrets are never kept in clear); publish the request again from its source`,
-      );
-    // The message id makes a replay idempotent at intake (the subscriber keys direct requests on it).
-    await publishOnce(mq, Exchanges.actions, d.routing_key, d.body, {
-      messageId: `dead-letter-m${id}`,
-      headers: { 'x-cmq-replay-of': `m${id}` },
-    });
-    await markDeadLetterReplayed(sql, id);
-    return d;
-  });
-  process.stdout.write(`m${id} published again to ${Exchanges.actions} with routing key ${letter.routing_key}\n`);
+  const r = await withDatabase(opts.configDir, env, ({ sql }) =>
+    replayDeadMessage(sql, id, (key, body, options) => publishOnce(mq, Exchanges.actions, key, body, options)),
+  );
+  if (!r.ok) throw failure(r.error);
+  process.stdout.write(`m${id} published again to ${Exchanges.actions} with routing key ${r.routingKey}\n`);
 }
 
 async function replay(

@@ -7,12 +7,15 @@ import {
   isRowId,
   replayDead,
   replayDeadMatching,
+  replayDeadMessage,
 } from '@cmq/actions';
+import { Exchanges } from '@cmq/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireRole, tenantScope } from '../auth';
 import type { ConsoleContext } from '../context';
 import { chrome } from '../pages';
 import { textParam, timeParam } from '../query-params';
+import { withBroker } from './worker-acts';
 import { auditAct, consoleActor, formOf, mayActOn, outsideTenant, wantsJson } from './act-common';
 
 type OneAct = (sql: ConsoleContext['database']['sql'], id: string, actor: string) => Promise<ActResult>;
@@ -77,6 +80,34 @@ export function registerActionActs(app: FastifyInstance, ctx: ConsoleContext): v
   const operator = { preHandler: requireRole('operator') };
   app.post('/actions/:id/cancel', operator, actOnOne(ctx, 'cancel', cancelAction));
   app.post('/actions/:id/replay', operator, actOnOne(ctx, 'replay', replayDead));
+  app.post('/dead/messages/:id/replay', operator, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    if (!/^\d{1,18}$/.test(id)) return reply.code(404).send({ error: `no dead message m${id}` });
+    const { rows } = await ctx.database.sql.query<{ tenant_id: string | null }>(
+      'SELECT tenant_id FROM dead_letters WHERE id = $1',
+      [id],
+    );
+    if (rows[0] === undefined) return reply.code(404).send({ error: `no dead message m${id}` });
+    if (!mayActOn(req, rows[0].tenant_id)) return outsideTenant(reply, rows[0].tenant_id);
+    const r = await withBroker(ctx, (client) =>
+      replayDeadMessage(ctx.database.sql, id, (key, body, options) =>
+        client.publish(Exchanges.actions, key, body, options),
+      ),
+    );
+    await auditAct(ctx, req, {
+      action: 'dead.message.replay',
+      target: `m${id}`,
+      outcome: r.ok ? 'ok' : 'refused',
+      tenant: rows[0].tenant_id,
+      detail: r.ok ? { routing_key: r.routingKey } : { error: r.error },
+    });
+    if (wantsJson(req)) return reply.code(r.ok ? 200 : 409).send(r);
+    if (!r.ok)
+      return reply
+        .code(409)
+        .viewAsync('error.eta', { ...chrome(req, '/dead', 'Refused'), data: { code: 409, message: r.error } });
+    return reply.code(303).redirect('/dead');
+  });
   app.get('/dead/replay', operator, async (req, reply) => {
     const filter = deadFilterOf(req, (req.query ?? {}) as Record<string, string>);
     if (!mayActOn(req, filter.tenant ?? null)) return outsideTenant(reply, filter.tenant ?? null);

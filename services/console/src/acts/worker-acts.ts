@@ -27,7 +27,7 @@ import { chrome } from '../pages';
 import { auditAct, consoleActor, formOf, wantsJson } from './act-common';
 
 /** Sends `command` over a connection of its own (an operator's click: no connection kept open). */
-async function withBroker<T>(ctx: ConsoleContext, fn: (client: AmqpClient) => Promise<T>): Promise<T> {
+export async function withBroker<T>(ctx: ConsoleContext, fn: (client: AmqpClient) => Promise<T>): Promise<T> {
   const client = new AmqpClient({
     config: ctx.config.amqp,
     connectionName: `cmq-console@${hostname()}:${process.pid}`,
