@@ -1,4 +1,5 @@
 import type { Family } from '@cmq/common';
+import type { PingerConfig } from '@cmq/config';
 import { type FamilyHealth, type WaitingProcess, consumesQueues } from './health';
 import type { StoredSummary } from './pinger-summary';
 import type { ProcessBeat } from './process-beats';
@@ -12,6 +13,18 @@ export interface CheckThresholds {
   oldestCriticalS: number;
   summaryMaxAgeMs: number;
   pingerIntervalMs: number;
+}
+
+/** The thresholds pinger.properties sets (its `check.*` keys and `pinger.interval`). */
+export function checkThresholdsOf(pinger: PingerConfig): CheckThresholds {
+  return {
+    canaryWarningMs: pinger.check.canary_warning,
+    canaryCriticalMs: pinger.check.canary_critical,
+    oldestWarningS: pinger.check.oldest_warning / 1000,
+    oldestCriticalS: pinger.check.oldest_critical / 1000,
+    summaryMaxAgeMs: pinger.check.summary_max_age,
+    pingerIntervalMs: pinger.pinger.interval,
+  };
 }
 
 /** Nagios plugin states, in increasing severity of the exit status. */

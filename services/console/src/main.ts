@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import type { CheckThresholds } from '@cmq/actions';
+import { type CheckThresholds, checkThresholdsOf } from '@cmq/actions';
 import {
   ConfigError,
   ExitCode,
@@ -20,15 +20,7 @@ const streams = new LiveStreams();
 function checkThresholds(dir: string): CheckThresholds {
   try {
     const spec = pingerFile();
-    const value = loadFiles(dir, [spec], process.env).get(spec.file)?.value as PingerConfig;
-    return {
-      canaryWarningMs: value.check.canary_warning,
-      canaryCriticalMs: value.check.canary_critical,
-      oldestWarningS: value.check.oldest_warning / 1000,
-      oldestCriticalS: value.check.oldest_critical / 1000,
-      summaryMaxAgeMs: value.check.summary_max_age,
-      pingerIntervalMs: value.pinger.interval,
-    };
+    return checkThresholdsOf(loadFiles(dir, [spec], process.env).get(spec.file)?.value as PingerConfig);
   } catch (err) {
     process.stderr.write(`cmq-console: ${err instanceof ConfigError ? err.message : errorText(err)}\n`);
     process.exit(ExitCode.CONFIG);
