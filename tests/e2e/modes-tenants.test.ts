@@ -21,7 +21,8 @@ function setMode(mode: string): void {
 const REFUSES = {
   passive: {
     'server.launch': 'provisioning.cfg mode=passive refuses server.launch (provisioning actions need mode=dynamic)',
-    'node.start': 'provisioning.cfg mode=passive refuses node.start (node and bare-metal actions need mode=static or mode=dynamic)',
+    'node.start':
+      'provisioning.cfg mode=passive refuses node.start (node and bare-metal actions need mode=static or mode=dynamic)',
   },
   static: {
     'server.launch': 'provisioning.cfg mode=static refuses server.launch (provisioning actions need mode=dynamic)',

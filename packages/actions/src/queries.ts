@@ -150,4 +150,3 @@ export async function transition(
   const row = rows[0];
   return { before: row?.before, changed: row?.changed ?? false };
 }
-
