@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { addUser } from '@cmq/actions';
+import { addUser, createApiToken } from '@cmq/actions';
 import { LocalDriver } from '@cmq/drivers';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, logIn, newPage, screenshotDir } from '../helpers/browser';
@@ -129,6 +129,7 @@ beforeAll(async () => {
   await addUser(pipe.pool, { name: 'op', role: 'operator', tenant: 'ta', password: PASSWORD });
   await addUser(pipe.pool, { name: 'alice', role: 'viewer', tenant: 'ta', password: PASSWORD });
   await addUser(pipe.pool, { name: 'bob', role: 'operator', tenant: 'tb', password: PASSWORD });
+  await addUser(pipe.pool, { name: 'tad', role: 'admin', tenant: 'ta', password: PASSWORD });
   pipe.start('publisher');
   pipe.start('subscriber');
   subB = pipe.start('subscriber', ['--instance', 'b']);
@@ -233,6 +234,47 @@ it('a viewer and an operator of another tenant get 403 on every acting route; no
   await alice.goto('/dead');
   expect(await alice.locator('#replay-by-filter').count()).toBe(0);
   expect((await alice.context().request.get('/audit')).status()).toBe(403);
+});
+
+/** A fetch with a user's API token (no browser, no CSRF token: Bearer requests need none). */
+async function asToken(token: string, path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${base}${path}`, {
+    ...init,
+    redirect: 'manual',
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(init.headers ?? {}) },
+  });
+}
+
+it('a tenant-bound admin: no node types, no audit, no tenant acts; a crafted :tenant is 404 for all', async () => {
+  const [rootT, tadT] = await Promise.all([createApiToken(pipe.pool, 'root'), createApiToken(pipe.pool, 'tad')]);
+  const typesOf = async (t: string): Promise<string[]> =>
+    ((await (await asToken(t, '/launch')).json()) as { types: Array<{ type: string }> }).types.map((x) => x.type);
+  expect(await typesOf(rootT)).toContain('node.start');
+  const bound = await typesOf(tadT);
+  expect(bound).toContain('noop');
+  expect(bound.filter((x) => x.startsWith('node.'))).toEqual([]);
+  expect((await asToken(tadT, '/launch/node.stop')).status).toBe(404);
+  const post = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+  const launched = await asToken(tadT, '/launch/node.status', { ...post, body: 'opt.tenant=ta&arg.node=n1' });
+  expect(launched.status).toBe(404);
+  for (const [path, init] of [
+    ['/audit', {}],
+    ['/api/audit', {}],
+    ['/tenants', { ...post, body: 'id=evil&name=Evil' }],
+    ['/tenants/tb/enabled?to=disable', {}],
+    ['/tenants/tb/enabled', { ...post, body: 'enabled=false' }],
+  ] as const) {
+    const r = await asToken(tadT, path, init);
+    expect([path, r.status]).toEqual([path, 403]);
+  }
+  expect((await asToken(rootT, '/api/audit')).status).toBe(200);
+  const crafted = 'x%2F..%2F..%2Fusers%2Fvictim%2Fdisable%3F';
+  for (const path of [`/tenants/${crafted}/enabled?to=disable`, `/tenants/${crafted}/reset?before=2030-01-01`]) {
+    const r = await asToken(rootT, path, { headers: { accept: 'text/html' } });
+    expect([path, r.status]).toEqual([path, 404]);
+  }
+  const { rows } = await pipe.pool.query<{ enabled: boolean }>("SELECT enabled FROM tenants WHERE id = 'tb'");
+  expect(rows[0]?.enabled).toBe(true);
 });
 
 it('a dead action is replayed from its page and 50 by filter after the count; all succeed', async () => {

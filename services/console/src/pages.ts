@@ -28,6 +28,9 @@ export const NAV: ReadonlyArray<[string, string]> = [
 /** Views of the navigation bar shown only from a role up (the routes refuse the others anyway). */
 const NAV_ROLE: Readonly<Record<string, Role>> = { '/launch': 'operator', '/audit': 'admin', '/users': 'admin' };
 
+/** Views of the whole platform: not shown to a user bound to a tenant (acts/act-common.ts unbound). */
+const NAV_UNBOUND: ReadonlySet<string> = new Set(['/audit', '/users']);
+
 /** Loads a view's data; undefined: not found (404). */
 export type Loader<T> = (req: FastifyRequest) => Promise<T | undefined>;
 
@@ -36,7 +39,12 @@ export function chrome(req: FastifyRequest, path: string, title: string): Record
   const p = req.principal;
   return {
     title,
-    nav: NAV.filter(([href]) => p !== undefined && roleAtLeast(p.role, NAV_ROLE[href] ?? 'viewer')),
+    nav: NAV.filter(
+      ([href]) =>
+        p !== undefined &&
+        roleAtLeast(p.role, NAV_ROLE[href] ?? 'viewer') &&
+        (p.tenant === null || !NAV_UNBOUND.has(href)),
+    ),
     current: path,
     user: p === undefined ? null : { name: p.name, role: p.role, tenant: p.tenant },
     csrf: csrfTokenOf(req),

@@ -1,4 +1,4 @@
-import { type AuditOutcome, recordAudit } from '@cmq/actions';
+import { type AuditOutcome, TENANT_ID_RE, recordAudit } from '@cmq/actions';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { tenantScope } from '../auth';
 import { peerAddress } from '../auth/request-info';
@@ -53,4 +53,29 @@ export function formOf(req: FastifyRequest): Record<string, string> {
 /** Whether the client asked for JSON (the API) rather than a page. */
 export function wantsJson(req: FastifyRequest): boolean {
   return req.url.startsWith('/api/') || (req.headers.accept ?? '').startsWith('application/json');
+}
+
+/**
+ * preHandler: only users bound to no tenant pass (users, tenants and the audit are the whole
+ * platform's; a tenant's admin could otherwise act on every tenant or read their audit).
+ */
+export function unbound(req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+  if (tenantScope(req) !== null) {
+    void reply.code(403).send({ error: 'this is for admins of all tenants; you are bound to one' });
+    return;
+  }
+  done();
+}
+
+/**
+ * preHandler: a :tenant path parameter that is not a tenant id (TENANT_ID_RE) answers 404, so a
+ * crafted one (slashes, `?`) never reaches a page that writes it into a form's action.
+ */
+export function tenantParam(req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+  const { tenant } = req.params as { tenant?: string };
+  if (tenant === undefined || !TENANT_ID_RE.test(tenant)) {
+    void reply.code(404).send({ error: 'no such tenant: a tenant id is [a-z0-9][a-z0-9_-]{0,62}' });
+    return;
+  }
+  done();
 }

@@ -4,14 +4,14 @@ import { requireRole } from '../auth';
 import type { ConsoleContext } from '../context';
 import { chrome } from '../pages';
 import { idParam, queryOf, textParam } from '../query-params';
-import { wantsJson } from './act-common';
+import { unbound, wantsJson } from './act-common';
 
 export interface AuditView {
   filter: { actor: string; action: string; tenant: string };
   rows: AuditRow[];
 }
 
-/** GET /audit and /api/audit: who did what, when, from where, with the outcome; filterable; admins only. */
+/** GET /audit and /api/audit: who did what, when, from where, with the outcome; filterable; admins of all tenants only. */
 export function registerAuditView(app: FastifyInstance, ctx: ConsoleContext): void {
   const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const q = queryOf(req);
@@ -31,6 +31,7 @@ export function registerAuditView(app: FastifyInstance, ctx: ConsoleContext): vo
     if (wantsJson(req)) return reply.send(data);
     return reply.viewAsync('audit.eta', { ...chrome(req, '/audit', 'Audit'), data });
   };
-  app.get('/audit', { preHandler: requireRole('admin') }, handler);
-  app.get('/api/audit', { preHandler: requireRole('admin') }, handler);
+  const admin = { preHandler: [requireRole('admin'), unbound] };
+  app.get('/audit', admin, handler);
+  app.get('/api/audit', admin, handler);
 }

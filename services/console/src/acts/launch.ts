@@ -5,6 +5,7 @@ import {
   argsJsonSchema,
   insertActions,
   isActionType,
+  PLATFORM_TENANT,
   modeAllows,
   parseRequest,
 } from '@cmq/actions';
@@ -54,13 +55,24 @@ export interface LaunchForm {
   errors: Record<string, string>;
 }
 
-/** The action types the current mode allows, as the launch page lists them. */
-function allowedTypes(ctx: ConsoleContext): ActionDefinition[] {
-  return ACTION_DEFINITIONS.filter((d) => modeAllows(ctx.config.provisioning.mode, d.type));
+/** Whether a type acts on a node (the platform's shared hosts: no tenant owns one). */
+function takesNode(def: ActionDefinition): boolean {
+  return isActionType(def.type) && argFields(argsJsonSchema(def.type)).some((f) => f.key === 'node');
 }
 
-function definitionOf(ctx: ConsoleContext, type: string): ActionDefinition | undefined {
-  return allowedTypes(ctx).find((d) => d.type === type);
+/**
+ * The action types the current mode allows to this user, as the launch page lists them. Intake
+ * takes node.* for any tenant (only the subscriber refuses it outside tenant cmq-platform), so the
+ * console keeps a user bound to another tenant from launching a type that names a node.
+ */
+function allowedTypes(ctx: ConsoleContext, req: FastifyRequest): ActionDefinition[] {
+  const scope = tenantScope(req);
+  const nodes = scope === null || scope === PLATFORM_TENANT;
+  return ACTION_DEFINITIONS.filter((d) => modeAllows(ctx.config.provisioning.mode, d.type) && (nodes || !takesNode(d)));
+}
+
+function definitionOf(ctx: ConsoleContext, req: FastifyRequest, type: string): ActionDefinition | undefined {
+  return allowedTypes(ctx, req).find((d) => d.type === type);
 }
 
 async function formOfType(ctx: ConsoleContext, req: FastifyRequest, def: ActionDefinition): Promise<LaunchForm> {
@@ -155,7 +167,7 @@ async function submit(
 export function registerLaunch(app: FastifyInstance, ctx: ConsoleContext): void {
   const operator = { preHandler: requireRole('operator') };
   app.get('/launch', operator, async (req, reply) => {
-    const types = allowedTypes(ctx).map((d) => ({
+    const types = allowedTypes(ctx, req).map((d) => ({
       type: d.type,
       family: d.family,
       destructive: d.destructive,
@@ -168,7 +180,7 @@ export function registerLaunch(app: FastifyInstance, ctx: ConsoleContext): void 
     });
   });
   app.get('/launch/:type', operator, async (req, reply) => {
-    const def = definitionOf(ctx, (req.params as { type: string }).type);
+    const def = definitionOf(ctx, req, (req.params as { type: string }).type);
     if (def === undefined)
       return reply.code(404).send({
         error: `no action type ${(req.params as { type: string }).type} in mode ${ctx.config.provisioning.mode}`,
@@ -176,7 +188,7 @@ export function registerLaunch(app: FastifyInstance, ctx: ConsoleContext): void 
     return renderForm(req, reply, await formOfType(ctx, req, def));
   });
   app.post('/launch/:type', operator, async (req, reply) => {
-    const def = definitionOf(ctx, (req.params as { type: string }).type);
+    const def = definitionOf(ctx, req, (req.params as { type: string }).type);
     if (def === undefined)
       return reply.code(404).send({
         error: `no action type ${(req.params as { type: string }).type} in mode ${ctx.config.provisioning.mode}`,

@@ -4,7 +4,7 @@ import { requireRole } from '../auth';
 import type { ConsoleContext } from '../context';
 import { BadQuery, chrome } from '../pages';
 import { timeParam } from '../query-params';
-import { auditAct, formOf, mayActOn, outsideTenant, wantsJson } from './act-common';
+import { auditAct, formOf, mayActOn, outsideTenant, tenantParam, wantsJson } from './act-common';
 
 /** Rows per transaction of the console's reset (the CLI reads publisher.properties history.batch). */
 const RESET_BATCH = 1000;
@@ -83,7 +83,7 @@ async function reset(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyRep
  * if the count is still the one confirmed. The same code as `cmq history prune --tenant --before`.
  */
 export function registerStatsReset(app: FastifyInstance, ctx: ConsoleContext): void {
-  const operator = { preHandler: requireRole('operator') };
+  const operator = { preHandler: [requireRole('operator'), tenantParam] };
   app.get('/tenants/:tenant/reset', operator, (req, reply) => confirmPage(ctx, req, reply));
   app.post('/tenants/:tenant/reset', operator, (req, reply) => reset(ctx, req, reply));
 }

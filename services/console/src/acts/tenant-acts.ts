@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireRole } from '../auth';
 import type { ConsoleContext } from '../context';
 import { chrome } from '../pages';
-import { auditAct, formOf, wantsJson } from './act-common';
+import { auditAct, formOf, tenantParam, unbound, wantsJson } from './act-common';
 
 /** What disabling does to a tenant's waiting actions, said before it is confirmed. */
 async function waitingOf(ctx: ConsoleContext, tenant: string): Promise<number> {
@@ -65,13 +65,14 @@ async function toggle(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyRe
 }
 
 /**
- * Tenants from the console, admins only (tenants are the platform's): POST /tenants adds one;
+ * Tenants from the console, admins bound to no tenant only (tenants are the platform's): POST /tenants adds one;
  * GET /tenants/:tenant/enabled?to=disable|enable says what happens to its waiting actions;
  * POST /tenants/:tenant/enabled (enabled=true|false) does it. The same code as `cmq tenants`.
  */
 export function registerTenantActs(app: FastifyInstance, ctx: ConsoleContext): void {
-  const admin = { preHandler: requireRole('admin') };
+  const admin = { preHandler: [requireRole('admin'), unbound] };
+  const adminOfOne = { preHandler: [requireRole('admin'), unbound, tenantParam] };
   app.post('/tenants', admin, (req, reply) => add(ctx, req, reply));
-  app.get('/tenants/:tenant/enabled', admin, (req, reply) => confirmToggle(ctx, req, reply));
-  app.post('/tenants/:tenant/enabled', admin, (req, reply) => toggle(ctx, req, reply));
+  app.get('/tenants/:tenant/enabled', adminOfOne, (req, reply) => confirmToggle(ctx, req, reply));
+  app.post('/tenants/:tenant/enabled', adminOfOne, (req, reply) => toggle(ctx, req, reply));
 }

@@ -1,10 +1,10 @@
 import { type ConsoleUser, addUser, disableUser, isRole, listUsers } from '@cmq/actions';
 import { CmqError } from '@cmq/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { requireRole, tenantScope } from '../auth';
+import { requireRole } from '../auth';
 import type { ConsoleContext } from '../context';
 import { chrome } from '../pages';
-import { auditAct, formOf, wantsJson } from './act-common';
+import { auditAct, formOf, unbound, wantsJson } from './act-common';
 
 function refused(
   req: FastifyRequest,
@@ -14,15 +14,6 @@ function refused(
 ): FastifyReply | Promise<unknown> {
   if (wantsJson(req)) return reply.code(code).send({ error: message });
   return reply.code(code).viewAsync('error.eta', { ...chrome(req, '/users', 'Refused'), data: { code, message } });
-}
-
-/** Users are managed by admins bound to no tenant (a tenant's admin could otherwise make a user of all tenants). */
-function unbound(req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
-  if (tenantScope(req) !== null) {
-    void reply.code(403).send({ error: 'console users are managed by admins of all tenants' });
-    return;
-  }
-  done();
 }
 
 async function list(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
