@@ -277,6 +277,43 @@ it('a tenant-bound admin: no node types, no audit, no tenant acts; a crafted :te
   expect(rows[0]?.enabled).toBe(true);
 });
 
+/** Opens n live streams of a token (resolved once each has its headers); abort() closes them. */
+async function openStreams(token: string, n: number): Promise<{ codes: number[]; abort: () => void }> {
+  const ac = new AbortController();
+  const codes = await Promise.all(
+    Array.from({ length: n }, async () => (await asToken(token, '/api/live', { signal: ac.signal })).status),
+  );
+  return { codes, abort: () => ac.abort() };
+}
+
+it('one user holds at most 10 live streams (429 beyond); streams closed, even while opening, free theirs', async () => {
+  const token = await createApiToken(pipe.pool, 'alice');
+  const ten = await openStreams(token, 10);
+  expect(ten.codes).toEqual(Array(10).fill(200));
+  expect((await asToken(token, '/api/live')).status).toBe(429);
+  ten.abort();
+  // Dropped while opening: the client is gone before (or while) the stream reads its start id.
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      const ac = new AbortController();
+      const opening = asToken(token, '/api/live', { signal: ac.signal }).catch(() => undefined);
+      setImmediate(() => ac.abort());
+      await opening;
+    }),
+  );
+  let again: { codes: number[]; abort: () => void } | undefined;
+  await waitFor(
+    async () => {
+      again?.abort();
+      again = await openStreams(token, 10);
+      return again.codes.every((c) => c === 200);
+    },
+    10_000,
+    'ten streams again once the others closed',
+  );
+  again?.abort();
+});
+
 it('a dead action is replayed from its page and 50 by filter after the count; all succeed', async () => {
   const [one] = await insertDead(1, 'ta', 'single dead');
   await op.goto(`/actions/${one}`);

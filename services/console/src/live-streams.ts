@@ -5,13 +5,31 @@
  */
 export class LiveStreams {
   private readonly open = new Set<() => void>();
+  private readonly owned = new Map<string, number>();
   private closed = false;
 
-  /** Registers a stream's closer; returns its deregistration. Refused (false) once draining. */
-  add(close: () => void): (() => void) | false {
+  /**
+   * Registers a stream's closer, opened by `owner` (a principal); returns its deregistration
+   * (idempotent). Refused (false) once draining.
+   */
+  add(close: () => void, owner = ''): (() => void) | false {
     if (this.closed) return false;
     this.open.add(close);
-    return () => this.open.delete(close);
+    this.owned.set(owner, this.ownedBy(owner) + 1);
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      this.open.delete(close);
+      const left = this.ownedBy(owner) - 1;
+      if (left > 0) this.owned.set(owner, left);
+      else this.owned.delete(owner);
+    };
+  }
+
+  /** How many streams `owner` has open now. */
+  ownedBy(owner: string): number {
+    return this.owned.get(owner) ?? 0;
   }
 
   get size(): number {

@@ -10,6 +10,8 @@ import { scopedTenant } from '../scope';
 const KEEPALIVE_MS = 15_000;
 /** Most events read per poll; a full read polls again at once. */
 const BATCH = 500;
+/** Live streams one user may hold open at once (each polls PostgreSQL); more answer 429. */
+export const MAX_STREAMS_PER_USER = 10;
 
 export interface EventsView {
   filter: { tenant: string | null; type: string | null };
@@ -36,8 +38,11 @@ async function liveStream(ctx: ConsoleContext, req: FastifyRequest, reply: Fasti
     type: textParam('type', q.type, 100),
   };
   const action = idParam('action', q.action);
-  const feed = new EventFeed(ctx.database.sql, filter, await startId(ctx, req));
-  const pollMs = ctx.config.own.console.live.poll_interval;
+  const owner = req.principal?.name ?? '';
+  if (ctx.streams.ownedBy(owner) >= MAX_STREAMS_PER_USER) {
+    await reply.code(429).send({ error: `at most ${MAX_STREAMS_PER_USER} live streams per user: close a live page` });
+    return;
+  }
   const res = reply.raw;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -47,12 +52,32 @@ async function liveStream(ctx: ConsoleContext, req: FastifyRequest, reply: Fasti
     clearTimeout(timer);
     res.end();
   };
-  const remove = ctx.streams.add(stop);
+  const remove = ctx.streams.add(stop, owner);
   if (remove === false) {
     await reply.code(503).send({ error: 'the console is shutting down' });
     return;
   }
+  // Before the first await: a client gone while the start id is read still ends the stream.
+  res.on('close', () => {
+    remove();
+    stopped = true;
+    clearTimeout(timer);
+  });
+  let from: bigint;
+  try {
+    from = await startId(ctx, req);
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  const feed = new EventFeed(ctx.database.sql, filter, from);
   reply.hijack();
+  if (stopped || res.destroyed) {
+    remove();
+    res.destroy();
+    return;
+  }
+  const pollMs = ctx.config.own.console.live.poll_interval;
   res.writeHead(200, {
     ...(reply.getHeaders() as Record<string, string>),
     'content-type': 'text/event-stream; charset=utf-8',
@@ -60,13 +85,9 @@ async function liveStream(ctx: ConsoleContext, req: FastifyRequest, reply: Fasti
     'x-accel-buffering': 'no',
   });
   res.write(`retry: ${Math.max(1_000, pollMs)}\n\n`);
-  req.raw.on('close', () => {
-    remove();
-    stopped = true;
-    clearTimeout(timer);
-  });
   let quietSince = Date.now();
   const tick = async (): Promise<void> => {
+    if (stopped || res.destroyed) return;
     let full = false;
     try {
       const read = await feed.poll(BATCH);
@@ -83,7 +104,7 @@ async function liveStream(ctx: ConsoleContext, req: FastifyRequest, reply: Fasti
     } catch (err) {
       req.log.warn({ err: errorText(err) }, 'live stream: reading events failed; retrying');
     }
-    if (!stopped) timer = setTimeout(() => void tick(), full ? 0 : pollMs);
+    if (!stopped && !res.destroyed) timer = setTimeout(() => void tick(), full ? 0 : pollMs);
   };
   await tick();
 }
