@@ -313,6 +313,29 @@ describe('throttling', () => {
     expect((await login(main.app, 'ada', PASSWORD, '192.0.2.10')).statusCode).toBe(302);
   });
 
+  test('bad Bearer tokens count as failed logins of their address; once throttled, none is audited', async () => {
+    const addr = '198.51.100.7';
+    for (let i = 0; i < 12; i++) {
+      const r = await main.app.inject({
+        url: '/api/actions',
+        remoteAddress: addr,
+        headers: { authorization: `Bearer cmq_bad${i}` },
+      });
+      expect(r.statusCode).toBe(401);
+    }
+    const audited = await listAudit(pool, { action: 'token.use', limit: 1000 });
+    expect(audited.filter((r) => r.actor_address === addr).map((r) => r.outcome)).toEqual(Array(5).fill('failed'));
+    // One store: the address's logins are throttled too; a good token still works from it.
+    expect((await login(main.app, 'ada', PASSWORD, addr)).statusCode).toBe(429);
+    const token = await createApiToken(pool, 'tom');
+    const good = await main.app.inject({
+      url: '/api/actions',
+      remoteAddress: addr,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(good.statusCode).toBe(200);
+  });
+
   test('a disabled user cannot log in', async () => {
     await addUser(pool, { name: 'gone', role: 'admin', password: PASSWORD });
     await disableUser(pool, 'gone');

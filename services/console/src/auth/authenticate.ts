@@ -1,4 +1,12 @@
-import { type ConsoleUser, findSession, findUserForLogin, recordAudit, useApiToken } from '@cmq/actions';
+import {
+  type ConsoleUser,
+  findSession,
+  findUserForLogin,
+  loginFailureCounts,
+  recordAudit,
+  recordLoginFailure,
+  useApiToken,
+} from '@cmq/actions';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { proxyCsrfToken } from './csrf';
 import type { TrustedProxies } from './proxy';
@@ -33,13 +41,26 @@ async function fromProxy(req: FastifyRequest, deps: AuthDeps, proxies: TrustedPr
   return true;
 }
 
-/** `Authorization: Bearer <token>`: every use, good or bad, is audited. */
+/** The name bad tokens are counted under in the login throttle's store (not a valid user name). */
+const BAD_TOKEN = '(unknown token)';
+
+/**
+ * `Authorization: Bearer <token>`: every good use is audited. A bad one counts as a failed login
+ * of its address (the login throttle's store and limits) and is audited until that address is
+ * throttled; then it is refused without a row, so bad tokens cannot fill audit_log.
+ */
 async function fromToken(req: FastifyRequest, deps: AuthDeps): Promise<boolean> {
   const auth = req.headers.authorization;
   if (auth === undefined || !/^Bearer\s+/i.test(auth)) return false;
   const user = await useApiToken(deps.pool, auth.replace(/^Bearer\s+/i, '').trim());
+  if (user === undefined) {
+    const { max_failures: maxFailures, window: windowMs } = deps.config.login;
+    const counts = await loginFailureCounts(deps.pool, BAD_TOKEN, req.ip, windowMs);
+    if (counts.address >= maxFailures) return false;
+    await recordLoginFailure(deps.pool, BAD_TOKEN, req.ip, windowMs);
+  }
   await recordAudit(deps.pool, {
-    actor: user?.name ?? '(unknown token)',
+    actor: user?.name ?? BAD_TOKEN,
     actorAddress: req.ip,
     action: 'token.use',
     target: `${req.method} ${pathOf(req)}`,
