@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TENANT_ID_RE } from '@cmq/actions';
@@ -34,19 +35,53 @@ function lineOf(o: Record<string, unknown>): TenantLogLine {
   };
 }
 
+/** How much of the end of a tenant log the action page reads (the file can be gigabytes). */
+export const TAIL_BYTES = 8 * 1024 * 1024;
+
+/** An action's log lines and how many bytes at the start of the file were not read (0: all were). */
+export interface ActionLog {
+  lines: TenantLogLine[];
+  skipped: number;
+}
+
+/** The file's size, or undefined when it does not exist (another host's logs). */
+async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /**
- * The lines of `<logDir>/tenants/<tenant>.log` about action `id`, read as a stream (never the
- * whole file in memory), the last `max` kept. A missing file (another host's logs) gives none.
+ * The lines of `<logDir>/tenants/<tenant>.log` about action `id`, read as a stream from at most
+ * `tailBytes` before its end (the first, partial line of that tail dropped), the last `max` kept.
+ * A missing file (another host's logs) gives none.
  */
-export async function actionLogLines(logDir: string, tenant: string, id: string, max = 200): Promise<TenantLogLine[]> {
-  if (!TENANT_ID_RE.test(tenant)) return [];
+export async function actionLogLines(
+  logDir: string,
+  tenant: string,
+  id: string,
+  { max = 200, tailBytes = TAIL_BYTES }: { max?: number; tailBytes?: number } = {},
+): Promise<ActionLog> {
+  if (!TENANT_ID_RE.test(tenant)) return { lines: [], skipped: 0 };
+  const path = join(logDir, 'tenants', `${tenant}.log`);
+  const size = await sizeOf(path);
+  if (size === undefined) return { lines: [], skipped: 0 };
+  const skipped = Math.max(0, size - tailBytes);
   const needle = `"action":"${id}"`;
   const needleNum = `"action":${id}`;
   const out: TenantLogLine[] = [];
-  const stream = createReadStream(join(logDir, 'tenants', `${tenant}.log`), { encoding: 'utf8' });
+  const stream = createReadStream(path, { encoding: 'utf8', start: skipped });
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  let first = skipped > 0;
   try {
     for await (const line of lines) {
+      if (first) {
+        first = false; // the tail starts mid-line
+        continue;
+      }
       if (!line.includes(needle) && !line.includes(needleNum)) continue;
       try {
         const o = JSON.parse(line) as Record<string, unknown>;
@@ -63,5 +98,5 @@ export async function actionLogLines(logDir: string, tenant: string, id: string,
     lines.close();
     stream.destroy();
   }
-  return out;
+  return { lines: out, skipped };
 }

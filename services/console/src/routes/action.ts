@@ -15,6 +15,8 @@ export interface ActionDetail {
   action: ActionRow;
   events: TimelineEvent[];
   logs: TenantLogLine[];
+  /** Bytes at the start of the tenant log not read (only its last TAIL_BYTES are); 0: all read. */
+  logs_skipped_bytes: number;
   /** Output of remote commands (stdout, stderr of SSH), shown as text. */
   output: Array<{ name: string; text: string }>;
   args_json: string;
@@ -55,7 +57,8 @@ export function registerAction(app: FastifyInstance, ctx: ConsoleContext): void 
     return {
       action,
       events: timeline(events, Date.now()),
-      logs,
+      logs: logs.lines,
+      logs_skipped_bytes: logs.skipped,
       output: outputOf(action.result),
       args_json: JSON.stringify(action.args, null, 2),
       result_json: action.result === null ? '' : JSON.stringify(action.result, null, 2),
