@@ -36,6 +36,8 @@ const definition: ServiceDefinition<SubscriberConfig> = {
     const pauses = subscriber.pauses;
     // On the publishing connection: its channel has no consumer whose acks a control queue's
     // deliveries could confuse, and it stays open until the drain is over (pings answered).
+    // Started before consuming: a broker that blocks publishing stops reading a connection once
+    // it has published (a dead copy), and the listener's declarations would then never finish.
     const control = new ControlListener({
       client: publisher,
       pauses,
@@ -52,7 +54,7 @@ const definition: ServiceDefinition<SubscriberConfig> = {
       }),
       logger: logging.logger.child({ component: 'control' }),
     });
-    return [publisher, subscriber, control];
+    return [publisher, control, subscriber];
   },
   heartbeatStats: (config) => ({
     queues: subscriber?.pauses.consuming ?? config.own.queues,
