@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { tenantScope } from '../auth';
 import { peerAddress } from '../auth/request-info';
 import type { ConsoleContext } from '../context';
+import { chrome } from '../pages';
 
 /** `console:<user>`: who did it, in the events of the actions the console submits or changes. */
 export function consoleActor(req: FastifyRequest): string {
@@ -53,6 +54,18 @@ export function formOf(req: FastifyRequest): Record<string, string> {
 /** Whether the client asked for JSON (the API) rather than a page. */
 export function wantsJson(req: FastifyRequest): boolean {
   return req.url.startsWith('/api/') || (req.headers.accept ?? '').startsWith('application/json');
+}
+
+/** Answers a refused act: `{ error }` to the API, the error page (under the `section` tab) to a browser. */
+export function refuse(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  section: string,
+  code: number,
+  message: string,
+): FastifyReply | Promise<unknown> {
+  if (wantsJson(req)) return reply.code(code).send({ error: message });
+  return reply.code(code).viewAsync('error.eta', { ...chrome(req, section, 'Refused'), data: { code, message } });
 }
 
 /**

@@ -16,7 +16,7 @@ import type { ConsoleContext } from '../context';
 import { chrome } from '../pages';
 import { textParam, timeParam } from '../query-params';
 import { withBroker } from './worker-acts';
-import { auditAct, consoleActor, formOf, mayActOn, outsideTenant, wantsJson } from './act-common';
+import { auditAct, consoleActor, formOf, mayActOn, outsideTenant, refuse, wantsJson } from './act-common';
 
 type OneAct = (sql: ConsoleContext['database']['sql'], id: string, actor: string) => Promise<ActResult>;
 
@@ -37,10 +37,7 @@ function actOnOne(ctx: ConsoleContext, name: 'cancel' | 'replay', act: OneAct) {
       detail: r.ok ? { before: r.before } : { error: r.error },
     });
     if (wantsJson(req)) return reply.code(r.ok ? 200 : 409).send(r);
-    if (!r.ok)
-      return reply
-        .code(409)
-        .viewAsync('error.eta', { ...chrome(req, '/actions', 'Refused'), data: { code: 409, message: r.error } });
+    if (!r.ok) return refuse(req, reply, '/actions', 409, r.error);
     return reply.code(303).redirect(`/actions/${id}`);
   };
 }
@@ -102,10 +99,7 @@ export function registerActionActs(app: FastifyInstance, ctx: ConsoleContext): v
       detail: r.ok ? { routing_key: r.routingKey } : { error: r.error },
     });
     if (wantsJson(req)) return reply.code(r.ok ? 200 : 409).send(r);
-    if (!r.ok)
-      return reply
-        .code(409)
-        .viewAsync('error.eta', { ...chrome(req, '/dead', 'Refused'), data: { code: 409, message: r.error } });
+    if (!r.ok) return refuse(req, reply, '/dead', 409, r.error);
     return reply.code(303).redirect('/dead');
   });
   app.get('/dead/replay', operator, async (req, reply) => {

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireRole } from '../auth';
 import type { ConsoleContext } from '../context';
 import { chrome } from '../pages';
-import { auditAct, formOf, tenantParam, unbound, wantsJson } from './act-common';
+import { auditAct, refuse, formOf, tenantParam, unbound, wantsJson } from './act-common';
 
 /** What disabling does to a tenant's waiting actions, said before it is confirmed. */
 async function waitingOf(ctx: ConsoleContext, tenant: string): Promise<number> {
@@ -13,16 +13,6 @@ async function waitingOf(ctx: ConsoleContext, tenant: string): Promise<number> {
     [tenant],
   );
   return rows[0]?.n ?? 0;
-}
-
-function refused(
-  req: FastifyRequest,
-  reply: FastifyReply,
-  code: number,
-  message: string,
-): FastifyReply | Promise<unknown> {
-  if (wantsJson(req)) return reply.code(code).send({ error: message });
-  return reply.code(code).viewAsync('error.eta', { ...chrome(req, '/tenants', 'Refused'), data: { code, message } });
 }
 
 async function add(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -34,7 +24,7 @@ async function add(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply
   } catch (err) {
     if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_TENANT') throw err;
     await auditAct(ctx, req, { action: 'tenant.add', target: id, outcome: 'refused', detail: { error: err.message } });
-    return refused(req, reply, 400, err.message);
+    return refuse(req, reply, '/tenants', 400, err.message);
   }
   await auditAct(ctx, req, { action: 'tenant.add', target: id, outcome: 'ok', tenant: id, detail: { name } });
   return wantsJson(req) ? reply.code(201).send({ id }) : reply.code(303).redirect('/tenants');
@@ -57,7 +47,7 @@ async function toggle(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyRe
     changed = await setTenantEnabled(ctx.database.sql, tenant, enable);
   } catch (err) {
     if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_TENANT') throw err;
-    return refused(req, reply, 404, err.message);
+    return refuse(req, reply, '/tenants', 404, err.message);
   }
   const action = enable ? 'tenant.enable' : 'tenant.disable';
   await auditAct(ctx, req, { action, target: tenant, outcome: 'ok', tenant, detail: { changed, waiting } });

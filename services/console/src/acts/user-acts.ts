@@ -4,17 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireRole } from '../auth';
 import type { ConsoleContext } from '../context';
 import { chrome } from '../pages';
-import { auditAct, formOf, unbound, wantsJson } from './act-common';
-
-function refused(
-  req: FastifyRequest,
-  reply: FastifyReply,
-  code: number,
-  message: string,
-): FastifyReply | Promise<unknown> {
-  if (wantsJson(req)) return reply.code(code).send({ error: message });
-  return reply.code(code).viewAsync('error.eta', { ...chrome(req, '/users', 'Refused'), data: { code, message } });
-}
+import { auditAct, refuse, formOf, unbound, wantsJson } from './act-common';
 
 async function list(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const users: ConsoleUser[] = await listUsers(ctx.database.sql);
@@ -27,13 +17,13 @@ async function add(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply
   const name = (body.name ?? '').trim();
   const role = body.role ?? '';
   const tenant = (body.tenant ?? '').trim() || null;
-  if (!isRole(role)) return refused(req, reply, 400, 'role: viewer, operator or admin');
+  if (!isRole(role)) return refuse(req, reply, '/users', 400, 'role: viewer, operator or admin');
   try {
     await addUser(ctx.database.sql, { name, role, tenant, password: body.password ?? '' });
   } catch (err) {
     if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_USER') throw err;
     await auditAct(ctx, req, { action: 'user.add', target: name, outcome: 'refused', detail: { error: err.message } });
-    return refused(req, reply, 400, err.message);
+    return refuse(req, reply, '/users', 400, err.message);
   }
   await auditAct(ctx, req, { action: 'user.add', target: name, outcome: 'ok', tenant, detail: { role, tenant } });
   return wantsJson(req) ? reply.code(201).send({ name }) : reply.code(303).redirect('/users');
@@ -45,7 +35,7 @@ async function disable(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyR
     await disableUser(ctx.database.sql, name);
   } catch (err) {
     if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_USER') throw err;
-    return refused(req, reply, 404, err.message);
+    return refuse(req, reply, '/users', 404, err.message);
   }
   await auditAct(ctx, req, { action: 'user.disable', target: name, outcome: 'ok' });
   return wantsJson(req) ? reply.send({ disabled: name }) : reply.code(303).redirect('/users');
