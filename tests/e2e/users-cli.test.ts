@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { type CmqRun, ROOT, runCmqWithInput } from '../helpers/process';
 import { waitFor } from '../helpers/wait';
 import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
+import { testConsoleConfig } from '../helpers/console-config';
 
 // `cmq users` (the built bin) against a real PostgreSQL; what it writes is then used by the
 // console's own authentication (registerAuth on a fastify instance, through inject).
@@ -23,17 +24,7 @@ let app: FastifyInstance;
 
 const cmq = (args: string[], input = ''): Promise<CmqRun> => runCmqWithInput([...args, '--config-dir', dir], input);
 
-const consoleConfig: ConsoleConfig['console'] = {
-  enabled: true,
-  listen: '127.0.0.1:0',
-  tls: { cert: '', key: '' },
-  session: { lifetime: 3_600_000 },
-  login: { max_failures: 5, window: 60_000 },
-  auth: 'session',
-  proxy: { addresses: [], header: 'X-Remote-User' },
-  page_size: 50,
-  live: { poll_interval: 1_000 },
-};
+const consoleConfig: ConsoleConfig['console'] = testConsoleConfig({ login: { max_failures: 5, window: 60_000 } });
 
 const login = (name: string, password: string) =>
   app.inject({

@@ -11,6 +11,7 @@ import type { Browser } from 'playwright-core';
 import { csrfTokenOf, registerAuth } from '../../services/console/src/auth';
 import { launchBrowser, newPage, screenshotDir } from '../helpers/browser';
 import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
+import { testConsoleConfig } from '../helpers/console-config';
 
 // The login page in a real browser (Debian's chromium through playwright-core) against
 // registerAuth on a listening fastify with a real PostgreSQL: the form, its errors beside the
@@ -24,17 +25,7 @@ let app: FastifyInstance;
 let base: string;
 let browser: Browser;
 
-const config: ConsoleConfig['console'] = {
-  enabled: true,
-  listen: '127.0.0.1:0',
-  tls: { cert: '', key: '' },
-  session: { lifetime: 3_600_000 },
-  login: { max_failures: 5, window: 15 * 60_000 },
-  auth: 'session',
-  proxy: { addresses: [], header: 'X-Remote-User' },
-  page_size: 50,
-  live: { poll_interval: 1_000 },
-};
+const config: ConsoleConfig['console'] = testConsoleConfig();
 
 /** A page like the console's: the user's name and a logout form carrying the CSRF token. */
 function overview(name: string, csrf: string): string {

@@ -10,6 +10,7 @@ import { buildApp } from '../../services/console/src/app';
 import type { ConsoleContext } from '../../services/console/src/context';
 import { tempDir } from '../helpers/config-dir';
 import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
+import { testConsoleConfig } from '../helpers/console-config';
 
 // Every route of the real console app (services/console/src/app.ts), read from fastify's own
 // route table, so a route added later is covered without touching this test: without a session
@@ -26,17 +27,7 @@ new Counter({ name: 'cmq_console_routes_test_total', help: 'A series /metrics mu
   3,
 );
 
-const consoleConfig: ConsoleConfig['console'] = {
-  enabled: true,
-  listen: '127.0.0.1:0',
-  tls: { cert: '', key: '' },
-  session: { lifetime: 3_600_000 },
-  login: { max_failures: 5, window: 15 * 60_000 },
-  auth: 'session',
-  proxy: { addresses: [], header: 'X-Remote-User' },
-  page_size: 50,
-  live: { poll_interval: 1_000 },
-};
+const consoleConfig: ConsoleConfig['console'] = testConsoleConfig();
 
 function untouchable(what: string): object {
   return new Proxy(

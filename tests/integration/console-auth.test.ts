@@ -8,6 +8,7 @@ import pino from 'pino';
 // eslint-disable-next-line no-restricted-imports -- auth's own exports; @cmq/console's index is the service
 import { csrfTokenOf, registerAuth, requireRole, tenantScope } from '../../services/console/src/auth';
 import { createTestDatabase, dropTestDatabase, testDbConfig } from '../helpers/services';
+import { testConsoleConfig } from '../helpers/console-config';
 
 // The console's authentication against a real PostgreSQL: fastify's inject for the route-level
 // rules, a real listening port and fetch for the login flow's cookies and redirects.
@@ -16,20 +17,7 @@ let database: string;
 let pool: Pool;
 const PASSWORD = 'correct horse battery';
 
-function config(over: Partial<ConsoleConfig['console']> = {}): ConsoleConfig['console'] {
-  return {
-    enabled: true,
-    listen: '127.0.0.1:0',
-    tls: { cert: '', key: '' },
-    session: { lifetime: 3_600_000 },
-    login: { max_failures: 5, window: 15 * 60_000 },
-    auth: 'session',
-    proxy: { addresses: [], header: 'X-Remote-User' },
-    page_size: 50,
-    live: { poll_interval: 1_000 },
-    ...over,
-  };
-}
+const config = testConsoleConfig;
 
 /** Every route the app registers (onRoute), so a route added later is covered too. */
 interface AppWithRoutes {
