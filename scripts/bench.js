@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // @ts-check
 /**
- * The pipeline benchmark (`npm run bench [-- --actions N] [-- --json]`) [-- --cpu-prof DIR] [-- --pg-log]: a script, not a test.
+ * The pipeline benchmark (`npm run bench [-- --actions N] [-- --json]`) [-- --cpu-prof DIR] [-- --pg-log]
+ * [-- --history N [--history-expired]]: a script, not a test.
  * On the local RabbitMQ, PostgreSQL and Redis it measures, in one run:
  *   1. the raw amqplib ceiling: publish with confirms + consume with acks on a quorum queue,
  *      no database;
@@ -42,6 +43,15 @@ const PROF_DIR = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') +
 const PG_LOG = args.includes('--pg-log');
 /** `--history N`: N finished actions of history (and 4 events each) filled in SQL before the run (scripts/bench-history.js). */
 const HISTORY = args.includes('--history') ? Number(args[args.indexOf('--history') + 1]) : 0;
+/**
+ * The filled history spans 30 days. By default the publisher keeps it all (retention 31d), so the
+ * run measures work with history behind it; `--history-expired` keeps the shipped retention
+ * (succeeded and cancelled 7d), so the history keeper removes about 70 % of it during the run.
+ */
+const HISTORY_KEPT = HISTORY > 0 && !args.includes('--history-expired');
+const KEEP_ALL = ['succeeded', 'cancelled', 'failed', 'dead', 'expired', 'rejected']
+  .map((state) => `history.retention.${state}=31d\n`)
+  .join('');
 const suffix = randomBytes(4).toString('hex');
 const database = `cmq_bench_${suffix}`;
 const vhost = `cmq-bench-${suffix}`;
@@ -102,7 +112,7 @@ function writeConfig(dir) {
   const files = {
     'worker.properties': `db.database=${database}\ndb.pool.max=8\n`,
     'mq.cfg': `amqp.vhost=${vhost}\n`,
-    'publisher.properties': `log.dir=${dir}/log\nmetrics.dir=${dir}/metrics\nrelay.batch_size=2000\nrelay.window=4000\nrelay.tenant_cap=4000\nrelay.sweep_interval=50ms\n`,
+    'publisher.properties': `log.dir=${dir}/log\nmetrics.dir=${dir}/metrics\nrelay.batch_size=2000\nrelay.window=4000\nrelay.tenant_cap=4000\nrelay.sweep_interval=50ms\n${HISTORY_KEPT ? KEEP_ALL : ''}`,
     'subscriber.properties': `log.dir=${dir}/log\nmetrics.dir=${dir}/metrics\nconcurrency=500\nprefetch=1000\n`,
   };
   for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
@@ -374,7 +384,13 @@ async function main() {
     const { rows: bad } = await pool.query(
       "SELECT count(*)::int AS n FROM actions WHERE state <> 'succeeded' AND tenant_id = 'bench'",
     );
+    // How much of the filled history the keeper removed while the run went on (--history-expired).
+    const kept =
+      HISTORY > 0
+        ? Number((await pool.query("SELECT count(*) AS n FROM actions WHERE tenant_id LIKE 'hist-%'")).rows[0].n)
+        : 0;
     const result = {
+      ...(HISTORY > 0 ? { history: HISTORY, history_removed_during_run: HISTORY - kept } : {}),
       actions: N,
       seconds: Number(elapsed.toFixed(2)),
       submit_seconds: Number((submittedMs / 1000).toFixed(2)),

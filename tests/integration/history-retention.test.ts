@@ -278,6 +278,7 @@ describe('the history keeper', () => {
         logger: silent,
         settings: SETTINGS,
         intervalMs: 1_000,
+        batchPauseMs: 0,
         leaseMs: 3_000,
         actor: `publisher:${name}`,
       });
@@ -301,6 +302,32 @@ describe('the history keeper', () => {
       }
     }
     expect((await pool.query("SELECT 1 FROM sync_lease WHERE name = 'history'")).rowCount).toBe(0);
+  });
+
+  it('rests history.batch_pause after each full batch, and closing cuts the rest short', async () => {
+    await pool.query('DELETE FROM action_events; DELETE FROM actions');
+    for (let i = 0; i < 5; i++) await backdated(pool, 't1', 'succeeded', 9);
+    const db = new Database(dbConfig(database), silent, new StatusBoard(), 'cmq-history-keeper-pause');
+    const keeper = new HistoryKeeper({
+      database: db,
+      logger: silent,
+      settings: { ...SETTINGS, batch: 2 },
+      intervalMs: 1_000,
+      batchPauseMs: 3_600_000,
+      leaseMs: 3_000,
+      actor: 'publisher:pause',
+    });
+    const left = async (): Promise<number> =>
+      Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM actions')).rows[0]?.n);
+    try {
+      await keeper.start();
+      await waitFor(async () => (await left()) < 5, 20_000, 'a first batch pruned');
+    } finally {
+      await keeper.close();
+      await db.close();
+    }
+    // One batch of two, then an hour's rest that close() ended: the other three are still there.
+    expect(await left()).toBe(3);
   });
 });
 

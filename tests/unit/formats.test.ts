@@ -8,23 +8,27 @@ describe('durations', () => {
     ['1.5s', 1_500],
     ['5m', 300_000],
     ['1h', 3_600_000],
+    ['7d', 604_800_000],
+    ['1.5d', 129_600_000],
     [' 2 s ', 2_000],
   ])('parses %j as %d ms', (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['', 'soon', '5 minutes', '-1s', '1d', '1e3'])('refuses %j', (text) => {
+  it.each(['', 'soon', '5 minutes', '-1s', '1w', '1e3'])('refuses %j', (text) => {
     expect(parseDuration(text)).toBeUndefined();
   });
 
   it('formats milliseconds as the shortest exact text', () => {
-    expect([0, 250, 1_000, 1_500, 90_000, 3_600_000].map(formatDuration)).toEqual([
+    expect([0, 250, 1_000, 1_500, 90_000, 3_600_000, 90_000_000, 604_800_000].map(formatDuration)).toEqual([
       '0ms',
       '250ms',
       '1s',
       '1500ms',
       '90s',
       '1h',
+      '25h',
+      '7d',
     ]);
   });
 });

@@ -1,4 +1,4 @@
-import type { Sql, Transactor } from '@cmq/common';
+import { type Sql, type Transactor, sleep } from '@cmq/common';
 import { createPartitionsAhead, droppablePartitions, dropExpiredPartitions } from './history-partitions';
 import {
   type PruneCount,
@@ -45,6 +45,8 @@ export interface RetentionRun {
   signal?: AbortSignal;
   /** Called between steps and between batches (the keeper renews its lease); false stops the pass. */
   stillHolding?: () => Promise<boolean>;
+  /** Rest after each full batch (the keeper's history.batch_pause), so that a backlog yields to live work. */
+  batchPauseMs?: number;
   /** Leave the emptied partitions (default: drop them); a benchmark times the drop apart. */
   keepPartitions?: boolean;
 }
@@ -62,12 +64,13 @@ export async function runRetention(
 ): Promise<RetentionReport> {
   const report: RetentionReport = { actions: [], tables: {}, partitionsCreated: 0, partitionsDropped: [] };
   const go = async (): Promise<boolean> => run.signal?.aborted !== true && ((await run.stillHolding?.()) ?? true);
+  const afterBatch = async (): Promise<boolean> => (await sleep(run.batchPauseMs ?? 0, run.signal)) && go();
   if (!run.dryRun) report.partitionsCreated = await createPartitionsAhead(sql, settings.partitions_ahead);
   for (const rule of policyRules(settings.retention, await retentionOverrides(sql))) {
     if (!(await go())) return report;
     const count = run.dryRun
       ? { state: rule.state, tenant: rule.tenant ?? null, actions: await countPrunable(sql, rule), events: 0 }
-      : await pruneRule(transaction, rule, settings.batch, run.signal, go);
+      : await pruneRule(transaction, rule, settings.batch, run.signal, afterBatch);
     if (count.actions > 0) report.actions.push(count);
   }
   for (const table of Object.keys(AGED_TABLES) as AgedTable[]) {
@@ -75,7 +78,7 @@ export async function runRetention(
     const keep = settings.retention[TABLE_KEYS[table]];
     const n = run.dryRun
       ? await countAged(sql, table, keep)
-      : await pruneAged(transaction, table, keep, settings.batch, run.signal);
+      : await pruneAged(transaction, table, keep, settings.batch, run.signal, afterBatch);
     if (n > 0) report.tables[table] = n;
   }
   if (run.keepPartitions === true || !(await go())) return report;

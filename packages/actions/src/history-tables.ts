@@ -32,7 +32,8 @@ export async function countAged(sql: Sql, table: AgedTable, keepMs: number): Pro
 
 /**
  * Deletes the rows of `table` older than `keepMs`, `limit` per transaction (rows another
- * transaction holds are skipped, never waited for). Returns how many it deleted.
+ * transaction holds are skipped, never waited for), until none is left or `goOn` (called after
+ * each full batch) says false. Returns how many it deleted.
  */
 export async function pruneAged(
   transaction: Transactor,
@@ -40,6 +41,7 @@ export async function pruneAged(
   keepMs: number,
   limit: number,
   signal?: AbortSignal,
+  goOn?: () => Promise<boolean>,
 ): Promise<number> {
   if (!(await transaction((sql) => tableExists(sql, table)))) return 0;
   const at = AGED_TABLES[table];
@@ -55,7 +57,7 @@ export async function pruneAged(
       return res.rowCount ?? 0;
     });
     total += n;
-    if (n < limit) break;
+    if (n < limit || (goOn !== undefined && !(await goOn()))) break;
   }
   return total;
 }

@@ -25,6 +25,7 @@ export interface HistoryKeys {
   enabled: boolean;
   interval: number;
   batch: number;
+  batch_pause: number;
   partitions_ahead: number;
   lease: number;
   retention: {
@@ -47,7 +48,7 @@ const RETENTION_MAX = 3_650 * DAY;
 
 function retention(what: string, days: number): { doc: string; format: string; default: number } {
   return {
-    doc: `How long ${what} is kept before retention deletes it (hours: ${days * 24}h is ${days} days).`,
+    doc: `How long ${what} is kept before retention deletes it.`,
     format: duration(HOUR, RETENTION_MAX),
     default: days * DAY,
   };
@@ -172,6 +173,11 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
           doc: 'Most actions (with their events) or rows removed per transaction; each batch is its own short transaction that skips rows another one holds.',
           format: integer(1, 100_000),
           default: 1_000,
+        },
+        batch_pause: {
+          doc: 'Pause of the history keeper after each full batch, so that a large backlog of expired history (after an upgrade or a shortened retention) is removed beside live work instead of competing with it for the database. 0 removes it back to back, as `cmq history prune` does.',
+          format: duration(0, 60_000),
+          default: 200,
         },
         partitions_ahead: {
           doc: 'Days of action_events partitions kept created ahead of today (UTC). Events of a day without a partition go to the default partition (`cmq history stats` shows it).',

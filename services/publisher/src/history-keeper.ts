@@ -13,6 +13,8 @@ export interface HistoryKeeperOptions {
   logger: Logger;
   /** publisher.properties history.* (retention, batch, partitions ahead). */
   settings: RetentionSettings;
+  /** publisher.properties history.batch_pause: rest after each full batch. */
+  batchPauseMs: number;
   /** publisher.properties history.interval: time between two passes. */
   intervalMs: number;
   /** publisher.properties history.lease. */
@@ -69,6 +71,7 @@ export class HistoryKeeper implements Component {
     const report = await runRetention(database.sql, (fn) => database.transaction(fn), this.opts.settings, {
       signal: this.abort.signal,
       stillHolding: () => this.renew(),
+      batchPauseMs: this.opts.batchPauseMs,
     });
     this.lastPass = Date.now();
     this.log(report, this.lastPass - started);

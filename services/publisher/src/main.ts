@@ -86,6 +86,7 @@ const definition: ServiceDefinition<PublisherConfig> = {
           logger: logging.logger.child({ component: 'history-keeper' }),
           settings: own.history,
           intervalMs: own.history.interval,
+          batchPauseMs: own.history.batch_pause,
           leaseMs: own.history.lease,
           actor,
         }),

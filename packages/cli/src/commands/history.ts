@@ -41,7 +41,7 @@ function finalState(value: string): FinalState {
 /** Commander parser: a retention of at least an hour (`72h`). */
 function keep(value: string): number {
   const ms = parseDuration(value);
-  if (ms === undefined || ms < 3_600_000) throw new InvalidArgumentError('must be a duration of at least 1h (72h)');
+  if (ms === undefined || ms < 3_600_000) throw new InvalidArgumentError('must be a duration of at least 1h (36h, 3d)');
   return ms;
 }
 

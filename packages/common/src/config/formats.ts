@@ -46,33 +46,33 @@ export function decimal(min: number, max: number = Number.MAX_SAFE_INTEGER): str
   );
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
 
-/** Parses `500ms`, `30s`, `5m`, `1h` or a plain number of seconds into milliseconds. */
+/** Parses `500ms`, `30s`, `5m`, `1h`, `7d` or a plain number of seconds into milliseconds. */
 export function parseDuration(text: string): number | undefined {
   const m = DURATION_RE.exec(text.trim());
   if (!m || m[1] === undefined) return undefined;
   return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000));
 }
 
-/** Milliseconds as the shortest exact duration text (`30s`, `5m`, `1500ms`). */
+/** Milliseconds as the shortest exact duration text (`30s`, `5m`, `1500ms`, `7d`). */
 export function formatDuration(ms: number): string {
-  for (const unit of ['h', 'm', 's'] as const) {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
     const size = UNITS[unit] ?? 1;
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;
 }
 
-/** A duration held in milliseconds, written as `30s`, `5m`, `500ms`, `1h` (bare number = seconds). */
+/** A duration held in milliseconds, written as `30s`, `5m`, `500ms`, `1h`, `7d` (bare number = seconds). */
 export function duration(minMs: number, maxMs: number = 7 * 24 * 3_600_000): string {
   return register(
     `cmq-duration:${minMs}:${maxMs}`,
     (v) => {
       if (typeof v !== 'number' || !Number.isFinite(v) || v < minMs || v > maxMs) {
         throw new Error(
-          `must be a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)} (e.g. 500ms, 30s, 5m, 1h)`,
+          `must be a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)} (e.g. 500ms, 30s, 5m, 1h, 7d)`,
         );
       }
     },
