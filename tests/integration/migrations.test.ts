@@ -153,6 +153,88 @@ describe('migrations', () => {
   });
 });
 
+/** The sha256 of 017 as first shipped: databases migrated before its rewrite have it recorded. */
+const FIRST_017 = '9a2344f2d3344367068f57ed40eadcb42f63b45203cf4c33cd5e4ff5dc558dc8';
+
+async function indexValid(p: Pool, name: string): Promise<boolean | undefined> {
+  const r = await p.query<{ v: boolean }>('SELECT indisvalid AS v FROM pg_index WHERE indexrelid = to_regclass($1)', [
+    name,
+  ]);
+  return r.rows[0]?.v;
+}
+
+describe('migrations with online steps', () => {
+  it('accepts 017 recorded with the sha256 of its first text, and still refuses an unknown one', async () => {
+    const p = pool();
+    await migrate(p);
+    await p.query('UPDATE cmq_schema_migrations SET sha256 = $1 WHERE version = 17', [FIRST_017]);
+    expect(await migrate(p)).toEqual([]);
+    expect(await checkSchema(p, database)).toBe(LATEST);
+
+    await p.query("UPDATE cmq_schema_migrations SET sha256 = repeat('0', 64) WHERE version = 17");
+    const err = await migrate(p).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SchemaError);
+    expect((err as SchemaError).message).toMatch(/migration 0*17_history_retention was changed after it was applied/);
+  });
+
+  it('records the version only when every part succeeded; a rerun after a failure finishes it', async () => {
+    const p = pool();
+    const online = [
+      'CREATE TABLE IF NOT EXISTS parts_thing (id int, v int);',
+      '-- cmq:online',
+      'CREATE INDEX CONCURRENTLY IF NOT EXISTS parts_thing_v ON parts_thing (v);',
+      '-- cmq:transaction',
+    ].join('\n');
+    const dir = migrationsCopy({ [nextFile('parts')]: `${online}\nSELECT no_such_function();\n` });
+    const err = await migrate(p, dir).catch((e: unknown) => e);
+    expect((err as SchemaError).message).toMatch(
+      new RegExp(`migration 0*${NEXT}_parts failed \\(transactional part at line 5\\): .*no_such_function`),
+    );
+    // The parts before the failure committed; the version was not recorded.
+    expect(await indexValid(p, 'parts_thing_v')).toBe(true);
+    expect(await recordedVersions(p)).toEqual(SHIPPED);
+
+    writeFileSync(join(dir, nextFile('parts')), `${online}\nSELECT 1;\n`);
+    const steps: string[] = [];
+    const applied = await migrate(p, dir, { onStep: (s) => steps.push(`${s.version}:${s.kind}@${s.line}`) });
+    expect(applied.map((m) => m.version)).toEqual([NEXT]);
+    expect(steps).toEqual([`${NEXT}:transaction@1`, `${NEXT}:online@3`, `${NEXT}:transaction@5`]);
+    expect(await recordedVersions(p)).toEqual([...SHIPPED, NEXT]);
+  });
+
+  it('drops the invalid index a failed CREATE INDEX CONCURRENTLY left, and builds it again', async () => {
+    const p = pool();
+    await migrate(p);
+    // A unique build over duplicates fails as a killed one does: the index stays, INVALID.
+    await p.query('CREATE TABLE leftover_thing (v int); INSERT INTO leftover_thing VALUES (1), (1)');
+    await expect(p.query('CREATE UNIQUE INDEX CONCURRENTLY leftover_thing_v ON leftover_thing (v)')).rejects.toThrow(
+      /could not create unique index/,
+    );
+    expect(await indexValid(p, 'leftover_thing_v')).toBe(false);
+
+    const dir = migrationsCopy({
+      [nextFile('leftover')]:
+        '-- cmq:online\nCREATE INDEX CONCURRENTLY IF NOT EXISTS leftover_thing_v ON leftover_thing (v);\n',
+    });
+    expect((await migrate(p, dir)).map((m) => m.version)).toEqual([NEXT]);
+    expect(await indexValid(p, 'leftover_thing_v')).toBe(true);
+    expect(await recordedVersions(p)).toEqual([...SHIPPED, NEXT]);
+  });
+
+  it('refuses two statements in one online step instead of running them as one transaction', async () => {
+    const p = pool();
+    const dir = migrationsCopy({
+      [nextFile('two')]: '-- cmq:online\nCREATE TABLE two_a (id int); CREATE TABLE two_b (id int);\n',
+    });
+    const err = await migrate(p, dir).catch((e: unknown) => e);
+    expect((err as SchemaError).message).toMatch(
+      new RegExp(`migration 0*${NEXT}_two failed: cannot insert multiple commands into a prepared statement`),
+    );
+    expect(await tableExists(p, 'two_a')).toBe(false);
+    expect(await recordedVersions(p)).toEqual(SHIPPED);
+  });
+});
+
 describe('withTransaction', () => {
   let p: Pool;
   const count = async (): Promise<number> =>

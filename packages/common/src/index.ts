@@ -19,6 +19,7 @@ export * from './adapters/amqp-consumer';
 export * from './adapters/amqp-control';
 export * from './adapters/amqp-topology';
 export * from './adapters/channel-acks';
+export * from './adapters/migration-parts';
 export * from './adapters/migrations';
 export * from './adapters/postgres';
 export * from './adapters/pg-session';
