@@ -112,6 +112,59 @@ const EXPECTED_CREDENTIALS: Record<Provider, string> = {
   ipmi: '{"user": ..., "password": ...} (IPMI 2.0: user at most 16, password at most 20 characters)',
 };
 
+/** One credential of a provider as a form asks for it (write-only: a form never shows it back). */
+export interface CredentialField {
+  key: string;
+  /** `secret`: one line, never echoed; `key`: a multi-line key file; `number`: an integer. */
+  kind: 'secret' | 'key' | 'number';
+  required: boolean;
+  hint: string;
+}
+
+/** The fields of each provider's credentials (CREDENTIALS above), in the order a form asks for them. */
+export const CREDENTIAL_FIELDS: Record<Provider, readonly CredentialField[]> = {
+  local: [
+    {
+      key: 'ssh_private_key',
+      kind: 'key',
+      required: false,
+      hint: 'unencrypted OpenSSH private key; empty (and the public key empty): a new ed25519 pair is generated',
+    },
+    {
+      key: 'ssh_public_key',
+      kind: 'secret',
+      required: false,
+      hint: "its public half, one line 'ssh-ed25519 AAAA... comment'",
+    },
+  ],
+  ec2: [
+    { key: 'access_key_id', kind: 'secret', required: true, hint: '8-128 of A-Z, a-z, 0-9, _ and -' },
+    { key: 'secret_access_key', kind: 'secret', required: true, hint: '16-256 characters' },
+    { key: 'session_token', kind: 'secret', required: false, hint: 'temporary credentials only' },
+    {
+      key: 'key_name',
+      kind: 'secret',
+      required: false,
+      hint: 'the key pair launched instances admit (RunInstances KeyName)',
+    },
+    {
+      key: 'ssh_private_key',
+      kind: 'key',
+      required: false,
+      hint: "key_name's private key: running servers are registered as guests with it",
+    },
+  ],
+  cobbler: [
+    { key: 'user', kind: 'secret', required: false, hint: "empty: password is the server's shared secret" },
+    { key: 'password', kind: 'secret', required: true, hint: 'at most 1024 characters' },
+  ],
+  ipmi: [
+    { key: 'user', kind: 'secret', required: true, hint: 'at most 16 characters' },
+    { key: 'password', kind: 'secret', required: true, hint: 'at most 20 characters' },
+    { key: 'cipher_suite', kind: 'number', required: false, hint: "IPMI 2.0 cipher suite, 0-17 (default: ipmitool's)" },
+  ],
+};
+
 /** What `endpoint` must look like for each provider (ipmi: the BMC, one account per BMC). */
 const ENDPOINTS: Record<Provider, { re: RegExp; rule: string }> = {
   local: { re: /^https?:\/\/[^\s/]+/, rule: 'an http:// or https:// URL' },
@@ -119,6 +172,25 @@ const ENDPOINTS: Record<Provider, { re: RegExp; rule: string }> = {
   cobbler: { re: /^https?:\/\/[^\s/]+/, rule: "Cobbler's XML-RPC URL, http(s)://host/cobbler_api" },
   ipmi: { re: /^ipmi:\/\/[A-Za-z0-9.:[\]-]+$/, rule: "the BMC's address, ipmi://host or ipmi://host:port" },
 };
+
+/** One thing wrong with credentials: the field (or '' for the whole) and why, never its value. */
+export interface CredentialProblem {
+  field: string;
+  message: string;
+}
+
+/** What is wrong with parsed credentials for a provider (empty: nothing); names fields, never values. */
+export function credentialProblems(provider: Provider, raw: unknown): CredentialProblem[] {
+  const parsed = CREDENTIALS[provider].safeParse(raw);
+  if (parsed.success) return [];
+  return parsed.error.issues.map((i) =>
+    i.code === 'unrecognized_keys'
+      ? { field: '', message: `unknown field(s) ${i.keys.join(', ')}` }
+      : i.path.length === 0
+        ? { field: '', message: `(file): ${i.message}` }
+        : { field: i.path.map(String).join('.'), message: i.message },
+  );
+}
 
 /**
  * Validates a credentials file's text for a provider; returns the normalized JSON to encrypt.
@@ -132,19 +204,13 @@ export function checkCredentials(provider: Provider, text: string): string {
   } catch {
     throw new CmqError('CMQ_ERR_ACCOUNT', 'credentials file: not JSON');
   }
-  const parsed = CREDENTIALS[provider].safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) =>
-      i.code === 'unrecognized_keys'
-        ? `unknown field(s) ${i.keys.join(', ')}`
-        : `${i.path.map(String).join('.') || '(file)'}: ${i.message}`,
-    );
+  const problems = credentialProblems(provider, raw);
+  if (problems.length > 0)
     throw new CmqError(
       'CMQ_ERR_ACCOUNT',
-      `credentials file for ${provider}: ${problems.join('; ')} (expected ${EXPECTED_CREDENTIALS[provider]})`,
+      `credentials file for ${provider}: ${problems.map((p) => (p.field === '' ? p.message : `${p.field}: ${p.message}`)).join('; ')} (expected ${EXPECTED_CREDENTIALS[provider]})`,
     );
-  }
-  return JSON.stringify(parsed.data);
+  return JSON.stringify(CREDENTIALS[provider].parse(raw));
 }
 
 /**
@@ -190,15 +256,27 @@ export interface NewAccount {
 
 const INFO_COLUMNS = 'id::text, tenant_id, provider, region, endpoint, rate, burst, enabled, created_at';
 
+/** Where an account is: what is wrong with its region and endpoint, by field (empty: nothing). */
+export function accountPlaceProblems(
+  provider: Provider,
+  region: string,
+  endpoint: string | undefined,
+): Array<{ field: 'region' | 'endpoint'; message: string }> {
+  const problems: Array<{ field: 'region' | 'endpoint'; message: string }> = [];
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(region))
+    problems.push({ field: 'region', message: `region "${region}": use 1-63 of a-z, 0-9 and -` });
+  const rule = ENDPOINTS[provider];
+  if (endpoint !== undefined && !rule.re.test(endpoint))
+    problems.push({ field: 'endpoint', message: `endpoint "${endpoint}": ${rule.rule}` });
+  if (endpoint === undefined && (provider === 'cobbler' || provider === 'ipmi'))
+    problems.push({ field: 'endpoint', message: `a ${provider} account needs --endpoint (${rule.rule})` });
+  return problems;
+}
+
 /** Adds an account and returns its id. @throws CmqError CMQ_ERR_ACCOUNT for an unknown tenant or a bad region or endpoint. */
 export async function addAccount(sql: Sql, a: NewAccount): Promise<string> {
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(a.region))
-    throw new CmqError('CMQ_ERR_ACCOUNT', `region "${a.region}": use 1-63 of a-z, 0-9 and -`);
-  const endpoint = ENDPOINTS[a.provider];
-  if (a.endpoint !== undefined && !endpoint.re.test(a.endpoint))
-    throw new CmqError('CMQ_ERR_ACCOUNT', `endpoint "${a.endpoint}": ${endpoint.rule}`);
-  if (a.endpoint === undefined && (a.provider === 'cobbler' || a.provider === 'ipmi'))
-    throw new CmqError('CMQ_ERR_ACCOUNT', `a ${a.provider} account needs --endpoint (${endpoint.rule})`);
+  const [problem] = accountPlaceProblems(a.provider, a.region, a.endpoint);
+  if (problem !== undefined) throw new CmqError('CMQ_ERR_ACCOUNT', problem.message);
   const tenant = await sql.query('SELECT 1 FROM tenants WHERE id = $1', [a.tenant]);
   if (tenant.rowCount === 0) throw new CmqError('CMQ_ERR_ACCOUNT', `unknown tenant "${a.tenant}" (cmq tenants list)`);
   const { rows } = await sql.query<{ id: string }>(
@@ -225,11 +303,24 @@ export async function getAccountSecret(sql: Sql, id: string): Promise<AccountSec
   return rows[0];
 }
 
-/** Removes an account (its resources, changes, schedule and servers go with it); returns its tenant, or undefined when there was none. */
+/**
+ * Removes an account (its resources, changes, schedule and servers go with it); returns its tenant, or undefined when there was none.
+ * @throws CmqError CMQ_ERR_ACCOUNT when an autoscaling policy still launches with it.
+ */
 export async function removeAccount(sql: Sql, id: string): Promise<string | undefined> {
   if (!isRowId(id)) return undefined;
-  const { rows } = await sql.query<{ tenant_id: string }>('DELETE FROM accounts WHERE id = $1 RETURNING tenant_id', [
-    id,
-  ]);
-  return rows[0]?.tenant_id;
+  try {
+    const { rows } = await sql.query<{ tenant_id: string }>('DELETE FROM accounts WHERE id = $1 RETURNING tenant_id', [
+      id,
+    ]);
+    return rows[0]?.tenant_id;
+  } catch (err) {
+    // policies.account_id has no ON DELETE: a fleet must not lose its account silently.
+    if ((err as { code?: string }).code === '23503')
+      throw new CmqError(
+        'CMQ_ERR_ACCOUNT',
+        `account ${id} is the account of an autoscaling policy: point the policy at another account or remove it first (cmq policies list)`,
+      );
+    throw err;
+  }
 }

@@ -16,7 +16,7 @@ export function logCollectKey(guest: string, slot: number): string {
 }
 
 /**
- * Inserts one `guest.logs.collect` per guest with paths (its own `log_paths`, else
+ * Inserts one `guest.logs.collect` per active guest (of an enabled tenant) with paths (its own `log_paths`, else
  * `defaultPaths`) for `slot`, under a transaction-scoped advisory lock: when another publisher
  * holds it, does nothing and returns undefined. Keys `logs:<guest>:<slot>` make a repeat of the
  * same slot (a restart, a failover) insert nothing. A guest whose previous collection is not
@@ -38,7 +38,7 @@ export async function scheduleLogCollection(
     const { rows } = await sql.query<{ tenant_id: string; id: string; paths: string[] }>(
       `SELECT g.tenant_id, g.id, COALESCE(g.log_paths, $1::text[]) AS paths
        FROM guests g JOIN tenants t ON t.id = g.tenant_id
-       WHERE t.enabled AND cardinality(COALESCE(g.log_paths, $1::text[])) > 0
+       WHERE t.enabled AND g.active AND cardinality(COALESCE(g.log_paths, $1::text[])) > 0
          AND NOT EXISTS (
            SELECT 1 FROM actions a
            WHERE a.family = 'guest' AND a.tenant_id = g.tenant_id AND a.state IN ('pending', 'queued', 'running', 'retrying')

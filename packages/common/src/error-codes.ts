@@ -72,10 +72,13 @@ export const ERROR_CODES = {
     shows: '`cmq users` stderr: exit 2 for a malformed name, role or password, else exit 1',
   },
   CMQ_ERR_GUEST: {
-    meaning: 'A guest is malformed (id, fingerprint, log paths), taken, or its tenant unknown.',
+    meaning: 'A guest is malformed (id, address, port, user, fingerprint, log paths), taken, or its tenant unknown.',
     shows: CLI_ADD,
   },
-  CMQ_ERR_NODE: { meaning: 'A node name or fingerprint is malformed, or the name is taken.', shows: CLI_ADD },
+  CMQ_ERR_NODE: {
+    meaning: 'A node field (name, address, port, user, fingerprint, command) is malformed, or the name is taken.',
+    shows: CLI_ADD,
+  },
   CMQ_ERR_POLICY: {
     meaning:
       "An autoscaling policy is invalid (the message names each field), its account is not the platform tenant's, its name is taken or unknown.",
@@ -149,6 +152,11 @@ export const ERROR_CODES = {
   },
   CMQ_ERR_GUEST_UNKNOWN: {
     meaning: 'The action names a guest its tenant does not have.',
+    retry: 'permanent',
+    shows: ACTION,
+  },
+  CMQ_ERR_GUEST_INACTIVE: {
+    meaning: 'The action names a guest that was deactivated (`cmq guests activate` makes it usable again).',
     retry: 'permanent',
     shows: ACTION,
   },

@@ -14,6 +14,11 @@ export async function loadGuest(ssh: SshServices, tenant: string, id: string): P
       'CMQ_ERR_GUEST_UNKNOWN',
       `tenant "${tenant}" has no guest "${id}" (cmq guests list --tenant ${tenant})`,
     );
+  if (!guest.active)
+    throw new CmqError(
+      'CMQ_ERR_GUEST_INACTIVE',
+      `guest "${id}" of tenant "${tenant}" is inactive: nothing was run (cmq guests activate ${id} --tenant ${tenant})`,
+    );
   return guest;
 }
 
