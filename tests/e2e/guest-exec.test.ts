@@ -268,7 +268,7 @@ describe('guest.exec through the pipeline against a real sshd', () => {
     });
     expect(json.find((g) => g.id === 'web1')).toMatchObject({ log_paths: null });
     const table = (await cmq(['guests', 'list', '--tenant', 't1'])).stdout;
-    expect(table).toMatch(/^TENANT +GUEST +TARGET +HOST KEY +LOG PATHS +CREATED/);
+    expect(table).toMatch(/^TENANT +GUEST +TARGET +HOST KEY +ACTIVE +LOG PATHS +CREATED/);
     expect(lines(table).find((l) => / logs1 /.test(l))).toContain('/var/log/app.log,/srv/app/worker.log');
     expect(lines(table).find((l) => / web1 /.test(l))).toContain('(logs.paths)');
 

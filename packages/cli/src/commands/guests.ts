@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { GUEST_ID_RE, addGuest, checkLogPaths, defaultGuestId, listGuests } from '@cmq/actions';
+import { addGuest, checkLogPaths, defaultGuestId, guestProblems, listGuests, privateKeyProblem } from '@cmq/actions';
 import { CmqError, Keyring, kmFile } from '@cmq/common';
 import type { Command } from 'commander';
 import { type Env, loadConfigFile } from '../config-set';
@@ -7,6 +7,8 @@ import { CommandFailed, Exit, failure } from '../command-error';
 import { withDatabase } from '../cli-db';
 import { jsonLines, table, time } from '../format';
 import { positiveInt, withConfigDir } from '../options';
+import { registerGuestAdmin } from './guests-admin';
+import { auditHostAct } from './host-audit';
 
 interface AddOpts {
   configDir?: string;
@@ -55,41 +57,47 @@ export function readKeyFile(path: string): Buffer {
   }
 }
 
+/**
+ * The private key of `--key-file`, encrypted under km.active_key_id (the keyring is loaded first:
+ * no key is read without one); the clear bytes are zeroed at once.
+ */
+export function sealKeyFile(dirOption: string | undefined, env: Env, path: string): string {
+  const keyring = loadKeyring(dirOption, env);
+  const key = readKeyFile(path);
+  try {
+    const problem = privateKeyProblem(key);
+    if (problem !== undefined) throw failure(`--key-file ${path} is ${problem}`);
+    return keyring.encrypt(key);
+  } finally {
+    key.fill(0);
+  }
+}
+
 async function add(opts: AddOpts, env: Env): Promise<string> {
   const logPaths = parseLogPaths(opts.logPaths);
-  const keyring = loadKeyring(opts.configDir, env);
-  const key = readKeyFile(opts.keyFile);
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString('utf8')))
-    throw failure(`--key-file ${opts.keyFile} is not a PEM or OpenSSH private key`);
-  const encryptedKey = keyring.encrypt(key);
-  key.fill(0);
   const id = opts.name ?? defaultGuestId(opts.address);
+  const guest = { id, address: opts.address, port: opts.port, user: opts.user, hostKey: opts.hostKey, logPaths };
+  // A malformed field is a bad request (2), refused before the key is read; a taken id is 1.
+  const problem = Object.values(guestProblems(guest))[0];
+  if (problem !== undefined) throw new CommandFailed(problem, Exit.REFUSED);
+  const encryptedKey = sealKeyFile(opts.configDir, env, opts.keyFile);
   await withDatabase(opts.configDir, env, async ({ sql }) => {
     try {
-      await addGuest(sql, {
-        tenant: opts.tenant,
-        id,
-        address: opts.address,
-        port: opts.port,
-        user: opts.user,
-        encryptedKey,
-        hostKey: opts.hostKey,
-        trustOnFirstUse: false,
-        logPaths,
-      });
+      await addGuest(sql, { ...guest, tenant: opts.tenant, encryptedKey, trustOnFirstUse: false });
     } catch (err) {
       if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_GUEST') throw err;
-      throw new CommandFailed(err.message, GUEST_ID_RE.test(id) ? Exit.FAILURE : Exit.REFUSED);
+      throw new CommandFailed(err.message, Exit.FAILURE);
     }
+    await auditHostAct(sql, env, { action: 'guest.add', target: id, tenant: opts.tenant });
   });
   return id;
 }
 
-/** `cmq guests add|list`: tenants' machines reached over SSH (keys stored encrypted, never printed). */
+/** `cmq guests add|list|activate|deactivate|remove`: tenants' machines reached over SSH (keys stored encrypted, never printed). */
 export function registerGuestCommands(program: Command, env: Env): void {
   const guests = program
     .command('guests')
-    .description('add and list guests: tenant machines that guest.* actions reach over SSH');
+    .description('add, list, deactivate and remove guests: tenant machines that guest.* actions reach over SSH');
 
   withConfigDir(
     guests
@@ -131,10 +139,13 @@ export function registerGuestCommands(program: Command, env: Env): void {
           r.id,
           `${r.user}@${r.address}:${r.port}`,
           r.host_key_fingerprint ?? (r.trust_on_first_use ? '(first use)' : '(none)'),
+          r.active ? 'yes' : 'no',
           logPaths(r),
           time(r.created_at),
         ]);
-        process.stdout.write(table(['TENANT', 'GUEST', 'TARGET', 'HOST KEY', 'LOG PATHS', 'CREATED'], cells));
+        process.stdout.write(table(['TENANT', 'GUEST', 'TARGET', 'HOST KEY', 'ACTIVE', 'LOG PATHS', 'CREATED'], cells));
       }
     });
+
+  registerGuestAdmin(guests, env);
 }

@@ -1,10 +1,10 @@
 import {
-  NODE_NAME_RE,
   type NodeInfo,
   PLATFORM_TENANT,
   addNode,
   getNode,
   listNodes,
+  nodeProblems,
   parseRequest,
   removeNode,
 } from '@cmq/actions';
@@ -17,7 +17,9 @@ import { jsonLines, oneLine, safeJson, table, time } from '../format';
 import { positiveInt, seconds, waitMs, withConfigDir } from '../options';
 import { loadMode } from '../provisioning';
 import { submitOne } from '../submit-one';
-import { loadKeyring, readKeyFile } from './guests';
+import { sealKeyFile } from './guests';
+import { auditHostAct } from './host-audit';
+import { registerNodeAdmin } from './nodes-admin';
 import { intakeKeyring } from '../intake-keyring';
 
 interface AddOpts {
@@ -34,30 +36,34 @@ interface AddOpts {
 }
 
 async function add(name: string, opts: AddOpts, env: Env): Promise<void> {
-  const keyring = loadKeyring(opts.configDir, env);
-  const key = readKeyFile(opts.keyFile);
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString('utf8')))
-    throw failure(`--key-file ${opts.keyFile} is not a PEM or OpenSSH private key`);
-  const encryptedKey = keyring.encrypt(key);
-  key.fill(0);
+  const node = {
+    name,
+    address: opts.address,
+    port: opts.port,
+    user: opts.user,
+    hostKey: opts.hostKey,
+    startCmd: opts.startCmd,
+    stopCmd: opts.stopCmd,
+    statusCmd: opts.statusCmd,
+    active: opts.active !== false,
+  };
+  // A malformed field is a bad request (2), refused before the key is read; a taken name is 1.
+  const problem = Object.values(nodeProblems(node))[0];
+  if (problem !== undefined) throw refused(problem);
+  const encryptedKey = sealKeyFile(opts.configDir, env, opts.keyFile);
   await withDatabase(opts.configDir, env, async ({ sql }) => {
     try {
-      await addNode(sql, {
-        name,
-        address: opts.address,
-        port: opts.port,
-        user: opts.user,
-        encryptedKey,
-        hostKey: opts.hostKey,
-        startCmd: opts.startCmd,
-        stopCmd: opts.stopCmd,
-        statusCmd: opts.statusCmd,
-        active: opts.active !== false,
-      });
+      await addNode(sql, { ...node, encryptedKey });
     } catch (err) {
       if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_NODE') throw err;
-      throw new CommandFailed(err.message, NODE_NAME_RE.test(name) ? Exit.FAILURE : Exit.REFUSED);
+      throw new CommandFailed(err.message, Exit.FAILURE);
     }
+    await auditHostAct(sql, env, {
+      action: 'node.add',
+      target: name,
+      tenant: PLATFORM_TENANT,
+      detail: { active: node.active },
+    });
   });
 }
 
@@ -98,7 +104,7 @@ async function submit(
   });
 }
 
-/** `cmq nodes add|list|show|remove|start|stop|status`: the platform's own hosts (tenant cmq-platform). */
+/** `cmq nodes add|list|show|set|activate|deactivate|remove|start|stop|status`: the platform's own hosts (tenant cmq-platform). */
 export function registerNodeCommands(program: Command, env: Env): void {
   const nodes = program
     .command('nodes')
@@ -149,10 +155,14 @@ export function registerNodeCommands(program: Command, env: Env): void {
   withConfigDir(
     nodes.command('remove').argument('<name>', 'node name').description('forget a node (its key is deleted)'),
   ).action(async (name: string, opts: { configDir?: string }) => {
-    if (!(await withDatabase(opts.configDir, env, ({ sql }) => removeNode(sql, name))))
-      throw failure(`no node "${name}"`);
+    await withDatabase(opts.configDir, env, async ({ sql }) => {
+      if (!(await removeNode(sql, name))) throw failure(`no node "${name}"`);
+      await auditHostAct(sql, env, { action: 'node.remove', target: name, tenant: PLATFORM_TENANT });
+    });
     process.stdout.write(`removed node ${name}\n`);
   });
+
+  registerNodeAdmin(nodes, env);
 
   for (const which of ['start', 'stop', 'status'] as const) {
     withConfigDir(
