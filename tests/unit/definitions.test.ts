@@ -41,6 +41,7 @@ describe('action definitions', () => {
     expect(checkArgs('no.such.type', {})).toEqual({
       ok: false,
       error: expect.stringContaining('unknown action type "no.such.type" (known: guest.exec,') as unknown,
+      issues: [{ path: ['type'], subject: '', message: expect.stringMatching(/^unknown action type/) as unknown }],
     });
   });
 

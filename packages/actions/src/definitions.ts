@@ -6,6 +6,7 @@ import { GUEST_DEFINITIONS } from './guest-definitions';
 import { METAL_DEFINITIONS } from './metal-definitions';
 import { PROBE_DEFINITIONS } from './probe-definitions';
 import { NODE_DEFINITIONS, SERVER_DEFINITIONS } from './provisioning-definitions';
+import { type RequestIssue, issuesText, zodIssue } from './request-issues';
 import { SYNC_DEFINITIONS } from './sync-definitions';
 
 export { defineAction, type ActionDefinition, type ArgsSchema } from './action-definition';
@@ -56,22 +57,27 @@ export function argsJsonSchema(type: ActionType): Record<string, unknown> {
 }
 
 export type ArgsCheck =
-  { ok: true; type: ActionType; args: ArgsOf<ActionType>; family: Family } | { ok: false; error: string };
+  | { ok: true; type: ActionType; args: ArgsOf<ActionType>; family: Family }
+  | { ok: false; error: string; issues: RequestIssue[] };
 
-function issueText(issue: z.core.$ZodIssue): string {
-  const field = ['args', ...issue.path.map(String)].join('.');
-  return issue.code === 'unrecognized_keys'
-    ? `${field}: unknown field(s) ${issue.keys.join(', ')}`
-    : `${field}: ${issue.message}`;
+/** A failed check: its issues, and the text built from them. */
+function refused(issues: RequestIssue[]): { ok: false; error: string; issues: RequestIssue[] } {
+  return { ok: false, error: issuesText(issues), issues };
 }
 
-/** Validates `args` against the type's schema; the error names each offending field. */
+/** Validates `args` against the type's schema; the error (and each issue) names each offending field. */
 export function checkArgs(type: string, args: unknown): ArgsCheck {
   const def = BY_TYPE.get(type);
   if (def === undefined || !isActionType(type))
-    return { ok: false, error: `unknown action type "${type}" (known: ${knownActionTypes().join(', ')})` };
+    return refused([
+      {
+        path: ['type'],
+        subject: '',
+        message: `unknown action type "${type}" (known: ${knownActionTypes().join(', ')})`,
+      },
+    ]);
   const parsed = def.schema.safeParse(args ?? {});
-  if (!parsed.success) return { ok: false, error: parsed.error.issues.map(issueText).join('; ') };
+  if (!parsed.success) return refused(parsed.error.issues.map((i) => zodIssue(i, ['args'])));
   // The arguments of `type`, parsed by that type's own schema.
   const typed = parsed.data as ArgsOf<ActionType>;
   return { ok: true, type, args: typed, family: def.route?.(parsed.data) ?? def.family };

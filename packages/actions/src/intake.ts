@@ -9,16 +9,24 @@ import {
 } from '@cmq/common';
 import { type Mode, modeRefusal } from './modes';
 import type { ActionRequest } from './request';
+import { type RequestIssue, issueText, issuesText } from './request-issues';
 import { argName, sealSecretArgs, secretArgs } from './secret-args';
 import { jsonDocArray, sizeRanges, utf8Bound } from './storable';
 
 /** A request refused at intake (unknown tenant...): nothing of its batch was inserted. */
 export class IntakeError extends CmqError {
+  /** What was refused, field by field; the message is built from them (after `request N: ` in a batch). */
+  readonly issues: readonly RequestIssue[];
+
+  /** `problem`: the issues, or a text that names no particular field. */
   constructor(
-    message: string,
+    problem: string | readonly RequestIssue[],
     code: Extract<CmqErrorCode, 'CMQ_ERR_INTAKE' | 'CMQ_ERR_SECRET_KEYRING'> = 'CMQ_ERR_INTAKE',
+    where = '',
   ) {
-    super(code, message);
+    const issues = typeof problem === 'string' ? [{ path: [], subject: '', message: problem }] : problem;
+    super(code, `${where}${issuesText(issues)}`);
+    this.issues = issues;
   }
 }
 
@@ -42,11 +50,18 @@ export function tenantDisabled(tenant: string): string {
   return `tenant "${tenant}" is disabled (\`cmq tenants enable ${tenant}\`)`;
 }
 
+/** Why a tenant refuses actions, as an issue of the request's `tenant`; undefined when it takes them. */
+export function tenantIssue(tenant: string, enabled: boolean | undefined): RequestIssue | undefined {
+  if (enabled === undefined)
+    return { path: ['tenant'], message: `unknown tenant "${tenant}" (add it with \`cmq tenants add\`)` };
+  if (!enabled) return { path: ['tenant'], message: tenantDisabled(tenant) };
+  return undefined;
+}
+
 /** Why a tenant refuses actions: unknown or disabled; undefined when it takes them. */
 export function tenantRefusal(tenant: string, enabled: boolean | undefined): string | undefined {
-  if (enabled === undefined) return `tenant: unknown tenant "${tenant}" (add it with \`cmq tenants add\`)`;
-  if (!enabled) return `tenant: ${tenantDisabled(tenant)}`;
-  return undefined;
+  const issue = tenantIssue(tenant, enabled);
+  return issue === undefined ? undefined : issueText(issue);
 }
 
 /**
@@ -63,25 +78,40 @@ async function checkTenants(sql: Sql, requests: readonly ActionRequest[]): Promi
   });
   const enabled = new Map(rows.map((r) => [r.id, r.enabled]));
   for (const [index, r] of requests.entries()) {
-    const refusal = tenantRefusal(r.tenant, enabled.get(r.tenant));
-    if (refusal !== undefined) throw new IntakeError(`${where(requests, index)}${refusal}`);
+    const issue = tenantIssue(r.tenant, enabled.get(r.tenant));
+    if (issue !== undefined) throw new IntakeError([issue], 'CMQ_ERR_INTAKE', where(requests, index));
   }
+}
+
+/** Why the mode refuses a type, as an issue of the request's `type` (its text names the type and the mode); undefined when it allows it. */
+export function modeIssue(mode: Mode, type: string): RequestIssue | undefined {
+  const refusal = modeRefusal(mode, type);
+  return refusal === undefined ? undefined : { path: ['type'], subject: '', message: refusal };
 }
 
 /** Refuses the batch if the mode refuses any request's type, naming the first. */
 function checkMode(requests: readonly ActionRequest[], mode: Mode | undefined): void {
   if (mode === undefined) return;
   for (const [index, r] of requests.entries()) {
-    const refusal = modeRefusal(mode, r.type);
-    if (refusal !== undefined) throw new IntakeError(`${where(requests, index)}${refusal}`);
+    const issue = modeIssue(mode, r.type);
+    if (issue !== undefined) throw new IntakeError([issue], 'CMQ_ERR_INTAKE', where(requests, index));
   }
+}
+
+/** Why a request with secret arguments cannot be taken in without a keyring, as an issue of its first; undefined when it has none. */
+function secretIssue(request: Pick<ActionRequest, 'type' | 'args'>, reason: string): RequestIssue | undefined {
+  const [first] = secretArgs(request.type, request.args);
+  if (first === undefined) return undefined;
+  return {
+    path: ['args', ...first.path],
+    subject: '',
+    message: `${argName(first.path)} is a secret argument, stored only encrypted with the keyring of km-client.cfg, and ${reason}`,
+  };
 }
 
 /** Why a request with secret arguments cannot be taken in without a keyring; undefined when it has none. */
 export function secretRefusal(request: Pick<ActionRequest, 'type' | 'args'>, reason: string): string | undefined {
-  const [first] = secretArgs(request.type, request.args);
-  if (first === undefined) return undefined;
-  return `${argName(first.path)} is a secret argument, stored only encrypted with the keyring of km-client.cfg, and ${reason}`;
+  return secretIssue(request, reason)?.message;
 }
 
 const KEYS_FILE_UNSET = 'km.keys_file is not set there (set km.keys_file and km.active_key_id in km-client.cfg)';
@@ -115,8 +145,12 @@ function intakeKeyring(requests: readonly ActionRequest[], keyring: IntakeOption
     const read = readKeyring(keyring);
     if ('ring' in read) return (ring = read.ring);
     const index = requests.findIndex((r) => secretArgs(r.type, r.args).length > 0);
-    const refusal = secretRefusal(requests[index] as ActionRequest, read.problem) ?? read.problem;
-    throw new IntakeError(`${where(requests, index)}${refusal}`, 'CMQ_ERR_SECRET_KEYRING');
+    const issue = secretIssue(requests[index] as ActionRequest, read.problem) ?? {
+      path: [],
+      subject: '',
+      message: read.problem,
+    };
+    throw new IntakeError([issue], 'CMQ_ERR_SECRET_KEYRING', where(requests, index));
   };
 }
 

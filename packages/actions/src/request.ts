@@ -1,7 +1,8 @@
 import type { Family } from '@cmq/common';
 import { z } from 'zod';
 import { checkArgs } from './definitions';
-import { unstorable, unstorableJson } from './storable';
+import { type RequestIssue, issuesText, zodIssue } from './request-issues';
+import { unstorableIssue, unstorableJson } from './storable';
 
 /** Largest serialized `args` accepted at intake (well under the subscribers' body cap). */
 export const MAX_ARGS_BYTES = 128 * 1024;
@@ -33,37 +34,39 @@ const RequestShape = z.strictObject({
 });
 export type RawRequest = z.input<typeof RequestShape>;
 
-export type RequestCheck = { ok: true; request: ActionRequest } | { ok: false; error: string };
+export type RequestCheck =
+  | { ok: true; request: ActionRequest }
+  | {
+      ok: false;
+      /** What was wrong, as one line (built from `issues`). */
+      error: string;
+      /** What was wrong, field by field. */
+      issues: RequestIssue[];
+    };
 
-/** Validates one request; the error names the offending field. */
+function refused(...issues: RequestIssue[]): RequestCheck {
+  return { ok: false, error: issuesText(issues), issues };
+}
+
+/** Validates one request; the error (and each of its issues) names the offending field. */
 export function parseRequest(raw: unknown, now: Date = new Date()): RequestCheck {
   const shape = RequestShape.safeParse(raw);
-  if (!shape.success) {
-    return {
-      ok: false,
-      error: shape.error.issues
-        .map(
-          (i) =>
-            `${i.path.join('.') || '(request)'}: ${i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : i.message}`,
-        )
-        .join('; '),
-    };
-  }
+  if (!shape.success) return refused(...shape.error.issues.map((i) => zodIssue(i)));
   const r = shape.data;
   for (const field of ['type', 'tenant', 'idempotency_key'] as const) {
-    const bad = unstorable(r[field], field);
-    if (bad !== undefined) return { ok: false, error: bad };
+    const bad = unstorableIssue(r[field], [field]);
+    if (bad !== undefined) return refused(bad);
   }
   if (r.countdown !== undefined && r.eta !== undefined)
-    return { ok: false, error: 'countdown and eta: give one of them, not both' };
+    return refused({ path: ['countdown'], subject: 'countdown and eta', message: 'give one of them, not both' });
   const args = checkArgs(r.type, r.args ?? {});
-  if (!args.ok) return { ok: false, error: args.error };
+  if (!args.ok) return refused(...args.issues);
   const argsJson = JSON.stringify(args.args);
-  const badArg = unstorableJson(args.args, argsJson, 'args');
-  if (badArg !== undefined) return { ok: false, error: badArg };
+  const badArg = unstorableJson(args.args, argsJson, ['args']);
+  if (badArg !== undefined) return refused(badArg);
   const size = Buffer.byteLength(argsJson);
   if (size > MAX_ARGS_BYTES)
-    return { ok: false, error: `args: ${size} bytes, more than the ${MAX_ARGS_BYTES} allowed` };
+    return refused({ path: ['args'], message: `${size} bytes, more than the ${MAX_ARGS_BYTES} allowed` });
   const notBefore =
     r.countdown !== undefined
       ? new Date(now.getTime() + r.countdown * 1000)
@@ -71,10 +74,10 @@ export function parseRequest(raw: unknown, now: Date = new Date()): RequestCheck
         ? new Date(r.eta)
         : null;
   if (notBefore !== null && Number.isNaN(notBefore.getTime()))
-    return { ok: false, error: 'countdown: too far in the future' };
+    return refused({ path: ['countdown'], message: 'too far in the future' });
   const expiresAt = r.expires !== undefined ? new Date(r.expires) : null;
   if (expiresAt !== null && notBefore !== null && expiresAt <= notBefore)
-    return { ok: false, error: 'expires: must be later than the countdown or eta' };
+    return refused({ path: ['expires'], message: 'must be later than the countdown or eta' });
   return {
     ok: true,
     request: {

@@ -1,3 +1,5 @@
+import { type RequestIssue, issueText } from './request-issues';
+
 /**
  * What PostgreSQL cannot store in text or jsonb: U+0000 (NUL), and half of a UTF-16 surrogate pair
  * (a JavaScript string can hold one; it is not Unicode text, and jsonb refuses its `\ud800`
@@ -18,17 +20,17 @@ function problem(text: string): string | undefined {
 
 /**
  * The first string in `value` (a string, or any key or string value of the arrays and objects in
- * it) that PostgreSQL cannot store, as `path: why` (path `args.env.X`, `args.list.2`); undefined
- * when there is none.
+ * it) that PostgreSQL cannot store, as an issue at its path (`['args', 'env', 'X']`,
+ * `['args', 'list', '2']`; a key: the path of its object); undefined when there is none.
  */
-export function unstorable(value: unknown, path: string): string | undefined {
+export function unstorableIssue(value: unknown, path: readonly string[]): RequestIssue | undefined {
   if (typeof value === 'string') {
     const why = problem(value);
-    return why === undefined ? undefined : `${path}: ${why}`;
+    return why === undefined ? undefined : { path, message: why };
   }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i += 1) {
-      const found = unstorable(value[i], `${path}.${i}`);
+      const found = unstorableIssue(value[i], [...path, String(i)]);
       if (found !== undefined) return found;
     }
     return undefined;
@@ -36,23 +38,29 @@ export function unstorable(value: unknown, path: string): string | undefined {
   if (typeof value === 'object' && value !== null) {
     for (const [key, v] of Object.entries(value)) {
       const why = problem(key);
-      if (why !== undefined) return `${path}: a key ${why}`;
-      const found = unstorable(v, `${path}.${key}`);
+      if (why !== undefined) return { path, message: `a key ${why}` };
+      const found = unstorableIssue(v, [...path, key]);
       if (found !== undefined) return found;
     }
   }
   return undefined;
 }
 
+/** {@link unstorableIssue} as text, `path: why` (path `args.env.X`, `args.list.2`); undefined when there is none. */
+export function unstorable(value: unknown, path: string): string | undefined {
+  const issue = unstorableIssue(value, [path]);
+  return issue === undefined ? undefined : issueText(issue);
+}
+
 /** JSON.stringify's escapes of a NUL or of a lone surrogate (it writes paired ones as they are). */
 const UNSTORABLE_ESCAPE = /\\u0000|\\ud[89a-f][0-9a-f]{2}/i;
 
 /**
- * {@link unstorable} for a value already serialized as `json` (JSON.stringify escapes every NUL
+ * {@link unstorableIssue} for a value already serialized as `json` (JSON.stringify escapes every NUL
  * and half surrogate pair, in keys too): the walk is skipped when the text shows neither.
  */
-export function unstorableJson(value: unknown, json: string, path: string): string | undefined {
-  return UNSTORABLE_ESCAPE.test(json) ? unstorable(value, path) : undefined;
+export function unstorableJson(value: unknown, json: string, path: readonly string[]): RequestIssue | undefined {
+  return UNSTORABLE_ESCAPE.test(json) ? unstorableIssue(value, path) : undefined;
 }
 
 /** `text` with each NUL written as the six characters `\u0000`, for a column that must keep what arrived. */

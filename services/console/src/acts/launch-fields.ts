@@ -1,4 +1,4 @@
-import { type RawRequest } from '@cmq/actions';
+import { type RawRequest, type RequestIssue, issueText } from '@cmq/actions';
 
 /** One input of a generated launch form, read from the type's JSON Schema (never written per type). */
 export interface FormField {
@@ -168,18 +168,24 @@ export function requestOfForm(
 }
 
 /**
- * Splits parseRequest's error ("args.sleep_ms: Too big...; priority: ...") into one message per
- * form field; what names no field goes under `''` (shown above the form).
+ * The form field an issue of parseRequest or intake concerns (`arg.sleep_ms`, `opt.priority`),
+ * with the message to show there; `''` and the whole text for what names no field of the form.
  */
-export function fieldErrors(error: string, fields: readonly FormField[]): Record<string, string> {
+function placeIssue(issue: RequestIssue, fields: readonly FormField[]): { name: string; message: string } {
+  const [head, key] = issue.path;
+  const name = head === 'args' ? (key === undefined ? '' : `arg.${key}`) : head === undefined ? '' : `opt.${head}`;
+  const inner = issue.path.slice(head === 'args' ? 2 : 1);
+  if (name === '' || !fields.some((f) => f.name === name)) return { name: '', message: issueText(issue) };
+  // Below the field (an element of a list, a key of an object): say which.
+  return { name, message: inner.length === 0 ? issue.message : `${inner.join('.')}: ${issue.message}` };
+}
+
+/** The issues of a refused request, one message per form field; what names no field goes under `''` (shown above the form). */
+export function fieldErrors(issues: readonly RequestIssue[], fields: readonly FormField[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of error.split('; ')) {
-    const m = /^([a-z_]+)(?:\.([A-Za-z0-9_]+))?[^:]*: (.*)$/s.exec(part);
-    const name =
-      m === null ? '' : m[1] === 'args' && m[2] !== undefined ? `arg.${m[2]}` : m[1] === 'args' ? '' : `opt.${m[1]}`;
-    const known = fields.some((f) => f.name === name) ? name : '';
-    const message = known === '' ? part : (m?.[3] ?? part);
-    out[known] = out[known] === undefined ? message : `${out[known]}; ${message}`;
+  for (const issue of issues) {
+    const { name, message } = placeIssue(issue, fields);
+    out[name] = out[name] === undefined ? message : `${out[name]}; ${message}`;
   }
   return out;
 }

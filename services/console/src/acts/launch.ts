@@ -135,7 +135,7 @@ async function submit(
   };
   if (Object.keys(errors).length > 0) return refuse(errors);
   const checked = parseRequest(raw);
-  if (!checked.ok) return refuse(fieldErrors(checked.error, [...fields, TENANT_FIELD]));
+  if (!checked.ok) return refuse(fieldErrors(checked.issues, [...fields, TENANT_FIELD]));
   const why = unconfirmed(form, body);
   if (why !== undefined) return refuse({ confirm: why });
   let id: string;
@@ -145,7 +145,7 @@ async function submit(
       keyring: () => Keyring.ifSet(ctx.config.km),
     });
   } catch (err) {
-    if (err instanceof IntakeError) return refuse(fieldErrors(err.message, [...fields, TENANT_FIELD]));
+    if (err instanceof IntakeError) return refuse(fieldErrors(err.issues, [...fields, TENANT_FIELD]));
     throw err;
   }
   await auditAct(ctx, req, {
