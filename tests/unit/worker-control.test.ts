@@ -1,10 +1,15 @@
 import {
+  type ControlReply,
+  type ControlResult,
+  controlAudit,
   controlMessage,
+  controlOutcome,
   describeCommand,
   describeTarget,
   parseControlMessage,
   parseControlReply,
   pausedFamilies,
+  silentProcesses,
   targetMatches,
 } from '@cmq/actions';
 
@@ -79,4 +84,58 @@ it("a heartbeat's paused field: families with who and when; empty, unreadable or
 
 it('a reply of another shape is unreadable, not thrown', () => {
   expect(parseControlReply(buf({ v: 1, id: 'x' })).ok).toBe(false);
+});
+
+/** One rule for `cmq workers` and the console (packages/actions/src/worker-control.ts controlOutcome). */
+describe('the outcome of a control command, as audit_log records it', () => {
+  const other = { service: 'subscriber', name: 'a', host: 'h1', pid: 7 };
+  const reply = (who: typeof me, outcome: ControlReply['outcome']): ControlReply => ({
+    v: 1,
+    id: 'x',
+    command: 'pause',
+    outcome,
+    detail: outcome === 'refused' ? 'does not consume guest' : 'control paused',
+    identity: { ...who, version: '1.0.0', state: 'running', queues: ['control'], paused: {} },
+  });
+  const sent = (...replies: ControlReply[]): ControlResult => ({
+    message: controlMessage({ name: 'b' }, { command: 'pause', family: 'control' }, 'console:root'),
+    replies,
+    unreadable: [],
+  });
+
+  it('ok when every live process answered and none refused, whether it obeyed now or already had', () => {
+    const result = sent(reply(me, 'done'), reply(other, 'unchanged'));
+    expect(silentProcesses(result, [me, other])).toEqual([]);
+    expect(controlOutcome(result, [])).toBe('ok');
+  });
+
+  it('failed when nobody answered, or a live process the target names stayed silent', () => {
+    expect(controlOutcome(sent(), [])).toBe('failed');
+    const result = sent(reply(me, 'done'));
+    const silent = silentProcesses(result, [me, other]);
+    expect(silent).toEqual([other]);
+    expect(controlOutcome(result, silent)).toBe('failed');
+  });
+
+  it('refused when any process refused, even with others silent', () => {
+    const result = sent(reply(me, 'refused'), reply(other, 'done'));
+    expect(controlOutcome(result, [])).toBe('refused');
+    expect(controlOutcome(sent(reply(me, 'refused')), [other])).toBe('refused');
+  });
+
+  it('the audit row names the command, the target, who answered what and who stayed silent', () => {
+    const result = sent(reply(me, 'done'));
+    expect(controlAudit(result, [{ ...other, host: 'h1\u001b]0;x' }])).toEqual({
+      action: 'workers.pause',
+      target: 'subscriber b',
+      outcome: 'failed',
+      detail: {
+        control_id: result.message.id,
+        command: 'pause control',
+        target: { name: 'b' },
+        replies: [{ who: 'subscriber b@worker-3.example.org:4242', outcome: 'done', detail: 'control paused' }],
+        silent: ['subscriber a@h1\\u001b]0;x:7'],
+      },
+    });
+  });
 });

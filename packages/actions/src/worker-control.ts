@@ -11,6 +11,8 @@ import {
   workerControlKey,
 } from '@cmq/common';
 import { z } from 'zod';
+import type { AuditOutcome } from './audit';
+import { oneLine } from './text';
 
 /**
  * Worker control: commands sent to running processes over `cmq.control`, and their replies.
@@ -212,6 +214,63 @@ export async function pingWorkers(
   opts: SendControlOptions,
 ): Promise<ControlResult> {
   return sendControl(client, target, { command: 'ping' }, opts);
+}
+
+/** A process as a heartbeat or a reply names it. */
+export type ProcessAddress = Pick<WorkerIdentity, 'service' | 'name' | 'host' | 'pid'>;
+
+/** `subscriber a@h1:123`: one process as a person reads it (one line, escaped). */
+export function describeProcess(p: ProcessAddress): string {
+  return oneLine(`${p.service} ${p.name}@${p.host}:${p.pid}`, 300);
+}
+
+/** Those of `live` (the heartbeats the target matched) that did not reply. */
+export function silentProcesses<P extends ProcessAddress>(result: ControlResult, live: readonly P[]): P[] {
+  const answered = new Set(result.replies.map((r) => `${r.identity.host}:${r.identity.pid}`));
+  return live.filter((b) => !answered.has(`${b.host}:${b.pid}`));
+}
+
+/** What `audit_log` records as the outcome of a control command. */
+export type ControlOutcome = Extract<AuditOutcome, 'ok' | 'failed' | 'refused'>;
+
+/**
+ * The outcome of a control command: `refused` when a process refused it; `failed` when none
+ * answered or a live process the target names stayed silent; else `ok`.
+ */
+export function controlOutcome(result: ControlResult, silent: readonly ProcessAddress[]): ControlOutcome {
+  if (result.replies.some((r) => r.outcome === 'refused')) return 'refused';
+  return result.replies.length === 0 || silent.length > 0 ? 'failed' : 'ok';
+}
+
+/** A control command as `audit_log` records it (its actor and address aside), from `cmq workers` and the console alike. */
+export interface ControlAudit {
+  action: string;
+  target: string;
+  outcome: ControlOutcome;
+  detail: {
+    control_id: string;
+    command: string;
+    target: ControlTarget;
+    replies: Array<{ who: string; outcome: ControlReply['outcome']; detail: string }>;
+    silent: string[];
+  };
+}
+
+/** The audit row of a command sent (see {@link ControlAudit}): who answered what, and who stayed silent. */
+export function controlAudit(result: ControlResult, silent: readonly ProcessAddress[]): ControlAudit {
+  const m = result.message;
+  return {
+    action: `workers.${m.command.command}`,
+    target: describeTarget(m.target),
+    outcome: controlOutcome(result, silent),
+    detail: {
+      control_id: m.id,
+      command: describeCommand(m.command),
+      target: m.target,
+      replies: result.replies.map((r) => ({ who: describeProcess(r.identity), outcome: r.outcome, detail: r.detail })),
+      silent: silent.map(describeProcess),
+    },
+  };
 }
 
 /** The families a heartbeat's `paused` field names, with who paused each and when ('' or unreadable: none). */

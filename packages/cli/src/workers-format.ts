@@ -1,4 +1,4 @@
-import type { ControlReply, ControlResult, PausedBy } from '@cmq/actions';
+import { type ControlReply, type ControlResult, type PausedBy, describeProcess } from '@cmq/actions';
 import { oneLine, table } from './format';
 import type { ProcessBeat } from './redis-state';
 
@@ -6,11 +6,6 @@ import type { ProcessBeat } from './redis-state';
 export function pausedText(paused: Partial<Record<string, PausedBy>>): string {
   const parts = Object.entries(paused).map(([f, m]) => `${f} by ${m?.by ?? '?'} at ${m?.at ?? '?'}`);
   return parts.length === 0 ? '-' : oneLine(parts.join(', '), 500);
-}
-
-/** `subscriber a@h1:123`. */
-export function who(p: { service: string; name: string; host: string; pid: number }): string {
-  return oneLine(`${p.service} ${p.name}@${p.host}:${p.pid}`, 300);
 }
 
 /** `cmq workers list`: the live processes (heartbeats), with the families each consumes and those paused. */
@@ -44,12 +39,12 @@ export function identitiesTable(replies: readonly ControlReply[]): string {
 
 /** One line per reply: `subscriber a@h1:123: done (control paused)`. */
 export function outcomeLines(replies: readonly ControlReply[]): string {
-  return replies.map((r) => `${who(r.identity)}: ${r.outcome} (${oneLine(r.detail, 300)})\n`).join('');
+  return replies.map((r) => `${describeProcess(r.identity)}: ${r.outcome} (${oneLine(r.detail, 300)})\n`).join('');
 }
 
 /** The live processes the target matched that did not answer, and replies that could not be read. */
 export function silenceLines(result: ControlResult, silent: readonly ProcessBeat[]): string {
-  const lines = silent.map((b) => `${who(b)}: no reply (live heartbeat, state ${b.state || '-'})\n`);
+  const lines = silent.map((b) => `${describeProcess(b)}: no reply (live heartbeat, state ${b.state || '-'})\n`);
   for (const u of result.unreadable) lines.push(`unreadable reply: ${oneLine(u, 300)}\n`);
   return lines.join('');
 }

@@ -2,10 +2,12 @@ import {
   type ControlCommand,
   type ControlResult,
   type ControlTarget,
+  controlAudit,
   describeCommand,
   describeTarget,
   recordAudit,
   sendControl,
+  silentProcesses,
   targetMatches,
 } from '@cmq/actions';
 import { FAMILIES, type Family, SERVICES, type ServiceName, errorText } from '@cmq/common';
@@ -17,7 +19,7 @@ import { type Env } from '../config-set';
 import { jsonLines } from '../format';
 import { positiveInt, seconds, withConfigDir } from '../options';
 import { type ProcessBeat, loadRedisConfig, readHeartbeats, withRedis } from '../redis-state';
-import { beatsTable, identitiesTable, outcomeLines, silenceLines, who } from '../workers-format';
+import { beatsTable, identitiesTable, outcomeLines, silenceLines } from '../workers-format';
 
 interface AddressOpts {
   configDir?: string;
@@ -81,12 +83,6 @@ async function liveMatching(opts: AddressOpts, env: Env, target: ControlTarget):
   }
 }
 
-/** `ok` when every live process named answered and none refused. */
-function auditOutcome(result: ControlResult, silent: readonly ProcessBeat[]): 'ok' | 'failed' | 'refused' {
-  if (result.replies.some((r) => r.outcome === 'refused')) return 'refused';
-  return result.replies.length === 0 || silent.length > 0 ? 'failed' : 'ok';
-}
-
 /**
  * THE audit call site of `cmq workers`: one `audit_log` row per command sent, with its replies
  * (who answered what) and the live processes that stayed silent.
@@ -97,21 +93,8 @@ async function auditWorkerControl(
   result: ControlResult,
   silent: readonly ProcessBeat[],
 ): Promise<void> {
-  const m = result.message;
   await withDatabase(opts.configDir, env, ({ sql }) =>
-    recordAudit(sql, {
-      actor: m.actor,
-      action: `workers.${m.command.command}`,
-      target: describeTarget(m.target),
-      outcome: auditOutcome(result, silent),
-      detail: {
-        control_id: m.id,
-        command: describeCommand(m.command),
-        target: m.target,
-        replies: result.replies.map((r) => ({ who: who(r.identity), outcome: r.outcome, detail: r.detail })),
-        silent: silent.map(who),
-      },
-    }),
+    recordAudit(sql, { actor: result.message.actor, ...controlAudit(result, silent) }),
   );
 }
 
@@ -125,8 +108,7 @@ async function send(opts: AddressOpts, env: Env, command: ControlCommand): Promi
       expected: live?.length === 0 ? undefined : live?.length,
     }),
   );
-  const answered = new Set(result.replies.map((r) => `${r.identity.host}:${r.identity.pid}`));
-  const silent = (live ?? []).filter((b) => !answered.has(`${b.host}:${b.pid}`));
+  const silent = silentProcesses(result, live ?? []);
   if (opts.json === true) process.stdout.write(jsonLines(result.replies));
   else if (command.command === 'ping') process.stdout.write(`${identitiesTable(result.replies)}`);
   else process.stdout.write(outcomeLines(result.replies));

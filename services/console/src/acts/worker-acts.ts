@@ -1,13 +1,11 @@
 import { hostname } from 'node:os';
 import {
   type ControlCommand,
-  type ControlResult,
   type ControlTarget,
-  type ProcessBeat,
-  describeCommand,
-  describeTarget,
+  controlAudit,
   readHeartbeats,
   sendControl,
+  silentProcesses,
   targetMatches,
 } from '@cmq/actions';
 import {
@@ -66,16 +64,6 @@ function parseControl(body: Record<string, string>): { command: ControlCommand; 
   return { command: { command: c, family: body.family as Family }, target };
 }
 
-function who(p: { service: string; name: string; host: string; pid: number }): string {
-  return `${p.service} ${p.name}@${p.host}:${p.pid}`;
-}
-
-/** `ok` when every live process named answered and none refused (as `cmq workers`). */
-function outcomeOf(result: ControlResult, silent: readonly ProcessBeat[]): 'ok' | 'failed' | 'refused' {
-  if (result.replies.some((r) => r.outcome === 'refused')) return 'refused';
-  return result.replies.length === 0 || silent.length > 0 ? 'failed' : 'ok';
-}
-
 async function control(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   // Processes serve every tenant: only a user bound to none may stop or pause them.
   if (tenantScope(req) !== null)
@@ -91,29 +79,10 @@ async function control(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyR
       expected: live.length === 0 ? undefined : live.length,
     }),
   );
-  const answered = new Set(result.replies.map((r) => `${r.identity.host}:${r.identity.pid}`));
-  const silent = live.filter((b) => !answered.has(`${b.host}:${b.pid}`));
-  const outcome = outcomeOf(result, silent);
-  const replies = result.replies.map((r) => ({ who: who(r.identity), outcome: r.outcome, detail: r.detail }));
-  await auditAct(ctx, req, {
-    action: `workers.${command.command}`,
-    target: describeTarget(target),
-    outcome,
-    detail: {
-      control_id: result.message.id,
-      command: describeCommand(command),
-      target,
-      replies,
-      silent: silent.map(who),
-    },
-  });
-  const data = {
-    command: describeCommand(command),
-    target: describeTarget(target),
-    outcome,
-    replies,
-    silent: silent.map(who),
-  };
+  const audit = controlAudit(result, silentProcesses(result, live));
+  await auditAct(ctx, req, audit);
+  const { command: what, replies, silent } = audit.detail;
+  const data = { command: what, target: audit.target, outcome: audit.outcome, replies, silent };
   if (wantsJson(req)) return reply.send(data);
   return reply.viewAsync('worker-control.eta', { ...chrome(req, '/', 'Worker control'), data });
 }
