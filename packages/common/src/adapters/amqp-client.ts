@@ -1,11 +1,14 @@
-import { readFileSync } from 'node:fs';
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { CmqError, errorText } from '../errors';
 import type { MqConfig } from '../config/shared-files';
+import { brokerLabel, connectOptions, socketOptions } from './amqp-connect-options';
+import { coalesceWrites, socketOf } from './amqp-socket';
 import type { Logger } from '../logging/logging';
 import type { Component, StatusBoard } from '../lifecycle/component';
 import { backoffDelay, sleep } from '../lifecycle/timing';
+
+export { brokerLabel } from './amqp-connect-options';
 
 export interface AmqpClientOptions {
   config: MqConfig['amqp'];
@@ -24,56 +27,8 @@ export interface AmqpClientOptions {
 
 const blockedText = (reason: string): string => `broker blocked publishing: ${reason}`;
 
-/** `amqp://host:port` without credentials, for messages. */
-export function brokerLabel(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}`;
-  } catch {
-    return '(unparsable broker URL)';
-  }
-}
-
-/**
- * Makes amqplib write each round of outgoing frames with one system call. amqplib queues every
- * frame (a publish, an ack) on its channel's stream and, on the next turn of the event loop,
- * its multiplexer writes them to the socket one `write` each: one system call, and one TCP
- * segment for the broker to read, per message. Corking the socket for that round makes Node
- * hand the whole round to the kernel at once (writev). Nothing else changes: same frames, same
- * order. If amqplib's internals are not where this expects (another version), nothing is done.
- */
-function coalesceWrites(model: ChannelModel): void {
-  type Muxer = { out?: { cork?: () => void; uncork?: () => void }; _readIncoming?: () => void };
-  const muxer = (model as unknown as { connection?: { muxer?: Muxer } }).connection?.muxer;
-  const out = muxer?.out;
-  const readIncoming = muxer?._readIncoming;
-  if (
-    muxer === undefined ||
-    typeof readIncoming !== 'function' ||
-    typeof out?.cork !== 'function' ||
-    typeof out.uncork !== 'function'
-  )
-    return;
-  const cork = out.cork.bind(out);
-  const uncork = out.uncork.bind(out);
-  muxer._readIncoming = function coalesced(this: Muxer): void {
-    cork();
-    try {
-      readIncoming.call(this);
-    } finally {
-      uncork();
-    }
-  };
-}
-
 /** A publish the broker refused (nacked), as opposed to one it never answered for. */
 export class PublishRefused extends CmqError {}
-
-/** The socket under an amqplib connection (not in its types). */
-function socketOf(model: ChannelModel | undefined): { destroy(err?: Error): void } | undefined {
-  return (model as unknown as { connection?: { stream?: { destroy(err?: Error): void } } } | undefined)?.connection
-    ?.stream;
-}
 
 /**
  * A RabbitMQ connection of a process. Connects to the configured URLs in turn with
@@ -278,14 +233,17 @@ export class AmqpClient implements Component {
     }
   }
 
-  /** Opens a connection and channel, runs setup; `closed` resolves with the reason it closed. */
   private setBlocked(reason: string | undefined): void {
     this.blockedReason = reason;
     this.opts.status.set(`${this.name}-flow`, reason === undefined ? undefined : blockedText(reason));
   }
 
+  /** Opens a connection and channel, runs setup; `closed` resolves with the reason it closed. */
   private async connect(url: string): Promise<{ model: ChannelModel; closed: Promise<string> }> {
-    const model = await amqp.connect(this.connectOptions(url), this.socketOptions(url));
+    const model = await amqp.connect(
+      connectOptions(this.opts.config, url),
+      socketOptions(this.opts.config, this.opts.connectionName, url),
+    );
     coalesceWrites(model);
     const closed = new Promise<string>((resolve) => {
       model.on('error', (err: Error) => this.opts.logger.warn({ err }, 'broker connection error'));
@@ -316,36 +274,5 @@ export class AmqpClient implements Component {
     }
     this.opts.logger.info({ broker: brokerLabel(url) }, 'connected to broker');
     return { model, closed };
-  }
-
-  private connectOptions(url: string): Options.Connect {
-    const u = new URL(url);
-    const tls = u.protocol === 'amqps:';
-    return {
-      protocol: tls ? 'amqps' : 'amqp',
-      hostname: u.hostname,
-      port: u.port === '' ? (tls ? 5671 : 5672) : Number(u.port),
-      username: u.username === '' ? 'guest' : decodeURIComponent(u.username),
-      password: u.password === '' ? 'guest' : decodeURIComponent(u.password),
-      vhost: this.opts.config.vhost,
-      heartbeat: Math.round(this.opts.config.heartbeat / 1000),
-    };
-  }
-
-  private socketOptions(url: string): Record<string, unknown> {
-    const { tls } = this.opts.config;
-    const options: Record<string, unknown> = {
-      timeout: this.opts.config.connect_timeout,
-      clientProperties: { connection_name: this.opts.connectionName },
-    };
-    if (url.startsWith('amqps:')) {
-      if (tls.ca !== '') options.ca = [readFileSync(tls.ca)];
-      if (tls.cert !== '') options.cert = readFileSync(tls.cert);
-      if (tls.key !== '') options.key = readFileSync(tls.key);
-      if (tls.passphrase !== '') options.passphrase = tls.passphrase;
-      // SASL EXTERNAL: the broker takes the user from the client certificate; no password is sent.
-      if (tls.external) options.credentials = amqp.credentials.external();
-    }
-    return options;
   }
 }
