@@ -6,6 +6,7 @@ import { Eta } from 'eta';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerActionActs } from './acts/action-acts';
 import { registerAuditView } from './acts/audit-view';
+import { registerHostActs } from './acts/host-acts';
 import { registerLaunch } from './acts/launch';
 import { registerStatsReset } from './acts/stats-reset';
 import { registerTenantActs } from './acts/tenant-acts';
@@ -87,6 +88,7 @@ export async function buildApp(
   registerStatsReset(app, ctx);
   registerTenantActs(app, ctx);
   registerUserActs(app, ctx);
+  registerHostActs(app, ctx);
   registerMetrics(app, ctx);
   return app;
 }

@@ -1,0 +1,95 @@
+import { type AuditOutcome, privateKeyProblem } from '@cmq/actions';
+import { CmqError, Keyring } from '@cmq/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ConsoleContext } from '../context';
+import { chrome } from '../pages';
+import { auditAct, wantsJson } from './act-common';
+
+/**
+ * What the node and guest forms (views host-node-form.eta, host-guest-form.eta) show: the values
+ * given (never the private key: it is a write-only field), an error beside each field that has
+ * one ('' for the form as a whole), and why no key can be stored when the console has no keyring.
+ */
+export interface HostForm {
+  /** Where the form posts. */
+  action: string;
+  /** `add`, or `edit` (a node: every field but the key prefilled; an empty key keeps the stored one). */
+  mode: 'add' | 'edit';
+  values: Record<string, string>;
+  errors: Record<string, string>;
+  keyProblem: string | null;
+  /** Guests: the tenants the user may pick (one for a tenant-bound user). */
+  tenants?: string[];
+}
+
+/** The form field of the private key; only ever read, never put back into a page or a detail. */
+export const KEY_FIELD = 'privateKey';
+
+/** The keyring of km-client.cfg as `cmq nodes add` uses it, or why the console has none. */
+export function consoleKeyring(ctx: ConsoleContext): { keyring: Keyring } | { problem: string } {
+  try {
+    const keyring = Keyring.ifSet(ctx.config.km);
+    if (keyring !== undefined) return { keyring };
+    return {
+      problem:
+        'the console has no keyring (km.keys_file and km.active_key_id in km-client.cfg): a private key cannot be stored from here',
+    };
+  } catch (err) {
+    if (err instanceof CmqError) return { problem: `the console's keyring is unusable: ${err.message}` };
+    throw err;
+  }
+}
+
+/** The form's key, checked and encrypted (its clear bytes zeroed), or the error to show beside it. */
+export function sealFormKey(ctx: ConsoleContext, text: string): { encrypted: string } | { error: string } {
+  const ring = consoleKeyring(ctx);
+  if ('problem' in ring) return { error: ring.problem };
+  if (text.trim() === '') return { error: 'private key: paste the private key (PEM or OpenSSH)' };
+  const problem = privateKeyProblem(text);
+  if (problem !== undefined) return { error: `private key: ${problem}` };
+  // A textarea sends CRLF line ends; the key file the CLI reads has LF ones.
+  const key = Buffer.from(text.replace(/\r\n/g, '\n'), 'utf8');
+  try {
+    return { encrypted: ring.keyring.encrypt(key) };
+  } finally {
+    key.fill(0);
+  }
+}
+
+/** A form field as text, trimmed; '' when absent. */
+export function fieldOf(body: Record<string, string>, name: string): string {
+  return (body[name] ?? '').trim();
+}
+
+/** A port field: '' gives `fallback`; anything but digits gives NaN (the host rules name it). */
+export function portOf(text: string, fallback: number | undefined): number | undefined {
+  if (text === '') return fallback;
+  return /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
+}
+
+/** Renders `template` with `form` (a page, or the form as JSON under /api or Accept: application/json). */
+export async function renderHostForm(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  template: string,
+  title: string,
+  form: HostForm,
+  code = 200,
+): Promise<unknown> {
+  if (wantsJson(req)) return reply.code(code).send(form);
+  return reply.code(code).viewAsync(template, { ...chrome(req, '/cloud', title), data: form });
+}
+
+/** Audits a refused form (the errors, which never hold the key) and shows it again with them, 400. */
+export async function refuseForm(
+  ctx: ConsoleContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  view: { template: string; title: string },
+  audit: { action: string; target: string | null; tenant: string | null },
+  form: HostForm,
+  outcome: AuditOutcome = 'refused',
+): Promise<unknown> {
+  await auditAct(ctx, req, { ...audit, outcome, detail: { errors: form.errors } });
+  return renderHostForm(req, reply, view.template, view.title, form, 400);
+}
