@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { addUser, createApiToken } from '@cmq/actions';
 import { LocalDriver } from '@cmq/drivers';
@@ -389,7 +390,16 @@ async function workersList(): Promise<string> {
   return (await runCmq(['workers', 'list', '--config-dir', pipe.dir])).stdout;
 }
 
-it('from the overview: pause control and resume on subscriber b, then drain it (exit 0, nothing lost)', async () => {
+/** `cmq check`'s WARNING for a pause of control on subscriber b by console:root (who and when). */
+const PAUSE_WARNING = new RegExp(
+  `control paused on subscriber b@${hostname()} by console:root at \\d{4}-\\d\\d-\\d\\dT`,
+);
+
+async function check(): Promise<{ code: number | null; stdout: string }> {
+  return runCmq(['check', '--config-dir', pipe.dir]);
+}
+
+it('from the overview: pause control (cmq check warns, naming who and when) and resume on subscriber b, then drain it (exit 0, nothing lost)', async () => {
   await waitFor(
     async () => {
       await root.goto('/');
@@ -401,8 +411,13 @@ it('from the overview: pause control and resume on subscriber b, then drain it (
   expect(await alice.locator('form.control').count()).toBe(0);
   expect(await controlB('pause', 'control')).toBe('ok');
   await waitFor(async () => /control by console:root/.test(await workersList()), 10_000, 'b paused by console:root');
+  // `cmq check` names the pause (no pinger runs here: the verdict is CRITICAL for that, the pause a WARNING in it).
+  let paused = { code: null as number | null, stdout: '' };
+  await waitFor(async () => PAUSE_WARNING.test((paused = await check()).stdout), 10_000, 'cmq check naming the pause');
+  expect(paused.code).toBeGreaterThanOrEqual(1);
   expect(await controlB('resume', 'control')).toBe('ok');
   await waitFor(async () => !/control by/.test(await workersList()), 10_000, 'b resumed');
+  await waitFor(async () => !PAUSE_WARNING.test((await check()).stdout), 10_000, 'cmq check without the pause');
   const ids = await pipe.submit(
     Array.from({ length: 20 }, () => ({
       type: 'noop',
