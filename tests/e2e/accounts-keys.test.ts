@@ -10,11 +10,14 @@ import { textsUnder } from '../helpers/files';
 
 const ACCESS_KEY = 'AKIAIOSFODNN7EXAMPLEQWXYZ';
 const SECRET_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRETzz';
+const ROTATED_ACCESS_KEY = 'AKIAROTATEDKEYEXAMPLEJKLM';
+const ROTATED_SECRET_KEY = 'rotatedSecretKey/K7MDENG/zzROTATEDzz';
 let pipe: Pipeline;
 let keysFile: string;
 let privateKey: string;
 let localCreds: string;
 let generatedPrivateKey = '';
+let rotatedPrivateKey = '';
 const outputs: string[] = [];
 
 async function cmq(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -321,6 +324,64 @@ describe('accounts with encrypted credentials', () => {
     await pipe.pool.query("DELETE FROM guests WHERE id = 'g2'");
   });
 
+  it('rotate replaces the credentials in place (same id, resources kept), checked, under the active key, audited', async () => {
+    writeFileSync(
+      join(pipe.dir, 'ec2-rotated.json'),
+      JSON.stringify({ access_key_id: ROTATED_ACCESS_KEY, secret_access_key: ROTATED_SECRET_KEY }),
+    );
+    await pipe.pool.query(
+      `INSERT INTO resources (account_id, kind, resource_id, tenant_id, state, first_seen, last_seen)
+       VALUES (1, 'server', 'i-kept', 't1', '{}', now(), now())`,
+    );
+    const stored = async (id: string): Promise<string> =>
+      (await pipe.pool.query<{ c: string }>('SELECT credentials AS c FROM accounts WHERE id = $1', [id])).rows[0]?.c ??
+      '';
+    const before = await stored('1');
+    const bad = await cmq(['accounts', 'rotate', '1', '--credentials-file', join(pipe.dir, 'bad.json')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('secret_access_key:');
+    const local = await cmq(['accounts', 'rotate', '1', '--credentials-file', join(pipe.dir, 'local.json')]);
+    expect(local.code).toBe(2);
+    expect(local.stderr).toContain('access_key_id: Invalid input');
+    expect(local.stderr).toContain('unknown field(s) ssh_public_key');
+    const noFile = await cmq(['accounts', 'rotate', '1']);
+    expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toContain('--credentials-file is required to rotate account 1 (provider ec2)');
+    const unreadable = await cmq(['accounts', 'rotate', '1', '--credentials-file', join(pipe.dir, 'absent.json')]);
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stderr).toContain('cannot read --credentials-file');
+    const none = await cmq(['accounts', 'rotate', '99', '--credentials-file', join(pipe.dir, 'ec2-rotated.json')]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no account 99 (cmq accounts list)');
+    expect(await stored('1')).toBe(before);
+    const ok = await cmq(['accounts', 'rotate', '1', '--credentials-file', join(pipe.dir, 'ec2-rotated.json')]);
+    expect(ok).toMatchObject({
+      code: 0,
+      stdout: 'rotated the credentials of account 1 (ec2 of tenant t1) under key k3; its next action uses them\n',
+    });
+    const keyring = Keyring.fromText(readFileSync(keysFile, 'utf8'), 'k3');
+    expect(keyring.decrypt(await stored('1')).toString('utf8')).toBe(
+      JSON.stringify({ access_key_id: ROTATED_ACCESS_KEY, secret_access_key: ROTATED_SECRET_KEY }),
+    );
+    expect((await cmq(['accounts', 'show', '1'])).stdout).toContain('access_key_id=****JKLM');
+    const { rows: kept } = await pipe.pool.query('SELECT 1 FROM resources WHERE account_id = 1');
+    expect(kept).toHaveLength(1);
+    // A local account without a file: a new key pair, as add makes one.
+    const oldLocal = keyring.decrypt(await stored('3')).toString('utf8');
+    expect((await cmq(['accounts', 'rotate', '3'])).code).toBe(0);
+    const newLocal = JSON.parse(keyring.decrypt(await stored('3')).toString('utf8')) as { ssh_private_key: string };
+    expect(JSON.stringify(newLocal)).not.toBe(oldLocal);
+    rotatedPrivateKey = newLocal.ssh_private_key;
+    const { rows } = await pipe.pool.query<{ actor: string; target: string; detail: Record<string, unknown> }>(
+      "SELECT actor, target, detail FROM audit_log WHERE action = 'account.rotate' ORDER BY id",
+    );
+    expect(rows.map((r) => [r.target, r.detail])).toEqual([
+      ['account 1', { provider: 'ec2', key_id: 'k3', generated: false }],
+      ['account 3', { provider: 'local', key_id: 'k3', generated: true }],
+    ]);
+    expect(rows.every((r) => r.actor.startsWith('cli:'))).toBe(true);
+  });
+
   it('remove deletes an account; show of a removed one fails', async () => {
     expect((await cmq(['accounts', 'remove', '2'])).stdout).toBe('removed account 2\n');
     const gone = await cmq(['accounts', 'show', '2']);
@@ -340,19 +401,32 @@ describe('accounts with encrypted credentials', () => {
     expect((await cmq(['accounts', 'show', '1'])).stderr).toContain('no account 1');
   });
 
-  it('no secret reaches any cmq output or log file', () => {
+  it('no secret reaches any cmq output, audit row or log file', async () => {
     const keyMaterial = readFileSync(keysFile, 'utf8')
       .trim()
       .split('\n')
       .map((l) => l.split('=').slice(1).join('='));
     const localKey = (JSON.parse(localCreds) as { ssh_private_key: string }).ssh_private_key;
-    const keyBody = [privateKey, localKey, generatedPrivateKey].flatMap((k) =>
+    const keyBody = [privateKey, localKey, generatedPrivateKey, rotatedPrivateKey].flatMap((k) =>
       k.split('\n').filter((l) => l !== '' && !l.startsWith('-----')),
     );
     expect(generatedPrivateKey).not.toBe('');
-    const secrets = [ACCESS_KEY, SECRET_KEY, ACCESS_KEY.slice(0, -4), ...keyMaterial, ...keyBody];
-    // Only cmq runs here, and it may have written no log file at all.
-    const texts = [...outputs, ...textsUnder(pipe.logDir, { absentOk: true })];
+    expect(rotatedPrivateKey).not.toBe('');
+    const secrets = [
+      ACCESS_KEY,
+      SECRET_KEY,
+      ACCESS_KEY.slice(0, -4),
+      ROTATED_ACCESS_KEY,
+      ROTATED_SECRET_KEY,
+      ...keyMaterial,
+      ...keyBody,
+    ];
+    // Only cmq runs here, and it may have written no log file at all; the audit rows are searched too.
+    const { rows: audit } = await pipe.pool.query<{ row: string }>(
+      'SELECT row_to_json(a)::text AS row FROM audit_log a',
+    );
+    expect(audit.length).toBeGreaterThan(0);
+    const texts = [...outputs, ...audit.map((r) => r.row), ...textsUnder(pipe.logDir, { absentOk: true })];
     for (const secret of secrets) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
   });
 });

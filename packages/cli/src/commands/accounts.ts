@@ -1,14 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   type AccountInfo,
   PROVIDERS,
   type Provider,
   RESOURCE_KINDS,
   addAccount,
-  checkCredentials,
   getAccountSecret,
   listAccounts,
   maskCredentials,
@@ -23,6 +18,8 @@ import { loadRedisConfig, withRedis } from '../redis-state';
 import { jsonLines, safeJson, table, time } from '../format';
 import { positiveInt, withConfigDir } from '../options';
 import { loadDefaultProvider } from '../provisioning';
+import { auditAccount, generatedLocalCredentials, readCredentials } from './account-input';
+import { registerRotate } from './account-rotate';
 import { loadKeyring } from './guests';
 
 interface AddOpts {
@@ -37,55 +34,9 @@ interface AddOpts {
   burst?: number;
 }
 
-function readCredentials(path: string, provider: Provider): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw failure(`cannot read --credentials-file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-  try {
-    return checkCredentials(provider, text);
-  } catch (err) {
-    if (err instanceof CmqError) throw new CommandFailed(`--credentials-file ${path}: ${err.message}`, Exit.REFUSED);
-    throw err;
-  }
-}
-
-/**
- * A fresh ed25519 key pair for a local account, as credentials JSON: made by ssh-keygen in a
- * private temporary directory that is removed at once (the private key leaves it only encrypted).
- */
-function generateLocalCredentials(tenant: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cmq-account-key-'));
-  try {
-    chmodSync(dir, 0o700);
-    const path = join(dir, 'id_ed25519');
-    try {
-      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `cmq-account-${tenant}`, '-f', path], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw failure(
-        `cannot generate a key pair with ssh-keygen: ${code === 'ENOENT' ? 'ssh-keygen not found (install openssh-client)' : 'it failed'}; or pass --credentials-file`,
-      );
-    }
-    return checkCredentials(
-      'local',
-      JSON.stringify({
-        ssh_private_key: readFileSync(path, 'utf8'),
-        ssh_public_key: readFileSync(`${path}.pub`, 'utf8').trim(),
-      }),
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 function credentials(opts: AddOpts): string {
   if (opts.credentialsFile !== undefined) return readCredentials(opts.credentialsFile, opts.provider);
-  if (opts.provider === 'local') return generateLocalCredentials(opts.tenant);
+  if (opts.provider === 'local') return generatedLocalCredentials(opts.tenant);
   throw new CommandFailed(`--credentials-file is required for provider ${opts.provider}`, Exit.REFUSED);
 }
 
@@ -110,12 +61,19 @@ async function add(opts: AddOpts, env: Env): Promise<string> {
     burst: opts.burst,
   };
   return withDatabase(opts.configDir, env, async ({ sql }) => {
+    let id: string;
     try {
-      return await addAccount(sql, account);
+      id = await addAccount(sql, account);
     } catch (err) {
       if (err instanceof CmqError && err.code === 'CMQ_ERR_ACCOUNT') throw new CommandFailed(err.message, Exit.REFUSED);
       throw err;
     }
+    await auditAccount(sql, env, 'account.add', id, opts.tenant, {
+      provider: opts.provider,
+      region: opts.region,
+      key_id: encryptedCredentials.split(':')[1] ?? '?',
+    });
+    return id;
   });
 }
 
@@ -123,7 +81,7 @@ function limits(a: AccountInfo): string {
   return `${a.rate ?? 'default'}/s burst ${a.burst ?? 'default'}`;
 }
 
-/** `cmq accounts add|list|show|remove`: tenants' cloud accounts (credentials encrypted, never printed). */
+/** `cmq accounts add|list|show|rotate|remove`: tenants' cloud accounts (credentials encrypted, never printed). */
 export function registerAccountCommands(program: Command, env: Env): void {
   const accounts = program
     .command('accounts')
@@ -156,6 +114,8 @@ export function registerAccountCommands(program: Command, env: Env): void {
       const id = await add(opts, env);
       process.stdout.write(`added account ${id} (${opts.provider} ${opts.region}) of tenant ${opts.tenant}\n`);
     });
+
+  registerRotate(accounts, env);
 
   withConfigDir(accounts.command('list').description('list accounts (never their credentials)'))
     .option('--tenant <tenant>', 'only this tenant')
@@ -220,7 +180,17 @@ export function registerAccountCommands(program: Command, env: Env): void {
   withConfigDir(
     accounts.command('remove').argument('<id>', 'account id').description('remove an account and its credentials'),
   ).action(async (id: string, opts: { configDir?: string }) => {
-    const tenant = await withDatabase(opts.configDir, env, ({ sql }) => removeAccount(sql, id));
+    const tenant = await withDatabase(opts.configDir, env, async ({ sql }) => {
+      let removed: string | undefined;
+      try {
+        removed = await removeAccount(sql, id);
+      } catch (err) {
+        if (err instanceof CmqError && err.code === 'CMQ_ERR_ACCOUNT') throw failure(err.message);
+        throw err;
+      }
+      if (removed !== undefined) await auditAccount(sql, env, 'account.remove', id, removed);
+      return removed;
+    });
     if (tenant === undefined) throw failure(`no account ${id} (cmq accounts list)`);
     process.stdout.write(`removed account ${id}\n`);
     // PostgreSQL is the record and the account is gone from it; its Redis cache goes too, or
