@@ -4,6 +4,7 @@ import fastifyStatic from '@fastify/static';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { registerAccountActs } from './acts/account-acts';
 import { registerActionActs } from './acts/action-acts';
 import { registerAuditView } from './acts/audit-view';
 import { registerHostActs } from './acts/host-acts';
@@ -89,6 +90,7 @@ export async function buildApp(
   registerTenantActs(app, ctx);
   registerUserActs(app, ctx);
   registerHostActs(app, ctx);
+  registerAccountActs(app, ctx);
   registerMetrics(app, ctx);
   return app;
 }
