@@ -9,7 +9,6 @@ export * from './queries';
 export * from './relay-store';
 export * from './request';
 export * from './request-issues';
-export * from './request-issues';
 export * from './tenants';
 export * from './health';
 export * from './health-store';
