@@ -78,10 +78,10 @@ describe('cmq history', () => {
   });
 
   it('a tenant’s own retention holds its actions back from a pass', async () => {
-    expect((await cmq('history', 'retention', '--tenant', 'beta', '--state', 'succeeded', '--keep', '480h')).code).toBe(
+    expect((await cmq('history', 'retention', '--tenant', 'beta', '--state', 'succeeded', '--keep', '20d')).code).toBe(
       0,
     );
-    expect((await cmq('history', 'retention')).stdout).toMatch(/^beta\s+succeeded\s+480h$/m);
+    expect((await cmq('history', 'retention')).stdout).toMatch(/^beta\s+succeeded\s+20d$/m);
     const res = await cmq('history', 'prune');
     expect(res.stdout).toContain('nothing was due for removal');
     expect(await count("tenant_id = 'beta'")).toBe(5);
