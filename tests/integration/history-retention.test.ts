@@ -58,7 +58,8 @@ const silent = pino({ level: 'silent' });
 function transactorOf(pool: Pool, hook?: (text: string, pid: number) => Promise<void>): Transactor {
   return async (fn) => {
     const c = await pool.connect();
-    c.on('error', () => undefined);
+    const ignore = (): void => undefined;
+    c.on('error', ignore);
     let broken: Error | undefined;
     try {
       const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
@@ -78,6 +79,7 @@ function transactorOf(pool: Pool, hook?: (text: string, pid: number) => Promise<
       await c.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
+      c.removeListener('error', ignore);
       c.release(broken);
     }
   };
