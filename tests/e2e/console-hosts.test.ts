@@ -1,10 +1,10 @@
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { addUser } from '@cmq/actions';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, logIn, newPage, screenshotDir } from '../helpers/browser';
-import { writeConfig } from '../helpers/config-dir';
+import { tempDir, writeConfig } from '../helpers/config-dir';
 import { Pipeline } from '../helpers/pipeline';
 import { runCmq, spawnBin } from '../helpers/process';
 import { Sshd } from '../helpers/sshd';
@@ -323,4 +323,31 @@ it('the private key is in no page, log file or audit row', async () => {
     expect(text).not.toContain('PRIVATE KEY-----\n');
     for (const line of key) expect(text).not.toContain(line);
   }
+});
+
+it('a console without a keyring says so on the form and stores no node', async () => {
+  const port = await freePort();
+  const dir = tempDir();
+  for (const f of readdirSync(pipe.dir).filter((n) => /\.(properties|cfg)$/.test(n)))
+    copyFileSync(join(pipe.dir, f), join(dir, f));
+  writeFileSync(join(dir, 'km-client.cfg'), '');
+  const own = { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': '1s' };
+  writeConfig({ 'console.properties': { ...own, 'console.listen': `127.0.0.1:${port}` } }, dir);
+  const second = spawnBin('console', ['--config-dir', dir]);
+  pipe.processes.push(second);
+  await pipe.running('console', 'main', second.pid);
+  const { page } = await newPage(browser, `http://127.0.0.1:${port}`);
+  await logIn(page, 'root', PASSWORD);
+  await page.goto('/nodes/new');
+  expect(await page.locator('#key-problem').textContent()).toMatch(/the console has no keyring \(km.keys_file/);
+  expect(await page.locator('[id="f-privateKey"]').isDisabled()).toBe(true);
+  const token = await csrfOf(page);
+  const r = await page.context().request.post('/nodes', {
+    form: { ...nodeFields('nokey'), _csrf: token },
+    headers: { accept: 'application/json' },
+    maxRedirects: 0,
+  });
+  expect(r.status()).toBe(400);
+  expect(((await r.json()) as { errors: Record<string, string> }).errors.privateKey).toMatch(/no keyring/);
+  expect(await nodeShow('nokey')).toBeUndefined();
 });
