@@ -27,11 +27,13 @@ const SECRET_1 = 'consoleFirstSecret/zzSECRET1zz';
 const ACCESS_2 = 'AKIACONSOLESECONDKY2';
 const SECRET_2 = 'consoleSecondSecret/zzSECRET2zz';
 const BAD_SECRET = 'tooShortSecr3t';
+const BMC_PASSWORD = 'bmcPassw0rdZZ';
 let pipe: Pipeline;
 let fake: FakeEc2;
 let keysFile: string;
 let browser: Browser;
 let op: Page;
+let root: Page;
 let alice: Page;
 let bob: Page;
 let localKey: { privateKey: string; publicKey: string };
@@ -119,7 +121,12 @@ beforeAll(async () => {
     pipe.running('console', 'main'),
   ]);
   browser = b;
-  [op, alice, bob] = (await Promise.all(['op', 'alice', 'bob'].map(loggedIn))) as [Page, Page, Page];
+  [op, alice, bob, root] = (await Promise.all(['op', 'alice', 'bob', 'root'].map(loggedIn))) as [
+    Page,
+    Page,
+    Page,
+    Page,
+  ];
 }, 90_000);
 
 afterAll(async () => {
@@ -308,6 +315,27 @@ it('removal says what happens, is refused until the id is typed, then removes th
   ]);
 });
 
+it('an admin of all tenants chooses the tenant; an ipmi account without its endpoint is refused beside the field', async () => {
+  await root.goto('/cloud/accounts/new?provider=ipmi');
+  expect(await root.locator('#f-tenant option').allTextContents()).toEqual(expect.arrayContaining(['ta', 'tb']));
+  await root.selectOption('#f-tenant', 'tb');
+  await root.fill('#f-region', 'rack1');
+  await root.fill('[id="f-cred.user"]', 'admin');
+  await root.fill('[id="f-cred.password"]', BMC_PASSWORD);
+  await Promise.all([root.waitForLoadState('load'), root.click('#account-add-submit')]);
+  expect(await root.locator('#error-endpoint').textContent()).toMatch(/needs --endpoint/);
+  expect(await root.inputValue('#f-tenant')).toBe('tb');
+  seen.push(await root.content());
+  await root.fill('#f-endpoint', 'ipmi://127.0.0.1:623');
+  await root.fill('[id="f-cred.user"]', 'admin');
+  await root.fill('[id="f-cred.password"]', BMC_PASSWORD);
+  await Promise.all([root.waitForURL(/\/cloud\?tenant=tb$/), root.click('#account-add-submit')]);
+  await snap(root);
+  const bmc = (await accountRows()).find((r) => r.provider === 'ipmi');
+  expect(bmc?.tenant_id).toBe('tb');
+  expect(decrypt(bmc?.credentials as string)).toEqual({ user: 'admin', password: BMC_PASSWORD });
+});
+
 it('no credential is in any page, JSON answer, audit row or log', async () => {
   const token = await createApiToken(pipe.pool, 'root');
   for (const path of ['/api/cloud', `/cloud/accounts/${ec2Account}/rotate`, '/api/audit']) {
@@ -321,7 +349,7 @@ it('no credential is in any page, JSON answer, audit row or log', async () => {
   expect(rows.length).toBeGreaterThan(5);
   const keyBody = localKey.privateKey.split('\n').filter((l) => l !== '' && !l.startsWith('-----'));
   const publicBlob = localKey.publicKey.split(' ')[1] as string;
-  const secrets = [ACCESS_1, SECRET_1, ACCESS_2, SECRET_2, BAD_SECRET, publicBlob, ...keyBody];
+  const secrets = [ACCESS_1, SECRET_1, ACCESS_2, SECRET_2, BAD_SECRET, BMC_PASSWORD, publicBlob, ...keyBody];
   const texts = [...seen, ...rows.map((r) => r.row), ...textsUnder(pipe.logDir, { absentOk: true })];
   expect(texts.length).toBeGreaterThan(10);
   for (const secret of secrets) expect([secret, texts.filter((t) => t.includes(secret)).length]).toEqual([secret, 0]);
