@@ -16,6 +16,8 @@ export interface ErrorCodeInfo {
 
 const ACTION = "the action's error (`cmq result`, `cmq events`) and the subscriber's log";
 const CLI_ADD = '`cmq` stderr: exit 2 for a malformed name or id, else exit 1';
+const HOST_ADD =
+  "`cmq nodes`/`cmq guests` stderr: exit 2 for a malformed field, exit 1 for a taken name or id or an unknown tenant; the console's node and guest forms, beside the field";
 
 /** Every error code, in the order docs/errors.md lists them. */
 export const ERROR_CODES = {
@@ -73,11 +75,11 @@ export const ERROR_CODES = {
   },
   CMQ_ERR_GUEST: {
     meaning: 'A guest is malformed (id, address, port, user, fingerprint, log paths), taken, or its tenant unknown.',
-    shows: CLI_ADD,
+    shows: HOST_ADD,
   },
   CMQ_ERR_NODE: {
     meaning: 'A node field (name, address, port, user, fingerprint, command) is malformed, or the name is taken.',
-    shows: CLI_ADD,
+    shows: HOST_ADD,
   },
   CMQ_ERR_POLICY: {
     meaning:
