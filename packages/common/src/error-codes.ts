@@ -87,9 +87,10 @@ export const ERROR_CODES = {
     shows: '`cmq policies` stderr: exit 2 for an invalid policy, else exit 1',
   },
   CMQ_ERR_ACCOUNT: {
-    meaning: 'A cloud account is malformed (credentials, region, endpoint) or its tenant unknown.',
+    meaning:
+      'A cloud account is malformed (credentials, region, endpoint) or its tenant unknown, or an autoscaling policy still launches with the account being removed.',
     retry: 'permanent',
-    shows: `\`cmq accounts add\` stderr, exit 2; in a handler, ${ACTION}`,
+    shows: `\`cmq accounts add\`/\`rotate\` stderr, exit 2 (\`remove\` blocked by a policy: exit 1); the console's account forms, beside the field; in a handler, ${ACTION}`,
   },
   CMQ_ERR_ACCOUNT_UNKNOWN: {
     meaning: 'The action names a cloud account its tenant does not have.',
