@@ -237,8 +237,17 @@ it('an operator of tenant ta adds a guest and deactivates it (guest.exec then re
     '--wait',
   ]);
   expect(ran.code).toBe(0);
+  const offered = async (): Promise<string[]> => {
+    await op.goto('/launch/guest.exec');
+    const options = await op.locator('datalist#list-guest option').all();
+    return Promise.all(options.map(async (o) => (await o.getAttribute('value')) ?? ''));
+  };
+  expect(await offered()).toEqual(['web1']);
 
+  await op.goto('/cloud');
   await clickAndReload(op, 'tr[data-guest="ta/web1"] button.deactivate');
+  // The launch form no longer offers a guest whose actions would be refused.
+  expect(await offered()).toEqual([]);
   const listed = JSON.parse((await cmq(['guests', 'list', '--tenant', 'ta', '--json'])).stdout) as { active: boolean };
   expect(listed.active).toBe(false);
   const refused = await cmq([

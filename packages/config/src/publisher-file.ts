@@ -92,7 +92,7 @@ export function publisherFile(instance?: string): FileSpec<PublisherConfig> {
       },
       logs: {
         collect_interval: {
-          doc: 'How often a guest.logs.collect action is scheduled for each guest (one per guest per interval, whichever publisher schedules it). A guest whose previous collection has not finished is left out of that interval.',
+          doc: 'How often a guest.logs.collect action is scheduled for each guest (one per guest per interval, whichever publisher schedules it). A guest whose previous collection has not finished is left out of that interval, and an inactive guest (`cmq guests deactivate`) altogether.',
           format: duration(1_000, 86_400_000),
           default: 60_000,
         },
