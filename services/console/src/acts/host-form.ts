@@ -56,9 +56,13 @@ export function sealFormKey(ctx: ConsoleContext, text: string): { encrypted: str
   }
 }
 
-/** A form field as text, trimmed; '' when absent. */
+/**
+ * A form field as text, trimmed, its line ends LF; '' when absent. A browser sends a textarea's
+ * line ends as CRLF: kept, a command of several lines would reach the node's shell with a CR on
+ * each line, and the edit form would count an untouched command as changed.
+ */
 export function fieldOf(body: Record<string, string>, name: string): string {
-  return (body[name] ?? '').trim();
+  return (body[name] ?? '').replace(/\r\n?/g, '\n').trim();
 }
 
 /** A port field: '' gives `fallback`; anything but digits gives NaN (the host rules name it). */
