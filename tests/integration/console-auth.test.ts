@@ -382,6 +382,24 @@ describe('audit store', () => {
     const next = await listAudit(pool, { actor: 'bulk', limit: 50, before: first.at(-1)?.id });
     expect([...first, ...next].map((r) => r.target)).toEqual(all.slice(0, 100).map((r) => r.target));
   });
+
+  test('a refusal quoting a NUL it was sent is still recorded (NUL written \\u0000)', async () => {
+    // A guest form's log path "/var/log/a<NUL>" is refused with an error that quotes it.
+    await recordAudit(pool, {
+      actor: 'nul\u0000er',
+      action: 'guest.add',
+      outcome: 'refused',
+      target: 'web\u0000',
+      tenant: 't\u0000',
+      detail: { errors: { logPaths: 'log path "/var/log/a\u0000" contains U+0000' }, ['k\u0000']: 'half \ud800' },
+    });
+    const [row] = await listAudit(pool, { actor: 'nul\\u0000er' });
+    expect(row).toMatchObject({ target: 'web\\u0000', tenant: 't\\u0000', outcome: 'refused' });
+    expect(row?.detail).toEqual({
+      errors: { logPaths: 'log path "/var/log/a\\u0000" contains U+0000' },
+      'k\\u0000': 'half \ufffd',
+    });
+  });
 });
 
 describe('security headers', () => {

@@ -1,4 +1,5 @@
 import type { Sql } from '@cmq/common';
+import { storableJson, storableText } from './storable';
 
 /** What an audit row says happened to whom: `ok`, `failed`, `throttled`, `refused`. */
 export type AuditOutcome = 'ok' | 'failed' | 'throttled' | 'refused';
@@ -27,19 +28,27 @@ export interface AuditRow {
   detail: Record<string, unknown> | null;
 }
 
-/** Appends one row to `audit_log`. */
+function storable(text: string | null | undefined): string | null {
+  return text === undefined || text === null ? null : storableText(text);
+}
+
+/**
+ * Appends one row to `audit_log`. What a request carried is kept as it came, made storable (a NUL
+ * written `\u0000`, half a surrogate pair U+FFFD): a refused form whose errors quote a NUL it was
+ * sent is still recorded, rather than failing the insert and the request with it.
+ */
 export async function recordAudit(sql: Sql, e: AuditEntry): Promise<void> {
   await sql.query(
     `INSERT INTO audit_log (actor, actor_address, action, target, outcome, tenant, detail)
      VALUES ($1, $2, $3, $4, $5, $6, $7)`,
     [
-      e.actor,
-      e.actorAddress ?? null,
-      e.action,
-      e.target ?? null,
+      storable(e.actor),
+      storable(e.actorAddress),
+      storable(e.action),
+      storable(e.target),
       e.outcome,
-      e.tenant ?? null,
-      e.detail === undefined || e.detail === null ? null : JSON.stringify(e.detail),
+      storable(e.tenant),
+      e.detail === undefined || e.detail === null ? null : storableJson(e.detail),
     ],
   );
 }
