@@ -336,6 +336,25 @@ it('an admin of all tenants chooses the tenant; an ipmi account without its endp
   expect(decrypt(bmc?.credentials as string)).toEqual({ user: 'admin', password: BMC_PASSWORD });
 });
 
+it('a malformed tenant or region is refused beside its field, and neither reaches the audit row', async () => {
+  const pasted = `${SECRET_1}\u0000`;
+  const r = await root.context().request.post('/cloud/accounts', {
+    form: { _csrf: await csrfOf(root), provider: 'ipmi', tenant: pasted, region: pasted, endpoint: 'ipmi://10.0.0.9' },
+    headers: { accept: 'application/json' },
+    maxRedirects: 0,
+  });
+  expect(r.status()).toBe(400);
+  const { errors } = (await r.json()) as { errors: Record<string, string> };
+  expect(errors.tenant).toMatch(/not a tenant id/);
+  expect(errors.region).toBe('region: use 1-63 of a-z, 0-9 and -');
+  const { rows } = await pipe.pool.query<{ target: string | null; tenant: string | null; row: string }>(
+    `SELECT target, tenant, row_to_json(a)::text AS row FROM audit_log a
+      WHERE action = 'account.add' AND outcome = 'refused' ORDER BY id DESC LIMIT 1`,
+  );
+  expect(rows[0]).toMatchObject({ target: null, tenant: null });
+  expect(rows[0]?.row).not.toContain(SECRET_1);
+});
+
 it('no credential is in any page, JSON answer, audit row or log', async () => {
   const token = await createApiToken(pipe.pool, 'root');
   for (const path of ['/api/cloud', `/cloud/accounts/${ec2Account}/rotate`, '/api/audit']) {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CREDENTIAL_FIELDS, PROVIDERS, checkCredentials, credentialProblems } from '@cmq/actions';
+import { CREDENTIAL_FIELDS, PROVIDERS, accountPlaceProblems, checkCredentials, credentialProblems } from '@cmq/actions';
 import { credentialsOfForm, limitsOfForm, shownValues } from '@cmq/console/src/acts/account-form';
 
 /** The console's account forms: credentials from typed fields, errors beside them, never a value in a message. */
@@ -68,6 +68,16 @@ describe('account forms', () => {
     expect(
       credentialsOfForm('ipmi', 'ta', { 'cred.user': 'admin', 'cred.password': 'pw', 'cred.cipher_suite': '3' }),
     ).toEqual({ text: JSON.stringify({ user: 'admin', password: 'pw', cipher_suite: 3 }), generated: false });
+  });
+
+  it('a credential pasted into region or endpoint is not quoted by their errors (page and audit row)', () => {
+    const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    const problems = accountPlaceProblems('ec2', secret, `${secret}@host`);
+    expect(problems).toEqual([
+      { field: 'region', message: 'region: use 1-63 of a-z, 0-9 and -' },
+      { field: 'endpoint', message: 'endpoint: an http:// or https:// URL' },
+    ]);
+    expect(JSON.stringify(accountPlaceProblems('ipmi', 'rack1', secret))).not.toContain(secret);
   });
 
   it('only tenant, region, endpoint, rate and burst are shown again; rate and burst checked as the CLI does', () => {

@@ -256,7 +256,11 @@ export interface NewAccount {
 
 const INFO_COLUMNS = 'id::text, tenant_id, provider, region, endpoint, rate, burst, enabled, created_at';
 
-/** Where an account is: what is wrong with its region and endpoint, by field (empty: nothing). */
+/**
+ * Where an account is: what is wrong with its region and endpoint, by field (empty: nothing).
+ * Messages name the field and the rule, never the value: a credential pasted into the wrong field
+ * of the console's form would otherwise reach the page's error and the refusal's audit row.
+ */
 export function accountPlaceProblems(
   provider: Provider,
   region: string,
@@ -264,10 +268,10 @@ export function accountPlaceProblems(
 ): Array<{ field: 'region' | 'endpoint'; message: string }> {
   const problems: Array<{ field: 'region' | 'endpoint'; message: string }> = [];
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(region))
-    problems.push({ field: 'region', message: `region "${region}": use 1-63 of a-z, 0-9 and -` });
+    problems.push({ field: 'region', message: 'region: use 1-63 of a-z, 0-9 and -' });
   const rule = ENDPOINTS[provider];
   if (endpoint !== undefined && !rule.re.test(endpoint))
-    problems.push({ field: 'endpoint', message: `endpoint "${endpoint}": ${rule.rule}` });
+    problems.push({ field: 'endpoint', message: `endpoint: ${rule.rule}` });
   if (endpoint === undefined && (provider === 'cobbler' || provider === 'ipmi'))
     problems.push({ field: 'endpoint', message: `a ${provider} account needs --endpoint (${rule.rule})` });
   return problems;

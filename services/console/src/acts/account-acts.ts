@@ -4,6 +4,7 @@ import {
   PROVIDERS,
   type Provider,
   type RotatedAccount,
+  TENANT_ID_RE,
   accountCredentialsAge,
   accountPlaceProblems,
   addAccount,
@@ -87,17 +88,19 @@ async function add(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply
   const region = (body.region ?? '').trim();
   const limits = limitsOfForm(body);
   const errors: Record<string, string> = { ...limits.errors };
-  if (tenant === '') errors.tenant = 'required';
+  if (!TENANT_ID_RE.test(tenant)) errors.tenant = tenant === '' ? 'required' : 'not a tenant id: pick one of the list';
   for (const p of accountPlaceProblems(provider, region, endpoint)) errors[p.field] = p.message;
   const creds = credentialsOfForm(provider, tenant, body);
   if ('errors' in creds) Object.assign(errors, creds.errors);
+  // A malformed tenant is not written into the audit row (it could be anything pasted).
+  const auditTenant = TENANT_ID_RE.test(tenant) ? tenant : null;
   const refused = async (why: Record<string, string>, code = 400): Promise<unknown> => {
     form.errors = why;
     await auditAct(ctx, req, {
       action: 'account.add',
-      target: `tenant:${tenant}`,
+      target: auditTenant === null ? null : `tenant:${auditTenant}`,
       outcome: 'refused',
-      tenant: tenant || null,
+      tenant: auditTenant,
       detail: { provider, errors: why },
     });
     return render(req, reply, 'account-add', form, code);
