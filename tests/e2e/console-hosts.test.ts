@@ -152,7 +152,7 @@ function nodeFields(name: string): Record<string, string> {
   };
 }
 
-it('an admin adds a node, edits its status command (node.status runs it), deactivates it (refused), audited', async () => {
+it('an admin adds a node, edits its status command (node.status runs it), deactivates it (not started), audited', async () => {
   await root.goto('/cloud');
   await Promise.all([root.waitForURL('**/nodes/new'), root.click('#node-add')]);
   await fillNode(root, nodeFields('n1'));
@@ -175,9 +175,9 @@ it('an admin adds a node, edits its status command (node.status runs it), deacti
 
   await clickAndReload(root, 'tr[data-node="n1"] button.deactivate');
   expect(await root.locator('tr[data-node="n1"] td:nth-child(5)').textContent()).toBe('no');
-  const refused = await cmq(['nodes', 'status', 'n1', '--wait', '--timeout', '30']);
+  const refused = await cmq(['nodes', 'start', 'n1', '--wait', '--timeout', '30']);
   expect(refused.code).toBe(1);
-  expect(refused.stdout).toContain('node n1 is inactive: node.status was not run');
+  expect(refused.stdout).toContain('node n1 is inactive: node.start was not run');
   await root.screenshot({ path: join(SHOTS, 'nodes.png'), fullPage: true });
 
   const audit = await auditRows("target = 'n1'");

@@ -134,18 +134,21 @@ describe('cmq nodes set|deactivate|activate', () => {
     expect((await auditOf('a1')).length).toBe(3);
   });
 
-  it('a deactivated node runs none of its commands (status fails, naming the flag); activated, it runs again', async () => {
+  it('a deactivated node is not started (naming the flag) but can be stopped and checked; activated, it starts', async () => {
     expect((await cmq(['nodes', 'deactivate', 'a1'])).stdout).toBe('deactivated node a1\n');
     expect((await cmq(['nodes', 'deactivate', 'a1'])).stdout).toBe('already deactivated: node a1\n');
     const lastAt = (await show('a1')).last_at;
-    for (const which of ['status', 'stop', 'start']) {
-      const r = await cmq(['nodes', which, 'a1', '--wait', '--timeout', '30']);
-      expect([which, r.code]).toEqual([which, 1]);
-      expect(r.stdout).toContain(`node a1 is inactive: node.${which} was not run (cmq nodes activate a1)`);
-    }
+    const start = await cmq(['nodes', 'start', 'a1', '--wait', '--timeout', '30']);
+    expect(start.code).toBe(1);
+    expect(start.stdout).toContain('node a1 is inactive: node.start was not run (cmq nodes activate a1)');
     expect(await show('a1')).toMatchObject({ active: false, last_at: lastAt });
+    for (const which of ['stop', 'status']) {
+      const r = await cmq(['nodes', which, 'a1', '--wait', '--timeout', '30']);
+      expect([which, r.code]).toEqual([which, 0]);
+      expect(await show('a1')).toMatchObject({ active: false, last_action: which, last_exit_code: 0 });
+    }
     expect((await cmq(['nodes', 'activate', 'a1'])).stdout).toBe('activated node a1\n');
-    expect((await cmq(['nodes', 'status', 'a1', '--wait', '--timeout', '30'])).code).toBe(0);
+    expect((await cmq(['nodes', 'start', 'a1', '--wait', '--timeout', '30'])).code).toBe(0);
     expect((await cmq(['nodes', 'deactivate', 'ghost'])).code).toBe(1);
     expect((await auditOf('a1')).map((a) => a.action).slice(3)).toEqual([
       'node.deactivate',

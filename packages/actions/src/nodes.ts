@@ -146,7 +146,7 @@ export async function updateNode(sql: Sql, name: string, changes: NodeChanges): 
 }
 
 /**
- * Makes node `name` active (its node.* actions run) or inactive (they fail, naming the flag).
+ * Makes node `name` active or inactive (its node.start fails, naming the flag; stop and status still run).
  * Returns whether the flag changed, or undefined when there is no such node.
  */
 export async function setNodeActive(sql: Sql, name: string, active: boolean): Promise<boolean | undefined> {

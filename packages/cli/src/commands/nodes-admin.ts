@@ -108,7 +108,7 @@ export function registerNodeAdmin(nodes: Command, env: Env): void {
         .description(
           active
             ? 'make a node active again: its node.* actions run'
-            : 'make a node inactive: its node.* actions fail without running anything, until activated',
+            : 'make a node inactive: its node.start fails without running anything until activated (stop and status still run)',
         ),
     ).action((name: string, opts: { configDir?: string }) => toggle(name, active, opts, env));
   }

@@ -130,7 +130,7 @@ export function registerNodeCommands(program: Command, env: Env): void {
     .requiredOption('--stop-cmd <command>', 'shell command that stops it')
     .requiredOption('--status-cmd <command>', 'shell command that reports it (exit 0: running)')
     .option('--active', 'node takes part (default)')
-    .option('--inactive', 'registered, but its node.* actions fail without running anything until cmq nodes activate')
+    .option('--inactive', 'registered, but not started (node.start fails) until cmq nodes activate')
     .action(async (name: string, opts: AddOpts & { inactive?: boolean }) => {
       await add(name, { ...opts, active: opts.inactive !== true }, env);
       process.stdout.write(

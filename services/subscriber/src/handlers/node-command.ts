@@ -11,8 +11,9 @@ function commandOf(node: NodeSecret, which: NodeCommand): string {
 
 /**
  * `node.start|stop|status`: runs the node's command over SSH and keeps the last status (exit
- * code, output, time) on the node. Only the platform tenant may act on nodes; an inactive node
- * runs none of its commands (the action fails, naming the flag). Mode refusal (passive) happens before any handler runs.
+ * code, output, time) on the node. Only the platform tenant may act on nodes. An inactive node is
+ * not started (the action fails, naming the flag); its stop and status still run, so that a node
+ * taken out of service can have its worker stopped and checked. Mode refusal (passive) happens before any handler runs.
  */
 function nodeHandler(which: NodeCommand): Handler<`node.${NodeCommand}`> {
   return async (ctx) => {
@@ -25,10 +26,10 @@ function nodeHandler(which: NodeCommand): Handler<`node.${NodeCommand}`> {
     const name = ctx.args.node;
     const node = await getNodeSecret(ssh.sql, name);
     if (node === undefined) throw new CmqError('CMQ_ERR_NODE_UNKNOWN', `no node "${name}" (cmq nodes list)`);
-    if (!node.active)
+    if (which === 'start' && !node.active)
       return {
         status: 'failed',
-        error: `node ${name} is inactive: node.${which} was not run (cmq nodes activate ${name})`,
+        error: `node ${name} is inactive: node.start was not run (cmq nodes activate ${name})`,
       };
     const res = await runOnNode(ctx, node, commandOf(node, which), { logOutput: true });
     const output = `${res.stdout}${res.stderr}`.slice(-OUTPUT_KEPT);
