@@ -1,6 +1,6 @@
 import { CmqError, type Sql } from '@cmq/common';
 import { logPathProblem } from '@cmq/config';
-import { hostFieldProblems, quotedValue, throwFirstProblem } from './host-fields';
+import { HostFieldError, hostFieldProblems, quotedValue, throwFirstProblem } from './host-fields';
 
 export const GUEST_ID_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
@@ -84,11 +84,14 @@ export function guestProblems(
   return out;
 }
 
-/** @throws CmqError CMQ_ERR_GUEST for a bad field ({@link guestProblems}), an unknown tenant or a taken id. */
+/**
+ * @throws HostFieldError CMQ_ERR_GUEST for a bad field ({@link guestProblems}), an unknown tenant
+ * (field `tenant`) or a taken id (field `id`).
+ */
 export async function addGuest(sql: Sql, g: NewGuest): Promise<void> {
   throwFirstProblem('CMQ_ERR_GUEST', guestProblems(g));
   const tenant = await sql.query('SELECT 1 FROM tenants WHERE id = $1', [g.tenant]);
-  if (tenant.rowCount === 0) throw new CmqError('CMQ_ERR_GUEST', `unknown tenant "${g.tenant}"`);
+  if (tenant.rowCount === 0) throw new HostFieldError('CMQ_ERR_GUEST', 'tenant', `unknown tenant "${g.tenant}"`);
   const { rowCount } = await sql.query(
     `INSERT INTO guests (tenant_id, id, address, port, "user", private_key, host_key_fingerprint, trust_on_first_use, log_paths)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, id) DO NOTHING`,
@@ -104,7 +107,8 @@ export async function addGuest(sql: Sql, g: NewGuest): Promise<void> {
       g.logPaths === undefined ? null : [...g.logPaths],
     ],
   );
-  if (rowCount === 0) throw new CmqError('CMQ_ERR_GUEST', `guest "${g.id}" of tenant "${g.tenant}" already exists`);
+  if (rowCount === 0)
+    throw new HostFieldError('CMQ_ERR_GUEST', 'id', `guest "${g.id}" of tenant "${g.tenant}" already exists`);
 }
 
 const INFO_COLUMNS =

@@ -57,8 +57,22 @@ export function privateKeyProblem(key: string | Buffer): string | undefined {
   return PRIVATE_KEY_RE.test(text) ? undefined : 'not a PEM or OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)';
 }
 
-/** Throws the first of `problems` as a CmqError with `code`; nothing when there are none. */
+/**
+ * A host refused because of one of its fields (`tenant`, `id`, `name`, `port`...): a form puts the
+ * message beside that field from `field`, never by reading the text.
+ */
+export class HostFieldError extends CmqError {
+  constructor(
+    code: CmqErrorCode,
+    readonly field: string,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
+/** Throws the first of `problems` as a HostFieldError with `code`; nothing when there are none. */
 export function throwFirstProblem(code: CmqErrorCode, problems: Record<string, string>): void {
-  const first = Object.values(problems)[0];
-  if (first !== undefined) throw new CmqError(code, first);
+  const first = Object.entries(problems)[0];
+  if (first !== undefined) throw new HostFieldError(code, first[0], first[1]);
 }

@@ -9,10 +9,9 @@ import {
   accountPlaceProblems,
   addAccount,
   checkCredentials,
-  listTenants,
   rotateAccount,
 } from '@cmq/actions';
-import { CmqError, Keyring } from '@cmq/common';
+import { CmqError } from '@cmq/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireRole, tenantScope } from '../auth';
 import type { ConsoleContext } from '../context';
@@ -20,34 +19,14 @@ import { chrome } from '../pages';
 import { type AccountForm, credentialsOfForm, isProvider, limitsOfForm, shownValues } from './account-form';
 import { accountParam } from './account-access';
 import { registerAccountRemoval } from './account-removal';
-import { auditAct, formOf, mayActOn, outsideTenant, refuse, wantsJson } from './act-common';
-
-/**
- * The keyring that encrypts credentials (km-client.cfg of the console's configuration), or why
- * there is none. The message names the setting, never a key.
- */
-function keyringOf(ctx: ConsoleContext): Keyring | string {
-  try {
-    return (
-      Keyring.ifSet(ctx.config.km) ?? 'the console has no km.keys_file (km-client.cfg): it cannot encrypt credentials'
-    );
-  } catch (err) {
-    if (err instanceof CmqError) return err.message;
-    throw err;
-  }
-}
-
-async function tenantsFor(ctx: ConsoleContext, req: FastifyRequest): Promise<string[]> {
-  const scope = tenantScope(req);
-  return scope !== null ? [scope] : (await listTenants(ctx.database.sql)).map((t) => t.id);
-}
+import { auditAct, consoleKeyring, formOf, mayActOn, outsideTenant, refuse, tenantsOf, wantsJson } from './act-common';
 
 async function blankForm(ctx: ConsoleContext, req: FastifyRequest, provider: Provider): Promise<AccountForm> {
   const scope = tenantScope(req);
   return {
     provider,
     providers: PROVIDERS,
-    tenants: await tenantsFor(ctx, req),
+    tenants: await tenantsOf(ctx, req),
     tenantFixed: scope,
     account: null,
     fields: CREDENTIAL_FIELDS[provider],
@@ -106,8 +85,9 @@ async function add(ctx: ConsoleContext, req: FastifyRequest, reply: FastifyReply
     return render(req, reply, 'account-add', form, code);
   };
   if (Object.keys(errors).length > 0 || 'errors' in creds) return refused(errors);
-  const keyring = keyringOf(ctx);
-  if (typeof keyring === 'string') return refused({ '': keyring }, 503);
+  const ring = consoleKeyring(ctx);
+  if ('problem' in ring) return refused({ '': ring.problem }, 503);
+  const { keyring } = ring;
   let id: string;
   const encryptedCredentials = keyring.encrypt(checkCredentials(provider, creds.text));
   try {
@@ -164,8 +144,9 @@ async function rotate(
   };
   const creds = credentialsOfForm(account.provider, account.tenant_id, body);
   if ('errors' in creds) return refused(creds.errors);
-  const keyring = keyringOf(ctx);
-  if (typeof keyring === 'string') return refused({ '': keyring }, 503);
+  const ring = consoleKeyring(ctx);
+  if ('problem' in ring) return refused({ '': ring.problem }, 503);
+  const { keyring } = ring;
   let rotated: RotatedAccount | undefined;
   try {
     rotated = await rotateAccount(ctx.database.sql, account.id, creds.text, (plain) => keyring.encrypt(plain));

@@ -1,4 +1,5 @@
-import { type AuditOutcome, TENANT_ID_RE, recordAudit } from '@cmq/actions';
+import { type AuditOutcome, TENANT_ID_RE, listTenants, recordAudit } from '@cmq/actions';
+import { CmqError, Keyring } from '@cmq/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { tenantScope } from '../auth';
 import { peerAddress } from '../auth/request-info';
@@ -25,6 +26,31 @@ export async function auditAct(
     tenant: act.tenant ?? null,
     detail: act.detail === undefined ? null : { ...act.detail, via: 'console' },
   });
+}
+
+/** The tenants a form offers the user: its own when bound to one, else every tenant. */
+export async function tenantsOf(ctx: ConsoleContext, req: FastifyRequest): Promise<string[]> {
+  const scope = tenantScope(req);
+  return scope !== null ? [scope] : (await listTenants(ctx.database.sql)).map((t) => t.id);
+}
+
+/**
+ * The keyring of km-client.cfg that encrypts what the forms store (a node's or guest's private
+ * key, an account's credentials), as the CLI uses it; or, for the form to show, why the console
+ * has none, naming the setting to fix (never a key).
+ */
+export function consoleKeyring(ctx: ConsoleContext): { keyring: Keyring } | { problem: string } {
+  try {
+    const keyring = Keyring.ifSet(ctx.config.km);
+    if (keyring !== undefined) return { keyring };
+    return {
+      problem:
+        'the console has no keyring (km.keys_file is unset in km-client.cfg): set it and km.active_key_id to store keys and credentials from here',
+    };
+  } catch (err) {
+    if (err instanceof CmqError) return { problem: `the console's keyring is unusable: ${err.message}` };
+    throw err;
+  }
 }
 
 /** Whether this request may act on rows of `tenant` (a tenant-bound user: only its own). */

@@ -1,27 +1,17 @@
 import {
   GUEST_ID_RE,
+  HostFieldError,
   TENANT_ID_RE,
   addGuest,
   defaultGuestId,
   guestProblems,
-  listTenants,
   setGuestActive,
 } from '@cmq/actions';
-import { CmqError } from '@cmq/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { tenantScope } from '../auth';
 import type { ConsoleContext } from '../context';
-import { auditAct, formOf, mayActOn, outsideTenant, refuse, wantsJson } from './act-common';
-import {
-  type HostForm,
-  KEY_FIELD,
-  consoleKeyring,
-  fieldOf,
-  portOf,
-  refuseForm,
-  renderHostForm,
-  sealFormKey,
-} from './host-form';
+import { auditAct, consoleKeyring, formOf, mayActOn, outsideTenant, refuse, tenantsOf, wantsJson } from './act-common';
+import { type HostForm, KEY_FIELD, fieldOf, portOf, refuseForm, renderHostForm, sealFormKey } from './host-form';
 
 const VIEW = { template: 'host-guest-form.eta', title: 'Add a guest' };
 const FIELDS = ['tenant', 'id', 'address', 'port', 'user', 'hostKey', 'logPaths'] as const;
@@ -34,12 +24,6 @@ export function guestParams(req: FastifyRequest, reply: FastifyReply, done: (err
     return;
   }
   done();
-}
-
-/** The tenants the user may add a guest to: its own when bound, else every tenant. */
-async function tenantsOf(ctx: ConsoleContext, req: FastifyRequest): Promise<string[]> {
-  const scope = tenantScope(req);
-  return scope !== null ? [scope] : (await listTenants(ctx.database.sql)).map((t) => t.id);
 }
 
 async function emptyForm(ctx: ConsoleContext, req: FastifyRequest): Promise<HostForm> {
@@ -99,9 +83,8 @@ export async function addGuestAct(ctx: ConsoleContext, req: FastifyRequest, repl
   try {
     await addGuest(ctx.database.sql, { ...guest, tenant, encryptedKey: sealed.encrypted, trustOnFirstUse: false });
   } catch (err) {
-    if (!(err instanceof CmqError) || err.code !== 'CMQ_ERR_GUEST') throw err;
-    form.errors =
-      /tenant/.test(err.message) && !/already exists/.test(err.message) ? { tenant: err.message } : { id: err.message };
+    if (!(err instanceof HostFieldError) || err.code !== 'CMQ_ERR_GUEST') throw err;
+    form.errors = { [err.field]: err.message };
     return refuseForm(ctx, req, reply, VIEW, audit, form);
   }
   await auditAct(ctx, req, { ...audit, outcome: 'ok' });

@@ -1,9 +1,8 @@
 import { type AuditOutcome, privateKeyProblem } from '@cmq/actions';
-import { CmqError, Keyring } from '@cmq/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ConsoleContext } from '../context';
 import { chrome } from '../pages';
-import { auditAct, wantsJson } from './act-common';
+import { auditAct, consoleKeyring, wantsJson } from './act-common';
 
 /**
  * What the node and guest forms (views host-node-form.eta, host-guest-form.eta) show: the values
@@ -24,21 +23,6 @@ export interface HostForm {
 
 /** The form field of the private key; only ever read, never put back into a page or a detail. */
 export const KEY_FIELD = 'privateKey';
-
-/** The keyring of km-client.cfg as `cmq nodes add` uses it, or why the console has none. */
-export function consoleKeyring(ctx: ConsoleContext): { keyring: Keyring } | { problem: string } {
-  try {
-    const keyring = Keyring.ifSet(ctx.config.km);
-    if (keyring !== undefined) return { keyring };
-    return {
-      problem:
-        'the console has no keyring (km.keys_file and km.active_key_id in km-client.cfg): a private key cannot be stored from here',
-    };
-  } catch (err) {
-    if (err instanceof CmqError) return { problem: `the console's keyring is unusable: ${err.message}` };
-    throw err;
-  }
-}
 
 /** The form's key, checked and encrypted (its clear bytes zeroed), or the error to show beside it. */
 export function sealFormKey(ctx: ConsoleContext, text: string): { encrypted: string } | { error: string } {

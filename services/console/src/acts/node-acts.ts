@@ -12,17 +12,8 @@ import {
 import { CmqError } from '@cmq/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ConsoleContext } from '../context';
-import { auditAct, formOf, refuse, wantsJson } from './act-common';
-import {
-  type HostForm,
-  KEY_FIELD,
-  consoleKeyring,
-  fieldOf,
-  portOf,
-  refuseForm,
-  renderHostForm,
-  sealFormKey,
-} from './host-form';
+import { auditAct, consoleKeyring, formOf, refuse, wantsJson } from './act-common';
+import { type HostForm, KEY_FIELD, fieldOf, portOf, refuseForm, renderHostForm, sealFormKey } from './host-form';
 
 const VIEW = { template: 'host-node-form.eta', title: 'Node' };
 /** The node fields of the form, by nodeProblems' names (the key is apart: write-only). */
