@@ -227,6 +227,19 @@ it('an operator of tenant ta adds a guest and deactivates it (guest.exec then re
   for (const [name, value] of Object.entries(fields)) await op.fill(`[id="f-${name}"]`, value);
   await Promise.all([op.waitForURL(/\/cloud\?tenant=ta/), op.click('#guest-submit')]);
   await op.locator('tr[data-guest="ta/web1"]').waitFor();
+  // The store's refusals land beside the field they concern: a taken id, an unknown tenant.
+  const refusedBy = async (page: Page, form: Record<string, string>): Promise<Record<string, string>> => {
+    const r = await page.context().request.post('/guests', {
+      form: { ...fields, ...form, _csrf: await csrfOf(page) },
+      headers: { accept: 'application/json' },
+      maxRedirects: 0,
+    });
+    expect(r.status()).toBe(400);
+    return ((await r.json()) as { errors: Record<string, string> }).errors;
+  };
+  expect(await refusedBy(op, { tenant: 'ta' })).toEqual({ id: 'guest "web1" of tenant "ta" already exists' });
+  await root.goto('/cloud');
+  expect(await refusedBy(root, { tenant: 'nosuch', id: 'web9' })).toEqual({ tenant: 'unknown tenant "nosuch"' });
   const ran = await cmq([
     'call',
     'guest.exec',
@@ -264,6 +277,7 @@ it('an operator of tenant ta adds a guest and deactivates it (guest.exec then re
   const audit = await auditRows("target = 'web1'");
   expect(audit.map((a) => [a.actor, a.action, a.outcome])).toEqual([
     ['op', 'guest.add', 'ok'],
+    ['op', 'guest.add', 'refused'],
     ['op', 'guest.deactivate', 'ok'],
   ]);
 }, 60_000);
