@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/private-servers';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { addUser, createApiToken } from '@cmq/actions';
@@ -31,17 +31,6 @@ let bob: Page;
 let subB: Spawned;
 let account = '';
 let localCloud: LocalDriver | undefined;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 async function loggedIn(name: string): Promise<Page> {
   const { page } = await newPage(browser, base);

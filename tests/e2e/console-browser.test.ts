@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/private-servers';
 import { join } from 'node:path';
 import { addUser } from '@cmq/actions';
 import type { Browser, Page } from 'playwright-core';
@@ -19,17 +19,6 @@ let consoleProc: Spawned;
 let base: string;
 let browser: Browser;
 let admin: Page;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 beforeAll(async () => {
   const port = await freePort();

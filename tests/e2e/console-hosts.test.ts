@@ -1,5 +1,5 @@
 import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/private-servers';
 import { join } from 'node:path';
 import { addUser } from '@cmq/actions';
 import type { Browser, Page } from 'playwright-core';
@@ -29,17 +29,6 @@ let bob: Page;
 let tad: Page;
 /** Every page the test saw, to look for the key in. */
 const seen: string[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 async function loggedIn(name: string): Promise<Page> {
   const { page } = await newPage(browser, base);

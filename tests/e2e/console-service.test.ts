@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/private-servers';
 import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { addUser, createApiToken } from '@cmq/actions';
@@ -15,17 +15,6 @@ import { waitFor } from '../helpers/wait';
  */
 let pipe: Pipeline;
 let token: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 function consoleConfig(extra: Record<string, string | number>): void {
   const own = { 'log.dir': pipe.logDir, 'metrics.dir': join(pipe.dir, 'metrics'), 'heartbeat.interval': '1s' };
